@@ -1,0 +1,89 @@
+// kernels.h — the only kernel header model code includes.
+//
+// Every function here works on raw f32 buffers with explicit sizes, splits its work over the thread pool
+// by outputs (never across a reduction: 1 and N threads give the same bits), and dispatches to the code
+// compiled for the instruction set chosen at startup (scalar, AVX2+FMA, AVX-512, NEON). Weights may be
+// f32, f16 or bf16 (as stored in the checkpoint); activations are always f32. Layouts are PyTorch's:
+// Linear weights (out, in), Conv2d weights (out, in, kh, kw), images NCHW, tokens (batch, seq, channels).
+#pragma once
+#include <cstdint>
+
+#include "kernels/pool.h"
+#include "tensor.h"
+
+namespace sd {
+
+// ---- instruction set selection -----------------------------------------------------------------------
+enum class Isa { Scalar, Avx2, Avx512, Neon };
+const char* isa_name(Isa isa);
+bool isa_supported(Isa isa);       // compiled in and the CPU (and OS) supports it
+Isa best_isa();                    // the best supported level
+Isa active_isa();                  // chosen once: SD_ISA env var if set, else best_isa()
+void set_isa(Isa isa);             // tests and benchmarks switch levels; throws if unsupported
+Isa parse_isa(const char* name);   // "scalar" | "avx2" | "avx512" | "neon"; throws with the valid names
+bool cpu_has_avx512_bf16();
+
+// ---- dtype conversion --------------------------------------------------------------------------------
+void convert_to_f32(float* dst, const void* src, DType src_dtype, int64_t n);
+void convert_from_f32(void* dst, DType dst_dtype, const float* src, int64_t n);  // round to nearest even
+
+// ---- matrix products ---------------------------------------------------------------------------------
+enum class Act { None, GELU /*erf*/, QuickGELU, SiLU };
+
+// C(M,N) = act(A(M,K) · B(N,K)^T + bias(N)) — a Linear layer: A row stride lda, B row stride ldb
+// (B in f32/f16/bf16, the PyTorch weight layout), C row stride ldc. bias may be null.
+// If accumulate, C += result (act must be None) — used for residual adds.
+void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const void* B, DType b_dtype, int64_t ldb,
+          const float* bias, int64_t M, int64_t N, int64_t K, Act act = Act::None, bool accumulate = false);
+
+// Plain f32 C(M,N) = alpha * A(M,K) · B(K,N) (both row-major, strides lda/ldb/ldc), for activations × activations.
+void matmul_nn(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb,
+               int64_t M, int64_t N, int64_t K, float alpha = 1.0f);
+
+// out(N,Cout,Ho,Wo) = conv2d(in(N,Cin,H,W), w(Cout,Cin,k,k)) + bias(Cout); k in {1,3}, stride in {1,2},
+// zero padding pad; Ho = (H + 2*pad - k)/stride + 1. bias may be null. If accumulate, out += result.
+void conv2d(float* out, const float* in, const void* w, DType w_dtype, const float* bias, int64_t N,
+            int64_t Cin, int64_t H, int64_t W, int64_t Cout, int k, int stride, int pad, bool accumulate = false);
+inline int64_t conv_out_size(int64_t in, int k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
+
+// ---- attention -----------------------------------------------------------------------------------------
+// Multi-head scaled dot-product attention, computed tile by tile with an online softmax so memory is
+// O(Nq + Nk), never O(Nq·Nk). q (B, Nq, heads*D) with row stride ldq; k, v (B, Nk, heads*D) with row strides
+// ldk, ldv; out (B, Nq, heads*D) row stride ldo. Head h uses columns [h*D, (h+1)*D). causal masks j > i.
+// scale is usually 1/sqrt(D).
+void attention(float* out, int64_t ldo, const float* q, int64_t ldq, const float* k, int64_t ldk,
+               const float* v, int64_t ldv, int64_t B, int64_t Nq, int64_t Nk, int64_t heads, int64_t D,
+               float scale, bool causal);
+
+// ---- normalisation ---------------------------------------------------------------------------------------
+// x (N, C, HW): per sample and group of C/groups channels, normalise, then y = x̂·gamma[c] + beta[c],
+// then SiLU if silu. gamma/beta f32 of length C. y may equal x.
+void group_norm(float* y, const float* x, const float* gamma, const float* beta, int64_t N, int64_t C,
+                int64_t HW, int64_t groups, float eps, bool silu);
+// x (rows, C): per row normalise, then y = x̂·gamma + beta. y may equal x.
+void layer_norm(float* y, const float* x, const float* gamma, const float* beta, int64_t rows, int64_t C,
+                float eps);
+// In place, per row of n values: x = softmax(x).
+void softmax_rows(float* x, int64_t rows, int64_t n);
+
+// ---- elementwise ---------------------------------------------------------------------------------------------
+void silu(float* y, const float* x, int64_t n);
+void gelu(float* y, const float* x, int64_t n);        // exact: x·Φ(x) with erf
+void quick_gelu(float* y, const float* x, int64_t n);  // x·sigmoid(1.702x)
+// x (rows, 2C) → y (rows, C): y = x[:, :C] · gelu(x[:, C:]) (diffusers/ldm GEGLU order).
+void geglu(float* y, const float* x, int64_t rows, int64_t C);
+void add(float* y, const float* a, const float* b, int64_t n);  // y = a + b (y may alias either)
+void mul(float* y, const float* a, const float* b, int64_t n);  // y = a * b
+void scale_add(float* y, const float* x, float s, int64_t n);   // y += s·x
+// x (N, C, HW) += b(N, C) broadcast over HW (time-embedding add in res blocks).
+void add_channel_bias(float* x, const float* b, int64_t N, int64_t C, int64_t HW);
+// in (NC, H, W) → out (NC, 2H, 2W), nearest neighbour.
+void upsample_nearest2x(float* out, const float* in, int64_t NC, int64_t H, int64_t W);
+// in (rows, cols) → out (cols, rows); used to move between NCHW feature maps and token layouts.
+void transpose(float* out, const float* in, int64_t rows, int64_t cols);
+
+// Sinusoidal timestep embedding as in ldm/diffusers (flip_sin_to_cos=True, shift 0): for each t,
+// out = [cos(t·f_0..f_{h-1}), sin(t·f_0..f_{h-1})], f_i = exp(-ln(max_period)·i/h), h = dim/2.
+void timestep_embedding(float* out, const float* t, int64_t n, int64_t dim, float max_period = 10000.0f);
+
+}  // namespace sd
