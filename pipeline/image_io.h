@@ -1,0 +1,29 @@
+// image_io.h — reading images and writing PNGs atomically with the webui's "parameters" text chunk.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sd {
+
+struct Image {
+    int width = 0, height = 0, channels = 0;  // channels: 3 (RGB) or 4 (RGBA)
+    std::vector<uint8_t> pixels;              // (height, width, channels), row-major
+};
+
+// Encodes `img` as PNG with tEXt/iTXt chunks for each (key, value) pair — tEXt when the value is
+// Latin-1 text (what PIL, and so the webui, writes), iTXt (UTF-8) otherwise.
+std::vector<uint8_t> encode_png(const Image& img, const std::vector<std::pair<std::string, std::string>>& text);
+
+// Writes bytes to `path` atomically: a temporary file in the same folder, flushed and synced, then renamed
+// over `path`. On any failure (unwritable folder, disk full) the temporary file is removed and a
+// std::runtime_error names the path and the reason; `path` is never left half-written.
+void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes);
+
+// Reads PNG/JPEG/BMP/... (stb_image) as RGB; throws naming the file on failure.
+Image read_image_rgb(const std::string& path);
+
+// The text chunks of a PNG (tEXt and uncompressed iTXt), in file order; throws on a malformed PNG.
+std::vector<std::pair<std::string, std::string>> read_png_text(const std::vector<uint8_t>& png);
+
+}  // namespace sd

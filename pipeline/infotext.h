@@ -1,0 +1,34 @@
+// infotext.h — the generation parameters text the webui writes into its PNGs ("parameters" chunk) and
+// reads back in its PNG Info tab. Same key order, same value quoting, same omissions.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace sd {
+
+struct InfoText {
+    std::string prompt, negative_prompt;
+    int steps = 20;
+    std::string sampler = "Euler a";      // webui display name
+    std::string schedule_type;            // "Karras", "Exponential", "Uniform", ...; empty: omitted
+    double cfg_scale = 7.0;
+    uint64_t seed = 0;
+    int width = 512, height = 512;
+    std::string model_hash;               // first 10 hex digits of the checkpoint's SHA-256; empty: omitted
+    std::string model_name;               // file name without extension; empty: omitted
+    std::string vae_name;                 // e.g. "TAESD" when decoded with it; empty: omitted
+    int clip_skip = 1;                    // written only when > 1, as the webui does
+    std::string rng;                      // "CPU" or "NV"; empty (the webui's "GPU") is omitted
+    std::string version;                  // e.g. "sd 0.1"; empty: omitted
+};
+
+// "PROMPT\nNegative prompt: NEG\nSteps: 20, Sampler: Euler a, Schedule type: Karras, CFG scale: 7, Seed: 42,
+//  Size: 512x512, Model hash: ..., Model: ..., Clip skip: 2, RNG: CPU, Version: ..."
+std::string format_infotext(const InfoText& p);
+
+// The webui's value quoting: values containing ',', ':' or a newline become a JSON string.
+std::string infotext_quote(const std::string& v);
+// Python's repr() of a float: shortest text that reads back to the same double ("7.0" -> "7.0", 7.5 -> "7.5").
+std::string python_float_repr(double v);
+
+}  // namespace sd
