@@ -1,0 +1,45 @@
+// json.h — a small strict JSON parser (RFC 8259) for safetensors headers and model config files.
+//
+// Strict on purpose, because its input is untrusted: no comments, no trailing commas, no NaN/Infinity,
+// only the four JSON whitespace characters, raw strings must be valid UTF-8 without control characters,
+// \uXXXX escapes (surrogate pairs included) decode to UTF-8, duplicate object keys are an error, and
+// nesting is limited (64 levels by default) so hostile input cannot overflow the stack. Every error
+// throws std::runtime_error("JSON error at byte N: ..."), N counted from the start of the text.
+// Left out: a writer (json_quote is enough for our headers), streaming, big-number arithmetic — a number
+// keeps its literal text, so integers beyond 2^53 can still be read exactly with as_uint64().
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sd {
+
+struct JsonValue {
+    enum Kind : uint8_t { Null, Bool, Number, String, Array, Object };
+    Kind kind = Null;
+    bool boolean = false;
+    double number = 0;              // Number: the value as the nearest double
+    std::string text;               // String: decoded UTF-8 (may hold NUL from \u0000); Number: the literal
+    std::vector<std::string> keys;  // Object: member names, in order of appearance
+    std::vector<JsonValue> items;   // Array: the elements; Object: the member values (items[i] belongs to keys[i])
+    size_t offset = 0;              // byte where this value starts in the text, for error messages
+
+    // The member named `key`, or null (also null when this is not an object). Linear: objects are small.
+    const JsonValue* get(const std::string& key) const;
+    // True and *out set when this is a Number written as a plain non-negative integer (no sign, fraction
+    // or exponent) that fits in 64 bits; the conversion is exact, unlike `number`.
+    bool as_uint64(uint64_t* out) const;
+    static const char* kind_name(Kind k);  // "null", "boolean", "number", "string", "array", "object"
+};
+
+// Parses exactly one JSON value surrounded by optional whitespace; throws on anything else.
+JsonValue parse_json(const char* text, size_t size, int max_depth = 64);
+inline JsonValue parse_json(const std::string& s, int max_depth = 64) {
+    return parse_json(s.data(), s.size(), max_depth);
+}
+
+// `s` as a JSON string literal with quotes: ", \ and control characters escaped, other bytes as they are.
+std::string json_quote(const std::string& s);
+
+}  // namespace sd
