@@ -6,6 +6,12 @@
 // the data region and not overlapping. Each failure throws std::runtime_error with one sentence naming the
 // file and, where there is one, the tensor. F32, F16 and BF16 tensors are usable; other dtypes (I64, U8, ...)
 // are listed, and asking for one is an error that names it.
+//
+// Alignment: the format guarantees none. Files written by the safetensors library (and write_safetensors)
+// put the data region at a multiple of 8 and every tensor at a multiple of its element size, but other
+// writers may not, so a Tensor from get() can point at an odd address — even an F32 one. Kernels must read
+// weights with unaligned loads (memcpy / loadu), never assume 4- or 64-byte alignment of a mapped tensor.
+// The views are read-only (the mapping is PROT_READ) and valid while this SafeTensors lives.
 #pragma once
 #include <cstdint>
 #include <initializer_list>
@@ -42,6 +48,8 @@ public:
     const std::vector<TensorInfo>& tensors() const;                // in file order
     const TensorInfo* find(const std::string& name) const;         // null if absent
     bool has(const std::string& name) const { return find(name) != nullptr; }
+    // The raw bytes of any tensor (every dtype, e.g. I64 position_ids), t.end - t.begin of them; unaligned.
+    const void* data(const TensorInfo& t) const;
 
     // A view of the tensor's bytes in the mapping, in its stored dtype. Throws if absent, or if its dtype
     // is not F32/F16/BF16, or (second form) if its shape differs from `expected` — naming the tensor,
