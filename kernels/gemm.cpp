@@ -1,61 +1,193 @@
-// gemm.cpp — matrix products (Linear layers and activation × activation), first simple version.
+// gemm.cpp — matrix products: the public gemm / matmul_nn, and the blocked driver that runs one product
+// on the active ISA's kernels (gemm_internal.h), split over the threads by output tiles.
 //
-// Straightforward loops split over output rows; the blocked, packed kernels replace this.
+// Loop nest per thread, over its own rectangle of C (BLIS order, with the A panel packed just in time):
+//   for each nc-wide column block:            B block (kc × nc) packed once, stays in L2
+//     for each kc-deep slice of K:            same slices for every thread count → same bits
+//       for each mr-row panel of A:           A panel (kc × mr) packed, stays in L1
+//         for each nr-wide panel of B:        micro-kernel: mr×nr sums in registers
+// The first slice adds the bias (and C when accumulating), later slices add into C, the last applies
+// the activation. Left out: splitting K across threads (it would make the bits depend on the split).
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <new>
+#include <vector>
 
-#include "kernels/half.h"
+#include "kernels/gemm_internal.h"
 #include "kernels/kernels.h"
 
 namespace sd {
-namespace {
 
-float load_weight(const void* B, DType dt, int64_t i) {
-    switch (dt) {
-        case DType::F32: return static_cast<const float*>(B)[i];
-        case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(B)[i]);
-        case DType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(B)[i]);
+static_assert((int)DType::F32 == kF32 && (int)DType::F16 == kF16 && (int)DType::BF16 == kBF16, "dtype codes");
+static_assert((int)Act::None == kActNone && (int)Act::GELU == kActGelu && (int)Act::QuickGELU == kActQuickGelu &&
+                  (int)Act::SiLU == kActSilu, "activation codes");
+
+const GemmKernels* gemm_kernels_active() {
+    switch (active_isa()) {
+#if defined(__x86_64__)
+        case Isa::Avx2: return gemm_kernels_avx2();
+        case Isa::Avx512: return gemm_kernels_avx512();
+#endif
+#if defined(__aarch64__)
+        case Isa::Neon: return gemm_kernels_neon();
+#endif
+        default: return gemm_kernels_scalar();
     }
-    return 0;
 }
 
-float apply_act(float x, Act act) {
+namespace {
+
+// Per-thread packing buffers, grown on demand and kept for the next call.
+struct PackBuffers {
+    float* a = nullptr;
+    float* b = nullptr;
+    size_t a_size = 0, b_size = 0;
+    ~PackBuffers() { std::free(a); std::free(b); }
+    static float* grow(float*& p, size_t& have, size_t want) {
+        if (want > have) {
+            std::free(p);
+            p = static_cast<float*>(std::aligned_alloc(64, (want * 4 + 63) & ~size_t(63)));
+            if (!p) throw std::bad_alloc();
+            have = want;
+        }
+        return p;
+    }
+};
+thread_local PackBuffers tl_pack;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Packs B's columns [j0, j0+n) × rows [k0, k0+kc) into nr-wide panels.
+void pack_b_block(const GemmKernels& kr, const GemmProblem& p, float* dst, int64_t j0, int64_t n, int64_t k0,
+                  int64_t kc) {
+    for (int64_t jp = 0; jp < n; jp += kr.nr) {
+        int w = (int)std::min<int64_t>(kr.nr, n - jp);
+        float* d = dst + jp * kc;
+        int64_t j = j0 + jp;
+        switch (p.b_kind) {
+            case kBRowsNK: {
+                size_t es = p.b_dtype == kF32 ? 4 : 2;
+                const char* src = static_cast<const char*>(p.B) + (size_t)(j * p.ldb + k0) * es;
+                kr.pack_rows(d, kr.nr, src, p.b_dtype, p.ldb, w, kc, 1.0f);
+                break;
+            }
+            case kBRowsKN:
+                kr.pack_kn(d, static_cast<const float*>(p.B) + k0 * p.ldb + j, p.ldb, w, kc);
+                break;
+            case kBIm2col: kr.pack_im2col(d, p.conv, k0, kc, j, w); break;
+        }
+    }
+}
+
+// C rows [m0, m1) × columns [n0, n1), on the calling thread.
+void run_block(const GemmKernels& kr, const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+    const int64_t K = p.K, kc_max = std::min<int64_t>(kr.kc, std::max<int64_t>(K, 1));
+    const int64_t nc_max = std::min<int64_t>(ceil_div(kr.nc, kr.nr) * kr.nr, ceil_div(n1 - n0, kr.nr) * kr.nr);
+    float* bbuf = PackBuffers::grow(tl_pack.b, tl_pack.b_size, (size_t)(kc_max * nc_max));
+    float* abuf = PackBuffers::grow(tl_pack.a, tl_pack.a_size, (size_t)(kc_max * kr.mr));
+    const size_t a_es = p.a_dtype == kF32 ? 4 : 2;
+    const int64_t slices = std::max<int64_t>(1, ceil_div(K, kr.kc));
+    for (int64_t jc = n0; jc < n1; jc += nc_max) {
+        int64_t nc = std::min(nc_max, n1 - jc);
+        for (int64_t s = 0; s < slices; s++) {
+            int64_t k0 = s * kr.kc, kc = std::min<int64_t>(kr.kc, K - k0);
+            pack_b_block(kr, p, bbuf, jc, nc, k0, kc);
+            TileArgs args;
+            args.load_c = p.accumulate || s > 0;
+            args.act = s == slices - 1 ? p.act : kActNone;
+            for (int64_t i = m0; i < m1; i += kr.mr) {
+                int rows = (int)std::min<int64_t>(kr.mr, m1 - i);
+                const char* a = static_cast<const char*>(p.A) + (size_t)(i * p.lda + k0) * a_es;
+                kr.pack_rows(abuf, kr.mr, a, p.a_dtype, p.lda, rows, kc, p.alpha);
+                args.bias_m = s == 0 && p.bias_m ? p.bias_m + i : nullptr;
+                for (int64_t jp = 0; jp < nc; jp += kr.nr) {
+                    args.bias_n = s == 0 && p.bias_n ? p.bias_n + jc + jp : nullptr;
+                    kr.tile(kc, abuf, bbuf + jp * kc, p.C + i * p.ldc + jc + jp, p.ldc, rows,
+                            (int)std::min<int64_t>(kr.nr, nc - jp), &args);
+                }
+            }
+        }
+    }
+}
+
+float act_scalar(float x, int act) {
     switch (act) {
-        case Act::None: return x;
-        case Act::GELU: return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
-        case Act::QuickGELU: return x / (1.0f + std::exp(-1.702f * x));
-        case Act::SiLU: return x / (1.0f + std::exp(-x));
+        case kActGelu: return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
+        case kActQuickGelu: return x / (1.0f + std::exp(-1.702f * x));
+        case kActSilu: return x / (1.0f + std::exp(-x));
     }
     return x;
 }
 
+// M <= 4 Linear: dot products straight from the stored weights, split over columns.
+void run_dot(const GemmKernels& kr, const GemmProblem& p) {
+    size_t es = p.b_dtype == kF32 ? 4 : 2;
+    parallel_for(p.N, [&](int64_t j0, int64_t j1) {
+        std::vector<float> dots(p.M * (j1 - j0));
+        kr.dot(dots.data(), j1 - j0, static_cast<const float*>(p.A), p.lda, (int)p.M,
+               static_cast<const char*>(p.B) + (size_t)(j0 * p.ldb) * es, p.b_dtype, p.ldb, (int)(j1 - j0), p.K);
+        for (int64_t i = 0; i < p.M; i++)
+            for (int64_t j = j0; j < j1; j++) {
+                float r = dots[i * (j1 - j0) + j - j0];
+                if (p.bias_n) r += p.bias_n[j];
+                float* c = p.C + i * p.ldc + j;
+                if (p.accumulate) r += *c;
+                *c = act_scalar(r, p.act);
+            }
+    }, 64);
+}
+
 }  // namespace
+
+void gemm_run(const GemmProblem& p) {
+    if (p.M <= 0 || p.N <= 0) return;
+    const GemmKernels& kr = *gemm_kernels_active();
+    if (p.M <= 4 && p.b_kind == kBRowsNK && p.a_dtype == kF32 && p.alpha == 1.0f && !p.bias_m) {
+        run_dot(kr, p);
+        return;
+    }
+    // Split C into one rectangle per thread, along M or N, whichever keeps more reuse of the packed
+    // panels (each packed A element feeds min(N_part, nc) columns, each packed B element M_part rows)
+    // and balances the tiles better.
+    const int64_t T = num_threads(), tiles_m = ceil_div(p.M, kr.mr), tiles_n = ceil_div(p.N, kr.nr);
+    auto score = [&](int64_t tiles, bool along_m) {
+        int64_t parts = std::min(T, tiles);
+        double balance = (double)tiles / (double)(ceil_div(tiles, parts) * parts);
+        double m_part = along_m ? (double)p.M / parts : (double)p.M;
+        double n_part = along_m ? (double)p.N : (double)p.N / parts;
+        return std::min(m_part, std::min(n_part, (double)kr.nc)) * balance;
+    };
+    bool along_m = score(tiles_m, true) > score(tiles_n, false);
+    int64_t tiles = along_m ? tiles_m : tiles_n, parts = std::min(T, tiles);
+    parallel_for(parts, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; t++) {
+            int64_t t0 = tiles * t / parts, t1 = tiles * (t + 1) / parts;
+            if (along_m)
+                run_block(kr, p, t0 * kr.mr, std::min(p.M, t1 * kr.mr), 0, p.N);
+            else
+                run_block(kr, p, 0, p.M, t0 * kr.nr, std::min(p.N, t1 * kr.nr));
+        }
+    });
+}
 
 void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const void* B, DType b_dtype, int64_t ldb,
           const float* bias, int64_t M, int64_t N, int64_t K, Act act, bool accumulate) {
-    parallel_for(M, [&](int64_t m0, int64_t m1) {
-        for (int64_t i = m0; i < m1; i++)
-            for (int64_t j = 0; j < N; j++) {
-                float s = bias ? bias[j] : 0.0f;
-                for (int64_t k = 0; k < K; k++) s += A[i * lda + k] * load_weight(B, b_dtype, j * ldb + k);
-                s = apply_act(s, act);
-                C[i * ldc + j] = accumulate ? C[i * ldc + j] + s : s;
-            }
-    });
+    GemmProblem p = {};
+    p.C = C; p.ldc = ldc; p.M = M; p.N = N; p.K = K;
+    p.A = A; p.a_dtype = kF32; p.lda = lda; p.alpha = 1.0f;
+    p.b_kind = kBRowsNK; p.B = B; p.b_dtype = (int)b_dtype; p.ldb = ldb;
+    p.bias_n = bias; p.act = (int)act; p.accumulate = accumulate;
+    gemm_run(p);
 }
 
 void matmul_nn(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t M,
                int64_t N, int64_t K, float alpha) {
-    parallel_for(M, [&](int64_t m0, int64_t m1) {
-        for (int64_t i = m0; i < m1; i++) {
-            float* c = C + i * ldc;
-            for (int64_t j = 0; j < N; j++) c[j] = 0;
-            for (int64_t k = 0; k < K; k++) {
-                float a = alpha * A[i * lda + k];
-                const float* b = B + k * ldb;
-                for (int64_t j = 0; j < N; j++) c[j] += a * b[j];
-            }
-        }
-    });
+    GemmProblem p = {};
+    p.C = C; p.ldc = ldc; p.M = M; p.N = N; p.K = K;
+    p.A = A; p.a_dtype = kF32; p.lda = lda; p.alpha = alpha;
+    p.b_kind = kBRowsKN; p.B = B; p.b_dtype = kF32; p.ldb = ldb;
+    gemm_run(p);
 }
 
 }  // namespace sd

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/half.h"
@@ -70,7 +71,7 @@ void check_close(const std::vector<float>& C, const std::vector<float>& orig, co
         for (int64_t j = N; j < ldc; j++)
             if (std::memcmp(&C[i * ldc + j], &orig[i * ldc + j], 4) != 0 && bad < 0) bad = i * N + j;
     }
-    INFO(what, " max_abs=", max_abs, " max_rel(to sum|a||b|)=", max_rel, " first bad index=", bad);
+    INFO(std::string(what), " max_abs=", max_abs, " max_rel(to sum|a||b|)=", max_rel, " first bad index=", bad);
     CHECK(bad < 0);
 }
 
@@ -138,7 +139,7 @@ TEST_CASE("gemm matches the double reference for every ISA, dtype, bias, activat
                         check_close(C, C0, ref, tol, M, N, ldc, what);
                         if (threads == 1) first = C;
                         else {
-                            INFO(what);
+                            INFO(std::string(what));
                             CHECK(std::memcmp(first.data(), C.data(), C.size() * 4) == 0);
                         }
                     }
@@ -184,7 +185,7 @@ TEST_CASE("matmul_nn matches the double reference for every ISA and thread count
                 check_close(C, orig, ref, mag, M, N, ldc, what);
                 if (threads == 1) first = C;
                 else {
-                    INFO(what);
+                    INFO(std::string(what));
                     CHECK(std::memcmp(first.data(), C.data(), C.size() * 4) == 0);
                 }
             }
