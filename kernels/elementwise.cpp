@@ -1,0 +1,174 @@
+// elementwise.cpp — activations, GEGLU, adds, broadcasts, upsampling, transposes, timestep embedding, and
+// the dispatch that picks the active instruction set's kernel table (ops()).
+//
+// The scalar entries are the plain formulas with libm; the SIMD entries (vec_*.cpp) use polynomial
+// exp/erf accurate to a few ulp. Upsampling, transposes and the timestep embedding are memory moves or
+// tiny, so they have only the portable code here.
+#include <cmath>
+#include <cstring>
+
+#include "kernels/kernels.h"
+#include "kernels/ops_internal.h"
+#include "kernels/ops_split.h"
+
+namespace sd {
+
+namespace scalar_ops {
+void silu(float* y, const float* x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + std::exp(-x[i]));
+}
+// Φ(x) = erfc(-x/√2)/2 keeps full relative accuracy in the far negative tail, where 1 + erf(x/√2) cancels.
+static inline float gelu1(float x) { return 0.5f * x * std::erfc(-x * 0.70710678118654752f); }
+void gelu(float* y, const float* x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = gelu1(x[i]);
+}
+void quick_gelu(float* y, const float* x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + std::exp(-1.702f * x[i]));
+}
+void gelu_mul(float* y, const float* a, const float* g, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] * gelu1(g[i]);
+}
+void add(float* y, const float* a, const float* b, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+void mul(float* y, const float* a, const float* b, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i];
+}
+void scale_add(float* y, const float* x, float s, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += s * x[i];
+}
+void add_scalar(float* x, float b, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] += b;
+}
+}  // namespace scalar_ops
+
+// ---- dispatch ----------------------------------------------------------------------------------------------
+
+const OpsTable& ops_scalar() {
+    namespace s = scalar_ops;
+    static const OpsTable t = {
+        s::f16_to_f32, s::bf16_to_f32, s::f32_to_f16, s::f32_to_bf16,
+        s::silu, s::gelu, s::quick_gelu, s::gelu_mul, s::add, s::mul, s::scale_add, s::add_scalar,
+        s::sum, s::sum_sq_dev, s::affine, s::norm_affine, s::softmax_row,
+        s::attn_block_q, s::attention,
+    };
+    return t;
+}
+
+namespace {
+// An ISA table with every null entry taken from the scalar table.
+OpsTable complete(OpsTable t) {
+    const OpsTable& s = ops_scalar();
+#define SD_FILL(f) if (!t.f) t.f = s.f
+    SD_FILL(f16_to_f32); SD_FILL(bf16_to_f32); SD_FILL(f32_to_f16); SD_FILL(f32_to_bf16);
+    SD_FILL(silu); SD_FILL(gelu); SD_FILL(quick_gelu); SD_FILL(gelu_mul);
+    SD_FILL(add); SD_FILL(mul); SD_FILL(scale_add); SD_FILL(add_scalar);
+    SD_FILL(sum); SD_FILL(sum_sq_dev); SD_FILL(affine); SD_FILL(norm_affine); SD_FILL(softmax_row);
+#undef SD_FILL
+    if (!t.attention) { t.attention = s.attention; t.attn_block_q = s.attn_block_q; }
+    return t;
+}
+}  // namespace
+
+const OpsTable& ops() {
+    switch (active_isa()) {
+        case Isa::Scalar: break;
+#if defined(__x86_64__)
+        case Isa::Avx2: { static const OpsTable t = complete(ops_avx2()); return t; }
+        case Isa::Avx512: { static const OpsTable t = complete(ops_avx512()); return t; }
+#endif
+#if defined(__aarch64__)
+        case Isa::Neon: { static const OpsTable t = complete(ops_neon()); return t; }
+#endif
+        default: break;
+    }
+    return ops_scalar();
+}
+
+// ---- public entry points -------------------------------------------------------------------------------------
+
+void silu(float* y, const float* x, int64_t n) {
+    const OpsTable& t = ops();
+    for_chunks(n, [&](int64_t i, int64_t m) { t.silu(y + i, x + i, m); });
+}
+void gelu(float* y, const float* x, int64_t n) {
+    const OpsTable& t = ops();
+    for_chunks(n, [&](int64_t i, int64_t m) { t.gelu(y + i, x + i, m); });
+}
+void quick_gelu(float* y, const float* x, int64_t n) {
+    const OpsTable& t = ops();
+    for_chunks(n, [&](int64_t i, int64_t m) { t.quick_gelu(y + i, x + i, m); });
+}
+
+void geglu(float* y, const float* x, int64_t rows, int64_t C) {
+    const OpsTable& t = ops();
+    for_rows(rows, C, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; r++) t.gelu_mul(y + r * C, x + r * 2 * C, x + r * 2 * C + C, C);
+    });
+}
+
+void add(float* y, const float* a, const float* b, int64_t n) {
+    const OpsTable& t = ops();
+    for_chunks(n, [&](int64_t i, int64_t m) { t.add(y + i, a + i, b + i, m); });
+}
+void mul(float* y, const float* a, const float* b, int64_t n) {
+    const OpsTable& t = ops();
+    for_chunks(n, [&](int64_t i, int64_t m) { t.mul(y + i, a + i, b + i, m); });
+}
+void scale_add(float* y, const float* x, float s, int64_t n) {
+    const OpsTable& t = ops();
+    for_chunks(n, [&](int64_t i, int64_t m) { t.scale_add(y + i, x + i, s, m); });
+}
+
+void add_channel_bias(float* x, const float* b, int64_t N, int64_t C, int64_t HW) {
+    const OpsTable& t = ops();
+    for_rows(N * C, HW, [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; p++) t.add_scalar(x + p * HW, b[p], HW);  // plane p = (n, c)
+    });
+}
+
+void upsample_nearest2x(float* out, const float* in, int64_t NC, int64_t H, int64_t W) {
+    for_rows(NC * H, 4 * W, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; r++) {  // input row r = (plane, y) → output rows 2y, 2y+1 of that plane
+            const float* src = in + r * W;
+            float* dst = out + r * 4 * W;
+            for (int64_t x = 0; x < W; x++) dst[2 * x] = dst[2 * x + 1] = src[x];
+            std::memcpy(dst + 2 * W, dst, (size_t)(2 * W) * sizeof(float));
+        }
+    });
+}
+
+void transpose(float* out, const float* in, int64_t rows, int64_t cols) {
+    // Tiles of T×T so both the reads and the writes stay within a few cache lines; split by output rows.
+    constexpr int64_t T = 32;
+    int64_t col_tiles = (cols + T - 1) / T;
+    parallel_for(col_tiles, [&](int64_t t0, int64_t t1) {
+        for (int64_t c0 = t0 * T; c0 < t1 * T && c0 < cols; c0 += T) {
+            int64_t c1 = c0 + T < cols ? c0 + T : cols;
+            for (int64_t r0 = 0; r0 < rows; r0 += T) {
+                int64_t r1 = r0 + T < rows ? r0 + T : rows;
+                for (int64_t c = c0; c < c1; c++)
+                    for (int64_t r = r0; r < r1; r++) out[c * rows + r] = in[r * cols + c];
+            }
+        }
+    }, rows >= 64 ? 1 : 8);
+}
+
+void timestep_embedding(float* out, const float* t, int64_t n, int64_t dim, float max_period) {
+    // Same float32 steps as ldm/diffusers, so the arguments of cos/sin round as theirs do; cos/sin
+    // themselves are taken in double and rounded once.
+    int64_t half = dim / 2;
+    float log_max = (float)std::log((double)max_period);
+    for (int64_t k = 0; k < n; k++) {
+        float* o = out + k * dim;
+        for (int64_t i = 0; i < half; i++) {
+            float freq = std::exp(-log_max * (float)i / (float)half);
+            double arg = (double)(t[k] * freq);
+            o[i] = (float)std::cos(arg);
+            o[half + i] = (float)std::sin(arg);
+        }
+        if (dim % 2) o[dim - 1] = 0.0f;  // odd dim: zero pad, as diffusers does
+    }
+}
+
+}  // namespace sd
