@@ -129,7 +129,8 @@ def write_safetensors(path, tensors, metadata=None):
     """tensors: dict name -> numpy array (any dtype in ST_DTYPES; 0-d arrays allowed).
     Layout like the safetensors library: header keys sorted by name, data sorted by element size
     (largest first) then name so every tensor is aligned, JSON header space-padded to a multiple of 8."""
-    arrays = {n: np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<"), copy=False) for n, a in tensors.items()}
+    # np.array(copy) rather than ascontiguousarray, which would turn 0-d scalars into shape (1,)
+    arrays = {n: np.array(a, dtype=a.dtype.newbyteorder("<"), order="C") for n, a in tensors.items()}
     header = {}
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}

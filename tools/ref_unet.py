@@ -142,6 +142,11 @@ class Upsample(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
+def concat_skip(h, skip):
+    """Output blocks see [current features, skip] along channels: the current features come first."""
+    return torch.cat([h, skip], dim=1)
+
+
 class Step(nn.ModuleList):
     """ldm's TimestepEmbedSequential: each layer gets what it needs (emb for ResBlocks, context for
     transformers)."""
@@ -216,7 +221,7 @@ class UNetModel(nn.Module):
         if trace is not None:
             trace["middle_block"] = h
         for i, blk in enumerate(self.output_blocks):
-            h = blk(torch.cat([h, hs.pop()], dim=1), emb, context)  # current features first, then the skip
+            h = blk(concat_skip(h, hs.pop()), emb, context)
             if trace is not None:
                 trace[f"output_block_{i}"] = h
         return self.out[2](silu(gn(h, self.out[0], RES_GN_EPS)))

@@ -152,8 +152,9 @@ def golden_unet(unet, seed):
            "x_b": x_b.numpy(), "timesteps_b": ts_b.numpy(), "context_b": ctx_b.numpy()}
     trace = {}
     with torch.no_grad():
-        out["out"] = f32(unet(x.double(), ts, ctx.double(), trace))
-        out["out_b"] = f32(unet(x_b.double(), ts_b, ctx_b.double()))
+        dt = next(unet.parameters()).dtype  # float64 for the goldens
+        out["out"] = f32(unet(x.to(dt), ts, ctx.to(dt), trace))
+        out["out_b"] = f32(unet(x_b.to(dt), ts_b, ctx_b.to(dt)))
     for k, v in trace.items():
         out["dbg_" + k] = f32(v)
     return out, trace
@@ -167,9 +168,10 @@ def golden_vae(vae, seed):
     out = {"z": z.numpy(), "image": image.numpy(), "z_b": z_b.numpy()}
     tdec, tenc = {}, {}
     with torch.no_grad():
-        out["decoded"] = f32(vae.decode(z.double() / SCALE_FACTOR, tdec))
-        out["encoded_mean"] = f32(SCALE_FACTOR * vae.encode_mean(image.double(), tenc))
-        out["decoded_b"] = f32(vae.decode(z_b.double() / SCALE_FACTOR))
+        dt = next(vae.parameters()).dtype  # float64 for the goldens
+        out["decoded"] = f32(vae.decode(z.to(dt) / SCALE_FACTOR, tdec))
+        out["encoded_mean"] = f32(SCALE_FACTOR * vae.encode_mean(image.to(dt), tenc))
+        out["decoded_b"] = f32(vae.decode(z_b.to(dt) / SCALE_FACTOR))
     for k, v in list(tdec.items()) + list(tenc.items()):
         if v.numel() <= 64 * 1024:  # the two full-resolution decoder stages would add 1.5 MB
             out["dbg_" + k] = f32(v)
@@ -354,6 +356,7 @@ def main():
     for k in ("clip", "unet", "vae"):
         write_safetensors(os.path.join(args.out_dir, f"golden_{k}.safetensors"), goldens[k],
                           {**meta, "contents": notes[k]})
+    check_keys(read_safetensors(ckpt_path)[0])  # again, as written
     check_reload(ckpt_path, models, goldens)
     print("files:")
     total = 0
