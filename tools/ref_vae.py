@@ -8,7 +8,6 @@ block_2; norm_out, SiLU, conv_out to 2*z_channels (mean, logvar). Decoder mirror
 blocks per level and nearest-2x Upsample + conv. quant_conv / post_quant_conv are 1x1 convs.
 Leaves out: sampling from the posterior (we use its mean), attention at other resolutions (SD uses none).
 """
-import torch
 import torch.nn.functional as F
 from torch import nn
 

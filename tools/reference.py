@@ -20,7 +20,6 @@ Leaves out: samplers, the tokenizer, CFG (other references own those).
 """
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -268,7 +267,7 @@ def write_dtype(a):
     return {"float16": "F16", "float32": "F32", "int64": "I64", "int32": "I32"}[a.dtype.name]
 
 
-def check_reload(path, models, goldens):
+def check_reload(path, goldens):
     """Load the written checkpoint into fresh (differently seeded) models and recompute: the goldens must come
     out bit-identical, i.e. they depend on nothing but the file."""
     print("reload check (fresh models <- written checkpoint, recompute goldens):")
@@ -357,7 +356,7 @@ def main():
         write_safetensors(os.path.join(args.out_dir, f"golden_{k}.safetensors"), goldens[k],
                           {**meta, "contents": notes[k]})
     check_keys(read_safetensors(ckpt_path)[0])  # again, as written
-    check_reload(ckpt_path, models, goldens)
+    check_reload(ckpt_path, goldens)
     print("files:")
     total = 0
     for f in ("tiny_sd", "golden_clip", "golden_unet", "golden_vae"):
