@@ -1,0 +1,105 @@
+// unet.h — the Stable Diffusion 1.x denoising UNet (ldm's UNetModel), loaded from a single-file checkpoint.
+//
+// Weights are bound by their CompVis/ldm names under "model.diffusion_model."; the configuration (model
+// channels, channel multiplier per level, res blocks per level, which levels have attention, context width,
+// transformer depth) is inferred from the tensor shapes and which keys exist, so one loader serves the real
+// 860M-parameter model and the tiny test model. proj_in/proj_out may be 1×1 convs (SD1) or linears (SD2).
+// Left out: SD2's head_dim-64 attention (heads are fixed at 8, SD1's num_heads), class/ADM conditioning
+// (label_emb), SDXL's extra embeddings, and any training-only path (dropout, checkpointing).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "safetensors.h"
+#include "tensor.h"
+
+namespace sd {
+
+struct UNetConfig {
+    int64_t in_channels = 4, out_channels = 4;
+    int64_t model_channels = 320;          // width of level 0
+    int64_t time_embed_dim = 1280;         // 4 × model_channels in SD
+    int64_t context_dim = 768;             // CLIP hidden width (cross-attention keys/values)
+    int64_t heads = 8;                     // SD1: num_heads = 8 at every level
+    int num_res_blocks = 2;                // per level on the way down (one more on the way up)
+    int transformer_depth = 1;             // transformer blocks per spatial transformer
+    std::vector<int> channel_mult;         // per level, e.g. {1, 2, 4, 4}
+    std::vector<bool> attention;           // per level: spatial transformers after its res blocks?
+    int levels() const { return (int)channel_mult.size(); }
+    int64_t downscale() const { return int64_t(1) << (levels() - 1); }  // latent side must divide by this
+};
+
+struct ResBlock {                          // h = conv(silu(gn(x))) + emb; h = conv(silu(gn(h))); skip(x) + h
+    int64_t cin = 0, cout = 0;
+    Tensor norm1_g, norm1_b;               // (cin)             in_layers.0
+    Tensor conv1_w, conv1_b;               // (cout, cin, 3, 3) in_layers.2
+    Tensor emb_w, emb_b;                   // (cout, temb)      emb_layers.1
+    Tensor norm2_g, norm2_b;               // (cout)            out_layers.0
+    Tensor conv2_w, conv2_b;               // (cout, cout, 3, 3) out_layers.3
+    Tensor skip_w, skip_b;                 // (cout, cin, 1, 1) skip_connection, empty when cin == cout
+};
+
+struct Attention {                         // q from x, k/v from x (self) or the text context (cross)
+    Tensor q_w, k_w, v_w;                  // (C, C), (C, Ckv), (C, Ckv), no bias
+    Tensor out_w, out_b;                   // (C, C), (C)       to_out.0
+};
+
+struct TransformerBlock {                  // x += attn1(ln1 x); x += attn2(ln2 x, ctx); x += ff(ln3 x)
+    Tensor norm1_g, norm1_b, norm2_g, norm2_b, norm3_g, norm3_b;  // (C)
+    Attention attn1, attn2;
+    Tensor ff1_w, ff1_b;                   // (8C, C), (8C)     ff.net.0.proj, GEGLU: value | gate
+    Tensor ff2_w, ff2_b;                   // (C, 4C), (C)      ff.net.2
+};
+
+struct SpatialTransformer {                // x + proj_out(blocks(proj_in(gn(x)) as tokens))
+    int64_t channels = 0;
+    Tensor norm_g, norm_b;                 // (C)               norm (GroupNorm 32, eps 1e-6)
+    Tensor proj_in_w, proj_in_b;           // (C, C), (C)       1×1 conv or linear, kept as a matrix
+    std::vector<TransformerBlock> blocks;  // transformer_blocks.i
+    Tensor proj_out_w, proj_out_b;         // (C, C), (C)
+};
+
+// One entry of input_blocks / middle_block / output_blocks, applied in this order; absent parts are unused.
+struct UNetBlock {
+    bool has_res = false, has_attn = false;
+    ResBlock res;
+    SpatialTransformer attn;
+    Tensor down_w, down_b;                 // (C, C, 3, 3) op: stride 2, pad 1 (input blocks ending a level)
+    Tensor up_w, up_b;                     // (C, C, 3, 3) conv after nearest 2× (output blocks ending a level)
+};
+
+struct UNet {
+    UNetConfig cfg;
+    Tensor time1_w, time1_b;               // (temb, mc), (temb)   time_embed.0
+    Tensor time2_w, time2_b;               // (temb, temb), (temb) time_embed.2
+    Tensor conv_in_w, conv_in_b;           // (mc, in, 3, 3)       input_blocks.0.0
+    std::vector<UNetBlock> input_blocks;   // input_blocks.1 ...
+    ResBlock mid_res1;                     // middle_block.0
+    SpatialTransformer mid_attn;           // middle_block.1
+    ResBlock mid_res2;                     // middle_block.2
+    std::vector<UNetBlock> output_blocks;  // output_blocks.0 ...
+    Tensor out_norm_g, out_norm_b;         // (mc)                 out.0
+    Tensor conv_out_w, conv_out_b;         // (out, mc, 3, 3)      out.2
+};
+
+// Infers the configuration and binds every tensor under `prefix`; the views point into `st`, which must
+// outlive the UNet. Throws std::runtime_error naming the tensor (and its expected shape) when one is missing
+// or misshaped, and naming the first tensor under `prefix` that the inferred structure does not use.
+UNet load_unet(const SafeTensors& st, const std::string& prefix = "model.diffusion_model.");
+
+// One denoising evaluation: x (B, 4, h, w) latent, timesteps (B), context (B, T, context_dim) with any T
+// (77·k for long prompts) → (B, 4, h, w) predicted noise, allocated in `arena` at the mark it had on entry
+// (everything else used is released). h and w must be multiples of 8 (2^(levels-1)); throws otherwise.
+Tensor unet_forward(const UNet& unet, const Tensor& x, const float* timesteps, const Tensor& context,
+                    Arena& arena);
+
+// Floating-point operations of one unet_forward (2 per multiply-add): convolutions, linears and the two
+// attention products; norms and elementwise ops are not counted. Depends only on unet.cfg.
+double unet_flops(const UNet& unet, int64_t B, int64_t h, int64_t w, int64_t T);
+
+// The building blocks, exposed for tests. Each returns a fresh arena tensor and releases its temporaries.
+Tensor resblock(const ResBlock& b, const Tensor& x /*(N,C,H,W)*/, const Tensor& emb /*(N,temb)*/, Arena& a);
+Tensor spatial_transformer(const SpatialTransformer& st, const Tensor& x /*(N,C,H,W)*/,
+                           const Tensor& context /*(N,T,Cc)*/, int64_t heads, Arena& a);
+
+}  // namespace sd
