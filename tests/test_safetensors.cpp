@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -68,6 +69,7 @@ std::string scratch_dir() {
         REQUIRE(d != nullptr);
         return std::string(d);
     }();
+    static struct Cleanup { ~Cleanup() { std::error_code ec; std::filesystem::remove_all(dir, ec); } } cleanup;
     return dir;
 }
 
