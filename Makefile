@@ -59,4 +59,7 @@ bench: $(BUILD)/bench_kernels sd
 clean:
 	rm -rf $(BUILD) sd
 
+# tokenizer/clip_tokenizer.cpp .incbin's the CLIP merges; the compiler's dependency files cannot see that.
+$(BUILD)/tokenizer/clip_tokenizer.o: tokenizer/merges.txt
+
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) $(BUILD)/sd.d
