@@ -59,6 +59,9 @@ bench: $(BUILD)/bench_kernels sd
 clean:
 	rm -rf $(BUILD) sd
 
+# models/taesd_embed.cpp .incbin's these files; the compiler's dependency files cannot see that.
+$(BUILD)/models/taesd_embed.o: models/taesd/taesd_decoder.safetensors models/taesd/taesd_encoder.safetensors
+
 # tokenizer/clip_tokenizer.cpp .incbin's the CLIP merges; the compiler's dependency files cannot see that.
 $(BUILD)/tokenizer/clip_tokenizer.o: tokenizer/merges.txt
 

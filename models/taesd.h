@@ -1,0 +1,74 @@
+// taesd.h — TAESD, the tiny autoencoder for SD 1.x/2.x latents by Ollin Boer Bohan (madebyollin/taesd, MIT):
+// a 1.2M-parameter stand-in for the KL-f8 VAE, about 100× cheaper, for previews and fast decodes.
+//
+// Weights: the keys are the nn.Sequential indices of taesd.py's Encoder() / Decoder() ("3.conv.0.weight"),
+// BF16. The SD1 pair is compiled into the binary (models/taesd/*.safetensors, see taesd_embed.cpp), so
+// load_taesd_decoder() needs no file; a path loads another file of the same layout instead.
+// Conventions differ from the VAE: images in [0, 1] (not [-1, 1]) and latents in UNet space directly
+// (latent scale 1: no 0.18215). Left out: the SDXL/SD3/FLUX variants (other latent channels are accepted
+// as far as the shapes go, nothing more), the decoder's optional output clamp (the caller clamps).
+#pragma once
+#include <memory>
+#include <string>
+
+#include "safetensors.h"
+#include "tensor.h"
+
+namespace sd {
+
+// conv → ReLU → conv → ReLU → conv, plus x (through a 1×1 conv without bias when widths differ), then ReLU.
+struct TaesdBlock {
+    Tensor conv0_w, conv0_b;  // "conv.0" (C, Cin, 3, 3), (C)
+    Tensor conv1_w, conv1_b;  // "conv.2" (C, C, 3, 3), (C)
+    Tensor conv2_w, conv2_b;  // "conv.4" (C, C, 3, 3), (C)
+    Tensor skip_w;            // "skip" (C, Cin, 1, 1); empty when Cin == C (identity)
+};
+
+// Sequential: 0 conv(3→64), 1 Block, then three times [stride-2 conv without bias, Block, Block, Block]
+// (2..5, 6..9, 10..13), 14 conv(64→latent).
+struct TaesdEncoder {
+    Tensor conv_in_w, conv_in_b;  // "0" (64, 3, 3, 3), (64)
+    TaesdBlock block_in;          // "1"
+    struct Stage {
+        Tensor down_w;            // "2" / "6" / "10" (64, 64, 3, 3), stride 2, no bias
+        TaesdBlock blocks[3];     // "3".."5" / "7".."9" / "11".."13"
+    } stages[3];
+    Tensor conv_out_w, conv_out_b;  // "14" (latent, 64, 3, 3), (latent)
+};
+
+// Sequential: 0 Clamp (tanh(x/3)·3), 1 conv(latent→64), 2 ReLU, then three times [Block, Block, Block,
+// Upsample ×2 nearest, conv without bias] (3..7, 8..12, 13..17), 18 Block, 19 conv(64→3).
+struct TaesdDecoder {
+    Tensor conv_in_w, conv_in_b;  // "1" (64, latent, 3, 3), (64)
+    struct Stage {
+        TaesdBlock blocks[3];     // "3".."5" / "8".."10" / "13".."15"
+        Tensor up_w;              // "7" / "12" / "17" (64, 64, 3, 3), after the upsample, no bias
+    } stages[3];
+    TaesdBlock block_out;           // "18"
+    Tensor conv_out_w, conv_out_b;  // "19" (3, 64, 3, 3), (3)
+};
+
+struct Taesd {
+    std::shared_ptr<const SafeTensors> file;  // the weights are views into it
+    bool is_decoder = false;                  // which half this file holds
+    TaesdEncoder encoder;
+    TaesdDecoder decoder;
+};
+
+// The built-in SD1 weights when path is empty, else the file at path. Throws naming the file and any
+// missing or misshaped tensor.
+Taesd load_taesd_decoder(const std::string& path = "");
+Taesd load_taesd_encoder(const std::string& path = "");
+
+// z (B, 4, h, w), UNet-space latent → image (B, 3, 8h, 8w), ≈[0, 1], not clamped. Allocated in `arena` where
+// its top was on entry; the temporaries are released.
+Tensor taesd_decode(const Taesd& taesd, const Tensor& z, Arena& arena);
+// img (B, 3, H, W) in [0, 1], H and W multiples of 8 → latent (B, 4, H/8, W/8) in UNet space.
+Tensor taesd_encode(const Taesd& taesd, const Tensor& img, Arena& arena);
+
+// The built-in weight files (bytes of models/taesd/taesd_{decoder,encoder}.safetensors linked into the binary).
+struct EmbeddedFile { const void* data; size_t size; };
+EmbeddedFile taesd_embedded_decoder();
+EmbeddedFile taesd_embedded_encoder();
+
+}  // namespace sd
