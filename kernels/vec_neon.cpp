@@ -1,0 +1,67 @@
+// vec_neon.cpp — the NEON (ARM64) kernel table for everything but the matrix products (see
+// ops_internal.h): the vector wrapper over 128-bit registers, then the shared bodies vec_body.inc and
+// attention_body.inc. With 32 registers the attention tiles are 4 keys (or 4 output columns) × 16 queries.
+// ARM64 always has NEON with FMA, division, round-to-nearest and f16 conversion, so nothing is optional.
+#include <arm_neon.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "kernels/ops_internal.h"
+
+namespace sd {
+namespace {
+
+typedef float32x4_t vf;
+const int VL = 4;
+inline vf vzero() { return vdupq_n_f32(0.0f); }
+inline vf vset1(float x) { return vdupq_n_f32(x); }
+inline vf vload(const float* p) { return vld1q_f32(p); }
+inline void vstore(float* p, vf v) { vst1q_f32(p, v); }
+inline vf vfma(vf a, vf b, vf c) { return vfmaq_f32(c, a, b); }
+inline vf vadd(vf a, vf b) { return vaddq_f32(a, b); }
+inline vf vsub(vf a, vf b) { return vsubq_f32(a, b); }
+inline vf vmul(vf a, vf b) { return vmulq_f32(a, b); }
+inline vf vdiv(vf a, vf b) { return vdivq_f32(a, b); }
+inline vf vmin(vf a, vf b) { return vminq_f32(a, b); }
+inline vf vmax(vf a, vf b) { return vmaxq_f32(a, b); }
+inline vf vabs(vf a) { return vabsq_f32(a); }
+inline vf vround(vf x) { return vrndnq_f32(x); }
+inline vf vpow2i(vf n) {
+    return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23));
+}
+inline vf vldexp(vf p, vf n) { return vmulq_f32(p, vpow2i(n)); }
+inline vf vblend_lt(vf a, vf b, vf x, vf y) { return vbslq_f32(vcltq_f32(a, b), x, y); }
+inline vf vload_f16(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+inline void vstore_f16(uint16_t* p, vf v) { vst1_u16(p, vreinterpret_u16_f16(vcvt_f16_f32(v))); }  // FPCR: RNE
+inline vf vload_bf16(const uint16_t* p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
+// Integer round to nearest even as in half.h; NaN stays a quiet NaN.
+inline void vstore_bf16(uint16_t* p, vf v) {
+    uint32x4_t u = vreinterpretq_u32_f32(v);
+    uint32x4_t odd = vandq_u32(vshrq_n_u32(u, 16), vdupq_n_u32(1));
+    uint32x4_t r = vshrq_n_u32(vaddq_u32(u, vaddq_u32(odd, vdupq_n_u32(0x7fff))), 16);
+    uint32x4_t nan = vcgtq_u32(vandq_u32(u, vdupq_n_u32(0x7fffffff)), vdupq_n_u32(0x7f800000));
+    r = vbslq_u32(nan, vorrq_u32(vshrq_n_u32(u, 16), vdupq_n_u32(0x40)), r);
+    vst1_u16(p, vmovn_u32(r));
+}
+
+const int ATT_QV = 4, ATT_KB = 4, ATT_DB = 4, ATT_NK = 64;
+
+}  // namespace
+
+#include "kernels/vec_body.inc"
+#include "kernels/attention_body.inc"
+
+const OpsTable& ops_neon() {
+    static const OpsTable t = {
+        k_f16_to_f32, k_bf16_to_f32, k_f32_to_f16, k_f32_to_bf16,
+        k_silu, k_gelu, k_quick_gelu, k_gelu_mul, k_add, k_mul, k_scale_add, k_add_scalar,
+        k_sum, k_sum_sq_dev, k_affine, k_norm_affine, k_softmax_row,
+        ATT_MQ, k_attention,
+    };
+    return t;
+}
+
+}  // namespace sd
