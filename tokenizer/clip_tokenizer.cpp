@@ -336,7 +336,7 @@ struct ClipTokenizer::Impl {
         }
 
         // tokenizer/merges.txt: one "left right" pair per line, in rank order.
-        std::vector<std::pair<std::string, std::string>> pairs;
+        std::vector<std::pair<std::string_view, std::string_view>> pairs;  // views of the embedded text
         pairs.reserve(kMerges);
         std::string_view text(sd_clip_merges_start, (size_t)(sd_clip_merges_end - sd_clip_merges_start));
         while (!text.empty()) {
@@ -347,16 +347,16 @@ struct ClipTokenizer::Impl {
             if (sp == std::string_view::npos || sp == 0 || sp + 1 == line.size())
                 throw std::runtime_error("embedded tokenizer/merges.txt: line " + std::to_string(pairs.size() + 1) +
                                          " is not a pair of tokens");
-            pairs.emplace_back(std::string(line.substr(0, sp)), std::string(line.substr(sp + 1)));
+            pairs.emplace_back(line.substr(0, sp), line.substr(sp + 1));
         }
         if ((int)pairs.size() != kMerges)
             throw std::runtime_error("embedded tokenizer/merges.txt has " + std::to_string(pairs.size()) +
                                      " merges, CLIP's vocabulary needs " + std::to_string(kMerges));
-        for (int r = 0; r < kMerges; r++) vocab[512 + r] = pairs[r].first + pairs[r].second;
+        for (int r = 0; r < kMerges; r++) vocab[512 + r].append(pairs[r].first).append(pairs[r].second);
         vocab[kStart] = "<|startoftext|>";
         vocab[kEnd] = "<|endoftext|>";
 
-        std::unordered_map<std::string, int> id_of;
+        std::unordered_map<std::string_view, int> id_of;  // views of `vocab`, which no longer changes
         id_of.reserve(kVocabSize);
         for (int id = 0; id < kVocabSize; id++) id_of.emplace(vocab[id], id);
         if ((int)id_of.size() != kVocabSize)
