@@ -5,7 +5,9 @@
 // (`base`): each stage allocates its output above, then settle() releases everything above base and moves the
 // output down there. Same-width res blocks and attention add into x in place; a width-changing block takes
 // its 1×1 shortcut first and then normalises x in place. A decode at 512² thus peaks at four 128-channel
-// 512² maps (the 256→128 block: x of 256 channels, shortcut and conv1 output of 128 each).
+// 512² maps, 512 MiB (the upsampled 256-channel map and its conv, or the 256→128 block: x of 256 channels,
+// shortcut and conv1 output of 128 each). vae_decode_arena_bytes() counts that from the shapes, and the pass
+// reserves it on entry: an arena that grew stage by stage would keep every block it added (~900 MiB).
 // Left out: tiling (the peak above is fine on CPUs with a few GB), posterior sampling.
 #include "models/vae.h"
 
@@ -245,6 +247,32 @@ Tensor mid_forward(const VaeMid& m, Tensor x, Arena& a) {
     return res_block(m.block_2, x, a);
 }
 
+// Grows the arena, if need be, by one block that holds `bytes` from its current top, then gives it back: the
+// pass that follows allocates from it without the arena adding a block per stage (all of which it keeps).
+void reserve(Arena& a, size_t bytes) {
+    Arena::Mark m = a.mark();
+    a.bytes(bytes);
+    a.release(m);
+}
+
+// ---- memory accounting: what each stage of the forwards above holds at once ---------------------------------
+
+struct PeakMeter {
+    int64_t B;
+    size_t peak = 0;
+    size_t map(int64_t C, int64_t h, int64_t w) const { return ((size_t)(B * C * h * w) * 4 + 63) & ~size_t(63); }
+    void stage(size_t live) { peak = live > peak ? live : peak; }
+    // res_block: same width x, norm1 output, conv1 output; else x, shortcut output, conv1 output.
+    void res_block(int64_t cin, int64_t c, int64_t h, int64_t w) {
+        stage(cin == c ? 3 * map(c, h, w) : map(cin, h, w) + 2 * map(c, h, w));
+    }
+    // mid: its res blocks, and attention's x, norm output, tokens, q, k, v, attention output, projection.
+    void mid(int64_t C, int64_t h, int64_t w) {
+        res_block(C, C, h, w);
+        stage(8 * map(C, h, w));
+    }
+};
+
 void check_input(const Tensor& t, int64_t channels, const char* what) {
     if (t.dtype != DType::F32 || t.ndim != 4 || t.shape[1] != channels)
         throw std::runtime_error(std::string(what) + ": expected an F32 (B, " + std::to_string(channels) +
@@ -272,6 +300,46 @@ double mid_flops(const VaeMid& m, double B, double HW) {
 
 // ---- public ---------------------------------------------------------------------------------------------------
 
+size_t vae_decode_arena_bytes(const Vae& vae, int64_t B, int64_t h, int64_t w) {
+    const std::vector<int64_t>& W = vae.cfg.widths;
+    const int64_t z = vae.cfg.z_channels;
+    PeakMeter m{B};
+    m.stage(2 * m.map(z, h, w));                          // scaled z, post_quant_conv output
+    m.stage(m.map(z, h, w) + m.map(W.back(), h, w));      // conv_in
+    m.mid(W.back(), h, w);
+    int64_t cin = W.back();
+    for (size_t i = W.size(); i-- > 0;) {
+        for (int64_t j = 0; j <= vae.cfg.num_res_blocks; j++, cin = W[i]) m.res_block(cin, W[i], h, w);
+        if (i > 0) {  // x and the upsampled map, then that and the conv output
+            m.stage(m.map(W[i], h, w) + m.map(W[i], 2 * h, 2 * w));
+            h *= 2, w *= 2;
+            m.stage(2 * m.map(W[i], h, w));
+        }
+    }
+    m.stage(m.map(W[0], h, w) + m.map(vae.cfg.image_channels, h, w));  // conv_out
+    return m.peak;
+}
+
+size_t vae_encode_arena_bytes(const Vae& vae, int64_t B, int64_t H, int64_t W_) {
+    const std::vector<int64_t>& W = vae.cfg.widths;
+    const int64_t z = vae.cfg.z_channels;
+    PeakMeter m{B};
+    int64_t h = H, w = W_, cin = W[0];
+    m.stage(m.map(W[0], h, w));  // conv_in output (the image is the caller's)
+    for (size_t i = 0; i < W.size(); i++) {
+        for (int64_t j = 0; j < vae.cfg.num_res_blocks; j++, cin = W[i]) m.res_block(cin, W[i], h, w);
+        if (i + 1 < W.size()) {  // x and its padded copy, then that and the stride-2 conv output
+            m.stage(m.map(W[i], h, w) + m.map(W[i], h + 1, w + 1));
+            m.stage(m.map(W[i], h + 1, w + 1) + m.map(W[i], h / 2, w / 2));
+            h /= 2, w /= 2;
+        }
+    }
+    m.mid(W.back(), h, w);
+    m.stage(m.map(W.back(), h, w) + m.map(2 * z, h, w));  // conv_out
+    m.stage(m.map(2 * z, h, w) + m.map(z, h, w));         // the mean half of quant_conv
+    return m.peak;
+}
+
 Vae load_vae(const SafeTensors& st, const std::string& prefix) {
     std::string p = prefix;
     if (p.empty() && st.has("first_stage_model.decoder.conv_in.weight")) p = "first_stage_model.";
@@ -294,6 +362,7 @@ Vae load_vae(const SafeTensors& st, const std::string& prefix) {
 Tensor vae_decode(const Vae& vae, const Tensor& z, Arena& a) {
     check_input(z, vae.cfg.z_channels, "vae_decode");
     const VaeDecoder& d = vae.decoder;
+    reserve(a, vae_decode_arena_bytes(vae, z.shape[0], z.shape[2], z.shape[3]));
     Arena::Mark base = a.mark();  // the running activation x always starts here
     Tensor x = a.alloc(z.dims());  // (B, z, h, w): back from UNet space to the VAE's own latent scale
     const float* zp = z.f32();
@@ -322,6 +391,7 @@ Tensor vae_encode(const Vae& vae, const Tensor& img, Arena& a) {
                                  std::to_string(img.shape[2]) + " is not a multiple of " + std::to_string(factor));
     const VaeEncoder& e = vae.encoder;
     const int64_t z = vae.cfg.z_channels;
+    reserve(a, vae_encode_arena_bytes(vae, img.shape[0], img.shape[2], img.shape[3]));
     Arena::Mark base = a.mark();  // the running activation x always starts here
     Tensor x = conv2d(a, img, e.conv_in_w, e.conv_in_b);  // (B, W0, H, W)
     for (const VaeLevel& lv : e.down) {

@@ -94,6 +94,11 @@ Tensor vae_decode(const Vae& vae, const Tensor& z, Arena& arena);
 // 0.18215 × the posterior mean (the first z of quant_conv's 2z output channels).
 Tensor vae_encode(const Vae& vae, const Tensor& img, Arena& arena);
 
+// The most arena memory the pass holds at once (bytes), from the layer shapes: what a caller should size its
+// arena to. vae_decode / vae_encode reserve it on entry, so a fresh arena grows once rather than stage by stage.
+size_t vae_decode_arena_bytes(const Vae& vae, int64_t B, int64_t h, int64_t w);
+size_t vae_encode_arena_bytes(const Vae& vae, int64_t B, int64_t H, int64_t W);
+
 // Multiply-adds ×2 of one decode of a (B, z, h, w) latent / one encode of a (B, 3, H, W) image, counted from
 // the layer shapes: conv 2·Cout·Cin·k²·Ho·Wo, attention 4·N²·C (QKᵀ and AV); norms and adds left out.
 double vae_decode_flops(const Vae& vae, int64_t B, int64_t h, int64_t w);
