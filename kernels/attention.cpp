@@ -51,6 +51,11 @@ void attention(float* out, int64_t ldo, const float* q, int64_t ldq, const float
                const float* v, int64_t ldv, int64_t B, int64_t Nq, int64_t Nk, int64_t heads, int64_t D,
                float scale, bool causal) {
     if (B <= 0 || Nq <= 0 || heads <= 0 || D <= 0) return;
+    if (Nk <= 0) {  // no keys: the weighted sum is empty (PyTorch gives zeros too)
+        for (int64_t r = 0; r < B * Nq; r++)
+            for (int64_t c = 0; c < heads * D; c++) out[r * ldo + c] = 0.0f;
+        return;
+    }
     const OpsTable& t = ops();
     AttnArgs a = {out, ldo, q, ldq, k, ldk, v, ldv, B, Nq, Nk, heads, D, scale, causal};
     int64_t units = B * heads * ((Nq + t.attn_block_q - 1) / t.attn_block_q);

@@ -146,6 +146,15 @@ TEST_CASE("attention matches a naive double softmax(q·kᵀ·scale)·v") {
     }
 }
 
+TEST_CASE("attention with no keys writes zeros") {
+    std::vector<float> q(2 * 3 * 8, 1.0f), out(2 * 3 * 10, 7.0f), kv(1, 0.0f);
+    attention(out.data(), 10, q.data(), 8, kv.data(), 8, kv.data(), 8, 2, 3, 0, 2, 4, 0.5f, false);
+    int bad = 0;
+    for (int r = 0; r < 6; r++)
+        for (int c = 0; c < 10; c++) bad += out[r * 10 + c] != (c < 8 ? 0.0f : 7.0f);
+    CHECK(bad == 0);
+}
+
 TEST_CASE("attention timing for the Stable Diffusion shapes" * doctest::skip()) {
     const Shape shapes[] = {
         {2, 4096, 4096, 8, 40, false, 1}, {2, 1024, 1024, 8, 80, false, 1}, {2, 256, 256, 8, 160, false, 1},
