@@ -17,6 +17,8 @@ struct Parser {
     const char* p;
     const char* end;
     int max_depth;
+    size_t max_values;
+    size_t values = 0;
 
     [[noreturn]] void fail(const char* at, const std::string& what) const {
         throw std::runtime_error("JSON error at byte " + std::to_string(at - begin) + ": " + what);
@@ -48,6 +50,7 @@ struct Parser {
         JsonValue v;
         v.offset = (size_t)(p - begin);
         if (p >= end) fail("unexpected end of input, expected a value");
+        if (++values > max_values) fail("more than " + std::to_string(max_values) + " values");
         switch (*p) {
         case '{': object(v, depth + 1); break;
         case '[': array(v, depth + 1); break;
@@ -313,8 +316,8 @@ const char* JsonValue::kind_name(Kind k) {
     return "?";
 }
 
-JsonValue parse_json(const char* text, size_t size, int max_depth) {
-    Parser ps{text, text, text + size, max_depth};
+JsonValue parse_json(const char* text, size_t size, JsonLimits limits) {
+    Parser ps{text, text, text + size, limits.max_depth, limits.max_values};
     JsonValue v = ps.value(0);
     ps.skip_ws();
     if (ps.p != ps.end) ps.fail("unexpected " + ps.here() + " after the JSON value");

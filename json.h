@@ -33,10 +33,17 @@ struct JsonValue {
     static const char* kind_name(Kind k);  // "null", "boolean", "number", "string", "array", "object"
 };
 
+// Bounds on what a hostile text can make the parser do. max_depth keeps the recursion off the end of the
+// stack; max_values bounds memory (~100 bytes per value: "[0,0,0,..." turns 2 input bytes into one value).
+struct JsonLimits {
+    int max_depth = 64;
+    size_t max_values = SIZE_MAX;
+};
+
 // Parses exactly one JSON value surrounded by optional whitespace; throws on anything else.
-JsonValue parse_json(const char* text, size_t size, int max_depth = 64);
-inline JsonValue parse_json(const std::string& s, int max_depth = 64) {
-    return parse_json(s.data(), s.size(), max_depth);
+JsonValue parse_json(const char* text, size_t size, JsonLimits limits = {});
+inline JsonValue parse_json(const std::string& s, JsonLimits limits = {}) {
+    return parse_json(s.data(), s.size(), limits);
 }
 
 // `s` as a JSON string literal with quotes: ", \ and control characters escaped, other bytes as they are.

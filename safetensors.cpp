@@ -25,6 +25,9 @@ namespace sd {
 namespace {
 
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;  // real headers are ~150 KB; refuse to parse more than this
+// A tensor entry is ~7 JSON values (SD 1.5: 1145 tensors, ~8000 values). 2M values allow ~250k tensors and
+// bound the parse of a hostile header ("[0,0,0,...": 2 bytes per value) to ~0.3 GB and well under a second.
+constexpr size_t kMaxHeaderValues = 2000000;
 
 // Every dtype the safetensors format defines, with its size in bits (F4/F6 pack below one byte).
 struct DTypeBits { const char* name; uint32_t bits; };
@@ -95,7 +98,7 @@ void SafeTensors::Impl::validate() {
 
     JsonValue root;
     try {
-        root = parse_json((const char*)bytes + 8, (size_t)header_len);
+        root = parse_json((const char*)bytes + 8, (size_t)header_len, JsonLimits{64, kMaxHeaderValues});
     } catch (const std::runtime_error& e) {
         fail(std::string("header ") + e.what() + " (the header starts at byte 8)");
     }

@@ -162,5 +162,11 @@ TEST_CASE("json: nesting depth is limited, deep input does not crash") {
     CHECK(json_error(ok64) == "");
     std::string bad65 = std::string(65, '[') + std::string(65, ']');
     CHECK(json_error(bad65) == "JSON error at byte 64: nesting deeper than 64 levels");
-    CHECK_NOTHROW(parse_json(bad65.data(), bad65.size(), 65));
+    CHECK_NOTHROW(parse_json(bad65.data(), bad65.size(), {65}));
+}
+
+TEST_CASE("json: the number of values can be bounded") {
+    CHECK(parse_json("[1,2,3]", {64, 4}).items.size() == 3);  // the array and its three numbers
+    CHECK_THROWS_WITH(parse_json("[1,2,3]", {64, 3}), "JSON error at byte 5: more than 3 values");
+    CHECK_THROWS_WITH(parse_json("{\"a\":{\"b\":[]}}", {64, 2}), doctest::Contains("more than 2 values"));
 }

@@ -233,6 +233,11 @@ TEST_CASE("safetensors: hostile headers are refused with a message naming the pr
         {"not JSON", image("{\"a\":}"), {"header JSON error at byte 5"}},
         {"array header", image("[]"), {"header is a JSON array, expected an object"}},
         {"deep nesting", image(std::string(100000, '[')), {"nesting deeper than 64 levels"}},
+        {"too many values", image("[" + [] {
+             std::string zeros;
+             for (int i = 0; i < 2000001; i++) zeros += "0,";
+             return zeros;
+         }() + "0]"), {"header JSON error", "more than 2000000 values"}},
         {"entry not object", image("{\"t\":[1]}"), {"tensor \"t\"", "entry is a JSON array"}},
         {"no dtype", image("{\"t\":{\"shape\":[],\"data_offsets\":[0,0]}}"), {"\"t\"", "dtype"}},
         {"dtype not string", image("{\"t\":{\"dtype\":4,\"shape\":[],\"data_offsets\":[0,0]}}"), {"\"t\"", "dtype"}},
