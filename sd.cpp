@@ -1,9 +1,217 @@
-// sd.cpp — the command-line interface (placeholder until the pipeline lands).
+// sd.cpp — the command-line interface: parse, validate, run, and report every failure as one sentence.
+//
+//   sd -m MODEL -p PROMPT [options]   text to image (PNG with the webui's parameters chunk)
+//   sd info MODEL | sd tokenize TEXT | sd bench -m MODEL
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
 
 #include "kernels/kernels.h"
+#include "models/checkpoint.h"
+#include "pipeline/bench.h"
+#include "pipeline/image_io.h"
+#include "pipeline/infotext.h"
+#include "pipeline/options.h"
+#include "pipeline/sha256.h"
+#include "pipeline/txt2img.h"
+#include "tokenizer/clip_tokenizer.h"
 
-int main() {
-    std::printf("sd: kernels use %s\n", sd::isa_name(sd::active_isa()));
+using namespace sd;
+
+namespace {
+
+const char* kVersion = "sd 0.1";
+std::atomic<bool> g_interrupted{false};
+
+void on_sigint(int) {
+    if (g_interrupted.exchange(true)) _exit(130);  // a second Ctrl-C: leave at once (nothing is half-written)
+}
+
+double now() {
+    using namespace std::chrono;
+    return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+double peak_rss_gb() {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / (1024.0 * 1024.0);  // ru_maxrss is in KiB on Linux
+}
+
+size_t available_memory() {
+    std::ifstream f("/proc/meminfo");
+    std::string key;
+    size_t kb;
+    std::string unit;
+    while (f >> key >> kb >> unit)
+        if (key == "MemAvailable:") return kb * 1024;
+    return 0;  // unknown
+}
+
+std::string stem(const std::string& path) {
+    size_t s = path.rfind('/');
+    std::string name = s == std::string::npos ? path : path.substr(s + 1);
+    size_t d = name.rfind('.');
+    return d == std::string::npos || d == 0 ? name : name.substr(0, d);
+}
+
+// The output path for image i of n: cat.png, or cat-1.png, cat-2.png, ... for a batch.
+std::string output_path(const std::string& out, int i, int n) {
+    if (n == 1) return out;
+    size_t d = out.rfind('.'), s = out.rfind('/');
+    if (d == std::string::npos || (s != std::string::npos && d < s)) return out + "-" + std::to_string(i + 1);
+    return out.substr(0, d) + "-" + std::to_string(i + 1) + out.substr(d);
+}
+
+void check_output_writable(const std::string& out) {
+    size_t s = out.rfind('/');
+    std::string dir = s == std::string::npos ? "." : s == 0 ? "/" : out.substr(0, s);
+    struct stat st;
+    if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        throw std::runtime_error("cannot write '" + out + "': folder '" + dir + "' does not exist");
+    if (access(dir.c_str(), W_OK) != 0)
+        throw std::runtime_error("cannot write '" + out + "': folder '" + dir + "' is not writable");
+    if (stat(out.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+        throw std::runtime_error("cannot write '" + out + "': it is a folder");
+}
+
+// Progress on stderr: a bar redrawn in place on a terminal, one plain line per step otherwise.
+struct Progress {
+    bool tty = isatty(2);
+    double start = now();
+    void step(int k, int n) {
+        if (k == 0) { start = now(); return; }
+        double el = now() - start, per = el / k, eta = per * (n - k);
+        if (tty) {
+            int width = 30, fill = (int)((double)width * k / n);
+            std::fprintf(stderr, "\r  [%.*s%*s] %d/%d  %.2f s/step  ETA %.0f s ", fill,
+                         "##############################", width - fill, "", k, n, per, eta);
+            if (k == n) std::fprintf(stderr, "\n");
+        } else {
+            std::fprintf(stderr, "step %d/%d  %.2f s/step  ETA %.0f s\n", k, n, per, eta);
+        }
+        std::fflush(stderr);
+    }
+};
+
+int cmd_info(const Options& o) {
+    SafeTensors st(o.args[0]);
+    std::printf("%s", format_info(inspect_checkpoint(st)).c_str());
     return 0;
+}
+
+int cmd_tokenize(const Options& o) {
+    std::vector<int> ids = ClipTokenizer::get().encode(o.args[0]);
+    std::printf("49406");
+    for (int id : ids) std::printf(" %d", id);
+    std::printf(" 49407\n");
+    return 0;
+}
+
+int cmd_generate(const Options& o) {
+    if (o.model.empty())
+        throw std::runtime_error(
+            "no model given: pass -m with an SD 1.x checkpoint, e.g. -m v1-5-pruned-emaonly.safetensors "
+            "(the README's quick start shows where to download it and how to check it)");
+    GenerateParams p;
+    p.prompt = o.prompt;
+    p.negative_prompt = o.negative_prompt;
+    std::optional<ScheduleKind> suffix;
+    p.sampler = parse_sampler(o.sampler, &suffix);
+    p.schedule = !o.scheduler.empty() ? parse_schedule(o.scheduler) : suffix ? *suffix : ScheduleKind::discrete;
+    p.steps = o.steps;
+    p.cfg_scale = o.cfg_scale;
+    p.width = o.width;
+    p.height = o.height;
+    p.rng = parse_rng(o.rng);
+    p.clip_skip = o.clip_skip;
+    p.taesd = o.taesd;
+    p.dump_latents = o.dump_latents;
+    for (int i = 0; i < o.batch_count; i++) check_output_writable(output_path(o.output, i, o.batch_count));
+    uint64_t seed = o.seed >= 0 ? (uint64_t)o.seed : std::random_device{}() % 4294967294u;
+    if (o.seed < 0) std::fprintf(stderr, "seed: %llu\n", (unsigned long long)seed);
+
+    double t0 = now();
+    Model m = load_model(o.model);
+    double load_s = now() - t0;
+    if (p.clip_skip > m.clip.cfg.layers)
+        throw std::runtime_error("--clip-skip " + std::to_string(p.clip_skip) + " is more than the text encoder's " +
+                                 std::to_string(m.clip.cfg.layers) + " layers");
+    size_t need = estimate_working_memory(m, p.width, p.height, p.taesd), avail = available_memory();
+    if (avail && need > avail)
+        throw std::runtime_error("a " + std::to_string(p.width) + "x" + std::to_string(p.height) + " image needs about " +
+                                 std::to_string(need >> 20) + " MiB of working memory but only " +
+                                 std::to_string(avail >> 20) + " MiB is available; choose a smaller size");
+    std::string hash = model_hash(o.model);
+
+    std::signal(SIGINT, on_sigint);
+    Arena arena;
+    for (int i = 0; i < o.batch_count; i++) {
+        p.seed = seed + (uint64_t)i;
+        Progress progress;
+        StageTimes times;
+        Image img = generate(m, p, arena, &times, [&](int k, int n) { progress.step(k, n); }, &g_interrupted);
+        InfoText info;
+        info.prompt = p.prompt;
+        info.negative_prompt = p.negative_prompt;
+        info.steps = p.steps;
+        info.sampler = sampler_display_name(p.sampler);
+        info.schedule_type = schedule_label(p.schedule);
+        info.cfg_scale = p.cfg_scale;
+        info.seed = p.seed;
+        info.width = p.width;
+        info.height = p.height;
+        info.model_hash = hash;
+        info.model_name = stem(o.model);
+        info.vae_name = p.taesd ? "TAESD" : "";
+        info.clip_skip = p.clip_skip;
+        info.rng = p.rng == RngKind::philox ? "NV" : "CPU";
+        info.version = kVersion;
+        std::string path = output_path(o.output, i, o.batch_count);
+        write_file_atomic(path, encode_png(img, {{"parameters", format_infotext(info)}}));
+        std::fprintf(stderr, "wrote %s (seed %llu)\n", path.c_str(), (unsigned long long)p.seed);
+        std::fprintf(stderr, "time: load %.2f s, text encode %.2f s, sampling %.2f s (%.2f s/step), decode %.2f s; "
+                     "peak memory %.2f GB\n",
+                     i == 0 ? load_s : 0.0, times.text, times.sampling, times.sampling / p.steps, times.decode,
+                     peak_rss_gb());
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        Options o = parse_args(argc, argv);
+        if (o.command == "help") { std::printf("%s", usage().c_str()); return 0; }
+        if (o.command == "version") { std::printf("%s\n", kVersion); return 0; }
+        if (o.threads > 0) set_num_threads(o.threads);
+        if (o.verbose)
+            std::fprintf(stderr, "kernels: %s, threads: %d\n", isa_name(active_isa()), num_threads());
+        if (o.command == "info") return cmd_info(o);
+        if (o.command == "tokenize") return cmd_tokenize(o);
+        if (o.command == "bench") return run_bench(o);
+        return cmd_generate(o);
+    } catch (const UsageError& e) {
+        std::fprintf(stderr, "sd: %s\n", e.what());
+        return 2;
+    } catch (const Cancelled& e) {
+        std::fprintf(stderr, "\nsd: %s\n", e.what());
+        return 130;
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "sd: out of memory; try a smaller image or close other programs\n");
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "sd: %s\n", e.what());
+        return 1;
+    }
 }

@@ -23,6 +23,10 @@ void set_isa(Isa isa);             // tests and benchmarks switch levels; throws
 Isa parse_isa(const char* name);   // "scalar" | "avx2" | "avx512" | "neon"; throws with the valid names
 bool cpu_has_avx512_bf16();
 
+// The machine's fp32 FMA peak in GFLOP/s with `threads` threads (register-only loop of independent FMA chains
+// on the active ISA; median of a few runs): the yardstick every throughput figure is quoted against.
+double measure_fma_peak_gflops(int threads);
+
 // ---- dtype conversion --------------------------------------------------------------------------------
 void convert_to_f32(float* dst, const void* src, DType src_dtype, int64_t n);
 void convert_from_f32(void* dst, DType dst_dtype, const float* src, int64_t n);  // round to nearest even

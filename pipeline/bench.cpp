@@ -1,0 +1,106 @@
+// bench.cpp — stage timings for the model benchmark. Shared machines are noisy: medians, and throughput
+// quoted against a peak measured in the same process with the same thread count.
+#include "pipeline/bench.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "pipeline/txt2img.h"
+#include "tokenizer/clip_tokenizer.h"
+
+namespace sd {
+namespace {
+
+double now() {
+    using namespace std::chrono;
+    return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+double median_seconds(int runs, const std::function<void()>& fn) {
+    std::vector<double> t;
+    for (int r = 0; r < runs; r++) {
+        double t0 = now();
+        fn();
+        t.push_back(now() - t0);
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+}
+
+double peak_rss_gb() {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / (1024.0 * 1024.0);
+}
+
+}  // namespace
+
+int run_bench(const Options& o) {
+    if (o.model.empty()) throw std::runtime_error("sd bench needs a model: sd bench -m MODEL.safetensors");
+    const int threads = num_threads();
+    std::printf("sd bench: %s, %dx%d, %d threads, kernels %s\n", o.model.c_str(), o.width, o.height, threads,
+                isa_name(active_isa()));
+    double peak = measure_fma_peak_gflops(threads);
+    std::printf("fp32 FMA peak (measured, %d threads): %.1f GFLOP/s\n", threads, peak);
+
+    double t0 = now();
+    Model m = load_model(o.model);
+    double load_s = now() - t0;
+    const int64_t h = o.height / 8, w = o.width / 8;
+    Arena arena;
+
+    // Text encode: one 77-token chunk.
+    auto ids = ClipTokenizer::get().encode_chunks("a photograph of an astronaut riding a horse");
+    double text_s = median_seconds(o.bench_runs, [&] {
+        Arena::Mark mk = arena.mark();
+        clip_encode(m.clip, ids[0].data(), 1, arena);
+        arena.release(mk);
+    });
+    double text_f = clip_encode_flops(m.clip.cfg);
+
+    // One UNet evaluation, batch 2 (cond + uncond): what one CFG step costs.
+    Tensor x = Tensor::zeros({2, 4, h, w}), ctx = Tensor::zeros({2, 77, m.unet.cfg.context_dim});
+    for (int64_t i = 0; i < x.numel(); i++) x.f32()[i] = (float)((i * 7919) % 1000) / 500.0f - 1.0f;
+    for (int64_t i = 0; i < ctx.numel(); i++) ctx.f32()[i] = (float)((i * 104729) % 1000) / 500.0f - 1.0f;
+    const float ts[2] = {500, 500};
+    auto unet_once = [&] {
+        Arena::Mark mk = arena.mark();
+        unet_forward(m.unet, x, ts, ctx, arena);
+        arena.release(mk);
+    };
+    unet_once();  // warm-up: pages the weights in and sizes the arena
+    double unet_s = median_seconds(o.bench_runs, unet_once);
+    double unet_f = unet_flops(m.unet, 2, h, w, 77);
+
+    // VAE decode of one latent.
+    Tensor z = Tensor::zeros({1, 4, h, w});
+    for (int64_t i = 0; i < z.numel(); i++) z.f32()[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+    double vae_s = median_seconds(std::max(1, o.bench_runs - 1), [&] {
+        Arena::Mark mk = arena.mark();
+        vae_decode(m.vae, z, arena);
+        arena.release(mk);
+    });
+    double vae_f = vae_decode_flops(m.vae, 1, h, w);
+
+    std::printf("\n%-28s %10s %10s %10s %8s\n", "stage", "GFLOP", "seconds", "GFLOP/s", "% peak");
+    auto row = [&](const char* name, double f, double s) {
+        std::printf("%-28s %10.1f %10.3f %10.1f %7.1f%%\n", name, f * 1e-9, s, f * 1e-9 / s, 100.0 * f * 1e-9 / s / peak);
+    };
+    row("text encode (77 tokens)", text_f, text_s);
+    row("UNet, batch 2 (one CFG step)", unet_f, unet_s);
+    row("VAE decode", vae_f, vae_s);
+    std::printf("\nload %.2f s; 20-step image ≈ %.1f s; text encode = %.2f%% of it; peak RSS %.2f GB "
+                "(checkpoint file %.2f GB)\n",
+                load_s, 2 * text_s + 20 * unet_s + vae_s, 100.0 * 2 * text_s / (2 * text_s + 20 * unet_s + vae_s),
+                peak_rss_gb(), m.info.file_size / 1e9);
+    return 0;
+}
+
+}  // namespace sd

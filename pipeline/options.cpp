@@ -1,0 +1,147 @@
+// options.cpp — a hand-written parser: every value is checked for type and range as it is read.
+#include "pipeline/options.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+namespace sd {
+namespace {
+
+long long parse_int(const std::string& flag, const char* s, long long lo, long long hi) {
+    errno = 0;
+    char* end = nullptr;
+    long long v = std::strtoll(s, &end, 10);
+    if (!*s || *end || errno)
+        throw UsageError(flag + " expects a whole number, got '" + s + "'");
+    if (v < lo || v > hi)
+        throw UsageError(flag + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
+                         ", got " + s);
+    return v;
+}
+
+double parse_float(const std::string& flag, const char* s, double lo, double hi) {
+    errno = 0;
+    char* end = nullptr;
+    double v = std::strtod(s, &end);
+    if (!*s || *end || errno || !std::isfinite(v))
+        throw UsageError(flag + " expects a finite number, got '" + s + "'");
+    if (v < lo || v > hi)
+        throw UsageError(flag + " must be between " + std::to_string((int)lo) + " and " + std::to_string((int)hi) +
+                         ", got " + s);
+    return v;
+}
+
+}  // namespace
+
+std::string usage() {
+    return R"(sd — Stable Diffusion on the CPU
+
+usage:
+  sd -m MODEL -p PROMPT [options]      generate an image
+  sd info MODEL                        model family, parameters per component, dtypes, file size
+  sd tokenize "TEXT"                   print CLIP token ids (with start and end tokens)
+  sd bench -m MODEL [-W W -H H -t N]   time text encode, one UNet step (batch 2) and the VAE decode
+
+options:
+  -m, --model PATH          checkpoint (.safetensors, SD 1.x single file, f32/f16/bf16)
+  -p, --prompt TEXT         what to draw
+  -n, --negative-prompt T   what to avoid (default: empty)
+      --sampler NAME        euler, euler_a, heun, dpm2, dpm2_a, dpmpp_2m, dpmpp_2s_a, lms, ddim, lcm, or the
+                            webui's names ("Euler a", "DPM++ 2M Karras", ...) (default: euler_a)
+      --scheduler NAME      discrete, karras, exponential (default: discrete, or what the sampler name says)
+      --steps N             sampling steps, 1..1000 (default: 20)
+      --cfg-scale F         classifier-free guidance scale (default: 7)
+  -W, --width N             image width, multiple of 64 (default: 512)
+  -H, --height N            image height, multiple of 64 (default: 512)
+      --seed N              seed; -1 picks a random one and prints it (default: -1)
+      --rng philox|cpu      noise generator (default: philox). philox is torch's CUDA generator, what the
+                            webui uses on NVIDIA GPUs, where most shared images and seeds come from, so
+                            their seeds reproduce here; cpu is torch's CPU generator (webui "RNG: CPU").
+      --clip-skip N         use the N-th CLIP layer from the end, 1..12 (default: 1 = last layer)
+      --batch-count N       make N images with seeds seed, seed+1, ... (default: 1)
+  -o, --output PATH         PNG to write; with --batch-count > 1, -1, -2, ... are added (default: output.png)
+      --taesd               decode with the built-in tiny autoencoder (fast, approximate)
+      --precision fp32|bf16 matrix product precision (default: bf16 where the CPU has AVX512_BF16, else fp32)
+      --vae-tiling          decode in overlapping tiles (default: automatic above 1024x1024)
+      --no-vae-tiling       never tile the decode
+      --dump-latents DIR    write the initial noise and the latent after every step as .npy files
+  -t, --threads N           worker threads (default: all cores)
+      --runs N              bench: timed runs per stage, median reported (default: 3)
+  -v, --verbose             more detail on stderr
+  -h, --help                this text
+      --version             print the version
+environment:
+  SD_ISA=scalar|avx2|avx512|neon   force a kernel instruction set (error if the CPU lacks it)
+)";
+}
+
+Options parse_args(int argc, const char* const* argv) {
+    Options o;
+    int i = 1;
+    if (i < argc && argv[i][0] != '-') {
+        std::string c = argv[i];
+        if (c == "info" || c == "tokenize" || c == "bench" || c == "help" || c == "generate") {
+            o.command = c;
+            i++;
+        }
+    }
+    for (; i < argc; i++) {
+        std::string a = argv[i];
+        auto value = [&]() -> const char* {
+            if (i + 1 >= argc) throw UsageError(a + " needs a value");
+            return argv[++i];
+        };
+        if (a == "-h" || a == "--help") o.command = "help";
+        else if (a == "--version") o.command = "version";
+        else if (a == "-v" || a == "--verbose") o.verbose = true;
+        else if (a == "-m" || a == "--model") o.model = value();
+        else if (a == "-p" || a == "--prompt") o.prompt = value();
+        else if (a == "-n" || a == "--negative-prompt") o.negative_prompt = value();
+        else if (a == "--sampler" || a == "--sampling-method") o.sampler = value();
+        else if (a == "--scheduler" || a == "--schedule") o.scheduler = value();
+        else if (a == "--steps") o.steps = (int)parse_int(a, value(), 1, 1000);
+        else if (a == "--cfg-scale" || a == "--cfg") o.cfg_scale = parse_float(a, value(), -100, 100);
+        else if (a == "-W" || a == "--width") o.width = (int)parse_int(a, value(), 64, 8192);
+        else if (a == "-H" || a == "--height") o.height = (int)parse_int(a, value(), 64, 8192);
+        else if (a == "--seed") {
+            const char* s = value();
+            if (std::strcmp(s, "-1") == 0) o.seed = -1;
+            else o.seed = parse_int(a, s, 0, INT64_MAX);
+        } else if (a == "--rng") {
+            o.rng = value();
+            if (o.rng != "philox" && o.rng != "cpu") throw UsageError("--rng must be philox or cpu, got '" + o.rng + "'");
+        } else if (a == "--clip-skip") o.clip_skip = (int)parse_int(a, value(), 1, 12);
+        else if (a == "-t" || a == "--threads") o.threads = (int)parse_int(a, value(), 1, 1024);
+        else if (a == "-o" || a == "--output") o.output = value();
+        else if (a == "--batch-count" || a == "-b") o.batch_count = (int)parse_int(a, value(), 1, 10000);
+        else if (a == "--dump-latents") o.dump_latents = value();
+        else if (a == "--taesd") o.taesd = true;
+        else if (a == "--precision") {
+            o.precision = value();
+            if (o.precision != "fp32" && o.precision != "bf16")
+                throw UsageError("--precision must be fp32 or bf16, got '" + o.precision + "'");
+        } else if (a == "--vae-tiling") o.vae_tiling = 1;
+        else if (a == "--no-vae-tiling") o.vae_tiling = 0;
+        else if (a == "--runs") o.bench_runs = (int)parse_int(a, value(), 1, 100);
+        else if (a.size() > 1 && a[0] == '-') throw UsageError("unknown option '" + a + "' (see sd --help)");
+        else o.args.push_back(a);
+    }
+    if (o.command == "help" || o.command == "version") return o;
+    if (o.command == "generate" || o.command == "bench") {
+        if (!o.args.empty()) throw UsageError("unexpected argument '" + o.args[0] + "' (did you mean -p \"" + o.args[0] + "\"?)");
+        if (o.width % 64 || o.height % 64)
+            throw UsageError("width and height must be multiples of 64, got " + std::to_string(o.width) + "x" +
+                             std::to_string(o.height));
+    }
+    if (o.command == "info" && o.args.size() != 1 && !(o.args.empty() && !o.model.empty()))
+        throw UsageError("usage: sd info MODEL");
+    if (o.command == "info" && o.args.empty()) o.args.push_back(o.model);
+    if (o.command == "tokenize" && o.args.size() != 1 && !(o.args.empty() && !o.prompt.empty()))
+        throw UsageError("usage: sd tokenize \"TEXT\"");
+    if (o.command == "tokenize" && o.args.empty()) o.args.push_back(o.prompt);
+    return o;
+}
+
+}  // namespace sd

@@ -1,0 +1,43 @@
+// options.h — the command line, parsed and validated into one struct before anything is loaded.
+//
+// Every flag, its default and its meaning live in usage(); parse_args() throws UsageError with one sentence
+// naming the offending flag. Sampler and scheduler names are checked by the sampler module.
+#pragma once
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace sd {
+
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct Options {
+    std::string command = "generate";  // generate | info | tokenize | bench | help | version
+    std::vector<std::string> args;     // positional arguments of info / tokenize
+    std::string model;                 // -m
+    std::string prompt, negative_prompt;
+    std::string sampler = "euler_a", scheduler;  // scheduler empty: "discrete" unless the sampler name says
+    int steps = 20;
+    double cfg_scale = 7.0;
+    int width = 512, height = 512;
+    int64_t seed = -1;                 // -1: random
+    std::string rng = "philox";        // philox | cpu
+    int clip_skip = 1;
+    int threads = 0;                   // 0: all cores
+    std::string output = "output.png";
+    int batch_count = 1;
+    std::string dump_latents;          // folder for .npy trajectory dumps; empty: off
+    bool taesd = false;
+    std::string precision;             // fp32 | bf16; empty: best for this CPU
+    int vae_tiling = -1;               // -1 auto, 0 off, 1 on
+    int bench_runs = 3;
+    bool verbose = false;
+};
+
+Options parse_args(int argc, const char* const* argv);
+std::string usage();
+
+}  // namespace sd

@@ -1,0 +1,226 @@
+// txt2img.cpp — the text-to-image pipeline: conditioning, the CFG denoiser, sampling, decoding.
+#include "pipeline/txt2img.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include "json.h"
+#include "pipeline/npy.h"
+#include "tokenizer/clip_tokenizer.h"
+
+namespace sd {
+namespace {
+
+double now() {
+    using namespace std::chrono;
+    return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+// Index of the first NaN/Inf in [p, p+n), or -1.
+int64_t first_non_finite(const float* p, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!std::isfinite(p[i])) return i;
+    return -1;
+}
+
+// (1, T1, C) and (1, T2, C) → the same with the shorter padded by repeating `pad` (1, 77, C) chunks, as the
+// webui pads the uncond (or cond) with empty-prompt chunks when the two differ in length.
+Tensor pad_to_chunks(const Tensor& c, int64_t T, const Tensor& pad) {
+    int64_t C = c.dim(-1), have = c.dim(1);
+    if (have == T) return c;
+    Tensor out = Tensor::zeros({1, T, C});
+    std::memcpy(out.f32(), c.f32(), have * C * sizeof(float));
+    for (int64_t t = have; t < T; t += 77) std::memcpy(out.f32() + t * C, pad.f32(), 77 * C * sizeof(float));
+    return out;
+}
+
+void dump(const std::string& dir, const std::string& name, const std::vector<float>& x, int64_t h, int64_t w) {
+    write_npy(dir + "/" + name + ".npy", x.data(), {1, 4, h, w});
+}
+
+std::string step_name(int k) {
+    char b[32];
+    std::snprintf(b, sizeof b, "step_%03d", k);
+    return b;
+}
+
+// The CLIP head count is not in the weights (width / 64 for every released CLIP); a checkpoint may state it in
+// its metadata as clip_config {"heads": N} — the tiny test models do. 0 means "use the default".
+int clip_heads_from_metadata(const SafeTensors& st) {
+    auto it = st.metadata().find("clip_config");
+    if (it == st.metadata().end()) return 0;
+    try {
+        JsonValue cfg = parse_json(it->second);
+        const JsonValue* heads = cfg.get("heads");
+        uint64_t n = 0;
+        if (heads && heads->as_uint64(&n) && n > 0 && n <= 1024) return (int)n;
+    } catch (const std::exception&) {
+    }
+    return 0;  // unreadable metadata is not an error: the weights decide
+}
+
+}  // namespace
+
+Model load_model(const std::string& path) {
+    Model m;
+    m.file = std::make_unique<SafeTensors>(path);
+    m.info = inspect_checkpoint(*m.file);
+    require_sd1(m.info, true);
+    m.clip = load_clip_text(*m.file, "cond_stage_model.transformer.text_model.", clip_heads_from_metadata(*m.file));
+    m.unet = load_unet(*m.file);
+    m.vae = load_vae(*m.file);
+    return m;
+}
+
+Tensor encode_prompt(const Model& m, const std::string& text, int clip_skip, Arena& arena) {
+    auto chunks = ClipTokenizer::get().encode_chunks(text);
+    const int64_t C = m.clip.cfg.width, T = 77 * (int64_t)chunks.size();
+    Tensor out = Tensor::zeros({1, T, C});
+    for (size_t i = 0; i < chunks.size(); i++) {
+        Arena::Mark mk = arena.mark();
+        Tensor h = clip_encode(m.clip, chunks[i].data(), clip_skip, arena);  // (77, C)
+        std::memcpy(out.f32() + i * 77 * C, h.f32(), 77 * C * sizeof(float));
+        arena.release(mk);
+    }
+    return out;
+}
+
+Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes* times, const StepCallback& on_step,
+                     const std::atomic<bool>* cancel) {
+    if (p.width % 64 || p.height % 64 || p.width <= 0 || p.height <= 0)
+        throw std::runtime_error("width and height must be positive multiples of 64, got " + std::to_string(p.width) +
+                                 "x" + std::to_string(p.height));
+    const int64_t h = p.height / 8, w = p.width / 8, n = 4 * h * w;
+    double t0 = now();
+
+    // Conditioning: cond and uncond padded to the same number of 77-token chunks.
+    Tensor cond = encode_prompt(m, p.prompt, p.clip_skip, arena);
+    const bool use_cfg = p.cfg_scale != 1.0;
+    Tensor context;  // (B, T, C): [uncond, cond] or [cond]
+    if (use_cfg) {
+        Tensor uncond = encode_prompt(m, p.negative_prompt, p.clip_skip, arena);
+        int64_t T = std::max(cond.dim(1), uncond.dim(1));
+        if (cond.dim(1) != uncond.dim(1)) {
+            Tensor empty = encode_prompt(m, "", p.clip_skip, arena);
+            cond = pad_to_chunks(cond, T, empty);
+            uncond = pad_to_chunks(uncond, T, empty);
+        }
+        const int64_t C = cond.dim(-1);
+        context = Tensor::zeros({2, T, C});
+        std::memcpy(context.f32(), uncond.f32(), T * C * sizeof(float));
+        std::memcpy(context.f32() + T * C, cond.f32(), T * C * sizeof(float));
+    } else {
+        context = cond;
+    }
+    double t1 = now();
+
+    // The denoiser D(x; sigma) the samplers see.
+    const DiscreteSchedule table = sampler_table(p.sampler, sd_schedule());
+    const int64_t B = use_cfg ? 2 : 1;
+    int evals = 0;
+    Denoiser denoise = [&](const std::vector<float>& x, float sigma, std::vector<float>& out) {
+        if (cancel && cancel->load()) throw Cancelled();
+        Arena::Mark mk = arena.mark();
+        const float c_in = (float)(1.0 / std::sqrt((double)sigma * sigma + 1.0));
+        const float t = (float)table.sigma_to_t(sigma);
+        Tensor xin = arena.alloc({B, 4, h, w});
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t i = 0; i < n; i++) xin.f32()[b * n + i] = x[i] * c_in;
+        const float ts[2] = {t, t};
+        Tensor eps = unet_forward(m.unet, xin, ts, context, arena);  // (B, 4, h, w)
+        evals++;
+        int64_t bad = first_non_finite(eps.f32(), B * n);
+        if (bad >= 0)
+            throw std::runtime_error("the UNet produced NaN/Inf at sigma " + std::to_string(sigma) + " (evaluation " +
+                                     std::to_string(evals) + "); the checkpoint's weights may be broken");
+        out.resize(n);
+        const float* e_c = eps.f32() + (B - 1) * n;  // cond is the last of the batch
+        const float* e_u = eps.f32();
+        for (int64_t i = 0; i < n; i++) {
+            double e = use_cfg ? e_u[i] + p.cfg_scale * ((double)e_c[i] - e_u[i]) : e_c[i];
+            out[i] = (float)(x[i] - (double)sigma * e);
+        }
+        arena.release(mk);
+    };
+
+    std::vector<float> sigmas = sampler_sigmas(p.sampler, p.schedule, p.steps, sd_schedule());
+    ImageRng rng(p.rng, {p.seed});
+    std::vector<float> x = rng.randn(n);
+    if (!p.dump_latents.empty()) {
+        mkdir(p.dump_latents.c_str(), 0755);
+        dump(p.dump_latents, "noise", x, h, w);
+    }
+    const float scale = initial_noise_scale(p.sampler, sigmas);
+    for (float& v : x) v *= scale;
+
+    // The callback comes at the start of each step, with x as it entered it: step k's x is the latent after
+    // k steps (step_000 the scaled initial noise); the final latent is written after the loop.
+    int done = 0;
+    SamplerCallback cb = [&](int step, int steps, float, const std::vector<float>& xs, const std::vector<float>&) {
+        if (!p.dump_latents.empty()) dump(p.dump_latents, step_name(step), xs, h, w);
+        if (done > 0 && on_step) on_step(done, steps);
+        done++;
+    };
+    if (on_step) on_step(0, p.steps);  // sampling starts now
+    sample(p.sampler, denoise, x, sigmas, rng, cb);
+    if (on_step && done > 0) on_step(done, done);
+    if (!p.dump_latents.empty()) dump(p.dump_latents, step_name(done), x, h, w);
+    double t2 = now();
+    if (times) { times->text = t1 - t0; times->sampling = t2 - t1; }
+
+    Tensor latent = Tensor::zeros({1, 4, h, w});
+    std::memcpy(latent.f32(), x.data(), n * sizeof(float));
+    return latent;
+}
+
+Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena) {
+    Arena::Mark mk = arena.mark();
+    Tensor img;  // (1, 3, H, W)
+    if (taesd) {
+        if (!m.taesd) m.taesd = std::make_unique<Taesd>(load_taesd_decoder());
+        img = taesd_decode(*m.taesd, latent, arena);
+    } else {
+        img = vae_decode(m.vae, latent, arena);
+    }
+    const int64_t H = img.shape[2], W = img.shape[3], HW = H * W;
+    if (first_non_finite(img.f32(), 3 * HW) >= 0)
+        throw std::runtime_error(std::string("the ") + (taesd ? "TAESD decoder" : "VAE decoder") +
+                                 " produced NaN/Inf; no image was written");
+    Image out;
+    out.width = (int)W; out.height = (int)H; out.channels = 3;
+    out.pixels.resize(3 * HW);
+    for (int64_t c = 0; c < 3; c++)
+        for (int64_t i = 0; i < HW; i++) {
+            float v = img.f32()[c * HW + i];
+            v = taesd ? v : (v + 1.0f) * 0.5f;  // TAESD decodes to [0,1] directly
+            v = v < 0 ? 0 : v > 1 ? 1 : v;
+            out.pixels[i * 3 + c] = (uint8_t)(v * 255.0f);  // truncation, as the webui's astype(uint8)
+        }
+    arena.release(mk);
+    return out;
+}
+
+Image generate(Model& m, const GenerateParams& p, Arena& arena, StageTimes* times, const StepCallback& on_step,
+               const std::atomic<bool>* cancel) {
+    Tensor latent = sample_latent(m, p, arena, times, on_step, cancel);
+    double t0 = now();
+    Image img = decode_latent(m, latent, p.taesd, arena);
+    if (times) times->decode = now() - t0;
+    return img;
+}
+
+size_t estimate_working_memory(const Model& m, int width, int height, bool taesd) {
+    const int64_t h = height / 8, w = width / 8;
+    // UNet (batch 2): the largest level holds ~ a dozen (2, C0, h, w) maps plus the skip stack, and one
+    // attention tile set per thread; measured arena peaks scale with h·w.
+    size_t unet = (size_t)2 * m.unet.cfg.model_channels * h * w * sizeof(float) * 40;
+    size_t vae = taesd ? (size_t)64 * 4 * width * height * sizeof(float) : vae_decode_arena_bytes(m.vae, 1, h, w);
+    return std::max(unet, vae) + ((size_t)256 << 20);
+}
+
+}  // namespace sd

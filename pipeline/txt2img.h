@@ -1,0 +1,84 @@
+// txt2img.h — from a prompt to an image: tokenizer → CLIP → sampler driving the UNet with CFG → VAE → RGB.
+//
+// The model is loaded once (weights stay in the mapped checkpoint) and can make any number of images.
+// The denoiser closure here is where the k-diffusion conventions live: c_in = 1/sqrt(sigma²+1) scales the
+// UNet input, t = sigma_to_t(sigma) is its timestep, D = x − sigma·eps its denoised estimate, and
+// classifier-free guidance eps = eps_uncond + cfg·(eps_cond − eps_uncond), cond and uncond as one batch of 2.
+// Left out: img2img, inpainting, prompt weighting syntax, hires fix.
+#pragma once
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/checkpoint.h"
+#include "models/clip.h"
+#include "models/taesd.h"
+#include "models/unet.h"
+#include "models/vae.h"
+#include "pipeline/image_io.h"
+#include "pipeline/rng.h"
+#include "pipeline/samplers.h"
+#include "pipeline/schedule.h"
+#include "safetensors.h"
+
+namespace sd {
+
+struct Model {
+    std::unique_ptr<SafeTensors> file;  // the mapped checkpoint every weight view points into
+    CheckpointInfo info;
+    ClipTextModel clip;
+    UNet unet;
+    Vae vae;
+    std::unique_ptr<Taesd> taesd;       // loaded on first use (--taesd)
+};
+
+// Maps the checkpoint, checks it is an SD 1.x model and binds CLIP, UNet and VAE (no weight is copied).
+Model load_model(const std::string& path);
+
+struct GenerateParams {
+    std::string prompt, negative_prompt;
+    SamplerKind sampler = SamplerKind::euler_a;
+    ScheduleKind schedule = ScheduleKind::discrete;
+    int steps = 20;
+    double cfg_scale = 7.0;
+    int width = 512, height = 512;
+    uint64_t seed = 0;
+    RngKind rng = RngKind::philox;
+    int clip_skip = 1;
+    bool taesd = false;
+    std::string dump_latents;  // folder for .npy files of the trajectory; empty: none
+};
+
+// Wall-clock seconds per stage of the last generate() call.
+struct StageTimes {
+    double text = 0, sampling = 0, decode = 0;
+};
+
+// Called with step 0 when sampling starts, then after every sampling step (1, 2, ...).
+using StepCallback = std::function<void(int step, int steps)>;
+
+// Thrown when `cancel` becomes true during sampling (Ctrl-C): nothing is produced.
+struct Cancelled : std::runtime_error {
+    Cancelled() : std::runtime_error("interrupted; no image was written") {}
+};
+
+// Text conditioning: the prompt's 75-token chunks, each encoded to (77, width), concatenated → (1, 77·k, width).
+// The result owns its memory; `arena` is only scratch.
+Tensor encode_prompt(const Model& m, const std::string& text, int clip_skip, Arena& arena);
+
+// The final latent (1, 4, H/8, W/8) for p; throws if the model produces NaN/Inf (naming the stage and step).
+Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes* times = nullptr,
+                     const StepCallback& on_step = {}, const std::atomic<bool>* cancel = nullptr);
+// Decodes a latent with the VAE (or TAESD) into 8-bit RGB, as the webui quantises: clamp((x+1)/2)·255, truncated.
+Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena);
+// sample_latent + decode_latent.
+Image generate(Model& m, const GenerateParams& p, Arena& arena, StageTimes* times = nullptr,
+               const StepCallback& on_step = {}, const std::atomic<bool>* cancel = nullptr);
+
+// Rough working memory (bytes) one image of this size needs beyond the mapped weights, for refusing
+// sizes that cannot fit before anything is allocated.
+size_t estimate_working_memory(const Model& m, int width, int height, bool taesd);
+
+}  // namespace sd
