@@ -389,6 +389,7 @@ Tensor spatial_transformer(const SpatialTransformer& st, const Tensor& x, const 
     Arena::Mark m = a.mark();
     Tensor h = group_norm(a, x, st.norm_g, st.norm_b, /*silu=*/false, 32, 1e-6f);  // ldm Normalize: eps 1e-6
     Tensor t = linear(a, to_tokens(a, h), st.proj_in_w, st.proj_in_b);             // (N, HW, C)
+    t = release_keeping(a, m, t);                                                   // h, tokens are dead
     for (const TransformerBlock& b : st.blocks) transformer_block(b, t, context, heads, a);
     t = linear(a, t, st.proj_out_w, st.proj_out_b);                                 // (N, HW, C)
     for (int64_t n = 0; n < N; n++) transpose(out.f32() + n * C * HW, t.f32() + n * HW * C, HW, C);
@@ -397,10 +398,9 @@ Tensor spatial_transformer(const SpatialTransformer& st, const Tensor& x, const 
     return out;
 }
 
-// A block's parts in ldm's order: res block, transformer, downsample (3×3 stride 2) or upsample (nearest 2×, 3×3).
-static Tensor run_block(const UNetBlock& b, Tensor h, const Tensor& emb, const Tensor& context, int64_t heads,
-                        Arena& a) {
-    if (b.has_res) h = resblock(b.res, h, emb, a);
+// What follows a block's res block, in ldm's order: transformer, then downsample (3×3 stride 2) or upsample
+// (nearest 2×, 3×3).
+static Tensor block_tail(const UNetBlock& b, Tensor h, const Tensor& context, int64_t heads, Arena& a) {
     if (b.has_attn) h = spatial_transformer(b.attn, h, context, heads, a);
     if (b.down_w.data) h = conv2d(a, h, b.down_w, b.down_b, /*stride=*/2, /*pad=*/1);
     if (b.up_w.data) {
@@ -442,7 +442,8 @@ Tensor unet_forward(const UNet& u, const Tensor& x, const float* timesteps, cons
     skip_at.push_back(m);
     for (const UNetBlock& b : u.input_blocks) {
         m = a.mark();
-        h = release_keeping(a, m, run_block(b, h, emb, context, c.heads, a));
+        Tensor y = b.has_res ? resblock(b.res, h, emb, a) : h;
+        h = release_keeping(a, m, block_tail(b, y, context, c.heads, a));
         skips.push_back(h);
         skip_at.push_back(m);
     }
@@ -453,13 +454,15 @@ Tensor unet_forward(const UNet& u, const Tensor& x, const float* timesteps, cons
     y = resblock(u.mid_res2, y, emb, a);
     h = release_keeping(a, m, y);
 
-    // Up: each block takes the newest skip; its output replaces that skip in the arena.
+    // Up: each block takes the newest skip; its output replaces that skip in the arena. Once the res block has
+    // read the concatenation, the skip, the previous h and the concatenation are all dead: drop them at once.
     for (const UNetBlock& b : u.output_blocks) {
         Tensor skip = skips.back();
         m = skip_at.back();
         skips.pop_back();
         skip_at.pop_back();
-        h = release_keeping(a, m, run_block(b, concat_channels(a, h, skip), emb, context, c.heads, a));
+        y = release_keeping(a, m, resblock(b.res, concat_channels(a, h, skip), emb, a));
+        h = release_keeping(a, m, block_tail(b, y, context, c.heads, a));
     }
     assert(skips.empty());
 
