@@ -54,7 +54,7 @@ inline void vstore_bf16(uint16_t* p, vf v) {
     _mm_storeu_si128((__m128i*)p, _mm256_castsi256_si128(packed));
 }
 
-const int ATT_QV = 2, ATT_KB = 6, ATT_DB = 6, ATT_NK = 60;
+const int ATT_QV = 2, ATT_KB = 6, ATT_DB = 6, ATT_NK = 60, ATT_TILE_BYTES = 32768;
 
 }  // namespace
 

@@ -60,7 +60,7 @@ inline void vstore_bf16(uint16_t* p, vf v) {
     _mm256_storeu_si256((__m256i*)p, _mm512_cvtepi32_epi16(r));
 }
 
-const int ATT_QV = 3, ATT_KB = 8, ATT_DB = 8, ATT_NK = 64;
+const int ATT_QV = 3, ATT_KB = 8, ATT_DB = 8, ATT_NK = 64, ATT_TILE_BYTES = 32768;
 
 }  // namespace
 

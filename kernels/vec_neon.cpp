@@ -47,7 +47,7 @@ inline void vstore_bf16(uint16_t* p, vf v) {
     vst1_u16(p, vmovn_u32(r));
 }
 
-const int ATT_QV = 4, ATT_KB = 4, ATT_DB = 4, ATT_NK = 64;
+const int ATT_QV = 4, ATT_KB = 4, ATT_DB = 4, ATT_NK = 64, ATT_TILE_BYTES = 32768;
 
 }  // namespace
 
