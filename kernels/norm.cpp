@@ -4,6 +4,7 @@
 // both accumulated in double (the SIMD entries sum short runs in f32 lanes and add those into double), so
 // large offsets do not cancel. Each group / row is one unit of work, so the reduction order does not
 // depend on the thread count.
+#include <cassert>
 #include <cmath>
 
 #include "kernels/kernels.h"
@@ -51,6 +52,7 @@ void softmax_row(float* x, int64_t n) {
 
 void group_norm(float* y, const float* x, const float* gamma, const float* beta, int64_t N, int64_t C,
                 int64_t HW, int64_t groups, float eps, bool silu) {
+    assert(groups > 0 && C % groups == 0);
     const OpsTable& t = ops();
     int64_t Cg = C / groups, span = Cg * HW;  // one group of one sample is `span` contiguous values
     for_rows(N * groups, span, [&](int64_t u0, int64_t u1) {
