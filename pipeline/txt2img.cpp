@@ -90,6 +90,54 @@ Tensor encode_prompt(const Model& m, const std::string& text, int clip_skip, Are
     return out;
 }
 
+Tensor make_conditioning(const Model& m, const std::string& prompt, const std::string& negative_prompt, bool with_uncond,
+                         int clip_skip, Arena& arena) {
+    Tensor cond = encode_prompt(m, prompt, clip_skip, arena);
+    if (!with_uncond) return cond;
+    Tensor uncond = encode_prompt(m, negative_prompt, clip_skip, arena);
+    const int64_t T = std::max(cond.dim(1), uncond.dim(1)), C = cond.dim(-1);
+    if (cond.dim(1) != uncond.dim(1)) {  // the webui pads the shorter one with empty-prompt chunks
+        Tensor empty = encode_prompt(m, "", clip_skip, arena);
+        cond = pad_to_chunks(cond, T, empty);
+        uncond = pad_to_chunks(uncond, T, empty);
+    }
+    Tensor context = Tensor::zeros({2, T, C});
+    std::memcpy(context.f32(), uncond.f32(), T * C * sizeof(float));
+    std::memcpy(context.f32() + T * C, cond.f32(), T * C * sizeof(float));
+    return context;
+}
+
+Denoiser make_cfg_denoiser(Model& m, const Tensor& context, double cfg_scale, const DiscreteSchedule& table,
+                           int64_t h, int64_t w, Arena& arena, const std::atomic<bool>* cancel) {
+    const int64_t B = context.shape[0], n = 4 * h * w;
+    auto evals = std::make_shared<int>(0);
+    return [&m, context, cfg_scale, table, h, w, &arena, cancel, B, n, evals](
+               const std::vector<float>& x, float sigma, std::vector<float>& out) {
+        if (cancel && cancel->load()) throw Cancelled();
+        Arena::Mark mk = arena.mark();
+        // k-diffusion's CompVisDenoiser: c_in = 1/sqrt(sigma^2 + 1), t = sigma_to_t(sigma), D = x - sigma * eps.
+        const float c_in = (float)(1.0 / std::sqrt((double)sigma * sigma + 1.0));
+        const float t = (float)table.sigma_to_t(sigma);
+        Tensor xin = arena.alloc({B, 4, h, w});
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t i = 0; i < n; i++) xin.f32()[b * n + i] = x[i] * c_in;
+        const float ts[2] = {t, t};
+        Tensor eps = unet_forward(m.unet, xin, ts, context, arena);  // (B, 4, h, w)
+        ++*evals;
+        if (first_non_finite(eps.f32(), B * n) >= 0)
+            throw std::runtime_error("the UNet produced NaN/Inf at sigma " + std::to_string(sigma) + " (evaluation " +
+                                     std::to_string(*evals) + "); the checkpoint's weights may be broken");
+        out.resize(n);
+        const float* e_u = eps.f32();                // uncond first ...
+        const float* e_c = eps.f32() + (B - 1) * n;  // ... cond last (the same tensor when B = 1)
+        for (int64_t i = 0; i < n; i++) {
+            double e = B == 2 ? e_u[i] + cfg_scale * ((double)e_c[i] - e_u[i]) : e_c[i];
+            out[i] = (float)(x[i] - (double)sigma * e);
+        }
+        arena.release(mk);
+    };
+}
+
 Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes* times, const StepCallback& on_step,
                      const std::atomic<bool>* cancel) {
     if (p.width % 64 || p.height % 64 || p.width <= 0 || p.height <= 0)
@@ -98,55 +146,10 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     const int64_t h = p.height / 8, w = p.width / 8, n = 4 * h * w;
     double t0 = now();
 
-    // Conditioning: cond and uncond padded to the same number of 77-token chunks.
-    Tensor cond = encode_prompt(m, p.prompt, p.clip_skip, arena);
-    const bool use_cfg = p.cfg_scale != 1.0;
-    Tensor context;  // (B, T, C): [uncond, cond] or [cond]
-    if (use_cfg) {
-        Tensor uncond = encode_prompt(m, p.negative_prompt, p.clip_skip, arena);
-        int64_t T = std::max(cond.dim(1), uncond.dim(1));
-        if (cond.dim(1) != uncond.dim(1)) {
-            Tensor empty = encode_prompt(m, "", p.clip_skip, arena);
-            cond = pad_to_chunks(cond, T, empty);
-            uncond = pad_to_chunks(uncond, T, empty);
-        }
-        const int64_t C = cond.dim(-1);
-        context = Tensor::zeros({2, T, C});
-        std::memcpy(context.f32(), uncond.f32(), T * C * sizeof(float));
-        std::memcpy(context.f32() + T * C, cond.f32(), T * C * sizeof(float));
-    } else {
-        context = cond;
-    }
+    Tensor context = make_conditioning(m, p.prompt, p.negative_prompt, p.cfg_scale != 1.0, p.clip_skip, arena);
     double t1 = now();
-
-    // The denoiser D(x; sigma) the samplers see.
     const DiscreteSchedule table = sampler_table(p.sampler, sd_schedule());
-    const int64_t B = use_cfg ? 2 : 1;
-    int evals = 0;
-    Denoiser denoise = [&](const std::vector<float>& x, float sigma, std::vector<float>& out) {
-        if (cancel && cancel->load()) throw Cancelled();
-        Arena::Mark mk = arena.mark();
-        const float c_in = (float)(1.0 / std::sqrt((double)sigma * sigma + 1.0));
-        const float t = (float)table.sigma_to_t(sigma);
-        Tensor xin = arena.alloc({B, 4, h, w});
-        for (int64_t b = 0; b < B; b++)
-            for (int64_t i = 0; i < n; i++) xin.f32()[b * n + i] = x[i] * c_in;
-        const float ts[2] = {t, t};
-        Tensor eps = unet_forward(m.unet, xin, ts, context, arena);  // (B, 4, h, w)
-        evals++;
-        int64_t bad = first_non_finite(eps.f32(), B * n);
-        if (bad >= 0)
-            throw std::runtime_error("the UNet produced NaN/Inf at sigma " + std::to_string(sigma) + " (evaluation " +
-                                     std::to_string(evals) + "); the checkpoint's weights may be broken");
-        out.resize(n);
-        const float* e_c = eps.f32() + (B - 1) * n;  // cond is the last of the batch
-        const float* e_u = eps.f32();
-        for (int64_t i = 0; i < n; i++) {
-            double e = use_cfg ? e_u[i] + p.cfg_scale * ((double)e_c[i] - e_u[i]) : e_c[i];
-            out[i] = (float)(x[i] - (double)sigma * e);
-        }
-        arena.release(mk);
-    };
+    Denoiser denoise = make_cfg_denoiser(m, context, p.cfg_scale, table, h, w, arena, cancel);
 
     std::vector<float> sigmas = sampler_sigmas(p.sampler, p.schedule, p.steps, sd_schedule());
     ImageRng rng(p.rng, {p.seed});
@@ -158,17 +161,17 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     const float scale = initial_noise_scale(p.sampler, sigmas);
     for (float& v : x) v *= scale;
 
-    // The callback comes at the start of each step, with x as it entered it: step k's x is the latent after
-    // k steps (step_000 the scaled initial noise); the final latent is written after the loop.
+    // The callback comes after each step's first model evaluation (the bulk of a step), with x as it entered
+    // the step: step k's x is the latent after k steps (step_000 the scaled initial noise); the final latent
+    // is written after the loop.
     int done = 0;
     SamplerCallback cb = [&](int step, int steps, float, const std::vector<float>& xs, const std::vector<float>&) {
         if (!p.dump_latents.empty()) dump(p.dump_latents, step_name(step), xs, h, w);
-        if (done > 0 && on_step) on_step(done, steps);
-        done++;
+        done = step + 1;
+        if (on_step) on_step(done, steps);
     };
     if (on_step) on_step(0, p.steps);  // sampling starts now
     sample(p.sampler, denoise, x, sigmas, rng, cb);
-    if (on_step && done > 0) on_step(done, done);
     if (!p.dump_latents.empty()) dump(p.dump_latents, step_name(done), x, h, w);
     double t2 = now();
     if (times) { times->text = t1 - t0; times->sampling = t2 - t1; }
@@ -179,6 +182,8 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
 }
 
 Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena) {
+    if (first_non_finite(latent.f32(), latent.numel()) >= 0)
+        throw std::runtime_error("the latent to decode contains NaN/Inf; no image was written");
     Arena::Mark mk = arena.mark();
     Tensor img;  // (1, 3, H, W)
     if (taesd) {
