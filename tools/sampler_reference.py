@@ -1,0 +1,443 @@
+#!/usr/bin/python3
+"""sampler_reference.py — writes tests/data/golden_samplers.safetensors: schedules and sampler runs as the
+webui computes them, for pipeline/schedule.cpp and pipeline/samplers.cpp to match.
+
+    /usr/bin/python3 tools/sampler_reference.py            # writes the golden
+    /usr/bin/python3 tools/sampler_reference.py --check    # self-checks only, writes nothing
+
+Schedules are computed the webui's way, in float32 torch (ldm's alphas_cumprod buffer, k-diffusion's
+CompVisDenoiser tables, get_sigmas / get_sigmas_karras / get_sigmas_exponential, the webui's LCM table, DDIM
+timesteps and the DPM2 "discard next-to-last sigma" rule), re-implemented here from those sources.
+
+Samplers are re-implemented in float64 torch from k-diffusion's sampling.py formulas (and the webui's
+ddim / sample_lcm) with an analytic denoiser: if every latent element is independently x0 ~ N(mu, s^2), the
+exact denoiser is D(x, sigma) = (s^2 x + sigma^2 mu) / (s^2 + sigma^2), a nontrivial function of sigma.
+Noise is an input: the k-th randn_like call of a run returns noise/pool[k], and the golden records how many
+calls the run made. DDIM is written in the webui's variance-preserving form (eps model derived from D).
+
+Tensor names (all F32):
+  den/mu, den/s (24,)          the denoiser's per-element mean and std; the latent has shape (2, 3, 4)
+  noise/init (24,)             the initial noise (x = noise * sigmas[0], DDIM: x = noise)
+  noise/pool (64, 24)          the noise returned by successive randn calls
+  table/alphas_cumprod, table/sigmas, table/log_sigmas (1000,)   the SD table
+  sched/<table>/<schedule>/n<N>  make_sigmas output (N + 1,), table sd or lcm
+  map/sigma_in, map/t_out      sigma_to_t on the SD table;  map/t_in, map/sigma_out: t_to_sigma
+  run/<sampler>/<schedule>/n<steps>[/<variant>]/sigmas   the sampler's sigmas (webui rules applied)
+                                                 .../x       final latent
+                                                 .../draws   (1,) number of randn calls
+  run/.../traj_x, .../traj_denoised (steps, 24)  x entering each step and its denoised estimate (some runs)
+Variants: churn (s_churn 1 or 2), eta05 (eta 0.5), eta0, snoise08 (s_noise 0.8), eta1 (DDIM eta 1).
+"""
+import argparse
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rng_reference import write_safetensors  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "tests", "data", "golden_samplers.safetensors")
+SHAPE = (2, 3, 4)
+POOL = 64
+
+# ---------------------------------------------------------------------------------------------------------
+# Schedules, float32 as in the webui
+
+
+def sd_alphas_cumprod():
+    # ldm make_beta_schedule("linear"): linspace of sqrt(beta) in float64, squared; cumprod in float64
+    betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000, dtype=torch.float64) ** 2
+    acp = np.cumprod(1.0 - betas.numpy(), axis=0)
+    return torch.tensor(acp, dtype=torch.float32)  # ldm's register_buffer(to_torch(...)): float32
+
+
+class Table:
+    """k-diffusion DiscreteSchedule over float32 sigmas; entry i is UNet timestep i * stride + offset."""
+
+    def __init__(self, acp, stride=1, offset=0, quantize=False):
+        self.acp = acp
+        self.sigmas = ((1 - acp) / acp) ** 0.5
+        self.log_sigmas = self.sigmas.log()
+        self.stride, self.offset, self.quantize = stride, offset, quantize
+
+    def sigma_to_t(self, sigma):
+        log_sigma = sigma.log()
+        dists = log_sigma - self.log_sigmas[:, None]
+        if self.quantize:
+            return dists.abs().argmin(dim=0).view(sigma.shape) * self.stride + self.offset
+        low_idx = dists.ge(0).cumsum(dim=0).argmax(dim=0).clamp(max=self.log_sigmas.shape[0] - 2)
+        high_idx = low_idx + 1
+        low, high = self.log_sigmas[low_idx], self.log_sigmas[high_idx]
+        w = ((low - log_sigma) / (low - high)).clamp(0, 1)
+        return ((1 - w) * low_idx + w * high_idx).view(sigma.shape) * self.stride + self.offset
+
+    def t_to_sigma(self, t):
+        t = ((t - self.offset) / self.stride).float().clamp(0, len(self.sigmas) - 1)
+        low_idx, high_idx, w = t.floor().long(), t.ceil().long(), t.frac()
+        return ((1 - w) * self.log_sigmas[low_idx] + w * self.log_sigmas[high_idx]).exp()
+
+    def get_sigmas(self, n):
+        start = self.sigma_to_t(self.sigmas[-1:])[0].item()
+        end = self.sigma_to_t(self.sigmas[:1])[0].item()
+        t = torch.linspace(start, end, n)
+        return torch.cat([self.t_to_sigma(t), torch.zeros(1)])
+
+
+def sd_table():
+    return Table(sd_alphas_cumprod())
+
+
+def lcm_table(sd):
+    # webui LCMCompVisDenoiser: alphas_cumprod_valid[49 - x] = alphas_cumprod[999 - 20 x]
+    acp = torch.zeros(50)
+    for x in range(50):
+        acp[49 - x] = sd.acp[999 - x * 20]
+    return Table(acp, stride=20, offset=19, quantize=True)
+
+
+def karras(n, sigma_min, sigma_max, rho=7.0):
+    ramp = torch.linspace(0, 1, n)
+    min_inv_rho, max_inv_rho = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
+    return torch.cat([(max_inv_rho + ramp * (min_inv_rho - max_inv_rho)) ** rho, torch.zeros(1)])
+
+
+def exponential(n, sigma_min, sigma_max):
+    return torch.cat([torch.linspace(math.log(sigma_max), math.log(sigma_min), n).exp(), torch.zeros(1)])
+
+
+def make_sigmas(schedule, n, table):
+    smin, smax = table.sigmas[0].item(), table.sigmas[-1].item()
+    if schedule == "discrete":
+        return table.get_sigmas(n)
+    if schedule == "karras":
+        return karras(n, smin, smax)
+    return exponential(n, smin, smax)
+
+
+def ddim_timesteps(steps):
+    return torch.clip(torch.asarray(list(range(0, 1000, 1000 // steps))) + 1, 0, 999)
+
+
+def sampler_sigmas(sampler, schedule, steps, sd, lcm):
+    if sampler == "ddim":
+        return sd.sigmas[ddim_timesteps(steps).flip(0)]
+    if sampler == "lcm":
+        return make_sigmas(schedule, steps, lcm)
+    if sampler in ("dpm2", "dpm2_a"):
+        s = make_sigmas(schedule, steps + 1, sd)
+        return torch.cat([s[:-2], s[-1:]])
+    return make_sigmas(schedule, steps, sd)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Samplers, float64
+
+
+class Noise:
+    def __init__(self, pool):
+        self.pool, self.calls = pool, 0
+
+    def __call__(self):
+        v = self.pool[self.calls % len(self.pool)].view(SHAPE)  # stored runs use at most POOL draws
+        self.calls += 1
+        return v
+
+
+def ancestral(sigma_from, sigma_to, eta):
+    if not eta:
+        return sigma_to, 0.0
+    up = min(sigma_to, eta * (sigma_to ** 2 * (sigma_from ** 2 - sigma_to ** 2) / sigma_from ** 2) ** 0.5)
+    return (sigma_to ** 2 - up ** 2) ** 0.5, up
+
+
+def churned(x, sigmas, i, noise, o):
+    n = len(sigmas) - 1
+    gamma = min(o["s_churn"] / n, 2 ** 0.5 - 1)  # s_tmin = 0 <= sigma <= s_tmax = inf, the webui's defaults
+    eps = noise() * o["s_noise"]
+    sigma_hat = sigmas[i] * (gamma + 1)
+    if gamma > 0:
+        x = x + eps * (sigma_hat ** 2 - sigmas[i] ** 2) ** 0.5
+    return x, sigma_hat
+
+
+def run_euler(D, x, sigmas, noise, o, cb):
+    for i in range(len(sigmas) - 1):
+        x, sh = churned(x, sigmas, i, noise, o)
+        den = D(x, sh)
+        cb(x, den)
+        x = x + (x - den) / sh * (sigmas[i + 1] - sh)
+    return x
+
+
+def run_euler_a(D, x, sigmas, noise, o, cb):
+    for i in range(len(sigmas) - 1):
+        den = D(x, sigmas[i])
+        down, up = ancestral(sigmas[i], sigmas[i + 1], o["eta"])
+        cb(x, den)
+        x = x + (x - den) / sigmas[i] * (down - sigmas[i])
+        if sigmas[i + 1] > 0:
+            x = x + noise() * o["s_noise"] * up
+    return x
+
+
+def run_heun(D, x, sigmas, noise, o, cb):
+    for i in range(len(sigmas) - 1):
+        x, sh = churned(x, sigmas, i, noise, o)
+        den = D(x, sh)
+        cb(x, den)
+        d = (x - den) / sh
+        dt = sigmas[i + 1] - sh
+        if sigmas[i + 1] == 0:
+            x = x + d * dt
+        else:
+            x2 = x + d * dt
+            d2 = (x2 - D(x2, sigmas[i + 1])) / sigmas[i + 1]
+            x = x + (d + d2) / 2 * dt
+    return x
+
+
+def run_dpm2(D, x, sigmas, noise, o, cb):
+    for i in range(len(sigmas) - 1):
+        x, sh = churned(x, sigmas, i, noise, o)
+        den = D(x, sh)
+        cb(x, den)
+        d = (x - den) / sh
+        if sigmas[i + 1] == 0:
+            x = x + d * (sigmas[i + 1] - sh)
+        else:
+            mid = math.exp((math.log(sh) + math.log(sigmas[i + 1])) / 2)
+            x2 = x + d * (mid - sh)
+            x = x + (x2 - D(x2, mid)) / mid * (sigmas[i + 1] - sh)
+    return x
+
+
+def run_dpm2_a(D, x, sigmas, noise, o, cb):
+    for i in range(len(sigmas) - 1):
+        s = sigmas[i]
+        den = D(x, s)
+        down, up = ancestral(s, sigmas[i + 1], o["eta"])
+        cb(x, den)
+        d = (x - den) / s
+        if down == 0:
+            x = x + d * (down - s)
+        else:
+            mid = math.exp((math.log(s) + math.log(down)) / 2)
+            x2 = x + d * (mid - s)
+            x = x + (x2 - D(x2, mid)) / mid * (down - s)
+            x = x + noise() * o["s_noise"] * up
+    return x
+
+
+def lms_coeff(order, t, i, j):
+    """Integral over [t_i, t_i+1] of the Lagrange basis polynomial for node i - j (exact polynomial algebra)."""
+    p = np.polynomial.Polynomial([1.0])
+    for k in range(order):
+        if k != j:
+            p = p * np.polynomial.Polynomial([-t[i - k], 1.0]) / (t[i - j] - t[i - k])
+    q = p.integ()
+    return q(t[i + 1]) - q(t[i])
+
+
+def run_lms(D, x, sigmas, noise, o, cb, order=4):
+    ds = []
+    for i in range(len(sigmas) - 1):
+        den = D(x, sigmas[i])
+        ds.append((x - den) / sigmas[i])
+        ds = ds[-order:]
+        cb(x, den)
+        cur = min(i + 1, order)
+        x = x + sum(lms_coeff(cur, sigmas, i, j) * ds[-1 - j] for j in range(cur))
+    return x
+
+
+def run_dpmpp_2m(D, x, sigmas, noise, o, cb):
+    old = None
+    for i in range(len(sigmas) - 1):
+        den = D(x, sigmas[i])
+        cb(x, den)
+        if sigmas[i + 1] == 0:
+            x = den  # sigma_fn(inf) / sigma_fn(t) = 0, -expm1(-inf) = 1
+        else:
+            t, tn = -math.log(sigmas[i]), -math.log(sigmas[i + 1])
+            h = tn - t
+            if old is None:
+                dd = den
+            else:
+                r = (t + math.log(sigmas[i - 1])) / h
+                dd = (1 + 1 / (2 * r)) * den - (1 / (2 * r)) * old
+            x = (sigmas[i + 1] / sigmas[i]) * x - math.expm1(-h) * dd
+        old = den
+    return x
+
+
+def run_dpmpp_2s_a(D, x, sigmas, noise, o, cb):
+    for i in range(len(sigmas) - 1):
+        s = sigmas[i]
+        den = D(x, s)
+        down, up = ancestral(s, sigmas[i + 1], o["eta"])
+        cb(x, den)
+        if down == 0:
+            x = x + (x - den) / s * (down - s)
+        else:
+            t, tn = -math.log(s), -math.log(down)
+            h = tn - t
+            sm = t + h / 2
+            x2 = math.exp(t - sm) * x - math.expm1(-h / 2) * den
+            x = math.exp(t - tn) * x - math.expm1(-h) * D(x2, math.exp(-sm))
+        if sigmas[i + 1] > 0:
+            x = x + noise() * o["s_noise"] * up
+    return x
+
+
+def run_lcm(D, x, sigmas, noise, o, cb):
+    for i in range(len(sigmas) - 1):
+        den = D(x, sigmas[i])
+        cb(x, den)
+        x = den
+        if sigmas[i + 1] > 0:
+            x = x + sigmas[i + 1] * noise()
+    return x
+
+
+def run_ddim(D, x, timesteps, acp, noise, o, cb):
+    """The webui's ddim (modules/sd_samplers_timesteps_impl.py) on VP latents; the UNet's eps comes from D."""
+    alphas = acp[timesteps].double()
+    alphas_prev = acp[torch.nn.functional.pad(timesteps[:-1], pad=(1, 0))].double()
+    sigmas_eta = o["eta_ddim"] * ((1 - alphas_prev) / (1 - alphas) * (1 - alphas / alphas_prev)).sqrt()
+
+    def eps_model(x_vp, a):
+        sigma = ((1 - a) / a) ** 0.5
+        x_ve = x_vp / a ** 0.5
+        return (x_ve - D(x_ve, sigma)) / sigma, D(x_ve, sigma)
+
+    for i in range(len(timesteps) - 1):
+        index = len(timesteps) - 1 - i
+        a_t, a_prev, s_eta = alphas[index].item(), alphas_prev[index].item(), sigmas_eta[index].item()
+        e_t, den = eps_model(x, a_t)
+        cb(x, den)
+        pred_x0 = (x - (1 - a_t) ** 0.5 * e_t) / a_t ** 0.5
+        dir_xt = (1.0 - a_prev - s_eta ** 2) ** 0.5 * e_t
+        x = a_prev ** 0.5 * pred_x0 + dir_xt + s_eta * noise()
+    return x
+
+
+RUNNERS = {"euler": run_euler, "euler_a": run_euler_a, "heun": run_heun, "dpm2": run_dpm2, "dpm2_a": run_dpm2_a,
+           "dpmpp_2m": run_dpmpp_2m, "dpmpp_2s_a": run_dpmpp_2s_a, "lms": run_lms, "lcm": run_lcm}
+SAMPLERS = ["euler", "euler_a", "heun", "dpm2", "dpm2_a", "dpmpp_2m", "dpmpp_2s_a", "lms", "ddim", "lcm"]
+SCHEDULES = ["discrete", "karras", "exponential"]
+STEPS = [1, 4, 10]
+TRAJ = {("euler_a", "karras", 10), ("lms", "discrete", 10), ("dpmpp_2m", "karras", 10), ("heun", "exponential", 4),
+        ("ddim", "discrete", 10)}
+VARIANTS = [  # (sampler, schedule, steps, name, options)
+    ("euler", "discrete", 10, "churn", {"s_churn": 1.0}),
+    ("heun", "karras", 4, "churn", {"s_churn": 2.0}),
+    ("dpm2", "exponential", 4, "churn", {"s_churn": 1.0}),
+    ("euler_a", "discrete", 10, "eta05", {"eta": 0.5}),
+    ("dpmpp_2s_a", "karras", 4, "eta0", {"eta": 0.0}),
+    ("dpm2_a", "discrete", 4, "snoise08", {"s_noise": 0.8}),
+    ("ddim", "discrete", 10, "eta1", {"eta_ddim": 1.0}),
+]
+DEFAULTS = {"eta": 1.0, "eta_ddim": 0.0, "s_noise": 1.0, "s_churn": 0.0}
+
+
+def run_case(sampler, schedule, steps, opts, sd, lcm, den, init, pool):
+    o = dict(DEFAULTS, **opts)
+    sigmas32 = sampler_sigmas(sampler, schedule, steps, sd, lcm)
+    sigmas = [float(v) for v in sigmas32]
+    mu, s2 = den
+    D = lambda x, sigma: (s2 * x + sigma ** 2 * mu) / (s2 + sigma ** 2)  # noqa: E731
+    noise = Noise(pool)
+    traj_x, traj_d = [], []
+    cb = lambda x, d: (traj_x.append(x.flatten().clone()), traj_d.append(d.flatten().clone()))  # noqa: E731
+    if sampler == "ddim":
+        x = init.view(SHAPE).double()
+        x = run_ddim(D, x, ddim_timesteps(steps), sd.acp, noise, o, cb)
+    else:
+        x = (init * sigmas32[0]).view(SHAPE).double()  # float32 product, as the webui's x * sigmas[0]
+        x = RUNNERS[sampler](D, x, sigmas, noise, o, cb)
+    return sigmas32, x.flatten(), noise.calls, traj_x, traj_d
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+
+    sd = sd_table()
+    lcm = lcm_table(sd)
+    g = torch.Generator().manual_seed(20240607)
+    n = int(np.prod(SHAPE))
+    mu = torch.randn(n, generator=g) * 0.5
+    s = 0.3 + 1.2 * torch.rand(n, generator=g)
+    init = torch.randn(n, generator=g)
+    pool = torch.randn(POOL, n, generator=g)
+    den = (mu.double().view(SHAPE), (s.double() ** 2).view(SHAPE))
+
+    T = [("den/mu", mu), ("den/s", s), ("noise/init", init), ("noise/pool", pool),
+         ("table/alphas_cumprod", sd.acp), ("table/sigmas", sd.sigmas), ("table/log_sigmas", sd.log_sigmas)]
+    for tname, table in (("sd", sd), ("lcm", lcm)):
+        for schedule in SCHEDULES:
+            for steps in (1, 2, 4, 10, 20, 25):
+                T.append(("sched/%s/%s/n%d" % (tname, schedule, steps), make_sigmas(schedule, steps, table)))
+
+    # sigma_to_t / t_to_sigma on the SD table: random, table values, out of range
+    sig_in = torch.cat([torch.exp(torch.empty(40).uniform_(math.log(0.02), math.log(20.0), generator=g)),
+                        sd.sigmas[[0, 1, 51, 500, 998, 999]], torch.tensor([0.01, 30.0])])
+    T += [("map/sigma_in", sig_in), ("map/t_out", sd.sigma_to_t(sig_in))]
+    t_in = torch.cat([torch.empty(40).uniform_(0, 999, generator=g), torch.tensor([0.0, 1.0, 51.0, 500.5, 999.0])])
+    T += [("map/t_in", t_in), ("map/sigma_out", sd.t_to_sigma(t_in))]
+
+    cases = []
+    for sampler in SAMPLERS:
+        for schedule in (["discrete"] if sampler == "ddim" else SCHEDULES):
+            for steps in STEPS:
+                cases.append((sampler, schedule, steps, None, {}))
+    cases += [(a, b, c, d, e) for a, b, c, d, e in VARIANTS]
+    for sampler, schedule, steps, variant, opts in cases:
+        sig, x, draws, tx, td = run_case(sampler, schedule, steps, opts, sd, lcm, den, init, pool)
+        assert draws <= POOL
+        name = "run/%s/%s/n%d%s" % (sampler, schedule, steps, "/" + variant if variant else "")
+        T += [(name + "/sigmas", sig), (name + "/x", x), (name + "/draws", torch.tensor([float(draws)]))]
+        if (sampler, schedule, steps) in TRAJ and not variant:
+            T += [(name + "/traj_x", torch.stack(tx)), (name + "/traj_denoised", torch.stack(td))]
+        assert torch.isfinite(x).all(), name
+
+    # Self-check of the reference itself: for Gaussian data the probability-flow ODE dx/dsigma = (x - D) / sigma
+    # has the exact solution x(sigma) = mu + (x_T - mu) sqrt(s^2 + sigma^2) / sqrt(s^2 + sigma_T^2); the
+    # deterministic samplers must converge to x(0) as the steps grow, the high-order ones fastest.
+    def ode_error(sampler, steps):
+        sig, x, _, _, _ = run_case(sampler, "karras", steps, {}, sd, lcm, den, init, pool)
+        mu64, s64 = mu.double(), s.double()
+        if sampler == "ddim":  # VP latents: x_T = noise / sqrt(abar_T); the result is at t = 1, times sqrt(abar_1)
+            sig_T, a_end = sig[0].item(), sd.acp[1].item()
+            x_T = init.double() * (1 + sig_T ** 2) ** 0.5
+            sig_end = ((1 - a_end) / a_end) ** 0.5
+            exact = (mu64 + (x_T - mu64) * ((s64 ** 2 + sig_end ** 2) / (s64 ** 2 + sig_T ** 2)).sqrt()) * a_end ** 0.5
+        else:
+            sig_T = sig[0].item()
+            exact = mu64 + ((init * sig[0]).double() - mu64) * s64 / (s64 ** 2 + sig_T ** 2).sqrt()
+        return (x - exact).abs().max().item()
+
+    for sampler, steps, min_ratio in (("euler", 100, 1.8), ("ddim", 100, 1.8), ("heun", 20, 3.0), ("dpm2", 20, 3.0),
+                                      ("dpmpp_2m", 20, 3.0), ("lms", 20, 3.0)):
+        e1, e2 = ode_error(sampler, steps), ode_error(sampler, 2 * steps)
+        print("%-9s error vs the exact ODE solution: %.2e at %d steps, %.2e at %d (ratio %.1f)" %
+              (sampler, e1, steps, e2, 2 * steps, e1 / e2))
+        assert e1 / e2 > min_ratio and e2 < 0.05, sampler
+    print("tensors:", len(T))
+    if args.check:
+        return
+    write_safetensors(OUT, [(k, v.detach().cpu().numpy().astype(np.float32)) for k, v in T], {
+        "tool": "tools/sampler_reference.py", "torch": torch.__version__, "numpy": np.__version__,
+        "latent_shape": "2,3,4", "denoiser": "D(x,sigma) = (s^2 x + sigma^2 mu) / (s^2 + sigma^2)",
+        "precision": "schedules float32 as the webui; samplers float64",
+    })
+    print("wrote", OUT, os.path.getsize(OUT), "bytes")
+
+
+if __name__ == "__main__":
+    main()
