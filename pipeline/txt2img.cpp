@@ -108,10 +108,10 @@ Tensor make_conditioning(const Model& m, const std::string& prompt, const std::s
 }
 
 Denoiser make_cfg_denoiser(Model& m, const Tensor& context, double cfg_scale, const DiscreteSchedule& table,
-                           int64_t h, int64_t w, Arena& arena, const std::atomic<bool>* cancel) {
+                           int64_t h, int64_t w, Arena& arena, const std::atomic<bool>* cancel, bool lcm) {
     const int64_t B = context.shape[0], n = 4 * h * w;
     auto evals = std::make_shared<int>(0);
-    return [&m, context, cfg_scale, table, h, w, &arena, cancel, B, n, evals](
+    return [&m, context, cfg_scale, table, h, w, &arena, cancel, B, n, evals, lcm](
                const std::vector<float>& x, float sigma, std::vector<float>& out) {
         if (cancel && cancel->load()) throw Cancelled();
         Arena::Mark mk = arena.mark();
@@ -127,12 +127,15 @@ Denoiser make_cfg_denoiser(Model& m, const Tensor& context, double cfg_scale, co
         if (first_non_finite(eps.f32(), B * n) >= 0)
             throw std::runtime_error("the UNet produced NaN/Inf at sigma " + std::to_string(sigma) + " (evaluation " +
                                      std::to_string(*evals) + "); the checkpoint's weights may be broken");
+        // LCM's boundary condition (the webui's LCM denoiser): D = c_out * (x - sigma * eps) + c_skip * x.
+        double c_skip = 0, c_out = 1;
+        if (lcm) lcm_boundary_scalings(t, &c_skip, &c_out);
         out.resize(n);
         const float* e_u = eps.f32();                // uncond first ...
         const float* e_c = eps.f32() + (B - 1) * n;  // ... cond last (the same tensor when B = 1)
         for (int64_t i = 0; i < n; i++) {
             double e = B == 2 ? e_u[i] + cfg_scale * ((double)e_c[i] - e_u[i]) : e_c[i];
-            out[i] = (float)(x[i] - (double)sigma * e);
+            out[i] = (float)(c_out * (x[i] - (double)sigma * e) + c_skip * x[i]);
         }
         arena.release(mk);
     };
@@ -149,7 +152,8 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     Tensor context = make_conditioning(m, p.prompt, p.negative_prompt, p.cfg_scale != 1.0, p.clip_skip, arena);
     double t1 = now();
     const DiscreteSchedule table = sampler_table(p.sampler, sd_schedule());
-    Denoiser denoise = make_cfg_denoiser(m, context, p.cfg_scale, table, h, w, arena, cancel);
+    Denoiser denoise =
+        make_cfg_denoiser(m, context, p.cfg_scale, table, h, w, arena, cancel, p.sampler == SamplerKind::lcm);
 
     std::vector<float> sigmas = sampler_sigmas(p.sampler, p.schedule, p.steps, sd_schedule());
     ImageRng rng(p.rng, {p.seed});

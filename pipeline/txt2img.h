@@ -73,9 +73,11 @@ Tensor encode_prompt(const Model& m, const std::string& text, int clip_skip, Are
 Tensor make_conditioning(const Model& m, const std::string& prompt, const std::string& negative_prompt, bool with_uncond,
                          int clip_skip, Arena& arena);
 // D(x; sigma) for the samplers over one (1, 4, h, w) latent: the UNet on [x, x]·c_in with `context` (B = 2: CFG
-// with scale cfg_scale) or on x·c_in (B = 1). Throws on NaN/Inf, and Cancelled once *cancel is true.
+// with scale cfg_scale) or on x·c_in (B = 1); with lcm, LCM's boundary scalings are applied to D.
+// Throws on NaN/Inf, and Cancelled once *cancel is true.
 Denoiser make_cfg_denoiser(Model& m, const Tensor& context, double cfg_scale, const DiscreteSchedule& table,
-                           int64_t h, int64_t w, Arena& arena, const std::atomic<bool>* cancel = nullptr);
+                           int64_t h, int64_t w, Arena& arena, const std::atomic<bool>* cancel = nullptr,
+                           bool lcm = false);
 
 // The final latent (1, 4, H/8, W/8) for p; throws if the model produces NaN/Inf (naming the stage and step).
 Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes* times = nullptr,
