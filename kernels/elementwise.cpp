@@ -139,17 +139,22 @@ void upsample_nearest2x(float* out, const float* in, int64_t NC, int64_t H, int6
 }
 
 void transpose(float* out, const float* in, int64_t rows, int64_t cols) {
-    // Tiles of T×T so both the reads and the writes stay within a few cache lines; split by output rows.
-    constexpr int64_t T = 32;
+    // Column tiles of T (split over threads: they are output rows); within one, strips of 8 input rows:
+    // 8 sequential read streams and 8 contiguous floats written per column (~2x the plain tiled loop).
+    constexpr int64_t T = 64;
     int64_t col_tiles = (cols + T - 1) / T;
     parallel_for(col_tiles, [&](int64_t t0, int64_t t1) {
         for (int64_t c0 = t0 * T; c0 < t1 * T && c0 < cols; c0 += T) {
-            int64_t c1 = c0 + T < cols ? c0 + T : cols;
-            for (int64_t r0 = 0; r0 < rows; r0 += T) {
-                int64_t r1 = r0 + T < rows ? r0 + T : rows;
-                for (int64_t c = c0; c < c1; c++)
-                    for (int64_t r = r0; r < r1; r++) out[c * rows + r] = in[r * cols + c];
+            int64_t c1 = c0 + T < cols ? c0 + T : cols, r = 0;
+            for (; r + 8 <= rows; r += 8) {
+                const float* strip = in + r * cols;
+                for (int64_t c = c0; c < c1; c++) {
+                    float* o = out + c * rows + r;
+                    for (int k = 0; k < 8; k++) o[k] = strip[k * cols + c];
+                }
             }
+            for (; r < rows; r++)
+                for (int64_t c = c0; c < c1; c++) out[c * rows + r] = in[r * cols + c];
         }
     }, rows >= 64 ? 1 : 8);
 }
