@@ -1,11 +1,13 @@
 // gemm.cpp — matrix products: the public gemm / matmul_nn, and the blocked driver that runs one product
 // on the active ISA's kernels (gemm_internal.h), split over the threads by output tiles.
 //
-// Loop nest per thread, over its own rectangle of C (BLIS order, with the A panel packed just in time):
-//   for each nc-wide column block:            B block (kc × nc) packed once, stays in L2
-//     for each kc-deep slice of K:            same slices for every thread count → same bits
-//       for each mr-row panel of A:           A panel (kc × mr) packed, stays in L1
-//         for each nr-wide panel of B:        micro-kernel: mr×nr sums in registers
+// Loop nest per thread, over its own rectangle of C (BLIS-like, with the A panel packed just in time):
+//   for each nc-wide column block:            B (K × nc) packed once, all of K
+//     for each mc-row block:                  C block (mc × nc) stays in L2 across the K slices
+//       for each kc-deep slice of K:          same slices for every thread count → same bits;
+//                                             the B slice (kc × nc) is read from L2
+//         for each mr-row panel of A:         A panel (kc × mr) packed, stays in L1
+//           for each nr-wide panel of B:      micro-kernel: mr×nr sums in registers
 // The first slice adds the bias (and C when accumulating), later slices add into C, the last applies
 // the activation. Left out: splitting K across threads (it would make the bits depend on the split).
 #include <algorithm>
@@ -82,29 +84,50 @@ void pack_b_block(const GemmKernels& kr, const GemmProblem& p, float* dst, int64
 
 // C rows [m0, m1) × columns [n0, n1), on the calling thread.
 void run_block(const GemmKernels& kr, const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
-    const int64_t K = p.K, kc_max = std::min<int64_t>(kr.kc, std::max<int64_t>(K, 1));
-    const int64_t nc_max = std::min<int64_t>(ceil_div(kr.nc, kr.nr) * kr.nr, ceil_div(n1 - n0, kr.nr) * kr.nr);
-    float* bbuf = PackBuffers::grow(tl_pack.b, tl_pack.b_size, (size_t)(kc_max * nc_max));
-    float* abuf = PackBuffers::grow(tl_pack.a, tl_pack.a_size, (size_t)(kc_max * kr.mr));
+    const int64_t K = std::max<int64_t>(p.K, 1), slices = ceil_div(K, kr.kc);
+    // Column block: all of B's K rows for nc columns are packed at once (at most ~16 MB), so that an
+    // mc×nc block of C can then stay in L2 while every K slice adds into it.
+    int64_t nc = std::min<int64_t>(kr.nc, ceil_div(n1 - n0, kr.nr) * kr.nr);
+    nc = std::max<int64_t>(kr.nr, std::min<int64_t>(nc, (int64_t(4) << 20) / K / kr.nr * kr.nr));
+    const int64_t mc = std::max<int64_t>(1, kr.mc / kr.mr) * kr.mr;
+    float* bbuf = PackBuffers::grow(tl_pack.b, tl_pack.b_size, (size_t)(K * nc));
+    float* abuf = PackBuffers::grow(tl_pack.a, tl_pack.a_size, (size_t)(std::min<int64_t>(kr.kc, K) * kr.mr));
     const size_t a_es = p.a_dtype == kF32 ? 4 : 2;
-    const int64_t slices = std::max<int64_t>(1, ceil_div(K, kr.kc));
-    for (int64_t jc = n0; jc < n1; jc += nc_max) {
-        int64_t nc = std::min(nc_max, n1 - jc);
-        for (int64_t s = 0; s < slices; s++) {
-            int64_t k0 = s * kr.kc, kc = std::min<int64_t>(kr.kc, K - k0);
-            pack_b_block(kr, p, bbuf, jc, nc, k0, kc);
-            TileArgs args;
-            args.load_c = p.accumulate || s > 0;
-            args.act = s == slices - 1 ? p.act : kActNone;
-            for (int64_t i = m0; i < m1; i += kr.mr) {
-                int rows = (int)std::min<int64_t>(kr.mr, m1 - i);
-                const char* a = static_cast<const char*>(p.A) + (size_t)(i * p.lda + k0) * a_es;
-                kr.pack_rows(abuf, kr.mr, a, p.a_dtype, p.lda, rows, kc, p.alpha);
-                args.bias_m = s == 0 && p.bias_m ? p.bias_m + i : nullptr;
-                for (int64_t jp = 0; jp < nc; jp += kr.nr) {
-                    args.bias_n = s == 0 && p.bias_n ? p.bias_n + jc + jp : nullptr;
-                    kr.tile(kc, abuf, bbuf + jp * kc, p.C + i * p.ldc + jc + jp, p.ldc, rows,
-                            (int)std::min<int64_t>(kr.nr, nc - jp), &args);
+    for (int64_t jc = n0; jc < n1; jc += nc) {
+        int64_t ncur = std::min(nc, n1 - jc);
+        for (int64_t s = 0; s < slices; s++) {  // slice s at bbuf + k0*ncur_padded
+            int64_t k0 = s * kr.kc, kc = std::min<int64_t>(kr.kc, p.K - k0);
+            if (kc > 0) pack_b_block(kr, p, bbuf + k0 * ceil_div(ncur, kr.nr) * kr.nr, jc, ncur, k0, kc);
+        }
+        for (int64_t ic = m0; ic < m1; ic += mc) {
+            int64_t mcur = std::min(mc, m1 - ic);
+            for (int64_t s = 0; s < slices; s++) {
+                int64_t k0 = s * kr.kc, kc = std::max<int64_t>(0, std::min<int64_t>(kr.kc, p.K - k0));
+                const float* bslice = bbuf + k0 * ceil_div(ncur, kr.nr) * kr.nr;
+                TileArgs args;
+                args.load_c = p.accumulate || s > 0;
+                args.act = s == slices - 1 ? p.act : kActNone;
+                for (int64_t i = ic; i < ic + mcur; i += kr.mr) {
+                    int rows = (int)std::min<int64_t>(kr.mr, ic + mcur - i);
+                    const char* a = static_cast<const char*>(p.A) + (size_t)(i * p.lda + k0) * a_es;
+                    kr.pack_rows(abuf, kr.mr, a, p.a_dtype, p.lda, rows, kc, p.alpha);
+                    args.bias_m = s == 0 && p.bias_m ? p.bias_m + i : nullptr;
+                    // While the tiles run, fetch the next A panel's rows (same slice) into the caches:
+                    // A is read from memory once per column block, and its short rows defeat the
+                    // hardware prefetcher.
+                    int64_t next = i + kr.mr;
+                    int next_rows = (int)std::max<int64_t>(0, std::min<int64_t>(kr.mr, ic + mcur - next));
+                    int64_t row_bytes = kc * (int64_t)a_es, tiles = ceil_div(ncur, kr.nr);
+                    int rows_per_tile = (int)ceil_div(next_rows, tiles), r_next = 0;
+                    const char* a_next = static_cast<const char*>(p.A) + (size_t)(next * p.lda + k0) * a_es;
+                    for (int64_t jp = 0; jp < ncur; jp += kr.nr) {
+                        for (int e = std::min(next_rows, r_next + rows_per_tile); r_next < e; r_next++)
+                            for (int64_t b = 0; b < row_bytes; b += 64)
+                                __builtin_prefetch(a_next + (size_t)(r_next * p.lda) * a_es + b, 0, 3);
+                        args.bias_n = s == 0 && p.bias_n ? p.bias_n + jc + jp : nullptr;
+                        kr.tile(kc, abuf, bslice + jp * kc, p.C + i * p.ldc + jc + jp, p.ldc, rows,
+                                (int)std::min<int64_t>(kr.nr, ncur - jp), &args);
+                    }
                 }
             }
         }

@@ -44,7 +44,7 @@ inline float vsum(vf v) {
     return _mm_cvtss_f32(s);
 }
 
-const int MR = 6, NV = 2, KC = 256, NC = 512, FMA_CHAINS = 12;
+const int MR = 6, NV = 2, KC = 384, MC = 96, NC = 512, FMA_CHAINS = 12;
 
 }  // namespace
 

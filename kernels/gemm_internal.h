@@ -33,7 +33,7 @@ struct ConvGeom {
 
 struct GemmKernels {
     int mr, nr;  // register tile
-    int kc, nc;  // cache blocks: a kc×nc packed B block stays in L2, an mr×kc A panel in L1
+    int kc, mc, nc;  // cache blocks: a kc×nc B slice and an mc×nc block of C share L2, an mr×kc A panel L1
     // c(m,n) (m <= mr, n <= nr) from kc steps of an A panel (kc, mr) and a B panel (kc, nr).
     void (*tile)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n,
                  const TileArgs* args);

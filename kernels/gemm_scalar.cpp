@@ -30,7 +30,7 @@ inline vf vload_f16(const uint16_t* p) { return f16_to_f32(*p); }
 inline vf vload_bf16(const uint16_t* p) { return bf16_to_f32(*p); }
 inline float vsum(vf v) { return v; }
 
-const int MR = 4, NV = 4, KC = 256, NC = 512, FMA_CHAINS = 12;
+const int MR = 4, NV = 4, KC = 256, MC = 64, NC = 512, FMA_CHAINS = 12;
 
 }  // namespace
 
