@@ -87,8 +87,9 @@ void run_block(const GemmKernels& kr, const GemmProblem& p, int64_t m0, int64_t 
     const int64_t K = std::max<int64_t>(p.K, 1), slices = ceil_div(K, kr.kc);
     // Column block: all of B's K rows for nc columns are packed at once (at most ~16 MB), so that an
     // mc×nc block of C can then stay in L2 while every K slice adds into it.
-    int64_t nc = std::min<int64_t>(kr.nc, ceil_div(n1 - n0, kr.nr) * kr.nr);
-    nc = std::max<int64_t>(kr.nr, std::min<int64_t>(nc, (int64_t(4) << 20) / K / kr.nr * kr.nr));
+    // Blocks of equal width (a narrow last block would repack all of A for a few columns).
+    int64_t nc = std::min<int64_t>(kr.nc, (int64_t(4) << 20) / K);
+    nc = ceil_div(ceil_div(n1 - n0, ceil_div(n1 - n0, nc)), kr.nr) * kr.nr;
     const int64_t mc = std::max<int64_t>(1, kr.mc / kr.mr) * kr.mr;
     float* bbuf = PackBuffers::grow(tl_pack.b, tl_pack.b_size, (size_t)(K * nc));
     float* abuf = PackBuffers::grow(tl_pack.a, tl_pack.a_size, (size_t)(std::min<int64_t>(kr.kc, K) * kr.mr));
