@@ -59,6 +59,46 @@ bench: $(BUILD)/bench_kernels sd
 clean:
 	rm -rf $(BUILD) sd
 
+# ---- sanitizers and fuzzing (tests/fuzz/README.md) ------------------------------------------------------------------
+# `make test-sanitize`: the whole suite under ASan+UBSan (g++'s own runtimes, nothing extra to install), then the
+# threaded kernels and the pool under TSan. Each build lives in its own folder; CXXFLAGS reaches the sub-make through
+# the environment so the Makefile's own flags are still appended. Slow tests are left out by name below.
+SAN_FLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+TSAN_FLAGS := -O1 -g -fsanitize=thread
+# Excluded under ASan (-te): the timing tests measure speed, not correctness, and take minutes at -O1 with ASan.
+SAN_EXCLUDE := -tce="*timing*,*opens in well under*"
+TSAN_TESTS  := -tc="*parallel_for*,*gemm*,*matmul*,*conv2d*,*attention matches*,*norm*,*softmax*,*convert_*,*silu*,*geglu*,*concurrent*,*thread count*"
+SAN_ENV  := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
+.PHONY: test-sanitize fuzz fuzz-build
+test-sanitize:
+	CXXFLAGS="$(SAN_FLAGS)" $(MAKE) --no-print-directory BUILD=build-asan build-asan/run_tests
+	$(SAN_ENV) build-asan/run_tests $(SAN_EXCLUDE)
+	CXXFLAGS="$(TSAN_FLAGS)" $(MAKE) --no-print-directory BUILD=build-tsan build-tsan/run_tests
+	$(TSAN_ENV) build-tsan/run_tests $(TSAN_TESTS)
+
+# `make fuzz FUZZ_SECONDS=N`: every libFuzzer target (clang only) for N seconds each, one after another.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := safetensors json tokenizer args png_text
+FUZZ_CXX     ?= clang++
+FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+# Only the parsers the targets reach are built (not all of libsd.a): faster, and unrelated work in progress
+# cannot break `make fuzz`. An undefined reference at link time means this list needs the new dependency.
+FUZZ_OBJ := $(addprefix build-fuzz/,json.o safetensors.o models/checkpoint.o pipeline/options.o \
+              pipeline/image_io.o tokenizer/clip_tokenizer.o tokenizer/unicode_tables.o)
+fuzz-build:
+	CXXFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" $(MAKE) --no-print-directory BUILD=build-fuzz \
+	    CXX=$(FUZZ_CXX) $(FUZZ_OBJ)
+	@for t in $(FUZZ_TARGETS); do \
+	    echo "$(FUZZ_CXX) ... -o build-fuzz/fuzz_$$t"; \
+	    $(FUZZ_CXX) -std=c++17 -I. -pthread $(FUZZ_FLAGS) -fsanitize=fuzzer tests/fuzz/fuzz_$$t.cpp \
+	        $(FUZZ_OBJ) -o build-fuzz/fuzz_$$t || exit 1; \
+	done
+
+fuzz: fuzz-build
+	tests/fuzz/run_fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 # models/taesd_embed.cpp .incbin's these files; the compiler's dependency files cannot see that.
 $(BUILD)/models/taesd_embed.o: models/taesd/taesd_decoder.safetensors models/taesd/taesd_encoder.safetensors
 
