@@ -135,6 +135,7 @@ int cmd_generate(const Options& o) {
     p.rng = parse_rng(o.rng);
     p.clip_skip = o.clip_skip;
     p.taesd = o.taesd;
+    p.vae_tiling = o.vae_tiling;
     p.dump_latents = o.dump_latents;
     for (int i = 0; i < o.batch_count; i++) check_output_writable(output_path(o.output, i, o.batch_count));
     uint64_t seed = o.seed >= 0 ? (uint64_t)o.seed : std::random_device{}() % 4294967294u;
@@ -146,7 +147,7 @@ int cmd_generate(const Options& o) {
     if (p.clip_skip > m.clip.cfg.layers)
         throw std::runtime_error("--clip-skip " + std::to_string(p.clip_skip) + " is more than the text encoder's " +
                                  std::to_string(m.clip.cfg.layers) + " layers");
-    size_t need = estimate_working_memory(m, p.width, p.height, p.taesd), avail = available_memory();
+    size_t need = estimate_working_memory(m, p.width, p.height, p.taesd, p.vae_tiling), avail = available_memory();
     if (avail && need > avail)
         throw std::runtime_error("a " + std::to_string(p.width) + "x" + std::to_string(p.height) + " image needs about " +
                                  std::to_string(need >> 20) + " MiB of working memory but only " +

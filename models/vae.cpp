@@ -8,7 +8,7 @@
 // 512² maps, 512 MiB (the upsampled 256-channel map and its conv, or the 256→128 block: x of 256 channels,
 // shortcut and conv1 output of 128 each). vae_decode_arena_bytes() counts that from the shapes, and the pass
 // reserves it on entry: an arena that grew stage by stage would keep every block it added (~900 MiB).
-// Left out: tiling (the peak above is fine on CPUs with a few GB), posterior sampling.
+// Left out: posterior sampling. Tiling, for images whose peak here would not fit, is vae_tiled.cpp.
 #include "models/vae.h"
 
 #include <cmath>

@@ -4,7 +4,8 @@
 // views into the mapped checkpoint, which must outlive the Vae. The configuration (block widths per level,
 // res blocks per level, latent channels) is read off the tensor shapes, so the same code loads the real 83M VAE
 // (widths 128/256/512/512) and tiny test ones. Left out: sampling from the posterior (encode returns the mean),
-// attention at levels other than mid (SD's VAE has none), diffusers key names (renamed elsewhere), tiling.
+// attention at levels other than mid (SD's VAE has none), diffusers key names (renamed elsewhere).
+// Tiled decoding for large images: vae_tiled.cpp.
 #pragma once
 #include <string>
 #include <vector>
@@ -89,6 +90,18 @@ Vae load_vae(const SafeTensors& st, const std::string& prefix = "");
 // = decoder(post_quant_conv(z / 0.18215)). The result is allocated in `arena` where the arena's top was on
 // entry; everything else the pass used is released again.
 Tensor vae_decode(const Vae& vae, const Tensor& z, Arena& arena);
+
+// vae_decode for latents too large for one pass: overlapping tile × tile latent tiles (neighbours overlap by at
+// least `overlap_latent`; border tiles shifted inward, all one size), each decoded by vae_decode, cross-faded
+// over the overlaps. The arena holds the output plus one tile's pass (vae_decode_tiled_arena_bytes), whatever
+// the image size. An approximation of vae_decode (each tile's GroupNorm statistics and attention see only the
+// tile); exactly vae_decode when one tile covers the latent. Throws unless 1 <= tile and 0 <= overlap < tile.
+Tensor vae_decode_tiled(const Vae& vae, const Tensor& z, Arena& arena, int tile_latent = 64, int overlap_latent = 16);
+size_t vae_decode_tiled_arena_bytes(const Vae& vae, int64_t B, int64_t h, int64_t w, int tile_latent = 64,
+                                    int overlap_latent = 16);
+// Where tiles of `tile` start along an axis of `length` (latent pixels): the fewest tiles with overlaps of at
+// least `overlap`, spread evenly, the first at 0 and the last ending at `length`; {0} when one tile covers it.
+std::vector<int64_t> vae_tile_starts(int64_t length, int64_t tile, int64_t overlap);
 
 // img (B, 3, H, W) in [-1, 1], H and W multiples of 8 → latent (B, z, H/8, W/8) in UNet space:
 // 0.18215 × the posterior mean (the first z of quant_conv's 2z output channels).

@@ -185,7 +185,11 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     return latent;
 }
 
-Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena) {
+bool vae_tile_decode(int vae_tiling, int64_t width, int64_t height) {
+    return vae_tiling > 0 || (vae_tiling < 0 && width * height > 1024 * 1024);
+}
+
+Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, int vae_tiling) {
     if (first_non_finite(latent.f32(), latent.numel()) >= 0)
         throw std::runtime_error("the latent to decode contains NaN/Inf; no image was written");
     Arena::Mark mk = arena.mark();
@@ -194,7 +198,8 @@ Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena) {
         if (!m.taesd) m.taesd = std::make_unique<Taesd>(load_taesd_decoder());
         img = taesd_decode(*m.taesd, latent, arena);
     } else {
-        img = vae_decode(m.vae, latent, arena);
+        const bool tiled = vae_tile_decode(vae_tiling, 8 * latent.shape[3], 8 * latent.shape[2]);
+        img = tiled ? vae_decode_tiled(m.vae, latent, arena) : vae_decode(m.vae, latent, arena);
     }
     const int64_t H = img.shape[2], W = img.shape[3], HW = H * W;
     if (first_non_finite(img.f32(), 3 * HW) >= 0)
@@ -218,17 +223,19 @@ Image generate(Model& m, const GenerateParams& p, Arena& arena, StageTimes* time
                const std::atomic<bool>* cancel) {
     Tensor latent = sample_latent(m, p, arena, times, on_step, cancel);
     double t0 = now();
-    Image img = decode_latent(m, latent, p.taesd, arena);
+    Image img = decode_latent(m, latent, p.taesd, arena, p.vae_tiling);
     if (times) times->decode = now() - t0;
     return img;
 }
 
-size_t estimate_working_memory(const Model& m, int width, int height, bool taesd) {
+size_t estimate_working_memory(const Model& m, int width, int height, bool taesd, int vae_tiling) {
     const int64_t h = height / 8, w = width / 8;
     // UNet (batch 2): the largest level holds ~ a dozen (2, C0, h, w) maps plus the skip stack, and one
     // attention tile set per thread; measured arena peaks scale with h·w.
     size_t unet = (size_t)2 * m.unet.cfg.model_channels * h * w * sizeof(float) * 40;
-    size_t vae = taesd ? (size_t)64 * 4 * width * height * sizeof(float) : vae_decode_arena_bytes(m.vae, 1, h, w);
+    size_t vae = taesd                                         ? (size_t)64 * 4 * width * height * sizeof(float)
+                 : vae_tile_decode(vae_tiling, width, height) ? vae_decode_tiled_arena_bytes(m.vae, 1, h, w)
+                                                              : vae_decode_arena_bytes(m.vae, 1, h, w);
     return std::max(unet, vae) + ((size_t)256 << 20);
 }
 

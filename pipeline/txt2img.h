@@ -48,6 +48,7 @@ struct GenerateParams {
     RngKind rng = RngKind::philox;
     int clip_skip = 1;
     bool taesd = false;
+    int vae_tiling = -1;       // VAE decode in tiles: -1 auto (above 1024×1024 pixels), 0 off, 1 on; not TAESD
     std::string dump_latents;  // folder for .npy files of the trajectory; empty: none
 };
 
@@ -83,13 +84,16 @@ Denoiser make_cfg_denoiser(Model& m, const Tensor& context, double cfg_scale, co
 Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes* times = nullptr,
                      const StepCallback& on_step = {}, const std::atomic<bool>* cancel = nullptr);
 // Decodes a latent with the VAE (or TAESD) into 8-bit RGB, as the webui quantises: clamp((x+1)/2)·255, truncated.
-Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena);
+// The VAE decodes in tiles (vae_decode_tiled) when vae_tile_decode(vae_tiling, W, H) says so.
+Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, int vae_tiling = -1);
+// Whether the VAE decode of a width × height image is tiled: vae_tiling 1 yes, 0 no, -1 above 1024×1024 pixels.
+bool vae_tile_decode(int vae_tiling, int64_t width, int64_t height);
 // sample_latent + decode_latent.
 Image generate(Model& m, const GenerateParams& p, Arena& arena, StageTimes* times = nullptr,
                const StepCallback& on_step = {}, const std::atomic<bool>* cancel = nullptr);
 
 // Rough working memory (bytes) one image of this size needs beyond the mapped weights, for refusing
 // sizes that cannot fit before anything is allocated.
-size_t estimate_working_memory(const Model& m, int width, int height, bool taesd);
+size_t estimate_working_memory(const Model& m, int width, int height, bool taesd, int vae_tiling = -1);
 
 }  // namespace sd
