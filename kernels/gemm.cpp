@@ -11,6 +11,7 @@
 // The first slice adds the bias (and C when accumulating), later slices add into C, the last applies
 // the activation. Left out: splitting K across threads (it would make the bits depend on the split).
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstdlib>
 #include <new>
@@ -85,7 +86,7 @@ void pack_b_block(const GemmKernels& kr, const GemmProblem& p, float* dst, int64
 // C rows [m0, m1) × columns [n0, n1), on the calling thread.
 void run_block(const GemmKernels& kr, const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
     const int64_t K = std::max<int64_t>(p.K, 1), slices = ceil_div(K, kr.kc);
-    // Column block: all of B's K rows for nc columns are packed at once (at most ~16 MB), so that an
+    // Column block: all of B's K rows for nc columns are packed at once (at most 16 MB), so that an
     // mc×nc block of C can then stay in L2 while every K slice adds into it.
     // Blocks of equal width (a narrow last block would repack all of A for a few columns).
     int64_t nc = std::min<int64_t>(kr.nc, (int64_t(4) << 20) / K);
@@ -197,6 +198,7 @@ void gemm_run(const GemmProblem& p) {
 
 void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const void* B, DType b_dtype, int64_t ldb,
           const float* bias, int64_t M, int64_t N, int64_t K, Act act, bool accumulate) {
+    assert(!accumulate || act == Act::None);
     GemmProblem p = {};
     p.C = C; p.ldc = ldc; p.M = M; p.N = N; p.K = K;
     p.A = A; p.a_dtype = kF32; p.lda = lda; p.alpha = 1.0f;
