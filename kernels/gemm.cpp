@@ -86,10 +86,10 @@ void pack_b_block(const GemmKernels& kr, const GemmProblem& p, float* dst, int64
 // C rows [m0, m1) × columns [n0, n1), on the calling thread.
 void run_block(const GemmKernels& kr, const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
     const int64_t K = std::max<int64_t>(p.K, 1), slices = ceil_div(K, kr.kc);
-    // Column block: all of B's K rows for nc columns are packed at once (at most 16 MB), so that an
-    // mc×nc block of C can then stay in L2 while every K slice adds into it.
-    // Blocks of equal width (a narrow last block would repack all of A for a few columns).
-    int64_t nc = std::min<int64_t>(kr.nc, (int64_t(4) << 20) / K);
+    // Column blocks: all of B's K rows for nc columns are packed at once (at most ~16 MB), so that an
+    // mc×nc block of C can then stay in L2 while every K slice adds into it. The blocks get equal
+    // widths: a narrow last block would repack all of A for a few columns.
+    int64_t nc = std::max<int64_t>(kr.nr, std::min<int64_t>(kr.nc, (int64_t(4) << 20) / K));
     nc = ceil_div(ceil_div(n1 - n0, ceil_div(n1 - n0, nc)), kr.nr) * kr.nr;
     const int64_t mc = std::max<int64_t>(1, kr.mc / kr.mr) * kr.mr;
     float* bbuf = PackBuffers::grow(tl_pack.b, tl_pack.b_size, (size_t)(K * nc));
@@ -97,7 +97,7 @@ void run_block(const GemmKernels& kr, const GemmProblem& p, int64_t m0, int64_t 
     const size_t a_es = p.a_dtype == kF32 ? 4 : 2;
     for (int64_t jc = n0; jc < n1; jc += nc) {
         int64_t ncur = std::min(nc, n1 - jc);
-        for (int64_t s = 0; s < slices; s++) {  // slice s at bbuf + k0*ncur_padded
+        for (int64_t s = 0; s < slices; s++) {  // slice s at bbuf + k0 · (ncur rounded up to nr)
             int64_t k0 = s * kr.kc, kc = std::min<int64_t>(kr.kc, p.K - k0);
             if (kc > 0) pack_b_block(kr, p, bbuf + k0 * ceil_div(ncur, kr.nr) * kr.nr, jc, ncur, k0, kc);
         }
@@ -185,6 +185,8 @@ void gemm_run(const GemmProblem& p) {
     };
     bool along_m = score(tiles_m, true) > score(tiles_n, false);
     int64_t tiles = along_m ? tiles_m : tiles_n, parts = std::min(T, tiles);
+    // Waking a worker costs tens of microseconds: give each at least ~1M multiply-adds.
+    parts = std::max<int64_t>(1, std::min<int64_t>(parts, p.M * p.N * std::max<int64_t>(p.K, 1) >> 20));
     parallel_for(parts, [&](int64_t b, int64_t e) {
         for (int64_t t = b; t < e; t++) {
             int64_t t0 = tiles * t / parts, t1 = tiles * (t + 1) / parts;

@@ -83,7 +83,8 @@ TEST_CASE("gemm matches the double reference for every ISA, dtype, bias, activat
     std::mt19937 rng(1234);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     const GemmCase cases[] = {{1, 1, 1},   {1, 65, 17},  {2, 37, 300},  {3, 7, 17},  {7, 17, 65},
-                              {17, 3, 7},  {17, 65, 33}, {65, 70, 129}, {33, 1100, 20}, {150, 97, 700}, {5, 40, 1000}};
+                              {17, 3, 7},  {17, 65, 33}, {65, 70, 129}, {33, 1100, 20}, {150, 97, 700}, {5, 40, 1000},
+                              {300, 40, 300}, {40, 300, 300}};  // the last two: big enough to split 3 ways, along M / N
     const Act acts[] = {Act::None, Act::GELU, Act::QuickGELU, Act::SiLU};
     int variant = 0;
     for (const GemmCase& gc : cases)
