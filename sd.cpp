@@ -47,14 +47,40 @@ double peak_rss_gb() {
     return ru.ru_maxrss / (1024.0 * 1024.0);  // ru_maxrss is in KiB on Linux
 }
 
+// A number from the first line of a small file (cgroup limits), or 0 when absent or "max".
+size_t read_size_file(const char* path) {
+    std::ifstream f(path);
+    unsigned long long v = 0;
+    return f >> v ? (size_t)v : 0;
+}
+
+// What this process may still allocate: the system's MemAvailable, lowered by a container's cgroup limit
+// (MemAvailable shows the host's memory there) and by ulimit -v / -d, so an oversized job gets a message
+// rather than the OOM killer. 0 means unknown.
 size_t available_memory() {
+    size_t avail = 0;
     std::ifstream f("/proc/meminfo");
-    std::string key;
+    std::string key, unit;
     size_t kb;
-    std::string unit;
     while (f >> key >> kb >> unit)
-        if (key == "MemAvailable:") return kb * 1024;
-    return 0;  // unknown
+        if (key == "MemAvailable:") { avail = kb * 1024; break; }
+    auto lower = [&](size_t cap) { if (cap && (!avail || cap < avail)) avail = cap; };
+    size_t cg_max = read_size_file("/sys/fs/cgroup/memory.max"), cg_cur = read_size_file("/sys/fs/cgroup/memory.current");
+    if (cg_max) lower(cg_max > cg_cur ? cg_max - cg_cur : 1);
+    // /proc/self/statm, in pages: address space (what RLIMIT_AS counts) ... data + stack (RLIMIT_DATA's).
+    unsigned long long as_pages = 0, data_pages = 0, skip;
+    if (std::FILE* s = std::fopen("/proc/self/statm", "r")) {
+        if (std::fscanf(s, "%llu %llu %llu %llu %llu %llu", &as_pages, &skip, &skip, &skip, &skip, &data_pages) != 6)
+            as_pages = data_pages = 0;
+        std::fclose(s);
+    }
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        lower(rl.rlim_cur > as_pages * page ? (size_t)(rl.rlim_cur - as_pages * page) : 1);
+    if (getrlimit(RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        lower(rl.rlim_cur > data_pages * page ? (size_t)(rl.rlim_cur - data_pages * page) : 1);
+    return avail;
 }
 
 std::string stem(const std::string& path) {
@@ -119,15 +145,19 @@ int cmd_tokenize(const Options& o) {
 
 int cmd_generate(const Options& o) {
     if (o.model.empty())
-        throw std::runtime_error(
+        throw UsageError(
             "no model given: pass -m with an SD 1.x checkpoint, e.g. -m v1-5-pruned-emaonly.safetensors "
             "(the README's quick start shows where to download it and how to check it)");
     GenerateParams p;
     p.prompt = o.prompt;
     p.negative_prompt = o.negative_prompt;
     std::optional<ScheduleKind> suffix;
-    p.sampler = parse_sampler(o.sampler, &suffix);
-    p.schedule = !o.scheduler.empty() ? parse_schedule(o.scheduler) : suffix ? *suffix : ScheduleKind::discrete;
+    try {  // a wrong name is a command-line mistake: exit status 2, as for the other flags
+        p.sampler = parse_sampler(o.sampler, &suffix);
+        p.schedule = !o.scheduler.empty() ? parse_schedule(o.scheduler) : suffix ? *suffix : ScheduleKind::discrete;
+    } catch (const std::runtime_error& e) {
+        throw UsageError(e.what());
+    }
     p.steps = o.steps;
     p.cfg_scale = o.cfg_scale;
     p.width = o.width;
@@ -139,7 +169,6 @@ int cmd_generate(const Options& o) {
     p.dump_latents = o.dump_latents;
     for (int i = 0; i < o.batch_count; i++) check_output_writable(output_path(o.output, i, o.batch_count));
     uint64_t seed = o.seed >= 0 ? (uint64_t)o.seed : std::random_device{}() % 4294967294u;
-    if (o.seed < 0) std::fprintf(stderr, "seed: %llu\n", (unsigned long long)seed);
 
     double t0 = now();
     Model m = load_model(o.model);
@@ -153,6 +182,8 @@ int cmd_generate(const Options& o) {
                                  std::to_string(need >> 20) + " MiB of working memory but only " +
                                  std::to_string(avail >> 20) + " MiB is available; choose a smaller size");
     std::string hash = model_hash(o.model);
+    // Only now that every check has passed: an error before this point is the only line on stderr.
+    if (o.seed < 0) std::fprintf(stderr, "seed: %llu\n", (unsigned long long)seed);
 
     std::signal(SIGINT, on_sigint);
     Arena arena;
@@ -160,7 +191,15 @@ int cmd_generate(const Options& o) {
         p.seed = seed + (uint64_t)i;
         Progress progress;
         StageTimes times;
-        Image img = generate(m, p, arena, &times, [&](int k, int n) { progress.step(k, n); }, &g_interrupted);
+        Image img;
+        try {
+            img = generate(m, p, arena, &times, [&](int k, int n) { progress.step(k, n); }, &g_interrupted);
+        } catch (const Cancelled&) {
+            if (i == 0) throw;  // main() says no image was written
+            std::fprintf(stderr, "%ssd: interrupted; %d of %d images were written\n", isatty(2) ? "\n" : "", i,
+                         o.batch_count);
+            return 130;
+        }
         InfoText info;
         info.prompt = p.prompt;
         info.negative_prompt = p.negative_prompt;
@@ -206,7 +245,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "sd: %s\n", e.what());
         return 2;
     } catch (const Cancelled& e) {
-        std::fprintf(stderr, "\nsd: %s\n", e.what());
+        std::fprintf(stderr, "%ssd: %s\n", isatty(2) ? "\n" : "", e.what());  // below the progress bar on a terminal
         return 130;
     } catch (const std::bad_alloc&) {
         std::fprintf(stderr, "sd: out of memory; try a smaller image or close other programs\n");

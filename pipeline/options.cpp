@@ -114,7 +114,10 @@ Options parse_args(int argc, const char* const* argv) {
             if (o.rng != "philox" && o.rng != "cpu") throw UsageError("--rng must be philox or cpu, got '" + o.rng + "'");
         } else if (a == "--clip-skip") o.clip_skip = (int)parse_int(a, value(), 1, 12);
         else if (a == "-t" || a == "--threads") o.threads = (int)parse_int(a, value(), 1, 1024);
-        else if (a == "-o" || a == "--output") o.output = value();
+        else if (a == "-o" || a == "--output") {
+            o.output = value();
+            if (o.output.empty()) throw UsageError(a + " needs a file name, got an empty one");
+        }
         else if (a == "--batch-count" || a == "-b") o.batch_count = (int)parse_int(a, value(), 1, 10000);
         else if (a == "--dump-latents") o.dump_latents = value();
         else if (a == "--taesd") o.taesd = true;
