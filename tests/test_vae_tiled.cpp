@@ -322,36 +322,34 @@ TEST_CASE("vae tiled: the pipeline decodes in tiles when asked or above 1024x102
 }
 
 // The real SD 1.x VAE on a 128×128 latent (1024×1024 image) in 64×64 tiles with overlap 16 (3 × 3 tiles):
-// time and arena peak against what the untiled decode would need. Skipped by default (several minutes on
-// 2 cores; needs the 2 GB checkpoint): build/run_tests -tc="*tiled*full-size*" --no-skip. SD_MODEL=path
-// overrides the checkpoint, SD_TILED_LATENT=HxW the latent size (e.g. 64x96 for a quicker run that also
-// decodes untiled and reports the PSNR between the two).
+// time and arena peak against what the untiled decode would need. Skipped by default (9 tile decodes, about
+// 10 minutes on 2 busy cores; needs the 2 GB checkpoint): build/run_tests -tc="*tiled*full-size*" --no-skip.
+// SD_MODEL=path overrides the checkpoint, SD_TILED_LATENT=HxW the latent size, SD_TILED_TILE=T/O the tile and
+// overlap; SD_TILED_COMPARE=1 also decodes untiled and reports the difference (needs the untiled arena).
 TEST_CASE("vae tiled: full-size 1024x1024 tiled decode with the real weights" * doctest::skip()) {
     const char* env = std::getenv("SD_MODEL");
     SafeTensors st(env ? env : "/work/sd15_f16.safetensors");
     Vae vae = load_vae(st);
-    int64_t h = 128, w = 128;
-    if (const char* s = std::getenv("SD_TILED_LATENT")) {
-        long a = 0, b = 0;
-        if (std::sscanf(s, "%ldx%ld", &a, &b) == 2 && a > 0 && b > 0) h = a, w = b;
-    }
+    long h = 128, w = 128, tile = 64, overlap = 16;
+    if (const char* s = std::getenv("SD_TILED_LATENT")) REQUIRE(std::sscanf(s, "%ldx%ld", &h, &w) == 2);
+    if (const char* s = std::getenv("SD_TILED_TILE")) REQUIRE(std::sscanf(s, "%ld/%ld", &tile, &overlap) == 2);
     Tensor z = test_latent(1, h, w);
     const size_t untiled_need = vae_decode_arena_bytes(vae, 1, h, w);
-    const size_t tiled_need = vae_decode_tiled_arena_bytes(vae, 1, h, w);
+    const size_t tiled_need = vae_decode_tiled_arena_bytes(vae, 1, h, w, (int)tile, (int)overlap);
     Arena arena;
     auto t0 = std::chrono::steady_clock::now();
-    Tensor tiled = owned_copy(vae_decode_tiled(vae, z, arena));
+    Tensor tiled = owned_copy(vae_decode_tiled(vae, z, arena, (int)tile, (int)overlap));
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    MESSAGE("tiled decode " << h << "x" << w << " latent: " << secs << " s, arena peak " << arena.peak() / 1048576.0
-            << " MiB (accounted " << tiled_need / 1048576.0 << " MiB; one 64x64 tile "
-            << vae_decode_arena_bytes(vae, 1, 64, 64) / 1048576.0 << " MiB); untiled would need "
-            << untiled_need / 1048576.0 << " MiB");
+    MESSAGE("tiled decode " << h << "x" << w << " latent, tile " << tile << "/" << overlap << ": " << secs
+            << " s, arena peak " << arena.peak() / 1048576.0 << " MiB (accounted " << tiled_need / 1048576.0
+            << " MiB; one tile's vae_decode " << vae_decode_arena_bytes(vae, 1, std::min(h, tile), std::min(w, tile)) / 1048576.0
+            << " MiB); untiled would need " << untiled_need / 1048576.0 << " MiB");
     CHECK(tiled.same_shape({1, 3, 8 * h, 8 * w}));
     CHECK(arena.peak() <= tiled_need);
     bool finite = true;
     for (int64_t i = 0; i < tiled.numel(); i++) finite &= std::isfinite(tiled.f32()[i]);
     CHECK(finite);
-    if (h * w <= 96 * 96) {  // small enough to compare with the untiled decode in reasonable time
+    if (std::getenv("SD_TILED_COMPARE")) {
         Arena arena2;
         Tensor plain = vae_decode(vae, z, arena2);
         MESSAGE(describe("full-size tiled vs untiled", diff(tiled, plain)));
