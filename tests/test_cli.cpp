@@ -349,6 +349,18 @@ TEST_CASE("cli: a model file that cannot be read is named in one line") {
     }
     {
         Scratch s;
+        std::string model = s.path("pipe.safetensors");
+        REQUIRE(mkfifo(model.c_str(), 0644) == 0);  // opening it to read would block: refused before that
+        check_failure("a FIFO as model", run_sd(job(s, model), s), s, {model, "not a regular file"}, 1);
+    }
+    {
+        Scratch s;
+        std::string model = s.path("empty.safetensors");
+        write_bytes(model, "", 0);
+        check_failure("an empty file", run_sd(job(s, model), s), s, {model, "empty file"}, 1);
+    }
+    {
+        Scratch s;
         std::string model = s.path("notes.safetensors");
         const char text[] = "These are not the weights you are looking for.\nJust some text.\n";
         write_bytes(model, text, sizeof text - 1);
@@ -441,6 +453,11 @@ TEST_CASE("cli: wrong option values are command-line errors naming the flag") {
         for (const std::string& a : c.extra) what += a + " ";
         check_failure(what, run_sd(job(s, kTiny, c.extra), s), s, c.parts, 2);
     }
+    {
+        Scratch s;  // valid syntax, but the model's text encoder has only 3 layers: known once it is loaded
+        check_failure("--clip-skip 12", run_sd(job(s, kTiny, {"--clip-skip", "12"}), s), s,
+                      {"--clip-skip 12 is more than the text encoder's 3 layers"}, 1);
+    }
     Scratch s;
     check_failure("no -m", run_sd({"-p", "a cat", "-o", s.out + "/x.png"}, s), s,
                   {"no model given", "-m", "README"}, 2);
@@ -465,7 +482,7 @@ TEST_CASE("cli: an image too large for memory is refused before any work, with t
     CHECK(std::stoll(m[2]) < 4 * 1024);
 }
 
-TEST_CASE("cli: an unwritable output is refused before the model is loaded") {
+TEST_CASE("cli: an unwritable output is refused, naming the path") {
     BinaryCheck bin;
     {
         Scratch s;
@@ -476,6 +493,13 @@ TEST_CASE("cli: an unwritable output is refused before the model is loaded") {
         Scratch s;
         check_failure("output is a folder", run_sd(job(s, kTiny, {"-o", s.cache}), s), s,
                       {"cannot write '" + s.cache + "': it is a folder"}, 1);
+    }
+    {
+        Scratch s;
+        std::string file = s.path("latents");
+        write_bytes(file, "x", 1);
+        check_failure("--dump-latents into a file", run_sd(job(s, kTiny, {"--dump-latents", file}), s), s,
+                      {file + "/noise.npy", "Not a directory"}, 1);
     }
     {
         Scratch s;
