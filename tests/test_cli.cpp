@@ -238,8 +238,8 @@ void check_failure(const std::string& what, const RunResult& r, const Scratch& s
     }
     const std::string& msg = lines.back();
     CHECK(msg.rfind("sd: ", 0) == 0);
-    CHECK(msg.find("terminate called") == std::string::npos);
-    CHECK(msg.find("what()") == std::string::npos);
+    CHECK(r.err.find("terminate called") == std::string::npos);
+    CHECK(r.err.find("what()") == std::string::npos);
     for (const std::string& p : parts) {
         INFO("the message should contain: ", p);
         CHECK(msg.find(p) != std::string::npos);
