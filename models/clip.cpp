@@ -21,7 +21,7 @@ ClipTextModel load_clip_text(const SafeTensors& st, const std::string& prefix, i
     c.vocab = tok[0];
     c.width = tok[1];
     c.positions = pos[0];
-    while (w.has("encoder.layers." + std::to_string(c.layers) + ".layer_norm1.weight")) c.layers++;
+    c.layers = w.count_indexed("encoder.layers.");
     if (c.layers == 0) throw std::runtime_error(st.path() + ": no '" + prefix + "encoder.layers.0.*' tensors");
     c.mlp = w.shape("encoder.layers.0.mlp.fc1.weight").at(0);
     c.heads = heads > 0 ? heads : c.width / 64;

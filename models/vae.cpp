@@ -83,10 +83,9 @@ VaeConfig infer_config(const WeightLoader& w) {
                                  "decoder.conv_in.weight' or 'decoder.conv_out.weight' is not 4-D");
     c.z_channels = conv_in[1];
     c.image_channels = conv_out[0];
-    for (int i = 0; w.has("decoder.up." + std::to_string(i) + ".block.0.conv1.weight"); i++)
-        c.widths.push_back(w.shape("decoder.up." + std::to_string(i) + ".block.0.conv1.weight")[0]);
-    int64_t blocks = 0;
-    while (w.has("decoder.up.0.block." + std::to_string(blocks) + ".conv1.weight")) blocks++;
+    const int64_t levels = w.count_indexed("decoder.up."), blocks = w.count_indexed("decoder.up.0.block.");
+    for (int64_t i = 0; i < levels; i++)  // throws naming the tensor if a level lacks it
+        c.widths.push_back(w.shape("decoder.up." + std::to_string(i) + ".block.0.conv1.weight").at(0));
     if (c.widths.empty() || blocks < 2)
         throw std::runtime_error(w.file().path() + ": no VAE decoder levels under '" + w.prefix() +
                                  "decoder.up.N.block.M.' (need at least one level with two blocks)");

@@ -32,6 +32,21 @@ public:
         if (!t) throw std::runtime_error(st_.path() + ": missing tensor '" + prefix_ + name + "'");
         return t->shape;
     }
+    // 1 + the largest N for which a tensor is named prefix + head + N + "." + ..., 0 if none. Counting by
+    // the largest index rather than the first gap turns a missing middle entry into a missing-tensor error
+    // instead of a silently shorter model.
+    int64_t count_indexed(const std::string& head) const {
+        const std::string start = prefix_ + head;
+        int64_t count = 0;
+        for (const TensorInfo& t : st_.tensors()) {
+            if (t.name.compare(0, start.size(), start) != 0) continue;
+            size_t i = start.size(), j = i;
+            int64_t n = 0;
+            while (j < t.name.size() && j - i < 9 && t.name[j] >= '0' && t.name[j] <= '9') n = n * 10 + (t.name[j++] - '0');
+            if (j > i && j < t.name.size() && t.name[j] == '.' && n + 1 > count) count = n + 1;
+        }
+        return count;
+    }
     const std::string& prefix() const { return prefix_; }
     const SafeTensors& file() const { return st_; }
 
