@@ -85,6 +85,12 @@ void SafeTensors::Impl::validate() {
     if (size == 0) fail("empty file, not a safetensors file");
     if (size < 8)
         fail("not a safetensors file (" + std::to_string(size) + " bytes, shorter than the 8-byte header length)");
+    // The formats people most often mistake for safetensors, named so they know what to look for instead.
+    if (bytes[0] == 'P' && bytes[1] == 'K' && bytes[2] == 3 && bytes[3] == 4)
+        fail("a zip archive (a PyTorch .ckpt/.pt checkpoint?), not a safetensors file; get the .safetensors version");
+    if (bytes[0] == 0x80 && bytes[1] >= 2 && bytes[1] <= 5)
+        fail("a Python pickle (an old PyTorch .ckpt/.pt checkpoint?), not a safetensors file; get the .safetensors version");
+    if (std::memcmp(bytes, "GGUF", 4) == 0) fail("a GGUF file, not a safetensors file");
     uint64_t header_len = 0;
     for (int i = 7; i >= 0; i--) header_len = header_len << 8 | bytes[i];  // little-endian on any host
     if (header_len > kMaxHeaderBytes)

@@ -372,3 +372,12 @@ TEST_CASE("safetensors: a 1000-tensor header opens in well under a millisecond p
     CHECK(st.find("model.diffusion_model.block.999.weight") == &st.tensors()[999]);
     CHECK(ms < 200);  // generous: a loaded 2-core CI machine; typically ~1 ms
 }
+
+TEST_CASE("safetensors: a .ckpt zip, a pickle or a GGUF file is named as such") {
+    const unsigned char zip[16] = {'P', 'K', 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    const unsigned char pickle[16] = {0x80, 2, 'c', 'c', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    const unsigned char gguf[16] = {'G', 'G', 'U', 'F', 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    CHECK_THROWS_WITH_AS(sd::SafeTensors::from_memory(zip, 16, "m.ckpt"), doctest::Contains("zip archive"), std::runtime_error);
+    CHECK_THROWS_WITH_AS(sd::SafeTensors::from_memory(pickle, 16, "m.ckpt"), doctest::Contains("pickle"), std::runtime_error);
+    CHECK_THROWS_WITH_AS(sd::SafeTensors::from_memory(gguf, 16, "m.gguf"), doctest::Contains("GGUF"), std::runtime_error);
+}
