@@ -234,6 +234,7 @@ int main(int argc, char** argv) {
         Options o = parse_args(argc, argv);
         if (o.command == "help") { std::printf("%s", usage().c_str()); return 0; }
         if (o.command == "version") { std::printf("%s\n", kVersion); return 0; }
+        active_isa();  // an invalid SD_ISA is reported before any work, whatever the command
         if (o.threads > 0) set_num_threads(o.threads);
         if (o.verbose)
             std::fprintf(stderr, "kernels: %s, threads: %d\n", isa_name(active_isa()), num_threads());

@@ -44,6 +44,7 @@ double peak_rss_gb() {
 
 int run_bench(const Options& o) {
     if (o.model.empty()) throw std::runtime_error("sd bench needs a model: sd bench -m MODEL.safetensors");
+    SafeTensors(o.model);  // a missing or broken file is reported before the peak is measured
     const int threads = num_threads();
     std::printf("sd bench: %s, %dx%d, %d threads, kernels %s\n", o.model.c_str(), o.width, o.height, threads,
                 isa_name(active_isa()));
