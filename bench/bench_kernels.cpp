@@ -1,6 +1,8 @@
 // bench_kernels.cpp — the kernel throughput table (`make bench`): the machine's measured fp32 FMA peak,
 // then GFLOP/s of the SD-shaped matrix products and convolutions on 1 thread and on all threads, as a
-// percentage of the peak measured with the same thread count, and the all/1-thread speed-up.
+// percentage of the peak measured with the same thread count, and the all/1-thread speed-up. Where the CPU
+// has AVX512_BF16, the bf16 columns give the same products at bf16 precision (1 thread, by CPU time) against
+// the vdpbf16ps register-only peak, and their speed-up over fp32 (both by 1-thread CPU time).
 // Median of several runs. SD_ISA selects the instruction set as everywhere else. An argument keeps only
 // the rows whose name contains it (e.g. `bench_kernels conv`).
 //
@@ -62,10 +64,10 @@ Times median_time(const std::function<void()>& fn, int reps) {
     return {wall[reps / 2], cpu[reps / 2]};
 }
 
-// Register-only FMA peak in GFLOP/s with `threads` threads each running the ISA's independent chains.
-Times fma_peak_gflops(int threads) {
+// Register-only FMA (or vdpbf16ps) peak in GFLOP/s with `threads` threads each running the kernels'
+// independent chains.
+Times fma_peak_gflops(int threads, const GemmKernels& kr) {
     set_num_threads(threads);
-    const GemmKernels& kr = *gemm_kernels_active();
     const int64_t iters = 20000000;
     std::vector<double> flops(threads);
     Times t = median_time([&] {
@@ -100,12 +102,23 @@ int main(int argc, char** argv) {
         if (std::fscanf(f, "%lf", &load) != 1) load = 0;
         std::fclose(f);
     }
-    std::printf("kernel benchmark: isa=%s, %d threads, load average %.2f before start\n", isa_name(active_isa()), T,
-                load);
-    Times p1 = fma_peak_gflops(1), pT = fma_peak_gflops(T);
+    set_precision(Precision::FP32);
+    const bool bf16 = precision_supported(Precision::BF16);
+    std::printf("kernel benchmark: isa=%s, %d threads, bf16 %s, load average %.2f before start\n",
+                isa_name(active_isa()), T, bf16 ? "yes" : "no (CPU without AVX512_BF16)", load);
+    Times p1 = fma_peak_gflops(1, *gemm_kernels_active()), pT = fma_peak_gflops(T, *gemm_kernels_active());
     double peak1 = p1.wall, peak1_cpu = p1.cpu, peakT = pT.wall;
-    std::printf("fp32 FMA peak (register-only, GFLOP/s): 1 thread %.1f (by CPU time %.1f), %d threads %.1f (%.2fx)\n\n",
+    std::printf("fp32 FMA peak (register-only, GFLOP/s): 1 thread %.1f (by CPU time %.1f), %d threads %.1f (%.2fx)\n",
                 peak1, peak1_cpu, T, peakT, peakT / peak1);
+    double bf16_peak1_cpu = 0;
+#if defined(__x86_64__)
+    if (bf16) {
+        bf16_peak1_cpu = fma_peak_gflops(1, *gemm_kernels_avx512_bf16()).cpu;
+        std::printf("bf16 vdpbf16ps peak (register-only, GFLOP/s): 1 thread by CPU time %.1f (%.2fx fp32)\n",
+                    bf16_peak1_cpu, bf16_peak1_cpu / peak1_cpu);
+    }
+#endif
+    std::printf("\n");
 
     std::mt19937 rng(7);
     std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -117,12 +130,23 @@ int main(int argc, char** argv) {
         set_num_threads(T);
         Times tT = median_time(fn, reps);
         double gf1 = flop / t1.wall * 1e-9, gf1_cpu = flop / t1.cpu * 1e-9, gfT = flop / tT.wall * 1e-9;
-        std::printf("%-36s %7.1f %5.0f%% %7.1f %5.0f%% %7.1f %5.0f%% %6.2fx %6.2fx\n", name, gf1, 100 * gf1 / peak1,
+        std::printf("%-36s %7.1f %5.0f%% %7.1f %5.0f%% %7.1f %5.0f%% %6.2fx %6.2fx", name, gf1, 100 * gf1 / peak1,
                     gf1_cpu, 100 * gf1_cpu / peak1_cpu, gfT, 100 * gfT / peakT, gfT / gf1, t1.cpu / tT.cpu);
+        if (bf16) {
+            set_num_threads(1);
+            set_precision(Precision::BF16);
+            Times b1 = median_time(fn, reps);
+            set_precision(Precision::FP32);
+            double bf_cpu = flop / b1.cpu * 1e-9;
+            std::printf(" %7.1f %5.0f%% %6.2fx", bf_cpu, 100 * bf_cpu / bf16_peak1_cpu, t1.cpu / b1.cpu);
+        }
+        std::printf("\n");
         std::fflush(stdout);
     };
-    std::printf("%-36s %7s %6s %7s %6s %7s %6s %7s %7s\n", "GFLOP/s", "1T", "%peak", "1T cpu", "%peak", "allT", "%peak",
+    std::printf("%-36s %7s %6s %7s %6s %7s %6s %7s %7s", "GFLOP/s", "1T", "%peak", "1T cpu", "%peak", "allT", "%peak",
                 "speedup", "proj");
+    if (bf16) std::printf(" %7s %6s %7s", "bf16cpu", "%peak", "vs fp32");
+    std::printf("\n");
 
     // Linear layers: M tokens × K in → N out, weights (N, K).
     const int64_t shapes[][3] = {{4096, 320, 320},  {4096, 320, 2560}, {4096, 1280, 320}, {1024, 640, 640},

@@ -10,11 +10,15 @@
 //           for each nr-wide panel of B:      micro-kernel: mr×nr sums in registers
 // The first slice adds the bias (and C when accumulating), later slices add into C, the last applies
 // the activation. Left out: splitting K across threads (it would make the bits depend on the split).
+// The precision setting picks the kernel table: bf16 panels hold pairs along k, so a panel of kc steps
+// takes ceil(kc/2) words per column (GemmKernels::kpair); the loop nest is the same.
 #include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <cstdlib>
 #include <new>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "kernels/gemm_internal.h"
@@ -39,6 +43,70 @@ const GemmKernels* gemm_kernels_active() {
     }
 }
 
+// ---- precision ---------------------------------------------------------------------------------------------
+namespace {
+
+Precision initial_precision() {
+    const char* env = std::getenv("SD_PRECISION");
+    if (!env || !*env) return Precision::FP32;
+    Precision p = parse_precision(env);
+    if (!precision_supported(p))
+        throw std::runtime_error(std::string("SD_PRECISION=") + env + " asks for " + precision_name(p) +
+                                 " products, which need AVX-512 with AVX512_BF16; this CPU (or SD_ISA) runs fp32 only");
+    return p;
+}
+
+Precision& requested_precision() {
+    static Precision p = initial_precision();
+    return p;
+}
+
+}  // namespace
+
+const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : "fp32"; }
+
+Precision parse_precision(const char* name) {
+    std::string s = name;
+    if (s == "fp32") return Precision::FP32;
+    if (s == "bf16") return Precision::BF16;
+    throw std::runtime_error("unknown precision '" + s + "' (valid: fp32, bf16)");
+}
+
+bool precision_supported(Precision p) {
+    if (p == Precision::FP32) return true;
+#if defined(__x86_64__)
+    return active_isa() == Isa::Avx512 && cpu_has_avx512_bf16();
+#else
+    return false;
+#endif
+}
+
+Precision best_precision() { return precision_supported(Precision::BF16) ? Precision::BF16 : Precision::FP32; }
+
+Precision active_precision() {
+    return requested_precision() == Precision::BF16 && precision_supported(Precision::BF16) ? Precision::BF16
+                                                                                              : Precision::FP32;
+}
+
+void set_precision(Precision p) {
+    if (!precision_supported(p))
+        throw std::runtime_error(std::string("precision ") + precision_name(p) +
+                                 " needs the AVX-512 kernels and a CPU with AVX512_BF16 (this one has " +
+                                 (cpu_has_avx512_bf16() ? "it, but the active instruction set is " +
+                                                              std::string(isa_name(active_isa()))
+                                                        : std::string("no AVX512_BF16")) +
+                                 "); use fp32");
+    requested_precision() = p;
+}
+
+const GemmKernels* gemm_kernels_run() {
+#if defined(__x86_64__)
+    if (active_precision() == Precision::BF16) return gemm_kernels_avx512_bf16();
+#endif
+    return gemm_kernels_active();
+}
+
+// ---- the blocked product -----------------------------------------------------------------------------------
 namespace {
 
 // Per-thread packing buffers, grown on demand and kept for the next call.
@@ -64,9 +132,10 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Packs B's columns [j0, j0+n) × rows [k0, k0+kc) into nr-wide panels.
 void pack_b_block(const GemmKernels& kr, const GemmProblem& p, float* dst, int64_t j0, int64_t n, int64_t k0,
                   int64_t kc) {
+    const int64_t steps = ceil_div(kc, kr.kpair);  // panel words per column
     for (int64_t jp = 0; jp < n; jp += kr.nr) {
         int w = (int)std::min<int64_t>(kr.nr, n - jp);
-        float* d = dst + jp * kc;
+        float* d = dst + jp * steps;
         int64_t j = j0 + jp;
         switch (p.b_kind) {
             case kBRowsNK: {
@@ -92,20 +161,22 @@ void run_block(const GemmKernels& kr, const GemmProblem& p, int64_t m0, int64_t 
     int64_t nc = std::max<int64_t>(kr.nr, std::min<int64_t>(kr.nc, (int64_t(4) << 20) / K));
     nc = ceil_div(ceil_div(n1 - n0, ceil_div(n1 - n0, nc)), kr.nr) * kr.nr;
     const int64_t mc = std::max<int64_t>(1, kr.mc / kr.mr) * kr.mr;
-    float* bbuf = PackBuffers::grow(tl_pack.b, tl_pack.b_size, (size_t)(K * nc));
-    float* abuf = PackBuffers::grow(tl_pack.a, tl_pack.a_size, (size_t)(std::min<int64_t>(kr.kc, K) * kr.mr));
+    // Panel words: kr.kc is a multiple of kpair, so slice s starts at word k0/kpair of each column.
+    float* bbuf = PackBuffers::grow(tl_pack.b, tl_pack.b_size, (size_t)(ceil_div(K, kr.kpair) * nc));
+    float* abuf = PackBuffers::grow(tl_pack.a, tl_pack.a_size,
+                                    (size_t)(ceil_div(std::min<int64_t>(kr.kc, K), kr.kpair) * kr.mr));
     const size_t a_es = p.a_dtype == kF32 ? 4 : 2;
     for (int64_t jc = n0; jc < n1; jc += nc) {
         int64_t ncur = std::min(nc, n1 - jc);
-        for (int64_t s = 0; s < slices; s++) {  // slice s at bbuf + k0 · (ncur rounded up to nr)
+        for (int64_t s = 0; s < slices; s++) {  // slice s at bbuf + k0/kpair · (ncur rounded up to nr)
             int64_t k0 = s * kr.kc, kc = std::min<int64_t>(kr.kc, p.K - k0);
-            if (kc > 0) pack_b_block(kr, p, bbuf + k0 * ceil_div(ncur, kr.nr) * kr.nr, jc, ncur, k0, kc);
+            if (kc > 0) pack_b_block(kr, p, bbuf + k0 / kr.kpair * ceil_div(ncur, kr.nr) * kr.nr, jc, ncur, k0, kc);
         }
         for (int64_t ic = m0; ic < m1; ic += mc) {
             int64_t mcur = std::min(mc, m1 - ic);
             for (int64_t s = 0; s < slices; s++) {
                 int64_t k0 = s * kr.kc, kc = std::max<int64_t>(0, std::min<int64_t>(kr.kc, p.K - k0));
-                const float* bslice = bbuf + k0 * ceil_div(ncur, kr.nr) * kr.nr;
+                const float* bslice = bbuf + k0 / kr.kpair * ceil_div(ncur, kr.nr) * kr.nr;
                 TileArgs args;
                 args.load_c = p.accumulate || s > 0;
                 args.act = s == slices - 1 ? p.act : kActNone;
@@ -127,7 +198,7 @@ void run_block(const GemmKernels& kr, const GemmProblem& p, int64_t m0, int64_t 
                             for (int64_t b = 0; b < row_bytes; b += 64)
                                 __builtin_prefetch(a_next + (size_t)(r_next * p.lda) * a_es + b, 0, 3);
                         args.bias_n = s == 0 && p.bias_n ? p.bias_n + jc + jp : nullptr;
-                        kr.tile(kc, abuf, bslice + jp * kc, p.C + i * p.ldc + jc + jp, p.ldc, rows,
+                        kr.tile(kc, abuf, bslice + jp * ceil_div(kc, kr.kpair), p.C + i * p.ldc + jc + jp, p.ldc, rows,
                                 (int)std::min<int64_t>(kr.nr, ncur - jp), &args);
                     }
                 }
@@ -167,7 +238,7 @@ void run_dot(const GemmKernels& kr, const GemmProblem& p) {
 
 void gemm_run(const GemmProblem& p) {
     if (p.M <= 0 || p.N <= 0) return;
-    const GemmKernels& kr = *gemm_kernels_active();
+    const GemmKernels& kr = *gemm_kernels_run();
     if (p.M <= 4 && p.b_kind == kBRowsNK && p.a_dtype == kF32 && p.alpha == 1.0f && !p.bias_m) {
         run_dot(kr, p);
         return;

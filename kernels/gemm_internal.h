@@ -31,9 +31,13 @@ struct ConvGeom {
     int k, stride, pad;
 };
 
+// A packed panel is a run of 32-bit words, `width` per step along k: with kpair 1 each word is an f32 value
+// (panel (kc, width)); with kpair 2 each word is a pair of bf16 values at k = 2t (low half) and 2t+1 (high
+// half), the operand order of vdpbf16ps (panel (ceil(kc/2), width), an odd kc's last pair padded with 0).
 struct GemmKernels {
     int mr, nr;  // register tile
     int kc, mc, nc;  // cache blocks: a kc×nc B slice and an mc×nc block of C share L2, an mr×kc A panel L1
+    int kpair;   // k values per panel word: 1 (f32) or 2 (bf16 pairs); kc is a multiple of it
     // c(m,n) (m <= mr, n <= nr) from kc steps of an A panel (kc, mr) and a B panel (kc, nr).
     void (*tile)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n,
                  const TileArgs* args);
@@ -46,10 +50,11 @@ struct GemmKernels {
     // im2col rows k0..k0+kc, pixels p0..p0+n (n <= nr) → panel dst(kc, nr), zero-padded.
     void (*pack_im2col)(float* dst, const ConvGeom* g, int64_t k0, int64_t kc, int64_t p0, int n);
     // c[i*ldc + j] = sum_k A[i*lda + k] * B[j*ldb + k] for i < m (<= 4), j < n: the tiny-M Linear path.
+    // Always f32 (also in the bf16 table): these products are memory-bound.
     void (*dot)(float* c, int64_t ldc, const float* A, int64_t lda, int m, const void* B, int dtype, int64_t ldb,
                 int n, int64_t K);
-    // Register-only FMA throughput loop for the benchmark: iters rounds of independent FMA chains;
-    // returns the flops done (2 per multiply-add per lane).
+    // Register-only throughput loop for the benchmark: iters rounds of independent FMA (bf16 table: vdpbf16ps)
+    // chains; returns the flops done (2 per multiply-add per lane).
     double (*fma_peak)(int64_t iters);
 };
 
@@ -57,6 +62,8 @@ const GemmKernels* gemm_kernels_scalar();
 #if defined(__x86_64__)
 const GemmKernels* gemm_kernels_avx2();
 const GemmKernels* gemm_kernels_avx512();
+// bf16 products with f32 sums (vdpbf16ps, 14×32 tile, kpair 2); needs AVX512_BF16 on top of AVX-512.
+const GemmKernels* gemm_kernels_avx512_bf16();
 #endif
 #if defined(__aarch64__)
 const GemmKernels* gemm_kernels_neon();
@@ -77,6 +84,7 @@ struct GemmProblem {
     bool accumulate;
 };
 void gemm_run(const GemmProblem& p);
-const GemmKernels* gemm_kernels_active();
+const GemmKernels* gemm_kernels_active();  // the active ISA's f32 kernels
+const GemmKernels* gemm_kernels_run();     // what gemm_run uses: the bf16 kernels when active_precision() is BF16
 
 }  // namespace sd

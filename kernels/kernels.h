@@ -23,6 +23,21 @@ void set_isa(Isa isa);             // tests and benchmarks switch levels; throws
 Isa parse_isa(const char* name);   // "scalar" | "avx2" | "avx512" | "neon"; throws with the valid names
 bool cpu_has_avx512_bf16();
 
+// ---- matrix product precision --------------------------------------------------------------------------
+// FP32: f32 products and sums. BF16: gemm, matmul_nn and conv2d round both operands to bfloat16 (nearest
+// even) and sum the exact products in f32 (AVX512_BF16 vdpbf16ps: about twice the f32 FMA rate, ~3 significant
+// digits per operand). Attention, norms, elementwise ops and the M <= 4 Linear path stay f32.
+// The library starts in FP32 (what the tests check) unless SD_PRECISION=fp32|bf16 says otherwise; the CLI
+// picks best_precision(). BF16 runs on the AVX-512 kernels only: after set_isa() to another level the
+// products are f32 again, and active_precision() says so.
+enum class Precision { FP32, BF16 };
+const char* precision_name(Precision p);      // "fp32" | "bf16"
+Precision parse_precision(const char* name);  // throws with the valid names
+bool precision_supported(Precision p);        // FP32 always; BF16 with AVX-512 active and AVX512_BF16
+Precision best_precision();                   // BF16 where supported, else FP32
+Precision active_precision();                 // what the matrix products run at now
+void set_precision(Precision p);              // throws if unsupported
+
 // The machine's fp32 FMA peak in GFLOP/s with `threads` threads (register-only loop of independent FMA chains
 // on the active ISA; median of a few runs): the yardstick every throughput figure is quoted against.
 double measure_fma_peak_gflops(int threads);

@@ -195,3 +195,135 @@ TEST_CASE("matmul_nn matches the double reference for every ISA and thread count
     set_isa(best_isa());
     set_num_threads(0);
 }
+
+// ---- bf16 precision ------------------------------------------------------------------------------------------
+// The reference rounds both operands to bf16 (nearest even, as the packers do) and sums the exact products in
+// double, so the only error left is the kernel's f32 summation: the same 1e-5 of sum |a||b| as for f32. An f32
+// product would miss it by ~2^-9/sqrt(K) of sum |a||b| (the rounding the reference applied), which K >= 300
+// makes ~1e-4, so the bigger cases also prove the bf16 path ran.
+
+namespace {
+float round_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
+}  // namespace
+
+TEST_CASE("precision: names, and bf16 is refused with a clear message where the CPU lacks AVX512_BF16") {
+    CHECK(parse_precision("fp32") == Precision::FP32);
+    CHECK(parse_precision("bf16") == Precision::BF16);
+    CHECK_THROWS_WITH_AS(parse_precision("fp16"), doctest::Contains("valid: fp32, bf16"), std::runtime_error);
+    CHECK(precision_supported(Precision::FP32));
+    CHECK(active_precision() == Precision::FP32);  // the library's default unless SD_PRECISION says otherwise
+    bool bf16 = cpu_has_avx512_bf16() && isa_supported(Isa::Avx512);
+    set_isa(best_isa());
+    CHECK(precision_supported(Precision::BF16) == bf16);
+    CHECK(best_precision() == (bf16 ? Precision::BF16 : Precision::FP32));
+    if (!bf16) {
+        CHECK_THROWS_WITH_AS(set_precision(Precision::BF16), doctest::Contains("AVX512_BF16"), std::runtime_error);
+        CHECK(active_precision() == Precision::FP32);
+        return;
+    }
+    // bf16 runs on the AVX-512 kernels only: another instruction set means f32 products again.
+    set_precision(Precision::BF16);
+    CHECK(active_precision() == Precision::BF16);
+    set_isa(Isa::Avx2);
+    CHECK(active_precision() == Precision::FP32);
+    CHECK_THROWS_WITH_AS(set_precision(Precision::BF16), doctest::Contains("active instruction set is avx2"),
+                         std::runtime_error);
+    set_isa(best_isa());
+    CHECK(active_precision() == Precision::BF16);
+    set_precision(Precision::FP32);
+    CHECK(active_precision() == Precision::FP32);
+}
+
+TEST_CASE("gemm and matmul_nn in bf16 match the bf16-rounded double reference, same bits for 1..3 threads") {
+    if (!cpu_has_avx512_bf16() || !isa_supported(Isa::Avx512)) return;  // the case above checks the refusal
+    set_isa(Isa::Avx512);
+    set_precision(Precision::BF16);
+    std::mt19937 rng(4242);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    // odd K (a padded last pair), K across slice boundaries (384), partial tiles, splits along M and N
+    const GemmCase cases[] = {{5, 1, 1},     {7, 17, 3},     {17, 65, 33},   {65, 70, 129}, {33, 100, 385},
+                              {150, 97, 700}, {300, 40, 301}, {40, 300, 300}, {29, 33, 800}};
+    const Act acts[] = {Act::None, Act::GELU, Act::SiLU};
+    int variant = 0;
+    for (const GemmCase& gc : cases)
+        for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+            int64_t M = gc.M, N = gc.N, K = gc.K, lda = K + 3, ldb = K + 1, ldc = N + 2;
+            std::vector<float> A(M * lda), bias(N), C0(M * ldc);
+            for (float& x : A) x = nd(rng);
+            for (float& x : bias) x = nd(rng);
+            for (float& x : C0) x = nd(rng);
+            Weights B = make_weights(rng, dt, N * ldb);
+            Act act = acts[variant % 3];
+            bool use_bias = variant % 2 == 0, accumulate = act == Act::None && variant % 4 != 0;
+            variant++;
+            std::vector<double> ref(M * N), tol(M * N);
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++) {
+                    double s = 0, m = 0;
+                    for (int64_t k = 0; k < K; k++) {
+                        double p = (double)round_bf16(A[i * lda + k]) * round_bf16(B.value[j * ldb + k]);
+                        s += p;
+                        m += std::fabs(p);
+                    }
+                    double y = ref_act(s + (use_bias ? bias[j] : 0.0), act);
+                    ref[i * N + j] = accumulate ? y + C0[i * ldc + j] : y;
+                    tol[i * N + j] = 1.2 * (m + std::fabs(bias[j])) + std::fabs(ref[i * N + j]) + std::fabs(C0[i * ldc + j]);
+                }
+            std::vector<float> first;
+            for (int threads : {1, 2, 3}) {
+                set_num_threads(threads);
+                std::vector<float> C = C0;
+                gemm(C.data(), ldc, A.data(), lda, B.raw.data(), dt, ldb, use_bias ? bias.data() : nullptr, M, N, K,
+                     act, accumulate);
+                char what[160];
+                std::snprintf(what, sizeof what, "bf16 threads=%d M=%lld N=%lld K=%lld dtype=%s bias=%d act=%d acc=%d",
+                              threads, (long long)M, (long long)N, (long long)K, dtype_name(dt), use_bias, (int)act,
+                              accumulate);
+                check_close(C, C0, ref, tol, M, N, ldc, what);
+                if (threads == 1) first = C;
+                else {
+                    INFO(std::string(what));
+                    CHECK(std::memcmp(first.data(), C.data(), C.size() * 4) == 0);
+                }
+            }
+        }
+
+    const GemmCase nn_cases[] = {{3, 7, 17}, {17, 65, 7}, {64, 77, 41}, {70, 33, 300}, {130, 600, 64}};
+    for (const GemmCase& gc : nn_cases) {
+        int64_t M = gc.M, N = gc.N, K = gc.K, lda = K + 1, ldb = N + 3, ldc = N + 2;
+        float alpha = 0.125f;  // a power of two: rounding alpha·a to bf16 = alpha · (a rounded)
+        std::vector<float> A(M * lda), B(K * ldb);
+        for (float& x : A) x = nd(rng);
+        for (float& x : B) x = nd(rng);
+        std::vector<double> ref(M * N), mag(M * N);
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                double s = 0, m = 0;
+                for (int64_t k = 0; k < K; k++) {
+                    double p = (double)round_bf16(A[i * lda + k]) * round_bf16(B[k * ldb + j]) * alpha;
+                    s += p;
+                    m += std::fabs(p);
+                }
+                ref[i * N + j] = s;
+                mag[i * N + j] = m;
+            }
+        std::vector<float> first;
+        for (int threads : {1, 2, 3}) {
+            set_num_threads(threads);
+            std::vector<float> C(M * ldc, -7.0f), orig = C;
+            matmul_nn(C.data(), ldc, A.data(), lda, B.data(), ldb, M, N, K, alpha);
+            char what[128];
+            std::snprintf(what, sizeof what, "bf16 matmul_nn threads=%d M=%lld N=%lld K=%lld", threads, (long long)M,
+                          (long long)N, (long long)K);
+            check_close(C, orig, ref, mag, M, N, ldc, what);
+            if (threads == 1) first = C;
+            else {
+                INFO(std::string(what));
+                CHECK(std::memcmp(first.data(), C.data(), C.size() * 4) == 0);
+            }
+        }
+    }
+    set_precision(Precision::FP32);
+    set_isa(best_isa());
+    set_num_threads(0);
+}
