@@ -208,7 +208,8 @@ put(A, "ok-seed-minus-one", argv("--seed", "-1"))
 put(A, "ok-cfg-negative-zero", argv("--cfg-scale", "-0"))
 put(A, "ok-cfg-hex", argv("--cfg-scale", "0x1p3"))
 put(A, "ok-cfg-limit", argv("--cfg-scale", "100", "--cfg", "-100"))
-put(A, "ok-empty-values", argv("-p", "", "-n", "", "-o", "", "--sampler", ""))
+put(A, "ok-empty-prompts", argv("-p", "", "-n", ""))
+put(A, "bad-empty-output", argv("-o", ""))
 put(A, "ok-every-flag", argv("-v", "--taesd", "--vae-tiling", "--no-vae-tiling", "--rng", "cpu", "--precision", "bf16",
                              "--clip-skip", "12", "-t", "1024", "-b", "10000", "--runs", "100", "--dump-latents", "d",
                              "--scheduler", "karras", "--steps", "1000", "-W", "8192", "-H", "64"))

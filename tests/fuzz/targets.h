@@ -231,6 +231,7 @@ inline int fuzz_one_args(const uint8_t* data, size_t size) {
     expect(o.threads >= 0 && o.threads <= 1024, "threads out of range");
     expect(o.batch_count >= 1 && o.bench_runs >= 1, "counts below 1");
     expect(o.rng == "philox" || o.rng == "cpu", "unknown rng accepted");
+    expect(!o.output.empty(), "empty output file name accepted");
     expect(o.precision.empty() || o.precision == "fp32" || o.precision == "bf16", "unknown precision accepted");
     if (o.command == "generate" || o.command == "bench")
         expect(o.width % 64 == 0 && o.height % 64 == 0 && o.args.empty(), "generate/bench accepted a bad size or argument");
