@@ -1,5 +1,5 @@
-// elementwise.cpp — activations, GEGLU, adds, broadcasts, upsampling, transposes, timestep embedding, and
-// the dispatch that picks the active instruction set's kernel table (ops()).
+// elementwise.cpp — activations, GEGLU, adds, broadcasts, upsampling, transposes (one with an add), timestep
+// embedding, and the dispatch that picks the active instruction set's kernel table (ops()).
 //
 // The scalar entries are the plain formulas with libm; the SIMD entries (vec_*.cpp) use polynomial
 // exp/erf accurate to a few ulp. Upsampling, transposes and the timestep embedding are memory moves or
@@ -157,6 +157,29 @@ void transpose(float* out, const float* in, int64_t rows, int64_t cols) {
                 for (int64_t c = c0; c < c1; c++) out[c * rows + r] = in[r * cols + c];
         }
     }, rows >= 64 ? 1 : 8);
+}
+
+void add_tokens(float* y, const float* x, const float* t, int64_t N, int64_t C, int64_t HW) {
+    // transpose()'s loop with the add folded in: units (sample, tile of T channels) split over threads (they
+    // are output rows); within one, strips of 8 tokens: 8 sequential read streams of t, 8 contiguous
+    // floats of x read and of y written per channel.
+    constexpr int64_t T = 64;
+    int64_t tiles = (C + T - 1) / T;
+    parallel_for(N * tiles, [&](int64_t u0, int64_t u1) {
+        for (int64_t u = u0; u < u1; u++) {
+            int64_t n = u / tiles, c0 = u % tiles * T, c1 = c0 + T < C ? c0 + T : C, p = 0;
+            const float* tn = t + n * HW * C;
+            const float* xn = x + n * C * HW;
+            float* yn = y + n * C * HW;
+            for (; p + 8 <= HW; p += 8) {
+                const float* strip = tn + p * C;
+                for (int64_t c = c0; c < c1; c++)
+                    for (int k = 0; k < 8; k++) yn[c * HW + p + k] = xn[c * HW + p + k] + strip[k * C + c];
+            }
+            for (; p < HW; p++)
+                for (int64_t c = c0; c < c1; c++) yn[c * HW + p] = xn[c * HW + p] + tn[p * C + c];
+        }
+    }, HW >= 64 ? 1 : 8);
 }
 
 void timestep_embedding(float* out, const float* t, int64_t n, int64_t dim, float max_period) {

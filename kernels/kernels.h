@@ -79,6 +79,10 @@ void attention(float* out, int64_t ldo, const float* q, int64_t ldq, const float
 // then SiLU if silu. gamma/beta f32 of length C. y may equal x.
 void group_norm(float* y, const float* x, const float* gamma, const float* beta, int64_t N, int64_t C,
                 int64_t HW, int64_t groups, float eps, bool silu);
+// The same group norm (no SiLU) written in token layout: x (N, C, HW) → y (N, HW, C), bit for bit group_norm
+// followed by a transpose, in one pass (a spatial transformer's input). y must not overlap x.
+void group_norm_tokens(float* y, const float* x, const float* gamma, const float* beta, int64_t N, int64_t C,
+                       int64_t HW, int64_t groups, float eps);
 // x (rows, C): per row normalise, then y = x̂·gamma + beta. y may equal x.
 void layer_norm(float* y, const float* x, const float* gamma, const float* beta, int64_t rows, int64_t C,
                 float eps);
@@ -100,6 +104,9 @@ void add_channel_bias(float* x, const float* b, int64_t N, int64_t C, int64_t HW
 void upsample_nearest2x(float* out, const float* in, int64_t NC, int64_t H, int64_t W);
 // in (rows, cols) → out (cols, rows); used to move between NCHW feature maps and token layouts.
 void transpose(float* out, const float* in, int64_t rows, int64_t cols);
+// y (N, C, HW) = x (N, C, HW) + t (N, HW, C) transposed: a token branch added back onto a feature map (the
+// spatial transformer's residual). y may equal x; t must not overlap y.
+void add_tokens(float* y, const float* x, const float* t, int64_t N, int64_t C, int64_t HW);
 
 // Sinusoidal timestep embedding as in ldm/diffusers (flip_sin_to_cos=True, shift 0): for each t,
 // out = [cos(t·f_0..f_{h-1}), sin(t·f_0..f_{h-1})], f_i = exp(-ln(max_period)·i/h), h = dim/2.

@@ -286,14 +286,6 @@ static Tensor release_keeping(Arena& a, Arena::Mark m, const Tensor& t) {
     return kept;
 }
 
-// (N, C, HW) → (N, HW, C), one token per pixel.
-static Tensor to_tokens(Arena& a, const Tensor& x) {
-    int64_t N = x.shape[0], C = x.shape[1], HW = x.numel() / (N * C);
-    Tensor y = a.alloc({N, HW, C});
-    for (int64_t n = 0; n < N; n++) transpose(y.f32() + n * HW * C, x.f32() + n * C * HW, C, HW);
-    return y;
-}
-
 // (N, C1, H, W) ‖ (N, C2, H, W) → (N, C1 + C2, H, W): torch.cat(dim=1), the up path's skip connection.
 static Tensor concat_channels(Arena& a, const Tensor& x, const Tensor& y) {
     assert(x.ndim == 4 && y.ndim == 4 && x.shape[0] == y.shape[0] && x.shape[2] == y.shape[2] &&
@@ -381,27 +373,25 @@ static void transformer_block(const TransformerBlock& b, Tensor& x, const Tensor
     a.release(m);
 }
 
-Tensor spatial_transformer(const SpatialTransformer& st, const Tensor& x, const Tensor& context, int64_t heads,
-                           Arena& a) {
+void spatial_transformer(const SpatialTransformer& st, Tensor& x, const Tensor& context, int64_t heads, Arena& a) {
     int64_t N = x.shape[0], C = x.shape[1], HW = x.shape[2] * x.shape[3];
     assert(C == st.channels && context.ndim == 3 && context.shape[0] == N);
-    Tensor out = a.alloc(x.dims());
     Arena::Mark m = a.mark();
-    Tensor h = group_norm(a, x, st.norm_g, st.norm_b, /*silu=*/false, 32, 1e-6f);  // ldm Normalize: eps 1e-6
-    Tensor t = linear(a, to_tokens(a, h), st.proj_in_w, st.proj_in_b);             // (N, HW, C)
-    t = release_keeping(a, m, t);                                                   // h, tokens are dead
+    // The norm writes tokens straight away (one pixel per row), so proj_in, a 1×1 conv, is a plain linear.
+    Tensor h = a.alloc({N, HW, C});
+    group_norm_tokens(h.f32(), x.f32(), st.norm_g.f32(), st.norm_b.f32(), N, C, HW, 32, 1e-6f);  // ldm: eps 1e-6
+    Tensor t = linear(a, h, st.proj_in_w, st.proj_in_b);  // (N, HW, C)
+    t = release_keeping(a, m, t);                         // h is dead
     for (const TransformerBlock& b : st.blocks) transformer_block(b, t, context, heads, a);
-    t = linear(a, t, st.proj_out_w, st.proj_out_b);                                 // (N, HW, C)
-    for (int64_t n = 0; n < N; n++) transpose(out.f32() + n * C * HW, t.f32() + n * HW * C, HW, C);
-    sd::add(out.f32(), out.f32(), x.f32(), x.numel());                              // residual
+    t = linear(a, t, st.proj_out_w, st.proj_out_b);       // (N, HW, C)
+    add_tokens(x.f32(), x.f32(), t.f32(), N, C, HW);      // residual, back in (N, C, H, W)
     a.release(m);
-    return out;
 }
 
 // What follows a block's res block, in ldm's order: transformer, then downsample (3×3 stride 2) or upsample
 // (nearest 2×, 3×3).
 static Tensor block_tail(const UNetBlock& b, Tensor h, const Tensor& context, int64_t heads, Arena& a) {
-    if (b.has_attn) h = spatial_transformer(b.attn, h, context, heads, a);
+    if (b.has_attn) spatial_transformer(b.attn, h, context, heads, a);
     if (b.down_w.data) h = conv2d(a, h, b.down_w, b.down_b, /*stride=*/2, /*pad=*/1);
     if (b.up_w.data) {
         Tensor u = a.alloc({h.shape[0], h.shape[1], 2 * h.shape[2], 2 * h.shape[3]});
@@ -450,7 +440,7 @@ Tensor unet_forward(const UNet& u, const Tensor& x, const float* timesteps, cons
 
     m = a.mark();
     Tensor y = resblock(u.mid_res1, h, emb, a);
-    y = spatial_transformer(u.mid_attn, y, context, c.heads, a);
+    spatial_transformer(u.mid_attn, y, context, c.heads, a);
     y = resblock(u.mid_res2, y, emb, a);
     h = release_keeping(a, m, y);
 

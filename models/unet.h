@@ -97,9 +97,10 @@ Tensor unet_forward(const UNet& unet, const Tensor& x, const float* timesteps, c
 // attention products; norms and elementwise ops are not counted. Depends only on unet.cfg.
 double unet_flops(const UNet& unet, int64_t B, int64_t h, int64_t w, int64_t T);
 
-// The building blocks, exposed for tests. Each returns a fresh arena tensor and releases its temporaries.
+// The building blocks, exposed for tests; each releases its temporaries. resblock returns a fresh arena tensor;
+// spatial_transformer adds its result onto x in place (x + proj_out(...), ldm's residual).
 Tensor resblock(const ResBlock& b, const Tensor& x /*(N,C,H,W)*/, const Tensor& emb /*(N,temb)*/, Arena& a);
-Tensor spatial_transformer(const SpatialTransformer& st, const Tensor& x /*(N,C,H,W)*/,
-                           const Tensor& context /*(N,T,Cc)*/, int64_t heads, Arena& a);
+void spatial_transformer(const SpatialTransformer& st, Tensor& x /*(N,C,H,W)*/, const Tensor& context /*(N,T,Cc)*/,
+                         int64_t heads, Arena& a);
 
 }  // namespace sd

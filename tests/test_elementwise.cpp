@@ -1,6 +1,6 @@
 // Elementwise kernels against plain double-precision formulas: activations (incl. far tails), GEGLU,
-// adds, channel bias, upsampling, transpose, timestep embedding (also against values PyTorch printed);
-// every ISA this CPU runs, 1..3 threads, and the same bits for every thread count.
+// adds, channel bias, upsampling, transpose, add_tokens, timestep embedding (also against values PyTorch
+// printed); every ISA this CPU runs, 1..3 threads, and the same bits for every thread count.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -224,6 +224,31 @@ TEST_CASE("upsample_nearest2x and transpose move values exactly") {
             for (int64_t r = 0; r < rows; r++)
                 for (int64_t c = 0; c < cols; c++) bad += out[c * rows + r] != in[r * cols + c];
             CHECK(bad == 0);
+        });
+    }
+}
+
+TEST_CASE("add_tokens: y = x + t transposed, exactly, in place too") {
+    // Channel tiles of 64 with a tail (70), token strips of 8 with a tail (13), the small-map grain (HW < 64).
+    for (auto d : {std::vector<int64_t>{1, 1, 1}, std::vector<int64_t>{2, 70, 13}, std::vector<int64_t>{2, 5, 100},
+                   std::vector<int64_t>{1, 130, 64}}) {
+        int64_t N = d[0], C = d[1], HW = d[2];
+        std::vector<float> x = test_inputs(N * C * HW, 1.0f, 7), t = test_inputs(N * HW * C, 3.0f, 8);
+        std::vector<float> want(N * C * HW);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t p = 0; p < HW; p++)
+                    want[(n * C + c) * HW + p] = x[(n * C + c) * HW + p] + t[(n * HW + p) * C + c];
+        for_each_config([&](Isa isa, int threads) {
+            CAPTURE(isa_name(isa));
+            CAPTURE(threads);
+            CAPTURE(C);
+            CAPTURE(HW);
+            std::vector<float> y(N * C * HW, -1.0f), inplace = x;
+            add_tokens(y.data(), x.data(), t.data(), N, C, HW);
+            add_tokens(inplace.data(), inplace.data(), t.data(), N, C, HW);
+            CHECK(std::memcmp(y.data(), want.data(), y.size() * 4) == 0);
+            CHECK(std::memcmp(inplace.data(), want.data(), y.size() * 4) == 0);
         });
     }
 }

@@ -1,4 +1,5 @@
-// group_norm (with and without SiLU), layer_norm and softmax_rows against two-pass double references:
+// group_norm (with and without SiLU), layer_norm and softmax_rows against two-pass double references (and
+// group_norm_tokens against group_norm + transpose):
 // awkward sizes, groups dividing C, inputs with a large offset (which a one-pass variance would lose),
 // in-place use; every ISA this CPU runs, 1..3 threads, and the same bits for every thread count.
 #include <doctest/doctest.h>
@@ -104,6 +105,35 @@ TEST_CASE("group_norm (+SiLU) against a two-pass double reference") {
                 CHECK(std::memcmp(inplace.data(), y.data(), y.size() * 4) == 0);
             });
         }
+    }
+}
+
+TEST_CASE("group_norm_tokens: group_norm then a transpose, bit for bit") {
+    // Tiles of 64 pixels with tails, channel counts off the 8-wide strips, several tiles per sample.
+    struct Case { int64_t N, C, HW, groups; };
+    for (Case cs : {Case{1, 1, 1, 1}, Case{2, 6, 7, 3}, Case{1, 12, 65, 4}, Case{2, 36, 130, 4},
+                    Case{2, 64, 200, 32}}) {
+        int64_t N = cs.N, C = cs.C, HW = cs.HW, G = cs.groups;
+        std::vector<float> x = normal(N * C * HW, 2.0f, 1.5f, (uint32_t)(7 * C + HW));
+        std::vector<float> gamma = normal(C, 1.0f, 0.5f, 13), beta = normal(C, 0.0f, 0.5f, 14);
+        const float eps = 1e-6f;
+        for_each_config([&](Isa isa, int threads) {
+            CAPTURE(isa_name(isa));
+            CAPTURE(threads);
+            CAPTURE(N);
+            CAPTURE(C);
+            CAPTURE(HW);
+            std::vector<float> maps(N * C * HW), want(N * HW * C), got(N * HW * C, -1.0f);
+            group_norm(maps.data(), x.data(), gamma.data(), beta.data(), N, C, HW, G, eps, false);
+            for (int64_t n = 0; n < N; n++) transpose(want.data() + n * HW * C, maps.data() + n * C * HW, C, HW);
+            group_norm_tokens(got.data(), x.data(), gamma.data(), beta.data(), N, C, HW, G, eps);
+            int64_t bad = 0, first = -1;
+            for (size_t i = 0; i < want.size(); i++)
+                if (std::memcmp(&got[i], &want[i], 4) != 0 && bad++ == 0) first = (int64_t)i;
+            if (bad) std::printf("group_norm_tokens: %lld values differ, first at %lld: %g vs %g\n", (long long)bad,
+                                 (long long)first, got[first], want[first]);
+            CHECK(bad == 0);
+        });
     }
 }
 
