@@ -2,7 +2,8 @@
 // forward pass that reads like ldm's openaimodel.py / attention.py.
 //
 // Memory: every activation comes from the Arena and the arena is kept a stack of live tensors. Each block
-// allocates its output, marks, computes with temporaries, releases; between blocks, release_keeping() drops
+// allocates its output, marks, computes with temporaries, releases (a spatial transformer adds onto the fresh
+// res block output it follows, in place: no copy); between blocks, release_keeping() drops
 // everything since the block began except its output, which moves down into the freed space. The skip
 // connections are the input blocks' outputs, stacked in order; the up path consumes them last-first, so each
 // output block's result lands exactly where the skip it consumed was. Peak = skips + one block's temporaries.
