@@ -65,6 +65,22 @@ void conv2d(float* out, const float* in, const void* w, DType w_dtype, const flo
             int64_t Cin, int64_t H, int64_t W, int64_t Cout, int k, int stride, int pad, bool accumulate = false);
 inline int64_t conv_out_size(int64_t in, int k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
 
+// out(N,Cout,2H,2W) = conv2d(upsample_nearest2x(in(N,Cin,H,W)), w) + bias, 3×3 pad 1 (conv_upsample.cpp),
+// without the upsampled map and with 4/9 of the multiply-adds: each output phase is a 2×2 conv of `in` with
+// summed taps, so the sums round differently from conv2d's. scratch: conv2d_upsample2x_scratch() floats, 64-byte
+// aligned; band_rows (input rows per step) 0 picks a size, any value gives the same bits.
+void conv2d_upsample2x(float* out, const float* in, const void* w, DType w_dtype, const float* bias, int64_t N,
+                       int64_t Cin, int64_t H, int64_t W, int64_t Cout, float* scratch, int64_t band_rows = 0);
+size_t conv2d_upsample2x_scratch(int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t band_rows = 0);
+// out(N,Cout,H,W) (+)= conv2d(in(N,Cin,H,W), w) + bias, 3×3 stride 1 pad 1, by Winograd F(2×2, 3×3)
+// (conv_winograd.cpp): 4/9 of the multiply-adds, rounding a few ulps off conv2d's. out may be in itself when
+// Cout <= Cin and not accumulating (the input is then overwritten). scratch: conv2d_winograd_scratch() floats,
+// 64-byte aligned; band_rows (2-row tiles per step) 0 picks a size, any value gives the same bits.
+void conv2d_winograd(float* out, const float* in, const void* w, DType w_dtype, const float* bias, int64_t N,
+                     int64_t Cin, int64_t H, int64_t W, int64_t Cout, float* scratch, bool accumulate = false,
+                     int64_t band_rows = 0);
+size_t conv2d_winograd_scratch(int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t band_rows = 0);
+
 // ---- attention -----------------------------------------------------------------------------------------
 // Multi-head scaled dot-product attention, computed tile by tile with an online softmax so memory is
 // O(Nq + Nk), never O(Nq·Nk). q (B, Nq, heads*D) with row stride ldq; k, v (B, Nk, heads*D) with row strides

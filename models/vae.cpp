@@ -11,6 +11,7 @@
 // Left out: posterior sampling. Tiling, for images whose peak here would not fit, is vae_tiled.cpp.
 #include "models/vae.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -165,32 +166,59 @@ void norm_silu_inplace(Tensor& x, const Tensor& gamma, const Tensor& beta) {
     group_norm(x.f32(), x.f32(), gamma.f32(), beta.f32(), N, C, HW, kGroups, kEps, /*silu=*/true);
 }
 
-// out (N, Cout, H, W) += conv2d(x, w) + b, 3×3 pad 1 or 1×1.
-void conv2d_accumulate(Tensor& out, const Tensor& x, const Tensor& w, const Tensor& b) {
-    int k = (int)w.shape[2];
-    assert(out.shape[1] == w.shape[0] && x.shape[1] == w.shape[1]);
-    conv2d(out.f32(), x.f32(), w.data, w.dtype, b.f32(), x.shape[0], x.shape[1], x.shape[2], x.shape[3],
-           w.shape[0], k, /*stride=*/1, /*pad=*/k / 2, /*accumulate=*/true);
+// Winograd for the 3×3 convs between feature maps; conv2d where one side has a handful of channels (the latent
+// or the image), which would leave the transformed products too thin to pay.
+bool use_winograd(int64_t cin, int64_t cout) { return cin >= 8 && cout >= 8; }
+
+// out (N, Cout, H, W) = or += conv3x3(x) + b (pad 1). out may be x itself (Cout <= Cin, not accumulating).
+void conv3x3(Arena& a, Tensor& out, const Tensor& x, const Tensor& w, const Tensor& b, bool accumulate = false) {
+    const int64_t N = x.shape[0], Cin = x.shape[1], H = x.shape[2], W = x.shape[3], Cout = w.shape[0];
+    assert(w.shape[1] == Cin && w.shape[2] == 3 && out.shape[1] == Cout && out.shape[2] == H);
+    if (!use_winograd(Cin, Cout)) {
+        assert(out.data != x.data);
+        conv2d(out.f32(), x.f32(), w.data, w.dtype, b.f32(), N, Cin, H, W, Cout, 3, 1, 1, accumulate);
+        return;
+    }
+    Arena::Mark m = a.mark();
+    Tensor scratch = a.alloc({(int64_t)conv2d_winograd_scratch(Cin, H, W, Cout)});
+    conv2d_winograd(out.f32(), x.f32(), w.data, w.dtype, b.f32(), N, Cin, H, W, Cout, scratch.f32(), accumulate);
+    a.release(m);
+}
+
+// x (N, C, H, W) → conv3x3(upsample_nearest2x(x)) + b (N, Cout, 2H, 2W), as ldm's Upsample, with 4/9 of the
+// multiply-adds and without the upsampled map (conv2d_upsample2x).
+Tensor upsample_conv(Arena& a, const Tensor& x, const Tensor& w, const Tensor& b) {
+    const int64_t N = x.shape[0], Cin = x.shape[1], H = x.shape[2], W = x.shape[3], Cout = w.shape[0];
+    assert(w.shape[1] == Cin && w.shape[2] == 3);
+    Tensor y = a.alloc({N, Cout, 2 * H, 2 * W});
+    Arena::Mark m = a.mark();
+    Tensor scratch = a.alloc({(int64_t)conv2d_upsample2x_scratch(Cin, H, W, Cout)});
+    conv2d_upsample2x(y.f32(), x.f32(), w.data, w.dtype, b.f32(), N, Cin, H, W, Cout, scratch.f32());
+    a.release(m);
+    return y;
 }
 
 // x (N, Cin, H, W), the arena's top allocation → (N, Cout, H, W). Consumes x (its memory is reused).
 Tensor res_block(const VaeResBlock& b, Tensor x, Arena& a) {
+    const int64_t N = x.shape[0], Cin = x.shape[1], H = x.shape[2], W = x.shape[3], Cout = b.conv1_w.shape[0];
     if (!b.skip_w.data) {  // same width: x += conv2(silu(norm2(conv1(silu(norm1(x)))))), in place
         Arena::Mark m = a.mark();
         Tensor h = group_norm(a, x, b.norm1_w, b.norm1_b, /*silu=*/true, kGroups, kEps);  // (N, C, H, W)
-        Tensor h2 = conv2d(a, h, b.conv1_w, b.conv1_b);                                   // (N, C, H, W)
-        norm_silu_inplace(h2, b.norm2_w, b.norm2_b);
-        conv2d_accumulate(x, h2, b.conv2_w, b.conv2_b);
+        conv3x3(a, h, h, b.conv1_w, b.conv1_b);  // conv1 over its own input
+        norm_silu_inplace(h, b.norm2_w, b.norm2_b);
+        conv3x3(a, x, h, b.conv2_w, b.conv2_b, /*accumulate=*/true);
         a.release(m);
         return x;
     }
-    // Width changes: take the 1×1 shortcut first; x is then not needed again and is normalised in place.
+    // Width changes: take the 1×1 shortcut first; x is then not needed again and is normalised in place, and
+    // where the width shrinks (the decoder) conv1 writes its result over x instead of into a map of its own.
     Tensor out = conv2d(a, x, b.skip_w, b.skip_b);  // (N, Cout, H, W)
     Arena::Mark m = a.mark();
     norm_silu_inplace(x, b.norm1_w, b.norm1_b);
-    Tensor h = conv2d(a, x, b.conv1_w, b.conv1_b);  // (N, Cout, H, W)
+    Tensor h = Cout <= Cin ? Tensor::view_of(x.data, {N, Cout, H, W}) : a.alloc({N, Cout, H, W});
+    conv3x3(a, h, x, b.conv1_w, b.conv1_b);
     norm_silu_inplace(h, b.norm2_w, b.norm2_b);
-    conv2d_accumulate(out, h, b.conv2_w, b.conv2_b);
+    conv3x3(a, out, h, b.conv2_w, b.conv2_b, /*accumulate=*/true);
     a.release(m);
     return out;
 }
@@ -234,12 +262,6 @@ Tensor pad_right_bottom(Arena& a, const Tensor& x) {
     return y;
 }
 
-Tensor upsample2x(Arena& a, const Tensor& x) {
-    Tensor y = a.alloc({x.shape[0], x.shape[1], 2 * x.shape[2], 2 * x.shape[3]});
-    upsample_nearest2x(y.f32(), x.f32(), x.shape[0] * x.shape[1], x.shape[2], x.shape[3]);
-    return y;
-}
-
 Tensor mid_forward(const VaeMid& m, Tensor x, Arena& a) {
     x = res_block(m.block_1, x, a);
     x = attn_block(m.attn_1, x, a);
@@ -259,11 +281,18 @@ void reserve(Arena& a, size_t bytes) {
 struct PeakMeter {
     int64_t B;
     size_t peak = 0;
-    size_t map(int64_t C, int64_t h, int64_t w) const { return ((size_t)(B * C * h * w) * 4 + 63) & ~size_t(63); }
+    size_t map(int64_t C, int64_t h, int64_t w) const { return floats(B * C * h * w); }
+    static size_t floats(int64_t n) { return ((size_t)n * 4 + 63) & ~size_t(63); }
     void stage(size_t live) { peak = live > peak ? live : peak; }
-    // res_block: same width x, norm1 output, conv1 output; else x, shortcut output, conv1 output.
+    size_t conv3x3_scratch(int64_t cin, int64_t c, int64_t h, int64_t w) const {
+        return use_winograd(cin, c) ? floats(conv2d_winograd_scratch(cin, h, w, c)) : 0;
+    }
+    // res_block: same width: x and the norm1 output (conv1 writes over it), plus a conv's scratch; else x and the
+    // shortcut output, conv1's output unless it writes over x (narrowing), plus a conv's scratch.
     void res_block(int64_t cin, int64_t c, int64_t h, int64_t w) {
-        stage(cin == c ? 3 * map(c, h, w) : map(cin, h, w) + 2 * map(c, h, w));
+        size_t scratch = std::max(conv3x3_scratch(cin, c, h, w), conv3x3_scratch(c, c, h, w));
+        if (cin == c) stage(2 * map(c, h, w) + scratch);
+        else stage(map(cin, h, w) + map(c, h, w) + (c < cin ? 0 : map(c, h, w)) + scratch);
     }
     // mid: its res blocks, and attention's x, norm output, tokens, q, k, v, attention output, projection.
     void mid(int64_t C, int64_t h, int64_t w) {
@@ -309,10 +338,10 @@ size_t vae_decode_arena_bytes(const Vae& vae, int64_t B, int64_t h, int64_t w) {
     int64_t cin = W.back();
     for (size_t i = W.size(); i-- > 0;) {
         for (int64_t j = 0; j <= vae.cfg.num_res_blocks; j++, cin = W[i]) m.res_block(cin, W[i], h, w);
-        if (i > 0) {  // x and the upsampled map, then that and the conv output
-            m.stage(m.map(W[i], h, w) + m.map(W[i], 2 * h, 2 * w));
+        if (i > 0) {  // x, the upsampling conv's output and its scratch
+            m.stage(m.map(W[i], h, w) + m.map(W[i], 2 * h, 2 * w) +
+                    m.floats(conv2d_upsample2x_scratch(W[i], h, w, W[i])));
             h *= 2, w *= 2;
-            m.stage(2 * m.map(W[i], h, w));
         }
     }
     m.stage(m.map(W[0], h, w) + m.map(vae.cfg.image_channels, h, w));  // conv_out
@@ -372,10 +401,8 @@ Tensor vae_decode(const Vae& vae, const Tensor& z, Arena& a) {
     x = mid_forward(d.mid, x, a);
     for (size_t i = d.up.size(); i-- > 0;) {  // the deepest level first
         for (const VaeResBlock& b : d.up[i].blocks) x = settle(a, base, res_block(b, x, a));  // (B, W[i], ., .)
-        if (d.up[i].resample_w.data) {
-            x = settle(a, base, upsample2x(a, x));  // (B, W[i], 2·, 2·)
-            x = settle(a, base, conv2d(a, x, d.up[i].resample_w, d.up[i].resample_b));
-        }
+        if (d.up[i].resample_w.data)  // (B, W[i], 2·, 2·)
+            x = settle(a, base, upsample_conv(a, x, d.up[i].resample_w, d.up[i].resample_b));
     }
     norm_silu_inplace(x, d.norm_out_w, d.norm_out_b);
     return settle(a, base, conv2d(a, x, d.conv_out_w, d.conv_out_b));  // (B, 3, 8h, 8w)

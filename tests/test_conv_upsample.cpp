@@ -1,0 +1,121 @@
+// conv2d_upsample2x (conv_upsample.cpp) against a double reference of conv3x3(nearest2x(x)): odd sizes, batches,
+// partial last bands, every weight dtype, every ISA this CPU runs, 1..3 threads and several band heights, each
+// giving the same bits; the scratch bound is checked with a guard band.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/half.h"
+#include "kernels/kernels.h"
+
+using namespace sd;
+
+namespace {
+
+// Random weights stored in `dt`, and their exact f32 values.
+void random_weights(std::mt19937& rng, int64_t n, DType dt, std::vector<uint8_t>& raw, std::vector<float>& exact) {
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    raw.assign(n * dtype_size(dt), 0);
+    exact.resize(n);
+    for (int64_t i = 0; i < n; i++) {
+        float x = nd(rng);
+        if (dt == DType::F32) { std::memcpy(&raw[i * 4], &x, 4); exact[i] = x; continue; }
+        uint16_t h = dt == DType::F16 ? f32_to_f16(x) : f32_to_bf16(x);
+        std::memcpy(&raw[i * 2], &h, 2);
+        exact[i] = dt == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
+    }
+}
+
+// Scratch of `floats` followed by a guard band that must come back untouched.
+struct Scratch {
+    std::vector<float> buf;
+    size_t n;
+    static constexpr size_t kGuard = 64;
+    explicit Scratch(size_t floats) : buf(floats + kGuard + 16, -7.0f), n(floats) {}
+    float* data() {  // 64-byte aligned start inside buf
+        uintptr_t p = reinterpret_cast<uintptr_t>(buf.data());
+        return buf.data() + ((64 - p % 64) % 64) / 4;
+    }
+    bool guard_intact() {
+        float* g = data() + n;
+        for (size_t i = 0; i < kGuard; i++) if (g[i] != -7.0f) return false;
+        return true;
+    }
+};
+
+struct Case { int64_t N, Cin, H, W, Cout; };
+
+}  // namespace
+
+TEST_CASE("conv2d_upsample2x matches conv3x3 of the 2x upsampled input (double reference)") {
+    std::mt19937 rng(2024);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    const Case cases[] = {{1, 1, 1, 1, 1}, {2, 3, 5, 7, 4}, {1, 8, 9, 6, 5}, {1, 16, 7, 33, 9},
+                          {2, 5, 4, 4, 6}, {1, 40, 12, 10, 24}, {1, 24, 16, 64, 20}};
+    int variant = 0;
+    for (const Case& c : cases)
+        for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+            const bool use_bias = ++variant % 2 == 1;
+            const int64_t N = c.N, Cin = c.Cin, H = c.H, W = c.W, Cout = c.Cout, Ho = 2 * H, Wo = 2 * W;
+            std::vector<float> in(N * Cin * H * W), bias(Cout), wv;
+            std::vector<uint8_t> wraw;
+            for (float& x : in) x = nd(rng);
+            for (float& x : bias) x = nd(rng);
+            random_weights(rng, Cout * Cin * 9, dt, wraw, wv);
+            std::vector<double> ref(N * Cout * Ho * Wo), mag(ref.size());
+            for (int64_t n = 0; n < N; n++)
+                for (int64_t co = 0; co < Cout; co++)
+                    for (int64_t oy = 0; oy < Ho; oy++)
+                        for (int64_t ox = 0; ox < Wo; ox++) {
+                            double sum = use_bias ? bias[co] : 0.0, m = std::fabs(sum);
+                            for (int64_t ci = 0; ci < Cin; ci++)
+                                for (int ky = 0; ky < 3; ky++)
+                                    for (int kx = 0; kx < 3; kx++) {
+                                        int64_t uy = oy - 1 + ky, ux = ox - 1 + kx;  // in the upsampled map
+                                        if (uy < 0 || uy >= Ho || ux < 0 || ux >= Wo) continue;
+                                        double t = (double)in[((n * Cin + ci) * H + uy / 2) * W + ux / 2] *
+                                                   wv[(co * Cin + ci) * 9 + ky * 3 + kx];
+                                        sum += t;
+                                        m += std::fabs(t);
+                                    }
+                            int64_t o = ((n * Cout + co) * Ho + oy) * Wo + ox;
+                            ref[o] = sum;
+                            mag[o] = m + std::fabs(sum);
+                        }
+            for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
+                if (!isa_supported(isa)) continue;
+                set_isa(isa);
+                std::vector<float> first;
+                for (int64_t band : {0, 1, 3}) {
+                    for (int threads : {1, 2, 3}) {
+                        if (band != 0 && threads != 2) continue;
+                        set_num_threads(threads);
+                        std::vector<float> out(ref.size(), NAN);
+                        Scratch scratch(conv2d_upsample2x_scratch(Cin, H, W, Cout, band));
+                        conv2d_upsample2x(out.data(), in.data(), wraw.data(), dt, use_bias ? bias.data() : nullptr, N,
+                                          Cin, H, W, Cout, scratch.data(), band);
+                        double max_abs = 0, max_rel = 0;
+                        int64_t bad = -1;
+                        for (size_t i = 0; i < out.size(); i++) {
+                            double d = std::fabs(out[i] - ref[i]), rel = d / (mag[i] + 1e-6);
+                            max_abs = std::max(max_abs, d);
+                            max_rel = std::max(max_rel, rel);
+                            if (!(rel <= 1e-5) && bad < 0) bad = (int64_t)i;  // also catches NaN
+                        }
+                        INFO("isa=", isa_name(isa), " threads=", threads, " band=", band, " N=", N, " Cin=", Cin,
+                             " H=", H, " W=", W, " Cout=", Cout, " dtype=", dtype_name(dt), " bias=", use_bias,
+                             " max_abs=", max_abs, " max_rel=", max_rel, " first bad=", bad);
+                        CHECK(bad < 0);
+                        CHECK(scratch.guard_intact());
+                        if (first.empty()) first = out;
+                        else CHECK(std::memcmp(first.data(), out.data(), out.size() * 4) == 0);
+                    }
+                }
+            }
+        }
+    set_isa(best_isa());
+    set_num_threads(0);
+}
