@@ -21,17 +21,16 @@ namespace sd {
 
 namespace {
 
-// Input positions per band: wide enough for both threads' products and the packed weights' reuse (the
-// products repack the weights every 512 columns whatever the band), small enough to keep scratch small.
+// Input positions per band: enough columns for both threads' products to reuse each packed weight panel over
+// 512 columns (the products repack their weights for every 512 columns they get), few enough that the shifted
+// copies (6·Cin rows of them) stay a small fraction of the maps at 512².
 constexpr int64_t kBandPositions = 2048;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Rows per band: the caller's choice, or about kBandPositions positions and at least four bands, so that the
-// scratch stays a fraction of the maps however small they are.
+// Rows per band: the caller's choice, or about kBandPositions positions.
 int64_t band_of(int64_t H, int64_t W, int64_t band_rows) {
-    if (band_rows > 0) return std::min(band_rows, H);
-    return std::max<int64_t>(1, std::min(ceil_div(kBandPositions, W), ceil_div(H, 4)));
+    return std::min(H, band_rows > 0 ? band_rows : ceil_div(kBandPositions, W));
 }
 
 size_t pad16(size_t floats) { return (floats + 15) & ~size_t(15); }  // keeps each scratch part 64-byte aligned

@@ -24,47 +24,17 @@ namespace sd {
 
 namespace {
 
-// Tiles per band: enough columns for both threads' products (the weights are repacked per 512 columns whatever
-// the band), few enough that V and M stay a few MiB.
-constexpr int64_t kBandTiles = 512;
+// Tiles per band: enough columns for both threads' products to reuse each packed weight panel over 512 columns
+// (the products repack their weights for every 512 columns they get), few enough that V and M stay a small
+// fraction of the large maps (at 512², 256 → 128 channels: 4 tile rows, V 16 and M 8 MiB next to 128 MiB maps).
+constexpr int64_t kBandTiles = 1024;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 size_t pad16(size_t floats) { return (floats + 15) & ~size_t(15); }  // keeps each scratch part 64-byte aligned
 
-// Tile rows per band: the caller's, or about kBandTiles tiles and at least four bands (scratch a fraction of
-// the maps however small they are).
+// Tile rows per band: the caller's, or about kBandTiles tiles.
 int64_t band_of(int64_t th, int64_t tw, int64_t band_rows) {
-    if (band_rows > 0) return std::min(band_rows, th);
-    return std::max<int64_t>(1, std::min(ceil_div(kBandTiles, tw), ceil_div(th, 4)));
-}
-
-// U = G g Gᵀ for each (co, ci): u (16, Cout, Cin) from w (Cout, Cin, 3, 3).
-void transform_weights(float* u, const void* w, DType w_dtype, int64_t Cout, int64_t Cin) {
-    const size_t esize = dtype_size(w_dtype);
-    parallel_for(Cout, [&](int64_t c0, int64_t c1) {
-        std::vector<float> g(Cin * 9);
-        for (int64_t co = c0; co < c1; co++) {
-            convert_to_f32(g.data(), static_cast<const char*>(w) + (size_t)(co * Cin * 9) * esize, w_dtype, Cin * 9);
-            for (int64_t ci = 0; ci < Cin; ci++) {
-                const float* k = &g[ci * 9];
-                float t[4][3];  // G g: rows of the transformed filter, columns still the filter's
-                for (int c = 0; c < 3; c++) {
-                    t[0][c] = k[c];
-                    t[1][c] = 0.5f * (k[c] + k[3 + c] + k[6 + c]);
-                    t[2][c] = 0.5f * (k[c] - k[3 + c] + k[6 + c]);
-                    t[3][c] = k[6 + c];
-                }
-                for (int i = 0; i < 4; i++) {  // (G g) Gᵀ
-                    float* ui = u + ((int64_t)(i * 4) * Cout + co) * Cin + ci;
-                    const int64_t step = Cout * Cin;  // between positions ξ = 4i + j
-                    ui[0] = t[i][0];
-                    ui[step] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-                    ui[2 * step] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-                    ui[3 * step] = t[i][2];
-                }
-            }
-        }
-    }, 8);
+    return std::min(th, band_rows > 0 ? band_rows : ceil_div(kBandTiles, tw));
 }
 
 const WinogradKernels& active_kernels() {
@@ -92,8 +62,17 @@ void conv2d_winograd(float* out, const float* in, const void* w, DType w_dtype, 
     float* u = scratch;                           // (16, Cout, Cin)
     float* v = u + pad16(16 * Cout * Cin);        // (16, Cin, band tiles)
     float* m = v + pad16(16 * Cin * nt_max);      // (16, Cout, band tiles)
-    transform_weights(u, w, w_dtype, Cout, Cin);
     const WinogradKernels& kr = active_kernels();
+    const size_t esize = dtype_size(w_dtype);
+    parallel_for(Cout, [&](int64_t c0, int64_t c1) {  // U = G g Gᵀ, from each output channel's taps made tap-major
+        std::vector<float> taps(Cin * 9), g(Cin * 9);
+        for (int64_t co = c0; co < c1; co++) {
+            convert_to_f32(taps.data(), static_cast<const char*>(w) + (size_t)(co * Cin * 9) * esize, w_dtype, Cin * 9);
+            for (int64_t ci = 0; ci < Cin; ci++)
+                for (int i = 0; i < 9; i++) g[i * Cin + ci] = taps[ci * 9 + i];
+            kr.weights(u, g.data(), Cin, Cout, co);
+        }
+    }, 8);
     // The band whose products sit in m, not yet written: image, first tile row, tile rows. Image n's output at
     // out + n·Cout·H·W never reaches input rows a later band still reads (Cout <= Cin when out is in).
     int64_t held_n = -1, held_ty0 = 0, held_rows = 0;
@@ -131,6 +110,7 @@ inline vf vload(const float* p) { return *p; }
 inline void vstore(float* p, vf v) { *p = v; }
 inline vf vadd(vf a, vf b) { return a + b; }
 inline vf vsub(vf a, vf b) { return a - b; }
+inline vf vmul(vf a, vf b) { return a * b; }
 inline vf vset1(float x) { return x; }
 inline void vdeinterleave(const float* p, vf& even, vf& odd) { even = p[0], odd = p[1]; }
 inline void vinterleave_store(float* p, vf lo, vf hi) { p[0] = lo, p[1] = hi; }

@@ -12,6 +12,7 @@ inline vf vload(const float* p) { return _mm256_loadu_ps(p); }
 inline void vstore(float* p, vf v) { _mm256_storeu_ps(p, v); }
 inline vf vadd(vf a, vf b) { return _mm256_add_ps(a, b); }
 inline vf vsub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+inline vf vmul(vf a, vf b) { return _mm256_mul_ps(a, b); }
 inline vf vset1(float x) { return _mm256_set1_ps(x); }
 inline void vdeinterleave(const float* p, vf& even, vf& odd) {
     vf a = vload(p), b = vload(p + 8);  // shuffle within 128-bit lanes, then put the 64-bit pairs in order

@@ -7,6 +7,8 @@
 namespace sd {
 
 struct WinogradKernels {
+    // U = G g Gᵀ for output channel co: g (9, Cin) its filter taps in f32, tap-major; u (16, Cout, Cin).
+    void (*weights)(float* u, const float* g, int64_t Cin, int64_t Cout, int64_t co);
     // V = Bᵀ d B for channels [c0, c1) of tile rows [ty0, ty0 + rows) of x (Cin, H, W): v (16, Cin, rows·tw).
     // work: winograd_input_work(tw, rows) floats.
     void (*input)(float* v, const float* x, int64_t Cin, int64_t H, int64_t W, int64_t tw, int64_t ty0,
