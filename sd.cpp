@@ -10,6 +10,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -236,8 +237,14 @@ int main(int argc, char** argv) {
         if (o.command == "version") { std::printf("%s\n", kVersion); return 0; }
         active_isa();  // an invalid SD_ISA is reported before any work, whatever the command
         if (o.threads > 0) set_num_threads(o.threads);
+        // --precision, else SD_PRECISION (read by the kernels), else the fastest this CPU has: bf16 products
+        // where it has AVX512_BF16. Asking for bf16 elsewhere is an error, not a silent fp32.
+        if (!o.precision.empty()) set_precision(parse_precision(o.precision.c_str()));
+        else if (!std::getenv("SD_PRECISION")) set_precision(best_precision());
+        active_precision();  // an invalid or unsupported SD_PRECISION is reported before any work, too
         if (o.verbose)
-            std::fprintf(stderr, "kernels: %s, threads: %d\n", isa_name(active_isa()), num_threads());
+            std::fprintf(stderr, "kernels: %s, precision: %s, threads: %d\n", isa_name(active_isa()),
+                         precision_name(active_precision()), num_threads());
         if (o.command == "info") return cmd_info(o);
         if (o.command == "tokenize") return cmd_tokenize(o);
         if (o.command == "bench") return run_bench(o);

@@ -46,10 +46,12 @@ int run_bench(const Options& o) {
     if (o.model.empty()) throw std::runtime_error("sd bench needs a model: sd bench -m MODEL.safetensors");
     SafeTensors(o.model);  // a missing or broken file is reported before the peak is measured
     const int threads = num_threads();
-    std::printf("sd bench: %s, %dx%d, %d threads, kernels %s\n", o.model.c_str(), o.width, o.height, threads,
-                isa_name(active_isa()));
+    std::printf("sd bench: %s, %dx%d, %d threads, kernels %s, precision %s\n", o.model.c_str(), o.width, o.height,
+                threads, isa_name(active_isa()), precision_name(active_precision()));
     double peak = measure_fma_peak_gflops(threads);
     std::printf("fp32 FMA peak (measured, %d threads): %.1f GFLOP/s\n", threads, peak);
+    if (active_precision() == Precision::BF16)  // vdpbf16ps does twice the multiply-adds of an FMA
+        std::printf("bf16 products peak at ~2x that: %% peak below can exceed 100%%\n");
 
     double t0 = now();
     Model m = load_model(o.model);
