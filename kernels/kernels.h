@@ -80,6 +80,10 @@ void conv2d_winograd(float* out, const float* in, const void* w, DType w_dtype, 
                      int64_t Cin, int64_t H, int64_t W, int64_t Cout, float* scratch, bool accumulate = false,
                      int64_t band_rows = 0);
 size_t conv2d_winograd_scratch(int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t band_rows = 0);
+// out(N,Cout,H,W) = conv2d(in, w) + bias, 3×3 stride 1 pad 1, computed directly (conv_small.cpp): for a few
+// output channels (an RGB output conv), where conv2d's implicit GEMM would waste most of its register tile.
+void conv2d_small_cout(float* out, const float* in, const void* w, DType w_dtype, const float* bias, int64_t N,
+                       int64_t Cin, int64_t H, int64_t W, int64_t Cout);
 
 // ---- attention -----------------------------------------------------------------------------------------
 // Multi-head scaled dot-product attention, computed tile by tile with an online softmax so memory is

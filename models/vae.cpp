@@ -1,13 +1,17 @@
 // vae.cpp — loading and running the SD 1.x KL-f8 autoencoder (ldm's taming-style Encoder/Decoder).
 //
+// Compute: the 3×3 convs between feature maps, nearly all of the ~2.5 TFLOP of a 512² decode, run as Winograd
+// F(2×2, 3×3) (4/9 of the multiply-adds, conv2d_winograd), each upsample-then-conv as four 2×2 phase convs of
+// the small map (4/9 again, conv2d_upsample2x), the RGB output conv directly (conv2d_small_cout).
 // Memory: at 512×512 the decoder's top level holds 128-channel 512² maps (134 MB each in f32), so the pass
 // keeps only what it must. The running activation x always sits at the arena position the pass started from
 // (`base`): each stage allocates its output above, then settle() releases everything above base and moves the
-// output down there. Same-width res blocks and attention add into x in place; a width-changing block takes
-// its 1×1 shortcut first and then normalises x in place. A decode at 512² thus peaks at four 128-channel
-// 512² maps, 512 MiB (the upsampled 256-channel map and its conv, or the 256→128 block: x of 256 channels,
-// shortcut and conv1 output of 128 each). vae_decode_arena_bytes() counts that from the shapes, and the pass
-// reserves it on entry: an arena that grew stage by stage would keep every block it added (~900 MiB).
+// output down there. Same-width res blocks and attention add into x in place, and conv1 writes over the norm1
+// output it reads; a width-changing block takes its 1×1 shortcut first and then normalises x in place, and
+// where the width shrinks conv1 writes over x too; the upsampled map is never formed. A decode at 512² thus
+// peaks at three 128-channel 512² maps, 384 MiB (the 256→128 block: x of 256 channels and the shortcut), plus
+// the band scratch of a Winograd conv (~26 MiB). vae_decode_arena_bytes() counts that from the shapes, and the
+// pass reserves it on entry: an arena that grew stage by stage would keep every block it added.
 // Left out: posterior sampling. Tiling, for images whose peak here would not fit, is vae_tiled.cpp.
 #include "models/vae.h"
 
@@ -166,23 +170,38 @@ void norm_silu_inplace(Tensor& x, const Tensor& gamma, const Tensor& beta) {
     group_norm(x.f32(), x.f32(), gamma.f32(), beta.f32(), N, C, HW, kGroups, kEps, /*silu=*/true);
 }
 
-// Winograd for the 3×3 convs between feature maps; conv2d where one side has a handful of channels (the latent
-// or the image), which would leave the transformed products too thin to pay.
-bool use_winograd(int64_t cin, int64_t cout) { return cin >= 8 && cout >= 8; }
+// How a 3×3 conv runs: to a handful of output channels (the image) directly (conv2d_small_cout), between
+// feature maps by Winograd (conv2d_winograd), from a handful of input channels (the latent) by conv2d, where the
+// transformed products would be too thin to pay.
+enum class ConvPath { Small, Winograd, Gemm };
+ConvPath conv_path(int64_t cin, int64_t cout) {
+    return cout <= 4 ? ConvPath::Small : cin >= 8 ? ConvPath::Winograd : ConvPath::Gemm;
+}
 
-// out (N, Cout, H, W) = or += conv3x3(x) + b (pad 1). out may be x itself (Cout <= Cin, not accumulating).
+// out (N, Cout, H, W) = or += conv3x3(x) + b (pad 1). out may be x itself (Cout <= Cin, not accumulating, on
+// the Winograd path, which allows that).
 void conv3x3(Arena& a, Tensor& out, const Tensor& x, const Tensor& w, const Tensor& b, bool accumulate = false) {
     const int64_t N = x.shape[0], Cin = x.shape[1], H = x.shape[2], W = x.shape[3], Cout = w.shape[0];
     assert(w.shape[1] == Cin && w.shape[2] == 3 && out.shape[1] == Cout && out.shape[2] == H);
-    if (!use_winograd(Cin, Cout)) {
-        assert(out.data != x.data);
+    const ConvPath path = conv_path(Cin, Cout);
+    assert(out.data != x.data || path == ConvPath::Winograd);
+    if (path == ConvPath::Small && !accumulate) {
+        conv2d_small_cout(out.f32(), x.f32(), w.data, w.dtype, b.f32(), N, Cin, H, W, Cout);
+    } else if (path == ConvPath::Winograd) {
+        Arena::Mark m = a.mark();
+        Tensor scratch = a.alloc({(int64_t)conv2d_winograd_scratch(Cin, H, W, Cout)});
+        conv2d_winograd(out.f32(), x.f32(), w.data, w.dtype, b.f32(), N, Cin, H, W, Cout, scratch.f32(), accumulate);
+        a.release(m);
+    } else {
         conv2d(out.f32(), x.f32(), w.data, w.dtype, b.f32(), N, Cin, H, W, Cout, 3, 1, 1, accumulate);
-        return;
     }
-    Arena::Mark m = a.mark();
-    Tensor scratch = a.alloc({(int64_t)conv2d_winograd_scratch(Cin, H, W, Cout)});
-    conv2d_winograd(out.f32(), x.f32(), w.data, w.dtype, b.f32(), N, Cin, H, W, Cout, scratch.f32(), accumulate);
-    a.release(m);
+}
+
+// x (N, Cin, H, W) → conv3x3(x) + b (N, Cout, H, W), a new map.
+Tensor conv3x3(Arena& a, const Tensor& x, const Tensor& w, const Tensor& b) {
+    Tensor y = a.alloc({x.shape[0], w.shape[0], x.shape[2], x.shape[3]});
+    conv3x3(a, y, x, w, b);
+    return y;
 }
 
 // x (N, C, H, W) → conv3x3(upsample_nearest2x(x)) + b (N, Cout, 2H, 2W), as ldm's Upsample, with 4/9 of the
@@ -285,7 +304,7 @@ struct PeakMeter {
     static size_t floats(int64_t n) { return ((size_t)n * 4 + 63) & ~size_t(63); }
     void stage(size_t live) { peak = live > peak ? live : peak; }
     size_t conv3x3_scratch(int64_t cin, int64_t c, int64_t h, int64_t w) const {
-        return use_winograd(cin, c) ? floats(conv2d_winograd_scratch(cin, h, w, c)) : 0;
+        return conv_path(cin, c) == ConvPath::Winograd ? floats(conv2d_winograd_scratch(cin, h, w, c)) : 0;
     }
     // res_block: same width: x and the norm1 output (conv1 writes over it), plus a conv's scratch; else x and the
     // shortcut output, conv1's output unless it writes over x (narrowing), plus a conv's scratch.
@@ -333,7 +352,7 @@ size_t vae_decode_arena_bytes(const Vae& vae, int64_t B, int64_t h, int64_t w) {
     const int64_t z = vae.cfg.z_channels;
     PeakMeter m{B};
     m.stage(2 * m.map(z, h, w));                          // scaled z, post_quant_conv output
-    m.stage(m.map(z, h, w) + m.map(W.back(), h, w));      // conv_in
+    m.stage(m.map(z, h, w) + m.map(W.back(), h, w) + m.conv3x3_scratch(z, W.back(), h, w));  // conv_in
     m.mid(W.back(), h, w);
     int64_t cin = W.back();
     for (size_t i = W.size(); i-- > 0;) {
@@ -344,7 +363,8 @@ size_t vae_decode_arena_bytes(const Vae& vae, int64_t B, int64_t h, int64_t w) {
             h *= 2, w *= 2;
         }
     }
-    m.stage(m.map(W[0], h, w) + m.map(vae.cfg.image_channels, h, w));  // conv_out
+    m.stage(m.map(W[0], h, w) + m.map(vae.cfg.image_channels, h, w) +  // conv_out
+            m.conv3x3_scratch(W[0], vae.cfg.image_channels, h, w));
     return m.peak;
 }
 
@@ -353,7 +373,7 @@ size_t vae_encode_arena_bytes(const Vae& vae, int64_t B, int64_t H, int64_t W_) 
     const int64_t z = vae.cfg.z_channels;
     PeakMeter m{B};
     int64_t h = H, w = W_, cin = W[0];
-    m.stage(m.map(W[0], h, w));  // conv_in output (the image is the caller's)
+    m.stage(m.map(W[0], h, w) + m.conv3x3_scratch(vae.cfg.image_channels, W[0], h, w));  // conv_in; image: caller's
     for (size_t i = 0; i < W.size(); i++) {
         for (int64_t j = 0; j < vae.cfg.num_res_blocks; j++, cin = W[i]) m.res_block(cin, W[i], h, w);
         if (i + 1 < W.size()) {  // x and its padded copy, then that and the stride-2 conv output
@@ -363,7 +383,7 @@ size_t vae_encode_arena_bytes(const Vae& vae, int64_t B, int64_t H, int64_t W_) 
         }
     }
     m.mid(W.back(), h, w);
-    m.stage(m.map(W.back(), h, w) + m.map(2 * z, h, w));  // conv_out
+    m.stage(m.map(W.back(), h, w) + m.map(2 * z, h, w) + m.conv3x3_scratch(W.back(), 2 * z, h, w));  // conv_out
     m.stage(m.map(2 * z, h, w) + m.map(z, h, w));         // the mean half of quant_conv
     return m.peak;
 }
@@ -397,7 +417,7 @@ Tensor vae_decode(const Vae& vae, const Tensor& z, Arena& a) {
     float* xp = x.f32();
     for (int64_t i = 0; i < z.numel(); i++) xp[i] = zp[i] / kVaeScale;
     x = settle(a, base, conv2d(a, x, vae.post_quant_conv_w, vae.post_quant_conv_b));  // (B, z, h, w)
-    x = settle(a, base, conv2d(a, x, d.conv_in_w, d.conv_in_b));                      // (B, Wlast, h, w)
+    x = settle(a, base, conv3x3(a, x, d.conv_in_w, d.conv_in_b));                     // (B, Wlast, h, w)
     x = mid_forward(d.mid, x, a);
     for (size_t i = d.up.size(); i-- > 0;) {  // the deepest level first
         for (const VaeResBlock& b : d.up[i].blocks) x = settle(a, base, res_block(b, x, a));  // (B, W[i], ., .)
@@ -405,7 +425,7 @@ Tensor vae_decode(const Vae& vae, const Tensor& z, Arena& a) {
             x = settle(a, base, upsample_conv(a, x, d.up[i].resample_w, d.up[i].resample_b));
     }
     norm_silu_inplace(x, d.norm_out_w, d.norm_out_b);
-    return settle(a, base, conv2d(a, x, d.conv_out_w, d.conv_out_b));  // (B, 3, 8h, 8w)
+    return settle(a, base, conv3x3(a, x, d.conv_out_w, d.conv_out_b));  // (B, 3, 8h, 8w)
 }
 
 Tensor vae_encode(const Vae& vae, const Tensor& img, Arena& a) {
@@ -419,7 +439,7 @@ Tensor vae_encode(const Vae& vae, const Tensor& img, Arena& a) {
     const int64_t z = vae.cfg.z_channels;
     reserve(a, vae_encode_arena_bytes(vae, img.shape[0], img.shape[2], img.shape[3]));
     Arena::Mark base = a.mark();  // the running activation x always starts here
-    Tensor x = conv2d(a, img, e.conv_in_w, e.conv_in_b);  // (B, W0, H, W)
+    Tensor x = conv3x3(a, img, e.conv_in_w, e.conv_in_b);  // (B, W0, H, W)
     for (const VaeLevel& lv : e.down) {
         for (const VaeResBlock& b : lv.blocks) x = settle(a, base, res_block(b, x, a));
         if (lv.resample_w.data) {
@@ -429,7 +449,7 @@ Tensor vae_encode(const Vae& vae, const Tensor& img, Arena& a) {
     }
     x = mid_forward(e.mid, x, a);
     norm_silu_inplace(x, e.norm_out_w, e.norm_out_b);
-    x = settle(a, base, conv2d(a, x, e.conv_out_w, e.conv_out_b));  // (B, 2z, h, w): mean, log-variance
+    x = settle(a, base, conv3x3(a, x, e.conv_out_w, e.conv_out_b));  // (B, 2z, h, w): mean, log-variance
     // Only the mean is wanted: the first z output channels of quant_conv, i.e. the first z rows of its weight.
     Tensor mean_w = Tensor::view_of(vae.quant_conv_w.data, {z, 2 * z, 1, 1}, vae.quant_conv_w.dtype);
     Tensor mean_b = Tensor::view_of(vae.quant_conv_b.data, {z}, DType::F32);

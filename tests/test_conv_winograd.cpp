@@ -141,7 +141,8 @@ TEST_CASE("conv2d_winograd in place (out = in, Cout <= Cin) gives the out-of-pla
             set_isa(isa);
             std::vector<float> want(N * Cout * H * W);
             Scratch s0(conv2d_winograd_scratch(Cin, H, W, Cout));
-            conv2d_winograd(want.data(), in.data(), wraw.data(), DType::F16, bias.data(), N, Cin, H, W, Cout, s0.data());
+            conv2d_winograd(want.data(), in.data(), wraw.data(), DType::F16, bias.data(), N, Cin, H, W, Cout,
+                            s0.data());
             for (int64_t band : {0, 1, 2, 100}) {
                 set_num_threads(band == 2 ? 3 : band == 1 ? 1 : 2);
                 std::vector<float> x = in;

@@ -239,9 +239,9 @@ TEST_CASE("vae: full-size 512x512 decode with the real weights" * doctest::skip(
     CHECK(std::isfinite(lo));
     CHECK(std::isfinite(hi));
     // The scheme's peak: the 256 → 128 block at 512² holds x (256 channels) and the shortcut (128): three
-    // 128-channel 512² maps, 384 MiB, plus the Winograd conv's band scratch (~14 MiB).
+    // 128-channel 512² maps, 384 MiB, plus the Winograd conv's band scratch (~26 MiB).
     const size_t maps = (size_t)3 * 128 * 512 * 512 * 4;
     CHECK(vae_decode_arena_bytes(vae, 1, 64, 64) >= maps);
-    CHECK(vae_decode_arena_bytes(vae, 1, 64, 64) <= maps + (16u << 20));
+    CHECK(vae_decode_arena_bytes(vae, 1, 64, 64) <= maps + (32u << 20));
     CHECK(arena.peak() <= vae_decode_arena_bytes(vae, 1, 64, 64));
 }

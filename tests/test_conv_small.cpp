@@ -1,0 +1,88 @@
+// conv2d_small_cout (conv_small.cpp) against a naive double reference: 1..8 output channels (blocks of 3 and
+// the partial ones), widths below, at and between the vector widths, heights that leave partial row blocks,
+// batches, every weight dtype, every ISA this CPU runs, 1..3 threads giving the same bits.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/half.h"
+#include "kernels/kernels.h"
+
+using namespace sd;
+
+TEST_CASE("conv2d_small_cout matches the double reference for every ISA, dtype and thread count") {
+    struct Case { int64_t N, Cin, H, W, Cout; };
+    const Case cases[] = {{1, 1, 1, 1, 1},  {1, 3, 2, 3, 3},   {2, 5, 9, 17, 3},  {1, 7, 13, 16, 2},
+                          {1, 16, 11, 33, 4}, {1, 9, 17, 40, 5}, {3, 4, 8, 8, 8},  {1, 32, 20, 64, 3},
+                          {1, 2, 30, 15, 7}};
+    std::mt19937 rng(777);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    int variant = 0;
+    for (const Case& c : cases)
+        for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+            const bool use_bias = ++variant % 2 == 0;
+            const int64_t N = c.N, Cin = c.Cin, H = c.H, W = c.W, Cout = c.Cout;
+            std::vector<float> in(N * Cin * H * W), bias(Cout), wv(Cout * Cin * 9);
+            std::vector<uint8_t> wraw(wv.size() * dtype_size(dt));
+            for (float& x : in) x = nd(rng);
+            for (float& x : bias) x = nd(rng);
+            for (size_t i = 0; i < wv.size(); i++) {
+                float x = nd(rng);
+                if (dt == DType::F32) { std::memcpy(&wraw[i * 4], &x, 4); wv[i] = x; continue; }
+                uint16_t h = dt == DType::F16 ? f32_to_f16(x) : f32_to_bf16(x);
+                std::memcpy(&wraw[i * 2], &h, 2);
+                wv[i] = dt == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
+            }
+            std::vector<double> ref(N * Cout * H * W), mag(ref.size());
+            for (int64_t n = 0; n < N; n++)
+                for (int64_t co = 0; co < Cout; co++)
+                    for (int64_t y = 0; y < H; y++)
+                        for (int64_t x = 0; x < W; x++) {
+                            double sum = use_bias ? bias[co] : 0.0, m = std::fabs(sum);
+                            for (int64_t ci = 0; ci < Cin; ci++)
+                                for (int ky = 0; ky < 3; ky++)
+                                    for (int kx = 0; kx < 3; kx++) {
+                                        int64_t iy = y - 1 + ky, ix = x - 1 + kx;
+                                        if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                        double t = (double)in[((n * Cin + ci) * H + iy) * W + ix] *
+                                                   wv[(co * Cin + ci) * 9 + ky * 3 + kx];
+                                        sum += t;
+                                        m += std::fabs(t);
+                                    }
+                            int64_t o = ((n * Cout + co) * H + y) * W + x;
+                            ref[o] = sum;
+                            mag[o] = m + std::fabs(sum);
+                        }
+            for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
+                if (!isa_supported(isa)) continue;
+                set_isa(isa);
+                std::vector<float> first;
+                for (int threads : {1, 2, 3}) {
+                    set_num_threads(threads);
+                    std::vector<float> out(ref.size(), NAN);
+                    conv2d_small_cout(out.data(), in.data(), wraw.data(), dt, use_bias ? bias.data() : nullptr, N,
+                                      Cin, H, W, Cout);
+                    double max_abs = 0, max_rel = 0;
+                    int64_t bad = -1;
+                    for (size_t i = 0; i < out.size(); i++) {
+                        double d = std::fabs(out[i] - ref[i]), rel = d / (mag[i] + 1e-6);
+                        max_abs = std::max(max_abs, d);
+                        max_rel = std::max(max_rel, rel);
+                        if (!(rel <= 1e-5) && bad < 0) bad = (int64_t)i;  // also catches NaN (unwritten outputs)
+                    }
+                    INFO("isa=", isa_name(isa), " threads=", threads, " N=", N, " Cin=", Cin, " H=", H, " W=", W,
+                         " Cout=", Cout, " dtype=", dtype_name(dt), " bias=", use_bias, " max_abs=", max_abs,
+                         " max_rel=", max_rel, " first bad=", bad);
+                    CHECK(bad < 0);
+                    if (threads == 1) first = out;
+                    else CHECK(std::memcmp(first.data(), out.data(), out.size() * 4) == 0);
+                }
+            }
+        }
+    set_isa(best_isa());
+    set_num_threads(0);
+}
