@@ -252,7 +252,9 @@ void gemm_run(const GemmProblem& p) {
         double balance = (double)tiles / (double)(ceil_div(tiles, parts) * parts);
         double m_part = along_m ? (double)p.M / parts : (double)p.M;
         double n_part = along_m ? (double)p.N : (double)p.N / parts;
-        return std::min(m_part, std::min(n_part, (double)kr.nc)) * balance;
+        // Weighted by the share of threads kept busy: a split with fewer parts than threads leaves cores idle
+        // (e.g. N = 16 pixels is one tile along N, so only an M split can use two threads).
+        return std::min(m_part, std::min(n_part, (double)kr.nc)) * balance * (double)parts / (double)T;
     };
     bool along_m = score(tiles_m, true) > score(tiles_n, false);
     int64_t tiles = along_m ? tiles_m : tiles_n, parts = std::min(T, tiles);
