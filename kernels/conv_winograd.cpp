@@ -113,7 +113,7 @@ inline vf vsub(vf a, vf b) { return a - b; }
 inline vf vmul(vf a, vf b) { return a * b; }
 inline vf vset1(float x) { return x; }
 inline void vdeinterleave(const float* p, vf& even, vf& odd) { even = p[0], odd = p[1]; }
-inline void vinterleave_store(float* p, vf lo, vf hi) { p[0] = lo, p[1] = hi; }
+inline void vzip(vf lo, vf hi, vf& first, vf& second) { first = lo, second = hi; }
 }  // namespace
 }  // namespace sd
 

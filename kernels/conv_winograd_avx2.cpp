@@ -20,10 +20,11 @@ inline void vdeinterleave(const float* p, vf& even, vf& odd) {
     even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
     odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
 }
-inline void vinterleave_store(float* p, vf lo, vf hi) {
+// first, second = lo[0] hi[0] lo[1] hi[1] ...: the two vectors interleaved
+inline void vzip(vf lo, vf hi, vf& first, vf& second) {
     __m256 a = _mm256_unpacklo_ps(lo, hi), b = _mm256_unpackhi_ps(lo, hi);  // pairs 0,1 | 4,5 and 2,3 | 6,7
-    vstore(p, _mm256_permute2f128_ps(a, b, 0x20));
-    vstore(p + 8, _mm256_permute2f128_ps(a, b, 0x31));
+    first = _mm256_permute2f128_ps(a, b, 0x20);
+    second = _mm256_permute2f128_ps(a, b, 0x31);
 }
 
 }  // namespace

@@ -21,11 +21,12 @@ inline void vdeinterleave(const float* p, vf& even, vf& odd) {
     even = _mm512_permutex2var_ps(a, ie, b);
     odd = _mm512_permutex2var_ps(a, io, b);
 }
-inline void vinterleave_store(float* p, vf lo, vf hi) {
+// first, second = lo[0] hi[0] lo[1] hi[1] ...: the two vectors interleaved
+inline void vzip(vf lo, vf hi, vf& first, vf& second) {
     const __m512i i0 = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i i1 = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    vstore(p, _mm512_permutex2var_ps(lo, i0, hi));
-    vstore(p + 16, _mm512_permutex2var_ps(lo, i1, hi));
+    first = _mm512_permutex2var_ps(lo, i0, hi);
+    second = _mm512_permutex2var_ps(lo, i1, hi);
 }
 
 }  // namespace

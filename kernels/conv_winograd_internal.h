@@ -1,6 +1,6 @@
-// conv_winograd_internal.h — the per-ISA transform kernels behind conv2d_winograd (conv_winograd.cpp): one
-// body, conv_winograd_body.inc, compiled plainly (the scalar table) and with AVX2 / AVX-512 flags, where the
-// compiler vectorises its loops along the tiles. Plain types only: the ISA files include it.
+// conv_winograd_internal.h — the per-ISA Winograd transform kernels behind conv2d_winograd (conv_winograd.cpp)
+// and conv2d_upsample2x (conv_upsample.cpp): one body, conv_winograd_body.inc, over a one-float vector wrapper
+// (the scalar table) and AVX2 / AVX-512 ones. Plain types only: the ISA files include it.
 #pragma once
 #include <cstdint>
 
@@ -17,8 +17,22 @@ struct WinogradKernels {
     // work: winograd_output_work(tw) floats.
     void (*output)(float* y, const float* m, const float* bias, int64_t Cout, int64_t H, int64_t W, int64_t tw,
                    int64_t ty0, int64_t rows, int accumulate, int64_t c0, int64_t c1, float* work);
+
+    // The upsampling phases of conv_upsample.cpp, F(2×2, 2×2). U of output channel co for the four phases:
+    // u (4, 9, Cout, Cin) from g as above.
+    void (*up_weights)(float* u, const float* g, int64_t Cin, int64_t Cout, int64_t co);
+    // V (9, Cin, rows·tw) of phase (p, q) for channels [c0, c1) of x tile rows [ty0, ty0 + rows) (2×2 x positions
+    // a tile). work: upsample_input_work(tw, rows) floats.
+    void (*up_input)(float* v, const float* x, int64_t Cin, int64_t H, int64_t W, int64_t tw, int64_t ty0,
+                     int64_t rows, int p, int q, int64_t c0, int64_t c1, float* work);
+    // y (Cout, 2H, 2W): its rows of phase p for channels [c0, c1) of those tile rows, from the products of phases
+    // (p, 0) and (p, 1), m0 and m1 (9, Cout, rows·tw), plus bias. work: upsample_output_work(tw) floats.
+    void (*up_output)(float* y, const float* m0, const float* m1, const float* bias, int64_t Cout, int64_t H,
+                      int64_t W, int64_t tw, int64_t ty0, int64_t rows, int p, int64_t c0, int64_t c1, float* work);
 };
 
+inline int64_t upsample_input_work(int64_t tw, int64_t rows) { return (2 * rows + 1) * 3 * tw + 2 * (tw + 2); }
+inline int64_t upsample_output_work(int64_t tw) { return 20 * tw; }
 inline int64_t winograd_input_work(int64_t tw, int64_t rows) { return (2 * rows + 2) * 4 * tw + 2 * (tw + 2); }
 inline int64_t winograd_output_work(int64_t tw) { return 10 * tw; }
 

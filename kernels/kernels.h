@@ -38,9 +38,12 @@ Precision best_precision();                   // BF16 where supported, else FP32
 Precision active_precision();                 // what the matrix products run at now
 void set_precision(Precision p);              // throws if unsupported
 
-// The machine's fp32 FMA peak in GFLOP/s with `threads` threads (register-only loop of independent FMA chains
-// on the active ISA; median of a few runs): the yardstick every throughput figure is quoted against.
-double measure_fma_peak_gflops(int threads);
+// The machine's fp32 FMA peak with `threads` threads (register-only loop of independent FMA chains on the
+// active ISA; median of a few runs): the yardstick every throughput figure is quoted against. `wall` is
+// GFLOP/s by the clock; `per_core` is GFLOP per CPU-second of one thread, which other processes on a shared
+// machine do not distort.
+struct FmaPeak { double wall, per_core; };
+FmaPeak measure_fma_peak(int threads);
 
 // ---- dtype conversion --------------------------------------------------------------------------------
 void convert_to_f32(float* dst, const void* src, DType src_dtype, int64_t n);
@@ -66,9 +69,10 @@ void conv2d(float* out, const float* in, const void* w, DType w_dtype, const flo
 inline int64_t conv_out_size(int64_t in, int k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
 
 // out(N,Cout,2H,2W) = conv2d(upsample_nearest2x(in(N,Cin,H,W)), w) + bias, 3×3 pad 1 (conv_upsample.cpp),
-// without the upsampled map and with 4/9 of the multiply-adds: each output phase is a 2×2 conv of `in` with
-// summed taps, so the sums round differently from conv2d's. scratch: conv2d_upsample2x_scratch() floats, 64-byte
-// aligned; band_rows (input rows per step) 0 picks a size, any value gives the same bits.
+// without the upsampled map and with 1/4 of the multiply-adds: each output phase is a 2×2 conv of `in` with
+// summed taps, run as Winograd F(2×2, 2×2), so the sums round a few ulps off conv2d's. scratch:
+// conv2d_upsample2x_scratch() floats, 64-byte aligned; band_rows (rows of 2×2 tiles of `in` per step) 0 picks a
+// size, any value gives the same bits.
 void conv2d_upsample2x(float* out, const float* in, const void* w, DType w_dtype, const float* bias, int64_t N,
                        int64_t Cin, int64_t H, int64_t W, int64_t Cout, float* scratch, int64_t band_rows = 0);
 size_t conv2d_upsample2x_scratch(int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t band_rows = 0);

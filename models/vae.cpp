@@ -2,7 +2,8 @@
 //
 // Compute: the 3×3 convs between feature maps, nearly all of the ~2.5 TFLOP of a 512² decode, run as Winograd
 // F(2×2, 3×3) (4/9 of the multiply-adds, conv2d_winograd), each upsample-then-conv as four 2×2 phase convs of
-// the small map (4/9 again, conv2d_upsample2x), the RGB output conv directly (conv2d_small_cout).
+// the small map, each by Winograd F(2×2, 2×2) (1/4, conv2d_upsample2x), the RGB output conv directly
+// (conv2d_small_cout).
 // Memory: at 512×512 the decoder's top level holds 128-channel 512² maps (134 MB each in f32), so the pass
 // keeps only what it must. The running activation x always sits at the arena position the pass started from
 // (`base`): each stage allocates its output above, then settle() releases everything above base and moves the
@@ -204,7 +205,7 @@ Tensor conv3x3(Arena& a, const Tensor& x, const Tensor& w, const Tensor& b) {
     return y;
 }
 
-// x (N, C, H, W) → conv3x3(upsample_nearest2x(x)) + b (N, Cout, 2H, 2W), as ldm's Upsample, with 4/9 of the
+// x (N, C, H, W) → conv3x3(upsample_nearest2x(x)) + b (N, Cout, 2H, 2W), as ldm's Upsample, with 1/4 of the
 // multiply-adds and without the upsampled map (conv2d_upsample2x).
 Tensor upsample_conv(Arena& a, const Tensor& x, const Tensor& w, const Tensor& b) {
     const int64_t N = x.shape[0], Cin = x.shape[1], H = x.shape[2], W = x.shape[3], Cout = w.shape[0];
