@@ -4,8 +4,9 @@
 #
 # The working corpus is build-fuzz/corpus/TARGET (new inputs go there), seeded from tests/fuzz/corpus/TARGET
 # and tests/fuzz/regress/TARGET. libFuzzer stops at the first finding, so a target is restarted until its
-# time is spent (at most 20 findings each). Inputs are up to 8 KB (2 KB for the tokenizer). Findings (crash-*, timeout-*, oom-*, leak-*) and each run's
-# log land in build-fuzz/findings/TARGET/; copy a minimised one into tests/fuzz/regress/TARGET/ to keep it.
+# time is spent (at most 20 findings each). Inputs are up to 8 KB (2 KB for the tokenizer). Findings
+# (crash-*, timeout-*, oom-*, leak-*) and the log of the run that found each land in build-fuzz/findings/TARGET/;
+# copy a minimised one into tests/fuzz/regress/TARGET/ to keep it.
 # Prints one line per target: executions and findings. Exits non-zero if any target had a finding.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
