@@ -6,12 +6,14 @@
 // positions ξ of the 4×4 transformed tile is one matrix product M_ξ (Cout, tiles) = U_ξ (Cout, Cin) · V_ξ (Cin,
 // tiles), run by matmul_nn (so the active ISA and precision apply), and Y = Aᵀ M A gives the 2×2 outputs:
 //   Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1],  Aᵀ = [1 1 1 0; 0 1 -1 -1].
-// The image is processed a band of tile rows at a time, so V and M stay a few MiB. A band's outputs are written
-// only after the next band's V is built, which lets `out` be `in` itself (narrowing convs write over their input).
+// The image is processed a band of ~1024 tiles at a time, so V and M (16 values per channel and tile) stay
+// bounded whatever the image size. A band's outputs are written only after the next band's V is built, which
+// lets `out` be `in` itself (narrowing convs write over their input).
 // Rounding: the transforms add and subtract up to 9 values, so results differ from conv2d's by a few ulps of the
-// largest partial sums (~1e-6 relative in practice); the bits do not depend on the thread count or band height.
-// Left out: other tile sizes (F(4×4, 3×3) has 4× fewer multiplies but transform constants up to 8 and worse
-// rounding), strides, other kernel sizes.
+// largest partial sums (~1e-6 relative in practice; in BF16 precision the transformed operands are rounded to
+// bf16, ~3× the squared error of conv2d's bf16 products); the bits do not depend on the thread count or band
+// height. Left out: other tile sizes (F(4×4, 3×3) needs 1/4 of the direct multiplies instead of 4/9, but its
+// transform constants reach 8 and 1/24: ~16× our max error in a float32 trial), strides, other kernel sizes.
 #include <algorithm>
 #include <cassert>
 #include <cstring>
