@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <stdexcept>
 #include <string_view>
@@ -369,34 +370,73 @@ struct ClipTokenizer::Impl {
         }
     }
 
-    // One piece: its bytes as symbols ("</w>" on the last), then merge every occurrence of the lowest-ranked
-    // adjacent pair, left to right, until no adjacent pair is a merge.
+    const Merge* find_merge(int left, int right) const {
+        auto it = merges.find(pair_key(left, right));
+        return it == merges.end() ? nullptr : &it->second;
+    }
+
+    // One piece: its bytes as symbols ("</w>" on the last), then CLIP's loop: take the lowest-ranked adjacent pair,
+    // merge all its occurrences in one left-to-right non-overlapping scan, repeat until no adjacent pair is a merge.
+    // Rescanning the word per merge is quadratic in its length (a 128,000-letter word took 5.5 s), so the symbols
+    // are a linked list and the adjacent pairs sit in a min-heap of (rank, position of the left symbol), processed
+    // in rounds: a round pops every entry of the lowest rank r, which come out left to right, and merges those that
+    // still hold the pair of rank r. Entries go stale when a neighbour merges; they are checked, not removed.
+    // Why one round is exactly CLIP's scan: a merge of (A, B) makes a symbol AB spelled longer than A and than B,
+    // so every pair it creates contains AB and differs from (A, B) — no pair of rank r appears during the round, and
+    // the only occurrence a merge removes is one overlapping it on the right, the one CLIP's scan skips too. The
+    // pairs created go into the heap and compete from the next round on, even with ranks below r, as they would in
+    // CLIP's next search for the lowest rank. (With CLIP's list they never rank below r — each line's tokens are
+    // made by earlier lines — so the rounds only matter for a list without that order; they cost nothing.) A pair
+    // never comes back at a position (its spelling only grows), so a stale entry never turns valid again.
+    // O(n log n) in the word's bytes.
     std::vector<int> bpe(const std::string& piece) const {
         {
             std::lock_guard<std::mutex> lock(cache_mutex);
             auto hit = cache.find(piece);
             if (hit != cache.end()) return hit->second;
         }
-        std::vector<int> word;
-        word.reserve(piece.size());
-        for (unsigned char b : piece) word.push_back(byte_id[b]);
-        word.back() += 256;
-        while (word.size() > 1) {
-            const Merge* best = nullptr;
-            int left = 0, right = 0;
-            for (size_t k = 0; k + 1 < word.size(); k++) {
-                auto it = merges.find(pair_key(word[k], word[k + 1]));
-                if (it != merges.end() && (!best || it->second.rank < best->rank))
-                    best = &it->second, left = word[k], right = word[k + 1];
+        if (piece.empty()) return {};  // split() makes no empty pieces
+        const int n = (int)piece.size();
+        std::vector<int> symbol(n), next(n), prev(n);  // by byte position; -1: merged away / no neighbour
+        for (int k = 0; k < n; k++) symbol[k] = byte_id[(unsigned char)piece[k]], prev[k] = k - 1, next[k] = k + 1;
+        symbol[n - 1] += 256;
+        next[n - 1] = -1;
+
+        std::vector<uint64_t> heap;  // rank << 32 | left position, smallest on top
+        auto key = [](int rank, int pos) { return (uint64_t)(uint32_t)rank << 32 | (uint32_t)pos; };
+        auto push = [&](int pos) {
+            if (next[pos] < 0) return;
+            if (const Merge* m = find_merge(symbol[pos], symbol[next[pos]])) {
+                heap.push_back(key(m->rank, pos));
+                std::push_heap(heap.begin(), heap.end(), std::greater<uint64_t>());
             }
-            if (!best) break;
-            size_t out = 0;
-            for (size_t k = 0; k < word.size();) {
-                if (k + 1 < word.size() && word[k] == left && word[k + 1] == right) word[out++] = best->id, k += 2;
-                else word[out++] = word[k++];
+        };
+        for (int k = 0; k + 1 < n; k++) push(k);
+
+        std::vector<int> round;  // left positions of this round's pair, ascending
+        while (!heap.empty()) {
+            const int rank = (int)(heap.front() >> 32);
+            round.clear();
+            while (!heap.empty() && (int)(heap.front() >> 32) == rank) {
+                round.push_back((int)(uint32_t)heap.front());
+                std::pop_heap(heap.begin(), heap.end(), std::greater<uint64_t>());
+                heap.pop_back();
             }
-            word.resize(out);
+            for (int pos : round) {
+                if (symbol[pos] < 0 || next[pos] < 0) continue;  // merged into its left neighbour, or now last
+                const Merge* m = find_merge(symbol[pos], symbol[next[pos]]);
+                if (!m || m->rank != rank) continue;  // stale: a neighbour changed since the entry was pushed
+                const int right = next[pos];
+                symbol[pos] = m->id;
+                symbol[right] = -1;
+                next[pos] = next[right];
+                if (next[pos] >= 0) prev[next[pos]] = pos;
+                if (prev[pos] >= 0) push(prev[pos]);
+                push(pos);
+            }
         }
+        std::vector<int> word;  // position 0 is never merged away: merges keep the left position
+        for (int k = 0; k >= 0; k = next[k]) word.push_back(symbol[k]);
         std::lock_guard<std::mutex> lock(cache_mutex);
         if (cache.size() > 100000) cache.clear();  // prompts are short; this only bounds adversarial input
         cache.emplace(piece, word);
