@@ -23,7 +23,6 @@ for t in "$@"; do
     seeds=()
     for d in tests/fuzz/corpus/$t tests/fuzz/regress/$t; do [ -d "$d" ] && seeds+=("$d"); done
     max_len=8192
-    [ "$t" = tokenizer ] && max_len=2048  # BPE is quadratic in a word's length: shorter inputs, many more runs
     opts=(-timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 -max_len=$max_len
           -print_final_stats=1 -artifact_prefix="$out/")
     [ -f "tests/fuzz/$t.dict" ] && opts+=(-dict="tests/fuzz/$t.dict")
