@@ -74,6 +74,7 @@ options:
       --version             print the version
 environment:
   SD_ISA=scalar|avx2|avx512|neon   force a kernel instruction set (error if the CPU lacks it)
+  SD_PRECISION=fp32|bf16           matrix product precision when --precision is not given
 )";
 }
 
