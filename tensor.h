@@ -143,6 +143,13 @@ public:
             add_block(want);
         }
     }
+    // Gives every block back to the system (nothing may be live): the next pass grows to its own need. Used
+    // between stages with different shapes (UNet, then VAE), so their peaks do not add up in resident memory.
+    void clear() {
+        assert(cur_ == 0 && used_ == 0);
+        blocks_.clear();
+        peak_ = 0;
+    }
     size_t capacity() const { size_t c = 0; for (auto& b : blocks_) c += b.size; return c; }
     size_t peak() const { return peak_; }
 

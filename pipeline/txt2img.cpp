@@ -193,6 +193,7 @@ Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, in
     if (first_non_finite(latent.f32(), latent.numel()) >= 0)
         throw std::runtime_error("the latent to decode contains NaN/Inf; no image was written");
     Arena::Mark mk = arena.mark();
+    if (mk.block == 0 && mk.used == 0) arena.clear();  // the UNet's blocks go back before the decoder grows its own
     Tensor img;  // (1, 3, H, W)
     if (taesd) {
         if (!m.taesd) m.taesd = std::make_unique<Taesd>(load_taesd_decoder());
