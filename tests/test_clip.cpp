@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "compare.h"
 #include "json.h"
 #include "kernels/kernels.h"
 #include "models/clip.h"
@@ -18,23 +19,6 @@
 using namespace sd;
 
 namespace {
-
-struct Diff { double max_abs = 0, max_rel = 0, nmse = 0; int64_t worst = -1; };
-
-// Per element |got - want|; relative to max(|want|, 1e-3) so values near zero do not dominate.
-Diff compare(const float* got, const float* want, int64_t n) {
-    Diff d;
-    double err2 = 0, ref2 = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double e = std::fabs((double)got[i] - want[i]);
-        if (e > d.max_abs) d.max_abs = e, d.worst = i;
-        d.max_rel = std::fmax(d.max_rel, e / std::fmax(std::fabs((double)want[i]), 1e-3));
-        err2 += e * e;
-        ref2 += (double)want[i] * want[i];
-    }
-    d.nmse = err2 / (ref2 > 0 ? ref2 : 1);
-    return d;
-}
 
 int clip_heads(const SafeTensors& golden) {
     JsonValue cfg = parse_json(golden.metadata().at("clip_config"));
@@ -75,9 +59,8 @@ TEST_CASE("clip: tiny text encoder matches the PyTorch golden, last layer and cl
                 arena.reset();
                 Tensor got = clip_encode(clip, ids.data(), skip, arena);
                 REQUIRE(got.same_shape({77, 32}));
-                Diff d = compare(got.f32(), want.f32(), 77 * 32);
-                INFO(std::string(isa_name(isa)), " ", want_name, ": max_abs=", d.max_abs, " max_rel=", d.max_rel, " nmse=", d.nmse,
-                     " worst index=", d.worst);
+                test::Diff d = test::compare(got.f32(), want.f32(), 77 * 32, test::abs_tol(tol));
+                INFO(d.summary(std::string(isa_name(isa)) + " " + want_name));
                 CHECK(d.max_abs < tol);
                 CHECK(d.nmse < 1e-9);  // measured ~1e-13
             }

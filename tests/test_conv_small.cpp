@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include "kernels/half.h"
+#include "compare.h"
 #include "kernels/kernels.h"
 
 using namespace sd;
@@ -26,17 +26,11 @@ TEST_CASE("conv2d_small_cout matches the double reference for every ISA, dtype a
         for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
             const bool use_bias = ++variant % 2 == 0;
             const int64_t N = c.N, Cin = c.Cin, H = c.H, W = c.W, Cout = c.Cout;
-            std::vector<float> in(N * Cin * H * W), bias(Cout), wv(Cout * Cin * 9);
-            std::vector<uint8_t> wraw(wv.size() * dtype_size(dt));
+            std::vector<float> in(N * Cin * H * W), bias(Cout), wv;
+            std::vector<uint8_t> wraw;
             for (float& x : in) x = nd(rng);
             for (float& x : bias) x = nd(rng);
-            for (size_t i = 0; i < wv.size(); i++) {
-                float x = nd(rng);
-                if (dt == DType::F32) { std::memcpy(&wraw[i * 4], &x, 4); wv[i] = x; continue; }
-                uint16_t h = dt == DType::F16 ? f32_to_f16(x) : f32_to_bf16(x);
-                std::memcpy(&wraw[i * 2], &h, 2);
-                wv[i] = dt == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
-            }
+            test::random_weights(rng, Cout * Cin * 9, dt, wraw, wv);
             std::vector<double> ref(N * Cout * H * W), mag(ref.size());
             for (int64_t n = 0; n < N; n++)
                 for (int64_t co = 0; co < Cout; co++)
@@ -66,18 +60,13 @@ TEST_CASE("conv2d_small_cout matches the double reference for every ISA, dtype a
                     std::vector<float> out(ref.size(), NAN);
                     conv2d_small_cout(out.data(), in.data(), wraw.data(), dt, use_bias ? bias.data() : nullptr, N,
                                       Cin, H, W, Cout);
-                    double max_abs = 0, max_rel = 0;
-                    int64_t bad = -1;
-                    for (size_t i = 0; i < out.size(); i++) {
-                        double d = std::fabs(out[i] - ref[i]), rel = d / (mag[i] + 1e-6);
-                        max_abs = std::max(max_abs, d);
-                        max_rel = std::max(max_rel, rel);
-                        if (!(rel <= 1e-5) && bad < 0) bad = (int64_t)i;  // also catches NaN (unwritten outputs)
-                    }
-                    INFO("isa=", isa_name(isa), " threads=", threads, " N=", N, " Cin=", Cin, " H=", H, " W=", W,
-                         " Cout=", Cout, " dtype=", dtype_name(dt), " bias=", use_bias, " max_abs=", max_abs,
-                         " max_rel=", max_rel, " first bad=", bad);
-                    CHECK(bad < 0);
+                    // Each output within 1e-5 of its sum of |terms| (plus 1e-6); NaN (unwritten outputs) fails too.
+                    test::Diff d = test::compare(out.data(), ref.data(), (int64_t)out.size(),
+                                                 test::rel_tol(1e-5, 1e-11), mag.data());
+                    INFO("isa=", std::string(isa_name(isa)), " threads=", threads, " N=", N, " Cin=", Cin, " H=", H,
+                         " W=", W, " Cout=", Cout, " dtype=", std::string(dtype_name(dt)), " bias=", use_bias, " ",
+                         d.summary("conv"));
+                    CHECK(d.first_bad < 0);
                     if (threads == 1) first = out;
                     else CHECK(std::memcmp(first.data(), out.data(), out.size() * 4) == 0);
                 }

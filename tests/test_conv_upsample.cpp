@@ -8,26 +8,15 @@
 #include <random>
 #include <vector>
 
-#include "kernels/half.h"
+#include "compare.h"
 #include "kernels/kernels.h"
 
 using namespace sd;
 
 namespace {
 
-// Random weights stored in `dt`, and their exact f32 values.
-void random_weights(std::mt19937& rng, int64_t n, DType dt, std::vector<uint8_t>& raw, std::vector<float>& exact) {
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    raw.assign(n * dtype_size(dt), 0);
-    exact.resize(n);
-    for (int64_t i = 0; i < n; i++) {
-        float x = nd(rng);
-        if (dt == DType::F32) { std::memcpy(&raw[i * 4], &x, 4); exact[i] = x; continue; }
-        uint16_t h = dt == DType::F16 ? f32_to_f16(x) : f32_to_bf16(x);
-        std::memcpy(&raw[i * 2], &h, 2);
-        exact[i] = dt == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
-    }
-}
+// Each output within 1e-5 of its sum of |terms| (plus 1e-6): f32 rounding of any summation order, not more.
+const test::Tol kTol = test::rel_tol(1e-5, 1e-11);
 
 // Scratch of `floats` followed by a guard band that must come back untouched.
 struct Scratch {
@@ -64,7 +53,7 @@ TEST_CASE("conv2d_upsample2x matches conv3x3 of the 2x upsampled input (double r
             std::vector<uint8_t> wraw;
             for (float& x : in) x = nd(rng);
             for (float& x : bias) x = nd(rng);
-            random_weights(rng, Cout * Cin * 9, dt, wraw, wv);
+            test::random_weights(rng, Cout * Cin * 9, dt, wraw, wv);
             std::vector<double> ref(N * Cout * Ho * Wo), mag(ref.size());
             for (int64_t n = 0; n < N; n++)
                 for (int64_t co = 0; co < Cout; co++)
@@ -97,18 +86,11 @@ TEST_CASE("conv2d_upsample2x matches conv3x3 of the 2x upsampled input (double r
                         Scratch scratch(conv2d_upsample2x_scratch(Cin, H, W, Cout, band));
                         conv2d_upsample2x(out.data(), in.data(), wraw.data(), dt, use_bias ? bias.data() : nullptr, N,
                                           Cin, H, W, Cout, scratch.data(), band);
-                        double max_abs = 0, max_rel = 0;
-                        int64_t bad = -1;
-                        for (size_t i = 0; i < out.size(); i++) {
-                            double d = std::fabs(out[i] - ref[i]), rel = d / (mag[i] + 1e-6);
-                            max_abs = std::max(max_abs, d);
-                            max_rel = std::max(max_rel, rel);
-                            if (!(rel <= 1e-5) && bad < 0) bad = (int64_t)i;  // also catches NaN
-                        }
-                        INFO("isa=", isa_name(isa), " threads=", threads, " band=", band, " N=", N, " Cin=", Cin,
-                             " H=", H, " W=", W, " Cout=", Cout, " dtype=", dtype_name(dt), " bias=", use_bias,
-                             " max_abs=", max_abs, " max_rel=", max_rel, " first bad=", bad);
-                        CHECK(bad < 0);
+                        test::Diff d = test::compare(out.data(), ref.data(), (int64_t)out.size(), kTol, mag.data());
+                        INFO("isa=", std::string(isa_name(isa)), " threads=", threads, " band=", band, " N=", N,
+                             " Cin=", Cin, " H=", H, " W=", W, " Cout=", Cout, " dtype=", std::string(dtype_name(dt)),
+                             " bias=", use_bias, " ", d.summary("conv"));
+                        CHECK(d.first_bad < 0);
                         CHECK(scratch.guard_intact());
                         if (first.empty()) first = out;
                         else CHECK(std::memcmp(first.data(), out.data(), out.size() * 4) == 0);

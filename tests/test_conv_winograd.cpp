@@ -10,26 +10,15 @@
 #include <random>
 #include <vector>
 
-#include "kernels/half.h"
+#include "compare.h"
 #include "kernels/kernels.h"
 
 using namespace sd;
 
 namespace {
 
-// Random weights stored in `dt`, and their exact f32 values.
-void random_weights(std::mt19937& rng, int64_t n, DType dt, std::vector<uint8_t>& raw, std::vector<float>& exact) {
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    raw.assign(n * dtype_size(dt), 0);
-    exact.resize(n);
-    for (int64_t i = 0; i < n; i++) {
-        float x = nd(rng);
-        if (dt == DType::F32) { std::memcpy(&raw[i * 4], &x, 4); exact[i] = x; continue; }
-        uint16_t h = dt == DType::F16 ? f32_to_f16(x) : f32_to_bf16(x);
-        std::memcpy(&raw[i * 2], &h, 2);
-        exact[i] = dt == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
-    }
-}
+// Each output within 1e-5 of its sum of |terms| (plus 1e-6): f32 rounding of any summation order, not more.
+const test::Tol kTol = test::rel_tol(1e-5, 1e-11);
 
 // Scratch of `floats` followed by a guard band that must come back untouched.
 struct Scratch {
@@ -68,7 +57,7 @@ TEST_CASE("conv2d_winograd matches the double reference for every ISA, dtype, th
             for (float& x : in) x = nd(rng);
             for (float& x : bias) x = nd(rng);
             for (float& x : out0) x = nd(rng);
-            random_weights(rng, Cout * Cin * 9, dt, wraw, wv);
+            test::random_weights(rng, Cout * Cin * 9, dt, wraw, wv);
             std::vector<double> ref(out0.size()), mag(out0.size());
             for (int64_t n = 0; n < N; n++)
                 for (int64_t co = 0; co < Cout; co++)
@@ -102,18 +91,11 @@ TEST_CASE("conv2d_winograd matches the double reference for every ISA, dtype, th
                         Scratch scratch(conv2d_winograd_scratch(Cin, H, W, Cout, band));
                         conv2d_winograd(out.data(), in.data(), wraw.data(), dt, use_bias ? bias.data() : nullptr, N,
                                         Cin, H, W, Cout, scratch.data(), accumulate, band);
-                        double max_abs = 0, max_rel = 0;
-                        int64_t bad = -1;
-                        for (size_t i = 0; i < out.size(); i++) {
-                            double d = std::fabs(out[i] - ref[i]), rel = d / (mag[i] + 1e-6);
-                            max_abs = std::max(max_abs, d);
-                            max_rel = std::max(max_rel, rel);
-                            if (!(rel <= 1e-5) && bad < 0) bad = (int64_t)i;  // also catches NaN
-                        }
-                        INFO("isa=", isa_name(isa), " threads=", threads, " band=", band, " N=", N, " Cin=", Cin,
-                             " H=", H, " W=", W, " Cout=", Cout, " dtype=", dtype_name(dt), " bias=", use_bias,
-                             " acc=", accumulate, " max_abs=", max_abs, " max_rel=", max_rel, " first bad=", bad);
-                        CHECK(bad < 0);
+                        test::Diff d = test::compare(out.data(), ref.data(), (int64_t)out.size(), kTol, mag.data());
+                        INFO("isa=", std::string(isa_name(isa)), " threads=", threads, " band=", band, " N=", N,
+                             " Cin=", Cin, " H=", H, " W=", W, " Cout=", Cout, " dtype=", std::string(dtype_name(dt)),
+                             " bias=", use_bias, " acc=", accumulate, " ", d.summary("conv"));
+                        CHECK(d.first_bad < 0);
                         CHECK(scratch.guard_intact());
                         if (first.empty()) first = out;
                         else CHECK(std::memcmp(first.data(), out.data(), out.size() * 4) == 0);
@@ -135,7 +117,7 @@ TEST_CASE("conv2d_winograd in place (out = in, Cout <= Cin) gives the out-of-pla
         std::vector<uint8_t> wraw;
         for (float& x : in) x = nd(rng);
         for (float& x : bias) x = nd(rng);
-        random_weights(rng, Cout * Cin * 9, DType::F16, wraw, wv);
+        test::random_weights(rng, Cout * Cin * 9, DType::F16, wraw, wv);
         for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
             if (!isa_supported(isa)) continue;
             set_isa(isa);
@@ -149,7 +131,8 @@ TEST_CASE("conv2d_winograd in place (out = in, Cout <= Cin) gives the out-of-pla
                 Scratch scratch(conv2d_winograd_scratch(Cin, H, W, Cout, band));
                 conv2d_winograd(x.data(), x.data(), wraw.data(), DType::F16, bias.data(), N, Cin, H, W, Cout,
                                 scratch.data(), false, band);
-                INFO("isa=", isa_name(isa), " band=", band, " N=", N, " Cin=", Cin, " H=", H, " W=", W, " Cout=", Cout);
+                INFO("isa=", std::string(isa_name(isa)), " band=", band, " N=", N, " Cin=", Cin, " H=", H, " W=", W,
+                     " Cout=", Cout);
                 CHECK(std::memcmp(x.data(), want.data(), want.size() * 4) == 0);
                 CHECK(scratch.guard_intact());
             }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "compare.h"
 #include "models/taesd.h"
 #include "safetensors.h"
 
@@ -27,33 +28,6 @@
 using namespace sd;
 
 namespace {
-
-// Passes when every |got - want| <= atol + rtol·|want| and the NMSE (Σ(got - want)² / Σ want²) <= max_nmse.
-// Returns a one-line report: max-abs, max-rel, NMSE and the first element out of tolerance (-1 if none).
-std::string compare(const char* what, const Tensor& got, const Tensor& want, double atol, double rtol,
-                    double max_nmse, bool* ok) {
-    *ok = got.numel() == want.numel() && got.ndim == want.ndim;
-    if (!*ok) return std::string(what) + ": shape " + got.shape_str() + " vs " + want.shape_str();
-    const float *g = got.f32(), *w = want.f32();
-    double max_abs = 0, max_rel = 0, err2 = 0, ref2 = 0;
-    int64_t first_bad = -1;
-    for (int64_t i = 0; i < got.numel(); i++) {
-        double d = std::fabs((double)g[i] - w[i]);
-        if (!(d <= atol + rtol * std::fabs(w[i])) && first_bad < 0) first_bad = i;  // also catches NaN
-        max_abs = std::max(max_abs, d);
-        max_rel = std::max(max_rel, d / std::max(std::fabs((double)w[i]), 1e-6));
-        err2 += d * d;
-        ref2 += (double)w[i] * w[i];
-    }
-    const double nmse = err2 / std::max(ref2, 1e-30);
-    *ok = first_bad < 0 && nmse <= max_nmse;
-    char line[320];
-    std::snprintf(line, sizeof line, "%s: max-abs %.3g, max-rel %.3g, NMSE %.3g, first bad %lld%s", what, max_abs,
-                  max_rel, nmse, (long long)first_bad,
-                  first_bad < 0 ? "" : (" (got " + std::to_string(g[first_bad]) + ", want " +
-                                        std::to_string(w[first_bad]) + ")").c_str());
-    return line;
-}
 
 // The PNG as (1, 3, H, W) RGB in [0, 1].
 Tensor load_png(const char* path) {
@@ -112,20 +86,19 @@ TEST_CASE("taesd: encoder and decoder match the golden on a 256x256 photo") {
     Tensor decoded = owned(golden.get("decoded", {1, 3, 256, 256}));
     Taesd enc = load_taesd_encoder(), dec = load_taesd_decoder();
     Arena arena;
-    bool ok = false;
 
     Tensor z = taesd_encode(enc, input, arena);
     REQUIRE(z.same_shape({1, 4, 32, 32}));
-    std::string report = compare("taesd encode", z, latent, kAtol, 0, kMaxNmse, &ok);
-    MESSAGE(report);
-    CHECK_MESSAGE(ok, report);
+    test::Diff d = test::compare(z, latent, test::abs_tol(kAtol, kMaxNmse));
+    MESSAGE(d.summary("taesd encode"));
+    CHECK_MESSAGE(d.ok, d.summary("taesd encode"));
     arena.reset();
 
     Tensor img = taesd_decode(dec, latent, arena);
     REQUIRE(img.same_shape({1, 3, 256, 256}));
-    report = compare("taesd decode", img, decoded, kAtol, 0, kMaxNmse, &ok);
-    MESSAGE(report);
-    CHECK_MESSAGE(ok, report);
+    d = test::compare(img, decoded, test::abs_tol(kAtol, kMaxNmse));
+    MESSAGE(d.summary("taesd decode"));
+    CHECK_MESSAGE(d.ok, d.summary("taesd decode"));
     // Memory: the running map plus two 64-channel temporaries (a block's conv0 and conv1 outputs) at the
     // largest resolution, 3 × 64·256²·4 B = 50.3 MB; the result is allocated at the arena's bottom.
     CHECK(arena.peak() <= 3 * 64 * 256 * 256 * 4 + (1 << 20));
@@ -140,9 +113,8 @@ TEST_CASE("taesd: round trip of a real photograph keeps PSNR >= 22 dB") {
     REQUIRE(photo.same_shape({1, 3, 256, 256}));
     // stb_image and PIL must agree on the pixels (the golden's input is PIL's decode / 255).
     SafeTensors golden("tests/data/astronaut_256_taesd.safetensors");
-    bool ok = false;
-    std::string report = compare("png vs golden input", photo, owned(golden.get("input")), 1e-7, 0, 1e-14, &ok);
-    CHECK_MESSAGE(ok, report);
+    test::Diff d = test::compare(photo, owned(golden.get("input", {1, 3, 256, 256})), test::abs_tol(1e-7, 1e-14));
+    CHECK_MESSAGE(d.ok, d.summary("png vs golden input"));
 
     Taesd enc = load_taesd_encoder(), dec = load_taesd_decoder();
     Arena arena;

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <string>
 
+#include "compare.h"
 #include "models/unet.h"
 #include "models/weights.h"
 
@@ -22,31 +23,14 @@ namespace {
 const char* kTinyModel = "tests/data/tiny_sd.safetensors";
 const char* kGolden = "tests/data/golden_unet.safetensors";
 
-// Compares got with want; tolerance is relative to the output's scale (max |want|), because the error of an
-// f32 network is set by the magnitudes it sums, not by each element's own size. NMSE bounds the error
-// overall. Prints max-abs, max-rel, NMSE and the first element over the tolerance.
+// got against want with tol relative to the output's scale (max |want|) and an NMSE bound; prints max-abs,
+// max-rel, NMSE and the first element over the tolerance.
 void check_close(const char* what, const Tensor& got, const Tensor& want, double tol, double max_nmse) {
     REQUIRE(got.dims() == want.dims());
-    const float* g = got.f32();
-    const float* w = want.f32();
-    int64_t n = want.numel(), first_bad = -1;
-    double scale = 0, max_abs = 0, max_rel = 0, err2 = 0, ref2 = 0;
-    for (int64_t i = 0; i < n; i++) scale = std::fmax(scale, std::fabs(w[i]));
-    for (int64_t i = 0; i < n; i++) {
-        double d = std::fabs((double)g[i] - w[i]);
-        max_abs = std::fmax(max_abs, d);
-        max_rel = std::fmax(max_rel, d / std::fmax(std::fabs(w[i]), 1e-3 * scale));
-        err2 += d * d;
-        ref2 += (double)w[i] * w[i];
-        if (first_bad < 0 && !(d <= tol * scale)) first_bad = i;  // also catches NaN
-    }
-    double nmse = err2 / (ref2 > 0 ? ref2 : 1);
-    MESSAGE(std::string(what) << ": scale " << scale << ", max-abs " << max_abs << ", max-rel " << max_rel
-                              << ", NMSE " << nmse
-                              << (first_bad >= 0 ? ", first bad index " + std::to_string(first_bad) : ""));
-    CHECK(first_bad == -1);
-    CHECK(nmse <= max_nmse);
-    if (first_bad >= 0) MESSAGE("  at " << first_bad << ": got " << g[first_bad] << ", want " << w[first_bad]);
+    test::Diff d = test::compare(got, want, test::scale_tol(tol));
+    MESSAGE(d.summary(what));
+    CHECK(d.first_bad == -1);
+    CHECK(d.nmse <= max_nmse);
 }
 
 // The message of the runtime_error fn throws, or "" if it throws none.

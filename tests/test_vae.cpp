@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "compare.h"
 #include "json.h"
 #include "kernels/kernels.h"
 #include "models/vae.h"
@@ -21,33 +22,6 @@
 using namespace sd;
 
 namespace {
-
-// Passes when every |got - want| <= atol + rtol·|want| and the NMSE (Σ(got - want)² / Σ want²) <= max_nmse.
-// Returns a one-line report: max-abs, max-rel, NMSE and the first element out of tolerance (-1 if none).
-std::string compare(const char* what, const Tensor& got, const Tensor& want, double atol, double rtol,
-                    double max_nmse, bool* ok) {
-    *ok = got.numel() == want.numel() && got.ndim == want.ndim;
-    if (!*ok) return std::string(what) + ": shape " + got.shape_str() + " vs " + want.shape_str();
-    const float *g = got.f32(), *w = want.f32();
-    double max_abs = 0, max_rel = 0, err2 = 0, ref2 = 0;
-    int64_t first_bad = -1;
-    for (int64_t i = 0; i < got.numel(); i++) {
-        double d = std::fabs((double)g[i] - w[i]);
-        if (!(d <= atol + rtol * std::fabs(w[i])) && first_bad < 0) first_bad = i;  // also catches NaN
-        max_abs = std::max(max_abs, d);
-        max_rel = std::max(max_rel, d / std::max(std::fabs((double)w[i]), 1e-6));
-        err2 += d * d;
-        ref2 += (double)w[i] * w[i];
-    }
-    const double nmse = err2 / std::max(ref2, 1e-30);
-    *ok = first_bad < 0 && nmse <= max_nmse;
-    char line[320];
-    std::snprintf(line, sizeof line, "%s: max-abs %.3g, max-rel %.3g, NMSE %.3g, first bad %lld%s", what, max_abs,
-                  max_rel, nmse, (long long)first_bad,
-                  first_bad < 0 ? "" : (" (got " + std::to_string(g[first_bad]) + ", want " +
-                                        std::to_string(w[first_bad]) + ")").c_str());
-    return line;
-}
 
 Tensor owned(const Tensor& t) {  // an owned copy of a file-backed F32 tensor
     Tensor c = Tensor::zeros(t.dims());
@@ -65,12 +39,10 @@ Tensor owned(const Tensor& t) {  // an owned copy of a file-backed F32 tensor
 constexpr double kRelAtol = 2e-5, kMaxNmse = 1e-10;
 
 void check_close(const char* what, const Tensor& got, const Tensor& want) {
-    bool ok = false;
-    double peak = 0;
-    for (int64_t i = 0; i < want.numel(); i++) peak = std::max(peak, (double)std::fabs(want.f32()[i]));
-    std::string report = compare(what, got, want, kRelAtol * peak, 0, kMaxNmse, &ok);
-    MESSAGE(report);
-    CHECK_MESSAGE(ok, report);
+    REQUIRE_MESSAGE(got.dims() == want.dims(), what << ": shape " << got.shape_str() << " vs " << want.shape_str());
+    test::Diff d = test::compare(got, want, test::scale_tol(kRelAtol, kMaxNmse));
+    MESSAGE(d.summary(what));
+    CHECK_MESSAGE(d.ok, d.summary(what));
 }
 
 // All "first_stage_model." tensors without the prefix, attention q/k/v/proj_out as 2-D (C, C) matrices, minus
