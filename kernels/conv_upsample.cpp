@@ -20,43 +20,23 @@ namespace sd {
 
 namespace {
 
-// Tiles per band: as in conv_winograd.cpp, enough columns for both threads' products to reuse each packed
-// weight panel over 512 columns, few enough that V and M stay a fraction of the output map.
-constexpr int64_t kBandTiles = 1024;
-
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-size_t pad16(size_t floats) { return (floats + 15) & ~size_t(15); }  // keeps each scratch part 64-byte aligned
-
-// Tile rows per band: the caller's, or about kBandTiles tiles.
-int64_t band_of(int64_t th, int64_t tw, int64_t band_rows) {
-    return std::min(th, band_rows > 0 ? band_rows : ceil_div(kBandTiles, tw));
-}
-
-const WinogradKernels& active_kernels() {
-    switch (active_isa()) {
-#if defined(__x86_64__)
-        case Isa::Avx2: return *winograd_kernels_avx2();
-        case Isa::Avx512: return *winograd_kernels_avx512();
-#endif
-        default: return *winograd_kernels_scalar();
-    }
-}
 
 }  // namespace
 
 size_t conv2d_upsample2x_scratch(int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t band_rows) {
-    const int64_t th = ceil_div(H, 2), tw = ceil_div(W, 2), nt = band_of(th, tw, band_rows) * tw;
-    return pad16(36 * Cout * Cin) + pad16(9 * Cin * nt) + 2 * pad16(9 * Cout * nt);
+    const int64_t th = ceil_div(H, 2), tw = ceil_div(W, 2), nt = winograd_band_rows(th, tw, band_rows) * tw;
+    return winograd_pad16(36 * Cout * Cin) + winograd_pad16(9 * Cin * nt) + 2 * winograd_pad16(9 * Cout * nt);
 }
 
 void conv2d_upsample2x(float* out, const float* in, const void* w, DType w_dtype, const float* bias, int64_t N,
                        int64_t Cin, int64_t H, int64_t W, int64_t Cout, float* scratch, int64_t band_rows) {
-    const int64_t th = ceil_div(H, 2), tw = ceil_div(W, 2), nb = band_of(th, tw, band_rows), nt_max = nb * tw;
+    const int64_t th = ceil_div(H, 2), tw = ceil_div(W, 2), nb = winograd_band_rows(th, tw, band_rows), nt_max = nb * tw;
     float* u = scratch;                        // (4 phases, 9, Cout, Cin)
-    float* v = u + pad16(36 * Cout * Cin);     // (9, Cin, band tiles)
-    float* m[2] = {v + pad16(9 * Cin * nt_max), nullptr};
-    m[1] = m[0] + pad16(9 * Cout * nt_max);    // (9, Cout, band tiles) for q = 0 and 1
-    const WinogradKernels& kr = active_kernels();
+    float* v = u + winograd_pad16(36 * Cout * Cin);     // (9, Cin, band tiles)
+    float* m[2] = {v + winograd_pad16(9 * Cin * nt_max), nullptr};
+    m[1] = m[0] + winograd_pad16(9 * Cout * nt_max);    // (9, Cout, band tiles) for q = 0 and 1
+    const WinogradKernels& kr = winograd_kernels_active();
     const size_t esize = dtype_size(w_dtype);
     parallel_for(Cout, [&](int64_t c0, int64_t c1) {  // U from each output channel's taps made tap-major
         std::vector<float> taps(Cin * 9), g(Cin * 9);

@@ -26,20 +26,11 @@ namespace sd {
 
 namespace {
 
-// Tiles per band: enough columns for both threads' products to reuse each packed weight panel over 512 columns
-// (the products repack their weights for every 512 columns they get), few enough that V and M stay a small
-// fraction of the large maps (at 512², 256 → 128 channels: 4 tile rows, V 16 and M 8 MiB next to 128 MiB maps).
-constexpr int64_t kBandTiles = 1024;
-
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-size_t pad16(size_t floats) { return (floats + 15) & ~size_t(15); }  // keeps each scratch part 64-byte aligned
 
-// Tile rows per band: the caller's, or about kBandTiles tiles.
-int64_t band_of(int64_t th, int64_t tw, int64_t band_rows) {
-    return std::min(th, band_rows > 0 ? band_rows : ceil_div(kBandTiles, tw));
-}
+}  // namespace
 
-const WinogradKernels& active_kernels() {
+const WinogradKernels& winograd_kernels_active() {
     switch (active_isa()) {
 #if defined(__x86_64__)
         case Isa::Avx2: return *winograd_kernels_avx2();
@@ -49,22 +40,24 @@ const WinogradKernels& active_kernels() {
     }
 }
 
-}  // namespace
+int64_t winograd_band_rows(int64_t th, int64_t tw, int64_t band_rows) {
+    return std::min(th, band_rows > 0 ? band_rows : ceil_div(1024, tw));
+}
 
 size_t conv2d_winograd_scratch(int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t band_rows) {
-    const int64_t th = ceil_div(H, 2), tw = ceil_div(W, 2), nt = band_of(th, tw, band_rows) * tw;
-    return pad16(16 * Cout * Cin) + pad16(16 * Cin * nt) + pad16(16 * Cout * nt);
+    const int64_t th = ceil_div(H, 2), tw = ceil_div(W, 2), nt = winograd_band_rows(th, tw, band_rows) * tw;
+    return winograd_pad16(16 * Cout * Cin) + winograd_pad16(16 * Cin * nt) + winograd_pad16(16 * Cout * nt);
 }
 
 void conv2d_winograd(float* out, const float* in, const void* w, DType w_dtype, const float* bias, int64_t N,
                      int64_t Cin, int64_t H, int64_t W, int64_t Cout, float* scratch, bool accumulate,
                      int64_t band_rows) {
     assert(out != in || (Cout <= Cin && !accumulate));
-    const int64_t th = ceil_div(H, 2), tw = ceil_div(W, 2), nb = band_of(th, tw, band_rows), nt_max = nb * tw;
+    const int64_t th = ceil_div(H, 2), tw = ceil_div(W, 2), nb = winograd_band_rows(th, tw, band_rows), nt_max = nb * tw;
     float* u = scratch;                           // (16, Cout, Cin)
-    float* v = u + pad16(16 * Cout * Cin);        // (16, Cin, band tiles)
-    float* m = v + pad16(16 * Cin * nt_max);      // (16, Cout, band tiles)
-    const WinogradKernels& kr = active_kernels();
+    float* v = u + winograd_pad16(16 * Cout * Cin);        // (16, Cin, band tiles)
+    float* m = v + winograd_pad16(16 * Cin * nt_max);      // (16, Cout, band tiles)
+    const WinogradKernels& kr = winograd_kernels_active();
     const size_t esize = dtype_size(w_dtype);
     parallel_for(Cout, [&](int64_t c0, int64_t c1) {  // U = G g Gᵀ, from each output channel's taps made tap-major
         std::vector<float> taps(Cin * 9), g(Cin * 9);

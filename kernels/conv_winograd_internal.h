@@ -2,6 +2,7 @@
 // and conv2d_upsample2x (conv_upsample.cpp): one body, conv_winograd_body.inc, over a one-float vector wrapper
 // (the scalar table) and AVX2 / AVX-512 ones. Plain types only: the ISA files include it.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 namespace sd {
@@ -35,6 +36,16 @@ inline int64_t upsample_input_work(int64_t tw, int64_t rows) { return (2 * rows 
 inline int64_t upsample_output_work(int64_t tw) { return 20 * tw; }
 inline int64_t winograd_input_work(int64_t tw, int64_t rows) { return (2 * rows + 2) * 4 * tw + 2 * (tw + 2); }
 inline int64_t winograd_output_work(int64_t tw) { return 10 * tw; }
+
+// The driver helpers conv_winograd.cpp and conv_upsample.cpp share (defined in conv_winograd.cpp, which is
+// compiled without ISA flags, so no AVX-512 copy of them can reach a caller on another CPU).
+const WinogradKernels& winograd_kernels_active();
+// Tile rows per band: `band_rows` when given, else about 1024 tiles — enough columns for both threads'
+// products to reuse each packed weight panel over 512 columns, few enough that V and M stay a small fraction
+// of the large maps (at 512², 256 → 128 channels: 4 tile rows, V 16 and M 8 MiB next to 128 MiB maps).
+int64_t winograd_band_rows(int64_t th, int64_t tw, int64_t band_rows);
+// Floats rounded up to a multiple of 16, so each part of a scratch buffer stays 64-byte aligned.
+inline size_t winograd_pad16(size_t floats) { return (floats + 15) & ~size_t(15); }
 
 const WinogradKernels* winograd_kernels_scalar();
 const WinogradKernels* winograd_kernels_avx2();
