@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "compare.h"
+#include "conv_reference.h"
 #include "kernels/kernels.h"
 
 using namespace sd;
@@ -31,26 +32,9 @@ TEST_CASE("conv2d_small_cout matches the double reference for every ISA, dtype a
             for (float& x : in) x = nd(rng);
             for (float& x : bias) x = nd(rng);
             test::random_weights(rng, Cout * Cin * 9, dt, wraw, wv);
-            std::vector<double> ref(N * Cout * H * W), mag(ref.size());
-            for (int64_t n = 0; n < N; n++)
-                for (int64_t co = 0; co < Cout; co++)
-                    for (int64_t y = 0; y < H; y++)
-                        for (int64_t x = 0; x < W; x++) {
-                            double sum = use_bias ? bias[co] : 0.0, m = std::fabs(sum);
-                            for (int64_t ci = 0; ci < Cin; ci++)
-                                for (int ky = 0; ky < 3; ky++)
-                                    for (int kx = 0; kx < 3; kx++) {
-                                        int64_t iy = y - 1 + ky, ix = x - 1 + kx;
-                                        if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                                        double t = (double)in[((n * Cin + ci) * H + iy) * W + ix] *
-                                                   wv[(co * Cin + ci) * 9 + ky * 3 + kx];
-                                        sum += t;
-                                        m += std::fabs(t);
-                                    }
-                            int64_t o = ((n * Cout + co) * H + y) * W + x;
-                            ref[o] = sum;
-                            mag[o] = m + std::fabs(sum);
-                        }
+            std::vector<double> ref, mag;
+            test::conv3x3_reference(in.data(), N, Cin, H, W, wv.data(), use_bias ? bias.data() : nullptr, Cout, 1,
+                                    ref, mag);
             for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
                 if (!isa_supported(isa)) continue;
                 set_isa(isa);

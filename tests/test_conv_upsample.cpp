@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "compare.h"
+#include "conv_reference.h"
 #include "kernels/kernels.h"
 
 using namespace sd;
@@ -17,23 +18,6 @@ namespace {
 
 // Each output within 1e-5 of its sum of |terms| (plus 1e-6): f32 rounding of any summation order, not more.
 const test::Tol kTol = test::rel_tol(1e-5, 1e-11);
-
-// Scratch of `floats` followed by a guard band that must come back untouched.
-struct Scratch {
-    std::vector<float> buf;
-    size_t n;
-    static constexpr size_t kGuard = 64;
-    explicit Scratch(size_t floats) : buf(floats + kGuard + 16, -7.0f), n(floats) {}
-    float* data() {  // 64-byte aligned start inside buf
-        uintptr_t p = reinterpret_cast<uintptr_t>(buf.data());
-        return buf.data() + ((64 - p % 64) % 64) / 4;
-    }
-    bool guard_intact() {
-        float* g = data() + n;
-        for (size_t i = 0; i < kGuard; i++) if (g[i] != -7.0f) return false;
-        return true;
-    }
-};
 
 struct Case { int64_t N, Cin, H, W, Cout; };
 
@@ -48,32 +32,15 @@ TEST_CASE("conv2d_upsample2x matches conv3x3 of the 2x upsampled input (double r
     for (const Case& c : cases)
         for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
             const bool use_bias = ++variant % 2 == 1;
-            const int64_t N = c.N, Cin = c.Cin, H = c.H, W = c.W, Cout = c.Cout, Ho = 2 * H, Wo = 2 * W;
+            const int64_t N = c.N, Cin = c.Cin, H = c.H, W = c.W, Cout = c.Cout;
             std::vector<float> in(N * Cin * H * W), bias(Cout), wv;
             std::vector<uint8_t> wraw;
             for (float& x : in) x = nd(rng);
             for (float& x : bias) x = nd(rng);
             test::random_weights(rng, Cout * Cin * 9, dt, wraw, wv);
-            std::vector<double> ref(N * Cout * Ho * Wo), mag(ref.size());
-            for (int64_t n = 0; n < N; n++)
-                for (int64_t co = 0; co < Cout; co++)
-                    for (int64_t oy = 0; oy < Ho; oy++)
-                        for (int64_t ox = 0; ox < Wo; ox++) {
-                            double sum = use_bias ? bias[co] : 0.0, m = std::fabs(sum);
-                            for (int64_t ci = 0; ci < Cin; ci++)
-                                for (int ky = 0; ky < 3; ky++)
-                                    for (int kx = 0; kx < 3; kx++) {
-                                        int64_t uy = oy - 1 + ky, ux = ox - 1 + kx;  // in the upsampled map
-                                        if (uy < 0 || uy >= Ho || ux < 0 || ux >= Wo) continue;
-                                        double t = (double)in[((n * Cin + ci) * H + uy / 2) * W + ux / 2] *
-                                                   wv[(co * Cin + ci) * 9 + ky * 3 + kx];
-                                        sum += t;
-                                        m += std::fabs(t);
-                                    }
-                            int64_t o = ((n * Cout + co) * Ho + oy) * Wo + ox;
-                            ref[o] = sum;
-                            mag[o] = m + std::fabs(sum);
-                        }
+            std::vector<double> ref, mag;
+            test::conv3x3_reference(in.data(), N, Cin, H, W, wv.data(), use_bias ? bias.data() : nullptr, Cout, 2,
+                                    ref, mag);
             for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
                 if (!isa_supported(isa)) continue;
                 set_isa(isa);
@@ -83,7 +50,7 @@ TEST_CASE("conv2d_upsample2x matches conv3x3 of the 2x upsampled input (double r
                         if (band != 0 && threads != 2) continue;
                         set_num_threads(threads);
                         std::vector<float> out(ref.size(), NAN);
-                        Scratch scratch(conv2d_upsample2x_scratch(Cin, H, W, Cout, band));
+                        test::GuardedScratch scratch(conv2d_upsample2x_scratch(Cin, H, W, Cout, band));
                         conv2d_upsample2x(out.data(), in.data(), wraw.data(), dt, use_bias ? bias.data() : nullptr, N,
                                           Cin, H, W, Cout, scratch.data(), band);
                         test::Diff d = test::compare(out.data(), ref.data(), (int64_t)out.size(), kTol, mag.data());

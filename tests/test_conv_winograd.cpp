@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "compare.h"
+#include "conv_reference.h"
 #include "kernels/kernels.h"
 
 using namespace sd;
@@ -19,23 +20,6 @@ namespace {
 
 // Each output within 1e-5 of its sum of |terms| (plus 1e-6): f32 rounding of any summation order, not more.
 const test::Tol kTol = test::rel_tol(1e-5, 1e-11);
-
-// Scratch of `floats` followed by a guard band that must come back untouched.
-struct Scratch {
-    std::vector<float> buf;
-    size_t n;
-    static constexpr size_t kGuard = 64;
-    explicit Scratch(size_t floats) : buf(floats + kGuard + 16, -7.0f), n(floats) {}
-    float* data() {  // 64-byte aligned start inside buf
-        uintptr_t p = reinterpret_cast<uintptr_t>(buf.data());
-        return buf.data() + ((64 - p % 64) % 64) / 4;
-    }
-    bool guard_intact() {
-        float* g = data() + n;
-        for (size_t i = 0; i < kGuard; i++) if (g[i] != -7.0f) return false;
-        return true;
-    }
-};
 
 struct Case { int64_t N, Cin, H, W, Cout; };
 
@@ -58,26 +42,15 @@ TEST_CASE("conv2d_winograd matches the double reference for every ISA, dtype, th
             for (float& x : bias) x = nd(rng);
             for (float& x : out0) x = nd(rng);
             test::random_weights(rng, Cout * Cin * 9, dt, wraw, wv);
-            std::vector<double> ref(out0.size()), mag(out0.size());
-            for (int64_t n = 0; n < N; n++)
-                for (int64_t co = 0; co < Cout; co++)
-                    for (int64_t oy = 0; oy < H; oy++)
-                        for (int64_t ox = 0; ox < W; ox++) {
-                            double sum = use_bias ? bias[co] : 0.0, m = std::fabs(sum);
-                            for (int64_t ci = 0; ci < Cin; ci++)
-                                for (int ky = 0; ky < 3; ky++)
-                                    for (int kx = 0; kx < 3; kx++) {
-                                        int64_t iy = oy - 1 + ky, ix = ox - 1 + kx;
-                                        if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                                        double t = (double)in[((n * Cin + ci) * H + iy) * W + ix] *
-                                                   wv[(co * Cin + ci) * 9 + ky * 3 + kx];
-                                        sum += t;
-                                        m += std::fabs(t);
-                                    }
-                            int64_t o = ((n * Cout + co) * H + oy) * W + ox;
-                            ref[o] = accumulate ? sum + out0[o] : sum;
-                            mag[o] = m + std::fabs(ref[o]) + (accumulate ? std::fabs(out0[o]) : 0.0);
-                        }
+            std::vector<double> ref, mag;
+            test::conv3x3_reference(in.data(), N, Cin, H, W, wv.data(), use_bias ? bias.data() : nullptr, Cout, 1,
+                                    ref, mag);
+            if (accumulate)  // out += conv: the old output joins the sum and its magnitude
+                for (size_t o = 0; o < ref.size(); o++) {
+                    double sum = ref[o];
+                    ref[o] = sum + out0[o];
+                    mag[o] += std::fabs(ref[o]) - std::fabs(sum) + std::fabs(out0[o]);
+                }
             for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
                 if (!isa_supported(isa)) continue;
                 set_isa(isa);
@@ -88,7 +61,7 @@ TEST_CASE("conv2d_winograd matches the double reference for every ISA, dtype, th
                         set_num_threads(threads);
                         std::vector<float> out = out0;
                         if (!accumulate) std::fill(out.begin(), out.end(), NAN);
-                        Scratch scratch(conv2d_winograd_scratch(Cin, H, W, Cout, band));
+                        test::GuardedScratch scratch(conv2d_winograd_scratch(Cin, H, W, Cout, band));
                         conv2d_winograd(out.data(), in.data(), wraw.data(), dt, use_bias ? bias.data() : nullptr, N,
                                         Cin, H, W, Cout, scratch.data(), accumulate, band);
                         test::Diff d = test::compare(out.data(), ref.data(), (int64_t)out.size(), kTol, mag.data());
@@ -122,13 +95,13 @@ TEST_CASE("conv2d_winograd in place (out = in, Cout <= Cin) gives the out-of-pla
             if (!isa_supported(isa)) continue;
             set_isa(isa);
             std::vector<float> want(N * Cout * H * W);
-            Scratch s0(conv2d_winograd_scratch(Cin, H, W, Cout));
+            test::GuardedScratch s0(conv2d_winograd_scratch(Cin, H, W, Cout));
             conv2d_winograd(want.data(), in.data(), wraw.data(), DType::F16, bias.data(), N, Cin, H, W, Cout,
                             s0.data());
             for (int64_t band : {0, 1, 2, 100}) {
                 set_num_threads(band == 2 ? 3 : band == 1 ? 1 : 2);
                 std::vector<float> x = in;
-                Scratch scratch(conv2d_winograd_scratch(Cin, H, W, Cout, band));
+                test::GuardedScratch scratch(conv2d_winograd_scratch(Cin, H, W, Cout, band));
                 conv2d_winograd(x.data(), x.data(), wraw.data(), DType::F16, bias.data(), N, Cin, H, W, Cout,
                                 scratch.data(), false, band);
                 INFO("isa=", std::string(isa_name(isa)), " band=", band, " N=", N, " Cin=", Cin, " H=", H, " W=", W,
