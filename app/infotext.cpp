@@ -61,8 +61,9 @@ std::string format_infotext(const InfoText& p) {
         {"VAE", p.vae_name},
         {"Clip skip", p.clip_skip > 1 ? std::to_string(p.clip_skip) : ""},
         {"RNG", p.rng},
-        {"Version", p.version},
     };
+    kv.insert(kv.end(), p.extra.begin(), p.extra.end());
+    kv.push_back({"Version", p.version});
     std::string params;
     for (auto& [k, v] : kv) {
         if (v.empty()) continue;

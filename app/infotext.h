@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace sd {
 
@@ -19,6 +21,8 @@ struct InfoText {
     std::string vae_name;                 // e.g. "TAESD" when decoded with it; empty: omitted
     int clip_skip = 1;                    // written only when > 1, as the webui does
     std::string rng;                      // "CPU" or "NV"; empty (the webui's "GPU") is omitted
+    // the webui's extra_generation_params, in the order it adds them ("Beta schedule alpha", ...)
+    std::vector<std::pair<std::string, std::string>> extra;
     std::string version;                  // e.g. "sd 0.1"; empty: omitted
 };
 
