@@ -189,9 +189,9 @@ int cmd_generate(const Options& o) {
     if (!p.preview.empty()) check_output_writable(p.preview);
     uint64_t seed = o.seed >= 0 ? (uint64_t)o.seed : std::random_device{}() % 4294967294u;
 
-    double t0 = now();
+    double t0 = now(), c0 = process_cpu_seconds();
     Model m = load_model(o.model, o.vae, o.prediction);
-    double load_s = now() - t0;
+    double load_s = now() - t0, load_cpu = process_cpu_seconds() - c0;
     if (!m.sd2() && p.clip_skip > m.clip.cfg.layers)
         throw std::runtime_error("--clip-skip " + std::to_string(p.clip_skip) + " is more than the text encoder's " +
                                  std::to_string(m.clip.cfg.layers) + " layers");
@@ -200,7 +200,9 @@ int cmd_generate(const Options& o) {
         throw std::runtime_error("a " + std::to_string(p.width) + "x" + std::to_string(p.height) + " image needs about " +
                                  std::to_string(need >> 20) + " MiB of working memory but only " +
                                  std::to_string(avail >> 20) + " MiB is available; choose a smaller size");
+    double th = now();
     std::string hash = model_hash(o.model);
+    if (o.verbose) std::fprintf(stderr, "model hash %s: %.2f s\n", hash.c_str(), now() - th);
     std::string vae_hash = o.vae.empty() || p.taesd ? "" : model_hash(o.vae);
     // Only now that every check has passed: an error before this point is the only line on stderr.
     if (o.seed < 0) std::fprintf(stderr, "seed: %llu\n", (unsigned long long)seed);
@@ -249,6 +251,9 @@ int cmd_generate(const Options& o) {
                      "peak memory %.2f GB\n",
                      i == 0 ? load_s : 0.0, times.text, times.sampling, times.sampling / p.steps, times.decode,
                      peak_rss_gb());
+        if (o.verbose)
+            std::fprintf(stderr, "cpu: load %.2f s, text encode %.2f s, sampling %.2f s, decode %.2f s (all threads)\n",
+                         i == 0 ? load_cpu : 0.0, times.text_cpu, times.sampling_cpu, times.decode_cpu);
         if (!p.preview.empty())
             std::fprintf(stderr, "preview: %.3f s per step (TAESD decode + PNG write, included in sampling)\n",
                          times.preview / p.steps);

@@ -2,6 +2,7 @@
 #include "pipeline/txt2img.h"
 
 #include <sys/stat.h>
+#include <time.h>
 
 #include <chrono>
 #include <cmath>
@@ -82,6 +83,12 @@ int64_t unet_head_dim(const SafeTensors& st, bool sd2) {
 }
 
 }  // namespace
+
+double process_cpu_seconds() {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 Model load_model(const std::string& path, const std::string& vae_path, const std::string& prediction) {
     Model m;
@@ -200,10 +207,10 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
         throw std::runtime_error("width and height must be positive multiples of 64, got " + std::to_string(p.width) +
                                  "x" + std::to_string(p.height));
     const int64_t h = p.height / 8, w = p.width / 8, n = 4 * h * w;
-    double t0 = now();
+    double t0 = now(), c0 = process_cpu_seconds();
 
     Tensor context = make_conditioning(m, p.prompt, p.negative_prompt, p.cfg_scale != 1.0, p.clip_skip, arena);
-    double t1 = now();
+    double t1 = now(), c1 = process_cpu_seconds();
     const DiscreteSchedule table = sampler_table(p.sampler, sd_schedule());
     Denoiser denoise =
         make_cfg_denoiser(m, context, p.cfg_scale, table, h, w, arena, cancel, p.sampler == SamplerKind::lcm);
@@ -236,8 +243,11 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     if (on_step) on_step(0, p.steps);  // sampling starts now
     sample(p.sampler, denoise, x, sigmas, rng, cb);
     if (!p.dump_latents.empty()) dump(p.dump_latents, step_name(done), x, h, w);
-    double t2 = now();
-    if (times) { times->text = t1 - t0; times->sampling = t2 - t1; times->preview = preview_s; }
+    double t2 = now(), c2 = process_cpu_seconds();
+    if (times) {
+        times->text = t1 - t0; times->sampling = t2 - t1; times->preview = preview_s;
+        times->text_cpu = c1 - c0; times->sampling_cpu = c2 - c1;
+    }
 
     Tensor latent = Tensor::zeros({1, 4, h, w});
     std::memcpy(latent.f32(), x.data(), n * sizeof(float));
@@ -303,9 +313,9 @@ Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, in
 Image generate(Model& m, const GenerateParams& p, Arena& arena, StageTimes* times, const StepCallback& on_step,
                const std::atomic<bool>* cancel) {
     Tensor latent = sample_latent(m, p, arena, times, on_step, cancel);
-    double t0 = now();
+    double t0 = now(), c0 = process_cpu_seconds();
     Image img = decode_latent(m, latent, p.taesd, arena, p.vae_tiling);
-    if (times) times->decode = now() - t0;
+    if (times) { times->decode = now() - t0; times->decode_cpu = process_cpu_seconds() - c0; }
     return img;
 }
 

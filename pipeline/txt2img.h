@@ -68,7 +68,11 @@ struct GenerateParams {
 struct StageTimes {
     double text = 0, sampling = 0, decode = 0;
     double preview = 0;  // of `sampling`: the TAESD previews (decode, PNG encode, write)
+    double text_cpu = 0, sampling_cpu = 0, decode_cpu = 0;  // CPU seconds of the whole process (all threads)
 };
+
+// CPU seconds used by this process so far, all threads (per-stage cost on a shared machine).
+double process_cpu_seconds();
 
 // Called with step 0 when sampling starts, then after every sampling step (1, 2, ...).
 using StepCallback = std::function<void(int step, int steps)>;
