@@ -14,7 +14,7 @@
 #include <cmath>
 #include <string>
 
-#include "models/checkpoint.h"
+#include "app/checkpoint.h"
 #include "models/unet.h"
 
 namespace sd {

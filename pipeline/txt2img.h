@@ -14,13 +14,13 @@
 #include <string>
 #include <vector>
 
-#include "models/checkpoint.h"
+#include "app/checkpoint.h"
+#include "app/image_io.h"
 #include "models/clip.h"
 #include "models/open_clip.h"
 #include "models/taesd.h"
 #include "models/unet.h"
 #include "models/vae.h"
-#include "pipeline/image_io.h"
 #include "pipeline/prediction.h"
 #include "pipeline/rng.h"
 #include "pipeline/samplers.h"
