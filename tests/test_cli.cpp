@@ -429,7 +429,7 @@ TEST_CASE("cli: a checkpoint sd cannot run is refused, saying why") {
         };
         write_safetensors(model, ts);
         check_failure("a checkpoint of another family", run_sd(job(s, model), s), s,
-                      {model, "is an SDXL checkpoint", "SD 1.x models only"}, 1);
+                      {model, "is an SDXL checkpoint", "SD 1.x and 2.x models only"}, 1);
     }
 }
 
