@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -115,6 +116,10 @@ TEST_CASE("sd2: UNet with linear proj and 16-channel heads matches the golden") 
 }
 
 TEST_CASE("sd2: prediction is decided as the webui does: override, config beside the file, probe") {
+    const char* old_cache = std::getenv("XDG_CACHE_HOME");
+    std::string saved = old_cache ? old_cache : "";
+    setenv("XDG_CACHE_HOME", "build/test_sd2_cache", 1);  // the probe cache goes there, not into ~/.cache
+    std::system("rm -rf build/test_sd2_cache");
     SafeTensors st(kTiny2);
     CheckpointInfo info = inspect_checkpoint(st);
     REQUIRE(info.family == ModelFamily::SD2);
@@ -122,7 +127,8 @@ TEST_CASE("sd2: prediction is decided as the webui does: override, config beside
     Arena arena;
     PredictionChoice pc = decide_prediction(info, &m.unet, "", arena);
     CHECK(pc.prediction == Prediction::eps);  // the tiny UNet's probe mean is -0.46, not below -1
-    CHECK(pc.why.find("probe") != std::string::npos);
+    CHECK(pc.why.find("probe: mean") != std::string::npos);
+    CHECK(decide_prediction(info, nullptr, "", arena).why.find("probe (cached)") != std::string::npos);
     CHECK(decide_prediction(info, &m.unet, "v", arena).prediction == Prediction::v);
     CHECK(decide_prediction(info, nullptr, "eps", arena).why == "--prediction eps");
     CHECK_THROWS(parse_prediction("x0"));
@@ -148,6 +154,8 @@ TEST_CASE("sd2: prediction is decided as the webui does: override, config beside
     SafeTensors st1(kTiny1);
     pc = decide_prediction(inspect_checkpoint(st1), nullptr, "", arena);
     CHECK(pc.prediction == Prediction::eps);
+    if (old_cache) setenv("XDG_CACHE_HOME", saved.c_str(), 1);
+    else unsetenv("XDG_CACHE_HOME");
 }
 
 TEST_CASE("sd2: sampling runs match the golden: epsilon and v, CFG 5 and CFG 1 (no uncond pass), euler and DPM++ 2M") {
