@@ -711,7 +711,8 @@ TEST_CASE("cli: SD 2.x: info says epsilon or v and why; --vae, --prediction, --p
 
     const std::string hash = sha256_file(tiny2).substr(0, 10), vae_hash = sha256_file(kTiny).substr(0, 10);
     RunResult r = run_sd(job(s, tiny2, {"--vae", kTiny, "--prediction", "v", "--cfg-scale", "1", "--clip-skip", "2",
-                                        "--sampler", "euler", "--preview", s.dir + "/preview.png"}),
+                                        "--sampler", "euler", "--scheduler", "sgm_uniform", "--preview",
+                                        s.dir + "/preview.png"}),
                          s);
     INFO("stderr:\n", r.err);
     REQUIRE(r.exit_code == 0);
@@ -720,8 +721,8 @@ TEST_CASE("cli: SD 2.x: info says epsilon or v and why; --vae, --prediction, --p
     CHECK(s.out_files() == std::vector<std::string>{"x.png"});
     CHECK(read_image_rgb(s.dir + "/preview.png").width == 64);
     CHECK(png_parameters(s.out + "/x.png") ==
-          "a cat\nSteps: 2, Sampler: Euler, Schedule type: Uniform, CFG scale: 1, Seed: 1, Size: 64x64, Model hash: " +
-              hash + ", Model: tiny_sd2, VAE hash: " + vae_hash + ", VAE: tiny_sd, Clip skip: 2, RNG: NV, "
+          "a cat\nSteps: 2, Sampler: Euler, Schedule type: SGM Uniform, CFG scale: 1, Seed: 1, Size: 64x64, "
+          "Model hash: " + hash + ", Model: tiny_sd2, VAE hash: " + vae_hash + ", VAE: tiny_sd, Clip skip: 2, RNG: NV, "
               "Prediction: v, Version: " + run_sd({"--version"}, s).out.substr(0, run_sd({"--version"}, s).out.size() - 1));
     std::remove((s.out + "/x.png").c_str());
     check_failure("--prediction x", run_sd(job(s, tiny2, {"--prediction", "x0"}), s), s, {"--prediction", "eps or v"}, 2);

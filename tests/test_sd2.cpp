@@ -226,3 +226,22 @@ TEST_CASE("sd2: generate end to end with --vae; a VAE file without the first_sta
     // A --vae that is not a VAE (the SD 2.x file itself has no decoder) is named.
     CHECK_THROWS_WITH_AS(load_model(kTiny2, kTiny2, "eps"), doctest::Contains("--vae needs a VAE"), std::runtime_error);
 }
+
+TEST_CASE("sd2: SD-Turbo's schedule: SGM Uniform gives the trailing timesteps 999, 749, 499, 249 (1 step: 999)") {
+    // SD-Turbo's scheduler config: EulerDiscreteScheduler, epsilon, timestep_spacing "trailing" (999, 749, 499, 249
+    // for 4 steps). The webui's SGM Uniform spaces t evenly from 999 with the end dropped: 999, 749.25, 499.5,
+    // 249.75, within a quarter step of trailing; the default Uniform ends at t = 0 instead (999, 666, 333, 0).
+    const DiscreteSchedule table = sd_schedule();
+    std::vector<float> s4 = sampler_sigmas(SamplerKind::euler, ScheduleKind::sgm_uniform, 4, table);
+    REQUIRE(s4.size() == 5);
+    const double want[4] = {999, 749.25, 499.5, 249.75};
+    for (int i = 0; i < 4; i++) CHECK(table.sigma_to_t(s4[i]) == doctest::Approx(want[i]).epsilon(1e-4));
+    CHECK(s4[4] == 0);
+    std::vector<float> u4 = sampler_sigmas(SamplerKind::euler, ScheduleKind::discrete, 4, table);
+    CHECK(table.sigma_to_t(u4[3]) == doctest::Approx(0).epsilon(1e-4));
+    // One step: every one of them is sigma_max (t = 999) then 0, and Euler lands on D(x; sigma_max).
+    std::vector<float> s1 = sampler_sigmas(SamplerKind::euler, ScheduleKind::sgm_uniform, 1, table);
+    REQUIRE(s1.size() == 2);
+    CHECK(s1[0] == doctest::Approx(table.sigma_max()).epsilon(1e-6));
+    CHECK(s1 == sampler_sigmas(SamplerKind::euler, ScheduleKind::discrete, 1, table));
+}
