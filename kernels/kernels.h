@@ -22,6 +22,9 @@ Isa active_isa();                  // chosen once: SD_ISA env var if set, else b
 void set_isa(Isa isa);             // tests and benchmarks switch levels; throws if unsupported
 Isa parse_isa(const char* name);   // "scalar" | "avx2" | "avx512" | "neon"; throws with the valid names
 bool cpu_has_avx512_bf16();
+// The CPU's vector features that matter here, as detected (cpuid on x86-64, the kernel's hardware capability
+// bits on ARM64), e.g. "avx2 fma f16c avx512f avx512bf16" or "neon fp16 bf16 i8mm"; for --version and bench.
+const char* cpu_features();
 
 // ---- matrix product precision --------------------------------------------------------------------------
 // FP32: f32 products and sums. BF16: gemm, matmul_nn and conv2d round both operands to bfloat16 (nearest
@@ -50,7 +53,7 @@ void convert_to_f32(float* dst, const void* src, DType src_dtype, int64_t n);
 void convert_from_f32(void* dst, DType dst_dtype, const float* src, int64_t n);  // round to nearest even
 
 // ---- matrix products ---------------------------------------------------------------------------------
-enum class Act { None, GELU /*erf*/, QuickGELU, SiLU };
+enum class Act { None, QuickGELU, SiLU };
 
 // C(M,N) = act(A(M,K) · B(N,K)^T + bias(N)) — a Linear layer: A row stride lda, B row stride ldb
 // (B in f32/f16/bf16, the PyTorch weight layout), C row stride ldc. bias may be null.
