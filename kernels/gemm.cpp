@@ -29,8 +29,8 @@
 namespace sd {
 
 static_assert((int)DType::F32 == kF32 && (int)DType::F16 == kF16 && (int)DType::BF16 == kBF16, "dtype codes");
-static_assert((int)Act::None == kActNone && (int)Act::QuickGELU == kActQuickGelu && (int)Act::SiLU == kActSilu,
-              "activation codes");
+static_assert((int)Act::None == kActNone && (int)Act::GELU == kActGelu && (int)Act::QuickGELU == kActQuickGelu &&
+                  (int)Act::SiLU == kActSilu, "activation codes");
 
 // ---- precision ---------------------------------------------------------------------------------------------
 namespace {
@@ -186,6 +186,7 @@ void run_block(const GemmKernels& kr, const GemmProblem& p, int64_t m0, int64_t 
 
 float act_scalar(float x, int act) {
     switch (act) {
+        case kActGelu: return 0.5f * x * std::erfc(-x * 0.70710678118654752f);
         case kActQuickGelu: return x / (1.0f + std::exp(-1.702f * x));
         case kActSilu: return x / (1.0f + std::exp(-x));
     }

@@ -53,7 +53,7 @@ void convert_to_f32(float* dst, const void* src, DType src_dtype, int64_t n);
 void convert_from_f32(void* dst, DType dst_dtype, const float* src, int64_t n);  // round to nearest even
 
 // ---- matrix products ---------------------------------------------------------------------------------
-enum class Act { None, QuickGELU, SiLU };
+enum class Act { None, GELU /*erf*/, QuickGELU, SiLU };
 
 // C(M,N) = act(A(M,K) · B(N,K)^T + bias(N)) — a Linear layer: A row stride lda, B row stride ldb
 // (B in f32/f16/bf16, the PyTorch weight layout), C row stride ldc. bias may be null.

@@ -13,7 +13,7 @@
 namespace sd {
 
 enum { kF32 = 0, kF16 = 1, kBF16 = 2 };                 // = DType's order
-enum { kActNone = 0, kActQuickGelu = 1, kActSilu = 2 };  // = Act's order
+enum { kActNone = 0, kActGelu = 1, kActQuickGelu = 2, kActSilu = 3 };  // = Act's order
 
 // ---- conversion, elementwise, normalisation, attention ---------------------------------------------------------
 // One attention call, as passed to kernels.h's attention(); see there for the meaning of each field.

@@ -47,6 +47,7 @@ Weights make_weights(std::mt19937& rng, DType dt, int64_t n) {
 double ref_act(double x, Act act) {
     switch (act) {
         case Act::None: return x;
+        case Act::GELU: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
         case Act::QuickGELU: return x / (1.0 + std::exp(-1.702 * x));
         case Act::SiLU: return x / (1.0 + std::exp(-x));
     }
@@ -84,7 +85,7 @@ TEST_CASE("gemm matches the double reference for every ISA, dtype, bias, activat
     const GemmCase cases[] = {{1, 1, 1},   {1, 65, 17},  {2, 37, 300},  {3, 7, 17},  {7, 17, 65},
                               {17, 3, 7},  {17, 65, 33}, {65, 70, 129}, {33, 1100, 20}, {150, 97, 700}, {5, 40, 1000},
                               {300, 40, 300}, {40, 300, 300}};  // the last two: big enough to split 3 ways, along M / N
-    const Act acts[] = {Act::None, Act::QuickGELU, Act::SiLU};
+    const Act acts[] = {Act::None, Act::GELU, Act::QuickGELU, Act::SiLU};
     int variant = 0;
     for (const GemmCase& gc : cases)
         for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
@@ -242,7 +243,7 @@ TEST_CASE("gemm and matmul_nn in bf16 match the bf16-rounded double reference, s
     // odd K (a padded last pair), K across slice boundaries (384), partial tiles, splits along M and N
     const GemmCase cases[] = {{5, 1, 1},     {7, 17, 3},     {17, 65, 33},   {65, 70, 129}, {33, 100, 385},
                               {150, 97, 700}, {300, 40, 301}, {40, 300, 300}, {29, 33, 800}};
-    const Act acts[] = {Act::None, Act::QuickGELU, Act::SiLU};
+    const Act acts[] = {Act::None, Act::GELU, Act::SiLU};
     int variant = 0;
     for (const GemmCase& gc : cases)
         for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
