@@ -88,10 +88,10 @@ struct PeakMeter {
         if (cin == c) stage(2 * map(c, h, w) + scratch);
         else stage(map(cin, h, w) + map(c, h, w) + (c < cin ? 0 : map(c, h, w)) + scratch);
     }
-    // mid: its res blocks, and attention's x, norm output, tokens, q, k, v, attention output, projection.
+    // mid: its res blocks, and attention's x, normed tokens, q, k, v, attention output, projection.
     void mid(int64_t C, int64_t h, int64_t w) {
         res_block(C, C, h, w);
-        stage(8 * map(C, h, w));
+        stage(7 * map(C, h, w));
     }
 };
 

@@ -151,6 +151,15 @@ void group_norm_(Tensor& x, const Norm& n, float eps, bool silu, int64_t groups)
     sd::group_norm(x.f32(), x.f32(), n.w.f32(), n.b.f32(), N, C, HW, groups, eps, silu);
 }
 
+Tensor group_norm_tokens(Arena& a, const Tensor& x, const Norm& n, float eps, int64_t groups) {
+    assert(x.ndim == 4);
+    const int64_t N = x.shape[0], C = x.shape[1], HW = x.shape[2] * x.shape[3];
+    assert(n.w.numel() == C && n.b.numel() == C);
+    Tensor y = a.alloc({N, HW, C});
+    sd::group_norm_tokens(y.f32(), x.f32(), n.w.f32(), n.b.f32(), N, C, HW, groups, eps);
+    return y;
+}
+
 Tensor layer_norm(Arena& a, const Tensor& x, const Norm& n, float eps) {
     Tensor y = a.alloc(x.dims());
     layer_norm_into(y, x, n, eps);
@@ -174,6 +183,18 @@ Tensor attention(Arena& a, const Tensor& q, const Tensor& k, const Tensor& v, in
     return o;
 }
 
+Tensor silu(Arena& a, const Tensor& x) {
+    Tensor y = a.alloc(x.dims());
+    sd::silu(y.f32(), x.f32(), x.numel());
+    return y;
+}
+
+void geglu_into(Tensor& y, const Tensor& x) {
+    const int64_t F = y.dim(-1), rows = y.numel() / F;
+    assert(x.dim(-1) == 2 * F && x.numel() == 2 * y.numel());
+    geglu(y.f32(), x.f32(), rows, F);
+}
+
 Tensor concat_channels(Arena& a, const Tensor& x, const Tensor& y) {
     assert(x.ndim == 4 && y.ndim == 4 && x.shape[0] == y.shape[0] && x.shape[2] == y.shape[2] &&
            x.shape[3] == y.shape[3]);
@@ -195,6 +216,16 @@ Tensor copy(Arena& a, const Tensor& x) {
 void add_(Tensor& x, const Tensor& y) {
     assert(x.numel() == y.numel());
     sd::add(x.f32(), x.f32(), y.f32(), x.numel());
+}
+
+void add_tokens_(Tensor& x, const Tensor& t) {
+    assert(x.ndim == 4 && t.numel() == x.numel() && t.dim(-1) == x.shape[1]);
+    sd::add_tokens(x.f32(), x.f32(), t.f32(), x.shape[0], x.shape[1], x.shape[2] * x.shape[3]);
+}
+
+void add_channel_bias_(Tensor& x, const Tensor& e) {
+    assert(x.ndim == 4 && e.numel() == x.shape[0] * x.shape[1]);
+    add_channel_bias(x.f32(), e.f32(), x.shape[0], x.shape[1], x.shape[2] * x.shape[3]);
 }
 
 }  // namespace sd

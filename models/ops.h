@@ -79,6 +79,9 @@ Tensor upsample_conv(Arena& a, const Tensor& x, const Conv& c, ConvPolicy policy
 // x (N, C, ...) → GroupNorm(groups, eps) with γ, β, then SiLU if silu. In place: group_norm_(x, ...).
 Tensor group_norm(Arena& a, const Tensor& x, const Norm& n, float eps, bool silu, int64_t groups = 32);
 void group_norm_(Tensor& x, const Norm& n, float eps, bool silu, int64_t groups = 32);
+// x (N, C, H, W) → GroupNorm(groups, eps) with γ, β written as tokens (N, H·W, C), bit for bit group_norm then
+// a transpose: the input of an attention over the pixels.
+Tensor group_norm_tokens(Arena& a, const Tensor& x, const Norm& n, float eps, int64_t groups = 32);
 // x (..., C) → LayerNorm over C with γ, β. Into a given tensor: layer_norm_into(y, x, ...).
 Tensor layer_norm(Arena& a, const Tensor& x, const Norm& n, float eps);
 void layer_norm_into(Tensor& y, const Tensor& x, const Norm& n, float eps);
@@ -86,6 +89,11 @@ void layer_norm_into(Tensor& y, const Tensor& x, const Norm& n, float eps);
 // softmax(q kᵀ / sqrt(D)) v per head: q (N, L, heads·D), k and v (N, T, heads·D) → (N, L, heads·D); head i in
 // columns [i·D, (i+1)·D). 2-D inputs are one sample. causal: position i sees keys 0..i only.
 Tensor attention(Arena& a, const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, bool causal = false);
+
+// x → SiLU(x) = x·sigmoid(x), a new tensor.
+Tensor silu(Arena& a, const Tensor& x);
+// x (rows, 2F) → value · gelu(gate) (rows, F), value | gate the two halves of each row: GEGLU, into y.
+void geglu_into(Tensor& y, const Tensor& x);
 
 // (N, C1, H, W) ‖ (N, C2, H, W) → (N, C1 + C2, H, W): torch.cat(dim=1).
 Tensor concat_channels(Arena& a, const Tensor& x, const Tensor& y);
@@ -100,5 +108,9 @@ inline Tensor rows(const Tensor& x, int64_t r0, int64_t n) {
 Tensor copy(Arena& a, const Tensor& x);
 // x += y (same element count), in place: a residual connection.
 void add_(Tensor& x, const Tensor& y);
+// x (N, C, H, W) += t (N, H·W, C): a branch computed on tokens added back onto a feature map, in place.
+void add_tokens_(Tensor& x, const Tensor& t);
+// x (N, C, H, W) += e (N, C), the same value over every pixel of a channel (a res block's time embedding).
+void add_channel_bias_(Tensor& x, const Tensor& e);
 
 }  // namespace sd

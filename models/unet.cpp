@@ -215,17 +215,14 @@ constexpr ConvPolicy kConv = ConvPolicy::Measured;
 
 // x (N, cin, H, W), emb (N, temb) → (N, cout, H, W): ldm's ResBlock, the time embedding added between the convs.
 Tensor resblock(const ResBlock& b, const Tensor& x, const Tensor& emb, Arena& a) {
-    const int64_t N = x.shape[0], H = x.shape[2], W = x.shape[3];
     assert(x.ndim == 4 && x.shape[1] == b.cin);
     // out (N, cout, H, W) = skip(x) first; conv2 then accumulates onto it.
     Tensor out = b.skip.w.data ? conv(a, x, b.skip, kConv) : copy(a, x);
     ArenaScope s(a);
     Tensor h = group_norm(a, x, b.norm1, kResNormEps, /*silu=*/true);       // (N, cin, H, W)
     h = conv(a, h, b.conv1, kConv);                                         // (N, cout, H, W)
-    Tensor e = a.alloc(emb.dims());
-    silu(e.f32(), emb.f32(), emb.numel());
-    e = linear(a, e, b.emb);                                                // (N, cout)
-    add_channel_bias(h.f32(), e.f32(), N, b.cout, H * W);                   // h += e, per channel
+    Tensor e = linear(a, silu(a, emb), b.emb);                              // (N, cout)
+    add_channel_bias_(h, e);                                                // h += e, per channel
     group_norm_(h, b.norm2, kResNormEps, /*silu=*/true);
     conv_into(a, out, h, b.conv2, kConv, /*accumulate=*/true);              // out = skip(x) + conv2(h)
     return out;
@@ -255,7 +252,7 @@ static void feed_forward_add(Tensor& x, const TransformerBlock& b, const Tensor&
         const int64_t n = tokens - r0 < chunk ? tokens - r0 : chunk;
         Tensor xn = rows(x, r0, n), pn = rows(proj, 0, n), gn = rows(g, 0, n);
         linear_into(pn, rows(h, r0, n), b.ff1);  // (n, 8C): value | gate
-        geglu(gn.f32(), pn.f32(), n, inner);     // (n, 4C) = value · gelu(gate)
+        geglu_into(gn, pn);                      // (n, 4C) = value · gelu(gate)
         linear_add(xn, gn, b.ff2);               // x += ff.net.2(g)
     }
 }
@@ -275,16 +272,14 @@ static void transformer_block(const TransformerBlock& b, Tensor& x, const Tensor
 
 // x (N, C, H, W) += proj_out(blocks(proj_in(norm(x)) as tokens)), in place: ldm's SpatialTransformer.
 void spatial_transformer(const SpatialTransformer& st, Tensor& x, const Tensor& context, int64_t heads, Arena& a) {
-    const int64_t N = x.shape[0], C = x.shape[1], HW = x.shape[2] * x.shape[3];
+    const int64_t N = x.shape[0], C = x.shape[1];
     assert(C == st.channels && context.ndim == 3 && context.shape[0] == N);
     ArenaScope s(a);
     // The norm writes tokens straight away (one pixel per row), so proj_in, a 1×1 conv, is a plain linear.
-    Tensor h = a.alloc({N, HW, C});
-    group_norm_tokens(h.f32(), x.f32(), st.norm.w.f32(), st.norm.b.f32(), N, C, HW, 32, kTransformerNormEps);
-    Tensor t = s.drop_all_but(linear(a, h, st.proj_in));  // (N, HW, C); h is dead
+    Tensor h = group_norm_tokens(a, x, st.norm, kTransformerNormEps);  // (N, HW, C)
+    Tensor t = s.drop_all_but(linear(a, h, st.proj_in));              // (N, HW, C); h is dead
     for (const TransformerBlock& b : st.blocks) transformer_block(b, t, context, heads, a);
-    t = linear(a, t, st.proj_out);                   // (N, HW, C)
-    add_tokens(x.f32(), x.f32(), t.f32(), N, C, HW); // x += t, back in (N, C, H, W)
+    add_tokens_(x, linear(a, t, st.proj_out));                         // x += proj_out(t), in (N, C, H, W)
 }
 
 // What follows a block's res block, in ldm's order: transformer, then downsample (3×3 stride 2) or upsample

@@ -147,17 +147,12 @@ Tensor res_block(const VaeResBlock& b, Tensor x, Arena& a) {
 // x (N, C, H, W) += proj_out(softmax(q kᵀ / sqrt(C)) v), q/k/v = 1×1 convs of norm(x): one head, the H·W
 // positions as tokens. Computed in token layout (N, HW, C), where the 1×1 convs are Linear layers. In place.
 Tensor attn_block(const VaeAttn& p, Tensor x, Arena& a) {
-    const int64_t N = x.shape[0], C = x.shape[1], HW = x.shape[2] * x.shape[3];
     ArenaScope s(a);
-    Tensor h = group_norm(a, x, p.norm, kEps, /*silu=*/false);  // (N, C, H, W)
-    Tensor tokens = a.alloc({N, HW, C});
-    for (int64_t n = 0; n < N; n++) transpose(tokens.f32() + n * HW * C, h.f32() + n * C * HW, C, HW);
-    Tensor q = linear(a, tokens, p.q);  // (N, HW, C)
-    Tensor k = linear(a, tokens, p.k);  // (N, HW, C)
-    Tensor v = linear(a, tokens, p.v);  // (N, HW, C)
-    Tensor proj = linear(a, attention(a, q, k, v, /*heads=*/1), p.proj_out);  // (N, HW, C)
-    for (int64_t n = 0; n < N; n++) transpose(h.f32() + n * C * HW, proj.f32() + n * HW * C, HW, C);
-    add_(x, h);  // x += proj, back in (N, C, H, W)
+    Tensor h = group_norm_tokens(a, x, p.norm, kEps);  // (N, HW, C)
+    Tensor q = linear(a, h, p.q);                      // (N, HW, C)
+    Tensor k = linear(a, h, p.k);                      // (N, HW, C)
+    Tensor v = linear(a, h, p.v);                      // (N, HW, C)
+    add_tokens_(x, linear(a, attention(a, q, k, v, /*heads=*/1), p.proj_out));  // x += proj_out(o)
     return x;
 }
 
