@@ -211,4 +211,10 @@ double clip_encode_flops(const ClipConfig& c) {
     return per_layer * (double)c.layers;
 }
 
+double open_clip_encode_flops(const ClipConfig& c, int64_t run) {
+    const double T = (double)c.positions, C = (double)c.width, F = (double)c.mlp;
+    double per_layer = 2 * T * C * C * 4 + 2 * T * C * F * 2 + 2 * T * T * C * 2;  // as clip_encode_flops
+    return per_layer * (double)run;
+}
+
 }  // namespace sd

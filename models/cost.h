@@ -30,5 +30,7 @@ size_t vae_decode_tiled_arena_bytes(const Vae& vae, int64_t B, int64_t h, int64_
 
 // Multiply-adds ×2 of one clip_encode with all layers (projections, MLP, QKᵀ and AV; norms left out).
 double clip_encode_flops(const ClipConfig& cfg);
+// The same for one open_clip_encode through `run` layers.
+double open_clip_encode_flops(const ClipConfig& cfg, int64_t run);
 
 }  // namespace sd

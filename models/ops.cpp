@@ -183,6 +183,18 @@ Tensor attention(Arena& a, const Tensor& q, const Tensor& k, const Tensor& v, in
     return o;
 }
 
+Tensor attention_qkv(Arena& a, const Tensor& qkv, int64_t heads, bool causal) {
+    const int64_t C = qkv.dim(-1) / 3, L = qkv.dim(-2), N = qkv.numel() / (L * 3 * C), D = C / heads;
+    assert(qkv.dim(-1) == 3 * C && D * heads == C);
+    std::vector<int64_t> s = qkv.dims();
+    s.back() = C;
+    Tensor o = a.alloc(s);
+    const float* q = qkv.f32();
+    sd::attention(o.f32(), C, q, 3 * C, q + C, 3 * C, q + 2 * C, 3 * C, N, L, L, heads, D,
+                  1.0f / std::sqrt((float)D), causal);
+    return o;
+}
+
 Tensor silu(Arena& a, const Tensor& x) {
     Tensor y = a.alloc(x.dims());
     sd::silu(y.f32(), x.f32(), x.numel());

@@ -89,6 +89,8 @@ void layer_norm_into(Tensor& y, const Tensor& x, const Norm& n, float eps);
 // softmax(q kᵀ / sqrt(D)) v per head: q (N, L, heads·D), k and v (N, T, heads·D) → (N, L, heads·D); head i in
 // columns [i·D, (i+1)·D). 2-D inputs are one sample. causal: position i sees keys 0..i only.
 Tensor attention(Arena& a, const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, bool causal = false);
+// The same from one fused projection: qkv (N, L, 3C), each row q | k | v (OpenCLIP's in_proj) → (N, L, C).
+Tensor attention_qkv(Arena& a, const Tensor& qkv, int64_t heads, bool causal = false);
 
 // x → SiLU(x) = x·sigmoid(x), a new tensor.
 Tensor silu(Arena& a, const Tensor& x);

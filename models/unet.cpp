@@ -151,11 +151,17 @@ static SpatialTransformer bind_transformer(Binder& w, const std::string& p, int6
     return st;
 }
 
-UNet load_unet(const SafeTensors& st, const std::string& prefix) {
+UNet load_unet(const SafeTensors& st, const std::string& prefix, int64_t head_dim) {
     WeightLoader loader(st, prefix);
     Binder w(loader);
     UNet u;
     u.cfg = infer_config(loader);
+    u.cfg.head_dim = head_dim;
+    for (size_t l = 0; head_dim > 0 && l < u.cfg.channel_mult.size(); l++)
+        if ((u.cfg.channel_mult[l] * u.cfg.model_channels) % head_dim)
+            throw std::runtime_error(st.path() + ": UNet width " +
+                                     std::to_string(u.cfg.channel_mult[l] * u.cfg.model_channels) +
+                                     " does not split into heads of " + std::to_string(head_dim) + " channels");
     const UNetConfig& c = u.cfg;
     int64_t mc = c.model_channels, temb = c.time_embed_dim;
 
@@ -198,7 +204,7 @@ UNet load_unet(const SafeTensors& st, const std::string& prefix) {
     u.conv_out = w.conv("out.2", c.out_channels, mc, 3);
 
     // A tensor we did not bind means the file has a structure we misread; better to refuse than to run it.
-    w.refuse_unused("SD 1.x UNet layout");
+    w.refuse_unused("UNet layout");
     return u;
 }
 
@@ -326,14 +332,14 @@ Tensor unet_forward(const UNet& u, const Tensor& x, const float* timesteps, cons
     for (const UNetBlock& b : u.input_blocks) {
         ArenaScope s(a);
         Tensor y = b.has_res ? resblock(b.res, h, emb, a) : h;   // (B, cout, ., .)
-        h = s.keep(block_tail(b, y, context, c.heads, a));       // transformer; downsample ending a level
+        h = s.keep(block_tail(b, y, context, c.heads_at(b.attn.channels), a));  // transformer; downsample
         skips.push_back({s.start(), h});
     }
 
     {  // Middle: res block, transformer, res block at the lowest resolution.
         ArenaScope s(a);
         Tensor y = resblock(u.mid_res1, h, emb, a);
-        spatial_transformer(u.mid_attn, y, context, c.heads, a);
+        spatial_transformer(u.mid_attn, y, context, c.heads_at(u.mid_attn.channels), a);
         h = s.keep(resblock(u.mid_res2, y, emb, a));
     }
 
@@ -344,7 +350,7 @@ Tensor unet_forward(const UNet& u, const Tensor& x, const float* timesteps, cons
         skips.pop_back();
         ArenaScope s(a, skip.at);
         Tensor y = s.keep(resblock(b.res, concat_channels(a, h, skip.t), emb, a));  // (B, cout, ., .)
-        h = s.keep(block_tail(b, y, context, c.heads, a));                          // transformer; upsample
+        h = s.keep(block_tail(b, y, context, c.heads_at(b.attn.channels), a));     // transformer; upsample
     }
     assert(skips.empty());
 
