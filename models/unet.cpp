@@ -219,7 +219,8 @@ constexpr ConvPolicy kConv = ConvPolicy::Measured;
 
 }  // namespace
 
-// x (N, cin, H, W), emb (N, temb) → (N, cout, H, W): ldm's ResBlock, the time embedding added between the convs.
+// x (N, cin, H, W), emb (N, temb) → (N, cout, H, W): ldm's ResBlock, the Wide-ResNet block with group norm of
+// DDPM (Ho et al. 2020, §4 and appendix B), the timestep embedding added between the two convs.
 Tensor resblock(const ResBlock& b, const Tensor& x, const Tensor& emb, Arena& a) {
     assert(x.ndim == 4 && x.shape[1] == b.cin);
     // out (N, cout, H, W) = skip(x) first; conv2 then accumulates onto it.
@@ -245,7 +246,8 @@ static void attention_add(Tensor& x, const Attention& at, const Tensor& h, const
     linear_add(x, attention(a, q, k, v, heads), at.out);
 }
 
-// x (N, L, C) += ff.net.2(geglu(ff.net.0.proj(h))). Done in chunks of tokens: the 8C-wide projection of all
+// x (N, L, C) += ff.net.2(geglu(ff.net.0.proj(h))), GEGLU as in Shazeer 2020 ("GLU Variants Improve
+// Transformer", §2): value · GELU(gate), both halves of one projection. Done in chunks of tokens: the 8C-wide projection of all
 // tokens would be 84 MB at a 64×64 latent with batch 2; 1024-token chunks keep it at 10 MB and are still
 // large products.
 static void feed_forward_add(Tensor& x, const TransformerBlock& b, const Tensor& h, Arena& a) {
@@ -264,7 +266,9 @@ static void feed_forward_add(Tensor& x, const TransformerBlock& b, const Tensor&
 }
 
 // ldm BasicTransformerBlock on tokens x (N, L, C), in place: self-attention over the pixels, cross-attention
-// to the text, feed-forward, each pre-norm and added to the residual stream.
+// to the text, feed-forward, each pre-norm and added to the residual stream. The cross-attention is how the
+// text conditions the image (LDM, Rombach et al. 2022, §3.3): softmax(QKᵀ/√d)·V with Q = W_Q·φ(z_t) from the
+// image tokens and K = W_K·τ_θ(y), V = W_V·τ_θ(y) from the text encoding.
 static void transformer_block(const TransformerBlock& b, Tensor& x, const Tensor& context, int64_t heads,
                               Arena& a) {
     ArenaScope s(a);
@@ -312,13 +316,16 @@ static void check_inputs(const UNetConfig& c, const Tensor& x, const Tensor& con
                                  std::to_string(c.context_dim) + "); got " + context.shape_str());
 }
 
+// ε_θ(z_t, t, τ_θ(y)) (LDM eq. 3): conv_in, the input blocks (each output kept as a skip), the middle block,
+// the output blocks (each consuming the newest skip), then norm, SiLU, conv_out.
 Tensor unet_forward(const UNet& u, const Tensor& x, const float* timesteps, const Tensor& context, Arena& a) {
     const UNetConfig& c = u.cfg;
     check_inputs(c, x, context);
     const int64_t B = x.shape[0];
     ArenaScope pass(a);
 
-    // Timestep → sinusoid (cos first) → linear, SiLU → linear: (B, temb), shared by every res block.
+    // Timestep → sinusoid (cos first; DDPM's Transformer position embedding) → linear, SiLU → linear:
+    // (B, temb), shared by every res block.
     Tensor t = a.alloc({B, c.model_channels});
     timestep_embedding(t.f32(), timesteps, B, c.model_channels);
     Tensor emb = pass.keep(linear(a, linear(a, t, u.time1, Act::SiLU), u.time2));  // (B, temb)
