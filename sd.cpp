@@ -16,13 +16,13 @@
 #include <random>
 #include <string>
 
+#include "app/bench.h"
+#include "app/checkpoint.h"
+#include "app/image_io.h"
+#include "app/infotext.h"
+#include "app/options.h"
+#include "app/sha256.h"
 #include "kernels/kernels.h"
-#include "models/checkpoint.h"
-#include "pipeline/bench.h"
-#include "pipeline/image_io.h"
-#include "pipeline/infotext.h"
-#include "pipeline/options.h"
-#include "pipeline/sha256.h"
 #include "pipeline/txt2img.h"
 #include "tokenizer/clip_tokenizer.h"
 

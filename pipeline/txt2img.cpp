@@ -9,8 +9,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "app/npy.h"
 #include "json.h"
-#include "pipeline/npy.h"
 #include "tokenizer/clip_tokenizer.h"
 
 namespace sd {

@@ -12,12 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "models/checkpoint.h"
+#include "app/checkpoint.h"
+#include "app/image_io.h"
 #include "models/clip.h"
 #include "models/taesd.h"
 #include "models/unet.h"
 #include "models/vae.h"
-#include "pipeline/image_io.h"
 #include "pipeline/rng.h"
 #include "pipeline/samplers.h"
 #include "pipeline/schedule.h"

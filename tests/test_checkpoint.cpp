@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "models/checkpoint.h"
+#include "app/checkpoint.h"
 
 using namespace sd;
 

@@ -1,6 +1,6 @@
 // infotext.cpp — mirrors create_infotext() of the AUTOMATIC1111 webui (modules/processing.py) for the
 // keys sd produces; keys the webui would leave out (None) are left out here too.
-#include "pipeline/infotext.h"
+#include "app/infotext.h"
 
 #include <cmath>
 #include <cstdio>

@@ -1,5 +1,5 @@
 // options.cpp — a hand-written parser: every value is checked for type and range as it is read.
-#include "pipeline/options.h"
+#include "app/options.h"
 
 #include <cerrno>
 #include <cmath>
