@@ -42,6 +42,8 @@ usage:
   sd -m MODEL -p PROMPT [options]      generate an image
   sd info MODEL                        model family, parameters per component, dtypes, file size
   sd tokenize "TEXT"                   print CLIP token ids (with start and end tokens)
+  sd tokenize --weights "PROMPT"       one line per 77-token chunk: id:weight as the text encoder sees them
+  sd tokenize --schedule --steps N "PROMPT"   the prompt-editing schedule: END_STEP<TAB>TEXT per line
   sd bench -m MODEL [-W W -H H -t N]   time text encode, one UNet step (batch 2) and the VAE decode
 
 options:
@@ -59,6 +61,8 @@ options:
       --rng philox|cpu      noise generator (default: philox). philox is torch's CUDA generator, what the
                             webui uses on NVIDIA GPUs, where most shared images and seeds come from, so
                             their seeds reproduce here; cpu is torch's CPU generator (webui "RNG: CPU").
+      --embeddings-dir DIR  textual-inversion embeddings (.safetensors) named in prompts (default: the
+                            folder embeddings/ beside the model)
       --clip-skip N         use the N-th CLIP layer from the end, 1..12 (default: 1 = last layer)
       --batch-count N       make N images with seeds seed, seed+1, ... (default: 1)
   -o, --output PATH         PNG to write; with --batch-count > 1, -1, -2, ... are added (default: output.png)
@@ -101,6 +105,9 @@ Options parse_args(int argc, const char* const* argv) {
         else if (a == "-p" || a == "--prompt") o.prompt = value();
         else if (a == "-n" || a == "--negative-prompt") o.negative_prompt = value();
         else if (a == "--sampler" || a == "--sampling-method") o.sampler = value();
+        else if (o.command == "tokenize" && a == "--schedule") o.tokenize_schedule = true;
+        else if (o.command == "tokenize" && a == "--weights") o.tokenize_weights = true;
+        else if (a == "--embeddings-dir") o.embeddings_dir = value();
         else if (a == "--scheduler" || a == "--schedule") o.scheduler = value();
         else if (a == "--steps") o.steps = (int)parse_int(a, value(), 1, 1000);
         else if (a == "--cfg-scale" || a == "--cfg") o.cfg_scale = parse_float(a, value(), -100, 100);
