@@ -292,8 +292,9 @@ std::vector<WeightedText> parse_prompt_attention(const std::string& text) {
 //   alternate: "[" prompt ("|" [prompt])+ "]"
 //   plain: /([^\\\[\]():|]|\\.)+/
 // lark's Earley parser matches each terminal greedily (its "dynamic" lexer takes the regex's match, never a
-// shorter one), so a run of stray brackets at the top level is one token, and where a bracket can open a
-// construct or stand alone the construct is chosen. Inside a construct nothing is ambiguous.
+// shorter one); a stray bracket or colon at the top level is a token of its own (the `+` repeats the terminal),
+// and where a bracket can open a construct or stand alone, the construct is chosen. Inside a construct nothing
+// is ambiguous.
 namespace {
 
 struct Seq;
@@ -327,11 +328,9 @@ public:
                     continue;
                 }
             }
-            if (std::strchr("[]():", c) && c != '\0') {  // a stray run: /[][():]/+, greedy
-                size_t j = i;
-                while (j < n_ && s_[j] != '\0' && std::strchr("[]():", s_[j])) j++;
-                add_text(out, s_.substr(i, j - i));
-                i = j;
+            if (std::strchr("[]():", c) && c != '\0') {  // a stray bracket or colon: one /[][():]/ token
+                add_text(out, std::string(1, c));
+                i++;
                 continue;
             }
             size_t j = i;
