@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <string>
 
@@ -23,6 +24,7 @@
 #include "app/options.h"
 #include "app/sha256.h"
 #include "kernels/kernels.h"
+#include "pipeline/prediction.h"
 #include "pipeline/txt2img.h"
 #include "tokenizer/clip_tokenizer.h"
 
@@ -132,7 +134,22 @@ struct Progress {
 
 int cmd_info(const Options& o) {
     SafeTensors st(o.args[0]);
-    std::printf("%s", format_info(inspect_checkpoint(st)).c_str());
+    CheckpointInfo info = inspect_checkpoint(st);
+    std::printf("%s", format_info(info).c_str());
+    if (info.family == ModelFamily::SD1 || info.family == ModelFamily::SD2) {
+        // What generating with it would use: the webui's decision (pipeline/prediction.h), which for an SD 2.x file
+        // runs its UNet once on an 8x8 latent.
+        try {
+            Arena arena;
+            UNet unet;
+            if (info.family == ModelFamily::SD2 && o.prediction.empty())
+                unet = load_unet(st, "model.diffusion_model.", unet_head_dim(st, true));
+            PredictionChoice pc = decide_prediction(info, unet.input_blocks.empty() ? nullptr : &unet, o.prediction, arena);
+            std::printf("  %-14s%s (%s)\n", "prediction", prediction_name(pc.prediction), pc.why.c_str());
+        } catch (const std::exception& e) {
+            std::printf("  %-14sunknown (%s)\n", "prediction", e.what());
+        }
+    }
     return 0;
 }
 
@@ -185,13 +202,19 @@ int cmd_generate(const Options& o) {
     GenerateParams p;
     p.prompt = o.prompt;
     p.negative_prompt = o.negative_prompt;
-    std::optional<ScheduleKind> suffix;
+    std::optional<ScheduleKind> suffix, chosen_schedule;
     try {  // a wrong name is a command-line mistake: exit status 2, as for the other flags
         p.sampler = parse_sampler(o.sampler, &suffix);
-        p.schedule = !o.scheduler.empty() ? parse_schedule(o.scheduler) : suffix ? *suffix : ScheduleKind::discrete;
+        // nullopt: "Automatic", the webui's default choice, which runs the sampler's default schedule
+        if (!o.scheduler.empty()) chosen_schedule = is_automatic_schedule(o.scheduler) ? std::nullopt
+                                                                                       : std::optional(parse_schedule(o.scheduler));
+        else chosen_schedule = suffix;
+        p.schedule = chosen_schedule ? *chosen_schedule : webui_automatic_schedule(p.sampler);
     } catch (const std::runtime_error& e) {
         throw UsageError(e.what());
     }
+    p.schedule_options.beta_alpha = o.beta_alpha;
+    p.schedule_options.beta_beta = o.beta_beta;
     p.steps = o.steps;
     p.cfg_scale = o.cfg_scale;
     p.width = o.width;
@@ -201,16 +224,18 @@ int cmd_generate(const Options& o) {
     p.taesd = o.taesd;
     p.vae_tiling = o.vae_tiling;
     p.dump_latents = o.dump_latents;
+    p.preview = o.preview;
     for (int i = 0; i < o.batch_count; i++) check_output_writable(output_path(o.output, i, o.batch_count));
+    if (!p.preview.empty()) check_output_writable(p.preview);
     uint64_t seed = o.seed >= 0 ? (uint64_t)o.seed : std::random_device{}() % 4294967294u;
 
-    double t0 = now();
-    Model m = load_model(o.model);
+    double t0 = now(), c0 = process_cpu_seconds();
+    Model m = load_model(o.model, o.vae, o.prediction);
     EmbeddingDb embeddings;
     embeddings.load_dir(embeddings_dir(o), m.clip.cfg.width);
     p.embeddings = &embeddings;
-    double load_s = now() - t0;
-    if (p.clip_skip > m.clip.cfg.layers)
+    double load_s = now() - t0, load_cpu = process_cpu_seconds() - c0;
+    if (!m.sd2() && p.clip_skip > m.clip.cfg.layers)
         throw std::runtime_error("--clip-skip " + std::to_string(p.clip_skip) + " is more than the text encoder's " +
                                  std::to_string(m.clip.cfg.layers) + " layers");
     size_t need = estimate_working_memory(m, p.width, p.height, p.taesd, p.vae_tiling), avail = available_memory();
@@ -218,9 +243,17 @@ int cmd_generate(const Options& o) {
         throw std::runtime_error("a " + std::to_string(p.width) + "x" + std::to_string(p.height) + " image needs about " +
                                  std::to_string(need >> 20) + " MiB of working memory but only " +
                                  std::to_string(avail >> 20) + " MiB is available; choose a smaller size");
-    std::string hash = model_hash(o.model);
+    // The infotext's hashes are read from the files while the text encoder and the sampler run (a first run on a
+    // 2 GB checkpoint would otherwise spend ~13 s here first); they are waited for when the PNG is written.
+    ModelHashJob hash_job(o.model);
+    std::unique_ptr<ModelHashJob> vae_hash_job;
+    if (!o.vae.empty() && !p.taesd) vae_hash_job = std::make_unique<ModelHashJob>(o.vae);
     // Only now that every check has passed: an error before this point is the only line on stderr.
     if (o.seed < 0) std::fprintf(stderr, "seed: %llu\n", (unsigned long long)seed);
+    if (o.verbose) std::fprintf(stderr, "prediction: %s (%s)\n", prediction_name(m.prediction), m.prediction_why.c_str());
+    if (m.sd2() && p.clip_skip > 1)
+        std::fprintf(stderr, "note: --clip-skip %d is recorded but has no effect on SD 2.x models: they use the "
+                     "penultimate text encoder layer, as the webui does\n", p.clip_skip);
 
     std::signal(SIGINT, on_sigint);
     Arena arena;
@@ -242,14 +275,24 @@ int cmd_generate(const Options& o) {
         info.negative_prompt = p.negative_prompt;
         info.steps = p.steps;
         info.sampler = sampler_display_name(p.sampler);
-        info.schedule_type = schedule_label(p.schedule);
+        info.schedule_type = webui_schedule_type(p.sampler, chosen_schedule);
+        if (p.schedule == ScheduleKind::beta && p.sampler != SamplerKind::ddim) {  // KDiffusionSampler.get_sigmas
+            info.extra.push_back({"Beta schedule alpha", python_float_repr(p.schedule_options.beta_alpha)});
+            info.extra.push_back({"Beta schedule beta", python_float_repr(p.schedule_options.beta_beta)});
+        }
         info.cfg_scale = p.cfg_scale;
         info.seed = p.seed;
         info.width = p.width;
         info.height = p.height;
-        info.model_hash = hash;
+        double th = now();
+        info.model_hash = hash_job.get();
+        if (o.verbose && i == 0)
+            std::fprintf(stderr, "model hash %s: waited %.2f s for it after decoding\n", info.model_hash.c_str(),
+                         now() - th);
         info.model_name = stem(o.model);
-        info.vae_name = p.taesd ? "TAESD" : "";
+        info.vae_name = p.taesd ? "TAESD" : o.vae.empty() ? "" : stem(o.vae);
+        info.vae_hash = vae_hash_job ? vae_hash_job->get() : "";
+        info.prediction = m.sd2() || !o.prediction.empty() ? prediction_name(m.prediction) : "";
         info.clip_skip = p.clip_skip;
         info.rng = p.rng == RngKind::philox ? "NV" : "CPU";
         info.version = kVersion;
@@ -260,6 +303,12 @@ int cmd_generate(const Options& o) {
                      "peak memory %.2f GB\n",
                      i == 0 ? load_s : 0.0, times.text, times.sampling, times.sampling / p.steps, times.decode,
                      peak_rss_gb());
+        if (o.verbose)
+            std::fprintf(stderr, "cpu: load %.2f s, text encode %.2f s, sampling %.2f s, decode %.2f s (all threads)\n",
+                         i == 0 ? load_cpu : 0.0, times.text_cpu, times.sampling_cpu, times.decode_cpu);
+        if (!p.preview.empty())
+            std::fprintf(stderr, "preview: %.3f s per step (TAESD decode + PNG write, included in sampling)\n",
+                         times.preview / p.steps);
     }
     return 0;
 }

@@ -58,11 +58,14 @@ std::string format_infotext(const InfoText& p) {
         {"Size", std::to_string(p.width) + "x" + std::to_string(p.height)},
         {"Model hash", p.model_hash},
         {"Model", p.model_name},
+        {"VAE hash", p.vae_hash},
         {"VAE", p.vae_name},
         {"Clip skip", p.clip_skip > 1 ? std::to_string(p.clip_skip) : ""},
         {"RNG", p.rng},
-        {"Version", p.version},
+        {"Prediction", p.prediction},  // extra_generation_params come after RNG
     };
+    kv.insert(kv.end(), p.extra.begin(), p.extra.end());
+    kv.push_back({"Version", p.version});
     std::string params;
     for (auto& [k, v] : kv) {
         if (v.empty()) continue;

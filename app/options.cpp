@@ -47,12 +47,19 @@ usage:
   sd bench -m MODEL [-W W -H H -t N]   time text encode, one UNet step (batch 2) and the VAE decode
 
 options:
-  -m, --model PATH          checkpoint (.safetensors, SD 1.x single file, f32/f16/bf16)
+  -m, --model PATH          checkpoint (.safetensors, SD 1.x or 2.x single file, f32/f16/bf16)
   -p, --prompt TEXT         what to draw
   -n, --negative-prompt T   what to avoid (default: empty)
-      --sampler NAME        euler, euler_a, heun, dpm2, dpm2_a, dpmpp_2m, dpmpp_2s_a, lms, ddim, lcm, or the
-                            webui's names ("Euler a", "DPM++ 2M Karras", ...) (default: euler_a)
-      --scheduler NAME      discrete, karras, exponential (default: discrete, or what the sampler name says)
+      --sampler NAME        euler, euler_a, heun, dpm2, dpm2_a, dpmpp_2m, dpmpp_2s_a, dpmpp_sde, dpmpp_2m_sde,
+                            dpmpp_2m_sde_heun, dpmpp_3m_sde, lms, ddim, lcm, or the webui's names ("Euler a",
+                            "DPM++ 2M Karras", "DPM++ 3M SDE", ...) (default: euler_a)
+      --scheduler NAME      automatic, uniform (= discrete), karras, exponential, polyexponential, sgm_uniform,
+                            kl_optimal, align_your_steps, simple, normal, ddim, beta, or their webui labels
+                            (default: what the sampler name says, else automatic: the webui's per-sampler
+                            default: Karras for DPM++ 2M, DPM++ SDE, DPM++ 2S a, DPM2, DPM2 a; Exponential for
+                            DPM++ 2M SDE (Heun), DPM++ 3M SDE; Uniform for the others)
+      --beta-alpha F        the Beta schedule's alpha (default: 0.6, as the webui)
+      --beta-beta F         the Beta schedule's beta (default: 0.6)
       --steps N             sampling steps, 1..1000 (default: 20)
       --cfg-scale F         classifier-free guidance scale (default: 7)
   -W, --width N             image width, multiple of 64 (default: 512)
@@ -63,7 +70,11 @@ options:
                             their seeds reproduce here; cpu is torch's CPU generator (webui "RNG: CPU").
       --embeddings-dir DIR  textual-inversion embeddings (.safetensors) named in prompts (default: the
                             folder embeddings/ beside the model)
-      --clip-skip N         use the N-th CLIP layer from the end, 1..12 (default: 1 = last layer)
+      --clip-skip N         use the N-th CLIP layer from the end, 1..12 (default: 1 = last layer); SD 2.x
+                            always uses the penultimate OpenCLIP layer, as the webui does (recorded only)
+      --prediction eps|v    what the UNet predicts (default: decided as the webui does; `sd info` says)
+      --vae FILE            use this VAE (.safetensors, ldm names) instead of the checkpoint's own
+      --preview FILE        rewrite FILE (PNG, via TAESD) after every step with the current estimate
       --batch-count N       make N images with seeds seed, seed+1, ... (default: 1)
   -o, --output PATH         PNG to write; with --batch-count > 1, -1, -2, ... are added (default: output.png)
       --taesd               decode with the built-in tiny autoencoder (fast, approximate)
@@ -109,6 +120,8 @@ Options parse_args(int argc, const char* const* argv) {
         else if (o.command == "tokenize" && a == "--weights") o.tokenize_weights = true;
         else if (a == "--embeddings-dir") o.embeddings_dir = value();
         else if (a == "--scheduler" || a == "--schedule") o.scheduler = value();
+        else if (a == "--beta-alpha") o.beta_alpha = parse_float(a, value(), 1e-3, 100);
+        else if (a == "--beta-beta") o.beta_beta = parse_float(a, value(), 1e-3, 100);
         else if (a == "--steps") o.steps = (int)parse_int(a, value(), 1, 1000);
         else if (a == "--cfg-scale" || a == "--cfg") o.cfg_scale = parse_float(a, value(), -100, 100);
         else if (a == "-W" || a == "--width") o.width = (int)parse_int(a, value(), 64, 8192);
@@ -129,6 +142,17 @@ Options parse_args(int argc, const char* const* argv) {
         else if (a == "--batch-count" || a == "-b") o.batch_count = (int)parse_int(a, value(), 1, 10000);
         else if (a == "--dump-latents") o.dump_latents = value();
         else if (a == "--taesd") o.taesd = true;
+        else if (a == "--vae") {
+            o.vae = value();
+            if (o.vae.empty()) throw UsageError(a + " needs a file name, got an empty one");
+        } else if (a == "--preview") {
+            o.preview = value();
+            if (o.preview.empty()) throw UsageError(a + " needs a file name, got an empty one");
+        } else if (a == "--prediction") {
+            o.prediction = value();
+            if (o.prediction != "eps" && o.prediction != "v")
+                throw UsageError("--prediction must be eps or v, got '" + o.prediction + "'");
+        }
         else if (a == "--precision") {
             o.precision = value();
             if (o.precision != "fp32" && o.precision != "bf16")

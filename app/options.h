@@ -19,7 +19,8 @@ struct Options {
     std::vector<std::string> args;     // positional arguments of info / tokenize
     std::string model;                 // -m
     std::string prompt, negative_prompt;
-    std::string sampler = "euler_a", scheduler;  // scheduler empty: "discrete" unless the sampler name says
+    std::string sampler = "euler_a", scheduler;  // scheduler empty: the sampler name's suffix, else "automatic"
+    double beta_alpha = 0.6, beta_beta = 0.6;    // the Beta schedule's distribution (webui settings)
     int steps = 20;
     double cfg_scale = 7.0;
     int width = 512, height = 512;
@@ -31,6 +32,9 @@ struct Options {
     int batch_count = 1;
     std::string dump_latents;          // folder for .npy trajectory dumps; empty: off
     bool taesd = false;
+    std::string vae;                   // --vae FILE: external VAE; empty: the checkpoint's
+    std::string prediction;            // eps | v; empty: decided as the webui does
+    std::string preview;               // --preview FILE: TAESD preview PNG rewritten every step; empty: off
     std::string precision;             // fp32 | bf16; empty: best for this CPU
     int vae_tiling = -1;               // -1 auto, 0 off, 1 on
     int bench_runs = 3;

@@ -11,9 +11,9 @@ namespace sd {
 
 // ---- encoding -------------------------------------------------------------------------------------------------------
 
-std::vector<Tensor> encode_texts(const ClipTextModel& clip, const std::vector<std::string>& texts, int clip_skip,
+std::vector<Tensor> encode_texts(const TextEncoder& enc, const std::vector<std::string>& texts,
                                  const EmbeddingDb* db, Arena& arena, std::vector<const TextEmbedding*>* used) {
-    const int64_t T = 77, C = clip.cfg.width;
+    const int64_t T = 77, C = enc.width;
     // Each distinct text is tokenized and encoded once; a repeated one counts again in the batch mean.
     std::vector<std::string> distinct;
     std::vector<size_t> which(texts.size());
@@ -47,7 +47,7 @@ std::vector<Tensor> encode_texts(const ClipTextModel& clip, const std::vector<st
                 for (int64_t k = 0; k < len; k++) rows[offset + 1 + k] = e->data.data() + k * C;
             }
             Arena::Mark mk = arena.mark();
-            Tensor z = clip_encode(clip, ch.tokens.data(), clip_skip, arena, rows.data());  // (77, C)
+            Tensor z = enc.encode(ch.tokens, rows.data(), arena);  // (77, C)
             float* dst = out_distinct[d].f32() + i * T * C;
             double s = 0, ws = 0;
             for (int64_t t = 0; t < T; t++) {
@@ -82,7 +82,7 @@ const Tensor& CondSchedule::at(int step) const {
     return conds[0];  // past the last entry the webui falls back to the first
 }
 
-CondSchedule learned_conditioning(const ClipTextModel& clip, const std::string& prompt, int steps, int clip_skip,
+CondSchedule learned_conditioning(const TextEncoder& enc, const std::string& prompt, int steps,
                                   const EmbeddingDb* db, Arena& arena, std::string* ti_hashes) {
     CondSchedule s;
     std::vector<std::string> texts;
@@ -91,13 +91,13 @@ CondSchedule learned_conditioning(const ClipTextModel& clip, const std::string& 
         texts.push_back(std::move(e.text));
     }
     std::vector<const TextEmbedding*> used;
-    s.conds = encode_texts(clip, texts, clip_skip, db, arena, &used);
+    s.conds = encode_texts(enc, texts, db, arena, &used);
     if (ti_hashes) add_ti_hashes(ti_hashes, used);
     return s;
 }
 
-MultiCond multicond_learned_conditioning(const ClipTextModel& clip, const std::string& prompt, int steps,
-                                         int clip_skip, const EmbeddingDb* db, Arena& arena,
+MultiCond multicond_learned_conditioning(const TextEncoder& enc, const std::string& prompt, int steps,
+                                         const EmbeddingDb* db, Arena& arena,
                                          std::string* ti_hashes) {
     MultiCond m;
     std::vector<std::string> flat;
@@ -106,7 +106,7 @@ MultiCond multicond_learned_conditioning(const ClipTextModel& clip, const std::s
         auto it = std::find(flat.begin(), flat.end(), sp.text);
         if (it == flat.end()) {
             flat.push_back(sp.text);
-            flat_conds.push_back(learned_conditioning(clip, sp.text, steps, clip_skip, db, arena, ti_hashes));
+            flat_conds.push_back(learned_conditioning(enc, sp.text, steps, db, arena, ti_hashes));
             it = flat.end() - 1;
         }
         m.parts.push_back(flat_conds[it - flat.begin()]);

@@ -8,6 +8,7 @@
 // are multiplied by their token's weight, then scaled so the mean over the whole batch of texts encoded together
 // equals the unweighted mean — texts of one prompt schedule are one batch, as the webui encodes them.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -61,10 +62,17 @@ std::vector<PromptChunk> tokenize_prompt(const std::string& text, const Embeddin
 // An empty chunk: start, 76 end tokens, weights 1.
 PromptChunk empty_chunk();
 
+// The text encoder a pipeline conditions on: one 77-token chunk → (77, width); token_rows as in clip_encode
+// (null entries: the id's own embedding row).
+struct TextEncoder {
+    int64_t width = 0;
+    std::function<Tensor(const std::vector<int>& ids, const float* const* token_rows, Arena& arena)> encode;
+};
+
 // Encodes texts as one batch (the webui's FrozenCLIPEmbedderWithCustomWords.forward): each text's chunks
 // (texts with fewer chunks padded with empty chunks to the longest), emphasis "Original" over the batch.
 // Returns one (1, 77·chunks, C) tensor per text. `used` collects the embeddings used, in the webui's order.
-std::vector<Tensor> encode_texts(const ClipTextModel& clip, const std::vector<std::string>& texts, int clip_skip,
+std::vector<Tensor> encode_texts(const TextEncoder& enc, const std::vector<std::string>& texts,
                                  const EmbeddingDb* db, Arena& arena,
                                  std::vector<const TextEmbedding*>* used = nullptr);
 
@@ -77,7 +85,7 @@ struct CondSchedule {
 
 // get_learned_conditioning() for one prompt: its schedule over `steps`, each distinct text encoded once.
 // The embeddings it used are added to *ti_hashes as the webui's forward() adds them.
-CondSchedule learned_conditioning(const ClipTextModel& clip, const std::string& prompt, int steps, int clip_skip,
+CondSchedule learned_conditioning(const TextEncoder& enc, const std::string& prompt, int steps,
                                   const EmbeddingDb* db, Arena& arena, std::string* ti_hashes = nullptr);
 
 // get_multicond_learned_conditioning() for one prompt: its AND parts, each a schedule and a weight.
@@ -85,8 +93,8 @@ struct MultiCond {
     std::vector<CondSchedule> parts;
     std::vector<double> weights;
 };
-MultiCond multicond_learned_conditioning(const ClipTextModel& clip, const std::string& prompt, int steps,
-                                         int clip_skip, const EmbeddingDb* db, Arena& arena,
+MultiCond multicond_learned_conditioning(const TextEncoder& enc, const std::string& prompt, int steps,
+                                         const EmbeddingDb* db, Arena& arena,
                                          std::string* ti_hashes = nullptr);
 
 // The infotext's "TI hashes" value as the webui builds it: each encode's new names first, then what was there.

@@ -2,6 +2,7 @@
 #include "pipeline/txt2img.h"
 
 #include <sys/stat.h>
+#include <time.h>
 
 #include <chrono>
 #include <cmath>
@@ -66,19 +67,88 @@ int clip_heads_from_metadata(const SafeTensors& st) {
 
 }  // namespace
 
-Model load_model(const std::string& path) {
+int64_t unet_head_dim(const SafeTensors& st, bool sd2) {
+    if (!sd2) return 0;
+    auto it = st.metadata().find("unet_config");
+    if (it != st.metadata().end()) {
+        try {
+            JsonValue cfg = parse_json(it->second);
+            const JsonValue* d = cfg.get("num_head_channels");
+            uint64_t n = 0;
+            if (d && d->as_uint64(&n) && n > 0 && n <= 4096) return (int64_t)n;
+        } catch (const std::exception&) {
+        }
+    }
+    return 64;
+}
+
+double process_cpu_seconds() {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+Model load_model(const std::string& path, const std::string& vae_path, const std::string& prediction) {
     Model m;
     m.file = std::make_unique<SafeTensors>(path);
     m.info = inspect_checkpoint(*m.file);
-    require_sd1(m.info, true);
-    m.clip = load_clip_text(*m.file, "cond_stage_model.transformer.text_model.", clip_heads_from_metadata(*m.file));
-    m.unet = load_unet(*m.file);
-    m.vae = load_vae(*m.file);
+    require_sd1(m.info, vae_path.empty());
+    if (m.sd2())
+        m.open_clip = load_open_clip_text(*m.file, "cond_stage_model.model.", clip_heads_from_metadata(*m.file));
+    else
+        m.clip = load_clip_text(*m.file, "cond_stage_model.transformer.text_model.", clip_heads_from_metadata(*m.file));
+    m.unet = load_unet(*m.file, "model.diffusion_model.", unet_head_dim(*m.file, m.sd2()));
+    if (!vae_path.empty()) {
+        m.vae_file = std::make_unique<SafeTensors>(vae_path);
+        if (!m.vae_file->find("decoder.conv_in.weight") && !m.vae_file->find("first_stage_model.decoder.conv_in.weight"))
+            throw std::runtime_error(vae_path + " is " + inspect_checkpoint(*m.vae_file).what +
+                                     "; --vae needs a VAE with ldm key names (decoder.conv_in.weight, with or "
+                                     "without first_stage_model.)");
+        m.vae = load_vae(*m.vae_file);
+    } else {
+        m.vae = load_vae(*m.file);
+    }
+    Arena probe;
+    PredictionChoice pc = decide_prediction(m.info, &m.unet, prediction, probe);
+    m.prediction = pc.prediction;
+    m.prediction_why = pc.why;
     return m;
 }
 
+namespace {
+
+// SD 2.x: the webui's OpenCLIP chunks end-pad with 0 after the first end token, and ldm reads the penultimate
+// layer whatever the webui's CLIP skip says (FrozenOpenCLIPEmbedder layer "penultimate"; the webui's
+// encode_with_transformers leaves layer_idx alone).
+Tensor encode_chunk(const Model& m, std::vector<int> ids, int clip_skip, Arena& arena) {
+    if (!m.sd2()) return clip_encode(m.clip, ids.data(), clip_skip, arena);
+    open_clip_pad_ids(ids.data(), (int64_t)ids.size());
+    return open_clip_encode(m.open_clip, ids.data(), /*skip=*/2, arena);
+}
+
+int64_t text_width(const Model& m) { return m.sd2() ? m.open_clip.cfg.width : m.clip.cfg.width; }
+
+}  // namespace
+
+TextEncoder text_encoder(const Model& m, int clip_skip) {
+    TextEncoder e;
+    e.width = text_width(m);
+    e.encode = [&m, clip_skip](const std::vector<int>& ids, const float* const* rows, Arena& arena) {
+        if (!m.sd2()) return clip_encode(m.clip, ids.data(), clip_skip, arena, rows);
+        for (int i = 0; i < (int)ids.size(); i++)
+            if (rows && rows[i])
+                throw std::runtime_error("textual-inversion embeddings are not supported for SD 2.x models yet");
+        return encode_chunk(m, ids, clip_skip, arena);
+    };
+    return e;
+}
+
+namespace {
+
+}  // namespace
+
 Tensor encode_prompt(const Model& m, const std::string& text, int clip_skip, Arena& arena) {
-    return encode_texts(m.clip, {text}, clip_skip, nullptr, arena)[0];
+    return encode_texts(text_encoder(m, clip_skip), {text}, nullptr, arena)[0];
 }
 
 int webui_total_steps(SamplerKind kind, int steps) {
@@ -112,7 +182,8 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
                                  const std::atomic<bool>* cancel, bool lcm) {
     const int64_t n = 4 * h * w;
     auto calls = std::make_shared<int>(0);  // the webui's CFGDenoiser.step
-    return [&m, cond, uncond, cfg_scale, table, h, w, &arena, cancel, n, calls, lcm](
+    const bool v = m.prediction == Prediction::v;
+    return [&m, cond, uncond, cfg_scale, table, h, w, &arena, cancel, n, calls, lcm, v](
                const std::vector<float>& x, float sigma, std::vector<float>& out) {
         if (cancel && cancel->load()) throw Cancelled();
         const int step = (*calls)++;
@@ -155,7 +226,7 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
         out.resize(n);
         const float* e_u = u ? eps.data() + P * n : nullptr;
         for (int64_t i = 0; i < n; i++) {
-            // D_u + sum_k (D_k - D_u) * (weight_k * cfg), written for eps: D = x - sigma * eps.
+            // D_u + sum_k (D_k - D_u) * (weight_k * cfg), written for the model outputs.
             double e;
             if (e_u) {
                 e = e_u[i];
@@ -163,7 +234,9 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
             } else {
                 e = eps[i];
             }
-            out[i] = (float)(c_out * (x[i] - (double)sigma * e) + c_skip * x[i]);
+            // D is affine in the model's output at a fixed x (eps or v), so guiding the outputs guides the D's.
+            double d = v ? denoised_from_output(Prediction::v, x[i], e, sigma) : x[i] - (double)sigma * e;
+            out[i] = (float)(c_out * d + c_skip * x[i]);
         }
         arena.release(mk);
     };
@@ -190,11 +263,13 @@ Denoiser make_cfg_denoiser(Model& m, const Tensor& context, double cfg_scale, co
                            int64_t h, int64_t w, Arena& arena, const std::atomic<bool>* cancel, bool lcm) {
     const int64_t B = context.shape[0], n = 4 * h * w;
     auto evals = std::make_shared<int>(0);
-    return [&m, context, cfg_scale, table, h, w, &arena, cancel, B, n, evals, lcm](
+    const bool v = m.prediction == Prediction::v;
+    return [&m, context, cfg_scale, table, h, w, &arena, cancel, B, n, evals, lcm, v](
                const std::vector<float>& x, float sigma, std::vector<float>& out) {
         if (cancel && cancel->load()) throw Cancelled();
         Arena::Mark mk = arena.mark();
-        // k-diffusion's CompVisDenoiser: c_in = 1/sqrt(sigma^2 + 1), t = sigma_to_t(sigma), D = x - sigma * eps.
+        // k-diffusion's CompVisDenoiser: c_in = 1/sqrt(sigma^2 + 1), t = sigma_to_t(sigma), D = x - sigma * eps;
+        // CompVisVDenoiser: the same c_in and t, D = c_skip * x + c_out * v (pipeline/prediction.h).
         const float c_in = (float)(1.0 / std::sqrt((double)sigma * sigma + 1.0));
         const float t = (float)table.sigma_to_t(sigma);
         Tensor xin = arena.alloc({B, 4, h, w});
@@ -212,9 +287,12 @@ Denoiser make_cfg_denoiser(Model& m, const Tensor& context, double cfg_scale, co
         out.resize(n);
         const float* e_u = eps.f32();                // uncond first ...
         const float* e_c = eps.f32() + (B - 1) * n;  // ... cond last (the same tensor when B = 1)
+        // D is affine in the model's output at a fixed x, so guiding the outputs is guiding the D's (the webui
+        // combines the denoised estimates).
         for (int64_t i = 0; i < n; i++) {
             double e = B == 2 ? e_u[i] + cfg_scale * ((double)e_c[i] - e_u[i]) : e_c[i];
-            out[i] = (float)(c_out * (x[i] - (double)sigma * e) + c_skip * x[i]);
+            double d = v ? denoised_from_output(Prediction::v, x[i], e, sigma) : x[i] - (double)sigma * e;
+            out[i] = (float)(c_out * d + c_skip * x[i]);
         }
         arena.release(mk);
     };
@@ -226,7 +304,7 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
         throw std::runtime_error("width and height must be positive multiples of 64, got " + std::to_string(p.width) +
                                  "x" + std::to_string(p.height));
     const int64_t h = p.height / 8, w = p.width / 8, n = 4 * h * w;
-    double t0 = now();
+    double t0 = now(), c0 = process_cpu_seconds();
 
     // The webui's setup_conds: extra-network tags out of the prompt, then the negative prompt's schedule and the
     // prompt's AND parts with theirs, over the sampler's total steps.
@@ -236,18 +314,19 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
         if (tag.kind == "lora" || tag.kind == "lyco")
             throw std::runtime_error("the prompt asks for <" + tag.kind + ":" + (tag.args.empty() ? "" : tag.args[0]) +
                                      ">, but LoRA is not supported yet; remove the tag");
+    const TextEncoder enc = text_encoder(m, p.clip_skip);
     const int total_steps = webui_total_steps(p.sampler, p.steps);
-    MultiCond cond = multicond_learned_conditioning(m.clip, prompt, total_steps, p.clip_skip, p.embeddings, arena);
+    MultiCond cond = multicond_learned_conditioning(enc, prompt, total_steps, p.embeddings, arena);
     const bool plain = cond.parts.size() == 1 && cond.weights[0] == 1.0;
     CondSchedule uncond;
     if (p.cfg_scale != 1.0 || !plain)
-        uncond = learned_conditioning(m.clip, p.negative_prompt, total_steps, p.clip_skip, p.embeddings, arena);
-    double t1 = now();
+        uncond = learned_conditioning(enc, p.negative_prompt, total_steps, p.embeddings, arena);
+    double t1 = now(), c1 = process_cpu_seconds();
     const DiscreteSchedule table = sampler_table(p.sampler, sd_schedule());
     Denoiser denoise = make_multicond_denoiser(m, cond, uncond.conds.empty() ? nullptr : &uncond, p.cfg_scale, table,
                                                h, w, arena, cancel, p.sampler == SamplerKind::lcm);
 
-    std::vector<float> sigmas = sampler_sigmas(p.sampler, p.schedule, p.steps, sd_schedule());
+    std::vector<float> sigmas = sampler_sigmas(p.sampler, p.schedule, p.steps, sd_schedule(), p.schedule_options);
     ImageRng rng(p.rng, {p.seed});
     std::vector<float> x = rng.randn(n);
     if (!p.dump_latents.empty()) {
@@ -261,20 +340,52 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     // the step: step k's x is the latent after k steps (step_000 the scaled initial noise); the final latent
     // is written after the loop.
     int done = 0;
-    SamplerCallback cb = [&](int step, int steps, float, const std::vector<float>& xs, const std::vector<float>&) {
+    double preview_s = 0;
+    SamplerCallback cb = [&](int step, int steps, float, const std::vector<float>& xs, const std::vector<float>& d) {
         if (!p.dump_latents.empty()) dump(p.dump_latents, step_name(step), xs, h, w);
+        if (!p.preview.empty()) {
+            double s0 = now();
+            write_preview(m, p.preview, d, h, w, arena);
+            preview_s += now() - s0;
+        }
         done = step + 1;
         if (on_step) on_step(done, steps);
     };
     if (on_step) on_step(0, p.steps);  // sampling starts now
-    sample(p.sampler, denoise, x, sigmas, rng, cb);
+    SamplerOptions opt;
+    if (sampler_uses_brownian_noise(p.sampler)) opt.noise_sampler = brownian_noise_sampler(sigmas, {p.seed}, p.rng, n);
+    sample(p.sampler, denoise, x, sigmas, rng, cb, opt);
     if (!p.dump_latents.empty()) dump(p.dump_latents, step_name(done), x, h, w);
-    double t2 = now();
-    if (times) { times->text = t1 - t0; times->sampling = t2 - t1; }
+    double t2 = now(), c2 = process_cpu_seconds();
+    if (times) {
+        times->text = t1 - t0; times->sampling = t2 - t1; times->preview = preview_s;
+        times->text_cpu = c1 - c0; times->sampling_cpu = c2 - c1;
+    }
 
     Tensor latent = Tensor::zeros({1, 4, h, w});
     std::memcpy(latent.f32(), x.data(), n * sizeof(float));
     return latent;
+}
+
+void write_preview(Model& m, const std::string& path, const std::vector<float>& latent, int64_t h, int64_t w,
+                   Arena& arena) {
+    if (first_non_finite(latent.data(), (int64_t)latent.size()) >= 0) return;  // the sampler will say why
+    if (!m.taesd) m.taesd = std::make_unique<Taesd>(load_taesd_decoder());
+    Arena::Mark mk = arena.mark();
+    Tensor z = arena.alloc({1, 4, h, w});
+    std::memcpy(z.f32(), latent.data(), latent.size() * sizeof(float));
+    Tensor img = taesd_decode(*m.taesd, z, arena);  // (1, 3, 8h, 8w) in [0, 1]
+    Image out;
+    out.width = (int)img.shape[3]; out.height = (int)img.shape[2]; out.channels = 3;
+    const int64_t HW = (int64_t)out.width * out.height;
+    out.pixels.resize(3 * HW);
+    for (int64_t c = 0; c < 3; c++)
+        for (int64_t i = 0; i < HW; i++) {
+            float v = img.f32()[c * HW + i];
+            out.pixels[i * 3 + c] = (uint8_t)((v < 0 ? 0 : v > 1 ? 1 : v) * 255.0f);
+        }
+    arena.release(mk);
+    write_file_atomic(path, encode_png(out, {}));  // a viewer never sees half a file
 }
 
 bool vae_tile_decode(int vae_tiling, int64_t width, int64_t height) {
@@ -315,9 +426,9 @@ Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, in
 Image generate(Model& m, const GenerateParams& p, Arena& arena, StageTimes* times, const StepCallback& on_step,
                const std::atomic<bool>* cancel) {
     Tensor latent = sample_latent(m, p, arena, times, on_step, cancel);
-    double t0 = now();
+    double t0 = now(), c0 = process_cpu_seconds();
     Image img = decode_latent(m, latent, p.taesd, arena, p.vae_tiling);
-    if (times) times->decode = now() - t0;
+    if (times) { times->decode = now() - t0; times->decode_cpu = process_cpu_seconds() - c0; }
     return img;
 }
 
