@@ -51,8 +51,9 @@ options:
   -p, --prompt TEXT         what to draw
   -n, --negative-prompt T   what to avoid (default: empty)
       --sampler NAME        euler, euler_a, heun, dpm2, dpm2_a, dpmpp_2m, dpmpp_2s_a, dpmpp_sde, dpmpp_2m_sde,
-                            dpmpp_2m_sde_heun, dpmpp_3m_sde, lms, ddim, plms, restart, lcm, or the webui's
-                            names ("Euler a", "DPM++ 2M Karras", "DPM++ 3M SDE", ...) (default: euler_a)
+                            dpmpp_2m_sde_heun, dpmpp_3m_sde, dpm_fast, dpm_adaptive, lms, ddim, plms, restart,
+                            lcm, or the webui's names ("Euler a", "DPM++ 2M Karras", "DPM++ 3M SDE", ...)
+                            (default: euler_a)
       --scheduler NAME      automatic, uniform (= discrete), karras, exponential, polyexponential, sgm_uniform,
                             kl_optimal, align_your_steps, simple, normal, ddim, beta, or their webui labels
                             (default: what the sampler name says, else automatic: the webui's per-sampler

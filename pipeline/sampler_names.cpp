@@ -34,6 +34,8 @@ const SamplerNames kSamplers[] = {
     {SamplerKind::dpmpp_3m_sde, "dpmpp_3m_sde", "DPM++ 3M SDE", "k_dpmpp_3m_sde", nullptr},
     {SamplerKind::restart, "restart", "Restart", nullptr, nullptr},
     {SamplerKind::plms, "plms", "PLMS", nullptr, nullptr},
+    {SamplerKind::dpm_fast, "dpm_fast", "DPM fast", "k_dpm_fast", nullptr},
+    {SamplerKind::dpm_adaptive, "dpm_adaptive", "DPM adaptive", "k_dpm_ad", nullptr},
 };
 
 const SamplerNames& names_of(SamplerKind kind) {
@@ -141,7 +143,7 @@ const char* webui_schedule_type(SamplerKind kind, std::optional<ScheduleKind> ch
 
 bool sampler_is_ancestral(SamplerKind kind) {
     return kind == SamplerKind::euler_a || kind == SamplerKind::dpm2_a || kind == SamplerKind::dpmpp_2s_a ||
-           kind == SamplerKind::lcm;
+           kind == SamplerKind::lcm || kind == SamplerKind::dpm_fast || kind == SamplerKind::dpm_adaptive;
 }
 
 DiscreteSchedule sampler_table(SamplerKind kind, const DiscreteSchedule& sd) {

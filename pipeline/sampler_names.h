@@ -15,7 +15,7 @@ namespace sd {
 
 enum class SamplerKind {
     euler, euler_a, heun, dpm2, dpm2_a, dpmpp_2m, dpmpp_2s_a, lms, ddim, lcm,
-    dpmpp_sde, dpmpp_2m_sde, dpmpp_2m_sde_heun, dpmpp_3m_sde, restart, plms
+    dpmpp_sde, dpmpp_2m_sde, dpmpp_2m_sde_heun, dpmpp_3m_sde, restart, plms, dpm_fast, dpm_adaptive
 };
 const std::vector<SamplerKind>& all_samplers();
 

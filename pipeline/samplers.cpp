@@ -342,6 +342,11 @@ void sample(SamplerKind kind, const Denoiser& model, std::vector<float>& x, cons
         case SamplerKind::dpmpp_3m_sde: return sample_dpmpp_3m_sde(model, x, sigmas, rng, callback, opt);
         case SamplerKind::restart: return sample_restart(model, x, sigmas, rng, callback, opt);
         case SamplerKind::plms: return sample_plms(model, x, sigmas, rng, callback, opt);
+        case SamplerKind::dpm_fast:  // KDiffusionSampler.sample: the model's sigma range and n = steps
+            return sample_dpm_fast(model, x, sd_schedule().sigma_min(), sd_schedule().sigma_max(), step_count(sigmas),
+                                   rng, callback, opt);
+        case SamplerKind::dpm_adaptive:
+            return sample_dpm_adaptive(model, x, sd_schedule().sigma_min(), sd_schedule().sigma_max(), rng, callback, opt);
     }
 }
 

@@ -16,7 +16,7 @@
 // its per-image generators), so a seed gives the webui's image. Euler, Heun and DPM2 draw every step even
 // though the noise is unused at the webui's default s_churn = 0.
 // Names, labels, the webui's per-sampler sigma rules: sampler_names.h.
-// Left out: DPM fast / adaptive, UniPC, DDIM CFG++, img2img's partial schedules.
+// Left out: UniPC, DDIM CFG++, img2img's partial schedules.
 #pragma once
 #include <cmath>
 #include <functional>
@@ -96,6 +96,14 @@ void sample_restart(const Denoiser& model, std::vector<float>& x, const std::vec
 // timesteps and variance-preserving latents, like sample_ddim.
 void sample_plms(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
                  const SamplerCallback& callback = {}, const SamplerOptions& opt = {});
+
+// k-diffusion sample_dpm_fast / sample_dpm_adaptive (samplers_dpm_solver.cpp): DPM-Solver between the table's
+// sigma_max and sigma_min; fast spends exactly `nfe` model evaluations, adaptive as many as its error control
+// needs (its callback's `steps` is 0: unknown). The webui passes the model's sigma range, not the schedule.
+void sample_dpm_fast(const Denoiser& model, std::vector<float>& x, double sigma_min, double sigma_max, int nfe, Rng& rng,
+                     const SamplerCallback& callback = {}, const SamplerOptions& opt = {});
+void sample_dpm_adaptive(const Denoiser& model, std::vector<float>& x, double sigma_min, double sigma_max, Rng& rng,
+                         const SamplerCallback& callback = {}, const SamplerOptions& opt = {});
 
 // The SDE samplers (samplers_sde.cpp); their noise comes from opt.noise_sampler, not from rng.
 void sample_dpmpp_sde(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,

@@ -127,8 +127,10 @@ void check_run(const SafeTensors& st, const DiscreteSchedule& sd, const Case& c)
     std::vector<std::vector<float>> traj_x, traj_d;
     SamplerCallback cb = [&](int step, int steps, float sigma, const std::vector<float>& xs, const std::vector<float>& d) {
         CHECK(step == (int)traj_x.size());
-        CHECK(steps == (int)sigmas.size() - 1);
-        if (c.kind != SamplerKind::restart) CHECK(sigma == sigmas[(size_t)step]);  // Restart rebuilds its list
+        // Restart rebuilds its list; DPM fast / adaptive walk their own grid over the table's sigma range
+        const bool own_grid = c.kind == SamplerKind::dpm_fast || c.kind == SamplerKind::dpm_adaptive;
+        if (!own_grid) CHECK(steps == (int)sigmas.size() - 1);
+        if (!own_grid && c.kind != SamplerKind::restart) CHECK(sigma == sigmas[(size_t)step]);
         traj_x.push_back(xs);
         traj_d.push_back(d);
     };
@@ -156,7 +158,10 @@ void check_run(const SafeTensors& st, const DiscreteSchedule& sd, const Case& c)
     // Tolerance: the latent is stored as float32 after every update (2^-24 relative) over up to 22 model
     // evaluations, against a float64 reference: observed errors stay below 1e-6 of the latent's scale, while
     // a wrong coefficient, sigma or noise term shows at 1e-3 or more.
-    CHECK(close(name + " x", x, golden(st, name + "/x"), 1e-5));
+    // DPM adaptive: its first error estimates (x_low - x_high ~ 1e-9) are below the float32 rounding of the
+    // model's inputs (the reference is float64 throughout; the webui float32), so its step sizes, a smooth
+    // function of them, drift slightly: observed 1.1e-4; a wrong step or controller coefficient shows at 1e-2.
+    CHECK(close(name + " x", x, golden(st, name + "/x"), c.kind == SamplerKind::dpm_adaptive ? 1e-3 : 1e-5));
     CHECK_MESSAGE(rng.calls == (int)golden(st, name + "/draws")[0], name << ": " << rng.calls << " randn calls");
     if (st.has(name + "/traj_x")) {
         std::vector<float> gx = golden(st, name + "/traj_x"), gd = golden(st, name + "/traj_denoised");
@@ -275,11 +280,14 @@ TEST_CASE("samplers: every sampler x schedule x {1, 4, 10} steps against the flo
                                  SamplerKind::dpm2_a, SamplerKind::dpmpp_2m, SamplerKind::dpmpp_2s_a, SamplerKind::lms,
                                  SamplerKind::ddim, SamplerKind::lcm, SamplerKind::dpmpp_sde, SamplerKind::dpmpp_2m_sde,
                                  SamplerKind::dpmpp_2m_sde_heun, SamplerKind::dpmpp_3m_sde, SamplerKind::restart,
-                                 SamplerKind::plms};
+                                 SamplerKind::plms, SamplerKind::dpm_fast, SamplerKind::dpm_adaptive};
     for (SamplerKind kind : kinds) {
         for (const char* schedule : {"discrete", "karras", "exponential"}) {
-            if (sampler_is_timestep(kind) && std::string(schedule) != "discrete") continue;  // the webui ignores it
+            if ((sampler_is_timestep(kind) || kind == SamplerKind::dpm_adaptive) && std::string(schedule) != "discrete")
+                continue;  // the webui ignores the schedule (DPM adaptive: but for the initial noise scale)
             for (int steps : {1, 4, 10}) check_run(st, sd, Case{kind, schedule, steps, nullptr, {}});
+            if (kind == SamplerKind::dpm_fast)  // its order pattern depends on steps % 3
+                for (int steps : {2, 3, 6}) check_run(st, sd, Case{kind, schedule, steps, nullptr, {}});
             // Restart rebuilds the schedule and restarts from 20 steps (twice from 36)
             if (kind == SamplerKind::restart)
                 for (int steps : {20, 36}) check_run(st, sd, Case{kind, schedule, steps, nullptr, {}});
@@ -315,6 +323,8 @@ TEST_CASE("samplers: churn, eta and s_noise options") {
     check_run(st, sd, {SamplerKind::dpmpp_2m_sde_heun, "exponential", 10, "snoise08", with(&SamplerOptions::s_noise, 0.8)});
     check_run(st, sd, {SamplerKind::dpmpp_3m_sde, "exponential", 10, "eta0", with(&SamplerOptions::eta, 0.0)});
     check_run(st, sd, {SamplerKind::dpmpp_3m_sde, "karras", 10, "eta05", with(&SamplerOptions::eta, 0.5)});
+    check_run(st, sd, {SamplerKind::dpm_fast, "discrete", 10, "eta0", with(&SamplerOptions::eta, 0.0)});
+    check_run(st, sd, {SamplerKind::dpm_adaptive, "discrete", 10, "eta0", with(&SamplerOptions::eta, 0.0)});
 }
 
 TEST_CASE("samplers: webui step rules (DPM2 discard, DDIM timesteps, initial noise scale)") {

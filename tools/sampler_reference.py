@@ -600,6 +600,102 @@ def run_plms(D, x, timesteps, acp, noise, o, cb):
     return x
 
 
+class DPMSolver:
+    """k-diffusion's DPMSolver (sampling.py), float64, with the eps cache made explicit."""
+
+    def __init__(self, D):
+        self.D = D
+
+    @staticmethod
+    def sigma(t):
+        return math.exp(-t)
+
+    def eps(self, x, t):
+        return (x - self.D(x, self.sigma(t))) / self.sigma(t)
+
+    def step1(self, x, t, tn, e):
+        return x - self.sigma(tn) * math.expm1(tn - t) * e
+
+    def step2(self, x, t, tn, e, r1=0.5, cache=None):
+        h = tn - t
+        s1 = t + r1 * h
+        if cache is None or "r1" not in cache:
+            u1 = x - self.sigma(s1) * math.expm1(r1 * h) * e
+            e_r1 = self.eps(u1, s1)
+            if cache is not None:
+                cache["r1"] = e_r1
+        else:
+            e_r1 = cache["r1"]
+        return x - self.sigma(tn) * math.expm1(h) * e - self.sigma(tn) / (2 * r1) * math.expm1(h) * (e_r1 - e)
+
+    def step3(self, x, t, tn, e, cache=None):
+        r1, r2 = 1 / 3, 2 / 3
+        h = tn - t
+        s1, s2 = t + r1 * h, t + r2 * h
+        if cache is None or "r1" not in cache:
+            e_r1 = self.eps(x - self.sigma(s1) * math.expm1(r1 * h) * e, s1)
+        else:
+            e_r1 = cache["r1"]
+        u2 = x - self.sigma(s2) * math.expm1(r2 * h) * e - self.sigma(s2) * (r2 / r1) * (math.expm1(r2 * h) / (r2 * h) - 1) * (e_r1 - e)
+        e_r2 = self.eps(u2, s2)
+        return x - self.sigma(tn) * math.expm1(h) * e - self.sigma(tn) / r2 * (math.expm1(h) / h - 1) * (e_r2 - e)
+
+
+def dpm_anc(t, tn, t_end, eta):
+    if not eta:
+        return tn, 0.0
+    sd_, su = ancestral(math.exp(-t), math.exp(-tn), eta)
+    tn_ = min(t_end, -math.log(sd_))
+    return tn_, (math.exp(-tn) ** 2 - math.exp(-tn_) ** 2) ** 0.5
+
+
+def run_dpm_fast(D, x, sigmas, noise, o, cb, smin=None, smax=None):
+    dpm, nfe = DPMSolver(D), len(sigmas) - 1
+    t_start, t_end = -math.log(smax), -math.log(smin)
+    m = nfe // 3 + 1
+    ts = torch.linspace(t_start, t_end, m + 1, dtype=torch.float64).tolist()
+    orders = [3] * (m - 2) + [2, 1] if nfe % 3 == 0 else [3] * (m - 1) + [nfe % 3]
+    for i in range(len(orders)):
+        t, tn = ts[i], ts[i + 1]
+        tn_, su = dpm_anc(t, tn, t_end, o["eta"])
+        e = dpm.eps(x, t)
+        cb(x, x - dpm.sigma(t) * e)
+        x = [dpm.step1, dpm.step2, dpm.step3][orders[i] - 1](x, t, tn_, e)
+        x = x + su * o["s_noise"] * noise()
+    return x
+
+
+def run_dpm_adaptive(D, x, sigmas, noise, o, cb, smin=None, smax=None):
+    dpm = DPMSolver(D)
+    t_start, t_end = -math.log(smax), -math.log(smin)
+    rtol, atol, h, safety = 0.05, 0.0078, 0.05, 0.81
+    b1 = 1 / (1.5 if o["eta"] else 3)
+    errs, s, x_prev = [], t_start, x
+    while s < t_end - 1e-5:
+        t = min(t_end, s + h)
+        t_, su = dpm_anc(s, t, t_end, o["eta"])
+        e = dpm.eps(x, s)
+        cache = {}
+        x_low = dpm.step2(x, s, t_, e, r1=1 / 3, cache=cache)
+        x_high = dpm.step3(x, s, t_, e, cache=cache)
+        delta = torch.maximum(torch.tensor(atol, dtype=torch.float64), rtol * torch.maximum(x_low.abs(), x_prev.abs()))
+        error = (torch.linalg.norm((x_low - x_high) / delta) / x.numel() ** 0.5).item()
+        inv = 1 / (error + 1e-8)
+        if not errs:
+            errs = [inv, inv, inv]
+        errs[0] = inv
+        factor = 1 + math.atan(errs[0] ** b1 - 1)  # pcoeff = dcoeff = 0: b2 = b3 = 0
+        accept = factor >= safety
+        if accept:
+            errs[2], errs[1] = errs[1], errs[0]
+        h *= factor
+        if accept:
+            x_prev = x_low
+            x = x_high + su * o["s_noise"] * noise()
+            s = t
+    return x
+
+
 SDE_RUNNERS = {"dpmpp_sde": run_dpmpp_sde, "dpmpp_2m_sde": run_dpmpp_2m_sde,
                "dpmpp_2m_sde_heun": lambda *a: run_dpmpp_2m_sde(*a, solver="heun"), "dpmpp_3m_sde": run_dpmpp_3m_sde}
 
@@ -608,7 +704,8 @@ RUNNERS = {"euler": run_euler, "euler_a": run_euler_a, "heun": run_heun, "dpm2":
            "dpmpp_2m": run_dpmpp_2m, "dpmpp_2s_a": run_dpmpp_2s_a, "lms": run_lms, "lcm": run_lcm,
            "restart": run_restart}
 SAMPLERS = ["euler", "euler_a", "heun", "dpm2", "dpm2_a", "dpmpp_2m", "dpmpp_2s_a", "lms", "ddim", "lcm",
-            "dpmpp_sde", "dpmpp_2m_sde", "dpmpp_2m_sde_heun", "dpmpp_3m_sde", "restart", "plms"]
+            "dpmpp_sde", "dpmpp_2m_sde", "dpmpp_2m_sde_heun", "dpmpp_3m_sde", "restart", "plms", "dpm_fast",
+            "dpm_adaptive"]
 SCHEDULES = ["discrete", "karras", "exponential"]
 NEW_SCHEDULES = ["polyexponential", "sgm_uniform", "kl_optimal", "align_your_steps", "simple", "normal", "ddim", "beta"]
 STEPS = [1, 4, 10]
@@ -629,6 +726,8 @@ VARIANTS = [  # (sampler, schedule, steps, name, options)
     ("dpmpp_2m_sde_heun", "exponential", 10, "snoise08", {"s_noise": 0.8}),
     ("dpmpp_3m_sde", "exponential", 10, "eta0", {"eta": 0.0}),
     ("dpmpp_3m_sde", "karras", 10, "eta05", {"eta": 0.5}),
+    ("dpm_fast", "discrete", 10, "eta0", {"eta": 0.0}),
+    ("dpm_adaptive", "discrete", 10, "eta0", {"eta": 0.0}),
 ]
 DEFAULTS = {"eta": 1.0, "eta_ddim": 0.0, "s_noise": 1.0, "s_churn": 0.0}
 
@@ -650,7 +749,11 @@ def run_case(sampler, schedule, steps, opts, sd, lcm, den, init, pool):
         if sampler in SDE_RUNNERS:
             x, asked = SDE_RUNNERS[sampler](D, x, sigmas, noise, o, cb)
             return sigmas32, x.flatten(), noise.calls, traj_x, traj_d, asked
-        x = RUNNERS[sampler](D, x, sigmas, noise, o, cb)
+        if sampler in ("dpm_fast", "dpm_adaptive"):  # the table's sigma range; fast: n = steps
+            fn = run_dpm_fast if sampler == "dpm_fast" else run_dpm_adaptive
+            x = fn(D, x, sigmas, noise, o, cb, smin=sd.sigmas[0].item(), smax=sd.sigmas[-1].item())
+        else:
+            x = RUNNERS[sampler](D, x, sigmas, noise, o, cb)
     return sigmas32, x.flatten(), noise.calls, traj_x, traj_d, None
 
 
@@ -688,7 +791,9 @@ def main():
     cases = []
     for sampler in SAMPLERS:
         for schedule in (["discrete"] if sampler in ("ddim", "plms") else SCHEDULES):
-            for steps in STEPS + ([20, 36] if sampler == "restart" else []):
+            if sampler == "dpm_adaptive" and schedule != "discrete":
+                continue  # it ignores the schedule but for the initial noise scale
+            for steps in STEPS + ([20, 36] if sampler == "restart" else [2, 3, 6] if sampler == "dpm_fast" else []):
                 cases.append((sampler, schedule, steps, None, {}))
     for sampler in ("euler", "dpmpp_2m", "dpm2"):  # the new schedules drive the samplers like the old ones
         for schedule in NEW_SCHEDULES:
@@ -710,7 +815,8 @@ def main():
     # has the exact solution x(sigma) = mu + (x_T - mu) sqrt(s^2 + sigma^2) / sqrt(s^2 + sigma_T^2); the
     # deterministic samplers must converge to x(0) as the steps grow, the high-order ones fastest.
     def ode_error(sampler, steps):
-        sig, x, _, _, _, _ = run_case(sampler, "karras", steps, dict(eta=0.0) if "sde" in sampler else {}, sd, lcm,
+        stochastic = "sde" in sampler or sampler.startswith("dpm_")
+        sig, x, _, _, _, _ = run_case(sampler, "karras", steps, dict(eta=0.0) if stochastic else {}, sd, lcm,
                                       den, init, pool)
         mu64, s64 = mu.double(), s.double()
         if sampler in ("ddim", "plms"):  # VP latents: x_T = noise / sqrt(abar_T); the result is at t = 1, times sqrt(abar_1)
@@ -720,10 +826,11 @@ def main():
             exact = (mu64 + (x_T - mu64) * ((s64 ** 2 + sig_end ** 2) / (s64 ** 2 + sig_T ** 2)).sqrt()) * a_end ** 0.5
         else:
             sig_T = sig[0].item()
-            exact = mu64 + ((init * sig[0]).double() - mu64) * s64 / (s64 ** 2 + sig_T ** 2).sqrt()
+            sig_end = sd.sigmas[0].item() if sampler.startswith("dpm_") else 0.0  # DPM fast stops at sigma_min
+            exact = mu64 + ((init * sig[0]).double() - mu64) * ((s64 ** 2 + sig_end ** 2) / (s64 ** 2 + sig_T ** 2)).sqrt()
         return (x - exact).abs().max().item()
 
-    for sampler, steps, min_ratio in (("euler", 100, 1.8), ("ddim", 100, 1.8), ("heun", 20, 3.0), ("dpm2", 20, 3.0),
+    for sampler, steps, min_ratio in (("dpm_fast", 10, 3.0), ("euler", 100, 1.8), ("ddim", 100, 1.8), ("heun", 20, 3.0), ("dpm2", 20, 3.0),
                                       ("dpmpp_2m", 20, 3.0), ("lms", 20, 3.0), ("dpmpp_sde", 20, 3.0),
                                       ("dpmpp_2m_sde", 20, 3.0), ("dpmpp_2m_sde_heun", 20, 3.0),
                                       ("dpmpp_3m_sde", 10, 3.0), ("plms", 20, 2.2)):
