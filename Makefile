@@ -9,7 +9,7 @@ BUILD    ?= build
 
 ARCH := $(shell uname -m)
 # Library sources: every .cpp under these folders plus the root's, except the CLI's main.
-LIB_SRC := $(wildcard kernels/*.cpp tokenizer/*.cpp models/*.cpp pipeline/*.cpp) \
+LIB_SRC := $(wildcard kernels/*.cpp tokenizer/*.cpp models/*.cpp pipeline/*.cpp server/*.cpp) \
            $(filter-out sd.cpp,$(wildcard *.cpp))
 ifeq ($(ARCH),x86_64)
   LIB_SRC := $(filter-out %_neon.cpp,$(LIB_SRC))
@@ -103,6 +103,9 @@ fuzz: fuzz-build
 
 # models/taesd_embed.cpp .incbin's these files; the compiler's dependency files cannot see that.
 $(BUILD)/models/taesd_embed.o: models/taesd/taesd_decoder.safetensors models/taesd/taesd_encoder.safetensors
+
+# server/ui_embed.cpp .incbin's the web page; the compiler's dependency files cannot see that.
+$(BUILD)/server/ui_embed.o: server/ui/index.html
 
 # tokenizer/clip_tokenizer.cpp .incbin's the CLIP merges; the compiler's dependency files cannot see that.
 $(BUILD)/tokenizer/clip_tokenizer.o: tokenizer/merges.txt

@@ -169,9 +169,10 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     // the step: step k's x is the latent after k steps (step_000 the scaled initial noise); the final latent
     // is written after the loop.
     int done = 0;
-    SamplerCallback cb = [&](int step, int steps, float, const std::vector<float>& xs, const std::vector<float>&) {
+    SamplerCallback cb = [&](int step, int steps, float, const std::vector<float>& xs, const std::vector<float>& den) {
         if (!p.dump_latents.empty()) dump(p.dump_latents, step_name(step), xs, h, w);
         done = step + 1;
+        if (p.on_denoised) p.on_denoised(done, den);
         if (on_step) on_step(done, steps);
     };
     if (on_step) on_step(0, p.steps);  // sampling starts now
