@@ -9,7 +9,7 @@ BUILD    ?= build
 
 ARCH := $(shell uname -m)
 # Library sources: every .cpp under these folders plus the root's, except the CLI's main.
-LIB_SRC := $(wildcard kernels/*.cpp tokenizer/*.cpp models/*.cpp pipeline/*.cpp server/*.cpp) \
+LIB_SRC := $(wildcard kernels/*.cpp tokenizer/*.cpp models/*.cpp pipeline/*.cpp app/*.cpp server/*.cpp) \
            $(filter-out sd.cpp,$(wildcard *.cpp))
 ifeq ($(ARCH),x86_64)
   LIB_SRC := $(filter-out %_neon.cpp,$(LIB_SRC))
@@ -87,8 +87,8 @@ FUZZ_CXX     ?= clang++
 FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 # Only the parsers the targets reach are built (not all of libsd.a): faster, and unrelated work in progress
 # cannot break `make fuzz`. An undefined reference at link time means this list needs the new dependency.
-FUZZ_OBJ := $(addprefix build-fuzz/,json.o safetensors.o models/checkpoint.o pipeline/options.o \
-              pipeline/image_io.o tokenizer/clip_tokenizer.o tokenizer/unicode_tables.o)
+FUZZ_OBJ := $(addprefix build-fuzz/,json.o safetensors.o app/checkpoint.o app/options.o \
+              app/image_io.o tokenizer/clip_tokenizer.o tokenizer/unicode_tables.o)
 fuzz-build:
 	CXXFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" $(MAKE) --no-print-directory BUILD=build-fuzz \
 	    CXX=$(FUZZ_CXX) $(FUZZ_OBJ)

@@ -16,13 +16,14 @@
 #include <random>
 #include <string>
 
+#include "app/bench.h"
+#include "app/checkpoint.h"
+#include "app/image_io.h"
+#include "app/infotext.h"
+#include "app/options.h"
+#include "app/sha256.h"
 #include "kernels/kernels.h"
-#include "models/checkpoint.h"
-#include "pipeline/bench.h"
-#include "pipeline/image_io.h"
-#include "pipeline/infotext.h"
-#include "pipeline/options.h"
-#include "pipeline/sha256.h"
+#include "pipeline/prediction.h"
 #include "pipeline/txt2img.h"
 #include "server/serve.h"
 #include "tokenizer/clip_tokenizer.h"
@@ -133,7 +134,22 @@ struct Progress {
 
 int cmd_info(const Options& o) {
     SafeTensors st(o.args[0]);
-    std::printf("%s", format_info(inspect_checkpoint(st)).c_str());
+    CheckpointInfo info = inspect_checkpoint(st);
+    std::printf("%s", format_info(info).c_str());
+    if (info.family == ModelFamily::SD1 || info.family == ModelFamily::SD2) {
+        // What generating with it would use: the webui's decision (pipeline/prediction.h), which for an SD 2.x file
+        // runs its UNet once on an 8x8 latent.
+        try {
+            Arena arena;
+            UNet unet;
+            if (info.family == ModelFamily::SD2 && o.prediction.empty())
+                unet = load_unet(st, "model.diffusion_model.", 64);
+            PredictionChoice pc = decide_prediction(info, unet.input_blocks.empty() ? nullptr : &unet, o.prediction, arena);
+            std::printf("  %-14s%s (%s)\n", "prediction", prediction_name(pc.prediction), pc.why.c_str());
+        } catch (const std::exception& e) {
+            std::printf("  %-14sunknown (%s)\n", "prediction", e.what());
+        }
+    }
     return 0;
 }
 
@@ -169,13 +185,15 @@ int cmd_generate(const Options& o) {
     p.taesd = o.taesd;
     p.vae_tiling = o.vae_tiling;
     p.dump_latents = o.dump_latents;
+    p.preview = o.preview;
     for (int i = 0; i < o.batch_count; i++) check_output_writable(output_path(o.output, i, o.batch_count));
+    if (!p.preview.empty()) check_output_writable(p.preview);
     uint64_t seed = o.seed >= 0 ? (uint64_t)o.seed : std::random_device{}() % 4294967294u;
 
-    double t0 = now();
-    Model m = load_model(o.model);
-    double load_s = now() - t0;
-    if (p.clip_skip > m.clip.cfg.layers)
+    double t0 = now(), c0 = process_cpu_seconds();
+    Model m = load_model(o.model, o.vae, o.prediction);
+    double load_s = now() - t0, load_cpu = process_cpu_seconds() - c0;
+    if (!m.sd2() && p.clip_skip > m.clip.cfg.layers)
         throw std::runtime_error("--clip-skip " + std::to_string(p.clip_skip) + " is more than the text encoder's " +
                                  std::to_string(m.clip.cfg.layers) + " layers");
     size_t need = estimate_working_memory(m, p.width, p.height, p.taesd, p.vae_tiling), avail = available_memory();
@@ -183,9 +201,16 @@ int cmd_generate(const Options& o) {
         throw std::runtime_error("a " + std::to_string(p.width) + "x" + std::to_string(p.height) + " image needs about " +
                                  std::to_string(need >> 20) + " MiB of working memory but only " +
                                  std::to_string(avail >> 20) + " MiB is available; choose a smaller size");
+    double th = now();
     std::string hash = model_hash(o.model);
+    if (o.verbose) std::fprintf(stderr, "model hash %s: %.2f s\n", hash.c_str(), now() - th);
+    std::string vae_hash = o.vae.empty() || p.taesd ? "" : model_hash(o.vae);
     // Only now that every check has passed: an error before this point is the only line on stderr.
     if (o.seed < 0) std::fprintf(stderr, "seed: %llu\n", (unsigned long long)seed);
+    if (o.verbose) std::fprintf(stderr, "prediction: %s (%s)\n", prediction_name(m.prediction), m.prediction_why.c_str());
+    if (m.sd2() && p.clip_skip > 1)
+        std::fprintf(stderr, "note: --clip-skip %d is recorded but has no effect on SD 2.x models: they use the "
+                     "penultimate text encoder layer, as the webui does\n", p.clip_skip);
 
     std::signal(SIGINT, on_sigint);
     Arena arena;
@@ -214,7 +239,9 @@ int cmd_generate(const Options& o) {
         info.height = p.height;
         info.model_hash = hash;
         info.model_name = stem(o.model);
-        info.vae_name = p.taesd ? "TAESD" : "";
+        info.vae_name = p.taesd ? "TAESD" : o.vae.empty() ? "" : stem(o.vae);
+        info.vae_hash = vae_hash;
+        info.prediction = m.sd2() || !o.prediction.empty() ? prediction_name(m.prediction) : "";
         info.clip_skip = p.clip_skip;
         info.rng = p.rng == RngKind::philox ? "NV" : "CPU";
         info.version = kVersion;
@@ -225,6 +252,12 @@ int cmd_generate(const Options& o) {
                      "peak memory %.2f GB\n",
                      i == 0 ? load_s : 0.0, times.text, times.sampling, times.sampling / p.steps, times.decode,
                      peak_rss_gb());
+        if (o.verbose)
+            std::fprintf(stderr, "cpu: load %.2f s, text encode %.2f s, sampling %.2f s, decode %.2f s (all threads)\n",
+                         i == 0 ? load_cpu : 0.0, times.text_cpu, times.sampling_cpu, times.decode_cpu);
+        if (!p.preview.empty())
+            std::fprintf(stderr, "preview: %.3f s per step (TAESD decode + PNG write, included in sampling)\n",
+                         times.preview / p.steps);
     }
     return 0;
 }

@@ -210,11 +210,17 @@ static SpatialTransformer bind_transformer(Binder& w, const std::string& p, int6
     return st;
 }
 
-UNet load_unet(const SafeTensors& st, const std::string& prefix) {
+UNet load_unet(const SafeTensors& st, const std::string& prefix, int64_t head_dim) {
     WeightLoader loader(st, prefix);
     Binder w{loader, {}};
     UNet u;
     u.cfg = infer_config(loader);
+    u.cfg.head_dim = head_dim;
+    for (size_t l = 0; head_dim > 0 && l < u.cfg.channel_mult.size(); l++)
+        if ((u.cfg.channel_mult[l] * u.cfg.model_channels) % head_dim)
+            throw std::runtime_error(st.path() + ": UNet width " +
+                                     std::to_string(u.cfg.channel_mult[l] * u.cfg.model_channels) +
+                                     " does not split into heads of " + std::to_string(head_dim) + " channels");
     const UNetConfig& c = u.cfg;
     int64_t mc = c.model_channels, temb = c.time_embed_dim;
 
@@ -273,7 +279,7 @@ UNet load_unet(const SafeTensors& st, const std::string& prefix) {
         if (t.name.compare(0, prefix.size(), prefix) != 0) continue;
         if (!w.used.count(t.name.substr(prefix.size())))
             throw std::runtime_error(st.path() + ": tensor '" + t.name +
-                                     "' is not part of the SD 1.x UNet layout inferred from this file");
+                                     "' is not part of the UNet layout inferred from this file");
     }
     return u;
 }
@@ -492,14 +498,14 @@ Tensor unet_forward(const UNet& u, const Tensor& x, const float* timesteps, cons
     for (const UNetBlock& b : u.input_blocks) {
         m = a.mark();
         Tensor y = b.has_res ? resblock(b.res, h, emb, a) : h;
-        h = release_keeping(a, m, block_tail(b, y, context, c.heads, a));
+        h = release_keeping(a, m, block_tail(b, y, context, c.heads_at(b.attn.channels), a));
         skips.push_back(h);
         skip_at.push_back(m);
     }
 
     m = a.mark();
     Tensor y = resblock(u.mid_res1, h, emb, a);
-    spatial_transformer(u.mid_attn, y, context, c.heads, a);
+    spatial_transformer(u.mid_attn, y, context, c.heads_at(u.mid_attn.channels), a);
     y = resblock(u.mid_res2, y, emb, a);
     h = release_keeping(a, m, y);
 
@@ -511,7 +517,7 @@ Tensor unet_forward(const UNet& u, const Tensor& x, const float* timesteps, cons
         skips.pop_back();
         skip_at.pop_back();
         y = release_keeping(a, m, resblock(b.res, concat_channels(a, h, skip), emb, a));
-        h = release_keeping(a, m, block_tail(b, y, context, c.heads, a));
+        h = release_keeping(a, m, block_tail(b, y, context, c.heads_at(b.attn.channels), a));
     }
     assert(skips.empty());
 

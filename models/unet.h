@@ -4,8 +4,10 @@
 // channels, channel multiplier per level, res blocks per level, which levels have attention, context width,
 // transformer depth) is inferred from the tensor shapes and which keys exist, so one loader serves the real
 // 860M-parameter model and the tiny test model. proj_in/proj_out may be 1×1 convs (SD1) or linears (SD2).
-// Left out: SD2's head_dim-64 attention (heads are fixed at 8, SD1's num_heads), class/ADM conditioning
-// (label_emb), SDXL's extra embeddings, and any training-only path (dropout, checkpointing).
+// Attention heads: SD1 has 8 at every level (num_heads); SD2 has 64 channels per head (num_head_channels), so
+// 5, 10, 20 heads by level; the weights do not say which, the caller does (head_dim).
+// Left out: class/ADM conditioning (label_emb), SDXL's extra embeddings, and any training-only path (dropout,
+// checkpointing).
 #pragma once
 #include <string>
 #include <vector>
@@ -21,12 +23,14 @@ struct UNetConfig {
     int64_t time_embed_dim = 1280;         // 4 × model_channels in SD
     int64_t context_dim = 768;             // CLIP hidden width (cross-attention keys/values)
     int64_t heads = 8;                     // SD1: num_heads = 8 at every level
+    int64_t head_dim = 0;                  // SD2: num_head_channels = 64 (heads = C / 64); 0: `heads` everywhere
     int num_res_blocks = 2;                // per level on the way down (one more on the way up)
     int transformer_depth = 1;             // transformer blocks per spatial transformer
     std::vector<int> channel_mult;         // per level, e.g. {1, 2, 4, 4}
     std::vector<bool> attention;           // per level: spatial transformers after its res blocks?
     int levels() const { return (int)channel_mult.size(); }
     int64_t downscale() const { return int64_t(1) << (levels() - 1); }  // latent side must divide by this
+    int64_t heads_at(int64_t channels) const { return head_dim ? channels / head_dim : heads; }
 };
 
 struct ResBlock {                          // h = conv(silu(gn(x))) + emb; h = conv(silu(gn(h))); skip(x) + h
@@ -85,7 +89,8 @@ struct UNet {
 // Infers the configuration and binds every tensor under `prefix`; the views point into `st`, which must
 // outlive the UNet. Throws std::runtime_error naming the tensor (and its expected shape) when one is missing
 // or misshaped, and naming the first tensor under `prefix` that the inferred structure does not use.
-UNet load_unet(const SafeTensors& st, const std::string& prefix = "model.diffusion_model.");
+// head_dim 0: 8 heads at every level (SD1); else channels / head_dim heads (SD2: 64), which must divide.
+UNet load_unet(const SafeTensors& st, const std::string& prefix = "model.diffusion_model.", int64_t head_dim = 0);
 
 // One denoising evaluation: x (B, 4, h, w) latent, timesteps (B), context (B, T, context_dim) with any T
 // (77·k for long prompts) → (B, 4, h, w) predicted noise, allocated in `arena` at the mark it had on entry

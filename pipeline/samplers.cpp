@@ -1,52 +1,14 @@
-// samplers.cpp — ports of k-diffusion's samplers (crowsonkb/k-diffusion, k_diffusion/sampling.py, as the
-// webui runs them) and of the webui's own DDIM and LCM; each function names its source.
+// samplers.cpp — the samplers, ported from k-diffusion (crowsonkb/k-diffusion k_diffusion/sampling.py at the
+// commit the webui pins, ab527a9a) and from the webui's own DDIM and LCM; each names its source function and the
+// paper (equation or algorithm) it implements.
 #include "pipeline/samplers.h"
 
 #include <algorithm>
-#include <cctype>
 #include <stdexcept>
 
 namespace sd {
 
 namespace {
-
-struct SamplerNames {
-    SamplerKind kind;
-    const char* short_name;
-    const char* display;   // modules/sd_samplers_*.py labels
-    const char* alias1;    // the webui's aliases
-    const char* alias2;
-};
-
-const SamplerNames kSamplers[] = {
-    {SamplerKind::euler, "euler", "Euler", "k_euler", nullptr},
-    {SamplerKind::euler_a, "euler_a", "Euler a", "k_euler_a", "k_euler_ancestral"},
-    {SamplerKind::heun, "heun", "Heun", "k_heun", nullptr},
-    {SamplerKind::dpm2, "dpm2", "DPM2", "k_dpm_2", nullptr},
-    {SamplerKind::dpm2_a, "dpm2_a", "DPM2 a", "k_dpm_2_a", nullptr},
-    {SamplerKind::dpmpp_2m, "dpmpp_2m", "DPM++ 2M", "k_dpmpp_2m", nullptr},
-    {SamplerKind::dpmpp_2s_a, "dpmpp_2s_a", "DPM++ 2S a", "k_dpmpp_2s_a", nullptr},
-    {SamplerKind::lms, "lms", "LMS", "k_lms", nullptr},
-    {SamplerKind::ddim, "ddim", "DDIM", nullptr, nullptr},
-    {SamplerKind::lcm, "lcm", "LCM", "k_lcm", nullptr},
-};
-
-const SamplerNames& names_of(SamplerKind kind) {
-    for (const SamplerNames& n : kSamplers)
-        if (n.kind == kind) return n;
-    throw std::logic_error("sampler without names");
-}
-
-std::string lower(std::string s) {
-    for (char& ch : s) ch = (char)std::tolower((unsigned char)ch);
-    return s;
-}
-
-bool strip_suffix(std::string& s, const std::string& suffix) {
-    if (s.size() <= suffix.size() || s.compare(s.size() - suffix.size(), suffix.size(), suffix) != 0) return false;
-    s.resize(s.size() - suffix.size());
-    return true;
-}
 
 // Evaluates the model, sizing its output.
 void denoise(const Denoiser& model, const std::vector<float>& x, double sigma, std::vector<float>& out) {
@@ -64,8 +26,15 @@ int step_count(const std::vector<float>& sigmas) {
     return (int)sigmas.size() - 1;
 }
 
+// out = x + to_d(x, denoised, sigma) * dt: one Euler step of the whole latent (`out` may be `x`).
+void euler_step(std::vector<float>& out, const std::vector<float>& x, const std::vector<float>& denoised, double sigma,
+                double dt) {
+    out.resize(x.size());
+    for (size_t j = 0; j < x.size(); j++) out[j] = (float)euler(x[j], denoised[j], sigma, dt);
+}
+
 // k-diffusion get_ancestral_step: step down to sigma_down deterministically, then add noise of sigma_up
-// so the marginal is at sigma_to again.
+// so the marginal is at sigma_to again (sigma_down^2 + sigma_up^2 = sigma_to^2); eta scales the noise.
 struct AncestralStep { double down, up; };
 AncestralStep get_ancestral_step(double sigma_from, double sigma_to, double eta) {
     if (eta == 0) return {sigma_to, 0.0};
@@ -74,8 +43,8 @@ AncestralStep get_ancestral_step(double sigma_from, double sigma_to, double eta)
     return {std::sqrt(sigma_to * sigma_to - up * up), up};
 }
 
-// Karras et al. 2022 "churn" (Algorithm 2): raise sigma to sigma_hat = sigma * (1 + gamma) by adding noise.
-// k-diffusion draws the noise every step, also when gamma is 0 and it goes unused.
+// Karras et al. 2022 Algorithm 2, lines 4-6 ("churn"): raise sigma to sigma_hat = sigma * (1 + gamma) by adding
+// noise. k-diffusion draws the noise every step, also when gamma is 0 and it goes unused.
 double churn(std::vector<float>& x, double sigma, int steps, Rng& rng, std::vector<float>& eps, const SamplerOptions& opt) {
     double gamma = (opt.s_tmin <= sigma && sigma <= opt.s_tmax) ? std::min(opt.s_churn / steps, std::sqrt(2.0) - 1) : 0.0;
     draw(rng, eps, x.size());
@@ -96,106 +65,7 @@ double log_midpoint(double a, double b) {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------------
-SamplerKind parse_sampler(const std::string& name, std::optional<ScheduleKind>* schedule_from_suffix) {
-    std::string s = lower(name);
-    while (!s.empty() && std::isspace((unsigned char)s.back())) s.pop_back();
-    while (!s.empty() && std::isspace((unsigned char)s.front())) s.erase(s.begin());
-
-    std::optional<ScheduleKind> suffix;
-    const struct { const char* word; ScheduleKind kind; } suffixes[] = {
-        {"karras", ScheduleKind::karras}, {"exponential", ScheduleKind::exponential},
-        {"uniform", ScheduleKind::discrete}, {"discrete", ScheduleKind::discrete}};
-    for (const auto& sf : suffixes) {
-        if (strip_suffix(s, std::string(" ") + sf.word) || strip_suffix(s, std::string("_") + sf.word)) {
-            suffix = sf.kind;
-            break;
-        }
-    }
-    if (!suffix && strip_suffix(s, "_ka")) suffix = ScheduleKind::karras;  // webui aliases: k_dpmpp_2m_ka
-    while (!s.empty() && std::isspace((unsigned char)s.back())) s.pop_back();
-
-    for (const SamplerNames& n : kSamplers) {
-        if (s == n.short_name || s == lower(n.display) || (n.alias1 && s == n.alias1) || (n.alias2 && s == n.alias2)) {
-            if (schedule_from_suffix) *schedule_from_suffix = suffix;
-            return n.kind;
-        }
-    }
-    std::string valid;
-    for (const SamplerNames& n : kSamplers) valid += std::string(valid.empty() ? "" : ", ") + n.short_name + " (" + n.display + ")";
-    throw std::runtime_error("unknown sampler '" + name + "' (valid: " + valid +
-                             "; a name may end in a schedule, e.g. \"DPM++ 2M Karras\")");
-}
-
-const char* sampler_name(SamplerKind kind) { return names_of(kind).short_name; }
-const char* sampler_display_name(SamplerKind kind) { return names_of(kind).display; }
-
-ScheduleKind webui_automatic_schedule(SamplerKind kind) {
-    switch (kind) {  // modules/sd_samplers_kdiffusion.py samplers_k_diffusion options {'scheduler': 'karras'}
-        case SamplerKind::dpmpp_2m:
-        case SamplerKind::dpmpp_2s_a:
-        case SamplerKind::dpm2:
-        case SamplerKind::dpm2_a: return ScheduleKind::karras;
-        default: return ScheduleKind::discrete;
-    }
-}
-
-bool sampler_is_ancestral(SamplerKind kind) {
-    return kind == SamplerKind::euler_a || kind == SamplerKind::dpm2_a || kind == SamplerKind::dpmpp_2s_a ||
-           kind == SamplerKind::lcm;
-}
-
-DiscreteSchedule sampler_table(SamplerKind kind, const DiscreteSchedule& sd) {
-    return kind == SamplerKind::lcm ? lcm_schedule(sd) : sd;
-}
-
-std::vector<float> sampler_sigmas(SamplerKind kind, ScheduleKind schedule, int steps, const DiscreteSchedule& sd) {
-    if (steps < 1) throw std::runtime_error("the number of sampling steps must be at least 1, got " + std::to_string(steps));
-    switch (kind) {
-        case SamplerKind::ddim: {
-            // modules/sd_samplers_timesteps.py CompVisSampler.get_timesteps:
-            // clip(range(0, 1000, 1000 // steps) + 1, 0, 999), visited from the last down to the first.
-            const int T = (int)sd.sigmas.size();
-            if (steps > T) throw std::runtime_error("DDIM takes at most " + std::to_string(T) + " steps");
-            std::vector<int> timesteps;
-            for (int t = 0; t < T; t += T / steps) timesteps.push_back(std::min(t + 1, T - 1));
-            std::vector<float> out;
-            for (auto it = timesteps.rbegin(); it != timesteps.rend(); ++it) out.push_back(sd.sigmas[*it]);
-            return out;
-        }
-        case SamplerKind::lcm: return make_sigmas(schedule, steps, lcm_schedule(sd));
-        case SamplerKind::dpm2:
-        case SamplerKind::dpm2_a: {  // KDiffusionSampler.get_sigmas, discard_next_to_last_sigma
-            std::vector<float> s = make_sigmas(schedule, steps + 1, sd);
-            s.erase(s.end() - 2);
-            return s;
-        }
-        default: return make_sigmas(schedule, steps, sd);
-    }
-}
-
-float initial_noise_scale(SamplerKind kind, const std::vector<float>& sigmas) {
-    // modules/sd_samplers_kdiffusion.py sample: x = x * sigmas[0]; the timestep samplers take the noise as is
-    return kind == SamplerKind::ddim ? 1.0f : sigmas.at(0);
-}
-
-void sample(SamplerKind kind, const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas,
-            Rng& rng, const SamplerCallback& callback, const SamplerOptions& opt) {
-    switch (kind) {
-        case SamplerKind::euler: return sample_euler(model, x, sigmas, rng, callback, opt);
-        case SamplerKind::euler_a: return sample_euler_ancestral(model, x, sigmas, rng, callback, opt);
-        case SamplerKind::heun: return sample_heun(model, x, sigmas, rng, callback, opt);
-        case SamplerKind::dpm2: return sample_dpm_2(model, x, sigmas, rng, callback, opt);
-        case SamplerKind::dpm2_a: return sample_dpm_2_ancestral(model, x, sigmas, rng, callback, opt);
-        case SamplerKind::dpmpp_2m: return sample_dpmpp_2m(model, x, sigmas, rng, callback, opt);
-        case SamplerKind::dpmpp_2s_a: return sample_dpmpp_2s_ancestral(model, x, sigmas, rng, callback, opt);
-        case SamplerKind::lms: return sample_lms(model, x, sigmas, rng, callback, opt);
-        case SamplerKind::ddim: return sample_ddim(model, x, sigmas, rng, callback, opt);
-        case SamplerKind::lcm: return sample_lcm(model, x, sigmas, rng, callback, opt);
-    }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// k_diffusion.sampling.sample_euler: Karras et al. 2022 Algorithm 2 with Euler steps.
+// k_diffusion.sampling.sample_euler: Karras et al. 2022 Algorithm 2 with Euler steps (no Heun correction).
 void sample_euler(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
                   const SamplerCallback& callback, const SamplerOptions& opt) {
     const int steps = step_count(sigmas);
@@ -204,15 +74,11 @@ void sample_euler(const Denoiser& model, std::vector<float>& x, const std::vecto
         double sigma_hat = churn(x, sigmas[i], steps, rng, eps, opt);
         denoise(model, x, sigma_hat, denoised);
         if (callback) callback(i, steps, sigmas[i], x, denoised);
-        double dt = sigmas[i + 1] - sigma_hat;
-        for (size_t j = 0; j < x.size(); j++) {
-            double d = (x[j] - denoised[j]) / sigma_hat;  // to_d: the ODE's dx/dsigma
-            x[j] = (float)(x[j] + d * dt);
-        }
+        euler_step(x, x, denoised, sigma_hat, sigmas[i + 1] - sigma_hat);
     }
 }
 
-// k_diffusion.sampling.sample_euler_ancestral: Euler step down to sigma_down, then noise of sigma_up.
+// k_diffusion.sampling.sample_euler_ancestral: an Euler step down to sigma_down, then noise of sigma_up.
 void sample_euler_ancestral(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
                             const SamplerCallback& callback, const SamplerOptions& opt) {
     const int steps = step_count(sigmas);
@@ -226,15 +92,15 @@ void sample_euler_ancestral(const Denoiser& model, std::vector<float>& x, const 
         bool add_noise = sigmas[i + 1] > 0;
         if (add_noise) draw(rng, noise, x.size());
         for (size_t j = 0; j < x.size(); j++) {
-            double v = x[j] + (x[j] - denoised[j]) / sigma * dt;
+            double v = euler(x[j], denoised[j], sigma, dt);
             if (add_noise) v += noise[j] * opt.s_noise * a.up;
             x[j] = (float)v;
         }
     }
 }
 
-// k_diffusion.sampling.sample_heun: Karras et al. 2022 Algorithm 2 (Heun's 2nd-order method); the last step
-// (to sigma 0) is an Euler step.
+// k_diffusion.sampling.sample_heun: Karras et al. 2022 Algorithm 2 (Heun's 2nd-order method: an Euler step,
+// then the average of the slopes at both ends); the last step (to sigma 0) is an Euler step.
 void sample_heun(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
                  const SamplerCallback& callback, const SamplerOptions& opt) {
     const int steps = step_count(sigmas);
@@ -245,21 +111,21 @@ void sample_heun(const Denoiser& model, std::vector<float>& x, const std::vector
         if (callback) callback(i, steps, sigmas[i], x, denoised);
         double sigma_next = sigmas[i + 1], dt = sigma_next - sigma_hat;
         if (sigma_next == 0) {
-            for (size_t j = 0; j < x.size(); j++) x[j] = (float)(x[j] + (x[j] - denoised[j]) / sigma_hat * dt);
+            euler_step(x, x, denoised, sigma_hat, dt);
             continue;
         }
-        x_2.resize(x.size());
-        for (size_t j = 0; j < x.size(); j++) x_2[j] = (float)(x[j] + (x[j] - denoised[j]) / sigma_hat * dt);
+        euler_step(x_2, x, denoised, sigma_hat, dt);
         denoise(model, x_2, sigma_next, denoised_2);
         for (size_t j = 0; j < x.size(); j++) {
-            double d = (x[j] - denoised[j]) / sigma_hat;
-            double d_2 = (x_2[j] - denoised_2[j]) / sigma_next;
+            double d = to_d(x[j], denoised[j], sigma_hat), d_2 = to_d(x_2[j], denoised_2[j], sigma_next);
             x[j] = (float)(x[j] + (d + d_2) / 2 * dt);
         }
     }
 }
 
-// k_diffusion.sampling.sample_dpm_2: DPM-Solver-2 steps (midpoint at the geometric mean of the sigmas).
+// k_diffusion.sampling.sample_dpm_2, "inspired by DPM-Solver-2 and Algorithm 2 from Karras et al. (2022)": the
+// explicit midpoint method on the ODE in sigma, the midpoint taken at the geometric mean of the two sigmas
+// (halfway in log sigma, where DPM-Solver-2, Lu et al. 2022, Algorithm 1 with r1 = 1/2, evaluates).
 void sample_dpm_2(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
                   const SamplerCallback& callback, const SamplerOptions& opt) {
     const int steps = step_count(sigmas);
@@ -270,20 +136,18 @@ void sample_dpm_2(const Denoiser& model, std::vector<float>& x, const std::vecto
         if (callback) callback(i, steps, sigmas[i], x, denoised);
         double sigma_next = sigmas[i + 1];
         if (sigma_next == 0) {
-            double dt = sigma_next - sigma_hat;
-            for (size_t j = 0; j < x.size(); j++) x[j] = (float)(x[j] + (x[j] - denoised[j]) / sigma_hat * dt);
+            euler_step(x, x, denoised, sigma_hat, sigma_next - sigma_hat);
             continue;
         }
         double sigma_mid = log_midpoint(sigma_hat, sigma_next);
         double dt_1 = sigma_mid - sigma_hat, dt_2 = sigma_next - sigma_hat;
-        x_2.resize(x.size());
-        for (size_t j = 0; j < x.size(); j++) x_2[j] = (float)(x[j] + (x[j] - denoised[j]) / sigma_hat * dt_1);
+        euler_step(x_2, x, denoised, sigma_hat, dt_1);
         denoise(model, x_2, sigma_mid, denoised_2);
-        for (size_t j = 0; j < x.size(); j++) x[j] = (float)(x[j] + (x_2[j] - denoised_2[j]) / sigma_mid * dt_2);
+        for (size_t j = 0; j < x.size(); j++) x[j] = (float)(x[j] + to_d(x_2[j], denoised_2[j], sigma_mid) * dt_2);
     }
 }
 
-// k_diffusion.sampling.sample_dpm_2_ancestral: DPM-Solver-2 down to sigma_down, then noise of sigma_up.
+// k_diffusion.sampling.sample_dpm_2_ancestral: the DPM2 step down to sigma_down, then noise of sigma_up.
 void sample_dpm_2_ancestral(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
                             const SamplerCallback& callback, const SamplerOptions& opt) {
     const int steps = step_count(sigmas);
@@ -294,18 +158,16 @@ void sample_dpm_2_ancestral(const Denoiser& model, std::vector<float>& x, const 
         AncestralStep a = get_ancestral_step(sigma, sigmas[i + 1], opt.eta);
         if (callback) callback(i, steps, sigmas[i], x, denoised);
         if (a.down == 0) {
-            double dt = a.down - sigma;
-            for (size_t j = 0; j < x.size(); j++) x[j] = (float)(x[j] + (x[j] - denoised[j]) / sigma * dt);
+            euler_step(x, x, denoised, sigma, a.down - sigma);
             continue;
         }
         double sigma_mid = log_midpoint(sigma, a.down);
         double dt_1 = sigma_mid - sigma, dt_2 = a.down - sigma;
-        x_2.resize(x.size());
-        for (size_t j = 0; j < x.size(); j++) x_2[j] = (float)(x[j] + (x[j] - denoised[j]) / sigma * dt_1);
+        euler_step(x_2, x, denoised, sigma, dt_1);
         denoise(model, x_2, sigma_mid, denoised_2);
         draw(rng, noise, x.size());
         for (size_t j = 0; j < x.size(); j++) {
-            double v = x[j] + (x_2[j] - denoised_2[j]) / sigma_mid * dt_2;
+            double v = x[j] + to_d(x_2[j], denoised_2[j], sigma_mid) * dt_2;
             x[j] = (float)(v + noise[j] * opt.s_noise * a.up);
         }
     }
@@ -330,7 +192,8 @@ double linear_multistep_coeff(int order, const std::vector<float>& t, int i, int
     return sum * half;
 }
 
-// k_diffusion.sampling.sample_lms (order 4): linear multistep over the last four derivatives.
+// k_diffusion.sampling.sample_lms (order 4): the linear multistep (Adams-Bashforth) method in sigma over the
+// last four slopes, on the uneven sigma grid.
 void sample_lms(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng&,
                 const SamplerCallback& callback, const SamplerOptions&) {
     const int steps = step_count(sigmas), order = 4;
@@ -340,7 +203,7 @@ void sample_lms(const Denoiser& model, std::vector<float>& x, const std::vector<
         double sigma = sigmas[i];
         denoise(model, x, sigma, denoised);
         std::vector<double> d(x.size());
-        for (size_t j = 0; j < x.size(); j++) d[j] = (x[j] - denoised[j]) / sigma;
+        for (size_t j = 0; j < x.size(); j++) d[j] = to_d(x[j], denoised[j], sigma);
         ds.push_back(std::move(d));
         if ((int)ds.size() > order) ds.erase(ds.begin());
         if (callback) callback(i, steps, sigmas[i], x, denoised);
@@ -355,8 +218,9 @@ void sample_lms(const Denoiser& model, std::vector<float>& x, const std::vector<
     }
 }
 
-// k_diffusion.sampling.sample_dpmpp_2m: DPM-Solver++(2M) (Lu et al. 2022), in t = -log(sigma); first-order
-// on the first step and on the last (to sigma 0, where it returns the denoised estimate).
+// k_diffusion.sampling.sample_dpmpp_2m: DPM-Solver++(2M) (Lu et al. 2022b, "DPM-Solver++", Algorithm 2) in
+// t = -log(sigma) (the paper's lambda for VE latents); first-order on the first step and on the last (to
+// sigma 0, where it returns the denoised estimate).
 void sample_dpmpp_2m(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng&,
                      const SamplerCallback& callback, const SamplerOptions&) {
     const int steps = step_count(sigmas);
@@ -384,8 +248,8 @@ void sample_dpmpp_2m(const Denoiser& model, std::vector<float>& x, const std::ve
     }
 }
 
-// k_diffusion.sampling.sample_dpmpp_2s_ancestral: DPM-Solver++(2S) down to sigma_down (midpoint in
-// t = -log sigma), then noise of sigma_up.
+// k_diffusion.sampling.sample_dpmpp_2s_ancestral: a DPM-Solver++(2S) step (Lu et al. 2022b, Algorithm 1, with
+// the intermediate point halfway in t = -log sigma) down to sigma_down, then noise of sigma_up.
 void sample_dpmpp_2s_ancestral(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas,
                                Rng& rng, const SamplerCallback& callback, const SamplerOptions& opt) {
     const int steps = step_count(sigmas);
@@ -396,8 +260,7 @@ void sample_dpmpp_2s_ancestral(const Denoiser& model, std::vector<float>& x, con
         AncestralStep a = get_ancestral_step(sigma, sigmas[i + 1], opt.eta);
         if (callback) callback(i, steps, sigmas[i], x, denoised);
         if (a.down == 0) {
-            double dt = a.down - sigma;
-            for (size_t j = 0; j < x.size(); j++) x[j] = (float)(x[j] + (x[j] - denoised[j]) / sigma * dt);
+            euler_step(x, x, denoised, sigma, a.down - sigma);
         } else {
             const double r = 0.5;
             double t = -std::log(sigma), t_next = -std::log(a.down), h = t_next - t, s = t + r * h;
@@ -435,7 +298,7 @@ void sample_ddim(const Denoiser& model, std::vector<float>& x, const std::vector
         double dir = std::sqrt(1 - a_prev - sigma_eta * sigma_eta);
         draw(rng, noise, x.size());  // the webui draws it even at eta 0
         for (size_t j = 0; j < x.size(); j++) {
-            double e_t = (x_ve[j] - denoised[j]) / sigma;  // the UNet's eps; denoised is its pred_x0
+            double e_t = to_d(x_ve[j], denoised[j], sigma);  // the UNet's eps; denoised is its pred_x0
             x[j] = (float)(std::sqrt(a_prev) * denoised[j] + dir * e_t + sigma_eta * noise[j]);
         }
     }
@@ -456,6 +319,23 @@ void sample_lcm(const Denoiser& model, std::vector<float>& x, const std::vector<
         } else {
             x = denoised;
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+void sample(SamplerKind kind, const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas,
+            Rng& rng, const SamplerCallback& callback, const SamplerOptions& opt) {
+    switch (kind) {
+        case SamplerKind::euler: return sample_euler(model, x, sigmas, rng, callback, opt);
+        case SamplerKind::euler_a: return sample_euler_ancestral(model, x, sigmas, rng, callback, opt);
+        case SamplerKind::heun: return sample_heun(model, x, sigmas, rng, callback, opt);
+        case SamplerKind::dpm2: return sample_dpm_2(model, x, sigmas, rng, callback, opt);
+        case SamplerKind::dpm2_a: return sample_dpm_2_ancestral(model, x, sigmas, rng, callback, opt);
+        case SamplerKind::dpmpp_2m: return sample_dpmpp_2m(model, x, sigmas, rng, callback, opt);
+        case SamplerKind::dpmpp_2s_a: return sample_dpmpp_2s_ancestral(model, x, sigmas, rng, callback, opt);
+        case SamplerKind::lms: return sample_lms(model, x, sigmas, rng, callback, opt);
+        case SamplerKind::ddim: return sample_ddim(model, x, sigmas, rng, callback, opt);
+        case SamplerKind::lcm: return sample_lcm(model, x, sigmas, rng, callback, opt);
     }
 }
 

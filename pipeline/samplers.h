@@ -1,41 +1,33 @@
-// samplers.h — the webui's samplers, with k-diffusion's semantics, over a denoiser callback.
+// samplers.h — the samplers: numerical solvers that walk a noisy latent down to a clean one.
 //
-// A sampler walks a latent down a decreasing sequence of noise levels (sigmas). It sees the model only
-// through a Denoiser: D(x; sigma), the model's estimate of the clean latent given x = x0 + sigma * noise.
-// The pipeline's closure does the rest (c_in = 1 / sqrt(sigma^2 + 1), t = sigma_to_t(sigma), the UNet's
-// eps, D = x - sigma * eps, classifier-free guidance). Latents are float32; each step's update is computed
-// in double and stored as float32.
-// Noise: every sampler draws its noise from the Rng exactly when k-diffusion calls randn_like (which the
-// webui routes to its per-image generators), so a seed gives the webui's image. Euler, Heun and DPM2 draw
-// every step even though the noise is unused at the webui's default s_churn = 0.
+// The model is seen only through a Denoiser: D(x; sigma), its estimate of the clean latent x0 given
+// x = x0 + sigma * noise (Karras et al. 2022, "Elucidating the Design Space of Diffusion-Based Generative
+// Models", §2). With sigma as the time variable, the probability-flow ODE of that paper (eq. 1 with the score
+// of eq. 3, ∇x log p(x; sigma) = (D(x; sigma) - x) / sigma^2, and sigma(t) = t) is
+//
+//     dx/dsigma = (x - D(x; sigma)) / sigma =: to_d(x, D, sigma),
+//
+// and a sampler integrates it from sigmas[0] down to sigmas.back() (usually 0), deterministically (ODE
+// solvers: Euler, Heun, LMS, DPM++ 2M) or adding fresh noise each step (ancestral / SDE solvers).
+// The pipeline's closure does the rest (c_in = 1 / sqrt(sigma^2 + 1), the UNet's eps, D = x - sigma * eps,
+// classifier-free guidance). Latents are float32; each step's update is computed in double, stored as float32.
+//
+// Noise: every sampler draws from the Rng exactly when k-diffusion calls randn_like (which the webui routes to
+// its per-image generators), so a seed gives the webui's image. Euler, Heun and DPM2 draw every step even
+// though the noise is unused at the webui's default s_churn = 0.
+// Names, labels, the webui's per-sampler sigma rules: sampler_names.h.
 // Left out: DPM++ SDE / 2M SDE / 3M SDE (Brownian-tree noise), DPM fast / adaptive, PLMS, UniPC, Restart,
 // img2img's partial schedules.
 #pragma once
 #include <cmath>
 #include <functional>
-#include <optional>
-#include <string>
 #include <vector>
 
 #include "pipeline/rng.h"
+#include "pipeline/sampler_names.h"
 #include "pipeline/schedule.h"
 
 namespace sd {
-
-enum class SamplerKind { euler, euler_a, heun, dpm2, dpm2_a, dpmpp_2m, dpmpp_2s_a, lms, ddim, lcm };
-
-// Accepts short names ("dpmpp_2m"), the webui's display names ("DPM++ 2M") and its aliases ("k_dpmpp_2m"),
-// case-insensitively, optionally with a schedule suffix: "DPM++ 2M Karras", "dpmpp_2m_karras", "k_dpm_2_ka",
-// "Euler Exponential", "... Uniform"; the suffix's schedule goes to *schedule_from_suffix (nullopt if none).
-// Throws std::runtime_error listing the valid names.
-SamplerKind parse_sampler(const std::string& name, std::optional<ScheduleKind>* schedule_from_suffix = nullptr);
-const char* sampler_name(SamplerKind kind);          // "euler_a"
-const char* sampler_display_name(SamplerKind kind);  // the webui's 'Sampler' in PNG metadata: "Euler a"
-// What the webui (>= 1.9) means by Schedule type "Automatic": Karras for DPM++ 2M, DPM++ 2S a, DPM2 and
-// DPM2 a, the discrete ("Uniform") schedule otherwise.
-ScheduleKind webui_automatic_schedule(SamplerKind kind);
-// Adds fresh noise every step (eta and the eta noise seed delta matter).
-bool sampler_is_ancestral(SamplerKind kind);
 
 // x: the noisy latent(s), sigma: its noise level; writes D(x; sigma) to `denoised` (resized by the caller
 // or the callee to x.size()).
@@ -51,23 +43,17 @@ struct SamplerOptions {
     double s_churn = 0.0, s_tmin = 0.0, s_tmax = INFINITY;  // Karras churn for Euler, Heun, DPM2 (webui: off)
 };
 
-// The noise levels the webui samples `steps` steps with, in the order visited:
-// - k-diffusion samplers: make_sigmas(schedule) + the final 0; DPM2 and DPM2 a ask for steps + 1 levels and
-//   drop the next-to-last (the webui's discard_next_to_last_sigma); LCM uses its 50-entry table.
-// - DDIM: the table's sigmas at timesteps 1 + k * (1000 / steps), k = steps-1 .. 0, without a final 0; the
-//   webui's DDIM ignores the schedule choice.
-std::vector<float> sampler_sigmas(SamplerKind kind, ScheduleKind schedule, int steps, const DiscreteSchedule& sd);
-// The table whose sigma_to_t gives the UNet's timestep: LCM's (quantized) for lcm, `sd` otherwise.
-DiscreteSchedule sampler_table(SamplerKind kind, const DiscreteSchedule& sd);
-// The initial latent is noise * initial_noise_scale: sigmas[0] for k-diffusion samplers, 1 for DDIM
-// (it works on variance-preserving latents, x = sqrt(abar) x0 + sqrt(1 - abar) noise).
-float initial_noise_scale(SamplerKind kind, const std::vector<float>& sigmas);
+// The ODE's slope dx/dsigma at one element (k-diffusion to_d). The difference is taken in float32, as
+// k-diffusion takes it on float32 tensors.
+inline double to_d(float x, float denoised, double sigma) { return (x - denoised) / sigma; }
+// One Euler step of the ODE from sigma to sigma + dt (dt < 0 going down), at one element.
+inline double euler(float x, float denoised, double sigma, double dt) { return x + to_d(x, denoised, sigma) * dt; }
 
 // Runs `kind` from x (the initial latent) along sigmas; x becomes the final latent, ready for the VAE.
 void sample(SamplerKind kind, const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas,
             Rng& rng, const SamplerCallback& callback = {}, const SamplerOptions& opt = {});
 
-// The samplers one by one (same arguments). Each cites the function it ports.
+// The samplers one by one (same arguments). Each cites the function it ports and the paper it implements.
 void sample_euler(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
                   const SamplerCallback& callback = {}, const SamplerOptions& opt = {});
 void sample_euler_ancestral(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,

@@ -2,6 +2,7 @@
 #include "pipeline/txt2img.h"
 
 #include <sys/stat.h>
+#include <time.h>
 
 #include <chrono>
 #include <cmath>
@@ -9,8 +10,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "app/npy.h"
 #include "json.h"
-#include "pipeline/npy.h"
 #include "tokenizer/clip_tokenizer.h"
 
 namespace sd {
@@ -64,26 +65,80 @@ int clip_heads_from_metadata(const SafeTensors& st) {
     return 0;  // unreadable metadata is not an error: the weights decide
 }
 
+// The UNet's channels per attention head: SD 1.x has 8 heads at every level (0 here), SD 2.x 64 channels per
+// head, or what the file's unet_config metadata states as num_head_channels (the tiny test models do).
+int64_t unet_head_dim(const SafeTensors& st, bool sd2) {
+    if (!sd2) return 0;
+    auto it = st.metadata().find("unet_config");
+    if (it != st.metadata().end()) {
+        try {
+            JsonValue cfg = parse_json(it->second);
+            const JsonValue* d = cfg.get("num_head_channels");
+            uint64_t n = 0;
+            if (d && d->as_uint64(&n) && n > 0 && n <= 4096) return (int64_t)n;
+        } catch (const std::exception&) {
+        }
+    }
+    return 64;
+}
+
 }  // namespace
 
-Model load_model(const std::string& path) {
+double process_cpu_seconds() {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+Model load_model(const std::string& path, const std::string& vae_path, const std::string& prediction) {
     Model m;
     m.file = std::make_unique<SafeTensors>(path);
     m.info = inspect_checkpoint(*m.file);
-    require_sd1(m.info, true);
-    m.clip = load_clip_text(*m.file, "cond_stage_model.transformer.text_model.", clip_heads_from_metadata(*m.file));
-    m.unet = load_unet(*m.file);
-    m.vae = load_vae(*m.file);
+    require_sd1(m.info, vae_path.empty());
+    if (m.sd2())
+        m.open_clip = load_open_clip_text(*m.file, "cond_stage_model.model.", clip_heads_from_metadata(*m.file));
+    else
+        m.clip = load_clip_text(*m.file, "cond_stage_model.transformer.text_model.", clip_heads_from_metadata(*m.file));
+    m.unet = load_unet(*m.file, "model.diffusion_model.", unet_head_dim(*m.file, m.sd2()));
+    if (!vae_path.empty()) {
+        m.vae_file = std::make_unique<SafeTensors>(vae_path);
+        if (!m.vae_file->find("decoder.conv_in.weight") && !m.vae_file->find("first_stage_model.decoder.conv_in.weight"))
+            throw std::runtime_error(vae_path + " is " + inspect_checkpoint(*m.vae_file).what +
+                                     "; --vae needs a VAE with ldm key names (decoder.conv_in.weight, with or "
+                                     "without first_stage_model.)");
+        m.vae = load_vae(*m.vae_file);
+    } else {
+        m.vae = load_vae(*m.file);
+    }
+    Arena probe;
+    PredictionChoice pc = decide_prediction(m.info, &m.unet, prediction, probe);
+    m.prediction = pc.prediction;
+    m.prediction_why = pc.why;
     return m;
 }
 
+namespace {
+
+// SD 2.x: the webui's OpenCLIP chunks end-pad with 0 after the first end token, and ldm reads the penultimate
+// layer whatever the webui's CLIP skip says (FrozenOpenCLIPEmbedder layer "penultimate"; the webui's
+// encode_with_transformers leaves layer_idx alone).
+Tensor encode_chunk(const Model& m, std::vector<int> ids, int clip_skip, Arena& arena) {
+    if (!m.sd2()) return clip_encode(m.clip, ids.data(), clip_skip, arena);
+    open_clip_pad_ids(ids.data(), (int64_t)ids.size());
+    return open_clip_encode(m.open_clip, ids.data(), /*skip=*/2, arena);
+}
+
+int64_t text_width(const Model& m) { return m.sd2() ? m.open_clip.cfg.width : m.clip.cfg.width; }
+
+}  // namespace
+
 Tensor encode_prompt(const Model& m, const std::string& text, int clip_skip, Arena& arena) {
     auto chunks = ClipTokenizer::get().encode_chunks(text);
-    const int64_t C = m.clip.cfg.width, T = 77 * (int64_t)chunks.size();
+    const int64_t C = text_width(m), T = 77 * (int64_t)chunks.size();
     Tensor out = Tensor::zeros({1, T, C});
     for (size_t i = 0; i < chunks.size(); i++) {
         Arena::Mark mk = arena.mark();
-        Tensor h = clip_encode(m.clip, chunks[i].data(), clip_skip, arena);  // (77, C)
+        Tensor h = encode_chunk(m, chunks[i], clip_skip, arena);  // (77, C)
         std::memcpy(out.f32() + i * 77 * C, h.f32(), 77 * C * sizeof(float));
         arena.release(mk);
     }
@@ -111,11 +166,13 @@ Denoiser make_cfg_denoiser(Model& m, const Tensor& context, double cfg_scale, co
                            int64_t h, int64_t w, Arena& arena, const std::atomic<bool>* cancel, bool lcm) {
     const int64_t B = context.shape[0], n = 4 * h * w;
     auto evals = std::make_shared<int>(0);
-    return [&m, context, cfg_scale, table, h, w, &arena, cancel, B, n, evals, lcm](
+    const bool v = m.prediction == Prediction::v;
+    return [&m, context, cfg_scale, table, h, w, &arena, cancel, B, n, evals, lcm, v](
                const std::vector<float>& x, float sigma, std::vector<float>& out) {
         if (cancel && cancel->load()) throw Cancelled();
         Arena::Mark mk = arena.mark();
-        // k-diffusion's CompVisDenoiser: c_in = 1/sqrt(sigma^2 + 1), t = sigma_to_t(sigma), D = x - sigma * eps.
+        // k-diffusion's CompVisDenoiser: c_in = 1/sqrt(sigma^2 + 1), t = sigma_to_t(sigma), D = x - sigma * eps;
+        // CompVisVDenoiser: the same c_in and t, D = c_skip * x + c_out * v (pipeline/prediction.h).
         const float c_in = (float)(1.0 / std::sqrt((double)sigma * sigma + 1.0));
         const float t = (float)table.sigma_to_t(sigma);
         Tensor xin = arena.alloc({B, 4, h, w});
@@ -133,9 +190,12 @@ Denoiser make_cfg_denoiser(Model& m, const Tensor& context, double cfg_scale, co
         out.resize(n);
         const float* e_u = eps.f32();                // uncond first ...
         const float* e_c = eps.f32() + (B - 1) * n;  // ... cond last (the same tensor when B = 1)
+        // D is affine in the model's output at a fixed x, so guiding the outputs is guiding the D's (the webui
+        // combines the denoised estimates).
         for (int64_t i = 0; i < n; i++) {
             double e = B == 2 ? e_u[i] + cfg_scale * ((double)e_c[i] - e_u[i]) : e_c[i];
-            out[i] = (float)(c_out * (x[i] - (double)sigma * e) + c_skip * x[i]);
+            double d = v ? denoised_from_output(Prediction::v, x[i], e, sigma) : x[i] - (double)sigma * e;
+            out[i] = (float)(c_out * d + c_skip * x[i]);
         }
         arena.release(mk);
     };
@@ -147,10 +207,10 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
         throw std::runtime_error("width and height must be positive multiples of 64, got " + std::to_string(p.width) +
                                  "x" + std::to_string(p.height));
     const int64_t h = p.height / 8, w = p.width / 8, n = 4 * h * w;
-    double t0 = now();
+    double t0 = now(), c0 = process_cpu_seconds();
 
     Tensor context = make_conditioning(m, p.prompt, p.negative_prompt, p.cfg_scale != 1.0, p.clip_skip, arena);
-    double t1 = now();
+    double t1 = now(), c1 = process_cpu_seconds();
     const DiscreteSchedule table = sampler_table(p.sampler, sd_schedule());
     Denoiser denoise =
         make_cfg_denoiser(m, context, p.cfg_scale, table, h, w, arena, cancel, p.sampler == SamplerKind::lcm);
@@ -169,21 +229,51 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     // the step: step k's x is the latent after k steps (step_000 the scaled initial noise); the final latent
     // is written after the loop.
     int done = 0;
-    SamplerCallback cb = [&](int step, int steps, float, const std::vector<float>& xs, const std::vector<float>& den) {
+    double preview_s = 0;
+    SamplerCallback cb = [&](int step, int steps, float, const std::vector<float>& xs, const std::vector<float>& d) {
         if (!p.dump_latents.empty()) dump(p.dump_latents, step_name(step), xs, h, w);
+        if (!p.preview.empty()) {
+            double s0 = now();
+            write_preview(m, p.preview, d, h, w, arena);
+            preview_s += now() - s0;
+        }
         done = step + 1;
-        if (p.on_denoised) p.on_denoised(done, den);
+        if (p.on_denoised) p.on_denoised(done, d);
         if (on_step) on_step(done, steps);
     };
     if (on_step) on_step(0, p.steps);  // sampling starts now
     sample(p.sampler, denoise, x, sigmas, rng, cb);
     if (!p.dump_latents.empty()) dump(p.dump_latents, step_name(done), x, h, w);
-    double t2 = now();
-    if (times) { times->text = t1 - t0; times->sampling = t2 - t1; }
+    double t2 = now(), c2 = process_cpu_seconds();
+    if (times) {
+        times->text = t1 - t0; times->sampling = t2 - t1; times->preview = preview_s;
+        times->text_cpu = c1 - c0; times->sampling_cpu = c2 - c1;
+    }
 
     Tensor latent = Tensor::zeros({1, 4, h, w});
     std::memcpy(latent.f32(), x.data(), n * sizeof(float));
     return latent;
+}
+
+void write_preview(Model& m, const std::string& path, const std::vector<float>& latent, int64_t h, int64_t w,
+                   Arena& arena) {
+    if (first_non_finite(latent.data(), (int64_t)latent.size()) >= 0) return;  // the sampler will say why
+    if (!m.taesd) m.taesd = std::make_unique<Taesd>(load_taesd_decoder());
+    Arena::Mark mk = arena.mark();
+    Tensor z = arena.alloc({1, 4, h, w});
+    std::memcpy(z.f32(), latent.data(), latent.size() * sizeof(float));
+    Tensor img = taesd_decode(*m.taesd, z, arena);  // (1, 3, 8h, 8w) in [0, 1]
+    Image out;
+    out.width = (int)img.shape[3]; out.height = (int)img.shape[2]; out.channels = 3;
+    const int64_t HW = (int64_t)out.width * out.height;
+    out.pixels.resize(3 * HW);
+    for (int64_t c = 0; c < 3; c++)
+        for (int64_t i = 0; i < HW; i++) {
+            float v = img.f32()[c * HW + i];
+            out.pixels[i * 3 + c] = (uint8_t)((v < 0 ? 0 : v > 1 ? 1 : v) * 255.0f);
+        }
+    arena.release(mk);
+    write_file_atomic(path, encode_png(out, {}));  // a viewer never sees half a file
 }
 
 bool vae_tile_decode(int vae_tiling, int64_t width, int64_t height) {
@@ -224,9 +314,9 @@ Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, in
 Image generate(Model& m, const GenerateParams& p, Arena& arena, StageTimes* times, const StepCallback& on_step,
                const std::atomic<bool>* cancel) {
     Tensor latent = sample_latent(m, p, arena, times, on_step, cancel);
-    double t0 = now();
+    double t0 = now(), c0 = process_cpu_seconds();
     Image img = decode_latent(m, latent, p.taesd, arena, p.vae_tiling);
-    if (times) times->decode = now() - t0;
+    if (times) { times->decode = now() - t0; times->decode_cpu = process_cpu_seconds() - c0; }
     return img;
 }
 

@@ -2,8 +2,10 @@
 //
 // The model is loaded once (weights stay in the mapped checkpoint) and can make any number of images.
 // The denoiser closure here is where the k-diffusion conventions live: c_in = 1/sqrt(sigma²+1) scales the
-// UNet input, t = sigma_to_t(sigma) is its timestep, D = x − sigma·eps its denoised estimate, and
-// classifier-free guidance eps = eps_uncond + cfg·(eps_cond − eps_uncond), cond and uncond as one batch of 2.
+// UNet input, t = sigma_to_t(sigma) is its timestep, D = x − sigma·eps (or, for v-prediction models,
+// c_skip·x + c_out·v: pipeline/prediction.h) its denoised estimate, and classifier-free guidance
+// out = out_uncond + cfg·(out_cond − out_uncond), cond and uncond as one batch of 2; at CFG 1 the uncond pass is
+// not run at all. SD 1.x conditions on CLIP ViT-L/14's last layer, SD 2.x on OpenCLIP ViT-H/14's penultimate one.
 // Left out: img2img, inpainting, prompt weighting syntax, hires fix.
 #pragma once
 #include <atomic>
@@ -12,12 +14,14 @@
 #include <string>
 #include <vector>
 
-#include "models/checkpoint.h"
+#include "app/checkpoint.h"
+#include "app/image_io.h"
 #include "models/clip.h"
+#include "models/open_clip.h"
 #include "models/taesd.h"
 #include "models/unet.h"
 #include "models/vae.h"
-#include "pipeline/image_io.h"
+#include "pipeline/prediction.h"
 #include "pipeline/rng.h"
 #include "pipeline/samplers.h"
 #include "pipeline/schedule.h"
@@ -28,14 +32,21 @@ namespace sd {
 struct Model {
     std::unique_ptr<SafeTensors> file;  // the mapped checkpoint every weight view points into
     CheckpointInfo info;
-    ClipTextModel clip;
+    ClipTextModel clip;                 // SD 1.x
+    OpenClipTextModel open_clip;        // SD 2.x
     UNet unet;
     Vae vae;
-    std::unique_ptr<Taesd> taesd;       // loaded on first use (--taesd)
+    std::unique_ptr<SafeTensors> vae_file;  // --vae: the external VAE's mapped file; null: the checkpoint's own
+    Prediction prediction = Prediction::eps;
+    std::string prediction_why;         // why (pipeline/prediction.h), for `sd info` and -v
+    std::unique_ptr<Taesd> taesd;       // loaded on first use (--taesd, --preview)
+    bool sd2() const { return info.family == ModelFamily::SD2; }
 };
 
-// Maps the checkpoint, checks it is an SD 1.x model and binds CLIP, UNet and VAE (no weight is copied).
-Model load_model(const std::string& path);
+// Maps the checkpoint, checks it is an SD 1.x or 2.x model, binds text encoder, UNet and VAE (no weight is
+// copied) and decides epsilon or v (`prediction`: "" decides as the webui does, else "eps" / "v").
+// vae_path: a VAE file (ldm names, with or without "first_stage_model.") that replaces the checkpoint's own.
+Model load_model(const std::string& path, const std::string& vae_path = "", const std::string& prediction = "");
 
 struct GenerateParams {
     std::string prompt, negative_prompt;
@@ -53,12 +64,18 @@ struct GenerateParams {
     // Called after each sampling step (1, 2, ...) with the model's denoised estimate D(x), (1, 4, H/8, W/8):
     // what live previews show. Empty: not called.
     std::function<void(int step, const std::vector<float>& denoised)> on_denoised;
+    std::string preview;       // PNG rewritten after every step from the denoised estimate via TAESD; empty: none
 };
 
 // Wall-clock seconds per stage of the last generate() call.
 struct StageTimes {
     double text = 0, sampling = 0, decode = 0;
+    double preview = 0;  // of `sampling`: the TAESD previews (decode, PNG encode, write)
+    double text_cpu = 0, sampling_cpu = 0, decode_cpu = 0;  // CPU seconds of the whole process (all threads)
 };
+
+// CPU seconds used by this process so far, all threads (per-stage cost on a shared machine).
+double process_cpu_seconds();
 
 // Called with step 0 when sampling starts, then after every sampling step (1, 2, ...).
 using StepCallback = std::function<void(int step, int steps)>;
@@ -77,11 +94,16 @@ Tensor encode_prompt(const Model& m, const std::string& text, int clip_skip, Are
 Tensor make_conditioning(const Model& m, const std::string& prompt, const std::string& negative_prompt, bool with_uncond,
                          int clip_skip, Arena& arena);
 // D(x; sigma) for the samplers over one (1, 4, h, w) latent: the UNet on [x, x]·c_in with `context` (B = 2: CFG
-// with scale cfg_scale) or on x·c_in (B = 1); with lcm, LCM's boundary scalings are applied to D.
+// with scale cfg_scale) or on x·c_in (B = 1), its output read as m.prediction says; with lcm, LCM's boundary
+// scalings are applied to D.
 // Throws on NaN/Inf, and Cancelled once *cancel is true.
 Denoiser make_cfg_denoiser(Model& m, const Tensor& context, double cfg_scale, const DiscreteSchedule& table,
                            int64_t h, int64_t w, Arena& arena, const std::atomic<bool>* cancel = nullptr,
                            bool lcm = false);
+
+// Writes `path` (atomically) as the TAESD decode of a (1, 4, h, w) latent: the live preview.
+void write_preview(Model& m, const std::string& path, const std::vector<float>& latent, int64_t h, int64_t w,
+                   Arena& arena);
 
 // The final latent (1, 4, H/8, W/8) for p; throws if the model produces NaN/Inf (naming the stage and step).
 Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes* times = nullptr,

@@ -4,7 +4,7 @@
 #include <random>
 
 #include "json.h"
-#include "pipeline/image_io.h"
+#include "app/image_io.h"
 
 namespace sd::serve {
 namespace {

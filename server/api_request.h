@@ -11,6 +11,7 @@
 
 #include "json.h"
 #include "pipeline/rng.h"
+#include "pipeline/sampler_names.h"
 #include "pipeline/samplers.h"
 #include "pipeline/schedule.h"
 

@@ -10,9 +10,9 @@
 #include <filesystem>
 
 #include "models/taesd.h"
-#include "pipeline/image_io.h"
-#include "pipeline/infotext.h"
-#include "pipeline/sha256.h"
+#include "app/image_io.h"
+#include "app/infotext.h"
+#include "app/sha256.h"
 
 namespace sd::serve {
 namespace fs = std::filesystem;
@@ -290,7 +290,7 @@ void Engine::ensure_model(const std::string& path) {
     std::lock_guard<std::mutex> lock(m_);
     model_ = std::move(m);
     model_path_ = path;
-    text_layers_ = model_->clip.cfg.layers;
+    text_layers_ = model_->sd2() ? 24 : model_->clip.cfg.layers;  // SD 2.x: the webui ignores CLIP skip
 }
 
 JobResult Engine::run(const Job& job) {
@@ -303,7 +303,7 @@ JobResult Engine::run(const Job& job) {
             if (c.path == job.checkpoint) { c.hash = hash; ck = c; }
     }
     if (ck.path.empty()) ck.model_name = strip_extension(fs::path(job.checkpoint).filename().string());
-    if (job.params.clip_skip > model_->clip.cfg.layers)
+    if (!model_->sd2() && job.params.clip_skip > model_->clip.cfg.layers)
         throw std::runtime_error("CLIP skip " + std::to_string(job.params.clip_skip) + " is more than the text "
                                  "encoder's " + std::to_string(model_->clip.cfg.layers) + " layers");
     JobResult r;
@@ -382,6 +382,7 @@ JobResult Engine::run(const Job& job) {
         info.model_hash = hash;
         info.model_name = r.model_name;
         info.clip_skip = p.clip_skip;
+        info.prediction = model_->sd2() ? prediction_name(model_->prediction) : "";
         info.rng = p.rng == RngKind::philox ? "NV" : "CPU";
         info.version = cfg_.version;
         std::string text = format_infotext(info);

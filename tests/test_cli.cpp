@@ -34,9 +34,9 @@
 #include <string>
 #include <vector>
 
+#include "app/image_io.h"
+#include "app/sha256.h"
 #include "json.h"
-#include "pipeline/image_io.h"
-#include "pipeline/sha256.h"
 #include "safetensors.h"
 
 extern char** environ;
@@ -428,7 +428,7 @@ TEST_CASE("cli: a checkpoint sd cannot run is refused, saying why") {
         };
         write_safetensors(model, ts);
         check_failure("a checkpoint of another family", run_sd(job(s, model), s), s,
-                      {model, "is an SDXL checkpoint", "SD 1.x models only"}, 1);
+                      {model, "is an SDXL checkpoint", "SD 1.x and 2.x models only"}, 1);
     }
 }
 
@@ -562,7 +562,7 @@ TEST_CASE("cli: --help lists every flag the parser accepts") {
     CHECK(r.exit_code == 0);
     CHECK(r.err.empty());
     // Every flag options.cpp compares against, read from its source, so a new flag without help text fails here.
-    std::ifstream src("pipeline/options.cpp");
+    std::ifstream src("app/options.cpp");
     std::string code((std::istreambuf_iterator<char>(src)), std::istreambuf_iterator<char>());
     std::set<std::string> flags;
     std::regex flag_re("a == \"(-[-a-zA-Z0-9]+)\"");

@@ -8,9 +8,9 @@
 #include <fstream>
 #include <string>
 
-#include "pipeline/image_io.h"
-#include "pipeline/infotext.h"
-#include "pipeline/sha256.h"
+#include "app/image_io.h"
+#include "app/infotext.h"
+#include "app/sha256.h"
 
 using namespace sd;
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/npy.h"
+#include "app/npy.h"
 #include "pipeline/samplers.h"
 #include "pipeline/schedule.h"
 #include "safetensors.h"

@@ -25,8 +25,8 @@
 #include <vector>
 
 #include "json.h"
-#include "pipeline/image_io.h"
-#include "pipeline/infotext.h"
+#include "app/image_io.h"
+#include "app/infotext.h"
 #include "server/api.h"
 #include "server/api_request.h"
 #include "server/engine.h"

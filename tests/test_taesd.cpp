@@ -16,7 +16,7 @@
 #include "safetensors.h"
 
 // stb_image's implementation, compiled in this file only. STB_IMAGE_STATIC keeps its functions private to
-// this file, so it cannot clash with the definition pipeline/image_io.cpp will carry in the library; if that
+// this file, so it cannot clash with the definition app/image_io.cpp will carry in the library; if that
 // one lands, this file may simply include the header without the two defines.
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION

@@ -7,7 +7,9 @@ Structure for any (model_channels, channel_mult): input_blocks = conv_in, then p
 middle = ResBlock, SpatialTransformer, ResBlock; output_blocks = per level (reversed) num_res_blocks+1 x
 [concat skip, ResBlock (+ SpatialTransformer)] with a nearest-2x Upsample after the last one, except on
 level 0; out = GroupNorm, SiLU, conv.
-Leaves out: use_linear_in_transformer (SD2.x), scale-shift norm, class conditioning, transformer_depth > 1.
+SD2.x (num_head_channels, use_linear_in_transformer): heads = channels / head_channels at each level, and
+proj_in/proj_out are Linear layers applied to the tokens (weights (C, C) instead of (C, C, 1, 1)).
+Leaves out: scale-shift norm, class conditioning, transformer_depth > 1.
 """
 import math
 
@@ -107,21 +109,28 @@ class BasicTransformerBlock(nn.Module):
 
 
 class SpatialTransformer(nn.Module):
-    def __init__(self, ch, context_dim, heads):
+    def __init__(self, ch, context_dim, heads, linear=False):
         super().__init__()
+        self.linear = linear
         self.norm = nn.GroupNorm(GROUPS, ch, eps=ST_GN_EPS)
-        self.proj_in = nn.Conv2d(ch, ch, 1)
+        self.proj_in = nn.Linear(ch, ch) if linear else nn.Conv2d(ch, ch, 1)
         self.transformer_blocks = nn.ModuleList([BasicTransformerBlock(ch, context_dim, heads)])
-        self.proj_out = nn.Conv2d(ch, ch, 1)
+        self.proj_out = nn.Linear(ch, ch) if linear else nn.Conv2d(ch, ch, 1)
 
     def forward(self, x, context):  # x (N, C, H, W)
         n, c, h, w = x.shape
-        t = self.proj_in(gn(x, self.norm, ST_GN_EPS))
+        t = gn(x, self.norm, ST_GN_EPS)
+        if not self.linear:  # SD1: 1x1 conv on the map, then tokens
+            t = self.proj_in(t)
         t = t.reshape(n, c, h * w).transpose(1, 2)  # (N, H*W, C): token index = y*W + x
+        if self.linear:  # SD2 (use_linear_in_transformer): tokens first, then a Linear
+            t = self.proj_in(t)
         for blk in self.transformer_blocks:
             t = blk(t, context)
+        if self.linear:
+            t = self.proj_out(t)
         t = t.transpose(1, 2).reshape(n, c, h, w)
-        return x + self.proj_out(t)
+        return x + (t if self.linear else self.proj_out(t))
 
 
 class Downsample(nn.Module):
@@ -164,9 +173,15 @@ class Step(nn.ModuleList):
 class UNetModel(nn.Module):
     """Module paths = keys below "model.diffusion_model."."""
     def __init__(self, in_channels=4, out_channels=4, model_channels=32, channel_mult=(1, 2, 1, 1),
-                 num_res_blocks=2, attention_levels=(0, 1, 2), num_heads=8, context_dim=32):
+                 num_res_blocks=2, attention_levels=(0, 1, 2), num_heads=8, context_dim=32,
+                 num_head_channels=None, linear_proj=False):
         super().__init__()
         mc = model_channels
+
+        def st(ch):  # SD1: num_heads at every level; SD2: ch / num_head_channels heads
+            heads = ch // num_head_channels if num_head_channels else num_heads
+            return SpatialTransformer(ch, context_dim, heads, linear_proj)
+
         temb = 4 * mc
         self.model_channels = mc
         self.time_embed = nn.ModuleList([nn.Linear(mc, temb), nn.Identity(), nn.Linear(temb, temb)])
@@ -179,14 +194,14 @@ class UNetModel(nn.Module):
                 layers = [ResBlock(ch, mult * mc, temb)]
                 ch = mult * mc
                 if level in attention_levels:
-                    layers.append(SpatialTransformer(ch, context_dim, num_heads))
+                    layers.append(st(ch))
                 self.input_blocks.append(Step(layers))
                 skip_chans.append(ch)
             if level != len(channel_mult) - 1:
                 self.input_blocks.append(Step([Downsample(ch)]))
                 skip_chans.append(ch)
 
-        self.middle_block = Step([ResBlock(ch, ch, temb), SpatialTransformer(ch, context_dim, num_heads),
+        self.middle_block = Step([ResBlock(ch, ch, temb), st(ch),
                                   ResBlock(ch, ch, temb)])
 
         self.output_blocks = nn.ModuleList()
@@ -195,7 +210,7 @@ class UNetModel(nn.Module):
                 layers = [ResBlock(ch + skip_chans.pop(), mult * mc, temb)]
                 ch = mult * mc
                 if level in attention_levels:
-                    layers.append(SpatialTransformer(ch, context_dim, num_heads))
+                    layers.append(st(ch))
                 if level != 0 and i == num_res_blocks:
                     layers.append(Upsample(ch))
                 self.output_blocks.append(Step(layers))

@@ -20,10 +20,10 @@
 #include <utility>
 #include <vector>
 
+#include "app/checkpoint.h"
+#include "app/image_io.h"
+#include "app/options.h"
 #include "json.h"
-#include "models/checkpoint.h"
-#include "pipeline/image_io.h"
-#include "pipeline/options.h"
 #include "safetensors.h"
 #include "tokenizer/clip_tokenizer.h"
 

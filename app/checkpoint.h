@@ -8,8 +8,8 @@
 // Recognised: SD 1.x / 2.x / XL single-file checkpoints (CompVis/ldm layout), diffusers component files
 // (UNet, CLIP text encoder), standalone VAEs (ldm or diffusers layout), TAESD, and — to name them when
 // refused — SD3, Flux, LoRA, ControlNet and textual-inversion files. Left out: telling SD 2.x
-// epsilon- from v-prediction models (the weights do not say), and UNet/VAE configuration details, which
-// the model loaders infer themselves.
+// epsilon- from v-prediction models (the weights do not say; pipeline/prediction.h runs the webui's probe), and
+// UNet/VAE configuration details, which the model loaders infer themselves.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -84,8 +84,9 @@ CheckpointInfo inspect_checkpoint(const SafeTensors& st);
 // The multi-line summary `sd info` prints.
 std::string format_info(const CheckpointInfo& info);
 
-// Throws std::runtime_error unless the file is a single-file SD 1.x text-to-image checkpoint with its UNet
-// and text encoder (and VAE, when need_vae): "PATH is an SDXL checkpoint; sd currently runs SD 1.x models only".
+// Throws std::runtime_error unless the file is a single-file SD 1.x or 2.x text-to-image checkpoint with its UNet
+// and text encoder (and VAE, when need_vae): "PATH is an SDXL checkpoint; sd currently runs SD 1.x and 2.x models
+// only".
 void require_sd1(const CheckpointInfo& info, bool need_vae = true);
 
 }  // namespace sd

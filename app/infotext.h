@@ -16,9 +16,12 @@ struct InfoText {
     int width = 512, height = 512;
     std::string model_hash;               // first 10 hex digits of the checkpoint's SHA-256; empty: omitted
     std::string model_name;               // file name without extension; empty: omitted
-    std::string vae_name;                 // e.g. "TAESD" when decoded with it; empty: omitted
+    std::string vae_hash;                 // first 10 hex digits of an external VAE file's SHA-256; empty: omitted
+    std::string vae_name;                 // e.g. "TAESD" when decoded with it, the --vae file's stem; empty: omitted
     int clip_skip = 1;                    // written only when > 1, as the webui does
     std::string rng;                      // "CPU" or "NV"; empty (the webui's "GPU") is omitted
+    std::string prediction;               // "eps" / "v" (not a webui key: an extra parameter, as extensions add
+                                          // them, written for SD 2.x and --prediction); empty: omitted
     std::string version;                  // e.g. "sd 0.1"; empty: omitted
 };
 

@@ -1,6 +1,6 @@
 // image_io.cpp — PNG encoding via stb_image_write, plus our own text chunks and CRC; atomic file writes.
 // The stb implementations are compiled here only, as static functions, so no other file can clash with them.
-#include "pipeline/image_io.h"
+#include "app/image_io.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

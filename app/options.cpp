@@ -1,5 +1,5 @@
 // options.cpp — a hand-written parser: every value is checked for type and range as it is read.
-#include "pipeline/options.h"
+#include "app/options.h"
 
 #include <cerrno>
 #include <cmath>
@@ -43,9 +43,10 @@ usage:
   sd info MODEL                        model family, parameters per component, dtypes, file size
   sd tokenize "TEXT"                   print CLIP token ids (with start and end tokens)
   sd bench -m MODEL [-W W -H H -t N]   time text encode, one UNet step (batch 2) and the VAE decode
+  sd serve -m MODEL [--listen ...]     web UI and the webui's HTTP API (sd serve --help)
 
 options:
-  -m, --model PATH          checkpoint (.safetensors, SD 1.x single file, f32/f16/bf16)
+  -m, --model PATH          checkpoint (.safetensors, SD 1.x or 2.x single file, f32/f16/bf16)
   -p, --prompt TEXT         what to draw
   -n, --negative-prompt T   what to avoid (default: empty)
       --sampler NAME        euler, euler_a, heun, dpm2, dpm2_a, dpmpp_2m, dpmpp_2s_a, lms, ddim, lcm, or the
@@ -59,7 +60,11 @@ options:
       --rng philox|cpu      noise generator (default: philox). philox is torch's CUDA generator, what the
                             webui uses on NVIDIA GPUs, where most shared images and seeds come from, so
                             their seeds reproduce here; cpu is torch's CPU generator (webui "RNG: CPU").
-      --clip-skip N         use the N-th CLIP layer from the end, 1..12 (default: 1 = last layer)
+      --clip-skip N         use the N-th CLIP layer from the end, 1..12 (default: 1 = last layer); SD 2.x
+                            always uses the penultimate OpenCLIP layer, as the webui does (recorded only)
+      --prediction eps|v    what the UNet predicts (default: decided as the webui does; `sd info` says)
+      --vae FILE            use this VAE (.safetensors, ldm names) instead of the checkpoint's own
+      --preview FILE        rewrite FILE (PNG, via TAESD) after every step with the current estimate
       --batch-count N       make N images with seeds seed, seed+1, ... (default: 1)
   -o, --output PATH         PNG to write; with --batch-count > 1, -1, -2, ... are added (default: output.png)
       --taesd               decode with the built-in tiny autoencoder (fast, approximate)
@@ -122,6 +127,17 @@ Options parse_args(int argc, const char* const* argv) {
         else if (a == "--batch-count" || a == "-b") o.batch_count = (int)parse_int(a, value(), 1, 10000);
         else if (a == "--dump-latents") o.dump_latents = value();
         else if (a == "--taesd") o.taesd = true;
+        else if (a == "--vae") {
+            o.vae = value();
+            if (o.vae.empty()) throw UsageError(a + " needs a file name, got an empty one");
+        } else if (a == "--preview") {
+            o.preview = value();
+            if (o.preview.empty()) throw UsageError(a + " needs a file name, got an empty one");
+        } else if (a == "--prediction") {
+            o.prediction = value();
+            if (o.prediction != "eps" && o.prediction != "v")
+                throw UsageError("--prediction must be eps or v, got '" + o.prediction + "'");
+        }
         else if (a == "--precision") {
             o.precision = value();
             if (o.precision != "fp32" && o.precision != "bf16")

@@ -31,6 +31,9 @@ struct Options {
     int batch_count = 1;
     std::string dump_latents;          // folder for .npy trajectory dumps; empty: off
     bool taesd = false;
+    std::string vae;                   // --vae FILE: external VAE; empty: the checkpoint's
+    std::string prediction;            // eps | v; empty: decided as the webui does
+    std::string preview;               // --preview FILE: TAESD preview PNG rewritten every step; empty: off
     std::string precision;             // fp32 | bf16; empty: best for this CPU
     int vae_tiling = -1;               // -1 auto, 0 off, 1 on
     int bench_runs = 3;

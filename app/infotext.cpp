@@ -1,6 +1,6 @@
 // infotext.cpp — mirrors create_infotext() of the AUTOMATIC1111 webui (modules/processing.py) for the
 // keys sd produces; keys the webui would leave out (None) are left out here too.
-#include "pipeline/infotext.h"
+#include "app/infotext.h"
 
 #include <cmath>
 #include <cstdio>
@@ -58,9 +58,11 @@ std::string format_infotext(const InfoText& p) {
         {"Size", std::to_string(p.width) + "x" + std::to_string(p.height)},
         {"Model hash", p.model_hash},
         {"Model", p.model_name},
+        {"VAE hash", p.vae_hash},
         {"VAE", p.vae_name},
         {"Clip skip", p.clip_skip > 1 ? std::to_string(p.clip_skip) : ""},
         {"RNG", p.rng},
+        {"Prediction", p.prediction},  // extra_generation_params come after RNG
         {"Version", p.version},
     };
     std::string params;

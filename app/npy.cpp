@@ -1,5 +1,5 @@
 // npy.cpp — the .npy v1.0 writer (format: numpy/lib/format.py, NEP 1).
-#include "pipeline/npy.h"
+#include "app/npy.h"
 
 #include <cerrno>
 #include <cstdio>

@@ -1,7 +1,7 @@
 // bench.h — `sd bench -m MODEL`: each stage of one image timed on its own (median of several runs),
 // with its FLOPs counted from the shapes, GFLOP/s, and the share of the measured fp32 FMA peak.
 #pragma once
-#include "pipeline/options.h"
+#include "app/options.h"
 
 namespace sd {
 int run_bench(const Options& o);

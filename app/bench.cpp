@@ -1,6 +1,6 @@
 // bench.cpp — stage timings for the model benchmark. Shared machines are noisy: medians, and throughput
 // quoted against a peak measured in the same process with the same thread count.
-#include "pipeline/bench.h"
+#include "app/bench.h"
 
 #include <sys/resource.h>
 #include <time.h>

@@ -1,5 +1,5 @@
 // sha256.cpp — a plain SHA-256 and the model-hash cache.
-#include "pipeline/sha256.h"
+#include "app/sha256.h"
 
 #include <sys/stat.h>
 

@@ -3,7 +3,7 @@
 // Detection goes from the most specific signature to the least: adapters (LoRA, ControlNet) first, since
 // their keys embed UNet names; then the unsupported transformer families (SD3, Flux); then the ldm
 // single-file layouts told apart by their text encoders and UNet shapes; then component files.
-#include "models/checkpoint.h"
+#include "app/checkpoint.h"
 
 #include <cstdio>
 #include <cstring>
@@ -178,7 +178,7 @@ void classify(CheckpointInfo& info, const Signs& s, const SafeTensors& st) {
         } else if (s.open_clip || (!s.hf_clip && (linear_proj || info.context_dim == 1024))) {
             info.family = F::SD2;
             info.what = "an SD 2.x checkpoint";
-            note("SD 2.x models are epsilon- or v-prediction; the weights do not say which");
+            note("SD 2.x models are epsilon- or v-prediction; the weights do not say which (see 'prediction')");
         } else if (s.hf_clip || conv_proj || info.context_dim == 768) {
             info.family = F::SD1;
             info.what = "an SD 1.x checkpoint";
@@ -387,23 +387,25 @@ std::string format_info(const CheckpointInfo& info) {
 }
 
 void require_sd1(const CheckpointInfo& info, bool need_vae) {
-    if (info.family != ModelFamily::SD1) {
+    if (info.family != ModelFamily::SD1 && info.family != ModelFamily::SD2) {
         bool component = info.family == ModelFamily::DiffusersUNet || info.family == ModelFamily::DiffusersTextEncoder;
         throw std::runtime_error(info.path + " is " + info.what + "; sd currently runs " +
-                                 (component ? "single-file SD 1.x checkpoints only" : "SD 1.x models only"));
+                                 (component ? "single-file SD 1.x and 2.x checkpoints only" : "SD 1.x and 2.x models only"));
     }
+    const char* fam = info.family == ModelFamily::SD1 ? "SD 1.x" : "SD 2.x";
     if (info.unet_in_channels && info.unet_in_channels != 4) {
-        std::string kind = info.unet_in_channels == 9 ? "inpainting" : info.unet_in_channels == 8 ? "instruct-pix2pix" : "";
-        throw std::runtime_error(info.path + " is an SD 1.x " + (kind.empty() ? "" : kind + " ") +
+        std::string kind = info.unet_in_channels == 9 ? "inpainting" : info.unet_in_channels == 8 ? "instruct-pix2pix"
+                         : info.unet_in_channels == 5 ? "depth" : "";
+        throw std::runtime_error(info.path + " is an " + fam + " " + (kind.empty() ? "" : kind + " ") +
                                  "checkpoint (UNet with " + std::to_string(info.unet_in_channels) +
-                                 " input channels); sd currently runs SD 1.x text-to-image models only");
+                                 " input channels); sd currently runs SD 1.x and 2.x text-to-image models only");
     }
     std::string missing;
     if (!info.has_unet()) missing = "UNet (model.diffusion_model.*)";
     else if (!info.has_text_encoder()) missing = "text encoder (cond_stage_model.*)";
     else if (need_vae && !info.has_vae()) missing = "VAE (first_stage_model.*)";
     if (!missing.empty())
-        throw std::runtime_error(info.path + " is an SD 1.x checkpoint without its " + missing +
+        throw std::runtime_error(info.path + " is an " + fam + " checkpoint without its " + missing +
                                  "; sd needs the UNet, text encoder and VAE in one file");
 }
 

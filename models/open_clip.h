@@ -1,0 +1,54 @@
+// open_clip.h — the OpenCLIP ViT-H/14 text tower SD 2.x conditions on, as ldm's FrozenOpenCLIPEmbedder stores it.
+//
+// 77 token ids → (77, width) hidden states: token + positional embeddings, pre-LN transformer layers (causal
+// self-attention with q, k, v fused in one in_proj, exact-erf GELU MLP), ln_final. Weights are bound by their
+// checkpoint names below "cond_stage_model.model." and stay views into the mapped file.
+// SD 2.x reads the penultimate layer: ldm runs the first layers - 1 resblocks (layer_idx 1) and applies ln_final
+// to that, and the webui keeps it whatever its "CLIP skip" setting says. Padding after the end token is id 0
+// (open_clip_pad_ids), not the end token as for SD 1.x.
+// Left out: the pooled output, text_projection and logit_scale (SD 2.x uses none of them), the vision tower.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "models/clip.h"
+#include "models/weights.h"
+#include "tensor.h"
+
+namespace sd {
+
+// x = x + out_proj(attention(in_proj(ln_1(x))));  x = x + c_proj(gelu(c_fc(ln_2(x)))).
+struct OpenClipLayer {
+    Tensor ln1_w, ln1_b;    // (C)             ln_1
+    Tensor qkv_w, qkv_b;    // (3C, C), (3C)   attn.in_proj_*: rows q | k | v
+    Tensor out_w, out_b;    // (C, C), (C)     attn.out_proj
+    Tensor ln2_w, ln2_b;    // (C)             ln_2
+    Tensor fc_w, fc_b;      // (F, C), (F)     mlp.c_fc
+    Tensor proj_w, proj_b;  // (C, F), (C)     mlp.c_proj
+};
+
+struct OpenClipTextModel {
+    ClipConfig cfg;                   // ViT-H/14: vocab 49408, 77 positions, width 1024, 24 layers, 16 heads, mlp 4096
+    Tensor token_embedding;           // (V, C), stored dtype: only 77 rows are read per call
+    Tensor positional_embedding;      // (P, C), f32
+    std::vector<OpenClipLayer> layers;
+    Tensor ln_final_w, ln_final_b;    // (C)
+};
+
+// Binds the tower under `prefix`. heads = 0: width / 64 (ViT-H: 16). Throws naming any missing or misshaped tensor.
+OpenClipTextModel load_open_clip_text(const SafeTensors& st, const std::string& prefix = "cond_stage_model.model.",
+                                      int heads = 0);
+
+// ids: cfg.positions ids → (positions, width): ln_final of the output of layer (layers - skip + 1), counting from
+// 1; skip 1 is the last layer, 2 the penultimate one SD 2.x uses. The result is allocated in `arena` where its top
+// was on entry. Throws on an id outside the vocabulary or skip outside [1, layers].
+Tensor open_clip_encode(const OpenClipTextModel& model, const int* ids, int skip, Arena& arena);
+
+// The webui's OpenCLIP padding (sd_hijack_clip process_tokens): every id after the first end token (49407) of a
+// chunk becomes the pad id 0.
+void open_clip_pad_ids(int* ids, int64_t n, int end_id = 49407, int pad_id = 0);
+
+// Multiply-adds ×2 of one open_clip_encode through `run` layers.
+double open_clip_encode_flops(const ClipConfig& cfg, int64_t run);
+
+}  // namespace sd

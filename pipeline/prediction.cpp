@@ -1,0 +1,96 @@
+// prediction.cpp — epsilon or v: the webui's decision (see prediction.h).
+#include "pipeline/prediction.h"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <stdexcept>
+
+namespace sd {
+
+const char* prediction_name(Prediction p) { return p == Prediction::v ? "v" : "eps"; }
+
+Prediction parse_prediction(const std::string& s) {
+    if (s == "eps" || s == "epsilon") return Prediction::eps;
+    if (s == "v" || s == "v_prediction") return Prediction::v;
+    throw std::runtime_error("--prediction must be eps or v, got '" + s + "'");
+}
+
+double v_probe(const UNet& unet, Arena& a) {
+    Arena::Mark m = a.mark();
+    Tensor x = a.alloc({1, unet.cfg.in_channels, 8, 8});
+    for (int64_t i = 0; i < x.numel(); i++) x.f32()[i] = 0.5f;
+    Tensor ctx = a.alloc({1, 2, unet.cfg.context_dim});
+    for (int64_t i = 0; i < ctx.numel(); i++) ctx.f32()[i] = 0.5f;
+    const float t = 999;
+    Tensor out = unet_forward(unet, x, &t, ctx, a);
+    double sum = 0;
+    for (int64_t i = 0; i < out.numel(); i++) sum += (double)out.f32()[i] - 0.5;
+    a.release(m);
+    return sum / (double)out.numel();
+}
+
+namespace {
+
+// MODEL.yaml beside MODEL.safetensors (the webui's find_checkpoint_config_near_filename): its path, or "".
+std::string config_near(const std::string& path) {
+    size_t slash = path.rfind('/'), dot = path.rfind('.');
+    std::string base = dot == std::string::npos || (slash != std::string::npos && dot < slash) ? path : path.substr(0, dot);
+    std::string yaml = base + ".yaml";
+    std::ifstream f(yaml);
+    return f.good() ? yaml : "";
+}
+
+// ldm's LatentDiffusion reads `parameterization` from the config's model.params ("eps" when absent).
+bool config_says_v(const std::string& yaml) {
+    std::ifstream f(yaml);
+    std::string line;
+    while (std::getline(f, line)) {
+        size_t k = line.find("parameterization:");
+        if (k == std::string::npos || line.find_first_not_of(" \t") != k) continue;
+        std::string v = line.substr(k + 17);
+        std::string word;
+        for (char c : v)
+            if (c == '#') break;
+            else if (c != ' ' && c != '\t' && c != '"' && c != '\'' && c != '\r') word += c;
+        return word == "v";
+    }
+    return false;
+}
+
+}  // namespace
+
+PredictionChoice decide_prediction(const CheckpointInfo& info, const UNet* unet, const std::string& override_,
+                                   Arena& arena) {
+    PredictionChoice c;
+    if (!override_.empty()) {
+        c.prediction = parse_prediction(override_);
+        c.why = "--prediction " + override_;
+        return c;
+    }
+    std::string yaml = config_near(info.path);
+    if (!yaml.empty()) {
+        c.prediction = config_says_v(yaml) ? Prediction::v : Prediction::eps;
+        c.why = "the config next to the file (" + yaml + ") says " +
+                (c.prediction == Prediction::v ? "parameterization v" : "nothing about v");
+        return c;
+    }
+    if (info.family != ModelFamily::SD2) {
+        c.why = std::string(family_name(info.family)) + " models predict epsilon";
+        return c;
+    }
+    if (info.unet_in_channels == 9) {
+        c.why = "SD 2.x inpainting models predict epsilon";
+        return c;
+    }
+    if (!unet) throw std::logic_error("decide_prediction: the SD 2.x probe needs the UNet");
+    double mean = v_probe(*unet, arena);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "the webui's UNet probe: mean(out - x) at t=999 is %.4f, %s -1", mean,
+                  mean < -1 ? "below" : "not below");
+    c.prediction = mean < -1 ? Prediction::v : Prediction::eps;
+    c.why = buf;
+    return c;
+}
+
+}  // namespace sd

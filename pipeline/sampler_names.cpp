@@ -1,0 +1,133 @@
+// sampler_names.cpp — the webui's sampler names and the rules it applies around each sampler.
+#include "pipeline/sampler_names.h"
+
+#include <algorithm>
+#include <cctype>
+#include <stdexcept>
+
+namespace sd {
+
+namespace {
+
+struct SamplerNames {
+    SamplerKind kind;
+    const char* short_name;
+    const char* display;   // modules/sd_samplers_*.py labels
+    const char* alias1;    // the webui's aliases
+    const char* alias2;
+};
+
+const SamplerNames kSamplers[] = {
+    {SamplerKind::euler, "euler", "Euler", "k_euler", nullptr},
+    {SamplerKind::euler_a, "euler_a", "Euler a", "k_euler_a", "k_euler_ancestral"},
+    {SamplerKind::heun, "heun", "Heun", "k_heun", nullptr},
+    {SamplerKind::dpm2, "dpm2", "DPM2", "k_dpm_2", nullptr},
+    {SamplerKind::dpm2_a, "dpm2_a", "DPM2 a", "k_dpm_2_a", nullptr},
+    {SamplerKind::dpmpp_2m, "dpmpp_2m", "DPM++ 2M", "k_dpmpp_2m", nullptr},
+    {SamplerKind::dpmpp_2s_a, "dpmpp_2s_a", "DPM++ 2S a", "k_dpmpp_2s_a", nullptr},
+    {SamplerKind::lms, "lms", "LMS", "k_lms", nullptr},
+    {SamplerKind::ddim, "ddim", "DDIM", nullptr, nullptr},
+    {SamplerKind::lcm, "lcm", "LCM", "k_lcm", nullptr},
+};
+
+const SamplerNames& names_of(SamplerKind kind) {
+    for (const SamplerNames& n : kSamplers)
+        if (n.kind == kind) return n;
+    throw std::logic_error("sampler without names");
+}
+
+std::string lower(std::string s) {
+    for (char& ch : s) ch = (char)std::tolower((unsigned char)ch);
+    return s;
+}
+
+bool strip_suffix(std::string& s, const std::string& suffix) {
+    if (s.size() <= suffix.size() || s.compare(s.size() - suffix.size(), suffix.size(), suffix) != 0) return false;
+    s.resize(s.size() - suffix.size());
+    return true;
+}
+
+}  // namespace
+
+SamplerKind parse_sampler(const std::string& name, std::optional<ScheduleKind>* schedule_from_suffix) {
+    std::string s = lower(name);
+    while (!s.empty() && std::isspace((unsigned char)s.back())) s.pop_back();
+    while (!s.empty() && std::isspace((unsigned char)s.front())) s.erase(s.begin());
+
+    std::optional<ScheduleKind> suffix;
+    const struct { const char* word; ScheduleKind kind; } suffixes[] = {
+        {"karras", ScheduleKind::karras}, {"exponential", ScheduleKind::exponential},
+        {"uniform", ScheduleKind::discrete}, {"discrete", ScheduleKind::discrete}};
+    for (const auto& sf : suffixes) {
+        if (strip_suffix(s, std::string(" ") + sf.word) || strip_suffix(s, std::string("_") + sf.word)) {
+            suffix = sf.kind;
+            break;
+        }
+    }
+    if (!suffix && strip_suffix(s, "_ka")) suffix = ScheduleKind::karras;  // webui aliases: k_dpmpp_2m_ka
+    while (!s.empty() && std::isspace((unsigned char)s.back())) s.pop_back();
+
+    for (const SamplerNames& n : kSamplers) {
+        if (s == n.short_name || s == lower(n.display) || (n.alias1 && s == n.alias1) || (n.alias2 && s == n.alias2)) {
+            if (schedule_from_suffix) *schedule_from_suffix = suffix;
+            return n.kind;
+        }
+    }
+    std::string valid;
+    for (const SamplerNames& n : kSamplers) valid += std::string(valid.empty() ? "" : ", ") + n.short_name + " (" + n.display + ")";
+    throw std::runtime_error("unknown sampler '" + name + "' (valid: " + valid +
+                             "; a name may end in a schedule, e.g. \"DPM++ 2M Karras\")");
+}
+
+const char* sampler_name(SamplerKind kind) { return names_of(kind).short_name; }
+const char* sampler_display_name(SamplerKind kind) { return names_of(kind).display; }
+
+ScheduleKind webui_automatic_schedule(SamplerKind kind) {
+    switch (kind) {  // modules/sd_samplers_kdiffusion.py samplers_k_diffusion options {'scheduler': 'karras'}
+        case SamplerKind::dpmpp_2m:
+        case SamplerKind::dpmpp_2s_a:
+        case SamplerKind::dpm2:
+        case SamplerKind::dpm2_a: return ScheduleKind::karras;
+        default: return ScheduleKind::discrete;
+    }
+}
+
+bool sampler_is_ancestral(SamplerKind kind) {
+    return kind == SamplerKind::euler_a || kind == SamplerKind::dpm2_a || kind == SamplerKind::dpmpp_2s_a ||
+           kind == SamplerKind::lcm;
+}
+
+DiscreteSchedule sampler_table(SamplerKind kind, const DiscreteSchedule& sd) {
+    return kind == SamplerKind::lcm ? lcm_schedule(sd) : sd;
+}
+
+std::vector<float> sampler_sigmas(SamplerKind kind, ScheduleKind schedule, int steps, const DiscreteSchedule& sd) {
+    if (steps < 1) throw std::runtime_error("the number of sampling steps must be at least 1, got " + std::to_string(steps));
+    switch (kind) {
+        case SamplerKind::ddim: {
+            // modules/sd_samplers_timesteps.py CompVisSampler.get_timesteps:
+            // clip(range(0, 1000, 1000 // steps) + 1, 0, 999), visited from the last down to the first.
+            const int T = (int)sd.sigmas.size();
+            if (steps > T) throw std::runtime_error("DDIM takes at most " + std::to_string(T) + " steps");
+            std::vector<int> timesteps;
+            for (int t = 0; t < T; t += T / steps) timesteps.push_back(std::min(t + 1, T - 1));
+            std::vector<float> out;
+            for (auto it = timesteps.rbegin(); it != timesteps.rend(); ++it) out.push_back(sd.sigmas[*it]);
+            return out;
+        }
+        case SamplerKind::lcm: return make_sigmas(schedule, steps, lcm_schedule(sd));
+        case SamplerKind::dpm2:
+        case SamplerKind::dpm2_a: {  // KDiffusionSampler.get_sigmas, discard_next_to_last_sigma
+            std::vector<float> s = make_sigmas(schedule, steps + 1, sd);
+            s.erase(s.end() - 2);
+            return s;
+        }
+        default: return make_sigmas(schedule, steps, sd);
+    }
+}
+
+float initial_noise_scale(SamplerKind kind, const std::vector<float>& sigmas) {
+    // modules/sd_samplers_kdiffusion.py sample: x = x * sigmas[0]; the timestep samplers take the noise as is
+    return kind == SamplerKind::ddim ? 1.0f : sigmas.at(0);
+}
+}  // namespace sd
