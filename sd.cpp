@@ -169,13 +169,19 @@ int cmd_generate(const Options& o) {
     GenerateParams p;
     p.prompt = o.prompt;
     p.negative_prompt = o.negative_prompt;
-    std::optional<ScheduleKind> suffix;
+    std::optional<ScheduleKind> suffix, chosen_schedule;
     try {  // a wrong name is a command-line mistake: exit status 2, as for the other flags
         p.sampler = parse_sampler(o.sampler, &suffix);
-        p.schedule = !o.scheduler.empty() ? parse_schedule(o.scheduler) : suffix ? *suffix : ScheduleKind::discrete;
+        // nullopt: "Automatic", the webui's default choice, which runs the sampler's default schedule
+        if (!o.scheduler.empty()) chosen_schedule = is_automatic_schedule(o.scheduler) ? std::nullopt
+                                                                                       : std::optional(parse_schedule(o.scheduler));
+        else chosen_schedule = suffix;
+        p.schedule = chosen_schedule ? *chosen_schedule : webui_automatic_schedule(p.sampler);
     } catch (const std::runtime_error& e) {
         throw UsageError(e.what());
     }
+    p.schedule_options.beta_alpha = o.beta_alpha;
+    p.schedule_options.beta_beta = o.beta_beta;
     p.steps = o.steps;
     p.cfg_scale = o.cfg_scale;
     p.width = o.width;
@@ -232,7 +238,11 @@ int cmd_generate(const Options& o) {
         info.negative_prompt = p.negative_prompt;
         info.steps = p.steps;
         info.sampler = sampler_display_name(p.sampler);
-        info.schedule_type = schedule_label(p.schedule);
+        info.schedule_type = webui_schedule_type(p.sampler, chosen_schedule);
+        if (p.schedule == ScheduleKind::beta && p.sampler != SamplerKind::ddim) {  // KDiffusionSampler.get_sigmas
+            info.extra.push_back({"Beta schedule alpha", python_float_repr(p.schedule_options.beta_alpha)});
+            info.extra.push_back({"Beta schedule beta", python_float_repr(p.schedule_options.beta_beta)});
+        }
         info.cfg_scale = p.cfg_scale;
         info.seed = p.seed;
         info.width = p.width;

@@ -63,8 +63,9 @@ std::string format_infotext(const InfoText& p) {
         {"Clip skip", p.clip_skip > 1 ? std::to_string(p.clip_skip) : ""},
         {"RNG", p.rng},
         {"Prediction", p.prediction},  // extra_generation_params come after RNG
-        {"Version", p.version},
     };
+    kv.insert(kv.end(), p.extra.begin(), p.extra.end());
+    kv.push_back({"Version", p.version});
     std::string params;
     for (auto& [k, v] : kv) {
         if (v.empty()) continue;

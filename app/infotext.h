@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace sd {
 
@@ -22,6 +24,8 @@ struct InfoText {
     std::string rng;                      // "CPU" or "NV"; empty (the webui's "GPU") is omitted
     std::string prediction;               // "eps" / "v" (not a webui key: an extra parameter, as extensions add
                                           // them, written for SD 2.x and --prediction); empty: omitted
+    // the webui's extra_generation_params set while sampling, in the order it adds them ("Beta schedule alpha", ...)
+    std::vector<std::pair<std::string, std::string>> extra;
     std::string version;                  // e.g. "sd 0.1"; empty: omitted
 };
 

@@ -51,7 +51,12 @@ options:
   -n, --negative-prompt T   what to avoid (default: empty)
       --sampler NAME        euler, euler_a, heun, dpm2, dpm2_a, dpmpp_2m, dpmpp_2s_a, lms, ddim, lcm, or the
                             webui's names ("Euler a", "DPM++ 2M Karras", ...) (default: euler_a)
-      --scheduler NAME      discrete, karras, exponential (default: discrete, or what the sampler name says)
+      --scheduler NAME      automatic, uniform (= discrete), karras, exponential, polyexponential, sgm_uniform,
+                            kl_optimal, align_your_steps, simple, normal, ddim, beta, or their webui labels
+                            (default: what the sampler name says, else automatic: the webui's per-sampler
+                            default, Karras for DPM++ 2M, DPM++ 2S a, DPM2, DPM2 a; Uniform for the others)
+      --beta-alpha F        the Beta schedule's alpha (default: 0.6, as the webui)
+      --beta-beta F         the Beta schedule's beta (default: 0.6)
       --steps N             sampling steps, 1..1000 (default: 20)
       --cfg-scale F         classifier-free guidance scale (default: 7)
   -W, --width N             image width, multiple of 64 (default: 512)
@@ -107,6 +112,8 @@ Options parse_args(int argc, const char* const* argv) {
         else if (a == "-n" || a == "--negative-prompt") o.negative_prompt = value();
         else if (a == "--sampler" || a == "--sampling-method") o.sampler = value();
         else if (a == "--scheduler" || a == "--schedule") o.scheduler = value();
+        else if (a == "--beta-alpha") o.beta_alpha = parse_float(a, value(), 1e-3, 100);
+        else if (a == "--beta-beta") o.beta_beta = parse_float(a, value(), 1e-3, 100);
         else if (a == "--steps") o.steps = (int)parse_int(a, value(), 1, 1000);
         else if (a == "--cfg-scale" || a == "--cfg") o.cfg_scale = parse_float(a, value(), -100, 100);
         else if (a == "-W" || a == "--width") o.width = (int)parse_int(a, value(), 64, 8192);

@@ -19,7 +19,8 @@ struct Options {
     std::vector<std::string> args;     // positional arguments of info / tokenize
     std::string model;                 // -m
     std::string prompt, negative_prompt;
-    std::string sampler = "euler_a", scheduler;  // scheduler empty: "discrete" unless the sampler name says
+    std::string sampler = "euler_a", scheduler;  // scheduler empty: the sampler name's suffix, else "automatic"
+    double beta_alpha = 0.6, beta_beta = 0.6;    // the Beta schedule's distribution (webui settings)
     int steps = 20;
     double cfg_scale = 7.0;
     int width = 512, height = 512;

@@ -55,12 +55,22 @@ SamplerKind parse_sampler(const std::string& name, std::optional<ScheduleKind>* 
     while (!s.empty() && std::isspace((unsigned char)s.front())) s.erase(s.begin());
 
     std::optional<ScheduleKind> suffix;
-    const struct { const char* word; ScheduleKind kind; } suffixes[] = {
-        {"karras", ScheduleKind::karras}, {"exponential", ScheduleKind::exponential},
-        {"uniform", ScheduleKind::discrete}, {"discrete", ScheduleKind::discrete}};
-    for (const auto& sf : suffixes) {
-        if (strip_suffix(s, std::string(" ") + sf.word) || strip_suffix(s, std::string("_") + sf.word)) {
-            suffix = sf.kind;
+    // Any schedule's name, label or alias after a space or underscore, longest first ("sgm uniform" before
+    // "uniform"); the webui's get_sampler_and_scheduler strips " " + label the same way.
+    std::vector<std::pair<std::string, ScheduleKind>> words;
+    for (ScheduleKind k : all_schedules()) {
+        for (std::string w : {std::string(schedule_name(k)), lower(schedule_label(k))}) {
+            words.push_back({w, k});
+            for (char& ch : w) ch = ch == '_' ? ' ' : ch == ' ' ? '_' : ch;
+            words.push_back({w, k});
+        }
+    }
+    words.push_back({"uniform", ScheduleKind::discrete});
+    words.push_back({"sgmuniform", ScheduleKind::sgm_uniform});
+    std::stable_sort(words.begin(), words.end(), [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+    for (const auto& [word, kind] : words) {
+        if (strip_suffix(s, " " + word) || strip_suffix(s, "_" + word)) {
+            suffix = kind;
             break;
         }
     }
@@ -82,14 +92,24 @@ SamplerKind parse_sampler(const std::string& name, std::optional<ScheduleKind>* 
 const char* sampler_name(SamplerKind kind) { return names_of(kind).short_name; }
 const char* sampler_display_name(SamplerKind kind) { return names_of(kind).display; }
 
-ScheduleKind webui_automatic_schedule(SamplerKind kind) {
+std::optional<ScheduleKind> webui_default_schedule(SamplerKind kind) {
     switch (kind) {  // modules/sd_samplers_kdiffusion.py samplers_k_diffusion options {'scheduler': 'karras'}
         case SamplerKind::dpmpp_2m:
         case SamplerKind::dpmpp_2s_a:
         case SamplerKind::dpm2:
         case SamplerKind::dpm2_a: return ScheduleKind::karras;
-        default: return ScheduleKind::discrete;
+        default: return std::nullopt;
     }
+}
+
+ScheduleKind webui_automatic_schedule(SamplerKind kind) {
+    return webui_default_schedule(kind).value_or(ScheduleKind::discrete);
+}
+
+const char* webui_schedule_type(SamplerKind kind, std::optional<ScheduleKind> chosen) {
+    if (kind == SamplerKind::ddim) return chosen ? schedule_label(*chosen) : "Automatic";  // CompVisSampler
+    if (!chosen) chosen = webui_default_schedule(kind);
+    return chosen ? schedule_label(*chosen) : "Automatic";
 }
 
 bool sampler_is_ancestral(SamplerKind kind) {
@@ -101,7 +121,8 @@ DiscreteSchedule sampler_table(SamplerKind kind, const DiscreteSchedule& sd) {
     return kind == SamplerKind::lcm ? lcm_schedule(sd) : sd;
 }
 
-std::vector<float> sampler_sigmas(SamplerKind kind, ScheduleKind schedule, int steps, const DiscreteSchedule& sd) {
+std::vector<float> sampler_sigmas(SamplerKind kind, ScheduleKind schedule, int steps, const DiscreteSchedule& sd,
+                                  const ScheduleOptions& opt) {
     if (steps < 1) throw std::runtime_error("the number of sampling steps must be at least 1, got " + std::to_string(steps));
     switch (kind) {
         case SamplerKind::ddim: {
@@ -115,14 +136,14 @@ std::vector<float> sampler_sigmas(SamplerKind kind, ScheduleKind schedule, int s
             for (auto it = timesteps.rbegin(); it != timesteps.rend(); ++it) out.push_back(sd.sigmas[*it]);
             return out;
         }
-        case SamplerKind::lcm: return make_sigmas(schedule, steps, lcm_schedule(sd));
+        case SamplerKind::lcm: return make_sigmas(schedule, steps, lcm_schedule(sd), opt);
         case SamplerKind::dpm2:
         case SamplerKind::dpm2_a: {  // KDiffusionSampler.get_sigmas, discard_next_to_last_sigma
-            std::vector<float> s = make_sigmas(schedule, steps + 1, sd);
+            std::vector<float> s = make_sigmas(schedule, steps + 1, sd, opt);
             s.erase(s.end() - 2);
             return s;
         }
-        default: return make_sigmas(schedule, steps, sd);
+        default: return make_sigmas(schedule, steps, sd, opt);
     }
 }
 

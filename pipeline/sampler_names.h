@@ -22,9 +22,17 @@ enum class SamplerKind { euler, euler_a, heun, dpm2, dpm2_a, dpmpp_2m, dpmpp_2s_
 SamplerKind parse_sampler(const std::string& name, std::optional<ScheduleKind>* schedule_from_suffix = nullptr);
 const char* sampler_name(SamplerKind kind);          // "euler_a"
 const char* sampler_display_name(SamplerKind kind);  // the webui's 'Sampler' in PNG metadata: "Euler a"
-// What the webui (>= 1.9) means by Schedule type "Automatic": Karras for DPM++ 2M, DPM++ 2S a, DPM2 and
-// DPM2 a, the discrete ("Uniform") schedule otherwise.
+// The webui's default schedule for a sampler (the 'scheduler' of its options in samplers_k_diffusion): what
+// Schedule type "Automatic" runs. Karras for DPM++ 2M, DPM++ 2S a, DPM2 and DPM2 a; nullopt otherwise (then
+// k-diffusion's own get_sigmas runs: the levels of Uniform).
+std::optional<ScheduleKind> webui_default_schedule(SamplerKind kind);
+// The schedule "Automatic" runs: the default above, else discrete (Uniform).
 ScheduleKind webui_automatic_schedule(SamplerKind kind);
+// The 'Schedule type' the webui writes into the infotext for the schedule the user picked (nullopt:
+// "Automatic", the webui's default choice). KDiffusionSampler.get_sigmas overwrites the field with the label of
+// the schedule it ran whenever that is a named schedule, so Automatic is written as "Automatic" only for samplers
+// without a default ("Euler a") and for the timestep sampler DDIM, which ignores schedules and writes the choice.
+const char* webui_schedule_type(SamplerKind kind, std::optional<ScheduleKind> chosen);
 // Adds fresh noise every step (eta and the eta noise seed delta matter).
 bool sampler_is_ancestral(SamplerKind kind);
 
@@ -33,7 +41,8 @@ bool sampler_is_ancestral(SamplerKind kind);
 //   drop the next-to-last (the webui's discard_next_to_last_sigma); LCM uses its 50-entry table.
 // - DDIM: the table's sigmas at timesteps 1 + k * (1000 / steps), k = steps-1 .. 0, without a final 0; the
 //   webui's DDIM ignores the schedule choice.
-std::vector<float> sampler_sigmas(SamplerKind kind, ScheduleKind schedule, int steps, const DiscreteSchedule& sd);
+std::vector<float> sampler_sigmas(SamplerKind kind, ScheduleKind schedule, int steps, const DiscreteSchedule& sd,
+                                  const ScheduleOptions& opt = {});
 // The table whose sigma_to_t gives the UNet's timestep: LCM's (quantized) for lcm, `sd` otherwise.
 DiscreteSchedule sampler_table(SamplerKind kind, const DiscreteSchedule& sd);
 // The initial latent is noise * initial_noise_scale: sigmas[0] for k-diffusion samplers, 1 for DDIM

@@ -4,7 +4,7 @@
 // (alphas_cumprod in float64, stored float32); k_diffusion/external.py DiscreteSchedule (sigma_to_t,
 // t_to_sigma, get_sigmas) and DiscreteEpsDDPMDenoiser (sigmas from alphas_cumprod); k_diffusion/sampling.py
 // get_sigmas_karras, get_sigmas_exponential; stable-diffusion-webui modules/sd_samplers_lcm.py
-// (LCMCompVisDenoiser) and modules/sd_schedulers.py (labels).
+// (LCMCompVisDenoiser) and modules/sd_schedulers.py (labels and the schedules it adds).
 #include "pipeline/schedule.h"
 
 #include <algorithm>
@@ -34,32 +34,59 @@ void check_steps(int n) {
 
 }  // namespace
 
+namespace {
+
+struct ScheduleNames {
+    ScheduleKind kind;
+    const char* name;   // ours; "discrete" is the webui's "uniform"
+    const char* label;  // modules/sd_schedulers.py Scheduler.label
+    const char* alias;  // its name or alias where it differs from both
+};
+
+const ScheduleNames kSchedules[] = {
+    {ScheduleKind::discrete, "discrete", "Uniform", "uniform"},
+    {ScheduleKind::karras, "karras", "Karras", nullptr},
+    {ScheduleKind::exponential, "exponential", "Exponential", nullptr},
+    {ScheduleKind::polyexponential, "polyexponential", "Polyexponential", nullptr},
+    {ScheduleKind::sgm_uniform, "sgm_uniform", "SGM Uniform", "SGMUniform"},
+    {ScheduleKind::kl_optimal, "kl_optimal", "KL Optimal", nullptr},
+    {ScheduleKind::align_your_steps, "align_your_steps", "Align Your Steps", nullptr},
+    {ScheduleKind::simple, "simple", "Simple", nullptr},
+    {ScheduleKind::normal, "normal", "Normal", nullptr},
+    {ScheduleKind::ddim, "ddim", "DDIM", nullptr},
+    {ScheduleKind::beta, "beta", "Beta", nullptr},
+};
+
+const ScheduleNames& names_of(ScheduleKind kind) {
+    for (const ScheduleNames& n : kSchedules)
+        if (n.kind == kind) return n;
+    throw std::logic_error("schedule without names");
+}
+
+}  // namespace
+
+const std::vector<ScheduleKind>& all_schedules() {
+    static const std::vector<ScheduleKind> all = [] {
+        std::vector<ScheduleKind> v;
+        for (const ScheduleNames& n : kSchedules) v.push_back(n.kind);
+        return v;
+    }();
+    return all;
+}
+
 ScheduleKind parse_schedule(const std::string& name) {
     std::string s = lower(name);
-    if (s == "discrete" || s == "uniform") return ScheduleKind::discrete;
-    if (s == "karras") return ScheduleKind::karras;
-    if (s == "exponential") return ScheduleKind::exponential;
-    throw std::runtime_error("unknown noise schedule '" + name +
-                             "' (valid: discrete or its webui name uniform, karras, exponential)");
+    for (const ScheduleNames& n : kSchedules) {
+        if (s == n.name || s == lower(n.label) || (n.alias && s == lower(n.alias))) return n.kind;
+    }
+    std::string valid;
+    for (const ScheduleNames& n : kSchedules) valid += std::string(valid.empty() ? "" : ", ") + n.name + " (" + n.label + ")";
+    throw std::runtime_error("unknown noise schedule '" + name + "' (valid: automatic, " + valid + ")");
 }
 
-const char* schedule_name(ScheduleKind kind) {
-    switch (kind) {
-        case ScheduleKind::discrete: return "discrete";
-        case ScheduleKind::karras: return "karras";
-        case ScheduleKind::exponential: return "exponential";
-    }
-    return "?";
-}
-
-const char* schedule_label(ScheduleKind kind) {
-    switch (kind) {
-        case ScheduleKind::discrete: return "Uniform";  // not "Automatic": that means Karras for DPM++ 2M in webui >= 1.9
-        case ScheduleKind::karras: return "Karras";
-        case ScheduleKind::exponential: return "Exponential";
-    }
-    return "?";
-}
+bool is_automatic_schedule(const std::string& name) { return lower(name) == "automatic"; }
+const char* schedule_name(ScheduleKind kind) { return names_of(kind).name; }
+const char* schedule_label(ScheduleKind kind) { return names_of(kind).label; }
 
 double DiscreteSchedule::sigma_to_t(float sigma) const {
     const int T = (int)log_sigmas.size();
@@ -152,11 +179,163 @@ std::vector<float> exponential_sigmas(int n, double sigma_min, double sigma_max)
     return out;
 }
 
-std::vector<float> make_sigmas(ScheduleKind kind, int n, const DiscreteSchedule& table) {
+std::vector<float> polyexponential_sigmas(int n, double sigma_min, double sigma_max, double rho) {
+    check_steps(n);
+    std::vector<float> out;
+    for (int i = 0; i < n; i++) {
+        double ramp = std::pow(linspace_at(1.0, 0.0, n, i), rho);
+        out.push_back((float)std::exp(ramp * (std::log(sigma_max) - std::log(sigma_min)) + std::log(sigma_min)));
+    }
+    out.push_back(0.0f);
+    return out;
+}
+
+std::vector<float> kl_optimal_sigmas(int n, double sigma_min, double sigma_max) {
+    check_steps(n);
+    // float32 throughout, as the webui's torch code: tan is steep near sigma_max (d log tan / d alpha ~ 15 there),
+    // so rounding alpha differently would move sigma by several float ulps.
+    const float alpha_min = std::atan((float)sigma_min), alpha_max = std::atan((float)sigma_max);
+    std::vector<float> out;
+    for (int i = 0; i <= n; i++) {
+        float f = (float)i / (float)n;
+        float alpha = f * alpha_min;
+        alpha += (1.0f - f) * alpha_max;  // two statements: no fused multiply-add, as torch's separate kernels
+        out.push_back(std::tan(alpha));
+    }
+    return out;
+}
+
+std::vector<float> align_your_steps_sigmas(int n) {
+    check_steps(n);
+    // https://research.nvidia.com/labs/toronto-ai/AlignYourSteps/howto.html, the SD 1.5 list
+    static const double ays[11] = {14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152, 0.029};
+    std::vector<float> out;
+    if (n == 11) {
+        for (double v : ays) out.push_back((float)v);
+    } else {
+        // webui loglinear_interp: np.interp of log sigma (ascending) at np.linspace(0, 1, n), then reversed
+        double xs[11], ys[11];
+        for (int j = 0; j < 11; j++) xs[j] = j * 0.1, ys[j] = std::log(ays[10 - j]);
+        xs[10] = 1.0;
+        for (int k = n - 1; k >= 0; k--) {
+            double x = n == 1 ? 0.0 : k == n - 1 ? 1.0 : k * (1.0 / (n - 1));
+            double y = ys[10];
+            if (x < xs[10]) {
+                int j = (int)(std::upper_bound(xs, xs + 11, x) - xs) - 1;
+                y = (ys[j + 1] - ys[j]) / (xs[j + 1] - xs[j]) * (x - xs[j]) + ys[j];
+            }
+            out.push_back((float)std::exp(y));
+        }
+    }
+    out.push_back(0.0f);
+    return out;
+}
+
+namespace {
+
+// The regularized incomplete beta function I_x(a, b) by its continued fraction (modified Lentz), using the
+// symmetry I_x(a, b) = 1 - I_{1-x}(b, a) where the fraction converges slowly.
+double betainc(double a, double b, double x) {
+    if (x <= 0) return 0;
+    if (x >= 1) return 1;
+    if (x > (a + 1) / (a + b + 2)) return 1 - betainc(b, a, 1 - x);
+    double front = std::exp(std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) + b * std::log1p(-x)) / a;
+    const double tiny = 1e-300;
+    double f = 1, c = 1, d = 0;
+    for (int i = 0; i <= 400; i++) {
+        int m = i / 2;
+        double num;
+        if (i == 0) num = 1;
+        else if (i % 2 == 0) num = m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m));
+        else num = -((a + m) * (a + b + m) * x) / ((a + 2 * m) * (a + 2 * m + 1));
+        d = 1 + num * d;
+        d = std::fabs(d) < tiny ? 1 / tiny : 1 / d;
+        c = 1 + num / c;
+        if (std::fabs(c) < tiny) c = tiny;
+        double cd = c * d;
+        f *= cd;
+        if (std::fabs(1 - cd) < 1e-16) break;
+    }
+    return front * (f - 1);
+}
+
+}  // namespace
+
+double beta_ppf(double q, double a, double b) {
+    if (q <= 0) return 0;
+    if (q >= 1) return 1;
+    double lo = 0, hi = 1;  // I_x is increasing in x: bisect to the last bit
+    for (int it = 0; it < 200 && hi - lo > 0; it++) {
+        double mid = 0.5 * (lo + hi);
+        if (mid <= lo || mid >= hi) break;
+        (betainc(a, b, mid) < q ? lo : hi) = mid;
+    }
+    return 0.5 * (lo + hi);
+}
+
+std::vector<float> beta_sigmas(int n, double sigma_min, double sigma_max, double alpha, double beta) {
+    check_steps(n);
+    if (!(alpha > 0) || !(beta > 0))
+        throw std::runtime_error("the Beta schedule's alpha and beta must be positive");
+    std::vector<float> out;
+    for (int i = 0; i < n; i++) {
+        double q = 1 - (n == 1 ? 0.0 : (i == n - 1 ? 1.0 : i * (1.0 / (n - 1))));  // 1 - np.linspace(0, 1, n)
+        out.push_back((float)(sigma_min + beta_ppf(q, alpha, beta) * (sigma_max - sigma_min)));
+    }
+    out.push_back(0.0f);
+    return out;
+}
+
+namespace {
+
+// webui sgm_uniform (and normal_scheduler(sgm=True)): n + 1 timesteps evenly from the top, the last dropped.
+std::vector<float> sgm_uniform_sigmas(int n, const DiscreteSchedule& table) {
+    check_steps(n);
+    double t_top = table.sigma_to_t(table.sigma_max()), t_bottom = table.sigma_to_t(table.sigma_min());
+    std::vector<float> out;
+    for (int i = 0; i < n; i++) out.push_back((float)table.t_to_sigma(linspace_at(t_top, t_bottom, n + 1, i)));
+    out.push_back(0.0f);
+    return out;
+}
+
+// webui simple_scheduler: every (T / n)-th table entry from the top.
+std::vector<float> simple_sigmas(int n, const DiscreteSchedule& table) {
+    check_steps(n);
+    const int T = (int)table.sigmas.size();
+    const double ss = (double)T / n;
+    std::vector<float> out;
+    for (int x = 0; x < n; x++) out.push_back(table.sigmas[(size_t)(T - 1 - (int)(x * ss))]);
+    out.push_back(0.0f);
+    return out;
+}
+
+// webui ddim_scheduler: table entries 1, 1 + s, 1 + 2s, ... below T (s = max(T // n, 1)), from the top.
+std::vector<float> ddim_sigmas(int n, const DiscreteSchedule& table) {
+    check_steps(n);
+    const int T = (int)table.sigmas.size(), stride = std::max(T / n, 1);
+    std::vector<float> out;
+    for (int x = 1; x < T; x += stride) out.push_back(table.sigmas[(size_t)x]);
+    std::reverse(out.begin(), out.end());
+    out.push_back(0.0f);
+    return out;
+}
+
+}  // namespace
+
+std::vector<float> make_sigmas(ScheduleKind kind, int n, const DiscreteSchedule& table, const ScheduleOptions& opt) {
+    const double lo = table.sigma_min(), hi = table.sigma_max();
     switch (kind) {
-        case ScheduleKind::discrete: return table.get_sigmas(n);
-        case ScheduleKind::karras: return karras_sigmas(n, table.sigma_min(), table.sigma_max());
-        case ScheduleKind::exponential: return exponential_sigmas(n, table.sigma_min(), table.sigma_max());
+        case ScheduleKind::discrete:
+        case ScheduleKind::normal: return table.get_sigmas(n);  // normal_scheduler(sgm=False) is get_sigmas
+        case ScheduleKind::karras: return karras_sigmas(n, lo, hi);
+        case ScheduleKind::exponential: return exponential_sigmas(n, lo, hi);
+        case ScheduleKind::polyexponential: return polyexponential_sigmas(n, lo, hi);
+        case ScheduleKind::sgm_uniform: return sgm_uniform_sigmas(n, table);
+        case ScheduleKind::kl_optimal: return kl_optimal_sigmas(n, lo, hi);
+        case ScheduleKind::align_your_steps: return align_your_steps_sigmas(n);
+        case ScheduleKind::simple: return simple_sigmas(n, table);
+        case ScheduleKind::ddim: return ddim_sigmas(n, table);
+        case ScheduleKind::beta: return beta_sigmas(n, lo, hi, opt.beta_alpha, opt.beta_beta);
     }
     throw std::logic_error("make_sigmas: bad kind");
 }

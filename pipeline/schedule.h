@@ -1,25 +1,39 @@
 // schedule.h — noise levels: SD's discrete DDPM schedule, the sigma <-> UNet timestep maps, and the
-// sigma sequences the webui samples along (discrete "Uniform", Karras, exponential).
+// sigma sequences the webui samples along (its modules/sd_schedulers.py: Uniform, Karras, Exponential,
+// Polyexponential, SGM Uniform, KL Optimal, Align Your Steps, Simple, Normal, DDIM, Beta).
 //
 // SD 1.x/2.x train with 1000 DDPM steps, betas "scaled linear" from 0.00085 to 0.012; a latent at step t
 // is x0 + sigma_t * noise in k-diffusion's form, sigma_t = sqrt((1 - abar_t) / abar_t). Tables are float32
 // as the webui holds them (ldm registers alphas_cumprod as float32; k-diffusion's CompVisDenoiser derives
 // sigmas and log-sigmas in float32); maps in between are computed in double.
-// Left out: polyexponential, SGM uniform, Align Your Steps and the webui's other schedulers; v-prediction
-// and zero-terminal-SNR rescaling.
+// Left out: the webui's "Schedule min/max sigma" and "rho" overrides, SDXL's Align Your Steps list;
+// zero-terminal-SNR rescaling.
 #pragma once
 #include <string>
 #include <vector>
 
 namespace sd {
 
-enum class ScheduleKind { discrete, karras, exponential };
+// discrete is the webui's "Uniform" (k-diffusion's own get_sigmas).
+enum class ScheduleKind {
+    discrete, karras, exponential, polyexponential, sgm_uniform, kl_optimal, align_your_steps, simple, normal, ddim,
+    beta
+};
+const std::vector<ScheduleKind>& all_schedules();
 
-// "discrete" or the webui's "uniform", "karras", "exponential"; case-insensitive.
+// A short name ("sgm_uniform"), the webui's name or label ("SGM Uniform", "uniform") or alias ("SGMUniform"),
+// case-insensitively. "Automatic" is not a schedule but a per-sampler choice: see sampler_names.h.
 // Throws std::runtime_error listing the valid names.
 ScheduleKind parse_schedule(const std::string& name);
-const char* schedule_name(ScheduleKind kind);   // "discrete", "karras", "exponential"
-const char* schedule_label(ScheduleKind kind);  // as the webui writes 'Schedule type': "Uniform", "Karras", "Exponential"
+bool is_automatic_schedule(const std::string& name);  // "automatic", any case
+const char* schedule_name(ScheduleKind kind);   // "discrete", "karras", ..., "align_your_steps"
+const char* schedule_label(ScheduleKind kind);  // as the webui writes 'Schedule type': "Uniform", "Karras", ...
+
+// The webui's settings some schedules read (modules/shared_options.py): the Beta schedule's distribution
+// (beta_dist_alpha, beta_dist_beta, both 0.6 by default; written to the infotext as "Beta schedule alpha/beta").
+struct ScheduleOptions {
+    double beta_alpha = 0.6, beta_beta = 0.6;
+};
 
 // k-diffusion's DiscreteSchedule (k_diffusion/external.py) over a table of noise levels; entry i belongs to
 // UNet timestep i * t_stride + t_offset (the SD table: t = i; LCM's 50-entry table: t = 20 i + 19).
@@ -52,8 +66,25 @@ DiscreteSchedule lcm_schedule(const DiscreteSchedule& sd, int original_steps = 5
 std::vector<float> karras_sigmas(int n, double sigma_min, double sigma_max, double rho = 7.0);
 std::vector<float> exponential_sigmas(int n, double sigma_min, double sigma_max);
 
-// n levels of `kind` over `table` (karras and exponential span the table's sigma_min..sigma_max), then 0.
-std::vector<float> make_sigmas(ScheduleKind kind, int n, const DiscreteSchedule& table);
+// k-diffusion get_sigmas_polyexponential: log sigma falls as ramp^rho, ramp from 1 to 0; rho 1 is exponential.
+std::vector<float> polyexponential_sigmas(int n, double sigma_min, double sigma_max, double rho = 1.0);
+// webui kl_optimal (Sabour et al. 2024, "Align Your Steps", eq. for the KL-optimal schedule): n + 1 levels
+// evenly spaced in arctan(sigma), from sigma_max down to sigma_min; it ends at sigma_min, not 0.
+std::vector<float> kl_optimal_sigmas(int n, double sigma_min, double sigma_max);
+// webui get_align_your_steps_sigmas: NVIDIA's 11 optimised SD 1.5 levels (Sabour et al. 2024), log-linearly
+// interpolated to n levels when n != 11, then 0.
+std::vector<float> align_your_steps_sigmas(int n);
+// webui beta_scheduler (Lee et al. 2024, "Beta Sampling is All You Need"): sigma_min + (sigma_max - sigma_min)
+// * BetaPPF(1 - i / (n - 1); alpha, beta), then 0.
+std::vector<float> beta_sigmas(int n, double sigma_min, double sigma_max, double alpha, double beta);
+// The inverse of the regularized incomplete beta function I_x(a, b) (scipy.stats.beta.ppf), in double.
+double beta_ppf(double q, double a, double b);
+
+// n levels of `kind` over `table`, then 0 (KL Optimal: then sigma_min). Karras, exponential, polyexponential,
+// KL Optimal and Beta span the table's sigma_min..sigma_max; Uniform, SGM Uniform, Normal, Simple and DDIM pick
+// timesteps of the table; Align Your Steps ignores it. DDIM may return more than n + 1 levels (the webui's
+// ddim_scheduler strides the table by 1000 // n from t = 1).
+std::vector<float> make_sigmas(ScheduleKind kind, int n, const DiscreteSchedule& table, const ScheduleOptions& opt = {});
 
 // LCM's boundary condition (webui LCMCompVisDenoiser.get_scaled_out, sigma_data 0.5, timestep scale 10):
 // its denoiser returns c_out * (x - sigma * eps) + c_skip * x, with t the quantized timestep.

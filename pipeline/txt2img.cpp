@@ -215,7 +215,7 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     Denoiser denoise =
         make_cfg_denoiser(m, context, p.cfg_scale, table, h, w, arena, cancel, p.sampler == SamplerKind::lcm);
 
-    std::vector<float> sigmas = sampler_sigmas(p.sampler, p.schedule, p.steps, sd_schedule());
+    std::vector<float> sigmas = sampler_sigmas(p.sampler, p.schedule, p.steps, sd_schedule(), p.schedule_options);
     ImageRng rng(p.rng, {p.seed});
     std::vector<float> x = rng.randn(n);
     if (!p.dump_latents.empty()) {

@@ -52,6 +52,7 @@ struct GenerateParams {
     std::string prompt, negative_prompt;
     SamplerKind sampler = SamplerKind::euler_a;
     ScheduleKind schedule = ScheduleKind::discrete;
+    ScheduleOptions schedule_options;
     int steps = 20;
     double cfg_scale = 7.0;
     int width = 512, height = 512;

@@ -38,6 +38,7 @@
 #include "app/sha256.h"
 #include "json.h"
 #include "safetensors.h"
+#include "skip.h"
 
 extern char** environ;
 
@@ -340,7 +341,7 @@ TEST_CASE("cli: a model file that cannot be read is named in one line") {
         chmod(s.out.c_str(), 0777);  // writable for nobody: the model must be what fails
         RunResult r = run_sd(job(s, model), s, unprivileged());
         if (r.dropped_privileges_failed)
-            MESSAGE("skipped the unreadable-model case: running as root and cannot switch to user nobody");
+            SKIP_REST("running as root and cannot switch to user nobody: the unreadable-model case");
         else
             check_failure("unreadable model (mode 000)", r, s, {model, "cannot open", "Permission denied"}, 1);
     }
@@ -509,7 +510,7 @@ TEST_CASE("cli: an unwritable output is refused, naming the path") {
         REQUIRE(chmod(s.out.c_str(), 0555) == 0);
         RunResult r = run_sd(job(s, kTiny), s, unprivileged());
         if (r.dropped_privileges_failed)
-            MESSAGE("skipped the read-only-folder case: running as root and cannot switch to user nobody");
+            SKIP_REST("running as root and cannot switch to user nobody: the read-only-folder case");
         else
             check_failure("read-only output folder", r, s, {"cannot write '" + s.out + "/x.png'", "is not writable"}, 1);
     }
@@ -610,7 +611,8 @@ TEST_CASE("cli: a generation writes a PNG with the webui parameters, and nothing
     CHECK(img.width == 64);
     CHECK(img.height == 128);
     CHECK(png_parameters(s.out + "/x.png") ==
-          "a cat, on a mat\nNegative prompt: blurry\nSteps: 3, Sampler: Euler a, Schedule type: Uniform, "
+          // Euler a has no default schedule: the webui writes the choice, "Automatic"
+          "a cat, on a mat\nNegative prompt: blurry\nSteps: 3, Sampler: Euler a, Schedule type: Automatic, "
           "CFG scale: 7.5, Seed: 42, Size: 64x128, Model hash: " + hash + ", Model: tiny_sd, RNG: NV, Version: " +
               version);
 
@@ -620,6 +622,37 @@ TEST_CASE("cli: a generation writes a PNG with the webui parameters, and nothing
     std::smatch m;
     REQUIRE(std::regex_search(rr.err, m, std::regex("^seed: ([0-9]+)\n")));
     CHECK(png_parameters(s.out + "/r.png").find("Seed: " + m[1].str() + ",") != std::string::npos);
+}
+
+TEST_CASE("cli: schedule type Automatic runs and writes what the webui does") {
+    BinaryCheck bin;
+    Scratch s;
+    auto gen = [&](const std::string& file, std::vector<std::string> extra) {
+        std::vector<std::string> a = {"-m", kTiny, "-p", "x", "-W", "64", "-H", "64", "--steps", "2", "--seed", "7",
+                                      "-o", s.out + "/" + file};
+        a.insert(a.end(), extra.begin(), extra.end());
+        RunResult r = run_sd(a, s);
+        INFO("stderr:\n", r.err);
+        REQUIRE(r.exit_code == 0);
+        return png_parameters(s.out + "/" + file);
+    };
+    // the final latent (the tiny model's pictures are too flat to tell schedules apart)
+    auto latent = [&](const std::string& dir) { return read_bytes(s.dir + "/" + dir + "/step_002.npy"); };
+    // DPM++ 2M's default schedule is Karras: same latent as asking for Karras, and the webui writes "Karras"
+    CHECK(gen("auto.png", {"--sampler", "DPM++ 2M", "--dump-latents", s.dir + "/auto"}).find("Schedule type: Karras,") !=
+          std::string::npos);
+    gen("karras.png", {"--sampler", "DPM++ 2M", "--scheduler", "karras", "--dump-latents", s.dir + "/karras"});
+    gen("uniform.png", {"--sampler", "DPM++ 2M", "--scheduler", "Uniform", "--dump-latents", s.dir + "/uniform"});
+    REQUIRE(!latent("auto").empty());
+    CHECK(latent("auto") == latent("karras"));
+    CHECK(latent("auto") != latent("uniform"));
+    CHECK(gen("a2.png", {"--sampler", "DPM++ 2M", "--scheduler", "automatic"}).find("Schedule type: Karras,") !=
+          std::string::npos);
+    // Beta writes its distribution's parameters where the webui adds them (after RNG)
+    std::string beta = gen("beta.png", {"--sampler", "Euler", "--scheduler", "beta", "--beta-alpha", "0.5"});
+    CHECK(beta.find("Schedule type: Beta,") != std::string::npos);
+    CHECK(beta.find("RNG: NV, Beta schedule alpha: 0.5, Beta schedule beta: 0.6, Version: ") != std::string::npos);
+    CHECK(run_sd({"-m", kTiny, "-p", "x", "--scheduler", "cosine", "-o", s.out + "/c.png"}, s).exit_code == 2);
 }
 
 TEST_CASE("cli: --batch-count writes numbered files with consecutive seeds") {

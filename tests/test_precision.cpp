@@ -11,9 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "full_model.h"
 #include "kernels/kernels.h"
 #include "models/unet.h"
 #include "pipeline/txt2img.h"
+#include "skip.h"
 
 using namespace sd;
 
@@ -60,6 +62,7 @@ double thread_cpu_s() {
 TEST_CASE("precision: the tiny model's bf16 image is within 35 dB PSNR of the fp32 one, same bits for 1..3 threads") {
     if (!bf16_available()) {
         CHECK_FALSE(precision_supported(Precision::BF16));
+        SKIP_REST("no AVX512_BF16 on this CPU");
         return;
     }
     Model m = load_model("tests/data/tiny_sd.safetensors");
@@ -84,14 +87,13 @@ TEST_CASE("precision: the tiny model's bf16 image is within 35 dB PSNR of the fp
 
 // Not run by default (`build/run_tests -tc="*full-size SD1.5 UNet*" --no-skip`): one SD1.5 UNet evaluation at a
 // 32x32 latent, batch 2 (one CFG step of a 256x256 image), in fp32 then bf16 on one thread, timed by the thread's
-// CPU time (the machine is shared), and how far apart the outputs are. Model: $SD_UNET_MODEL or
-// /work/sd15_f16.safetensors. Measured on Zen 4: fp32 4.18 s, bf16 2.40 s (1.75x; 1.73..1.85x over runs), output
+// CPU time (the machine is shared), and how far apart the outputs are. Model: tests/full_model.h ($SD_MODEL or
+// sd15_f16.safetensors in the project root). Measured on Zen 4: fp32 4.18 s, bf16 2.40 s (1.75x; 1.73..1.85x over runs), output
 // NMSE 5.7e-5. What bf16 leaves at f32 speed (attention, norms, packing the weights) caps the gain below the
 // kernels' ~1.9x.
 TEST_CASE("precision: full-size SD1.5 UNet, 32x32 latent, batch 2, fp32 vs bf16" * doctest::skip()) {
     REQUIRE(bf16_available());
-    const char* env = std::getenv("SD_UNET_MODEL");
-    SafeTensors model(env ? env : "/work/sd15_f16.safetensors");
+    SafeTensors model(test::full_size_model());
     UNet u = load_unet(model);
     const int64_t B = 2, h = 32, w = 32, T = 77;
     Tensor x = Tensor::zeros({B, 4, h, w}), ctx = Tensor::zeros({B, T, u.cfg.context_dim});

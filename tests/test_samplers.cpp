@@ -177,6 +177,40 @@ TEST_CASE("schedule: discrete, karras and exponential sigmas for the SD and LCM 
     }
 }
 
+TEST_CASE("schedule: the webui's other schedules (modules/sd_schedulers.py) for the SD and LCM tables") {
+    SafeTensors st(kGolden);
+    DiscreteSchedule sd = sd_schedule(), lcm = lcm_schedule(sd);
+    for (auto [tname, table] : {std::pair<const char*, const DiscreteSchedule*>{"sd", &sd}, {"lcm", &lcm}}) {
+        for (ScheduleKind kind : all_schedules()) {
+            if (kind == ScheduleKind::discrete || kind == ScheduleKind::karras || kind == ScheduleKind::exponential) continue;
+            for (int n : {1, 2, 3, 4, 7, 10, 11, 20, 25, 50}) {
+                std::string name = std::string("sched/") + tname + "/" + schedule_name(kind) + "/n" + std::to_string(n);
+                // Same bound as above: the reference rounds each float32 torch op, we round once from double
+                // (KL Optimal: float32 as the webui, tan's slope near sigma_max amplifies an ulp of alpha ~20x).
+                CHECK(close_rel(name, make_sigmas(kind, n, *table), golden(st, name), 2e-6));
+            }
+        }
+    }
+    for (auto [a, b] : {std::pair<double, double>{0.5, 0.7}, {0.9, 0.3}}) {
+        char name[64];
+        std::snprintf(name, sizeof name, "sched/sd/beta_a%g_b%g/n10", a, b);
+        ScheduleOptions opt;
+        opt.beta_alpha = a;
+        opt.beta_beta = b;
+        CHECK(close_rel(name, make_sigmas(ScheduleKind::beta, 10, sd, opt), golden(st, name), 2e-6));
+    }
+    // The shapes the webui gives them: KL Optimal ends at sigma_min, not 0; DDIM's stride can add a level;
+    // Align Your Steps at 11 steps is NVIDIA's list as written.
+    CHECK(make_sigmas(ScheduleKind::kl_optimal, 4, sd).back() > 0.029f);
+    CHECK(make_sigmas(ScheduleKind::ddim, 7, sd).size() == 9);
+    CHECK(make_sigmas(ScheduleKind::align_your_steps, 11, sd)[1] == 6.475f);
+    // beta_ppf inverts I_x(a, b): the symmetric case is symmetric, a = b = 1 is uniform
+    CHECK(std::fabs(beta_ppf(0.5, 0.6, 0.6) - 0.5) < 1e-15);
+    CHECK(std::fabs(beta_ppf(0.3, 1.0, 1.0) - 0.3) < 1e-15);
+    CHECK(std::fabs(beta_ppf(0.25, 2.0, 1.0) - 0.5) < 1e-15);  // I_x(2, 1) = x^2
+    CHECK_THROWS_AS(make_sigmas(ScheduleKind::beta, 4, sd, ScheduleOptions{0.0, 0.6}), std::runtime_error);
+}
+
 TEST_CASE("schedule: sigma_to_t and t_to_sigma (log-sigma interpolation)") {
     SafeTensors st(kGolden);
     DiscreteSchedule sd = sd_schedule();
@@ -222,6 +256,17 @@ TEST_CASE("samplers: every sampler x schedule x {1, 4, 10} steps against the flo
         for (const char* schedule : {"discrete", "karras", "exponential"}) {
             if (kind == SamplerKind::ddim && std::string(schedule) != "discrete") continue;  // the webui ignores it
             for (int steps : {1, 4, 10}) check_run(st, sd, Case{kind, schedule, steps, nullptr, {}});
+        }
+    }
+}
+
+TEST_CASE("samplers: Euler, DPM++ 2M and DPM2 on the webui's other schedules") {
+    SafeTensors st(kGolden);
+    DiscreteSchedule sd = sd_schedule();
+    for (SamplerKind kind : {SamplerKind::euler, SamplerKind::dpmpp_2m, SamplerKind::dpm2}) {
+        for (ScheduleKind sched : all_schedules()) {
+            if (sched == ScheduleKind::discrete || sched == ScheduleKind::karras || sched == ScheduleKind::exponential) continue;
+            for (int steps : {4, 10}) check_run(st, sd, Case{kind, schedule_name(sched), steps, nullptr, {}});
         }
     }
 }
@@ -327,6 +372,28 @@ TEST_CASE("samplers: names, display names and schedule suffixes") {
     CHECK(std::string(schedule_label(ScheduleKind::discrete)) == "Uniform");
     CHECK(webui_automatic_schedule(SamplerKind::dpmpp_2m) == ScheduleKind::karras);
     CHECK(webui_automatic_schedule(SamplerKind::euler_a) == ScheduleKind::discrete);
+    // What the webui writes as 'Schedule type' (KDiffusionSampler.get_sigmas overwrites "Automatic" with the
+    // schedule it ran when that is a named one; DDIM writes the choice as is)
+    CHECK(std::string(webui_schedule_type(SamplerKind::euler_a, std::nullopt)) == "Automatic");
+    CHECK(std::string(webui_schedule_type(SamplerKind::dpmpp_2m, std::nullopt)) == "Karras");
+    CHECK(std::string(webui_schedule_type(SamplerKind::dpmpp_2m, ScheduleKind::discrete)) == "Uniform");
+    CHECK(std::string(webui_schedule_type(SamplerKind::ddim, std::nullopt)) == "Automatic");
+    CHECK(std::string(webui_schedule_type(SamplerKind::ddim, ScheduleKind::karras)) == "Karras");
+    // every schedule by name and label; webui aliases; sampler-name suffixes
+    for (ScheduleKind k : all_schedules()) {
+        CHECK(parse_schedule(schedule_name(k)) == k);
+        CHECK(parse_schedule(schedule_label(k)) == k);
+        CHECK(parse_sampler(std::string("Euler ") + schedule_label(k), &sched) == SamplerKind::euler);
+        CHECK(sched == k);
+        CHECK(parse_sampler(std::string("dpmpp_2m_") + schedule_name(k), &sched) == SamplerKind::dpmpp_2m);
+        CHECK(sched == k);
+    }
+    CHECK(parse_schedule("SGMUniform") == ScheduleKind::sgm_uniform);
+    CHECK(parse_schedule("align your steps") == ScheduleKind::align_your_steps);
+    CHECK(is_automatic_schedule("Automatic"));
+    CHECK_THROWS_AS(parse_schedule("automatic"), std::runtime_error);  // a per-sampler choice, resolved by the CLI
+    CHECK(parse_sampler("DPM++ 2M SGM Uniform", &sched) == SamplerKind::dpmpp_2m);
+    CHECK(sched == ScheduleKind::sgm_uniform);
 }
 
 TEST_CASE("npy: version 1.0 header, 64-byte aligned data, little-endian float32") {

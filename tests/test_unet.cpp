@@ -13,6 +13,7 @@
 #include <string>
 
 #include "compare.h"
+#include "full_model.h"
 #include "models/unet.h"
 #include "models/weights.h"
 
@@ -170,10 +171,9 @@ TEST_CASE("unet: linear (SD2-style) proj_in/proj_out weights give the same resul
 }
 
 // Not run by default (`build/run_tests -tc="*full-size*" --no-skip`): one SD1.5 forward at 64x64, batch 2.
-// Model: $SD_UNET_MODEL or /work/sd15_f16.safetensors.
+// Model: tests/full_model.h ($SD_MODEL or sd15_f16.safetensors in the project root).
 TEST_CASE("unet: full-size SD1.5 forward, 64x64 latent, batch 2" * doctest::skip()) {
-    const char* env = std::getenv("SD_UNET_MODEL");
-    SafeTensors model(env ? env : "/work/sd15_f16.safetensors");
+    SafeTensors model(test::full_size_model());
     UNet u = load_unet(model);
     const int64_t B = 2, h = 64, w = 64, T = 77;
     Tensor x = Tensor::zeros({B, 4, h, w}), ctx = Tensor::zeros({B, T, u.cfg.context_dim});

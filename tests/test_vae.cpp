@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "compare.h"
+#include "full_model.h"
 #include "json.h"
 #include "kernels/kernels.h"
 #include "models/vae.h"
@@ -184,10 +185,9 @@ TEST_CASE("vae: FLOP count of a decode") {
 }
 
 // The real SD 1.x VAE at 512×512 (a 64×64 latent): time, arena peak, GFLOP/s. Skipped by default (tens of
-// seconds, needs the 2 GB checkpoint): build/run_tests -tc="*full-size*" --no-skip, SD_MODEL=path to override.
+// seconds, needs the 2 GB checkpoint of tests/full_model.h): build/run_tests -tc="*full-size*" --no-skip.
 TEST_CASE("vae: full-size 512x512 decode with the real weights" * doctest::skip()) {
-    const char* env = std::getenv("SD_MODEL");
-    const std::string path = env ? env : "/work/sd15_f16.safetensors";
+    const std::string path = test::full_size_model();
     SafeTensors st(path);
     Vae vae = load_vae(st);
     CHECK(vae.cfg.widths == std::vector<int64_t>{128, 256, 512, 512});

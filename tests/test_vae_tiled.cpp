@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "full_model.h"
 #include "models/vae.h"
 #include "pipeline/txt2img.h"
 #include "safetensors.h"
@@ -324,11 +325,10 @@ TEST_CASE("vae tiled: the pipeline decodes in tiles when asked or above 1024x102
 // The real SD 1.x VAE on a 128×128 latent (1024×1024 image) in 64×64 tiles with overlap 16 (3 × 3 tiles):
 // time and arena peak against what the untiled decode would need. Skipped by default (9 tile decodes, about
 // 10 minutes on 2 busy cores; needs the 2 GB checkpoint): build/run_tests -tc="*tiled*full-size*" --no-skip.
-// SD_MODEL=path overrides the checkpoint, SD_TILED_LATENT=HxW the latent size, SD_TILED_TILE=T/O the tile and
+// The checkpoint: tests/full_model.h ($SD_MODEL or sd15_f16.safetensors in the project root). SD_TILED_LATENT=HxW the latent size, SD_TILED_TILE=T/O the tile and
 // overlap; SD_TILED_COMPARE=1 also decodes untiled and reports the difference (needs the untiled arena).
 TEST_CASE("vae tiled: full-size 1024x1024 tiled decode with the real weights" * doctest::skip()) {
-    const char* env = std::getenv("SD_MODEL");
-    SafeTensors st(env ? env : "/work/sd15_f16.safetensors");
+    SafeTensors st(test::full_size_model());
     Vae vae = load_vae(st);
     long h = 128, w = 128, tile = 64, overlap = 16;
     if (const char* s = std::getenv("SD_TILED_LATENT")) REQUIRE(std::sscanf(s, "%ldx%ld", &h, &w) == 2);

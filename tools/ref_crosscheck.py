@@ -10,7 +10,8 @@ They run in float32 (ldm casts to f32 internally), so agreement is expected at t
 Nothing of ldm is copied into the tree: the files are read from the mirror into a temporary directory,
 with stand-ins for einops.rearrange, omegaconf's ListConfig (not installed here) and ldm.util.
 
-    /usr/bin/python3 tools/ref_crosscheck.py [--ldm /work/.mirror/CompVis+stable-diffusion/repo]
+    /usr/bin/python3 tools/ref_crosscheck.py --ldm PATH    # or SD_LDM=PATH: a CompVis/stable-diffusion checkout
+                                                           # or its bare git directory
 """
 import argparse
 import os
@@ -69,7 +70,9 @@ def import_ldm(src):
                 data = fi.read()
         else:
             r = subprocess.run(["git", "--git-dir", src, "show", "HEAD:" + f], capture_output=True)
-            data = r.stdout if r.returncode == 0 else b""  # package __init__ files may be absent
+            if r.returncode != 0 and not f.endswith("__init__.py"):  # package __init__ files may be absent
+                sys.exit(f"ref_crosscheck.py: {f} is neither in {src} nor in its git history")
+            data = r.stdout if r.returncode == 0 else b""
         with open(dst, "wb") as fo:
             fo.write(data)
     einops = types.ModuleType("einops")
@@ -101,9 +104,13 @@ def report(what, got, want):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ldm", default="/work/.mirror/CompVis+stable-diffusion/repo")
+    ap.add_argument("--ldm", default=os.environ.get("SD_LDM"),
+                    help="a CompVis/stable-diffusion checkout or its bare git directory (default: $SD_LDM)")
     ap.add_argument("--data", default=os.path.join(R.ROOT, "tests", "data"))
     args = ap.parse_args()
+    if not args.ldm or not os.path.isdir(args.ldm):
+        sys.exit("ref_crosscheck.py: give --ldm PATH (or SD_LDM), a CompVis/stable-diffusion checkout or its bare "
+                 f"git directory{'; ' + repr(args.ldm) + ' is not a folder' if args.ldm else ''}")
     torch.set_num_threads(1)
     tensors, _ = read_safetensors(os.path.join(args.data, "tiny_sd.safetensors"))
     gu, _ = read_safetensors(os.path.join(args.data, "golden_unet.safetensors"))

@@ -36,7 +36,9 @@ from ref_unet import GEGLU, UNetModel, timestep_embedding  # noqa: E402
 from ref_vae import AutoencoderKL  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REAL_LIST_TOOL = "/work/shared/tools/make_random_sd15.py"
+# The shared data folder: $SD_SHARED, else ../shared beside the project root.
+SHARED = os.environ.get("SD_SHARED", os.path.join(ROOT, "..", "shared"))
+REAL_LIST_TOOL = os.path.join(SHARED, "tools", "make_random_sd15.py")
 
 CLIP_PREFIX = "cond_stage_model.transformer.text_model."
 UNET_PREFIX = "model.diffusion_model."
@@ -229,6 +231,9 @@ def check_ops():
 
 def real_key_list():
     """(name -> (dtype, shape)) of the real v1-5-pruned-emaonly file, from the shared generator."""
+    if not os.path.isfile(REAL_LIST_TOOL):
+        sys.exit(f"reference.py: {REAL_LIST_TOOL} not found (the real SD 1.5 key list); "
+                 "set SD_SHARED to the folder holding tools/make_random_sd15.py")
     txt = subprocess.run([sys.executable, REAL_LIST_TOOL, "--list"], check=True, capture_output=True,
                          text=True).stdout
     out = {}

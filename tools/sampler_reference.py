@@ -109,13 +109,102 @@ def exponential(n, sigma_min, sigma_max):
     return torch.cat([torch.linspace(math.log(sigma_max), math.log(sigma_min), n).exp(), torch.zeros(1)])
 
 
-def make_sigmas(schedule, n, table):
+def polyexponential(n, sigma_min, sigma_max, rho=1.0):
+    ramp = torch.linspace(1, 0, n) ** rho
+    return torch.cat([torch.exp(ramp * (math.log(sigma_max) - math.log(sigma_min)) + math.log(sigma_min)),
+                      torch.zeros(1)])
+
+
+# The webui's modules/sd_schedulers.py, re-implemented from its text (float32 torch / float64 numpy as there).
+def sgm_uniform(n, table, smin, smax):
+    start, end = table.sigma_to_t(torch.tensor([smax]))[0], table.sigma_to_t(torch.tensor([smin]))[0]
+    sigs = [table.t_to_sigma(ts.view(1))[0] for ts in torch.linspace(start.item(), end.item(), n + 1)[:-1]]
+    return torch.tensor([float(v) for v in sigs] + [0.0], dtype=torch.float32)
+
+
+def kl_optimal(n, smin, smax):
+    alpha_min, alpha_max = torch.arctan(torch.tensor(smin)), torch.arctan(torch.tensor(smax))
+    step = torch.arange(n + 1)
+    return torch.tan(step / n * alpha_min + (1.0 - step / n) * alpha_max)
+
+
+AYS_SD15 = [14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152, 0.029]
+
+
+def align_your_steps(n):
+    sig = list(AYS_SD15)
+    if n != len(sig):
+        xs, ys = np.linspace(0, 1, len(sig)), np.log(sig[::-1])
+        out = np.exp(np.interp(np.linspace(0, 1, n), xs, ys))[::-1].copy()
+        return torch.tensor(np.append(out, [0.0]), dtype=torch.float32)
+    return torch.tensor(sig + [0.0], dtype=torch.float32)
+
+
+def simple(n, table):
+    ss = len(table.sigmas) / n
+    return torch.tensor([float(table.sigmas[-(1 + int(x * ss))]) for x in range(n)] + [0.0], dtype=torch.float32)
+
+
+def normal(n, table, smin, smax):
+    start, end = table.sigma_to_t(torch.tensor([smax]))[0], table.sigma_to_t(torch.tensor([smin]))[0]
+    sigs = [table.t_to_sigma(ts.view(1))[0] for ts in torch.linspace(start.item(), end.item(), n)]
+    return torch.tensor([float(v) for v in sigs] + [0.0], dtype=torch.float32)
+
+
+def ddim_sched(n, table):
+    sigs, ss, x = [], max(len(table.sigmas) // n, 1), 1
+    while x < len(table.sigmas):
+        sigs.append(float(table.sigmas[x]))
+        x += ss
+    return torch.tensor(sigs[::-1] + [0.0], dtype=torch.float32)
+
+
+def beta_ppf(q, a, b):
+    """scipy.stats.beta.ppf without scipy: bisection on mpmath's regularized incomplete beta at 30 digits."""
+    import mpmath
+    mpmath.mp.dps = 30
+    if q <= 0 or q >= 1:
+        return float(q >= 1)
+    lo, hi = mpmath.mpf(0), mpmath.mpf(1)
+    for _ in range(110):
+        mid = (lo + hi) / 2
+        if mpmath.betainc(a, b, 0, mid, regularized=True) < q:
+            lo = mid
+        else:
+            hi = mid
+    return float((lo + hi) / 2)
+
+
+def beta_sched(n, smin, smax, alpha=0.6, beta=0.6):
+    ts = [beta_ppf(float(x), alpha, beta) for x in 1 - np.linspace(0, 1, n)]
+    return torch.tensor([smin + x * (smax - smin) for x in ts] + [0.0], dtype=torch.float32)
+
+
+def make_sigmas(schedule, n, table, beta_ab=(0.6, 0.6)):
     smin, smax = table.sigmas[0].item(), table.sigmas[-1].item()
     if schedule == "discrete":
         return table.get_sigmas(n)
     if schedule == "karras":
         return karras(n, smin, smax)
-    return exponential(n, smin, smax)
+    if schedule == "exponential":
+        return exponential(n, smin, smax)
+    if schedule == "polyexponential":
+        return polyexponential(n, smin, smax)
+    if schedule == "sgm_uniform":
+        return sgm_uniform(n, table, smin, smax)
+    if schedule == "kl_optimal":
+        return kl_optimal(n, smin, smax)
+    if schedule == "align_your_steps":
+        return align_your_steps(n)
+    if schedule == "simple":
+        return simple(n, table)
+    if schedule == "normal":
+        return normal(n, table, smin, smax)
+    if schedule == "ddim":
+        return ddim_sched(n, table)
+    if schedule == "beta":
+        return beta_sched(n, smin, smax, *beta_ab)
+    raise ValueError(schedule)
 
 
 def ddim_timesteps(steps):
@@ -329,6 +418,7 @@ RUNNERS = {"euler": run_euler, "euler_a": run_euler_a, "heun": run_heun, "dpm2":
            "dpmpp_2m": run_dpmpp_2m, "dpmpp_2s_a": run_dpmpp_2s_a, "lms": run_lms, "lcm": run_lcm}
 SAMPLERS = ["euler", "euler_a", "heun", "dpm2", "dpm2_a", "dpmpp_2m", "dpmpp_2s_a", "lms", "ddim", "lcm"]
 SCHEDULES = ["discrete", "karras", "exponential"]
+NEW_SCHEDULES = ["polyexponential", "sgm_uniform", "kl_optimal", "align_your_steps", "simple", "normal", "ddim", "beta"]
 STEPS = [1, 4, 10]
 TRAJ = {("euler_a", "karras", 10), ("lms", "discrete", 10), ("dpmpp_2m", "karras", 10), ("heun", "exponential", 4),
         ("ddim", "discrete", 10)}
@@ -380,9 +470,11 @@ def main():
     T = [("den/mu", mu), ("den/s", s), ("noise/init", init), ("noise/pool", pool),
          ("table/alphas_cumprod", sd.acp), ("table/sigmas", sd.sigmas), ("table/log_sigmas", sd.log_sigmas)]
     for tname, table in (("sd", sd), ("lcm", lcm)):
-        for schedule in SCHEDULES:
-            for steps in (1, 2, 4, 10, 20, 25):
+        for schedule in SCHEDULES + NEW_SCHEDULES:
+            for steps in (1, 2, 4, 10, 20, 25) + ((3, 7, 11, 50) if schedule in NEW_SCHEDULES else ()):
                 T.append(("sched/%s/%s/n%d" % (tname, schedule, steps), make_sigmas(schedule, steps, table)))
+    for a, b in ((0.5, 0.7), (0.9, 0.3)):  # the Beta schedule's --beta-alpha / --beta-beta
+        T.append(("sched/sd/beta_a%g_b%g/n10" % (a, b), make_sigmas("beta", 10, sd, (a, b))))
 
     # sigma_to_t / t_to_sigma on the SD table: random, table values, out of range
     sig_in = torch.cat([torch.exp(torch.empty(40).uniform_(math.log(0.02), math.log(20.0), generator=g)),
@@ -395,6 +487,10 @@ def main():
     for sampler in SAMPLERS:
         for schedule in (["discrete"] if sampler == "ddim" else SCHEDULES):
             for steps in STEPS:
+                cases.append((sampler, schedule, steps, None, {}))
+    for sampler in ("euler", "dpmpp_2m", "dpm2"):  # the new schedules drive the samplers like the old ones
+        for schedule in NEW_SCHEDULES:
+            for steps in (4, 10):
                 cases.append((sampler, schedule, steps, None, {}))
     cases += [(a, b, c, d, e) for a, b, c, d, e in VARIANTS]
     for sampler, schedule, steps, variant, opts in cases:

@@ -11,7 +11,8 @@ Follows the algorithm of OpenAI CLIP's published simple_tokenizer.py (MIT), writ
 The input of every case is bytes; invalid UTF-8 is decoded with errors="replace" (one U+FFFD per maximal
 ill-formed subpart), the rule the C++ implements.
 
-Modes (run from the repository root with Debian's /usr/bin/python3; needs python3-regex):
+Modes (run from the repository root with Debian's /usr/bin/python3; needs python3-regex; reads CLIP's vocabulary
+from ../shared beside the project root, or $SD_SHARED):
   tools/tokenizer_reference.py              cross-check the vocabulary with the HF files, write tests/data/tokenizer_golden.txt
   tools/tokenizer_reference.py --merges     write tokenizer/merges.txt (lines 2..48895 of the .gz: the merges used)
   tools/tokenizer_reference.py --tables     write tokenizer/unicode_tables.cpp (character classes, lowercase, HTML entities)
@@ -29,7 +30,8 @@ import unicodedata
 
 import regex
 
-SHARED = "/work/shared"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.environ.get("SD_SHARED", os.path.join(ROOT, "..", "shared"))  # $SD_SHARED, else ../shared
 BPE_GZ = f"{SHARED}/clip/bpe_simple_vocab_16e6.txt.gz"
 HF_DIR = f"{SHARED}/weights/clip-vit-large-patch14-tokenizer"
 N_MERGES = 49152 - 256 - 2  # 48,894: the merges CLIP uses
@@ -50,8 +52,16 @@ def byte_symbols():
     return pairs
 
 
+def need(path):
+    """path, or exit with one sentence when the shared data is not there (never an empty golden)."""
+    if not os.path.exists(path):
+        sys.exit(f"tokenizer_reference.py: {path} not found; set SD_SHARED to the folder holding "
+                 "clip/ and weights/clip-vit-large-patch14-tokenizer/")
+    return path
+
+
 def read_merges():
-    with gzip.open(BPE_GZ, "rt", encoding="utf-8") as f:
+    with gzip.open(need(BPE_GZ), "rt", encoding="utf-8") as f:
         lines = f.read().split("\n")
     return [tuple(line.split()) for line in lines[1:1 + N_MERGES]]
 
@@ -118,11 +128,11 @@ def chunks(ids):
 
 def cross_check(tok):
     """The vocabulary built from the .gz must be exactly HF's vocab.json, and its merges HF's merges.txt."""
-    with open(f"{HF_DIR}/vocab.json", encoding="utf-8") as f:
+    with open(need(f"{HF_DIR}/vocab.json"), encoding="utf-8") as f:
         hf_vocab = json.load(f)
     assert len(tok.vocab) == 49408 and len(tok.encoder) == 49408, "duplicate vocabulary entries"
     assert hf_vocab == tok.encoder, "vocabulary differs from HF vocab.json"
-    with open(f"{HF_DIR}/merges.txt", encoding="utf-8") as f:
+    with open(need(f"{HF_DIR}/merges.txt"), encoding="utf-8") as f:
         hf_merges = [tuple(l.split()) for l in f.read().split("\n")[1:] if l]
     assert hf_merges == tok.merges, "merges differ from HF merges.txt"
     print(f"vocabulary cross-checked with {HF_DIR}: 49,408 ids and 48,894 merges identical", file=sys.stderr)
