@@ -143,7 +143,7 @@ int cmd_info(const Options& o) {
             Arena arena;
             UNet unet;
             if (info.family == ModelFamily::SD2 && o.prediction.empty())
-                unet = load_unet(st, "model.diffusion_model.", 64);
+                unet = load_unet(st, "model.diffusion_model.", unet_head_dim(st, true));
             PredictionChoice pc = decide_prediction(info, unet.input_blocks.empty() ? nullptr : &unet, o.prediction, arena);
             std::printf("  %-14s%s (%s)\n", "prediction", prediction_name(pc.prediction), pc.why.c_str());
         } catch (const std::exception& e) {

@@ -1,8 +1,12 @@
 // prediction.cpp — epsilon or v: the webui's decision (see prediction.h).
 #include "pipeline/prediction.h"
 
+#include <limits.h>
+#include <sys/stat.h>
+
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <stdexcept>
 
@@ -58,6 +62,50 @@ bool config_says_v(const std::string& yaml) {
     return false;
 }
 
+// The probe reads every UNet weight once (~0.5 CPU-s for SD 2.x): its mean is kept in
+// $XDG_CACHE_HOME/sd/probes.tsv (or ~/.cache/sd/), keyed by absolute path, size and mtime, as the model hash is.
+// Cache problems are ignored (the probe runs again).
+std::string probe_key(const std::string& path) {
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) return "";
+    char real[PATH_MAX];
+    std::string abs = realpath(path.c_str(), real) ? real : path;
+    return abs + "\t" + std::to_string((long long)st.st_size) + "\t" + std::to_string((long long)st.st_mtime);
+}
+
+std::string probe_cache_file() {
+    const char* xdg = std::getenv("XDG_CACHE_HOME");
+    const char* home = std::getenv("HOME");
+    std::string dir = xdg && *xdg ? std::string(xdg) : home && *home ? std::string(home) + "/.cache" : "";
+    return dir.empty() ? "" : dir + "/sd/probes.tsv";
+}
+
+bool cached_probe(const std::string& key, double* mean) {
+    std::string file = probe_cache_file();
+    if (key.empty() || file.empty()) return false;
+    std::ifstream in(file);
+    std::string line;
+    while (std::getline(in, line))
+        if (line.size() > key.size() + 1 && line.compare(0, key.size(), key) == 0 && line[key.size()] == '\t') {
+            char* end = nullptr;
+            double v = std::strtod(line.c_str() + key.size() + 1, &end);
+            if (end && *end == 0 && std::isfinite(v)) { *mean = v; return true; }
+        }
+    return false;
+}
+
+void store_probe(const std::string& key, double mean) {
+    std::string file = probe_cache_file();
+    if (key.empty() || file.empty() || !std::isfinite(mean)) return;
+    std::string dir = file.substr(0, file.rfind('/'));
+    mkdir(dir.substr(0, dir.rfind('/')).c_str(), 0755);
+    mkdir(dir.c_str(), 0755);
+    std::ofstream out(file, std::ios::app);
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.9g", mean);
+    if (out) out << key << '\t' << buf << '\n';
+}
+
 }  // namespace
 
 PredictionChoice decide_prediction(const CheckpointInfo& info, const UNet* unet, const std::string& override_,
@@ -83,11 +131,17 @@ PredictionChoice decide_prediction(const CheckpointInfo& info, const UNet* unet,
         c.why = "SD 2.x inpainting models predict epsilon";
         return c;
     }
-    if (!unet) throw std::logic_error("decide_prediction: the SD 2.x probe needs the UNet");
-    double mean = v_probe(*unet, arena);
+    const std::string key = probe_key(info.path);
+    double mean = 0;
+    bool cached = cached_probe(key, &mean);
+    if (!cached) {
+        if (!unet) throw std::logic_error("decide_prediction: the SD 2.x probe needs the UNet");
+        mean = v_probe(*unet, arena);
+        store_probe(key, mean);
+    }
     char buf[160];
-    std::snprintf(buf, sizeof buf, "the webui's UNet probe: mean(out - x) at t=999 is %.4f, %s -1", mean,
-                  mean < -1 ? "below" : "not below");
+    std::snprintf(buf, sizeof buf, "the webui's UNet probe%s: mean(out - x) at t=999 is %.4f, %s -1",
+                  cached ? " (cached)" : "", mean, mean < -1 ? "below" : "not below");
     c.prediction = mean < -1 ? Prediction::v : Prediction::eps;
     c.why = buf;
     return c;

@@ -7,7 +7,7 @@
 //      0.5 (1, 4, 8, 8) at timestep 999 with a constant context 0.5 (1, 2, context width); a mean of
 //      (output − input) below −1 means v (is_using_v_parameterization_for_sd2);
 //   3. everything else is epsilon.
-// `--prediction eps|v` overrides all of it.
+// `--prediction eps|v` overrides all of it. The probe's result is cached per file (path, size, mtime).
 // The denoiser's scalings (k-diffusion's CompVisDenoiser / CompVisVDenoiser, sigma_data 1) turn either output
 // into the clean-latent estimate D(x; sigma) the samplers work with, so every sampler runs both.
 #pragma once
@@ -34,7 +34,7 @@ struct PredictionChoice {
 double v_probe(const UNet& unet, Arena& arena);
 
 // The decision above for the checkpoint at info.path. `override_` is empty or a --prediction value; `unet` is
-// needed only for the probe (an SD 2.x file without a config next to it).
+// needed only for the probe (an SD 2.x file without a config next to it) when its result is not cached.
 PredictionChoice decide_prediction(const CheckpointInfo& info, const UNet* unet, const std::string& override_,
                                    Arena& arena);
 

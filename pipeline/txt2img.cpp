@@ -65,8 +65,8 @@ int clip_heads_from_metadata(const SafeTensors& st) {
     return 0;  // unreadable metadata is not an error: the weights decide
 }
 
-// The UNet's channels per attention head: SD 1.x has 8 heads at every level (0 here), SD 2.x 64 channels per
-// head, or what the file's unet_config metadata states as num_head_channels (the tiny test models do).
+}  // namespace
+
 int64_t unet_head_dim(const SafeTensors& st, bool sd2) {
     if (!sd2) return 0;
     auto it = st.metadata().find("unet_config");
@@ -81,8 +81,6 @@ int64_t unet_head_dim(const SafeTensors& st, bool sd2) {
     }
     return 64;
 }
-
-}  // namespace
 
 double process_cpu_seconds() {
     timespec ts;

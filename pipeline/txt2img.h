@@ -43,6 +43,10 @@ struct Model {
     bool sd2() const { return info.family == ModelFamily::SD2; }
 };
 
+// The UNet's channels per attention head: 0 for SD 1.x (8 heads at every level), 64 for SD 2.x, or what the
+// file's unet_config metadata states as num_head_channels (the tiny test models do).
+int64_t unet_head_dim(const SafeTensors& st, bool sd2);
+
 // Maps the checkpoint, checks it is an SD 1.x or 2.x model, binds text encoder, UNet and VAE (no weight is
 // copied) and decides epsilon or v (`prediction`: "" decides as the webui does, else "eps" / "v").
 // vae_path: a VAE file (ldm names, with or without "first_stage_model.") that replaces the checkpoint's own.

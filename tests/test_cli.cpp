@@ -690,3 +690,41 @@ TEST_CASE("cli: --dump-latents writes the noise and every step as .npy") {
         CHECK(b.size() == header + 4 * 8 * 8 * sizeof(float));
     }
 }
+
+TEST_CASE("cli: SD 2.x: info says epsilon or v and why; --vae, --prediction, --preview and the infotext") {
+    BinaryCheck bin;
+    Scratch s;
+    const std::string tiny2 = "tests/data/tiny_sd2.safetensors";
+    RunResult i = run_sd({"info", tiny2}, s);
+    INFO(i.out, i.err);
+    CHECK(i.exit_code == 0);
+    CHECK(i.out.find("SD 2.x") != std::string::npos);
+    CHECK(i.out.find("prediction    eps (the webui's UNet probe: mean(out - x) at t=999 is -0.46") != std::string::npos);
+    CHECK(i.out.find("not below -1)") != std::string::npos);
+    RunResult again = run_sd({"info", tiny2}, s);  // the probe's result is cached per file
+    CHECK(again.out.find("prediction    eps (the webui's UNet probe (cached): mean(out - x) at t=999 is -0.46") !=
+          std::string::npos);
+    RunResult iv = run_sd({"info", tiny2, "--prediction", "v"}, s);
+    CHECK(iv.out.find("prediction    v (--prediction v)") != std::string::npos);
+
+    // The SD 2.x tiny file has no VAE: without --vae it is refused with a sentence naming what is missing.
+    check_failure("SD 2.x without a VAE", run_sd(job(s, tiny2), s), s, {tiny2, "without its VAE"}, 1);
+
+    const std::string hash = sha256_file(tiny2).substr(0, 10), vae_hash = sha256_file(kTiny).substr(0, 10);
+    RunResult r = run_sd(job(s, tiny2, {"--vae", kTiny, "--prediction", "v", "--cfg-scale", "1", "--clip-skip", "2",
+                                        "--sampler", "euler", "--scheduler", "sgm_uniform", "--preview",
+                                        s.dir + "/preview.png"}),
+                         s);
+    INFO("stderr:\n", r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.err.find("--clip-skip 2 is recorded but has no effect on SD 2.x") != std::string::npos);
+    CHECK(r.err.find("preview: ") != std::string::npos);
+    CHECK(s.out_files() == std::vector<std::string>{"x.png"});
+    CHECK(read_image_rgb(s.dir + "/preview.png").width == 64);
+    CHECK(png_parameters(s.out + "/x.png") ==
+          "a cat\nSteps: 2, Sampler: Euler, Schedule type: SGM Uniform, CFG scale: 1, Seed: 1, Size: 64x64, "
+          "Model hash: " + hash + ", Model: tiny_sd2, VAE hash: " + vae_hash + ", VAE: tiny_sd, Clip skip: 2, RNG: NV, "
+              "Prediction: v, Version: " + run_sd({"--version"}, s).out.substr(0, run_sd({"--version"}, s).out.size() - 1));
+    std::remove((s.out + "/x.png").c_str());
+    check_failure("--prediction x", run_sd(job(s, tiny2, {"--prediction", "x0"}), s), s, {"--prediction", "eps or v"}, 2);
+}

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -115,6 +116,10 @@ TEST_CASE("sd2: UNet with linear proj and 16-channel heads matches the golden") 
 }
 
 TEST_CASE("sd2: prediction is decided as the webui does: override, config beside the file, probe") {
+    const char* old_cache = std::getenv("XDG_CACHE_HOME");
+    std::string saved = old_cache ? old_cache : "";
+    setenv("XDG_CACHE_HOME", "build/test_sd2_cache", 1);  // the probe cache goes there, not into ~/.cache
+    std::system("rm -rf build/test_sd2_cache");
     SafeTensors st(kTiny2);
     CheckpointInfo info = inspect_checkpoint(st);
     REQUIRE(info.family == ModelFamily::SD2);
@@ -122,7 +127,8 @@ TEST_CASE("sd2: prediction is decided as the webui does: override, config beside
     Arena arena;
     PredictionChoice pc = decide_prediction(info, &m.unet, "", arena);
     CHECK(pc.prediction == Prediction::eps);  // the tiny UNet's probe mean is -0.46, not below -1
-    CHECK(pc.why.find("probe") != std::string::npos);
+    CHECK(pc.why.find("probe: mean") != std::string::npos);
+    CHECK(decide_prediction(info, nullptr, "", arena).why.find("probe (cached)") != std::string::npos);
     CHECK(decide_prediction(info, &m.unet, "v", arena).prediction == Prediction::v);
     CHECK(decide_prediction(info, nullptr, "eps", arena).why == "--prediction eps");
     CHECK_THROWS(parse_prediction("x0"));
@@ -148,6 +154,8 @@ TEST_CASE("sd2: prediction is decided as the webui does: override, config beside
     SafeTensors st1(kTiny1);
     pc = decide_prediction(inspect_checkpoint(st1), nullptr, "", arena);
     CHECK(pc.prediction == Prediction::eps);
+    if (old_cache) setenv("XDG_CACHE_HOME", saved.c_str(), 1);
+    else unsetenv("XDG_CACHE_HOME");
 }
 
 TEST_CASE("sd2: sampling runs match the golden: epsilon and v, CFG 5 and CFG 1 (no uncond pass), euler and DPM++ 2M") {
@@ -217,4 +225,23 @@ TEST_CASE("sd2: generate end to end with --vae; a VAE file without the first_sta
     CHECK_THROWS_AS(load_model(kTiny2, "tests/data/no_such_vae.safetensors", "eps"), std::runtime_error);
     // A --vae that is not a VAE (the SD 2.x file itself has no decoder) is named.
     CHECK_THROWS_WITH_AS(load_model(kTiny2, kTiny2, "eps"), doctest::Contains("--vae needs a VAE"), std::runtime_error);
+}
+
+TEST_CASE("sd2: SD-Turbo's schedule: SGM Uniform gives the trailing timesteps 999, 749, 499, 249 (1 step: 999)") {
+    // SD-Turbo's scheduler config: EulerDiscreteScheduler, epsilon, timestep_spacing "trailing" (999, 749, 499, 249
+    // for 4 steps). The webui's SGM Uniform spaces t evenly from 999 with the end dropped: 999, 749.25, 499.5,
+    // 249.75, within a quarter step of trailing; the default Uniform ends at t = 0 instead (999, 666, 333, 0).
+    const DiscreteSchedule table = sd_schedule();
+    std::vector<float> s4 = sampler_sigmas(SamplerKind::euler, ScheduleKind::sgm_uniform, 4, table);
+    REQUIRE(s4.size() == 5);
+    const double want[4] = {999, 749.25, 499.5, 249.75};
+    for (int i = 0; i < 4; i++) CHECK(table.sigma_to_t(s4[i]) == doctest::Approx(want[i]).epsilon(1e-4));
+    CHECK(s4[4] == 0);
+    std::vector<float> u4 = sampler_sigmas(SamplerKind::euler, ScheduleKind::discrete, 4, table);
+    CHECK(table.sigma_to_t(u4[3]) == doctest::Approx(0).epsilon(1e-4));
+    // One step: every one of them is sigma_max (t = 999) then 0, and Euler lands on D(x; sigma_max).
+    std::vector<float> s1 = sampler_sigmas(SamplerKind::euler, ScheduleKind::sgm_uniform, 1, table);
+    REQUIRE(s1.size() == 2);
+    CHECK(s1[0] == doctest::Approx(table.sigma_max()).epsilon(1e-6));
+    CHECK(s1 == sampler_sigmas(SamplerKind::euler, ScheduleKind::discrete, 1, table));
 }
