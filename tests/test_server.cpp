@@ -655,7 +655,7 @@ TEST_CASE("server: progress during a job, with a live preview; interrupt and ski
     CHECK(member(call(s.port, "GET", "/sdapi/v1/progress").json(), "state").get("job")->text.empty());
 }
 
-TEST_CASE("server: concurrent jobs queue in order with positions; a disconnect loses nothing else") {
+TEST_CASE("server: jobs from several clients queue in order with positions; a disconnect loses nothing else") {
     cache_dir();
     TestServer s;
     std::vector<Reply> replies(3);
