@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <string>
 
@@ -206,10 +207,11 @@ int cmd_generate(const Options& o) {
         throw std::runtime_error("a " + std::to_string(p.width) + "x" + std::to_string(p.height) + " image needs about " +
                                  std::to_string(need >> 20) + " MiB of working memory but only " +
                                  std::to_string(avail >> 20) + " MiB is available; choose a smaller size");
-    double th = now();
-    std::string hash = model_hash(o.model);
-    if (o.verbose) std::fprintf(stderr, "model hash %s: %.2f s\n", hash.c_str(), now() - th);
-    std::string vae_hash = o.vae.empty() || p.taesd ? "" : model_hash(o.vae);
+    // The infotext's hashes are read from the files while the text encoder and the sampler run (a first run on a
+    // 2 GB checkpoint would otherwise spend ~13 s here first); they are waited for when the PNG is written.
+    ModelHashJob hash_job(o.model);
+    std::unique_ptr<ModelHashJob> vae_hash_job;
+    if (!o.vae.empty() && !p.taesd) vae_hash_job = std::make_unique<ModelHashJob>(o.vae);
     // Only now that every check has passed: an error before this point is the only line on stderr.
     if (o.seed < 0) std::fprintf(stderr, "seed: %llu\n", (unsigned long long)seed);
     if (o.verbose) std::fprintf(stderr, "prediction: %s (%s)\n", prediction_name(m.prediction), m.prediction_why.c_str());
@@ -246,10 +248,14 @@ int cmd_generate(const Options& o) {
         info.seed = p.seed;
         info.width = p.width;
         info.height = p.height;
-        info.model_hash = hash;
+        double th = now();
+        info.model_hash = hash_job.get();
+        if (o.verbose && i == 0)
+            std::fprintf(stderr, "model hash %s: waited %.2f s for it after decoding\n", info.model_hash.c_str(),
+                         now() - th);
         info.model_name = stem(o.model);
         info.vae_name = p.taesd ? "TAESD" : o.vae.empty() ? "" : stem(o.vae);
-        info.vae_hash = vae_hash;
+        info.vae_hash = vae_hash_job ? vae_hash_job->get() : "";
         info.prediction = m.sd2() || !o.prediction.empty() ? prediction_name(m.prediction) : "";
         info.clip_skip = p.clip_skip;
         info.rng = p.rng == RngKind::philox ? "NV" : "CPU";

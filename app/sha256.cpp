@@ -88,13 +88,19 @@ std::string sha256_hex(const void* data, size_t n) {
     return s.hex();
 }
 
-std::string sha256_file(const std::string& path) {
+std::string sha256_file(const std::string& path, const std::atomic<bool>* stop) {
     FILE* f = std::fopen(path.c_str(), "rb");
     if (!f) throw std::runtime_error("cannot read '" + path + "' to hash it: " + std::strerror(errno));
     Sha256 s;
     std::vector<char> buf(1 << 20);
     size_t n;
-    while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) s.update(buf.data(), n);
+    while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) {
+        if (stop && stop->load()) {
+            std::fclose(f);
+            throw HashStopped();
+        }
+        s.update(buf.data(), n);
+    }
     bool bad = std::ferror(f);
     std::fclose(f);
     if (bad) throw std::runtime_error("read error while hashing '" + path + "'");
@@ -111,7 +117,7 @@ std::string cache_file() {
 }
 }  // namespace
 
-std::string model_hash(const std::string& path) {
+std::string model_hash(const std::string& path, const std::atomic<bool>* stop) {
     struct stat st;
     if (stat(path.c_str(), &st) != 0) throw std::runtime_error("cannot stat '" + path + "'");
     char real[PATH_MAX];
@@ -125,7 +131,7 @@ std::string model_hash(const std::string& path) {
             if (line.size() > key.size() + 1 && line.compare(0, key.size(), key) == 0 && line[key.size()] == '\t')
                 return line.substr(key.size() + 1);
     }
-    std::string h = sha256_file(path).substr(0, 10);
+    std::string h = sha256_file(path, stop).substr(0, 10);
     if (!cache.empty()) {
         std::string dir = cache.substr(0, cache.rfind('/'));
         mkdir(dir.substr(0, dir.rfind('/')).c_str(), 0755);
@@ -134,6 +140,26 @@ std::string model_hash(const std::string& path) {
         if (out) out << key << '\t' << h << '\n';
     }
     return h;
+}
+
+ModelHashJob::ModelHashJob(const std::string& path)
+    : thread_([this, path] {
+          try {
+              hash_ = model_hash(path, &stop_);
+          } catch (...) {
+              error_ = std::current_exception();
+          }
+      }) {}
+
+ModelHashJob::~ModelHashJob() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+}
+
+const std::string& ModelHashJob::get() {
+    if (thread_.joinable()) thread_.join();
+    if (error_) std::rethrow_exception(error_);
+    return hash_;
 }
 
 }  // namespace sd

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <vector>
 
-#include "kernels/gemm_internal.h"
+#include "kernels/table.h"
 #include "kernels/half.h"
 #include "kernels/kernels.h"
 
@@ -66,13 +66,13 @@ Times median_time(const std::function<void()>& fn, int reps) {
 
 // Register-only FMA (or vdpbf16ps) peak in GFLOP/s with `threads` threads each running the kernels'
 // independent chains.
-Times fma_peak_gflops(int threads, const GemmKernels& kr) {
+Times fma_peak_gflops(int threads, double (*fma_peak)(int64_t)) {
     set_num_threads(threads);
     const int64_t iters = 20000000;
     std::vector<double> flops(threads);
     Times t = median_time([&] {
         parallel_for(threads, [&](int64_t b, int64_t e) {
-            for (int64_t i = b; i < e; i++) flops[i] = kr.fma_peak(iters);
+            for (int64_t i = b; i < e; i++) flops[i] = fma_peak(iters);
         });
     }, 5);
     return {flops[0] * threads / t.wall * 1e-9, flops[0] / t.cpu * 1e-9};
@@ -106,18 +106,16 @@ int main(int argc, char** argv) {
     const bool bf16 = precision_supported(Precision::BF16);
     std::printf("kernel benchmark: isa=%s, %d threads, bf16 %s, load average %.2f before start\n",
                 isa_name(active_isa()), T, bf16 ? "yes" : "no (CPU without AVX512_BF16)", load);
-    Times p1 = fma_peak_gflops(1, *gemm_kernels_active()), pT = fma_peak_gflops(T, *gemm_kernels_active());
+    Times p1 = fma_peak_gflops(1, kernels().fma_peak), pT = fma_peak_gflops(T, kernels().fma_peak);
     double peak1 = p1.wall, peak1_cpu = p1.cpu, peakT = pT.wall;
     std::printf("fp32 FMA peak (register-only, GFLOP/s): 1 thread %.1f (by CPU time %.1f), %d threads %.1f (%.2fx)\n",
                 peak1, peak1_cpu, T, peakT, peakT / peak1);
     double bf16_peak1_cpu = 0;
-#if defined(__x86_64__)
     if (bf16) {
-        bf16_peak1_cpu = fma_peak_gflops(1, *gemm_kernels_avx512_bf16()).cpu;
+        bf16_peak1_cpu = fma_peak_gflops(1, kernels().fma_peak_bf16).cpu;
         std::printf("bf16 vdpbf16ps peak (register-only, GFLOP/s): 1 thread by CPU time %.1f (%.2fx fp32)\n",
                     bf16_peak1_cpu, bf16_peak1_cpu / peak1_cpu);
     }
-#endif
     std::printf("\n");
 
     std::mt19937 rng(7);

@@ -8,51 +8,10 @@
 // the bits do not depend on the thread count. Left out: strides, other kernel sizes, accumulate.
 #include <vector>
 
-#include "kernels/conv_small_internal.h"
+#include "kernels/table.h"
 #include "kernels/kernels.h"
 
 namespace sd {
-
-namespace {
-
-// The scalar kernel: the reference order of the vector ones, one pixel at a time.
-void rows_scalar(float* out, const float* in, const float* w, const float* bias, int64_t Cin, int64_t H, int64_t W,
-                 int64_t Cout, int64_t y0, int64_t y1, float*) {
-    std::vector<float> acc(Cout);
-    for (int64_t y = y0; y < y1; y++)
-        for (int64_t x = 0; x < W; x++) {
-            for (int64_t co = 0; co < Cout; co++) acc[co] = 0.0f;
-            for (int64_t ci = 0; ci < Cin; ci++)
-                for (int ky = 0; ky < 3; ky++) {
-                    const int64_t iy = y - 1 + ky;
-                    if (iy < 0 || iy >= H) continue;
-                    for (int kx = 0; kx < 3; kx++) {
-                        const int64_t ix = x - 1 + kx;
-                        if (ix < 0 || ix >= W) continue;
-                        const float v = in[(ci * H + iy) * W + ix];
-                        const float* wk = w + (ci * 9 + ky * 3 + kx) * Cout;
-                        for (int64_t co = 0; co < Cout; co++) acc[co] += v * wk[co];
-                    }
-                }
-            for (int64_t co = 0; co < Cout; co++) out[(co * H + y) * W + x] = acc[co] + (bias ? bias[co] : 0.0f);
-        }
-}
-
-const ConvSmallKernels kScalar = {1, 1, rows_scalar};
-
-const ConvSmallKernels& active_kernels() {
-    switch (active_isa()) {
-#if defined(__x86_64__)
-        case Isa::Avx2: return *conv_small_kernels_avx2();
-        case Isa::Avx512: return *conv_small_kernels_avx512();
-#endif
-        default: return kScalar;
-    }
-}
-
-}  // namespace
-
-const ConvSmallKernels* conv_small_kernels_scalar() { return &kScalar; }
 
 void conv2d_small_cout(float* out, const float* in, const void* w, DType w_dtype, const float* bias, int64_t N,
                        int64_t Cin, int64_t H, int64_t W, int64_t Cout) {
@@ -60,7 +19,7 @@ void conv2d_small_cout(float* out, const float* in, const void* w, DType w_dtype
     convert_to_f32(taps.data(), w, w_dtype, Cout * Cin * 9);
     for (int64_t co = 0; co < Cout; co++)
         for (int64_t k = 0; k < Cin * 9; k++) wt[k * Cout + co] = taps[co * Cin * 9 + k];
-    const ConvSmallKernels& kr = active_kernels();
+    const ConvSmallKernels& kr = kernels().conv_small;
     const int64_t R = kr.rows_per_block, blocks = (H + R - 1) / R;
     parallel_for(N * blocks, [&](int64_t b0, int64_t b1) {
         std::vector<float> work(conv_small_work(kr.rows_per_block, kr.width, W));

@@ -19,7 +19,7 @@
 #include <cstring>
 #include <vector>
 
-#include "kernels/conv_winograd_internal.h"
+#include "kernels/table.h"
 #include "kernels/kernels.h"
 
 namespace sd {
@@ -29,16 +29,6 @@ namespace {
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 }  // namespace
-
-const WinogradKernels& winograd_kernels_active() {
-    switch (active_isa()) {
-#if defined(__x86_64__)
-        case Isa::Avx2: return *winograd_kernels_avx2();
-        case Isa::Avx512: return *winograd_kernels_avx512();
-#endif
-        default: return *winograd_kernels_scalar();
-    }
-}
 
 int64_t winograd_band_rows(int64_t th, int64_t tw, int64_t band_rows) {
     return std::min(th, band_rows > 0 ? band_rows : ceil_div(1024, tw));
@@ -57,15 +47,30 @@ void conv2d_winograd(float* out, const float* in, const void* w, DType w_dtype, 
     float* u = scratch;                           // (16, Cout, Cin)
     float* v = u + winograd_pad16(16 * Cout * Cin);        // (16, Cin, band tiles)
     float* m = v + winograd_pad16(16 * Cin * nt_max);      // (16, Cout, band tiles)
-    const WinogradKernels& kr = winograd_kernels_active();
+    const WinogradKernels& kr = kernels().winograd;
     const size_t esize = dtype_size(w_dtype);
-    parallel_for(Cout, [&](int64_t c0, int64_t c1) {  // U = G g Gᵀ, from each output channel's taps made tap-major
-        std::vector<float> taps(Cin * 9), g(Cin * 9);
+    parallel_for(Cout, [&](int64_t c0, int64_t c1) {  // U = G g Gᵀ per (co, ci); u (16, Cout, Cin)
+        std::vector<float> taps(Cin * 9);
+        const int64_t step = Cout * Cin;  // between positions ξ of u
         for (int64_t co = c0; co < c1; co++) {
             convert_to_f32(taps.data(), static_cast<const char*>(w) + (size_t)(co * Cin * 9) * esize, w_dtype, Cin * 9);
-            for (int64_t ci = 0; ci < Cin; ci++)
-                for (int i = 0; i < 9; i++) g[i * Cin + ci] = taps[ci * 9 + i];
-            kr.weights(u, g.data(), Cin, Cout, co);
+            for (int64_t ci = 0; ci < Cin; ci++) {
+                const float* k = &taps[ci * 9];
+                float t[4][3];
+                for (int c = 0; c < 3; c++) {  // G g: the filter's rows combined
+                    t[0][c] = k[c];
+                    t[1][c] = 0.5f * (k[c] + k[3 + c] + k[6 + c]);
+                    t[2][c] = 0.5f * (k[c] - k[3 + c] + k[6 + c]);
+                    t[3][c] = k[6 + c];
+                }
+                for (int i = 0; i < 4; i++) {  // (G g) Gᵀ: then its columns
+                    float* ui = u + (int64_t)(4 * i) * step + co * Cin + ci;
+                    ui[0] = t[i][0];
+                    ui[step] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+                    ui[2 * step] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+                    ui[3 * step] = t[i][2];
+                }
+            }
         }
     }, 8);
     // The band whose products sit in m, not yet written: image, first tile row, tile rows. Image n's output at
@@ -96,21 +101,3 @@ void conv2d_winograd(float* out, const float* in, const void* w, DType w_dtype, 
 
 }  // namespace sd
 
-// The scalar table: the body over one-float "vectors".
-namespace sd {
-namespace {
-typedef float vf;
-const int VL = 1;
-inline vf vload(const float* p) { return *p; }
-inline void vstore(float* p, vf v) { *p = v; }
-inline vf vadd(vf a, vf b) { return a + b; }
-inline vf vsub(vf a, vf b) { return a - b; }
-inline vf vmul(vf a, vf b) { return a * b; }
-inline vf vset1(float x) { return x; }
-inline void vdeinterleave(const float* p, vf& even, vf& odd) { even = p[0], odd = p[1]; }
-inline void vzip(vf lo, vf hi, vf& first, vf& second) { first = lo, second = hi; }
-}  // namespace
-}  // namespace sd
-
-#define WINOGRAD_SUFFIX(name) name##scalar
-#include "kernels/conv_winograd_body.inc"

@@ -1,33 +1,17 @@
 // convert.cpp — f16 / bf16 <-> f32 conversion of whole buffers (weights widened at load, outputs narrowed).
 //
-// The scalar entries use half.h (exact, round to nearest even); the ISA files use the hardware
-// conversions (F16C, AVX-512) and integer rounding for bf16. Work is split into fixed chunks over the pool.
+// The scalar entries use half.h (exact, round to nearest even); the vector ones the hardware conversions (F16C,
+// AVX-512, NEON fcvtl/fcvtn) and integer rounding for bf16. Work is split into fixed chunks over the pool.
 #include <cstring>
 
-#include "kernels/half.h"
 #include "kernels/kernels.h"
-#include "kernels/ops_internal.h"
+#include "kernels/table.h"
 #include "kernels/ops_split.h"
 
 namespace sd {
 
-namespace scalar_ops {
-void f16_to_f32(float* dst, const uint16_t* src, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] = sd::f16_to_f32(src[i]);
-}
-void bf16_to_f32(float* dst, const uint16_t* src, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] = sd::bf16_to_f32(src[i]);
-}
-void f32_to_f16(uint16_t* dst, const float* src, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] = sd::f32_to_f16(src[i]);
-}
-void f32_to_bf16(uint16_t* dst, const float* src, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] = sd::f32_to_bf16(src[i]);
-}
-}  // namespace scalar_ops
-
 void convert_to_f32(float* dst, const void* src, DType src_dtype, int64_t n) {
-    const OpsTable& t = ops();
+    const OpsTable& t = kernels().ops;
     const uint16_t* s16 = static_cast<const uint16_t*>(src);
     switch (src_dtype) {
         case DType::F32:
@@ -41,7 +25,7 @@ void convert_to_f32(float* dst, const void* src, DType src_dtype, int64_t n) {
 }
 
 void convert_from_f32(void* dst, DType dst_dtype, const float* src, int64_t n) {
-    const OpsTable& t = ops();
+    const OpsTable& t = kernels().ops;
     uint16_t* d16 = static_cast<uint16_t*>(dst);
     switch (dst_dtype) {
         case DType::F32:

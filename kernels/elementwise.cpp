@@ -1,127 +1,53 @@
 // elementwise.cpp — activations, GEGLU, adds, broadcasts, upsampling, transposes (one with an add), timestep
-// embedding, and the dispatch that picks the active instruction set's kernel table (ops()).
+// embedding.
 //
-// The scalar entries are the plain formulas with libm; the SIMD entries (vec_*.cpp) use polynomial
-// exp/erf accurate to a few ulp. Upsampling, transposes and the timestep embedding are memory moves or
+// The scalar entries (isa_scalar.cpp) are the plain formulas with libm; the SIMD entries (vec_body.inc) use
+// vmath.inc's polynomial exp/erf, accurate to a few ulp. Upsampling, transposes and the timestep embedding are memory moves or
 // tiny, so they have only the portable code here.
 #include <cmath>
 #include <cstring>
 
 #include "kernels/kernels.h"
-#include "kernels/ops_internal.h"
+#include "kernels/table.h"
 #include "kernels/ops_split.h"
 
 namespace sd {
 
-namespace scalar_ops {
 void silu(float* y, const float* x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + std::exp(-x[i]));
-}
-// Φ(x) = erfc(-x/√2)/2 keeps full relative accuracy in the far negative tail, where 1 + erf(x/√2) cancels.
-static inline float gelu1(float x) { return 0.5f * x * std::erfc(-x * 0.70710678118654752f); }
-void gelu(float* y, const float* x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = gelu1(x[i]);
-}
-void quick_gelu(float* y, const float* x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + std::exp(-1.702f * x[i]));
-}
-void gelu_mul(float* y, const float* a, const float* g, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = a[i] * gelu1(g[i]);
-}
-void add(float* y, const float* a, const float* b, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
-}
-void mul(float* y, const float* a, const float* b, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i];
-}
-void scale_add(float* y, const float* x, float s, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] += s * x[i];
-}
-void add_scalar(float* x, float b, int64_t n) {
-    for (int64_t i = 0; i < n; i++) x[i] += b;
-}
-}  // namespace scalar_ops
-
-// ---- dispatch ----------------------------------------------------------------------------------------------
-
-const OpsTable& ops_scalar() {
-    namespace s = scalar_ops;
-    static const OpsTable t = {
-        s::f16_to_f32, s::bf16_to_f32, s::f32_to_f16, s::f32_to_bf16,
-        s::silu, s::gelu, s::quick_gelu, s::gelu_mul, s::add, s::mul, s::scale_add, s::add_scalar,
-        s::sum, s::sum_sq_dev, s::affine, s::norm_affine, s::softmax_row,
-        s::attn_block_q, s::attention,
-    };
-    return t;
-}
-
-namespace {
-// An ISA table with every null entry taken from the scalar table.
-OpsTable complete(OpsTable t) {
-    const OpsTable& s = ops_scalar();
-#define SD_FILL(f) if (!t.f) t.f = s.f
-    SD_FILL(f16_to_f32); SD_FILL(bf16_to_f32); SD_FILL(f32_to_f16); SD_FILL(f32_to_bf16);
-    SD_FILL(silu); SD_FILL(gelu); SD_FILL(quick_gelu); SD_FILL(gelu_mul);
-    SD_FILL(add); SD_FILL(mul); SD_FILL(scale_add); SD_FILL(add_scalar);
-    SD_FILL(sum); SD_FILL(sum_sq_dev); SD_FILL(affine); SD_FILL(norm_affine); SD_FILL(softmax_row);
-#undef SD_FILL
-    if (!t.attention) { t.attention = s.attention; t.attn_block_q = s.attn_block_q; }
-    return t;
-}
-}  // namespace
-
-const OpsTable& ops() {
-    switch (active_isa()) {
-        case Isa::Scalar: break;
-#if defined(__x86_64__)
-        case Isa::Avx2: { static const OpsTable t = complete(ops_avx2()); return t; }
-        case Isa::Avx512: { static const OpsTable t = complete(ops_avx512()); return t; }
-#endif
-#if defined(__aarch64__)
-        case Isa::Neon: { static const OpsTable t = complete(ops_neon()); return t; }
-#endif
-        default: break;
-    }
-    return ops_scalar();
-}
-
-// ---- public entry points -------------------------------------------------------------------------------------
-
-void silu(float* y, const float* x, int64_t n) {
-    const OpsTable& t = ops();
+    const OpsTable& t = kernels().ops;
     for_chunks(n, [&](int64_t i, int64_t m) { t.silu(y + i, x + i, m); });
 }
 void gelu(float* y, const float* x, int64_t n) {
-    const OpsTable& t = ops();
+    const OpsTable& t = kernels().ops;
     for_chunks(n, [&](int64_t i, int64_t m) { t.gelu(y + i, x + i, m); });
 }
 void quick_gelu(float* y, const float* x, int64_t n) {
-    const OpsTable& t = ops();
+    const OpsTable& t = kernels().ops;
     for_chunks(n, [&](int64_t i, int64_t m) { t.quick_gelu(y + i, x + i, m); });
 }
 
 void geglu(float* y, const float* x, int64_t rows, int64_t C) {
-    const OpsTable& t = ops();
+    const OpsTable& t = kernels().ops;
     for_rows(rows, C, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; r++) t.gelu_mul(y + r * C, x + r * 2 * C, x + r * 2 * C + C, C);
     });
 }
 
 void add(float* y, const float* a, const float* b, int64_t n) {
-    const OpsTable& t = ops();
+    const OpsTable& t = kernels().ops;
     for_chunks(n, [&](int64_t i, int64_t m) { t.add(y + i, a + i, b + i, m); });
 }
 void mul(float* y, const float* a, const float* b, int64_t n) {
-    const OpsTable& t = ops();
+    const OpsTable& t = kernels().ops;
     for_chunks(n, [&](int64_t i, int64_t m) { t.mul(y + i, a + i, b + i, m); });
 }
 void scale_add(float* y, const float* x, float s, int64_t n) {
-    const OpsTable& t = ops();
+    const OpsTable& t = kernels().ops;
     for_chunks(n, [&](int64_t i, int64_t m) { t.scale_add(y + i, x + i, s, m); });
 }
 
 void add_channel_bias(float* x, const float* b, int64_t N, int64_t C, int64_t HW) {
-    const OpsTable& t = ops();
+    const OpsTable& t = kernels().ops;
     for_rows(N * C, HW, [&](int64_t p0, int64_t p1) {
         for (int64_t p = p0; p < p1; p++) t.add_scalar(x + p * HW, b[p], HW);  // plane p = (n, c)
     });

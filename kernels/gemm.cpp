@@ -1,5 +1,6 @@
-// gemm.cpp — matrix products: the public gemm / matmul_nn, and the blocked driver that runs one product
-// on the active ISA's kernels (gemm_internal.h), split over the threads by output tiles.
+// gemm.cpp — matrix products: the public gemm / matmul_nn, the precision setting, and the blocked driver that runs
+// one product on the active ISA's kernels (table.h), split over the threads by output tiles; beside it, its
+// scalar twin, the textbook triple loop.
 //
 // Loop nest per thread, over its own rectangle of C (BLIS-like, with the A panel packed just in time):
 //   for each nc-wide column block:            B (K × nc) packed once, all of K
@@ -21,27 +22,15 @@
 #include <string>
 #include <vector>
 
-#include "kernels/gemm_internal.h"
+#include "kernels/half.h"
 #include "kernels/kernels.h"
+#include "kernels/table.h"
 
 namespace sd {
 
 static_assert((int)DType::F32 == kF32 && (int)DType::F16 == kF16 && (int)DType::BF16 == kBF16, "dtype codes");
 static_assert((int)Act::None == kActNone && (int)Act::GELU == kActGelu && (int)Act::QuickGELU == kActQuickGelu &&
                   (int)Act::SiLU == kActSilu, "activation codes");
-
-const GemmKernels* gemm_kernels_active() {
-    switch (active_isa()) {
-#if defined(__x86_64__)
-        case Isa::Avx2: return gemm_kernels_avx2();
-        case Isa::Avx512: return gemm_kernels_avx512();
-#endif
-#if defined(__aarch64__)
-        case Isa::Neon: return gemm_kernels_neon();
-#endif
-        default: return gemm_kernels_scalar();
-    }
-}
 
 // ---- precision ---------------------------------------------------------------------------------------------
 namespace {
@@ -73,12 +62,7 @@ Precision parse_precision(const char* name) {
 }
 
 bool precision_supported(Precision p) {
-    if (p == Precision::FP32) return true;
-#if defined(__x86_64__)
-    return active_isa() == Isa::Avx512 && cpu_has_avx512_bf16();
-#else
-    return false;
-#endif
+    return p == Precision::FP32 || (kernels().gemm_bf16 && cpu_has_avx512_bf16());
 }
 
 Precision best_precision() { return precision_supported(Precision::BF16) ? Precision::BF16 : Precision::FP32; }
@@ -97,13 +81,6 @@ void set_precision(Precision p) {
                                                         : std::string("no AVX512_BF16")) +
                                  "); use fp32");
     requested_precision() = p;
-}
-
-const GemmKernels* gemm_kernels_run() {
-#if defined(__x86_64__)
-    if (active_precision() == Precision::BF16) return gemm_kernels_avx512_bf16();
-#endif
-    return gemm_kernels_active();
 }
 
 // ---- the blocked product -----------------------------------------------------------------------------------
@@ -209,7 +186,7 @@ void run_block(const GemmKernels& kr, const GemmProblem& p, int64_t m0, int64_t 
 
 float act_scalar(float x, int act) {
     switch (act) {
-        case kActGelu: return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
+        case kActGelu: return 0.5f * x * std::erfc(-x * 0.70710678118654752f);
         case kActQuickGelu: return x / (1.0f + std::exp(-1.702f * x));
         case kActSilu: return x / (1.0f + std::exp(-x));
     }
@@ -234,11 +211,43 @@ void run_dot(const GemmKernels& kr, const GemmProblem& p) {
     }, 64);
 }
 
+// The scalar twin: C(i, j) = act(alpha · Σ_k A(i, k) B(k, j) + bias [+ C]), one output at a time, sums in
+// k order; split over the threads by rows of C.
+void run_textbook(const GemmProblem& p) {
+    auto value = [](const void* base, int dtype, int64_t i) {
+        return dtype == kF32 ? static_cast<const float*>(base)[i]
+             : dtype == kF16 ? f16_to_f32(static_cast<const uint16_t*>(base)[i])
+                             : bf16_to_f32(static_cast<const uint16_t*>(base)[i]);
+    };
+    auto b_at = [&](int64_t k, int64_t j) -> float {
+        if (p.b_kind == kBRowsNK) return value(p.B, p.b_dtype, j * p.ldb + k);
+        if (p.b_kind == kBRowsKN) return static_cast<const float*>(p.B)[k * p.ldb + j];
+        const ConvGeom& g = *p.conv;  // im2col: k = (ci, ky, kx), j = (oy, ox)
+        int64_t ci = k / (g.k * g.k), ky = k / g.k % g.k, kx = k % g.k;
+        int64_t iy = j / g.Wo * g.stride - g.pad + ky, ix = j % g.Wo * g.stride - g.pad + kx;
+        return iy < 0 || iy >= g.H || ix < 0 || ix >= g.W ? 0.0f : g.in[(ci * g.H + iy) * g.W + ix];
+    };
+    parallel_for(p.M, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; i++)
+            for (int64_t j = 0; j < p.N; j++) {
+                float s = 0.0f;
+                for (int64_t k = 0; k < p.K; k++) s += value(p.A, p.a_dtype, i * p.lda + k) * p.alpha * b_at(k, j);
+                if (p.bias_n) s += p.bias_n[j];
+                if (p.bias_m) s += p.bias_m[i];
+                float* c = p.C + i * p.ldc + j;
+                if (p.accumulate) s += *c;
+                *c = act_scalar(s, p.act);
+            }
+    });
+}
+
 }  // namespace
 
 void gemm_run(const GemmProblem& p) {
     if (p.M <= 0 || p.N <= 0) return;
-    const GemmKernels& kr = *gemm_kernels_run();
+    const KernelTable& table = kernels();
+    if (!table.gemm) return run_textbook(p);
+    const GemmKernels& kr = active_precision() == Precision::BF16 ? *table.gemm_bf16 : *table.gemm;
     if (p.M <= 4 && p.b_kind == kBRowsNK && p.a_dtype == kF32 && p.alpha == 1.0f && !p.bias_m) {
         run_dot(kr, p);
         return;

@@ -1,9 +1,15 @@
-// isa.cpp — which instruction set the kernels run with: detected once, overridable by SD_ISA.
+// isa.cpp — which instruction set the kernels run with: detected once, overridable by SD_ISA; and the one switch
+// from an instruction set to its kernel table (table.h).
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
 
 #include "kernels/kernels.h"
+#include "kernels/table.h"
+
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 namespace sd {
 namespace {
@@ -22,7 +28,7 @@ bool cpu_supports(Isa isa) {
     }
     return false;
 #elif defined(__aarch64__)
-    return isa == Isa::Scalar || isa == Isa::Neon;  // NEON is mandatory on ARM64
+    return isa == Isa::Scalar || isa == Isa::Neon;  // Advanced SIMD is mandatory on ARM64
 #else
     return isa == Isa::Scalar;
 #endif
@@ -81,6 +87,19 @@ void set_isa(Isa isa) {
     current() = isa;
 }
 
+const KernelTable& kernels() {
+    switch (active_isa()) {
+#if defined(__x86_64__)
+        case Isa::Avx2: return kernels_avx2();
+        case Isa::Avx512: return kernels_avx512();
+#endif
+#if defined(__aarch64__)
+        case Isa::Neon: return kernels_neon();
+#endif
+        default: return kernels_scalar();
+    }
+}
+
 bool cpu_has_avx512_bf16() {
 #if defined(__x86_64__) && defined(__GNUC__) && __GNUC__ >= 12
     __builtin_cpu_init();
@@ -88,6 +107,31 @@ bool cpu_has_avx512_bf16() {
 #else
     return false;
 #endif
+}
+
+const char* cpu_features() {
+    static const std::string s = [] {
+        std::string f;
+        auto add = [&f](bool has, const char* name) { if (has) f += f.empty() ? name : std::string(" ") + name; };
+#if defined(__x86_64__)
+        __builtin_cpu_init();
+        add(__builtin_cpu_supports("avx2"), "avx2");
+        add(__builtin_cpu_supports("fma"), "fma");
+        add(__builtin_cpu_supports("avx512f"), "avx512f");
+        add(cpu_has_avx512_bf16(), "avx512bf16");
+#elif defined(__aarch64__) && defined(__linux__)
+        // Linux's hwcap bits (asm/hwcap.h): HWCAP_ASIMD 1<<1, HWCAP_ASIMDHP (fp16 arithmetic) 1<<10,
+        // HWCAP_ASIMDDP (sdot/udot) 1<<20; HWCAP2_I8MM 1<<13, HWCAP2_BF16 (bfdot, bfmmla) 1<<14.
+        unsigned long h1 = getauxval(AT_HWCAP), h2 = getauxval(AT_HWCAP2);
+        add(h1 & (1ul << 1), "neon");
+        add(h1 & (1ul << 10), "fp16");
+        add(h1 & (1ul << 20), "dotprod");
+        add(h2 & (1ul << 14), "bf16");
+        add(h2 & (1ul << 13), "i8mm");
+#endif
+        return f.empty() ? std::string("none") : f;
+    }();
+    return s.c_str();
 }
 
 }  // namespace sd

@@ -22,6 +22,9 @@ Isa active_isa();                  // chosen once: SD_ISA env var if set, else b
 void set_isa(Isa isa);             // tests and benchmarks switch levels; throws if unsupported
 Isa parse_isa(const char* name);   // "scalar" | "avx2" | "avx512" | "neon"; throws with the valid names
 bool cpu_has_avx512_bf16();
+// The CPU's vector features that matter here, as detected (cpuid on x86-64, the kernel's hardware capability
+// bits on ARM64), e.g. "avx2 fma f16c avx512f avx512bf16" or "neon fp16 bf16 i8mm"; for --version and bench.
+const char* cpu_features();
 
 // ---- matrix product precision --------------------------------------------------------------------------
 // FP32: f32 products and sums. BF16: gemm, matmul_nn and conv2d round both operands to bfloat16 (nearest

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <vector>
 
-#include "kernels/gemm_internal.h"
+#include "kernels/table.h"
 #include "kernels/kernels.h"
 
 namespace sd {
@@ -17,7 +17,7 @@ static double thread_cpu_seconds() {
 }
 
 FmaPeak measure_fma_peak(int threads) {
-    const GemmKernels& kr = *gemm_kernels_active();
+    const KernelTable& kr = kernels();
     const int64_t iters = 10000000;
     int saved = num_threads();
     set_num_threads(threads);

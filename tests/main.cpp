@@ -1,6 +1,6 @@
 // main.cpp — the doctest runner for every test file, plus a closing line "N passed, N failed"
 // (counting test cases) that CI reads; the exit status is non-zero on any failure. Before it, the cases that
-// skipped part of their work on this machine (SKIP_REST, tests/skip.h), each with its reason.
+// skipped part of their work on this machine (SKIPPED, tests/skip.h), each with its reason.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 

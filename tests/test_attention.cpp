@@ -96,10 +96,13 @@ TEST_CASE("attention matches a naive double softmax(q·kᵀ·scale)·v") {
         {2, 65, 13, 8, 40, false, 1},  {1, 300, 300, 1, 40, false, 1}, {1, 300, 300, 1, 40, true, 1},
         {1, 5, 9, 2, 8, true, 1},      {2, 50, 77, 2, 80, false, 1},  {1, 33, 154, 1, 160, false, 1},
         {1, 100, 100, 1, 512, false, 1}, {1, 70, 200, 2, 24, false, 6}, {1, 40, 40, 3, 7, true, 4},
+        // logits of several hundred: e^x overflows unless the running max is subtracted (causal too)
+        {1, 70, 90, 2, 40, false, 60},  {2, 90, 90, 2, 40, true, 60},  {1, 33, 33, 1, 8, true, 150},
     };
     for (const Shape& s : shapes) {
         int64_t C = s.heads * s.D;
-        // logit_gain > 1 scales the logits up to ~±60, so the online softmax must rescale running sums
+        // logit_gain > 1 scales the logits up (to ~±60 at 4-6, several hundred at 60-150), so the online softmax must
+        // rescale its running sums, and e^x overflows without the running max
         float scale = s.logit_gain / std::sqrt((float)s.D);
         Inputs in = make_inputs(s, (uint32_t)(s.Nq * 131 + s.Nk * 7 + s.D));
         std::vector<double> want = reference(s, in, scale);

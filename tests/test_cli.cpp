@@ -341,7 +341,7 @@ TEST_CASE("cli: a model file that cannot be read is named in one line") {
         chmod(s.out.c_str(), 0777);  // writable for nobody: the model must be what fails
         RunResult r = run_sd(job(s, model), s, unprivileged());
         if (r.dropped_privileges_failed)
-            SKIP_REST("running as root and cannot switch to user nobody: the unreadable-model case");
+            SKIPPED("running as root and cannot switch to user nobody: the unreadable-model case");
         else
             check_failure("unreadable model (mode 000)", r, s, {model, "cannot open", "Permission denied"}, 1);
     }
@@ -510,7 +510,7 @@ TEST_CASE("cli: an unwritable output is refused, naming the path") {
         REQUIRE(chmod(s.out.c_str(), 0555) == 0);
         RunResult r = run_sd(job(s, kTiny), s, unprivileged());
         if (r.dropped_privileges_failed)
-            SKIP_REST("running as root and cannot switch to user nobody: the read-only-folder case");
+            SKIPPED("running as root and cannot switch to user nobody: the read-only-folder case");
         else
             check_failure("read-only output folder", r, s, {"cannot write '" + s.out + "/x.png'", "is not writable"}, 1);
     }

@@ -105,7 +105,7 @@ TEST_CASE("conv2d matches the double reference for every ISA, dtype and thread c
 // the 1e-5 tolerance and why an f32 product would fail it). Each output's sum has up to Cin·k² terms.
 TEST_CASE("conv2d in bf16 matches the bf16-rounded double reference, same bits for 1..3 threads") {
     if (!cpu_has_avx512_bf16() || !isa_supported(Isa::Avx512)) {  // test_gemm.cpp checks the refusal
-        SKIP_REST("no AVX512_BF16 on this CPU");
+        SKIPPED("no AVX512_BF16 on this CPU");
         return;
     }
     set_isa(Isa::Avx512);

@@ -220,7 +220,7 @@ TEST_CASE("precision: names, and bf16 is refused with a clear message where the 
     if (!bf16) {
         CHECK_THROWS_WITH_AS(set_precision(Precision::BF16), doctest::Contains("AVX512_BF16"), std::runtime_error);
         CHECK(active_precision() == Precision::FP32);
-        SKIP_REST("no AVX512_BF16 on this CPU: only the refusal was checked");
+        SKIPPED("no AVX512_BF16 on this CPU: only the refusal was checked");
         return;
     }
     // bf16 runs on the AVX-512 kernels only: another instruction set means f32 products again.
@@ -238,7 +238,7 @@ TEST_CASE("precision: names, and bf16 is refused with a clear message where the 
 
 TEST_CASE("gemm and matmul_nn in bf16 match the bf16-rounded double reference, same bits for 1..3 threads") {
     if (!cpu_has_avx512_bf16() || !isa_supported(Isa::Avx512)) {  // the case above checks the refusal
-        SKIP_REST("no AVX512_BF16 on this CPU");
+        SKIPPED("no AVX512_BF16 on this CPU");
         return;
     }
     set_isa(Isa::Avx512);

@@ -180,10 +180,13 @@ TEST_CASE("layer_norm against a two-pass double reference") {
 }
 
 TEST_CASE("softmax_rows against a double reference, large logits included") {
-    for (auto rn : {std::make_pair(1, 1), std::make_pair(3, 3), std::make_pair(7, 65), std::make_pair(2, 77),
-                    std::make_pair(5, 1000), std::make_pair(40, 4096)}) {
-        int64_t rows = rn.first, n = rn.second;
-        std::vector<float> x = normal(rows * n, 0.0f, 5.0f, (uint32_t)(rows * n));
+    // (rows, n, offset): rows of logits offset ± 5; offsets of several hundred overflow (or underflow) exp() in
+    // every lane unless the row's max is subtracted first
+    struct Case { int64_t rows, n; float offset; };
+    for (Case c : {Case{1, 1, 0}, Case{3, 3, 0}, Case{7, 65, 0}, Case{2, 77, 0}, Case{5, 1000, 0}, Case{40, 4096, 0},
+                   Case{3, 37, 300}, Case{2, 77, 600}, Case{4, 19, -400}, Case{1, 1, 500}}) {
+        int64_t rows = c.rows, n = c.n;
+        std::vector<float> x = normal(rows * n, c.offset, 5.0f, (uint32_t)(rows * n));
         if (n > 3) { x[1] = 80.0f; x[2] = -200.0f; }  // a logit that overflows exp() without the max shift
         std::vector<double> want(rows * n), tol(rows * n);
         for (int64_t r = 0; r < rows; r++) {

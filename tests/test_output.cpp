@@ -1,10 +1,13 @@
 // Output path: SHA-256 vectors, webui infotext format, PNG text chunks round trip, atomic writes.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -83,7 +86,7 @@ TEST_CASE("atomic write: an unwritable folder is one clear error and leaves no f
         CHECK_THROWS_AS(write_file_atomic(dir + "/x.png", bytes), std::runtime_error);
         chmod(dir.c_str(), 0700);
     } else {
-        SKIP_REST("running as root, which ignores permissions: the read-only-folder case");
+        SKIPPED("running as root, which ignores permissions: the read-only-folder case");
     }
     // /dev/full: every write fails with ENOSPC, like a full disk — but a temp file there is impossible,
     // so simulate with a folder we can write to and check that the old file survives a failed replace.
@@ -94,5 +97,60 @@ TEST_CASE("atomic write: an unwritable folder is one clear error and leaves no f
     CHECK(st.st_size == 100);
     CHECK_THROWS_AS(write_file_atomic(dir + "/no/such/dir/y.png", bytes), std::runtime_error);
     std::remove(path.c_str());
+    rmdir(dir.c_str());
+}
+
+// The model-hash cache: keyed by absolute path, size and mtime (as the webui keys its own cache by mtime), so a
+// file rewritten in place with the same size and mtime keeps its cached hash, and a new mtime recomputes it.
+// A stopped hash is not cached. ModelHashJob gives the same hash from its own thread.
+TEST_CASE("model hash: cached by path, size and mtime; a stopped hash is not cached; the background job agrees") {
+    std::string dir = tmpdir(), cache_home = dir + "/cache", file = dir + "/model.safetensors";
+    const char* old = std::getenv("XDG_CACHE_HOME");
+    std::string saved = old ? old : "";
+    REQUIRE(setenv("XDG_CACHE_HOME", cache_home.c_str(), 1) == 0);
+    auto write = [&](char fill) { std::ofstream(file, std::ios::binary) << std::string(3 << 20, fill); };
+    auto lines = [&] {
+        std::ifstream in(cache_home + "/sd/hashes.tsv");
+        int n = 0;
+        for (std::string l; std::getline(in, l);) n++;
+        return n;
+    };
+    write('a');
+    std::atomic<bool> stop{true};
+    CHECK_THROWS_AS(model_hash(file, &stop), HashStopped);
+    CHECK(lines() == 0);
+
+    const std::string a = sha256_file(file).substr(0, 10);
+    CHECK(model_hash(file) == a);
+    CHECK(lines() == 1);
+    struct stat st;
+    REQUIRE(stat(file.c_str(), &st) == 0);
+    write('b');  // same size; put the old mtime back: the cache cannot tell, and answers
+    struct timespec times[2] = {st.st_atim, st.st_mtim};
+    REQUIRE(utimensat(AT_FDCWD, file.c_str(), times, 0) == 0);
+    const std::string b = sha256_file(file).substr(0, 10);
+    REQUIRE(a != b);
+    CHECK(model_hash(file) == a);
+    CHECK(lines() == 1);
+    times[1].tv_sec += 10;  // a new mtime: recomputed and cached again
+    REQUIRE(utimensat(AT_FDCWD, file.c_str(), times, 0) == 0);
+    CHECK(model_hash(file) == b);
+    CHECK(lines() == 2);
+
+    {
+        ModelHashJob job(file);
+        CHECK(job.get() == b);
+        CHECK(job.get() == b);  // a second read waits for nothing
+    }
+    { ModelHashJob abandoned(file); }  // destroyed at once: stops (or finishes), never hangs
+    ModelHashJob missing(dir + "/missing.safetensors");
+    CHECK_THROWS_WITH_AS(missing.get(), doctest::Contains("missing.safetensors"), std::runtime_error);
+
+    if (old) setenv("XDG_CACHE_HOME", saved.c_str(), 1);
+    else unsetenv("XDG_CACHE_HOME");
+    std::remove((cache_home + "/sd/hashes.tsv").c_str());
+    rmdir((cache_home + "/sd").c_str());
+    rmdir(cache_home.c_str());
+    std::remove(file.c_str());
     rmdir(dir.c_str());
 }

@@ -62,7 +62,7 @@ double thread_cpu_s() {
 TEST_CASE("precision: the tiny model's bf16 image is within 35 dB PSNR of the fp32 one, same bits for 1..3 threads") {
     if (!bf16_available()) {
         CHECK_FALSE(precision_supported(Precision::BF16));
-        SKIP_REST("no AVX512_BF16 on this CPU");
+        SKIPPED("no AVX512_BF16 on this CPU");
         return;
     }
     Model m = load_model("tests/data/tiny_sd.safetensors");

@@ -355,7 +355,7 @@ TEST_CASE("safetensors: file problems — missing, directory, empty, short, trun
     write_bytes(locked, whole);
     chmod(locked.c_str(), 0);
     if (geteuid() != 0) CHECK_HAS(file_error(locked), "locked.safetensors: cannot open: Permission denied");
-    else SKIP_REST("running as root, which ignores permissions: the unreadable-file case");
+    else SKIPPED("running as root, which ignores permissions: the unreadable-file case");
     chmod(locked.c_str(), 0600);
 }
 

@@ -1,15 +1,10 @@
-// vec_neon.cpp — the NEON (ARM64) kernel table for everything but the matrix products (see
-// ops_internal.h): the vector wrapper over 128-bit registers, then the shared bodies vec_body.inc and
-// attention_body.inc. With 32 registers the attention tiles are 4 keys (or 4 output columns) × 16 queries.
-// ARM64 always has NEON with FMA, division, round-to-nearest and f16 conversion, so nothing is optional.
+// simd_neon.h — the vector wrapper over ARM64 Advanced SIMD (NEON, 4 floats) that every kernel body is written in
+// (names as in simd_avx2.h). Every ARM64 CPU has it, with FMA, division, rounding and the native f16
+// conversions (fcvtl/fcvtn), so nothing here is optional. Included only by isa_neon.cpp.
+#pragma once
 #include <arm_neon.h>
 
-#include <cmath>
-#include <cstdlib>
-#include <cstring>
-#include <new>
-
-#include "kernels/ops_internal.h"
+#include <cstdint>
 
 namespace sd {
 namespace {
@@ -34,10 +29,10 @@ inline vf vpow2i(vf n) {
 }
 inline vf vldexp(vf p, vf n) { return vmulq_f32(p, vpow2i(n)); }
 inline vf vblend_lt(vf a, vf b, vf x, vf y) { return vbslq_f32(vcltq_f32(a, b), x, y); }
+inline float vsum(vf v) { return vaddvq_f32(v); }
 inline vf vload_f16(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
 inline void vstore_f16(uint16_t* p, vf v) { vst1_u16(p, vreinterpret_u16_f16(vcvt_f16_f32(v))); }  // FPCR: RNE
 inline vf vload_bf16(const uint16_t* p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
-// Integer round to nearest even as in half.h; NaN stays a quiet NaN.
 inline void vstore_bf16(uint16_t* p, vf v) {
     uint32x4_t u = vreinterpretq_u32_f32(v);
     uint32x4_t odd = vandq_u32(vshrq_n_u32(u, 16), vdupq_n_u32(1));
@@ -46,22 +41,15 @@ inline void vstore_bf16(uint16_t* p, vf v) {
     r = vbslq_u32(nan, vorrq_u32(vshrq_n_u32(u, 16), vdupq_n_u32(0x40)), r);
     vst1_u16(p, vmovn_u32(r));
 }
-
-const int ATT_QV = 4, ATT_KB = 4, ATT_DB = 4, ATT_NK = 64, ATT_TILE_BYTES = 32768;
-
-}  // namespace
-
-#include "kernels/vec_body.inc"
-#include "kernels/attention_body.inc"
-
-const OpsTable& ops_neon() {
-    static const OpsTable t = {
-        k_f16_to_f32, k_bf16_to_f32, k_f32_to_f16, k_f32_to_bf16,
-        k_silu, k_gelu, k_quick_gelu, k_gelu_mul, k_add, k_mul, k_scale_add, k_add_scalar,
-        k_sum, k_sum_sq_dev, k_affine, k_norm_affine, k_softmax_row,
-        ATT_MQ, k_attention,
-    };
-    return t;
+inline void vdeinterleave(const float* p, vf& even, vf& odd) {
+    float32x4x2_t t = vld2q_f32(p);  // ld2: the structure load splits even and odd elements itself
+    even = t.val[0];
+    odd = t.val[1];
+}
+inline void vzip(vf lo, vf hi, vf& first, vf& second) {
+    first = vzip1q_f32(lo, hi);
+    second = vzip2q_f32(lo, hi);
 }
 
+}  // namespace
 }  // namespace sd

@@ -1,20 +1,12 @@
-// vec_avx512.cpp — the AVX-512 kernel table for everything but the matrix products (see ops_internal.h):
-// the vector wrapper over zmm registers, then the shared bodies vec_body.inc and attention_body.inc.
-//
-// Zen 4 runs zmm FMAs on its two 256-bit pipes, so the gain over AVX2 is fewer instructions, 32 registers
-// (a 8-key × 48-query scores tile and an 8-column × 48-query P·V tile, 24 accumulators each) and
-// vscalefps for 2^n.
+// simd_avx512.h — the vector wrapper over AVX-512 F/BW/VL/DQ (zmm, 16 floats) that every kernel body is written
+// in (names as in simd_avx2.h). Included only by isa_avx512.cpp, compiled with those instructions enabled.
+#pragma once
 // GCC 12 warns about the deliberately undefined pass-through operand inside its own AVX-512 intrinsics.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
-#include <cmath>
-#include <cstdlib>
-#include <cstring>
-#include <new>
-
-#include "kernels/ops_internal.h"
+#include <cstdint>
 
 namespace sd {
 namespace {
@@ -38,18 +30,16 @@ inline vf vpow2i(vf n) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
 }
 inline vf vldexp(vf p, vf n) { return _mm512_scalef_ps(p, n); }
-inline vf vblend_lt(vf a, vf b, vf x, vf y) {
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), y, x);
-}
+inline vf vblend_lt(vf a, vf b, vf x, vf y) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), y, x); }
+inline float vsum(vf v) { return _mm512_reduce_add_ps(v); }
 inline vf vload_f16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)p)); }
 inline void vstore_f16(uint16_t* p, vf v) {
     _mm256_storeu_si256((__m256i*)p, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 inline vf vload_bf16(const uint16_t* p) {
-    __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)p));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)p)), 16));
 }
-// Integer round to nearest even as in half.h (vcvtneps2bf16 would flush subnormals); NaN stays quiet NaN.
+// Integer rounding (vcvtneps2bf16 would flush subnormals).
 inline void vstore_bf16(uint16_t* p, vf v) {
     __m512i u = _mm512_castps_si512(v);
     __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
@@ -59,22 +49,19 @@ inline void vstore_bf16(uint16_t* p, vf v) {
     r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
     _mm256_storeu_si256((__m256i*)p, _mm512_cvtepi32_epi16(r));
 }
-
-const int ATT_QV = 3, ATT_KB = 8, ATT_DB = 8, ATT_NK = 64, ATT_TILE_BYTES = 32768;
-
-}  // namespace
-
-#include "kernels/vec_body.inc"
-#include "kernels/attention_body.inc"
-
-const OpsTable& ops_avx512() {
-    static const OpsTable t = {
-        k_f16_to_f32, k_bf16_to_f32, k_f32_to_f16, k_f32_to_bf16,
-        k_silu, k_gelu, k_quick_gelu, k_gelu_mul, k_add, k_mul, k_scale_add, k_add_scalar,
-        k_sum, k_sum_sq_dev, k_affine, k_norm_affine, k_softmax_row,
-        ATT_MQ, k_attention,
-    };
-    return t;
+inline void vdeinterleave(const float* p, vf& even, vf& odd) {
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    vf a = vload(p), b = vload(p + 16);
+    even = _mm512_permutex2var_ps(a, ie, b);
+    odd = _mm512_permutex2var_ps(a, io, b);
+}
+inline void vzip(vf lo, vf hi, vf& first, vf& second) {
+    const __m512i i0 = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i i1 = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    first = _mm512_permutex2var_ps(lo, i0, hi);
+    second = _mm512_permutex2var_ps(lo, i1, hi);
 }
 
+}  // namespace
 }  // namespace sd

@@ -1,63 +1,30 @@
-// gemm_avx512.cpp — the matrix-product kernels for AVX-512 (zmm, 14×32 register tile: 28 accumulators), in
-// f32 and, where the CPU has AVX512_BF16, in bf16 with f32 sums (the second table at the end).
+// isa_avx512.cpp — the kernel table for AVX-512 (zmm, 16 floats): every body compiled over simd_avx512.h, plus a
+// transposing weight packer and, where the CPU has AVX512_BF16, the bf16 matrix product (the second GEMM table).
 //
-// Zen 4 splits each 512-bit FMA over its two 256-bit pipes, so the gain over AVX2 is fewer instructions
-// and 32 registers (a bigger tile: fewer loads per FMA), not more FLOPs per cycle. Its vdpbf16ps does two
-// multiply-adds per f32 lane in the time of one FMA: bf16 operands double the arithmetic rate and halve the
-// bytes the packed panels take.
-// GCC 12 warns about the deliberately undefined pass-through operand inside its own AVX-512 intrinsics.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-
-#include <cstring>
-
-#include "kernels/gemm_internal.h"
-#include "kernels/half.h"
+// Zen 4 splits each 512-bit FMA over its two 256-bit pipes, so the gain over AVX2 is fewer instructions and 32
+// registers: a 14×32 GEMM tile (28 accumulators: fewer loads per FMA), 8-key × 48-query attention score tiles and
+// 8-column × 48-query P·V tiles (24 accumulators each), 8-row small-Cout conv blocks, vscalefps for 2^n. Its
+// vdpbf16ps does two multiply-adds per f32 lane in the time of one FMA: bf16 operands double the arithmetic rate
+// and halve the bytes the packed panels take.
+#include "kernels/simd_avx512.h"
+#include "kernels/table.h"
 
 namespace sd {
 namespace {
-
-typedef __m512 vf;
-const int VL = 16;
-inline vf vzero() { return _mm512_setzero_ps(); }
-inline vf vset1(float x) { return _mm512_set1_ps(x); }
-inline vf vload(const float* p) { return _mm512_loadu_ps(p); }
-inline void vstore(float* p, vf v) { _mm512_storeu_ps(p, v); }
-inline vf vfma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
-inline vf vadd(vf a, vf b) { return _mm512_add_ps(a, b); }
-inline vf vsub(vf a, vf b) { return _mm512_sub_ps(a, b); }
-inline vf vmul(vf a, vf b) { return _mm512_mul_ps(a, b); }
-inline vf vdiv(vf a, vf b) { return _mm512_div_ps(a, b); }
-inline vf vmin(vf a, vf b) { return _mm512_min_ps(a, b); }
-inline vf vmax(vf a, vf b) { return _mm512_max_ps(a, b); }
-inline vf vabs(vf a) { return _mm512_abs_ps(a); }
-inline vf vcopysign(vf mag, vf sign) {
-    __m512i m = _mm512_set1_epi32((int)0x80000000u);  // bitwise select m ? sign : mag (imm 0xca)
-    return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(m, _mm512_castps_si512(sign), _mm512_castps_si512(mag), 0xca));
-}
-inline vf vround(vf x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-inline vf vpow2i(vf n) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
-}
-inline vf vload_f16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)p)); }
-inline vf vload_bf16(const uint16_t* p) {
-    __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)p));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
-}
-inline float vsum(vf v) { return _mm512_reduce_add_ps(v); }
-
-const int MR = 14, NV = 2, KC = 384, MC = 112, NC = 512, FMA_CHAINS = 12;
-
-void pack_rows_transposing(float* dst, int width, const void* src, int dtype, int64_t ld, int rows, int64_t kc,
-                           float alpha);
-#define GEMM_PACK_ROWS pack_rows_transposing
-
+const int GEMM_MR = 14, GEMM_NV = 2, FMA_CHAINS = 12;
+const int ATT_QV = 3, ATT_KB = 8, ATT_DB = 8, ATT_NK = 64, ATT_TILE_BYTES = 32768;
+const int CONV_SMALL_ROWS = 8;
 }  // namespace
+}  // namespace sd
 
-#define GEMM_SUFFIX(name) name##avx512
+#include "kernels/vmath.inc"
+#include "kernels/vec_body.inc"
+#include "kernels/attention_body.inc"
 #include "kernels/gemm_body.inc"
+#include "kernels/winograd_body.inc"
+#include "kernels/conv_small_body.inc"
 
+namespace sd {
 namespace {
 
 // In place: r[i] lane j ↔ r[j] lane i.
@@ -238,11 +205,23 @@ double dpbf16_peak(int64_t iters) {
     return 2.0 * 2 * VL * FMA_CHAINS * (double)iters;
 }
 
-const GemmKernels kKernelsBf16 = {MR,           NR,           KC_BF16,          MC,       NC, 2, tile_kernel_bf16,
-                                  pack_rows_bf16, pack_kn_bf16, pack_im2col_bf16, dot_rows, dpbf16_peak};
-
 }  // namespace
 
-const GemmKernels* gemm_kernels_avx512_bf16() { return &kKernelsBf16; }
+const KernelTable& kernels_avx512() {
+    static const GemmKernels gemm = {MR, NR, 384, 112, 512, 1, tile_kernel, pack_rows_transposing, pack_kn,
+                                     pack_im2col, dot_rows};
+    static const GemmKernels gemm_bf16 = {MR, NR, KC_BF16, 112, 512, 2, tile_kernel_bf16, pack_rows_bf16,
+                                          pack_kn_bf16, pack_im2col_bf16, dot_rows};
+    static const KernelTable t = {
+        {k_f16_to_f32, k_bf16_to_f32, k_f32_to_f16, k_f32_to_bf16, k_silu, k_gelu, k_quick_gelu, k_gelu_mul, k_add,
+         k_mul, k_scale_add, k_add_scalar, k_sum, k_sum_sq_dev, k_affine, k_norm_affine, k_softmax_row, ATT_MQ,
+         k_attention},
+        &gemm, &gemm_bf16,
+        {winograd_input, winograd_output, upsample_input, upsample_output},
+        {CONV_SMALL_ROWS, VL, rows_kernel},
+        fma_peak, dpbf16_peak,
+    };
+    return t;
+}
 
 }  // namespace sd
