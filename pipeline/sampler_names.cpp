@@ -28,6 +28,10 @@ const SamplerNames kSamplers[] = {
     {SamplerKind::lms, "lms", "LMS", "k_lms", nullptr},
     {SamplerKind::ddim, "ddim", "DDIM", nullptr, nullptr},
     {SamplerKind::lcm, "lcm", "LCM", "k_lcm", nullptr},
+    {SamplerKind::dpmpp_sde, "dpmpp_sde", "DPM++ SDE", "k_dpmpp_sde", nullptr},
+    {SamplerKind::dpmpp_2m_sde, "dpmpp_2m_sde", "DPM++ 2M SDE", "k_dpmpp_2m_sde", nullptr},
+    {SamplerKind::dpmpp_2m_sde_heun, "dpmpp_2m_sde_heun", "DPM++ 2M SDE Heun", "k_dpmpp_2m_sde_heun", nullptr},
+    {SamplerKind::dpmpp_3m_sde, "dpmpp_3m_sde", "DPM++ 3M SDE", "k_dpmpp_3m_sde", nullptr},
 };
 
 const SamplerNames& names_of(SamplerKind kind) {
@@ -92,14 +96,32 @@ SamplerKind parse_sampler(const std::string& name, std::optional<ScheduleKind>* 
 const char* sampler_name(SamplerKind kind) { return names_of(kind).short_name; }
 const char* sampler_display_name(SamplerKind kind) { return names_of(kind).display; }
 
+const std::vector<SamplerKind>& all_samplers() {
+    static const std::vector<SamplerKind> all = [] {
+        std::vector<SamplerKind> v;
+        for (const SamplerNames& n : kSamplers) v.push_back(n.kind);
+        return v;
+    }();
+    return all;
+}
+
 std::optional<ScheduleKind> webui_default_schedule(SamplerKind kind) {
-    switch (kind) {  // modules/sd_samplers_kdiffusion.py samplers_k_diffusion options {'scheduler': 'karras'}
+    switch (kind) {  // modules/sd_samplers_kdiffusion.py samplers_k_diffusion options {'scheduler': ...}
         case SamplerKind::dpmpp_2m:
+        case SamplerKind::dpmpp_sde:
         case SamplerKind::dpmpp_2s_a:
         case SamplerKind::dpm2:
         case SamplerKind::dpm2_a: return ScheduleKind::karras;
+        case SamplerKind::dpmpp_2m_sde:
+        case SamplerKind::dpmpp_2m_sde_heun:
+        case SamplerKind::dpmpp_3m_sde: return ScheduleKind::exponential;
         default: return std::nullopt;
     }
+}
+
+bool sampler_uses_brownian_noise(SamplerKind kind) {
+    return kind == SamplerKind::dpmpp_sde || kind == SamplerKind::dpmpp_2m_sde || kind == SamplerKind::dpmpp_2m_sde_heun ||
+           kind == SamplerKind::dpmpp_3m_sde;
 }
 
 ScheduleKind webui_automatic_schedule(SamplerKind kind) {
@@ -138,7 +160,8 @@ std::vector<float> sampler_sigmas(SamplerKind kind, ScheduleKind schedule, int s
         }
         case SamplerKind::lcm: return make_sigmas(schedule, steps, lcm_schedule(sd), opt);
         case SamplerKind::dpm2:
-        case SamplerKind::dpm2_a: {  // KDiffusionSampler.get_sigmas, discard_next_to_last_sigma
+        case SamplerKind::dpm2_a:
+        case SamplerKind::dpmpp_3m_sde: {  // KDiffusionSampler.get_sigmas, discard_next_to_last_sigma
             std::vector<float> s = make_sigmas(schedule, steps + 1, sd, opt);
             s.erase(s.end() - 2);
             return s;

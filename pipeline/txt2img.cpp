@@ -239,7 +239,9 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
         if (on_step) on_step(done, steps);
     };
     if (on_step) on_step(0, p.steps);  // sampling starts now
-    sample(p.sampler, denoise, x, sigmas, rng, cb);
+    SamplerOptions opt;
+    if (sampler_uses_brownian_noise(p.sampler)) opt.noise_sampler = brownian_noise_sampler(sigmas, {p.seed}, p.rng, n);
+    sample(p.sampler, denoise, x, sigmas, rng, cb, opt);
     if (!p.dump_latents.empty()) dump(p.dump_latents, step_name(done), x, h, w);
     double t2 = now(), c2 = process_cpu_seconds();
     if (times) {
