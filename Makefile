@@ -42,6 +42,20 @@ $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $(ISAFLAGS) -c $< -o $@
 
+# The two header-only packages: a missing one stops the build naming the package to install, not with a compiler's
+# "No such file or directory" halfway through. Checked once per build folder (the stamp files).
+need_header = printf '\#include <$(1)>\n' | $(CXX) -std=c++17 -E -x c++ - -o /dev/null 2>/dev/null || \
+    { echo "$(1) not found: install $(2) (Debian/Ubuntu: sudo apt-get install $(2)), then run make again" >&2; exit 1; }
+$(BUILD)/.have-stb:
+	@$(call need_header,stb/stb_image.h,libstb-dev)
+	@$(call need_header,stb/stb_image_write.h,libstb-dev)
+	@mkdir -p $(BUILD) && touch $@
+$(BUILD)/.have-doctest:
+	@$(call need_header,doctest/doctest.h,doctest-dev)
+	@mkdir -p $(BUILD) && touch $@
+$(LIB_OBJ) $(BUILD)/sd.o: | $(BUILD)/.have-stb
+$(TEST_OBJ): | $(BUILD)/.have-stb $(BUILD)/.have-doctest
+
 $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libsd.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDFLAGS)
 

@@ -188,6 +188,7 @@ Denoiser make_cfg_denoiser(Model& m, const Tensor& context, double cfg_scale, co
         out.resize(n);
         const float* e_u = eps.f32();                // uncond first ...
         const float* e_c = eps.f32() + (B - 1) * n;  // ... cond last (the same tensor when B = 1)
+        // Classifier-free guidance (Ho & Salimans 2022, eq. 6: (1 + w)·eps(z, c) − w·eps(z), i.e. scale = 1 + w).
         // D is affine in the model's output at a fixed x, so guiding the outputs is guiding the D's (the webui
         // combines the denoised estimates).
         for (int64_t i = 0; i < n; i++) {

@@ -3,8 +3,8 @@
 // The model is loaded once (weights stay in the mapped checkpoint) and can make any number of images.
 // The denoiser closure here is where the k-diffusion conventions live: c_in = 1/sqrt(sigma²+1) scales the
 // UNet input, t = sigma_to_t(sigma) is its timestep, D = x − sigma·eps (or, for v-prediction models,
-// c_skip·x + c_out·v: pipeline/prediction.h) its denoised estimate, and classifier-free guidance
-// out = out_uncond + cfg·(out_cond − out_uncond), cond and uncond as one batch of 2; at CFG 1 the uncond pass is
+// c_skip·x + c_out·v: pipeline/prediction.h) its denoised estimate, and classifier-free guidance (Ho & Salimans
+// 2022) out = out_uncond + cfg·(out_cond − out_uncond), cond and uncond as one batch of 2; at CFG 1 the uncond pass is
 // not run at all. SD 1.x conditions on CLIP ViT-L/14's last layer, SD 2.x on OpenCLIP ViT-H/14's penultimate one.
 // Left out: img2img, inpainting, prompt weighting syntax, hires fix.
 #pragma once
