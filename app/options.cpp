@@ -42,6 +42,8 @@ usage:
   sd -m MODEL -p PROMPT [options]      generate an image
   sd info MODEL                        model family, parameters per component, dtypes, file size
   sd tokenize "TEXT"                   print CLIP token ids (with start and end tokens)
+  sd tokenize --weights "PROMPT"       one line per 77-token chunk: id:weight as the text encoder sees them
+  sd tokenize --schedule --steps N "PROMPT"   the prompt-editing schedule: END_STEP<TAB>TEXT per line
   sd bench -m MODEL [-W W -H H -t N]   time text encode, one UNet step (batch 2) and the VAE decode
 
 options:
@@ -66,6 +68,8 @@ options:
       --rng philox|cpu      noise generator (default: philox). philox is torch's CUDA generator, what the
                             webui uses on NVIDIA GPUs, where most shared images and seeds come from, so
                             their seeds reproduce here; cpu is torch's CPU generator (webui "RNG: CPU").
+      --embeddings-dir DIR  textual-inversion embeddings (.safetensors) named in prompts (default: the
+                            folder embeddings/ beside the model)
       --clip-skip N         use the N-th CLIP layer from the end, 1..12 (default: 1 = last layer); SD 2.x
                             always uses the penultimate OpenCLIP layer, as the webui does (recorded only)
       --prediction eps|v    what the UNet predicts (default: decided as the webui does; `sd info` says)
@@ -112,6 +116,9 @@ Options parse_args(int argc, const char* const* argv) {
         else if (a == "-p" || a == "--prompt") o.prompt = value();
         else if (a == "-n" || a == "--negative-prompt") o.negative_prompt = value();
         else if (a == "--sampler" || a == "--sampling-method") o.sampler = value();
+        else if (o.command == "tokenize" && a == "--schedule") o.tokenize_schedule = true;
+        else if (o.command == "tokenize" && a == "--weights") o.tokenize_weights = true;
+        else if (a == "--embeddings-dir") o.embeddings_dir = value();
         else if (a == "--scheduler" || a == "--schedule") o.scheduler = value();
         else if (a == "--beta-alpha") o.beta_alpha = parse_float(a, value(), 1e-3, 100);
         else if (a == "--beta-beta") o.beta_beta = parse_float(a, value(), 1e-3, 100);
