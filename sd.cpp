@@ -276,7 +276,7 @@ int cmd_generate(const Options& o) {
         info.steps = p.steps;
         info.sampler = sampler_display_name(p.sampler);
         info.schedule_type = webui_schedule_type(p.sampler, chosen_schedule);
-        if (p.schedule == ScheduleKind::beta && p.sampler != SamplerKind::ddim) {  // KDiffusionSampler.get_sigmas
+        if (p.schedule == ScheduleKind::beta && !sampler_is_timestep(p.sampler)) {  // KDiffusionSampler.get_sigmas
             info.extra.push_back({"Beta schedule alpha", python_float_repr(p.schedule_options.beta_alpha)});
             info.extra.push_back({"Beta schedule beta", python_float_repr(p.schedule_options.beta_beta)});
         }

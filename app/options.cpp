@@ -51,13 +51,13 @@ options:
   -p, --prompt TEXT         what to draw
   -n, --negative-prompt T   what to avoid (default: empty)
       --sampler NAME        euler, euler_a, heun, dpm2, dpm2_a, dpmpp_2m, dpmpp_2s_a, dpmpp_sde, dpmpp_2m_sde,
-                            dpmpp_2m_sde_heun, dpmpp_3m_sde, lms, ddim, lcm, or the webui's names ("Euler a",
-                            "DPM++ 2M Karras", "DPM++ 3M SDE", ...) (default: euler_a)
+                            dpmpp_2m_sde_heun, dpmpp_3m_sde, lms, ddim, plms, restart, lcm, or the webui's
+                            names ("Euler a", "DPM++ 2M Karras", "DPM++ 3M SDE", ...) (default: euler_a)
       --scheduler NAME      automatic, uniform (= discrete), karras, exponential, polyexponential, sgm_uniform,
                             kl_optimal, align_your_steps, simple, normal, ddim, beta, or their webui labels
                             (default: what the sampler name says, else automatic: the webui's per-sampler
-                            default: Karras for DPM++ 2M, DPM++ SDE, DPM++ 2S a, DPM2, DPM2 a; Exponential for
-                            DPM++ 2M SDE (Heun), DPM++ 3M SDE; Uniform for the others)
+                            default: Karras for DPM++ 2M, DPM++ SDE, DPM++ 2S a, DPM2, DPM2 a, Restart;
+                            Exponential for DPM++ 2M SDE (Heun), DPM++ 3M SDE; Uniform for the others)
       --beta-alpha F        the Beta schedule's alpha (default: 0.6, as the webui)
       --beta-beta F         the Beta schedule's beta (default: 0.6)
       --steps N             sampling steps, 1..1000 (default: 20)
