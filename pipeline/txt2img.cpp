@@ -351,6 +351,7 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
             preview_s += now() - s0;
         }
         done = step + 1;
+        if (p.on_denoised) p.on_denoised(done, d);
         if (on_step) on_step(done, steps);
     };
     if (on_step) on_step(0, p.steps);  // sampling starts now
