@@ -43,6 +43,20 @@ $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $(ISAFLAGS) -c $< -o $@
 
+# The two header-only packages: a missing one stops the build naming the package to install, not with a compiler's
+# "No such file or directory" halfway through. Checked once per build folder (the stamp files).
+need_header = printf '\#include <$(1)>\n' | $(CXX) -std=c++17 -E -x c++ - -o /dev/null 2>/dev/null || \
+    { echo "$(1) not found: install $(2) (Debian/Ubuntu: sudo apt-get install $(2)), then run make again" >&2; exit 1; }
+$(BUILD)/.have-stb:
+	@$(call need_header,stb/stb_image.h,libstb-dev)
+	@$(call need_header,stb/stb_image_write.h,libstb-dev)
+	@mkdir -p $(BUILD) && touch $@
+$(BUILD)/.have-doctest:
+	@$(call need_header,doctest/doctest.h,doctest-dev)
+	@mkdir -p $(BUILD) && touch $@
+$(LIB_OBJ) $(BUILD)/sd.o: | $(BUILD)/.have-stb
+$(TEST_OBJ): | $(BUILD)/.have-stb $(BUILD)/.have-doctest
+
 $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libsd.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDFLAGS)
 
@@ -83,13 +97,14 @@ test-sanitize: sd  # tests/test_cli.cpp runs ./sd (unsanitized: ASan cannot star
 
 # `make fuzz FUZZ_SECONDS=N`: every libFuzzer target (clang only) for N seconds each, one after another.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := safetensors json tokenizer args png_text
+FUZZ_TARGETS := safetensors json tokenizer args png_text prompt
 FUZZ_CXX     ?= clang++
 FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 # Only the parsers the targets reach are built (not all of libsd.a): faster, and unrelated work in progress
 # cannot break `make fuzz`. An undefined reference at link time means this list needs the new dependency.
 FUZZ_OBJ := $(addprefix build-fuzz/,json.o safetensors.o app/checkpoint.o app/options.o \
-              app/image_io.o tokenizer/clip_tokenizer.o tokenizer/unicode_tables.o)
+              app/image_io.o tokenizer/clip_tokenizer.o tokenizer/unicode_tables.o \
+              app/sha256.o pipeline/prompt_parser.o pipeline/prompt_chunks.o)
 fuzz-build:
 	CXXFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" $(MAKE) --no-print-directory BUILD=build-fuzz \
 	    CXX=$(FUZZ_CXX) $(FUZZ_OBJ)

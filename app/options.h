@@ -39,6 +39,9 @@ struct Options {
     int vae_tiling = -1;               // -1 auto, 0 off, 1 on
     int bench_runs = 3;
     bool verbose = false;
+    std::string embeddings_dir;        // --embeddings-dir; empty: embeddings/ beside the model
+    bool tokenize_weights = false;     // tokenize --weights: id:weight per 77-token chunk
+    bool tokenize_schedule = false;    // tokenize --schedule: the prompt schedule over --steps
 };
 
 Options parse_args(int argc, const char* const* argv);

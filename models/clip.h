@@ -28,14 +28,12 @@ struct ClipConfig {
 
 // x = x + out_proj(attention(q, k, v of layer_norm1(x)));  x = x + fc2(quick_gelu(fc1(layer_norm2(x)))).
 struct ClipLayer {
-    Tensor ln1_w, ln1_b;    // (C)
-    Tensor q_w, q_b;        // (C, C), (C)
-    Tensor k_w, k_b;        // (C, C), (C)
-    Tensor v_w, v_b;        // (C, C), (C)
-    Tensor out_w, out_b;    // (C, C), (C)
-    Tensor ln2_w, ln2_b;    // (C)
-    Tensor fc1_w, fc1_b;    // (F, C), (F)
-    Tensor fc2_w, fc2_b;    // (C, F), (C)
+    Norm layer_norm1;       // (C)
+    Linear q, k, v;         // (C, C), (C)     self_attn.q_proj, k_proj, v_proj
+    Linear out;             // (C, C), (C)     self_attn.out_proj
+    Norm layer_norm2;       // (C)
+    Linear fc1;             // (F, C), (F)     mlp.fc1
+    Linear fc2;             // (C, F), (C)     mlp.fc2
 };
 
 struct ClipTextModel {
@@ -43,7 +41,7 @@ struct ClipTextModel {
     Tensor token_embedding;           // (V, C), stored dtype: only 77 rows are read per call
     Tensor position_embedding;        // (P, C), f32
     std::vector<ClipLayer> layers;
-    Tensor final_ln_w, final_ln_b;    // (C)
+    Norm final_layer_norm;            // (C)
 };
 
 // Binds the text model under `prefix` (a diffusers text_encoder file: "text_model."). heads = 0: width / 64.
@@ -55,10 +53,11 @@ ClipTextModel load_clip_text(const SafeTensors& st,
 // clip_skip N ≥ 1 (the webui's "CLIP skip"): the output of the N-th layer from the end, through the final layer
 // norm; 1 is the last layer, 2 SD 1.x anime models' hidden_states[-2]. The result is allocated in `arena` where
 // its top was on entry; everything else the pass used is released again. Throws on an id outside the vocabulary
-// or clip_skip outside [1, layers].
-Tensor clip_encode(const ClipTextModel& model, const int* ids, int clip_skip, Arena& arena);
-
-// Multiply-adds ×2 of one clip_encode with all layers (projections, MLP, QKᵀ and AV; norms left out).
-double clip_encode_flops(const ClipConfig& cfg);
+// or clip_skip outside [1, layers]. token_rows (optional, one pointer per position): a non-null entry replaces
+// that position's token embedding by `width` floats (textual-inversion vectors); its id is then not looked up.
+Tensor clip_encode(const ClipTextModel& model, const int* ids, int clip_skip, Arena& arena,
+                   const float* const* token_rows = nullptr);
 
 }  // namespace sd
+
+#include "models/cost.h"

@@ -19,12 +19,12 @@ namespace sd {
 
 // x = x + out_proj(attention(in_proj(ln_1(x))));  x = x + c_proj(gelu(c_fc(ln_2(x)))).
 struct OpenClipLayer {
-    Tensor ln1_w, ln1_b;    // (C)             ln_1
-    Tensor qkv_w, qkv_b;    // (3C, C), (3C)   attn.in_proj_*: rows q | k | v
-    Tensor out_w, out_b;    // (C, C), (C)     attn.out_proj
-    Tensor ln2_w, ln2_b;    // (C)             ln_2
-    Tensor fc_w, fc_b;      // (F, C), (F)     mlp.c_fc
-    Tensor proj_w, proj_b;  // (C, F), (C)     mlp.c_proj
+    Norm ln_1;              // (C)
+    Linear in_proj;         // (3C, C), (3C)   attn.in_proj_*: rows q | k | v
+    Linear out_proj;        // (C, C), (C)     attn.out_proj
+    Norm ln_2;              // (C)
+    Linear c_fc;            // (F, C), (F)     mlp.c_fc
+    Linear c_proj;          // (C, F), (C)     mlp.c_proj
 };
 
 struct OpenClipTextModel {
@@ -32,7 +32,7 @@ struct OpenClipTextModel {
     Tensor token_embedding;           // (V, C), stored dtype: only 77 rows are read per call
     Tensor positional_embedding;      // (P, C), f32
     std::vector<OpenClipLayer> layers;
-    Tensor ln_final_w, ln_final_b;    // (C)
+    Norm ln_final;                    // (C)
 };
 
 // Binds the tower under `prefix`. heads = 0: width / 64 (ViT-H: 16). Throws naming any missing or misshaped tensor.
@@ -47,8 +47,5 @@ Tensor open_clip_encode(const OpenClipTextModel& model, const int* ids, int skip
 // The webui's OpenCLIP padding (sd_hijack_clip process_tokens): every id after the first end token (49407) of a
 // chunk becomes the pad id 0.
 void open_clip_pad_ids(int* ids, int64_t n, int end_id = 49407, int pad_id = 0);
-
-// Multiply-adds ×2 of one open_clip_encode through `run` layers.
-double open_clip_encode_flops(const ClipConfig& cfg, int64_t run);
 
 }  // namespace sd

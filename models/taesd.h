@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "models/ops.h"
 #include "safetensors.h"
 #include "tensor.h"
 
@@ -18,34 +19,34 @@ namespace sd {
 
 // conv → ReLU → conv → ReLU → conv, plus x (through a 1×1 conv without bias when widths differ), then ReLU.
 struct TaesdBlock {
-    Tensor conv0_w, conv0_b;  // "conv.0" (C, Cin, 3, 3), (C)
-    Tensor conv1_w, conv1_b;  // "conv.2" (C, C, 3, 3), (C)
-    Tensor conv2_w, conv2_b;  // "conv.4" (C, C, 3, 3), (C)
-    Tensor skip_w;            // "skip" (C, Cin, 1, 1); empty when Cin == C (identity)
+    Conv conv0;   // "conv.0" (C, Cin, 3, 3), (C)
+    Conv conv1;   // "conv.2" (C, C, 3, 3), (C)
+    Conv conv2;   // "conv.4" (C, C, 3, 3), (C)
+    Conv skip;    // "skip" (C, Cin, 1, 1), no bias; empty when Cin == C (identity)
 };
 
 // Sequential: 0 conv(3→64), 1 Block, then three times [stride-2 conv without bias, Block, Block, Block]
 // (2..5, 6..9, 10..13), 14 conv(64→latent).
 struct TaesdEncoder {
-    Tensor conv_in_w, conv_in_b;  // "0" (64, 3, 3, 3), (64)
+    Conv conv_in;                 // "0" (64, 3, 3, 3), (64)
     TaesdBlock block_in;          // "1"
     struct Stage {
-        Tensor down_w;            // "2" / "6" / "10" (64, 64, 3, 3), stride 2, no bias
+        Conv down;                // "2" / "6" / "10" (64, 64, 3, 3), stride 2, no bias
         TaesdBlock blocks[3];     // "3".."5" / "7".."9" / "11".."13"
     } stages[3];
-    Tensor conv_out_w, conv_out_b;  // "14" (latent, 64, 3, 3), (latent)
+    Conv conv_out;                // "14" (latent, 64, 3, 3), (latent)
 };
 
 // Sequential: 0 Clamp (tanh(x/3)·3), 1 conv(latent→64), 2 ReLU, then three times [Block, Block, Block,
 // Upsample ×2 nearest, conv without bias] (3..7, 8..12, 13..17), 18 Block, 19 conv(64→3).
 struct TaesdDecoder {
-    Tensor conv_in_w, conv_in_b;  // "1" (64, latent, 3, 3), (64)
+    Conv conv_in;                 // "1" (64, latent, 3, 3), (64)
     struct Stage {
         TaesdBlock blocks[3];     // "3".."5" / "8".."10" / "13".."15"
-        Tensor up_w;              // "7" / "12" / "17" (64, 64, 3, 3), after the upsample, no bias
+        Conv up;                  // "7" / "12" / "17" (64, 64, 3, 3), after the Upsample, no bias
     } stages[3];
-    TaesdBlock block_out;           // "18"
-    Tensor conv_out_w, conv_out_b;  // "19" (3, 64, 3, 3), (3)
+    TaesdBlock block_out;         // "18"
+    Conv conv_out;                // "19" (3, 64, 3, 3), (3)
 };
 
 struct Taesd {

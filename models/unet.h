@@ -1,5 +1,13 @@
 // unet.h — the Stable Diffusion 1.x denoising UNet (ldm's UNetModel), loaded from a single-file checkpoint.
 //
+// The network ε_θ(z_t, t, τ_θ(y)) of Rombach et al. 2022, "High-Resolution Image Synthesis with Latent Diffusion
+// Models" (LDM), §3.3 and eq. 3: given the noisy latent z_t, the timestep t and the text encoding τ_θ(y), it
+// predicts the noise ε that was added. The backbone is Ho et al. 2020, "Denoising Diffusion Probabilistic
+// Models" (DDPM), §4 and appendix B: a U-Net of residual blocks with group normalisation, the timestep given
+// as a sinusoidal (Transformer) position embedding; LDM adds a spatial transformer with cross-attention to
+// τ_θ(y) after the res blocks of the attention levels (§3.3: softmax(QKᵀ/√d)·V with Q from the image
+// tokens, K and V from the text). FLOP counts: models/cost.h.
+//
 // Weights are bound by their CompVis/ldm names under "model.diffusion_model."; the configuration (model
 // channels, channel multiplier per level, res blocks per level, which levels have attention, context width,
 // transformer depth) is inferred from the tensor shapes and which keys exist, so one loader serves the real
@@ -12,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "models/ops.h"
 #include "safetensors.h"
 #include "tensor.h"
 
@@ -33,34 +42,44 @@ struct UNetConfig {
     int64_t heads_at(int64_t channels) const { return head_dim ? channels / head_dim : heads; }
 };
 
-struct ResBlock {                          // h = conv(silu(gn(x))) + emb; h = conv(silu(gn(h))); skip(x) + h
+// One input/output block as the config lays it out: a res block (cin → cout), maybe a spatial transformer,
+// maybe a down/upsample at the end; `level` is the resolution level it runs at (input side). ldm's
+// UNetModel.__init__ order: unet_plan() gives input_blocks.1... (down) and output_blocks.0... (up).
+struct UNetBlockPlan {
+    int level = 0;
+    bool res = false, attn = false, down = false, up = false;
     int64_t cin = 0, cout = 0;
-    Tensor norm1_g, norm1_b;               // (cin)             in_layers.0
-    Tensor conv1_w, conv1_b;               // (cout, cin, 3, 3) in_layers.2
-    Tensor emb_w, emb_b;                   // (cout, temb)      emb_layers.1
-    Tensor norm2_g, norm2_b;               // (cout)            out_layers.0
-    Tensor conv2_w, conv2_b;               // (cout, cout, 3, 3) out_layers.3
-    Tensor skip_w, skip_b;                 // (cout, cin, 1, 1) skip_connection, empty when cin == cout
+};
+void unet_plan(const UNetConfig& c, std::vector<UNetBlockPlan>& down, std::vector<UNetBlockPlan>& up);
+
+struct ResBlock {         // h = conv1(silu(norm1(x))) + emb(silu(temb)); h = conv2(silu(norm2(h))); skip(x) + h
+    int64_t cin = 0, cout = 0;
+    Norm norm1;           // (cin)              in_layers.0
+    Conv conv1;           // (cout, cin, 3, 3)  in_layers.2
+    Linear emb;           // (cout, temb)       emb_layers.1
+    Norm norm2;           // (cout)             out_layers.0
+    Conv conv2;           // (cout, cout, 3, 3) out_layers.3
+    Conv skip;            // (cout, cin, 1, 1)  skip_connection; empty when cin == cout
 };
 
-struct Attention {                         // q from x, k/v from x (self) or the text context (cross)
-    Tensor q_w, k_w, v_w;                  // (C, C), (C, Ckv), (C, Ckv), no bias
-    Tensor out_w, out_b;                   // (C, C), (C)       to_out.0
+struct Attention {        // q from x, k/v from x (self) or the text context (cross)
+    Linear q, k, v;       // (C, C), (C, Ckv), (C, Ckv), no bias  to_q, to_k, to_v
+    Linear out;           // (C, C), (C)                         to_out.0
 };
 
-struct TransformerBlock {                  // x += attn1(ln1 x); x += attn2(ln2 x, ctx); x += ff(ln3 x)
-    Tensor norm1_g, norm1_b, norm2_g, norm2_b, norm3_g, norm3_b;  // (C)
+struct TransformerBlock { // x += attn1(norm1 x); x += attn2(norm2 x, ctx); x += ff(norm3 x)
+    Norm norm1, norm2, norm3;  // (C)           LayerNorm, eps 1e-5
     Attention attn1, attn2;
-    Tensor ff1_w, ff1_b;                   // (8C, C), (8C)     ff.net.0.proj, GEGLU: value | gate
-    Tensor ff2_w, ff2_b;                   // (C, 4C), (C)      ff.net.2
+    Linear ff1;           // (8C, C), (8C)      ff.net.0.proj, GEGLU: value | gate
+    Linear ff2;           // (C, 4C), (C)       ff.net.2
 };
 
-struct SpatialTransformer {                // x + proj_out(blocks(proj_in(gn(x)) as tokens))
+struct SpatialTransformer {  // x + proj_out(blocks(proj_in(norm(x)) as tokens))
     int64_t channels = 0;
-    Tensor norm_g, norm_b;                 // (C)               norm (GroupNorm 32, eps 1e-6)
-    Tensor proj_in_w, proj_in_b;           // (C, C), (C)       1×1 conv or linear, kept as a matrix
-    std::vector<TransformerBlock> blocks;  // transformer_blocks.i
-    Tensor proj_out_w, proj_out_b;         // (C, C), (C)
+    Norm norm;            // (C)                norm (GroupNorm 32, eps 1e-6)
+    Linear proj_in;       // (C, C), (C)        1×1 conv or linear, kept as a matrix
+    std::vector<TransformerBlock> blocks;  //   transformer_blocks.i
+    Linear proj_out;      // (C, C), (C)
 };
 
 // One entry of input_blocks / middle_block / output_blocks, applied in this order; absent parts are unused.
@@ -68,22 +87,22 @@ struct UNetBlock {
     bool has_res = false, has_attn = false;
     ResBlock res;
     SpatialTransformer attn;
-    Tensor down_w, down_b;                 // (C, C, 3, 3) op: stride 2, pad 1 (input blocks ending a level)
-    Tensor up_w, up_b;                     // (C, C, 3, 3) conv after nearest 2× (output blocks ending a level)
+    Conv down;            // (C, C, 3, 3) op: stride 2, pad 1 (input blocks ending a level)
+    Conv up;              // (C, C, 3, 3) conv after nearest 2× (output blocks ending a level)
 };
 
 struct UNet {
     UNetConfig cfg;
-    Tensor time1_w, time1_b;               // (temb, mc), (temb)   time_embed.0
-    Tensor time2_w, time2_b;               // (temb, temb), (temb) time_embed.2
-    Tensor conv_in_w, conv_in_b;           // (mc, in, 3, 3)       input_blocks.0.0
-    std::vector<UNetBlock> input_blocks;   // input_blocks.1 ...
-    ResBlock mid_res1;                     // middle_block.0
-    SpatialTransformer mid_attn;           // middle_block.1
-    ResBlock mid_res2;                     // middle_block.2
-    std::vector<UNetBlock> output_blocks;  // output_blocks.0 ...
-    Tensor out_norm_g, out_norm_b;         // (mc)                 out.0
-    Tensor conv_out_w, conv_out_b;         // (out, mc, 3, 3)      out.2
+    Linear time1;         // (temb, mc), (temb)    time_embed.0
+    Linear time2;         // (temb, temb), (temb)  time_embed.2
+    Conv conv_in;         // (mc, in, 3, 3)        input_blocks.0.0
+    std::vector<UNetBlock> input_blocks;   //      input_blocks.1 ...
+    ResBlock mid_res1;                     //      middle_block.0
+    SpatialTransformer mid_attn;           //      middle_block.1
+    ResBlock mid_res2;                     //      middle_block.2
+    std::vector<UNetBlock> output_blocks;  //      output_blocks.0 ...
+    Norm out_norm;        // (mc)                  out.0
+    Conv conv_out;        // (out, mc, 3, 3)       out.2
 };
 
 // Infers the configuration and binds every tensor under `prefix`; the views point into `st`, which must
@@ -98,10 +117,6 @@ UNet load_unet(const SafeTensors& st, const std::string& prefix = "model.diffusi
 Tensor unet_forward(const UNet& unet, const Tensor& x, const float* timesteps, const Tensor& context,
                     Arena& arena);
 
-// Floating-point operations of one unet_forward (2 per multiply-add): convolutions, linears and the two
-// attention products; norms and elementwise ops are not counted. Depends only on unet.cfg.
-double unet_flops(const UNet& unet, int64_t B, int64_t h, int64_t w, int64_t T);
-
 // The building blocks, exposed for tests; each releases its temporaries. resblock returns a fresh arena tensor;
 // spatial_transformer adds its result onto x in place (x + proj_out(...), ldm's residual).
 Tensor resblock(const ResBlock& b, const Tensor& x /*(N,C,H,W)*/, const Tensor& emb /*(N,temb)*/, Arena& a);
@@ -109,3 +124,5 @@ void spatial_transformer(const SpatialTransformer& st, Tensor& x /*(N,C,H,W)*/, 
                          int64_t heads, Arena& a);
 
 }  // namespace sd
+
+#include "models/cost.h"

@@ -1,5 +1,12 @@
 // vae.h — the SD 1.x first-stage autoencoder (ldm AutoencoderKL, "KL-f8"): image (3, H, W) ↔ latent (4, H/8, W/8).
 //
+// The perceptual compression of Rombach et al. 2022 (LDM), §3.1 and appendix G: an encoder E and a decoder D
+// with x ≈ D(E(x)), the latent 8× smaller on each side; the "KL" variant regularises the latent with a slight
+// KL penalty towards N(0, I), as in the variational autoencoder of Kingma & Welling 2014 ("Auto-Encoding
+// Variational Bayes", §3 and appendix C.2: a Gaussian encoder q(z|x) = N(z; μ, σ²I) whose mean and
+// log-variance are the encoder's 2·z output channels). Here the encoder returns the mean μ (no sampling). FLOP counts and
+// arena needs: models/cost.h.
+//
 // Weights are bound by their ldm single-file names ("first_stage_model.encoder.down.0.block.1.conv2.weight", ...),
 // views into the mapped checkpoint, which must outlive the Vae. The configuration (block widths per level,
 // res blocks per level, latent channels) is read off the tensor shapes, so the same code loads the real 83M VAE
@@ -23,25 +30,24 @@ struct VaeConfig {
     int64_t num_res_blocks = 0;   // per encoder level; the decoder has one more per level
     int64_t z_channels = 0;       // 4: latent channels (the encoder makes 2·z: mean and log-variance)
     int64_t image_channels = 0;   // 3
+    int64_t downscale() const { return int64_t(1) << (widths.size() - 1); }  // image side / latent side: 8
 };
 
 // norm1 → SiLU → conv1 → norm2 → SiLU → conv2, plus x (through a 1×1 nin_shortcut when widths differ).
 struct VaeResBlock {
-    Tensor norm1_w, norm1_b;  // (Cin)
-    Tensor conv1_w, conv1_b;  // (Cout, Cin, 3, 3), (Cout)
-    Tensor norm2_w, norm2_b;  // (Cout)
-    Tensor conv2_w, conv2_b;  // (Cout, Cout, 3, 3), (Cout)
-    Tensor skip_w, skip_b;    // nin_shortcut (Cout, Cin, 1, 1), (Cout); empty when Cin == Cout
+    Norm norm1;   // (Cin)
+    Conv conv1;   // (Cout, Cin, 3, 3), (Cout)
+    Norm norm2;   // (Cout)
+    Conv conv2;   // (Cout, Cout, 3, 3), (Cout)
+    Conv skip;    // nin_shortcut (Cout, Cin, 1, 1), (Cout); empty when Cin == Cout
 };
 
 // Single-head self-attention over the H·W positions, channels as features; q/k/v/proj_out are 1×1 convs,
 // kept here as (C, C) matrices (the same bytes as (C, C, 1, 1)).
 struct VaeAttn {
-    Tensor norm_w, norm_b;  // (C)
-    Tensor q_w, q_b;        // (C, C), (C)
-    Tensor k_w, k_b;        // (C, C), (C)
-    Tensor v_w, v_b;        // (C, C), (C)
-    Tensor proj_w, proj_b;  // (C, C), (C)
+    Norm norm;        // (C)
+    Linear q, k, v;   // (C, C), (C)
+    Linear proj_out;  // (C, C), (C)
 };
 
 struct VaeMid {
@@ -54,33 +60,38 @@ struct VaeMid {
 // resampling conv: encoder stride-2 3×3 after padding right and bottom by one; decoder nearest 2× then 3×3.
 struct VaeLevel {
     std::vector<VaeResBlock> blocks;
-    Tensor resample_w, resample_b;  // (C, C, 3, 3), (C); empty where the level does not resample
+    Conv resample;    // (C, C, 3, 3), (C); empty where the level does not resample
 };
 
 struct VaeEncoder {
-    Tensor conv_in_w, conv_in_b;    // (W0, 3, 3, 3), (W0)
-    std::vector<VaeLevel> down;     // down[i] ends at widths[i]
+    Conv conv_in;                // (W0, 3, 3, 3), (W0)
+    std::vector<VaeLevel> down;  // down[i] ends at widths[i]
     VaeMid mid;
-    Tensor norm_out_w, norm_out_b;  // (Wlast)
-    Tensor conv_out_w, conv_out_b;  // (2z, Wlast, 3, 3), (2z)
+    Norm norm_out;               // (Wlast)
+    Conv conv_out;               // (2z, Wlast, 3, 3), (2z)
 };
 
 struct VaeDecoder {
-    Tensor conv_in_w, conv_in_b;    // (Wlast, z, 3, 3), (Wlast)
+    Conv conv_in;                // (Wlast, z, 3, 3), (Wlast)
     VaeMid mid;
-    std::vector<VaeLevel> up;       // up[i] ends at widths[i]; run from the last index down to 0
-    Tensor norm_out_w, norm_out_b;  // (W0)
-    Tensor conv_out_w, conv_out_b;  // (3, W0, 3, 3), (3)
+    std::vector<VaeLevel> up;    // up[i] ends at widths[i]; run from the last index down to 0
+    Norm norm_out;               // (W0)
+    Conv conv_out;               // (3, W0, 3, 3), (3)
 };
 
 struct Vae {
     VaeConfig cfg;
     bool has_encoder = false;  // some VAE files ship the decoder only
     VaeEncoder encoder;
-    Tensor quant_conv_w, quant_conv_b;            // (2z, 2z, 1, 1), (2z); empty without encoder
-    Tensor post_quant_conv_w, post_quant_conv_b;  // (z, z, 1, 1), (z)
+    Conv quant_conv;           // (2z, 2z, 1, 1), (2z); empty without encoder
+    Conv post_quant_conv;      // (z, z, 1, 1), (z)
     VaeDecoder decoder;
 };
+
+// How the VAE's convs run: every fast path the shape allows (choose_conv). At real image sizes its maps are
+// 32×32 and larger, where ConvPolicy::Measured picks the same; Eager also keeps small decodes bit for bit as
+// they were. Its res blocks' conv1 writes over its own input, which only Winograd allows (in_place).
+constexpr ConvPolicy kVaeConvPolicy = ConvPolicy::Eager;
 
 // Binds the VAE in `st` under `prefix`; an empty prefix means: "first_stage_model." if the file has it,
 // else no prefix (a standalone ldm-named VAE file). Throws naming any missing or misshaped tensor.
@@ -97,8 +108,8 @@ Tensor vae_decode(const Vae& vae, const Tensor& z, Arena& arena);
 // the image size. An approximation of vae_decode (each tile's GroupNorm statistics and attention see only the
 // tile); exactly vae_decode when one tile covers the latent. Throws unless 1 <= tile and 0 <= overlap < tile.
 Tensor vae_decode_tiled(const Vae& vae, const Tensor& z, Arena& arena, int tile_latent = 64, int overlap_latent = 16);
-size_t vae_decode_tiled_arena_bytes(const Vae& vae, int64_t B, int64_t h, int64_t w, int tile_latent = 64,
-                                    int overlap_latent = 16);
+// Throws unless 1 <= tile and 0 <= overlap < tile (both in latent pixels).
+void vae_check_tiling(int tile_latent, int overlap_latent);
 // Where tiles of `tile` start along an axis of `length` (latent pixels): the fewest tiles with overlaps of at
 // least `overlap`, spread evenly, the first at 0 and the last ending at `length`; {0} when one tile covers it.
 std::vector<int64_t> vae_tile_starts(int64_t length, int64_t tile, int64_t overlap);
@@ -107,14 +118,6 @@ std::vector<int64_t> vae_tile_starts(int64_t length, int64_t tile, int64_t overl
 // 0.18215 × the posterior mean (the first z of quant_conv's 2z output channels).
 Tensor vae_encode(const Vae& vae, const Tensor& img, Arena& arena);
 
-// The most arena memory the pass holds at once (bytes), from the layer shapes: what a caller should size its
-// arena to. vae_decode / vae_encode reserve it on entry, so a fresh arena grows once rather than stage by stage.
-size_t vae_decode_arena_bytes(const Vae& vae, int64_t B, int64_t h, int64_t w);
-size_t vae_encode_arena_bytes(const Vae& vae, int64_t B, int64_t H, int64_t W);
-
-// Multiply-adds ×2 of one decode of a (B, z, h, w) latent / one encode of a (B, 3, H, W) image, counted from
-// the layer shapes: conv 2·Cout·Cin·k²·Ho·Wo, attention 4·N²·C (QKᵀ and AV); norms and adds left out.
-double vae_decode_flops(const Vae& vae, int64_t B, int64_t h, int64_t w);
-double vae_encode_flops(const Vae& vae, int64_t B, int64_t H, int64_t W);
-
 }  // namespace sd
+
+#include "models/cost.h"

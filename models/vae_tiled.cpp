@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "models/ops.h"
 #include "models/vae.h"
 
 namespace sd {
@@ -33,14 +34,6 @@ namespace sd {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
-
-size_t arena_size(size_t bytes) { return (bytes + 63) & ~size_t(63); }  // as Arena::bytes rounds
-
-void check_tiling(int tile_latent, int overlap_latent) {
-    if (tile_latent < 1 || overlap_latent < 0 || overlap_latent >= tile_latent)
-        throw std::runtime_error("vae_decode_tiled: need tile >= 1 and 0 <= overlap < tile, got tile " +
-                                 std::to_string(tile_latent) + ", overlap " + std::to_string(overlap_latent));
-}
 
 // Weight of a pixel `d` pixels in from a tile's edge, on a side that overlaps the neighbour by `len` pixels:
 // a raised cosine from ~0 at the edge to ~1 at the overlap's far end, 1 beyond. ramp(d) + ramp(len - 1 - d) = 1,
@@ -93,9 +86,13 @@ AxisTiling tile_axis(int64_t length, int64_t tile, int64_t overlap, int64_t fact
     return a;
 }
 
-int64_t upscale(const Vae& vae) { return int64_t(1) << (vae.cfg.widths.size() - 1); }
-
 }  // namespace
+
+void vae_check_tiling(int tile_latent, int overlap_latent) {
+    if (tile_latent < 1 || overlap_latent < 0 || overlap_latent >= tile_latent)
+        throw std::runtime_error("vae_decode_tiled: need tile >= 1 and 0 <= overlap < tile, got tile " +
+                                 std::to_string(tile_latent) + ", overlap " + std::to_string(overlap_latent));
+}
 
 std::vector<int64_t> vae_tile_starts(int64_t length, int64_t tile, int64_t overlap) {
     assert(tile >= 1 && overlap >= 0 && overlap < tile && length >= 1);
@@ -107,29 +104,15 @@ std::vector<int64_t> vae_tile_starts(int64_t length, int64_t tile, int64_t overl
     return starts;
 }
 
-size_t vae_decode_tiled_arena_bytes(const Vae& vae, int64_t B, int64_t h, int64_t w, int tile_latent,
-                                    int overlap_latent) {
-    check_tiling(tile_latent, overlap_latent);
-    if (h <= tile_latent && w <= tile_latent) return vae_decode_arena_bytes(vae, B, h, w);  // one plain pass
-    const int64_t f = upscale(vae), th = h < tile_latent ? h : tile_latent, tw = w < tile_latent ? w : tile_latent;
-    return arena_size((size_t)(B * vae.cfg.image_channels * h * f * w * f) * sizeof(float)) +  // the output
-           arena_size((size_t)(B * vae.cfg.z_channels * th * tw) * sizeof(float)) +         // one tile's latent
-           vae_decode_arena_bytes(vae, B, th, tw);                                           // its decode
-}
-
 Tensor vae_decode_tiled(const Vae& vae, const Tensor& z, Arena& a, int tile_latent, int overlap_latent) {
-    check_tiling(tile_latent, overlap_latent);
-    if (z.dtype != DType::F32 || z.ndim != 4 || z.shape[1] != vae.cfg.z_channels)
-        throw std::runtime_error("vae_decode_tiled: expected an F32 (B, " + std::to_string(vae.cfg.z_channels) +
-                                 ", h, w) latent, got " + dtype_name(z.dtype) + " " + z.shape_str());
+    vae_check_tiling(tile_latent, overlap_latent);
+    check_input(z, vae.cfg.z_channels, "vae_decode_tiled");
     const int64_t B = z.shape[0], Cz = z.shape[1], h = z.shape[2], w = z.shape[3];
     if (h <= tile_latent && w <= tile_latent) return vae_decode(vae, z, a);  // one tile: exactly the plain decode
 
-    const int64_t f = upscale(vae), C = vae.cfg.image_channels, H = h * f, W = w * f;
+    const int64_t f = vae.cfg.downscale(), C = vae.cfg.image_channels, H = h * f, W = w * f;
     // Grow the arena once for the whole pass (output + tile latent + tile decode), not tile stage by stage.
-    Arena::Mark m0 = a.mark();
-    a.bytes(vae_decode_tiled_arena_bytes(vae, B, h, w, tile_latent, overlap_latent));
-    a.release(m0);
+    reserve(a, vae_decode_tiled_arena_bytes(vae, B, h, w, tile_latent, overlap_latent));
 
     Tensor out = a.alloc({B, C, H, W});  // (B, C, H, W): Σ weight · tile, then normalised
     std::memset(out.data, 0, out.nbytes());
@@ -140,7 +123,7 @@ Tensor vae_decode_tiled(const Vae& vae, const Tensor& z, Arena& a, int tile_late
 
     for (size_t i = 0; i < ty.start_px.size(); i++)
         for (size_t j = 0; j < tx.start_px.size(); j++) {
-            Arena::Mark mk = a.mark();
+            ArenaScope s(a);
             const int64_t y0 = ty.start_px[i] / f, x0 = tx.start_px[j] / f;
             Tensor zt = a.alloc({B, Cz, th, tw});  // (B, z, th, tw): the tile's latent
             for (int64_t bc = 0; bc < B * Cz; bc++)
@@ -157,7 +140,6 @@ Tensor vae_decode_tiled(const Vae& vae, const Tensor& z, Arena& a, int tile_late
                     float* dst = o + (bc * H + Y0 + y) * W + X0;
                     for (int64_t x = 0; x < TW; x++) dst[x] += wy[y] * wx[x] * src[x];
                 }
-            a.release(mk);
         }
 
     for (int64_t bc = 0; bc < B * C; bc++)

@@ -1,16 +1,20 @@
-// weights.h — binding checkpoint tensors to model fields by name, one greppable line per tensor.
+// weights.h — binding checkpoint tensors to model fields by name, one greppable line per layer.
 //
-//   WeightLoader w(st, "model.diffusion_model.");
-//   b.conv1_w = w.mat(p + "in_layers.2.weight", {cout, cin, 3, 3});   // stored dtype, a view of the file
-//   b.conv1_b = w.vec(p + "in_layers.2.bias", {cout});                // small: an owned f32 copy
+//   WeightLoader file(st, "model.diffusion_model.");
+//   Binder w(file);
+//   b.conv1 = w.conv(p + "in_layers.2", cout, cin, 3);   // in_layers.2.weight (cout, cin, 3, 3), .bias (cout)
+//   b.norm1 = w.norm(p + "in_layers.0", cin);            // in_layers.0.weight, .bias (cin)
 //
 // Large matrices stay in the mapped file in their stored dtype (f16/bf16/f32); the kernels read them as
 // they are. Biases and norm parameters are small, so they are widened to f32 once at load.
 #pragma once
+#include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "models/ops.h"
 #include "safetensors.h"
 
 namespace sd {
@@ -60,6 +64,64 @@ public:
 private:
     const SafeTensors& st_;
     std::string prefix_;
+};
+
+// The binders' helper: a WeightLoader that remembers every name bound, so a loader can refuse a file with
+// tensors it did not use (a structure it misread), and whose error for a missing tensor names the shape it
+// should have had. Layers are bound by their module path: conv("in_layers.2", ...) binds "in_layers.2.weight"
+// and "in_layers.2.bias".
+class Binder {
+public:
+    explicit Binder(const WeightLoader& w) : w_(w) {}
+
+    Tensor mat(const std::string& name, std::initializer_list<int64_t> shape) {  // stored dtype: a file view
+        require(name, shape);
+        return w_.mat(name, shape);
+    }
+    Tensor vec(const std::string& name, std::initializer_list<int64_t> shape) {  // an owned f32 copy
+        require(name, shape);
+        return w_.vec(name, shape);
+    }
+    Linear linear(const std::string& p, int64_t out, int64_t in, bool bias = true) {
+        return {mat(p + ".weight", {out, in}), bias ? vec(p + ".bias", {out}) : Tensor()};
+    }
+    Conv conv(const std::string& p, int64_t cout, int64_t cin, int64_t k, bool bias = true) {
+        return {mat(p + ".weight", {cout, cin, k, k}), bias ? vec(p + ".bias", {cout}) : Tensor()};
+    }
+    Norm norm(const std::string& p, int64_t C) { return {vec(p + ".weight", {C}), vec(p + ".bias", {C})}; }
+    // A 1×1 conv (ldm) or a Linear (SD 2.x, converted files): the same (out, in) matrix, kept as a Linear.
+    Linear proj(const std::string& p, int64_t out, int64_t in, bool bias = true) {
+        const std::string name = p + ".weight";
+        Tensor w = w_.has(name) && w_.shape(name).size() == 2 ? mat(name, {out, in})
+                                                              : mat(name, {out, in, 1, 1}).reshape({out, in});
+        return {w, bias ? vec(p + ".bias", {out}) : Tensor()};
+    }
+
+    const WeightLoader& loader() const { return w_; }
+    // Throws naming the first tensor under the prefix that nothing bound, as not part of `layout`.
+    void refuse_unused(const std::string& layout) const {
+        const std::string& prefix = w_.prefix();
+        for (const TensorInfo& t : w_.file().tensors()) {
+            if (t.name.compare(0, prefix.size(), prefix) != 0) continue;
+            if (!used_.count(t.name.substr(prefix.size())))
+                throw std::runtime_error(w_.file().path() + ": tensor '" + t.name + "' is not part of the " + layout +
+                                         " inferred from this file");
+        }
+    }
+
+private:
+    const WeightLoader& w_;
+    std::set<std::string> used_;
+
+    void require(const std::string& name, std::initializer_list<int64_t> shape) {
+        if (!w_.has(name)) {
+            Tensor expected;
+            Tensor::set_shape(expected, shape);
+            throw std::runtime_error(w_.file().path() + ": missing tensor '" + w_.prefix() + name +
+                                     "' (expected shape " + expected.shape_str() + ")");
+        }
+        used_.insert(name);
+    }
 };
 
 }  // namespace sd

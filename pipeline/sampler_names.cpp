@@ -28,6 +28,12 @@ const SamplerNames kSamplers[] = {
     {SamplerKind::lms, "lms", "LMS", "k_lms", nullptr},
     {SamplerKind::ddim, "ddim", "DDIM", nullptr, nullptr},
     {SamplerKind::lcm, "lcm", "LCM", "k_lcm", nullptr},
+    {SamplerKind::dpmpp_sde, "dpmpp_sde", "DPM++ SDE", "k_dpmpp_sde", nullptr},
+    {SamplerKind::dpmpp_2m_sde, "dpmpp_2m_sde", "DPM++ 2M SDE", "k_dpmpp_2m_sde", nullptr},
+    {SamplerKind::dpmpp_2m_sde_heun, "dpmpp_2m_sde_heun", "DPM++ 2M SDE Heun", "k_dpmpp_2m_sde_heun", nullptr},
+    {SamplerKind::dpmpp_3m_sde, "dpmpp_3m_sde", "DPM++ 3M SDE", "k_dpmpp_3m_sde", nullptr},
+    {SamplerKind::restart, "restart", "Restart", nullptr, nullptr},
+    {SamplerKind::plms, "plms", "PLMS", nullptr, nullptr},
 };
 
 const SamplerNames& names_of(SamplerKind kind) {
@@ -92,14 +98,35 @@ SamplerKind parse_sampler(const std::string& name, std::optional<ScheduleKind>* 
 const char* sampler_name(SamplerKind kind) { return names_of(kind).short_name; }
 const char* sampler_display_name(SamplerKind kind) { return names_of(kind).display; }
 
+const std::vector<SamplerKind>& all_samplers() {
+    static const std::vector<SamplerKind> all = [] {
+        std::vector<SamplerKind> v;
+        for (const SamplerNames& n : kSamplers) v.push_back(n.kind);
+        return v;
+    }();
+    return all;
+}
+
 std::optional<ScheduleKind> webui_default_schedule(SamplerKind kind) {
-    switch (kind) {  // modules/sd_samplers_kdiffusion.py samplers_k_diffusion options {'scheduler': 'karras'}
+    switch (kind) {  // modules/sd_samplers_kdiffusion.py samplers_k_diffusion options {'scheduler': ...}
         case SamplerKind::dpmpp_2m:
+        case SamplerKind::dpmpp_sde:
         case SamplerKind::dpmpp_2s_a:
         case SamplerKind::dpm2:
-        case SamplerKind::dpm2_a: return ScheduleKind::karras;
+        case SamplerKind::dpm2_a:
+        case SamplerKind::restart: return ScheduleKind::karras;
+        case SamplerKind::dpmpp_2m_sde:
+        case SamplerKind::dpmpp_2m_sde_heun:
+        case SamplerKind::dpmpp_3m_sde: return ScheduleKind::exponential;
         default: return std::nullopt;
     }
+}
+
+bool sampler_is_timestep(SamplerKind kind) { return kind == SamplerKind::ddim || kind == SamplerKind::plms; }
+
+bool sampler_uses_brownian_noise(SamplerKind kind) {
+    return kind == SamplerKind::dpmpp_sde || kind == SamplerKind::dpmpp_2m_sde || kind == SamplerKind::dpmpp_2m_sde_heun ||
+           kind == SamplerKind::dpmpp_3m_sde;
 }
 
 ScheduleKind webui_automatic_schedule(SamplerKind kind) {
@@ -107,7 +134,7 @@ ScheduleKind webui_automatic_schedule(SamplerKind kind) {
 }
 
 const char* webui_schedule_type(SamplerKind kind, std::optional<ScheduleKind> chosen) {
-    if (kind == SamplerKind::ddim) return chosen ? schedule_label(*chosen) : "Automatic";  // CompVisSampler
+    if (sampler_is_timestep(kind)) return chosen ? schedule_label(*chosen) : "Automatic";  // CompVisSampler
     if (!chosen) chosen = webui_default_schedule(kind);
     return chosen ? schedule_label(*chosen) : "Automatic";
 }
@@ -125,7 +152,8 @@ std::vector<float> sampler_sigmas(SamplerKind kind, ScheduleKind schedule, int s
                                   const ScheduleOptions& opt) {
     if (steps < 1) throw std::runtime_error("the number of sampling steps must be at least 1, got " + std::to_string(steps));
     switch (kind) {
-        case SamplerKind::ddim: {
+        case SamplerKind::ddim:
+        case SamplerKind::plms: {
             // modules/sd_samplers_timesteps.py CompVisSampler.get_timesteps:
             // clip(range(0, 1000, 1000 // steps) + 1, 0, 999), visited from the last down to the first.
             const int T = (int)sd.sigmas.size();
@@ -138,7 +166,8 @@ std::vector<float> sampler_sigmas(SamplerKind kind, ScheduleKind schedule, int s
         }
         case SamplerKind::lcm: return make_sigmas(schedule, steps, lcm_schedule(sd), opt);
         case SamplerKind::dpm2:
-        case SamplerKind::dpm2_a: {  // KDiffusionSampler.get_sigmas, discard_next_to_last_sigma
+        case SamplerKind::dpm2_a:
+        case SamplerKind::dpmpp_3m_sde: {  // KDiffusionSampler.get_sigmas, discard_next_to_last_sigma
             std::vector<float> s = make_sigmas(schedule, steps + 1, sd, opt);
             s.erase(s.end() - 2);
             return s;
@@ -149,6 +178,6 @@ std::vector<float> sampler_sigmas(SamplerKind kind, ScheduleKind schedule, int s
 
 float initial_noise_scale(SamplerKind kind, const std::vector<float>& sigmas) {
     // modules/sd_samplers_kdiffusion.py sample: x = x * sigmas[0]; the timestep samplers take the noise as is
-    return kind == SamplerKind::ddim ? 1.0f : sigmas.at(0);
+    return sampler_is_timestep(kind) ? 1.0f : sigmas.at(0);
 }
 }  // namespace sd

@@ -13,7 +13,11 @@
 
 namespace sd {
 
-enum class SamplerKind { euler, euler_a, heun, dpm2, dpm2_a, dpmpp_2m, dpmpp_2s_a, lms, ddim, lcm };
+enum class SamplerKind {
+    euler, euler_a, heun, dpm2, dpm2_a, dpmpp_2m, dpmpp_2s_a, lms, ddim, lcm,
+    dpmpp_sde, dpmpp_2m_sde, dpmpp_2m_sde_heun, dpmpp_3m_sde, restart, plms
+};
+const std::vector<SamplerKind>& all_samplers();
 
 // Accepts short names ("dpmpp_2m"), the webui's display names ("DPM++ 2M") and its aliases ("k_dpmpp_2m"),
 // case-insensitively, optionally with a schedule suffix: "DPM++ 2M Karras", "dpmpp_2m_karras", "k_dpm_2_ka",
@@ -23,7 +27,8 @@ SamplerKind parse_sampler(const std::string& name, std::optional<ScheduleKind>* 
 const char* sampler_name(SamplerKind kind);          // "euler_a"
 const char* sampler_display_name(SamplerKind kind);  // the webui's 'Sampler' in PNG metadata: "Euler a"
 // The webui's default schedule for a sampler (the 'scheduler' of its options in samplers_k_diffusion): what
-// Schedule type "Automatic" runs. Karras for DPM++ 2M, DPM++ 2S a, DPM2 and DPM2 a; nullopt otherwise (then
+// Schedule type "Automatic" runs. Karras for DPM++ 2M, DPM++ SDE, DPM++ 2S a, DPM2 and DPM2 a; Exponential for
+// DPM++ 2M SDE (and its Heun variant) and DPM++ 3M SDE; nullopt otherwise (then
 // k-diffusion's own get_sigmas runs: the levels of Uniform).
 std::optional<ScheduleKind> webui_default_schedule(SamplerKind kind);
 // The schedule "Automatic" runs: the default above, else discrete (Uniform).
@@ -35,6 +40,11 @@ ScheduleKind webui_automatic_schedule(SamplerKind kind);
 const char* webui_schedule_type(SamplerKind kind, std::optional<ScheduleKind> chosen);
 // Adds fresh noise every step (eta and the eta noise seed delta matter).
 bool sampler_is_ancestral(SamplerKind kind);
+// A timestep sampler (the webui's CompVisSampler: DDIM, PLMS): it walks DDPM timesteps, ignores the schedule
+// and starts from unscaled noise.
+bool sampler_is_timestep(SamplerKind kind);
+// Draws its noise from a Brownian tree (the webui's 'brownian_noise' option): the DPM++ SDE family.
+bool sampler_uses_brownian_noise(SamplerKind kind);
 
 // The noise levels the webui samples `steps` steps with, in the order visited:
 // - k-diffusion samplers: make_sigmas(schedule) + the final 0; DPM2 and DPM2 a ask for steps + 1 levels and

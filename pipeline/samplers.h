@@ -16,8 +16,7 @@
 // its per-image generators), so a seed gives the webui's image. Euler, Heun and DPM2 draw every step even
 // though the noise is unused at the webui's default s_churn = 0.
 // Names, labels, the webui's per-sampler sigma rules: sampler_names.h.
-// Left out: DPM++ SDE / 2M SDE / 3M SDE (Brownian-tree noise), DPM fast / adaptive, PLMS, UniPC, Restart,
-// img2img's partial schedules.
+// Left out: DPM fast / adaptive, UniPC, DDIM CFG++, img2img's partial schedules.
 #pragma once
 #include <cmath>
 #include <functional>
@@ -36,12 +35,24 @@ using Denoiser = std::function<void(const std::vector<float>& x, float sigma, st
 using SamplerCallback = std::function<void(int step, int steps, float sigma, const std::vector<float>& x,
                                            const std::vector<float>& denoised)>;
 
+// The noise an SDE step adds between two noise levels (k-diffusion's noise_sampler(sigma, sigma_next)): a
+// standard normal latent of x's size, correlated across calls as Brownian increments are. The webui's is a
+// Brownian tree seeded per image (brownian.h, brownian_noise_sampler below).
+using NoiseSampler = std::function<void(float sigma, float sigma_next, std::vector<float>& noise)>;
+
 struct SamplerOptions {
     double eta = 1.0;       // ancestral samplers (webui setting "Eta for ancestral samplers")
     double eta_ddim = 0.0;  // DDIM (webui "Eta for DDIM")
     double s_noise = 1.0;   // scale of the added noise (webui "sigma noise")
     double s_churn = 0.0, s_tmin = 0.0, s_tmax = INFINITY;  // Karras churn for Euler, Heun, DPM2 (webui: off)
+    NoiseSampler noise_sampler;  // the SDE samplers' noise (required by them)
 };
+
+// The webui's noise sampler for the SDE samplers (Sampler.create_noise_sampler): a Brownian tree per image over
+// [smallest positive sigma, largest sigma], seeded with the image's seed, drawing from `rng`'s generator;
+// `per_image` elements per image, images one after the other in the latent.
+NoiseSampler brownian_noise_sampler(const std::vector<float>& sigmas, const std::vector<uint64_t>& seeds, RngKind rng,
+                                    int64_t per_image);
 
 // The ODE's slope dx/dsigma at one element (k-diffusion to_d). The difference is taken in float32, as
 // k-diffusion takes it on float32 tensors.
@@ -74,6 +85,26 @@ void sample_ddim(const Denoiser& model, std::vector<float>& x, const std::vector
                  const SamplerCallback& callback = {}, const SamplerOptions& opt = {});
 void sample_lcm(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
                 const SamplerCallback& callback = {}, const SamplerOptions& opt = {});
+
+// webui sd_samplers_extra.restart_sampler (Xu et al. 2023, "Restart Sampling for Improving Generative
+// Processes"): Heun steps; from 20 steps on, the schedule is rebuilt as Karras and one (36+: two) stretch below
+// sigma 0.1 is re-noised up to sigma 2 and sampled again. Re-noising draws from rng.
+void sample_restart(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
+                    const SamplerCallback& callback = {}, const SamplerOptions& opt = {});
+// webui sd_samplers_timesteps_impl.plms (Liu et al. 2022, "Pseudo Numerical Methods for Diffusion Models on
+// Manifolds", PLMS): DDIM steps driven by an Adams-Bashforth combination of the last four eps; on DDIM's
+// timesteps and variance-preserving latents, like sample_ddim.
+void sample_plms(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
+                 const SamplerCallback& callback = {}, const SamplerOptions& opt = {});
+
+// The SDE samplers (samplers_sde.cpp); their noise comes from opt.noise_sampler, not from rng.
+void sample_dpmpp_sde(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
+                      const SamplerCallback& callback = {}, const SamplerOptions& opt = {});
+// solver_heun: the "DPM++ 2M SDE Heun" variant (k-diffusion solver_type 'heun'), else 'midpoint'.
+void sample_dpmpp_2m_sde(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
+                         const SamplerCallback& callback = {}, const SamplerOptions& opt = {}, bool solver_heun = false);
+void sample_dpmpp_3m_sde(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
+                         const SamplerCallback& callback = {}, const SamplerOptions& opt = {});
 
 // LMS's weight for the j-th newest derivative at step i: the integral over [sigmas[i], sigmas[i+1]] of the
 // Lagrange basis polynomial through sigmas[i], ..., sigmas[i-order+1] (k-diffusion linear_multistep_coeff).

@@ -193,3 +193,19 @@ TEST_CASE("unet: full-size SD1.5 forward, 64x64 latent, batch 2" * doctest::skip
                           << " MiB, mean |out| " << sum / y.numel());
     CHECK(finite);
 }
+
+TEST_CASE("unet: the transformer's LayerNorm eps is ldm's (a golden in which eps dominates the token variance)") {
+    // tools/ref_unet_layernorm.py: the tiny model's input_blocks.1.1 with proj_in scaled by 1e-3, so the tokens
+    // entering norm1 have a variance of ~3.5e-7, below eps; ldm's 1e-5 replaced by 1e-6 (or 1e-4) moves the
+    // output by 1.5e-2 (5e-3) of its scale, against a tolerance of 1e-5 of the scale (f32 rounding, as above).
+    SafeTensors model(kTinyModel), gold("tests/data/golden_unet_layernorm.safetensors");
+    UNet u = load_unet(model);
+    REQUIRE(u.input_blocks[0].has_attn);
+    SpatialTransformer st = u.input_blocks[0].attn;  // input_blocks.1.1
+    st.proj_in.w = gold.get("proj_in_weight", {32, 32});
+    st.proj_in.b = gold.get("proj_in_bias", {32});
+    Tensor x = WeightLoader::to_f32(gold.get("x", {1, 32, 8, 8}));  // spatial_transformer adds onto x in place
+    Arena arena;
+    spatial_transformer(st, x, gold.get("context", {1, 7, 32}), u.cfg.heads, arena);
+    check_close("spatial transformer, tiny token variance", x, gold.get("out", {1, 32, 8, 8}), 1e-5, 1e-10);
+}

@@ -140,7 +140,7 @@ TEST_CASE("vae: a standalone file with 2-D attention weights decodes the same; m
         write_standalone_vae(st, path);
         SafeTensors st2(path);
         Vae vae2 = load_vae(st2);
-        CHECK(vae2.decoder.mid.attn_1.q_w.ndim == 2);
+        CHECK(vae2.decoder.mid.attn_1.q.w.ndim == 2);
         Tensor got = vae_decode(vae2, z, arena);
         CHECK(std::memcmp(got.data, want.data, want.nbytes()) == 0);  // same bytes in, same bits out
     }

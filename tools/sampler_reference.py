@@ -26,6 +26,8 @@ Tensor names (all F32):
                                                  .../x       final latent
                                                  .../draws   (1,) number of randn calls
   run/.../traj_x, .../traj_denoised (steps, 24)  x entering each step and its denoised estimate (some runs)
+  run/.../queries (Q, 2)     SDE samplers: the (sigma, sigma_next) of each noise_sampler call, float32 as
+                             k-diffusion computes them (the k-th call returns noise/pool[k] too)
 Variants: churn (s_churn 1 or 2), eta05 (eta 0.5), eta0, snoise08 (s_noise 0.8), eta1 (DDIM eta 1).
 """
 import argparse
@@ -212,11 +214,11 @@ def ddim_timesteps(steps):
 
 
 def sampler_sigmas(sampler, schedule, steps, sd, lcm):
-    if sampler == "ddim":
+    if sampler in ("ddim", "plms"):
         return sd.sigmas[ddim_timesteps(steps).flip(0)]
     if sampler == "lcm":
         return make_sigmas(schedule, steps, lcm)
-    if sampler in ("dpm2", "dpm2_a"):
+    if sampler in ("dpm2", "dpm2_a", "dpmpp_3m_sde"):
         s = make_sigmas(schedule, steps + 1, sd)
         return torch.cat([s[:-2], s[-1:]])
     return make_sigmas(schedule, steps, sd)
@@ -414,14 +416,205 @@ def run_ddim(D, x, timesteps, acp, noise, o, cb):
     return x
 
 
+class Queries:
+    """The SDE samplers' noise_sampler(sigma, sigma_next): pool noise in order, the (float32) queries recorded."""
+
+    def __init__(self, noise):
+        self.noise, self.asked = noise, []
+
+    def __call__(self, a, b):
+        self.asked.append((float(a), float(b)))
+        return self.noise()
+
+
+def f32(v):
+    return torch.tensor(v, dtype=torch.float32)
+
+
+def run_dpmpp_sde(D, x, sigmas, noise, o, cb, r=0.5):
+    ns = Queries(noise)
+    for i in range(len(sigmas) - 1):
+        den = D(x, sigmas[i])
+        cb(x, den)
+        if sigmas[i + 1] == 0:
+            x = x + (x - den) / sigmas[i] * (sigmas[i + 1] - sigmas[i])
+            continue
+        t, tn = -math.log(sigmas[i]), -math.log(sigmas[i + 1])
+        h = tn - t
+        s = t + h * r
+        fac = 1 / (2 * r)
+        # where k-diffusion asks the noise sampler: float32 tensor arithmetic on the float32 sigmas
+        t32, tn32 = -f32(sigmas[i]).log(), -f32(sigmas[i + 1]).log()
+        s32 = t32 + (tn32 - t32) * r
+        sd, su = ancestral(math.exp(-t), math.exp(-s), o["eta"])
+        s_ = -math.log(sd)
+        x2 = (math.exp(-s_) / math.exp(-t)) * x - math.expm1(t - s_) * den
+        x2 = x2 + ns((-t32).exp(), (-s32).exp()) * o["s_noise"] * su
+        den2 = D(x2, math.exp(-s))
+        sd, su = ancestral(math.exp(-t), math.exp(-tn), o["eta"])
+        tn_ = -math.log(sd)
+        dd = (1 - fac) * den + fac * den2
+        x = (math.exp(-tn_) / math.exp(-t)) * x - math.expm1(t - tn_) * dd
+        x = x + ns((-t32).exp(), (-tn32).exp()) * o["s_noise"] * su
+    return x, ns.asked
+
+
+def run_dpmpp_2m_sde(D, x, sigmas, noise, o, cb, solver="midpoint"):
+    ns = Queries(noise)
+    old, h_last, eta = None, None, o["eta"]
+    for i in range(len(sigmas) - 1):
+        den = D(x, sigmas[i])
+        cb(x, den)
+        if sigmas[i + 1] == 0:
+            x = den
+        else:
+            t, s = -math.log(sigmas[i]), -math.log(sigmas[i + 1])
+            h = s - t
+            eta_h = eta * h
+            x = sigmas[i + 1] / sigmas[i] * math.exp(-eta_h) * x + -math.expm1(-h - eta_h) * den
+            if old is not None:
+                r = h_last / h
+                if solver == "heun":
+                    x = x + (-math.expm1(-h - eta_h) / (-h - eta_h) + 1) * (1 / r) * (den - old)
+                else:
+                    x = x + 0.5 * -math.expm1(-h - eta_h) * (1 / r) * (den - old)
+            if eta:
+                x = x + ns(sigmas[i], sigmas[i + 1]) * sigmas[i + 1] * (-math.expm1(-2 * eta_h)) ** 0.5 * o["s_noise"]
+            h_last = h
+        old = den
+    return x, ns.asked
+
+
+def run_dpmpp_3m_sde(D, x, sigmas, noise, o, cb):
+    ns = Queries(noise)
+    d_1 = d_2 = h_1 = h_2 = h = None  # k-diffusion leaves h unbound for a 1-step run (and fails); here: None
+    eta = o["eta"]
+    for i in range(len(sigmas) - 1):
+        den = D(x, sigmas[i])
+        cb(x, den)
+        if sigmas[i + 1] == 0:
+            x = den
+        else:
+            t, s = -math.log(sigmas[i]), -math.log(sigmas[i + 1])
+            h = s - t
+            h_eta = h * (eta + 1)
+            x = math.exp(-h_eta) * x + -math.expm1(-h_eta) * den
+            if h_2 is not None:
+                r0, r1 = h_1 / h, h_2 / h
+                d1_0, d1_1 = (den - d_1) / r0, (d_1 - d_2) / r1
+                d1 = d1_0 + (d1_0 - d1_1) * r0 / (r0 + r1)
+                d2 = (d1_0 - d1_1) / (r0 + r1)
+                phi_2 = math.expm1(-h_eta) / h_eta + 1
+                phi_3 = phi_2 / h_eta - 0.5
+                x = x + phi_2 * d1 - phi_3 * d2
+            elif h_1 is not None:
+                r = h_1 / h
+                phi_2 = math.expm1(-h_eta) / h_eta + 1
+                x = x + phi_2 * (den - d_1) / r
+            if eta:
+                x = x + ns(sigmas[i], sigmas[i + 1]) * sigmas[i + 1] * (-math.expm1(-2 * h * eta)) ** 0.5 * o["s_noise"]
+        d_1, d_2 = den, d_1
+        h_1, h_2 = h, h_1
+    return x, ns.asked
+
+
+def run_restart(D, x, sigmas, noise, o, cb):
+    """webui sd_samplers_extra.restart_sampler, float64 steps over float32 schedules (torch.argmin, karras)."""
+    sig = torch.tensor(sigmas, dtype=torch.float32)
+    steps = len(sigmas) - 1
+    restart_list = {}
+    if steps >= 20:
+        restart_steps, restart_times = 9, 1
+        if steps >= 36:
+            restart_steps, restart_times = steps // 4, 2
+        sig = karras(steps - restart_steps * restart_times, sig[-2].item(), sig[0].item())
+        restart_list = {0.1: [restart_steps + 1, restart_times, 2]}
+    restart_list = {int(torch.argmin(abs(sig - key), dim=0)): value for key, value in restart_list.items()}
+    step_list = []
+    for i in range(len(sig) - 1):
+        step_list.append((sig[i], sig[i + 1]))
+        if i + 1 in restart_list:
+            restart_steps, restart_times, restart_max = restart_list[i + 1]
+            min_idx, max_idx = i + 1, int(torch.argmin(abs(sig - restart_max), dim=0))
+            if max_idx < min_idx:
+                up = karras(restart_steps, sig[min_idx].item(), sig[max_idx].item())[:-1]
+                while restart_times > 0:
+                    restart_times -= 1
+                    step_list.extend(zip(up[:-1], up[1:]))
+    last = None
+    for old_s, new_s in step_list:
+        old_s, new_s = float(old_s), float(new_s)
+        if last is None:
+            last = old_s
+        elif last < old_s:
+            x = x + noise() * o["s_noise"] * (old_s ** 2 - last ** 2) ** 0.5
+        den = D(x, old_s)
+        cb(x, den)
+        d = (x - den) / old_s
+        dt = new_s - old_s
+        if new_s == 0:
+            x = x + d * dt
+        else:
+            x2 = x + d * dt
+            d2 = (x2 - D(x2, new_s)) / new_s
+            x = x + (d + d2) / 2 * dt
+        last = new_s
+    return x
+
+
+def run_plms(D, x, timesteps, acp, noise, o, cb):
+    """The webui's plms (modules/sd_samplers_timesteps_impl.py) on VP latents; eps from D as in run_ddim."""
+    alphas = acp[timesteps].double()
+    alphas_prev = acp[torch.nn.functional.pad(timesteps[:-1], pad=(1, 0))].double()
+
+    def eps_model(x_vp, a):
+        sigma = ((1 - a) / a) ** 0.5
+        x_ve = x_vp / a ** 0.5
+        return (x_ve - D(x_ve, sigma)) / sigma
+
+    old_eps = []
+    for i in range(len(timesteps) - 1):
+        index = len(timesteps) - 1 - i
+        a_t, a_prev = alphas[index].item(), alphas_prev[index].item()
+
+        def step(e):
+            p0 = (x - (1 - a_t) ** 0.5 * e) / a_t ** 0.5
+            return a_prev ** 0.5 * p0 + (1 - a_prev) ** 0.5 * e, p0
+
+        e_t = eps_model(x, a_t)
+        if len(old_eps) == 0:
+            x_prev, _ = step(e_t)
+            e_prime = (e_t + eps_model(x_prev, alphas[max(index - 1, 0)].item())) / 2
+        elif len(old_eps) == 1:
+            e_prime = (3 * e_t - old_eps[-1]) / 2
+        elif len(old_eps) == 2:
+            e_prime = (23 * e_t - 16 * old_eps[-1] + 5 * old_eps[-2]) / 12
+        else:
+            e_prime = (55 * e_t - 59 * old_eps[-1] + 37 * old_eps[-2] - 9 * old_eps[-3]) / 24
+        x_prev, p0 = step(e_prime)
+        old_eps.append(e_t)
+        if len(old_eps) >= 4:
+            old_eps.pop(0)
+        cb(x, p0)
+        x = x_prev
+    return x
+
+
+SDE_RUNNERS = {"dpmpp_sde": run_dpmpp_sde, "dpmpp_2m_sde": run_dpmpp_2m_sde,
+               "dpmpp_2m_sde_heun": lambda *a: run_dpmpp_2m_sde(*a, solver="heun"), "dpmpp_3m_sde": run_dpmpp_3m_sde}
+
+
 RUNNERS = {"euler": run_euler, "euler_a": run_euler_a, "heun": run_heun, "dpm2": run_dpm2, "dpm2_a": run_dpm2_a,
-           "dpmpp_2m": run_dpmpp_2m, "dpmpp_2s_a": run_dpmpp_2s_a, "lms": run_lms, "lcm": run_lcm}
-SAMPLERS = ["euler", "euler_a", "heun", "dpm2", "dpm2_a", "dpmpp_2m", "dpmpp_2s_a", "lms", "ddim", "lcm"]
+           "dpmpp_2m": run_dpmpp_2m, "dpmpp_2s_a": run_dpmpp_2s_a, "lms": run_lms, "lcm": run_lcm,
+           "restart": run_restart}
+SAMPLERS = ["euler", "euler_a", "heun", "dpm2", "dpm2_a", "dpmpp_2m", "dpmpp_2s_a", "lms", "ddim", "lcm",
+            "dpmpp_sde", "dpmpp_2m_sde", "dpmpp_2m_sde_heun", "dpmpp_3m_sde", "restart", "plms"]
 SCHEDULES = ["discrete", "karras", "exponential"]
 NEW_SCHEDULES = ["polyexponential", "sgm_uniform", "kl_optimal", "align_your_steps", "simple", "normal", "ddim", "beta"]
 STEPS = [1, 4, 10]
 TRAJ = {("euler_a", "karras", 10), ("lms", "discrete", 10), ("dpmpp_2m", "karras", 10), ("heun", "exponential", 4),
-        ("ddim", "discrete", 10)}
+        ("ddim", "discrete", 10), ("dpmpp_sde", "karras", 10), ("dpmpp_3m_sde", "exponential", 10),
+        ("plms", "discrete", 10), ("restart", "karras", 20)}
 VARIANTS = [  # (sampler, schedule, steps, name, options)
     ("euler", "discrete", 10, "churn", {"s_churn": 1.0}),
     ("heun", "karras", 4, "churn", {"s_churn": 2.0}),
@@ -430,6 +623,12 @@ VARIANTS = [  # (sampler, schedule, steps, name, options)
     ("dpmpp_2s_a", "karras", 4, "eta0", {"eta": 0.0}),
     ("dpm2_a", "discrete", 4, "snoise08", {"s_noise": 0.8}),
     ("ddim", "discrete", 10, "eta1", {"eta_ddim": 1.0}),
+    ("dpmpp_sde", "karras", 10, "eta05", {"eta": 0.5}),
+    ("dpmpp_sde", "karras", 4, "eta0", {"eta": 0.0}),
+    ("dpmpp_2m_sde", "exponential", 10, "eta05", {"eta": 0.5}),
+    ("dpmpp_2m_sde_heun", "exponential", 10, "snoise08", {"s_noise": 0.8}),
+    ("dpmpp_3m_sde", "exponential", 10, "eta0", {"eta": 0.0}),
+    ("dpmpp_3m_sde", "karras", 10, "eta05", {"eta": 0.5}),
 ]
 DEFAULTS = {"eta": 1.0, "eta_ddim": 0.0, "s_noise": 1.0, "s_churn": 0.0}
 
@@ -443,13 +642,16 @@ def run_case(sampler, schedule, steps, opts, sd, lcm, den, init, pool):
     noise = Noise(pool)
     traj_x, traj_d = [], []
     cb = lambda x, d: (traj_x.append(x.flatten().clone()), traj_d.append(d.flatten().clone()))  # noqa: E731
-    if sampler == "ddim":
+    if sampler in ("ddim", "plms"):
         x = init.view(SHAPE).double()
-        x = run_ddim(D, x, ddim_timesteps(steps), sd.acp, noise, o, cb)
+        x = (run_ddim if sampler == "ddim" else run_plms)(D, x, ddim_timesteps(steps), sd.acp, noise, o, cb)
     else:
         x = (init * sigmas32[0]).view(SHAPE).double()  # float32 product, as the webui's x * sigmas[0]
+        if sampler in SDE_RUNNERS:
+            x, asked = SDE_RUNNERS[sampler](D, x, sigmas, noise, o, cb)
+            return sigmas32, x.flatten(), noise.calls, traj_x, traj_d, asked
         x = RUNNERS[sampler](D, x, sigmas, noise, o, cb)
-    return sigmas32, x.flatten(), noise.calls, traj_x, traj_d
+    return sigmas32, x.flatten(), noise.calls, traj_x, traj_d, None
 
 
 def main():
@@ -485,8 +687,8 @@ def main():
 
     cases = []
     for sampler in SAMPLERS:
-        for schedule in (["discrete"] if sampler == "ddim" else SCHEDULES):
-            for steps in STEPS:
+        for schedule in (["discrete"] if sampler in ("ddim", "plms") else SCHEDULES):
+            for steps in STEPS + ([20, 36] if sampler == "restart" else []):
                 cases.append((sampler, schedule, steps, None, {}))
     for sampler in ("euler", "dpmpp_2m", "dpm2"):  # the new schedules drive the samplers like the old ones
         for schedule in NEW_SCHEDULES:
@@ -494,10 +696,12 @@ def main():
                 cases.append((sampler, schedule, steps, None, {}))
     cases += [(a, b, c, d, e) for a, b, c, d, e in VARIANTS]
     for sampler, schedule, steps, variant, opts in cases:
-        sig, x, draws, tx, td = run_case(sampler, schedule, steps, opts, sd, lcm, den, init, pool)
+        sig, x, draws, tx, td, asked = run_case(sampler, schedule, steps, opts, sd, lcm, den, init, pool)
         assert draws <= POOL
         name = "run/%s/%s/n%d%s" % (sampler, schedule, steps, "/" + variant if variant else "")
         T += [(name + "/sigmas", sig), (name + "/x", x), (name + "/draws", torch.tensor([float(draws)]))]
+        if asked:
+            T.append((name + "/queries", torch.tensor(asked, dtype=torch.float32)))
         if (sampler, schedule, steps) in TRAJ and not variant:
             T += [(name + "/traj_x", torch.stack(tx)), (name + "/traj_denoised", torch.stack(td))]
         assert torch.isfinite(x).all(), name
@@ -506,9 +710,10 @@ def main():
     # has the exact solution x(sigma) = mu + (x_T - mu) sqrt(s^2 + sigma^2) / sqrt(s^2 + sigma_T^2); the
     # deterministic samplers must converge to x(0) as the steps grow, the high-order ones fastest.
     def ode_error(sampler, steps):
-        sig, x, _, _, _ = run_case(sampler, "karras", steps, {}, sd, lcm, den, init, pool)
+        sig, x, _, _, _, _ = run_case(sampler, "karras", steps, dict(eta=0.0) if "sde" in sampler else {}, sd, lcm,
+                                      den, init, pool)
         mu64, s64 = mu.double(), s.double()
-        if sampler == "ddim":  # VP latents: x_T = noise / sqrt(abar_T); the result is at t = 1, times sqrt(abar_1)
+        if sampler in ("ddim", "plms"):  # VP latents: x_T = noise / sqrt(abar_T); the result is at t = 1, times sqrt(abar_1)
             sig_T, a_end = sig[0].item(), sd.acp[1].item()
             x_T = init.double() * (1 + sig_T ** 2) ** 0.5
             sig_end = ((1 - a_end) / a_end) ** 0.5
@@ -519,11 +724,16 @@ def main():
         return (x - exact).abs().max().item()
 
     for sampler, steps, min_ratio in (("euler", 100, 1.8), ("ddim", 100, 1.8), ("heun", 20, 3.0), ("dpm2", 20, 3.0),
-                                      ("dpmpp_2m", 20, 3.0), ("lms", 20, 3.0)):
+                                      ("dpmpp_2m", 20, 3.0), ("lms", 20, 3.0), ("dpmpp_sde", 20, 3.0),
+                                      ("dpmpp_2m_sde", 20, 3.0), ("dpmpp_2m_sde_heun", 20, 3.0),
+                                      ("dpmpp_3m_sde", 10, 3.0), ("plms", 20, 2.2)):
         e1, e2 = ode_error(sampler, steps), ode_error(sampler, 2 * steps)
         print("%-9s error vs the exact ODE solution: %.2e at %d steps, %.2e at %d (ratio %.1f)" %
               (sampler, e1, steps, e2, 2 * steps, e1 / e2))
         assert e1 / e2 > min_ratio and e2 < 0.05, sampler
+    # Below 20 steps Restart is Heun's method on the schedule as given.
+    xr, xh = (run_case(k, "karras", 10, {}, sd, lcm, den, init, pool)[1] for k in ("restart", "heun"))
+    assert torch.equal(xr, xh)
     print("tensors:", len(T))
     if args.check:
         return

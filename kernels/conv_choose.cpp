@@ -1,0 +1,49 @@
+// conv_choose.cpp — which algorithm runs a convolution, decided from its shape, the active precision and the
+// calling model's policy (see kernels.h), so that model code never reads the precision or the instruction set.
+//
+// Winograd F(2×2, 3×3) and the fused upsample conv transform the whole weight on every call (16·Cout·Cin
+// floats); only a large enough map, or a batch, repays that. The measurements behind the thresholds below are
+// tabulated in docs/performance.md ("Choosing a conv algorithm").
+#include "kernels/kernels.h"
+
+namespace sd {
+
+namespace {
+
+bool is_3x3_same(const ConvShape& s) { return s.k == 3 && s.stride == 1 && s.pad == 1; }
+
+// Winograd against conv2d, measured (SD1.5 shapes, f16 weights, 2 threads): faster from 32×32 at any batch and
+// precision, at 16×16 in fp32 or with a batch of 2, slower below.
+bool winograd_repays(const ConvShape& s) {
+    const int64_t pixels = s.H * s.W;
+    return pixels >= 32 * 32 || (pixels >= 16 * 16 && (active_precision() == Precision::FP32 || s.N >= 2));
+}
+
+// The fused upsample conv against upsample + conv, measured: faster from a 16×16 input map.
+bool upsample2x_repays(const ConvShape& s) { return s.H * s.W >= 16 * 16; }
+
+}  // namespace
+
+ConvAlgo choose_conv(const ConvShape& s, ConvPolicy policy) {
+    if (s.upsample2x) {
+        if (policy == ConvPolicy::Eager || (policy == ConvPolicy::Measured && upsample2x_repays(s)))
+            return ConvAlgo::Upsample2x;
+        return ConvAlgo::UpsampleThenConv;
+    }
+    if (policy == ConvPolicy::Direct || !is_3x3_same(s)) return ConvAlgo::Direct;
+    if (s.in_place) return ConvAlgo::Winograd;                           // the only one that reads before writing
+    if (s.Cout <= 4) return s.accumulate ? ConvAlgo::Direct : ConvAlgo::SmallCout;  // an image / latent output
+    if (s.Cin < 8) return ConvAlgo::Direct;                              // from an image / latent: too thin
+    if (policy == ConvPolicy::Eager || winograd_repays(s)) return ConvAlgo::Winograd;
+    return ConvAlgo::Direct;
+}
+
+size_t conv_scratch_floats(ConvAlgo algo, const ConvShape& s) {
+    switch (algo) {
+        case ConvAlgo::Winograd: return conv2d_winograd_scratch(s.Cin, s.H, s.W, s.Cout);
+        case ConvAlgo::Upsample2x: return conv2d_upsample2x_scratch(s.Cin, s.H, s.W, s.Cout);
+        default: return 0;
+    }
+}
+
+}  // namespace sd

@@ -1,0 +1,243 @@
+// ops.cpp — the model-level operations of ops.h: shape checks, arena outputs, and the kernel calls behind them.
+#include "models/ops.h"
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+namespace sd {
+
+Tensor ArenaScope::keep(const Tensor& y) {
+    a_.release(start_);
+    Tensor kept = a_.alloc(y.dims(), y.dtype);
+    if (kept.data != y.data) std::memmove(kept.data, y.data, y.nbytes());
+    end_ = a_.mark();
+    return kept;
+}
+
+Tensor ArenaScope::drop_all_but(const Tensor& y) {
+    const Arena::Mark end = end_;
+    Tensor kept = keep(y);
+    end_ = end;
+    return kept;
+}
+
+void reserve(Arena& a, size_t bytes) {
+    Arena::Mark m = a.mark();
+    a.bytes(bytes);
+    a.release(m);
+}
+
+void check_input(const Tensor& t, int64_t channels, const char* what) {
+    if (t.dtype != DType::F32 || t.ndim != 4 || t.shape[1] != channels)
+        throw std::runtime_error(std::string(what) + ": expected an F32 (B, " + std::to_string(channels) +
+                                 ", H, W) tensor, got " + dtype_name(t.dtype) + " " + t.shape_str());
+}
+
+// ---- linear -------------------------------------------------------------------------------------------------
+
+Tensor linear(Arena& a, const Tensor& x, const Linear& l, Act act) {
+    const int64_t K = x.dim(-1), N = l.w.shape[0], M = x.numel() / K;
+    assert(l.w.ndim == 2 && l.w.shape[1] == K);
+    assert(!l.b.data || (l.b.dtype == DType::F32 && l.b.numel() == N));
+    std::vector<int64_t> s = x.dims();
+    s.back() = N;
+    Tensor y = a.alloc(s);
+    gemm(y.f32(), N, x.f32(), K, l.w.data, l.w.dtype, K, l.b.data ? l.b.f32() : nullptr, M, N, K, act);
+    return y;
+}
+
+void linear_into(Tensor& y, const Tensor& x, const Linear& l, Act act) {
+    const int64_t K = x.dim(-1), N = l.w.shape[0], M = x.numel() / K;
+    assert(l.w.ndim == 2 && l.w.shape[1] == K && y.dim(-1) == N && y.numel() == M * N);
+    gemm(y.f32(), N, x.f32(), K, l.w.data, l.w.dtype, K, l.b.data ? l.b.f32() : nullptr, M, N, K, act);
+}
+
+void linear_add(Tensor& x, const Tensor& h, const Linear& l) {
+    const int64_t K = h.dim(-1), N = l.w.shape[0], M = h.numel() / K;
+    assert(l.w.ndim == 2 && l.w.shape[1] == K && x.dim(-1) == N && x.numel() == M * N);
+    gemm(x.f32(), N, h.f32(), K, l.w.data, l.w.dtype, K, l.b.data ? l.b.f32() : nullptr, M, N, K, Act::None,
+         /*accumulate=*/true);
+}
+
+// ---- convolution --------------------------------------------------------------------------------------------
+
+namespace {
+
+// out = or += the conv of x described by s, by algorithm `algo`; scratch from the arena, given back after.
+void run_conv(Arena& a, ConvAlgo algo, const ConvShape& s, float* out, const Tensor& x, const Conv& c,
+              ConvPolicy policy) {
+    const float* bias = c.b.data ? c.b.f32() : nullptr;
+    const void* w = c.w.data;
+    const DType wt = c.w.dtype;
+    ArenaScope scope(a);
+    const size_t scratch_floats = conv_scratch_floats(algo, s);
+    float* scratch = scratch_floats ? a.alloc({(int64_t)scratch_floats}).f32() : nullptr;
+    switch (algo) {
+        case ConvAlgo::Direct:
+            sd::conv2d(out, x.f32(), w, wt, bias, s.N, s.Cin, s.H, s.W, s.Cout, s.k, s.stride, s.pad, s.accumulate);
+            break;
+        case ConvAlgo::Winograd:
+            conv2d_winograd(out, x.f32(), w, wt, bias, s.N, s.Cin, s.H, s.W, s.Cout, scratch, s.accumulate);
+            break;
+        case ConvAlgo::SmallCout:
+            conv2d_small_cout(out, x.f32(), w, wt, bias, s.N, s.Cin, s.H, s.W, s.Cout);
+            break;
+        case ConvAlgo::Upsample2x:
+            conv2d_upsample2x(out, x.f32(), w, wt, bias, s.N, s.Cin, s.H, s.W, s.Cout, scratch);
+            break;
+        case ConvAlgo::UpsampleThenConv: {
+            Tensor u = a.alloc({s.N, s.Cin, 2 * s.H, 2 * s.W});  // (N, Cin, 2H, 2W)
+            upsample_nearest2x(u.f32(), x.f32(), s.N * s.Cin, s.H, s.W);
+            ConvShape t = s;
+            t.H *= 2, t.W *= 2, t.upsample2x = false;
+            run_conv(a, choose_conv(t, policy), t, out, u, c, policy);
+            break;
+        }
+    }
+}
+
+ConvShape shape_of(const Tensor& x, const Conv& c, int stride, int pad) {
+    assert(x.ndim == 4 && c.w.ndim == 4 && c.w.shape[1] == x.shape[1] && c.w.shape[2] == c.w.shape[3]);
+    ConvShape s;
+    s.N = x.shape[0], s.Cin = x.shape[1], s.H = x.shape[2], s.W = x.shape[3], s.Cout = c.w.shape[0];
+    s.k = (int)c.w.shape[2];
+    s.stride = stride;
+    s.pad = pad < 0 ? s.k / 2 : pad;
+    return s;
+}
+
+}  // namespace
+
+Tensor conv(Arena& a, const Tensor& x, const Conv& c, ConvPolicy policy, int stride, int pad) {
+    const ConvShape s = shape_of(x, c, stride, pad);
+    Tensor y = a.alloc({s.N, s.Cout, conv_out_size(s.H, s.k, s.stride, s.pad), conv_out_size(s.W, s.k, s.stride, s.pad)});
+    run_conv(a, choose_conv(s, policy), s, y.f32(), x, c, policy);
+    return y;
+}
+
+void conv_into(Arena& a, Tensor& out, const Tensor& x, const Conv& c, ConvPolicy policy, bool accumulate) {
+    ConvShape s = shape_of(x, c, 1, 1);
+    assert(s.k == 3 && out.ndim == 4 && out.shape[1] == s.Cout && out.shape[2] == s.H && out.shape[3] == s.W);
+    s.accumulate = accumulate;
+    s.in_place = out.data == x.data;
+    const ConvAlgo algo = choose_conv(s, policy);
+    assert(!s.in_place || (algo == ConvAlgo::Winograd && s.Cout <= s.Cin && !accumulate));
+    run_conv(a, algo, s, out.f32(), x, c, policy);
+}
+
+Tensor upsample_conv(Arena& a, const Tensor& x, const Conv& c, ConvPolicy policy) {
+    ConvShape s = shape_of(x, c, 1, 1);
+    assert(s.k == 3);
+    s.upsample2x = true;
+    Tensor y = a.alloc({s.N, s.Cout, 2 * s.H, 2 * s.W});
+    run_conv(a, choose_conv(s, policy), s, y.f32(), x, c, policy);
+    return y;
+}
+
+// ---- normalisation ------------------------------------------------------------------------------------------
+
+Tensor group_norm(Arena& a, const Tensor& x, const Norm& n, float eps, bool silu, int64_t groups) {
+    const int64_t N = x.shape[0], C = x.shape[1], HW = x.numel() / (N * C);
+    assert(n.w.numel() == C && n.b.numel() == C);
+    Tensor y = a.alloc(x.dims());
+    sd::group_norm(y.f32(), x.f32(), n.w.f32(), n.b.f32(), N, C, HW, groups, eps, silu);
+    return y;
+}
+
+void group_norm_(Tensor& x, const Norm& n, float eps, bool silu, int64_t groups) {
+    const int64_t N = x.shape[0], C = x.shape[1], HW = x.numel() / (N * C);
+    assert(n.w.numel() == C && n.b.numel() == C);
+    sd::group_norm(x.f32(), x.f32(), n.w.f32(), n.b.f32(), N, C, HW, groups, eps, silu);
+}
+
+Tensor group_norm_tokens(Arena& a, const Tensor& x, const Norm& n, float eps, int64_t groups) {
+    assert(x.ndim == 4);
+    const int64_t N = x.shape[0], C = x.shape[1], HW = x.shape[2] * x.shape[3];
+    assert(n.w.numel() == C && n.b.numel() == C);
+    Tensor y = a.alloc({N, HW, C});
+    sd::group_norm_tokens(y.f32(), x.f32(), n.w.f32(), n.b.f32(), N, C, HW, groups, eps);
+    return y;
+}
+
+Tensor layer_norm(Arena& a, const Tensor& x, const Norm& n, float eps) {
+    Tensor y = a.alloc(x.dims());
+    layer_norm_into(y, x, n, eps);
+    return y;
+}
+
+void layer_norm_into(Tensor& y, const Tensor& x, const Norm& n, float eps) {
+    const int64_t C = x.dim(-1);
+    assert(y.numel() == x.numel() && n.w.numel() == C && n.b.numel() == C);
+    sd::layer_norm(y.f32(), x.f32(), n.w.f32(), n.b.f32(), x.numel() / C, C, eps);
+}
+
+// ---- attention, concat, residual ----------------------------------------------------------------------------
+
+Tensor attention(Arena& a, const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, bool causal) {
+    const int64_t C = q.dim(-1), L = q.dim(-2), T = k.dim(-2), N = q.numel() / (L * C), D = C / heads;
+    assert(k.dim(-1) == C && v.dim(-1) == C && k.numel() == N * T * C && v.numel() == k.numel() && D * heads == C);
+    Tensor o = a.alloc(q.dims());
+    sd::attention(o.f32(), C, q.f32(), C, k.f32(), C, v.f32(), C, N, L, T, heads, D, 1.0f / std::sqrt((float)D),
+                  causal);
+    return o;
+}
+
+Tensor attention_qkv(Arena& a, const Tensor& qkv, int64_t heads, bool causal) {
+    const int64_t C = qkv.dim(-1) / 3, L = qkv.dim(-2), N = qkv.numel() / (L * 3 * C), D = C / heads;
+    assert(qkv.dim(-1) == 3 * C && D * heads == C);
+    std::vector<int64_t> s = qkv.dims();
+    s.back() = C;
+    Tensor o = a.alloc(s);
+    const float* q = qkv.f32();
+    sd::attention(o.f32(), C, q, 3 * C, q + C, 3 * C, q + 2 * C, 3 * C, N, L, L, heads, D,
+                  1.0f / std::sqrt((float)D), causal);
+    return o;
+}
+
+Tensor silu(Arena& a, const Tensor& x) {
+    Tensor y = a.alloc(x.dims());
+    sd::silu(y.f32(), x.f32(), x.numel());
+    return y;
+}
+
+void geglu_into(Tensor& y, const Tensor& x) {
+    const int64_t F = y.dim(-1), rows = y.numel() / F;
+    assert(x.dim(-1) == 2 * F && x.numel() == 2 * y.numel());
+    geglu(y.f32(), x.f32(), rows, F);
+}
+
+Tensor concat_channels(Arena& a, const Tensor& x, const Tensor& y) {
+    assert(x.ndim == 4 && y.ndim == 4 && x.shape[0] == y.shape[0] && x.shape[2] == y.shape[2] &&
+           x.shape[3] == y.shape[3]);
+    const int64_t N = x.shape[0], HW = x.shape[2] * x.shape[3], C1 = x.shape[1], C2 = y.shape[1];
+    Tensor z = a.alloc({N, C1 + C2, x.shape[2], x.shape[3]});
+    for (int64_t n = 0; n < N; n++) {
+        std::memcpy(z.f32() + n * (C1 + C2) * HW, x.f32() + n * C1 * HW, C1 * HW * sizeof(float));
+        std::memcpy(z.f32() + (n * (C1 + C2) + C1) * HW, y.f32() + n * C2 * HW, C2 * HW * sizeof(float));
+    }
+    return z;
+}
+
+Tensor copy(Arena& a, const Tensor& x) {
+    Tensor y = a.alloc(x.dims(), x.dtype);
+    std::memcpy(y.data, x.data, x.nbytes());
+    return y;
+}
+
+void add_(Tensor& x, const Tensor& y) {
+    assert(x.numel() == y.numel());
+    sd::add(x.f32(), x.f32(), y.f32(), x.numel());
+}
+
+void add_tokens_(Tensor& x, const Tensor& t) {
+    assert(x.ndim == 4 && t.numel() == x.numel() && t.dim(-1) == x.shape[1]);
+    sd::add_tokens(x.f32(), x.f32(), t.f32(), x.shape[0], x.shape[1], x.shape[2] * x.shape[3]);
+}
+
+void add_channel_bias_(Tensor& x, const Tensor& e) {
+    assert(x.ndim == 4 && e.numel() == x.shape[0] * x.shape[1]);
+    add_channel_bias(x.f32(), e.f32(), x.shape[0], x.shape[1], x.shape[2] * x.shape[3]);
+}
+
+}  // namespace sd
