@@ -26,6 +26,7 @@
 #include "kernels/kernels.h"
 #include "pipeline/prediction.h"
 #include "pipeline/txt2img.h"
+#include "server/serve.h"
 #include "tokenizer/clip_tokenizer.h"
 
 using namespace sd;
@@ -316,6 +317,7 @@ int cmd_generate(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::strcmp(argv[1], "serve") == 0) return serve::serve_main(argc - 1, argv + 1, kVersion);
     try {
         Options o = parse_args(argc, argv);
         if (o.command == "help") { std::printf("%s", usage().c_str()); return 0; }

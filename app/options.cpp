@@ -45,6 +45,7 @@ usage:
   sd tokenize --weights "PROMPT"       one line per 77-token chunk: id:weight as the text encoder sees them
   sd tokenize --schedule --steps N "PROMPT"   the prompt-editing schedule: END_STEP<TAB>TEXT per line
   sd bench -m MODEL [-W W -H H -t N]   time text encode, one UNet step (batch 2) and the VAE decode
+  sd serve -m MODEL [--listen ...]     web UI and the webui's HTTP API (sd serve --help)
 
 options:
   -m, --model PATH          checkpoint (.safetensors, SD 1.x or 2.x single file, f32/f16/bf16)

@@ -303,3 +303,5 @@ inline int run_for_libfuzzer(int (*target)(const uint8_t*, size_t), const uint8_
 }
 
 }  // namespace sd::fuzz
+
+#include "tests/fuzz/targets_server.h"  // http, api: the `sd serve` targets
