@@ -26,6 +26,7 @@
 #include "kernels/kernels.h"
 #include "pipeline/prediction.h"
 #include "pipeline/txt2img.h"
+#include "server/serve.h"
 #include "tokenizer/clip_tokenizer.h"
 
 using namespace sd;
@@ -153,7 +154,40 @@ int cmd_info(const Options& o) {
     return 0;
 }
 
+// The shortest decimal that reads back as the float32 the text encoder multiplies by: 1.21, 0.90909094, 1.
+std::string weight_text(double w) {
+    char b[64];
+    for (int prec = 1; prec <= 9; prec++) {
+        std::snprintf(b, sizeof b, "%.*g", prec, (double)(float)w);
+        if ((float)std::strtod(b, nullptr) == (float)w) break;
+    }
+    return b;
+}
+
+// The embeddings a prompt may name: --embeddings-dir, else embeddings/ beside the model (when there is one).
+std::string embeddings_dir(const Options& o) {
+    if (!o.embeddings_dir.empty()) return o.embeddings_dir;
+    if (o.model.empty()) return "";
+    size_t s = o.model.rfind('/');
+    return (s == std::string::npos ? std::string() : o.model.substr(0, s + 1)) + "embeddings";
+}
+
 int cmd_tokenize(const Options& o) {
+    if (o.tokenize_schedule) {
+        for (const ScheduledText& e : prompt_schedule(o.args[0], o.steps))
+            std::printf("%d\t%s\n", e.end_at_step, e.text.c_str());
+        return 0;
+    }
+    if (o.tokenize_weights) {
+        EmbeddingDb db;
+        if (!embeddings_dir(o).empty()) db.load_dir(embeddings_dir(o), 768);  // SD 1.x's CLIP width
+        for (const PromptChunk& c : tokenize_prompt(strip_extra_networks(o.args[0], nullptr), &db)) {
+            for (size_t i = 0; i < c.tokens.size(); i++)
+                std::printf("%s%d:%s", i ? " " : "", c.tokens[i], weight_text(c.weights[i]).c_str());
+            std::printf("\n");
+        }
+        return 0;
+    }
     std::vector<int> ids = ClipTokenizer::get().encode(o.args[0]);
     std::printf("49406");
     for (int id : ids) std::printf(" %d", id);
@@ -194,10 +228,14 @@ int cmd_generate(const Options& o) {
     p.preview = o.preview;
     for (int i = 0; i < o.batch_count; i++) check_output_writable(output_path(o.output, i, o.batch_count));
     if (!p.preview.empty()) check_output_writable(p.preview);
-    uint64_t seed = o.seed >= 0 ? (uint64_t)o.seed : std::random_device{}() % 4294967294u;
+    uint64_t seed = !o.random_seed ? o.seed : std::random_device{}() % 4294967294u;
 
+    check_prompts(p.prompt, p.negative_prompt, webui_total_steps(p.sampler, p.steps));  // before any loading
     double t0 = now(), c0 = process_cpu_seconds();
     Model m = load_model(o.model, o.vae, o.prediction);
+    EmbeddingDb embeddings;
+    embeddings.load_dir(embeddings_dir(o), m.clip.cfg.width);
+    p.embeddings = &embeddings;
     double load_s = now() - t0, load_cpu = process_cpu_seconds() - c0;
     if (!m.sd2() && p.clip_skip > m.clip.cfg.layers)
         throw std::runtime_error("--clip-skip " + std::to_string(p.clip_skip) + " is more than the text encoder's " +
@@ -213,7 +251,7 @@ int cmd_generate(const Options& o) {
     std::unique_ptr<ModelHashJob> vae_hash_job;
     if (!o.vae.empty() && !p.taesd) vae_hash_job = std::make_unique<ModelHashJob>(o.vae);
     // Only now that every check has passed: an error before this point is the only line on stderr.
-    if (o.seed < 0) std::fprintf(stderr, "seed: %llu\n", (unsigned long long)seed);
+    if (o.random_seed) std::fprintf(stderr, "seed: %llu\n", (unsigned long long)seed);
     if (o.verbose) std::fprintf(stderr, "prediction: %s (%s)\n", prediction_name(m.prediction), m.prediction_why.c_str());
     if (m.sd2() && p.clip_skip > 1)
         std::fprintf(stderr, "note: --clip-skip %d is recorded but has no effect on SD 2.x models: they use the "
@@ -240,12 +278,18 @@ int cmd_generate(const Options& o) {
         info.steps = p.steps;
         info.sampler = sampler_display_name(p.sampler);
         info.schedule_type = webui_schedule_type(p.sampler, chosen_schedule);
-        if (p.schedule == ScheduleKind::beta && p.sampler != SamplerKind::ddim) {  // KDiffusionSampler.get_sigmas
+        if (p.schedule == ScheduleKind::beta && !sampler_is_timestep(p.sampler)) {  // KDiffusionSampler.get_sigmas
             info.extra.push_back({"Beta schedule alpha", python_float_repr(p.schedule_options.beta_alpha)});
             info.extra.push_back({"Beta schedule beta", python_float_repr(p.schedule_options.beta_beta)});
         }
         info.cfg_scale = p.cfg_scale;
         info.seed = p.seed;
+        {
+            std::vector<ExtraNetworkTag> tags;
+            std::string ti = webui_ti_hashes(strip_extra_networks(p.prompt, &tags), p.negative_prompt,
+                                             webui_total_steps(p.sampler, p.steps), embeddings);
+            if (!ti.empty()) info.extra.push_back({"TI hashes", ti});
+        }
         info.width = p.width;
         info.height = p.height;
         double th = now();
@@ -280,6 +324,7 @@ int cmd_generate(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::strcmp(argv[1], "serve") == 0) return serve::serve_main(argc - 1, argv + 1, kVersion);
     try {
         Options o = parse_args(argc, argv);
         if (o.command == "help") { std::printf("%s", usage().c_str()); return 0; }

@@ -1,6 +1,7 @@
 // options.cpp — a hand-written parser: every value is checked for type and range as it is read.
 #include "app/options.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -42,20 +43,23 @@ usage:
   sd -m MODEL -p PROMPT [options]      generate an image
   sd info MODEL                        model family, parameters per component, dtypes, file size
   sd tokenize "TEXT"                   print CLIP token ids (with start and end tokens)
+  sd tokenize --weights "PROMPT"       one line per 77-token chunk: id:weight as the text encoder sees them
+  sd tokenize --schedule --steps N "PROMPT"   the prompt-editing schedule: END_STEP<TAB>TEXT per line
   sd bench -m MODEL [-W W -H H -t N]   time text encode, one UNet step (batch 2) and the VAE decode
+  sd serve -m MODEL [--listen ...]     web UI and the webui's HTTP API (sd serve --help)
 
 options:
   -m, --model PATH          checkpoint (.safetensors, SD 1.x or 2.x single file, f32/f16/bf16)
   -p, --prompt TEXT         what to draw
   -n, --negative-prompt T   what to avoid (default: empty)
       --sampler NAME        euler, euler_a, heun, dpm2, dpm2_a, dpmpp_2m, dpmpp_2s_a, dpmpp_sde, dpmpp_2m_sde,
-                            dpmpp_2m_sde_heun, dpmpp_3m_sde, lms, ddim, lcm, or the webui's names ("Euler a",
-                            "DPM++ 2M Karras", "DPM++ 3M SDE", ...) (default: euler_a)
+                            dpmpp_2m_sde_heun, dpmpp_3m_sde, lms, ddim, plms, restart, lcm, or the webui's
+                            names ("Euler a", "DPM++ 2M Karras", "DPM++ 3M SDE", ...) (default: euler_a)
       --scheduler NAME      automatic, uniform (= discrete), karras, exponential, polyexponential, sgm_uniform,
                             kl_optimal, align_your_steps, simple, normal, ddim, beta, or their webui labels
                             (default: what the sampler name says, else automatic: the webui's per-sampler
-                            default: Karras for DPM++ 2M, DPM++ SDE, DPM++ 2S a, DPM2, DPM2 a; Exponential for
-                            DPM++ 2M SDE (Heun), DPM++ 3M SDE; Uniform for the others)
+                            default: Karras for DPM++ 2M, DPM++ SDE, DPM++ 2S a, DPM2, DPM2 a, Restart;
+                            Exponential for DPM++ 2M SDE (Heun), DPM++ 3M SDE; Uniform for the others)
       --beta-alpha F        the Beta schedule's alpha (default: 0.6, as the webui)
       --beta-beta F         the Beta schedule's beta (default: 0.6)
       --steps N             sampling steps, 1..1000 (default: 20)
@@ -66,6 +70,8 @@ options:
       --rng philox|cpu      noise generator (default: philox). philox is torch's CUDA generator, what the
                             webui uses on NVIDIA GPUs, where most shared images and seeds come from, so
                             their seeds reproduce here; cpu is torch's CPU generator (webui "RNG: CPU").
+      --embeddings-dir DIR  textual-inversion embeddings (.safetensors) named in prompts (default: the
+                            folder embeddings/ beside the model)
       --clip-skip N         use the N-th CLIP layer from the end, 1..12 (default: 1 = last layer); SD 2.x
                             always uses the penultimate OpenCLIP layer, as the webui does (recorded only)
       --prediction eps|v    what the UNet predicts (default: decided as the webui does; `sd info` says)
@@ -112,6 +118,9 @@ Options parse_args(int argc, const char* const* argv) {
         else if (a == "-p" || a == "--prompt") o.prompt = value();
         else if (a == "-n" || a == "--negative-prompt") o.negative_prompt = value();
         else if (a == "--sampler" || a == "--sampling-method") o.sampler = value();
+        else if (o.command == "tokenize" && a == "--schedule") o.tokenize_schedule = true;
+        else if (o.command == "tokenize" && a == "--weights") o.tokenize_weights = true;
+        else if (a == "--embeddings-dir") o.embeddings_dir = value();
         else if (a == "--scheduler" || a == "--schedule") o.scheduler = value();
         else if (a == "--beta-alpha") o.beta_alpha = parse_float(a, value(), 1e-3, 100);
         else if (a == "--beta-beta") o.beta_beta = parse_float(a, value(), 1e-3, 100);
@@ -121,8 +130,17 @@ Options parse_args(int argc, const char* const* argv) {
         else if (a == "-H" || a == "--height") o.height = (int)parse_int(a, value(), 64, 8192);
         else if (a == "--seed") {
             const char* s = value();
-            if (std::strcmp(s, "-1") == 0) o.seed = -1;
-            else o.seed = parse_int(a, s, 0, INT64_MAX);
+            o.random_seed = std::strcmp(s, "-1") == 0;
+            if (!o.random_seed) {
+                errno = 0;
+                char* end = nullptr;
+                unsigned long long v = std::strtoull(s, &end, 10);
+                if (!*s || *end || !std::isdigit((unsigned char)s[0]))
+                    throw UsageError(a + " expects a whole number or -1, got '" + s + "'");
+                if (errno == ERANGE)
+                    throw UsageError(a + " must be between 0 and 18446744073709551615, got " + s);
+                o.seed = v;
+            }
         } else if (a == "--rng") {
             o.rng = value();
             if (o.rng != "philox" && o.rng != "cpu") throw UsageError("--rng must be philox or cpu, got '" + o.rng + "'");

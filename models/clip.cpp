@@ -3,6 +3,7 @@
 // residual stream, then final_layer_norm of the layer the caller's clip skip picks.
 #include "models/clip.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -73,7 +74,7 @@ void mlp_block(const ClipLayer& l, const ClipConfig& c, Tensor& x, Arena& a) {
 
 }  // namespace
 
-Tensor clip_encode(const ClipTextModel& model, const int* ids, int clip_skip, Arena& a) {
+Tensor clip_encode(const ClipTextModel& model, const int* ids, int clip_skip, Arena& a, const float* const* token_rows) {
     const ClipConfig& c = model.cfg;
     const int64_t T = c.positions, C = c.width;
     if (clip_skip < 1 || clip_skip > c.layers)
@@ -92,6 +93,10 @@ Tensor clip_encode(const ClipTextModel& model, const int* ids, int clip_skip, Ar
     Tensor x = a.alloc({T, C});  // (T, C): the residual stream
     const size_t row_bytes = (size_t)C * dtype_size(model.token_embedding.dtype);
     for (int64_t t = 0; t < T; t++) {
+        if (token_rows && token_rows[t]) {
+            std::copy(token_rows[t], token_rows[t] + C, x.f32() + t * C);
+            continue;
+        }
         const char* row = static_cast<const char*>(model.token_embedding.data) + (size_t)ids[t] * row_bytes;
         convert_to_f32(x.f32() + t * C, row, model.token_embedding.dtype, C);
     }

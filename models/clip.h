@@ -53,8 +53,10 @@ ClipTextModel load_clip_text(const SafeTensors& st,
 // clip_skip N ≥ 1 (the webui's "CLIP skip"): the output of the N-th layer from the end, through the final layer
 // norm; 1 is the last layer, 2 SD 1.x anime models' hidden_states[-2]. The result is allocated in `arena` where
 // its top was on entry; everything else the pass used is released again. Throws on an id outside the vocabulary
-// or clip_skip outside [1, layers].
-Tensor clip_encode(const ClipTextModel& model, const int* ids, int clip_skip, Arena& arena);
+// or clip_skip outside [1, layers]. token_rows (optional, one pointer per position): a non-null entry replaces
+// that position's token embedding by `width` floats (textual-inversion vectors); its id is then not looked up.
+Tensor clip_encode(const ClipTextModel& model, const int* ids, int clip_skip, Arena& arena,
+                   const float* const* token_rows = nullptr);
 
 }  // namespace sd
 

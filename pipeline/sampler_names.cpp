@@ -32,6 +32,8 @@ const SamplerNames kSamplers[] = {
     {SamplerKind::dpmpp_2m_sde, "dpmpp_2m_sde", "DPM++ 2M SDE", "k_dpmpp_2m_sde", nullptr},
     {SamplerKind::dpmpp_2m_sde_heun, "dpmpp_2m_sde_heun", "DPM++ 2M SDE Heun", "k_dpmpp_2m_sde_heun", nullptr},
     {SamplerKind::dpmpp_3m_sde, "dpmpp_3m_sde", "DPM++ 3M SDE", "k_dpmpp_3m_sde", nullptr},
+    {SamplerKind::restart, "restart", "Restart", nullptr, nullptr},
+    {SamplerKind::plms, "plms", "PLMS", nullptr, nullptr},
 };
 
 const SamplerNames& names_of(SamplerKind kind) {
@@ -111,13 +113,16 @@ std::optional<ScheduleKind> webui_default_schedule(SamplerKind kind) {
         case SamplerKind::dpmpp_sde:
         case SamplerKind::dpmpp_2s_a:
         case SamplerKind::dpm2:
-        case SamplerKind::dpm2_a: return ScheduleKind::karras;
+        case SamplerKind::dpm2_a:
+        case SamplerKind::restart: return ScheduleKind::karras;
         case SamplerKind::dpmpp_2m_sde:
         case SamplerKind::dpmpp_2m_sde_heun:
         case SamplerKind::dpmpp_3m_sde: return ScheduleKind::exponential;
         default: return std::nullopt;
     }
 }
+
+bool sampler_is_timestep(SamplerKind kind) { return kind == SamplerKind::ddim || kind == SamplerKind::plms; }
 
 bool sampler_uses_brownian_noise(SamplerKind kind) {
     return kind == SamplerKind::dpmpp_sde || kind == SamplerKind::dpmpp_2m_sde || kind == SamplerKind::dpmpp_2m_sde_heun ||
@@ -129,7 +134,7 @@ ScheduleKind webui_automatic_schedule(SamplerKind kind) {
 }
 
 const char* webui_schedule_type(SamplerKind kind, std::optional<ScheduleKind> chosen) {
-    if (kind == SamplerKind::ddim) return chosen ? schedule_label(*chosen) : "Automatic";  // CompVisSampler
+    if (sampler_is_timestep(kind)) return chosen ? schedule_label(*chosen) : "Automatic";  // CompVisSampler
     if (!chosen) chosen = webui_default_schedule(kind);
     return chosen ? schedule_label(*chosen) : "Automatic";
 }
@@ -147,7 +152,8 @@ std::vector<float> sampler_sigmas(SamplerKind kind, ScheduleKind schedule, int s
                                   const ScheduleOptions& opt) {
     if (steps < 1) throw std::runtime_error("the number of sampling steps must be at least 1, got " + std::to_string(steps));
     switch (kind) {
-        case SamplerKind::ddim: {
+        case SamplerKind::ddim:
+        case SamplerKind::plms: {
             // modules/sd_samplers_timesteps.py CompVisSampler.get_timesteps:
             // clip(range(0, 1000, 1000 // steps) + 1, 0, 999), visited from the last down to the first.
             const int T = (int)sd.sigmas.size();
@@ -172,6 +178,6 @@ std::vector<float> sampler_sigmas(SamplerKind kind, ScheduleKind schedule, int s
 
 float initial_noise_scale(SamplerKind kind, const std::vector<float>& sigmas) {
     // modules/sd_samplers_kdiffusion.py sample: x = x * sigmas[0]; the timestep samplers take the noise as is
-    return kind == SamplerKind::ddim ? 1.0f : sigmas.at(0);
+    return sampler_is_timestep(kind) ? 1.0f : sigmas.at(0);
 }
 }  // namespace sd

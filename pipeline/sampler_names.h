@@ -15,7 +15,7 @@ namespace sd {
 
 enum class SamplerKind {
     euler, euler_a, heun, dpm2, dpm2_a, dpmpp_2m, dpmpp_2s_a, lms, ddim, lcm,
-    dpmpp_sde, dpmpp_2m_sde, dpmpp_2m_sde_heun, dpmpp_3m_sde
+    dpmpp_sde, dpmpp_2m_sde, dpmpp_2m_sde_heun, dpmpp_3m_sde, restart, plms
 };
 const std::vector<SamplerKind>& all_samplers();
 
@@ -40,6 +40,9 @@ ScheduleKind webui_automatic_schedule(SamplerKind kind);
 const char* webui_schedule_type(SamplerKind kind, std::optional<ScheduleKind> chosen);
 // Adds fresh noise every step (eta and the eta noise seed delta matter).
 bool sampler_is_ancestral(SamplerKind kind);
+// A timestep sampler (the webui's CompVisSampler: DDIM, PLMS): it walks DDPM timesteps, ignores the schedule
+// and starts from unscaled noise.
+bool sampler_is_timestep(SamplerKind kind);
 // Draws its noise from a Brownian tree (the webui's 'brownian_noise' option): the DPM++ SDE family.
 bool sampler_uses_brownian_noise(SamplerKind kind);
 

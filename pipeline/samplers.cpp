@@ -340,6 +340,8 @@ void sample(SamplerKind kind, const Denoiser& model, std::vector<float>& x, cons
         case SamplerKind::dpmpp_2m_sde: return sample_dpmpp_2m_sde(model, x, sigmas, rng, callback, opt, false);
         case SamplerKind::dpmpp_2m_sde_heun: return sample_dpmpp_2m_sde(model, x, sigmas, rng, callback, opt, true);
         case SamplerKind::dpmpp_3m_sde: return sample_dpmpp_3m_sde(model, x, sigmas, rng, callback, opt);
+        case SamplerKind::restart: return sample_restart(model, x, sigmas, rng, callback, opt);
+        case SamplerKind::plms: return sample_plms(model, x, sigmas, rng, callback, opt);
     }
 }
 

@@ -16,7 +16,7 @@
 // its per-image generators), so a seed gives the webui's image. Euler, Heun and DPM2 draw every step even
 // though the noise is unused at the webui's default s_churn = 0.
 // Names, labels, the webui's per-sampler sigma rules: sampler_names.h.
-// Left out: DPM fast / adaptive, PLMS, UniPC, Restart, DDIM CFG++, img2img's partial schedules.
+// Left out: DPM fast / adaptive, UniPC, DDIM CFG++, img2img's partial schedules.
 #pragma once
 #include <cmath>
 #include <functional>
@@ -85,6 +85,17 @@ void sample_ddim(const Denoiser& model, std::vector<float>& x, const std::vector
                  const SamplerCallback& callback = {}, const SamplerOptions& opt = {});
 void sample_lcm(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
                 const SamplerCallback& callback = {}, const SamplerOptions& opt = {});
+
+// webui sd_samplers_extra.restart_sampler (Xu et al. 2023, "Restart Sampling for Improving Generative
+// Processes"): Heun steps; from 20 steps on, the schedule is rebuilt as Karras and one (36+: two) stretch below
+// sigma 0.1 is re-noised up to sigma 2 and sampled again. Re-noising draws from rng.
+void sample_restart(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
+                    const SamplerCallback& callback = {}, const SamplerOptions& opt = {});
+// webui sd_samplers_timesteps_impl.plms (Liu et al. 2022, "Pseudo Numerical Methods for Diffusion Models on
+// Manifolds", PLMS): DDIM steps driven by an Adams-Bashforth combination of the last four eps; on DDIM's
+// timesteps and variance-preserving latents, like sample_ddim.
+void sample_plms(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
+                 const SamplerCallback& callback = {}, const SamplerOptions& opt = {});
 
 // The SDE samplers (samplers_sde.cpp); their noise comes from opt.noise_sampler, not from rng.
 void sample_dpmpp_sde(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,

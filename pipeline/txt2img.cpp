@@ -130,17 +130,141 @@ int64_t text_width(const Model& m) { return m.sd2() ? m.open_clip.cfg.width : m.
 
 }  // namespace
 
+TextEncoder text_encoder(const Model& m, int clip_skip) {
+    TextEncoder e;
+    e.width = text_width(m);
+    e.encode = [&m, clip_skip](const std::vector<int>& ids, const float* const* rows, Arena& arena) {
+        if (!m.sd2()) return clip_encode(m.clip, ids.data(), clip_skip, arena, rows);
+        for (int i = 0; i < (int)ids.size(); i++)
+            if (rows && rows[i])
+                throw std::runtime_error("textual-inversion embeddings are not supported for SD 2.x models yet");
+        return encode_chunk(m, ids, clip_skip, arena);
+    };
+    return e;
+}
+
+namespace {
+
+}  // namespace
+
 Tensor encode_prompt(const Model& m, const std::string& text, int clip_skip, Arena& arena) {
-    auto chunks = ClipTokenizer::get().encode_chunks(text);
-    const int64_t C = text_width(m), T = 77 * (int64_t)chunks.size();
-    Tensor out = Tensor::zeros({1, T, C});
-    for (size_t i = 0; i < chunks.size(); i++) {
-        Arena::Mark mk = arena.mark();
-        Tensor h = encode_chunk(m, chunks[i], clip_skip, arena);  // (77, C)
-        std::memcpy(out.f32() + i * 77 * C, h.f32(), 77 * C * sizeof(float));
-        arena.release(mk);
+    return encode_texts(text_encoder(m, clip_skip), {text}, nullptr, arena)[0];
+}
+
+namespace {
+
+// The prompt without its extra-network tags; a LoRA tag is an error until LoRA is supported. Other kinds
+// (hypernet, ...) are dropped, as the webui skips extra networks it does not know.
+std::string strip_supported_networks(const std::string& prompt) {
+    std::vector<ExtraNetworkTag> tags;
+    std::string out = strip_extra_networks(prompt, &tags);
+    for (const ExtraNetworkTag& tag : tags)
+        if (tag.kind == "lora" || tag.kind == "lyco")
+            throw std::runtime_error("the prompt asks for <" + tag.kind + ":" + (tag.args.empty() ? "" : tag.args[0]) +
+                                     ">, but LoRA is not supported yet; remove the tag");
+    return out;
+}
+
+}  // namespace
+
+void check_prompts(const std::string& prompt, const std::string& negative_prompt, int total_steps) {
+    std::vector<std::string> texts;
+    for (const SubPrompt& sp : split_and(strip_supported_networks(prompt))) texts.push_back(sp.text);
+    texts.push_back(negative_prompt);
+    for (const std::string& t : texts)
+        for (const ScheduledText& e : prompt_schedule(t, total_steps)) parse_prompt_attention(e.text);
+}
+
+int webui_total_steps(SamplerKind kind, int steps) {
+    // sd_samplers_kdiffusion.py marks these "second_order" (as well as DPM++ SDE and Restart).
+    const bool second_order = kind == SamplerKind::heun || kind == SamplerKind::dpm2 || kind == SamplerKind::dpm2_a ||
+                              kind == SamplerKind::dpmpp_2s_a;
+    return second_order ? 2 * steps : steps;
+}
+
+namespace {
+
+// stack_conds: (1, T_i, C) tensors → (n, T, C), the shorter repeating their last vector.
+Tensor stack_conds(const std::vector<const Tensor*>& ts) {
+    int64_t T = 0;
+    const int64_t C = ts[0]->dim(-1);
+    for (const Tensor* t : ts) T = std::max(T, t->dim(1));
+    Tensor out = Tensor::zeros({(int64_t)ts.size(), T, C});
+    for (size_t i = 0; i < ts.size(); i++) {
+        const int64_t have = ts[i]->dim(1);
+        float* dst = out.f32() + i * T * C;
+        std::memcpy(dst, ts[i]->f32(), have * C * sizeof(float));
+        for (int64_t t = have; t < T; t++) std::memcpy(dst + t * C, ts[i]->f32() + (have - 1) * C, C * sizeof(float));
     }
     return out;
+}
+
+}  // namespace
+
+Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSchedule* uncond, double cfg_scale,
+                                 const DiscreteSchedule& table, int64_t h, int64_t w, Arena& arena,
+                                 const std::atomic<bool>* cancel, bool lcm) {
+    const int64_t n = 4 * h * w;
+    auto calls = std::make_shared<int>(0);  // the webui's CFGDenoiser.step
+    const bool v = m.prediction == Prediction::v;
+    return [&m, cond, uncond, cfg_scale, table, h, w, &arena, cancel, n, calls, lcm, v](
+               const std::vector<float>& x, float sigma, std::vector<float>& out) {
+        if (cancel && cancel->load()) throw Cancelled();
+        const int step = (*calls)++;
+        Arena::Mark mk = arena.mark();
+        const float c_in = (float)(1.0 / std::sqrt((double)sigma * sigma + 1.0));
+        const float t = (float)table.sigma_to_t(sigma);
+        std::vector<const Tensor*> parts;
+        for (const CondSchedule& c : cond.parts) parts.push_back(&c.at(step));
+        Tensor c = stack_conds(parts);  // (P, T, C)
+        const int64_t P = c.shape[0], T = c.shape[1], C = c.shape[2];
+        const Tensor* u = uncond ? &uncond->at(step) : nullptr;
+        // eps rows: parts 0..P-1, then the uncond.
+        std::vector<float> eps((size_t)(P + (u ? 1 : 0)) * n);
+        auto run = [&](const Tensor& context, int64_t first_row) {
+            const int64_t B = context.shape[0];
+            Arena::Mark rm = arena.mark();
+            Tensor xin = arena.alloc({B, 4, h, w});
+            for (int64_t b = 0; b < B; b++)
+                for (int64_t i = 0; i < n; i++) xin.f32()[b * n + i] = x[i] * c_in;
+            std::vector<float> ts((size_t)B, t);
+            Tensor e = unet_forward(m.unet, xin, ts.data(), context, arena);
+            if (first_non_finite(e.f32(), B * n) >= 0)
+                throw std::runtime_error("the UNet produced NaN/Inf at sigma " + std::to_string(sigma) +
+                                         " (evaluation " + std::to_string(step + 1) +
+                                         "); the checkpoint's weights may be broken");
+            std::memcpy(eps.data() + first_row * n, e.f32(), B * n * sizeof(float));
+            arena.release(rm);
+        };
+        if (u && u->dim(1) == T) {  // one batch: parts, then the uncond
+            Tensor both = Tensor::zeros({P + 1, T, C});
+            std::memcpy(both.f32(), c.f32(), P * T * C * sizeof(float));
+            std::memcpy(both.f32() + P * T * C, u->f32(), T * C * sizeof(float));
+            run(both, 0);
+        } else {
+            run(c, 0);
+            if (u) run(*u, P);
+        }
+        double c_skip = 0, c_out = 1;
+        if (lcm) lcm_boundary_scalings(t, &c_skip, &c_out);
+        out.resize(n);
+        const float* e_u = u ? eps.data() + P * n : nullptr;
+        for (int64_t i = 0; i < n; i++) {
+            // Classifier-free guidance (Ho & Salimans 2022, eq. 6), summed over the AND parts as in composable
+            // diffusion (Liu et al. 2022): D_u + sum_k (D_k - D_u) * (weight_k * cfg), written for the model outputs.
+            double e;
+            if (e_u) {
+                e = e_u[i];
+                for (int64_t k = 0; k < P; k++) e += cond.weights[k] * cfg_scale * ((double)eps[k * n + i] - e_u[i]);
+            } else {
+                e = eps[i];
+            }
+            // D is affine in the model's output at a fixed x (eps or v), so guiding the outputs guides the D's.
+            double d = v ? denoised_from_output(Prediction::v, x[i], e, sigma) : x[i] - (double)sigma * e;
+            out[i] = (float)(c_out * d + c_skip * x[i]);
+        }
+        arena.release(mk);
+    };
 }
 
 Tensor make_conditioning(const Model& m, const std::string& prompt, const std::string& negative_prompt, bool with_uncond,
@@ -188,6 +312,7 @@ Denoiser make_cfg_denoiser(Model& m, const Tensor& context, double cfg_scale, co
         out.resize(n);
         const float* e_u = eps.f32();                // uncond first ...
         const float* e_c = eps.f32() + (B - 1) * n;  // ... cond last (the same tensor when B = 1)
+        // Classifier-free guidance (Ho & Salimans 2022, eq. 6: (1 + w)·eps(z, c) − w·eps(z), i.e. scale = 1 + w).
         // D is affine in the model's output at a fixed x, so guiding the outputs is guiding the D's (the webui
         // combines the denoised estimates).
         for (int64_t i = 0; i < n; i++) {
@@ -207,11 +332,20 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     const int64_t h = p.height / 8, w = p.width / 8, n = 4 * h * w;
     double t0 = now(), c0 = process_cpu_seconds();
 
-    Tensor context = make_conditioning(m, p.prompt, p.negative_prompt, p.cfg_scale != 1.0, p.clip_skip, arena);
+    // The webui's setup_conds: extra-network tags out of the prompt, then the negative prompt's schedule and the
+    // prompt's AND parts with theirs, over the sampler's total steps.
+    const std::string prompt = strip_supported_networks(p.prompt);
+    const TextEncoder enc = text_encoder(m, p.clip_skip);
+    const int total_steps = webui_total_steps(p.sampler, p.steps);
+    MultiCond cond = multicond_learned_conditioning(enc, prompt, total_steps, p.embeddings, arena);
+    const bool plain = cond.parts.size() == 1 && cond.weights[0] == 1.0;
+    CondSchedule uncond;
+    if (p.cfg_scale != 1.0 || !plain)
+        uncond = learned_conditioning(enc, p.negative_prompt, total_steps, p.embeddings, arena);
     double t1 = now(), c1 = process_cpu_seconds();
     const DiscreteSchedule table = sampler_table(p.sampler, sd_schedule());
-    Denoiser denoise =
-        make_cfg_denoiser(m, context, p.cfg_scale, table, h, w, arena, cancel, p.sampler == SamplerKind::lcm);
+    Denoiser denoise = make_multicond_denoiser(m, cond, uncond.conds.empty() ? nullptr : &uncond, p.cfg_scale, table,
+                                               h, w, arena, cancel, p.sampler == SamplerKind::lcm);
 
     std::vector<float> sigmas = sampler_sigmas(p.sampler, p.schedule, p.steps, sd_schedule(), p.schedule_options);
     ImageRng rng(p.rng, {p.seed});
@@ -236,6 +370,7 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
             preview_s += now() - s0;
         }
         done = step + 1;
+        if (p.on_denoised) p.on_denoised(done, d);
         if (on_step) on_step(done, steps);
     };
     if (on_step) on_step(0, p.steps);  // sampling starts now

@@ -3,8 +3,8 @@
 // The model is loaded once (weights stay in the mapped checkpoint) and can make any number of images.
 // The denoiser closure here is where the k-diffusion conventions live: c_in = 1/sqrt(sigma²+1) scales the
 // UNet input, t = sigma_to_t(sigma) is its timestep, D = x − sigma·eps (or, for v-prediction models,
-// c_skip·x + c_out·v: pipeline/prediction.h) its denoised estimate, and classifier-free guidance
-// out = out_uncond + cfg·(out_cond − out_uncond), cond and uncond as one batch of 2; at CFG 1 the uncond pass is
+// c_skip·x + c_out·v: pipeline/prediction.h) its denoised estimate, and classifier-free guidance (Ho & Salimans
+// 2022) out = out_uncond + cfg·(out_cond − out_uncond), cond and uncond as one batch of 2; at CFG 1 the uncond pass is
 // not run at all. SD 1.x conditions on CLIP ViT-L/14's last layer, SD 2.x on OpenCLIP ViT-H/14's penultimate one.
 // Left out: img2img, inpainting, prompt weighting syntax, hires fix.
 #pragma once
@@ -21,6 +21,7 @@
 #include "models/taesd.h"
 #include "models/unet.h"
 #include "models/vae.h"
+#include "pipeline/conditioning.h"
 #include "pipeline/prediction.h"
 #include "pipeline/rng.h"
 #include "pipeline/samplers.h"
@@ -66,8 +67,16 @@ struct GenerateParams {
     bool taesd = false;
     int vae_tiling = -1;       // VAE decode in tiles: -1 auto (above 1024×1024 pixels), 0 off, 1 on; not TAESD
     std::string dump_latents;  // folder for .npy files of the trajectory; empty: none
+    // Called after each sampling step (1, 2, ...) with the model's denoised estimate D(x), (1, 4, H/8, W/8):
+    // what live previews show. Empty: not called.
+    std::function<void(int step, const std::vector<float>& denoised)> on_denoised;
+    const EmbeddingDb* embeddings = nullptr;  // textual-inversion embeddings the prompts may name
     std::string preview;       // PNG rewritten after every step from the denoised estimate via TAESD; empty: none
 };
+
+// The webui counts prompt-editing steps in denoiser calls: a sampler it marks second-order (two model calls per
+// step) gets a schedule over 2 × steps (its SamplerData.total_steps).
+int webui_total_steps(SamplerKind kind, int steps);
 
 // Wall-clock seconds per stage of the last generate() call.
 struct StageTimes {
@@ -87,12 +96,21 @@ struct Cancelled : std::runtime_error {
     Cancelled() : std::runtime_error("interrupted; no image was written") {}
 };
 
-// Text conditioning: the prompt's 75-token chunks, each encoded to (77, width), concatenated → (1, 77·k, width).
-// The result owns its memory; `arena` is only scratch.
+// Reads the prompts as generate() will (tags, AND, schedules, emphasis) and throws the error it would meet —
+// a LoRA tag, a weight Python's float() refuses — so the CLI can refuse before loading anything.
+void check_prompts(const std::string& prompt, const std::string& negative_prompt, int total_steps);
+
+// The model's text encoder for the conditioning code: SD 1.x CLIP (with clip skip and embeddings) or SD 2.x
+// OpenCLIP (no embeddings yet).
+TextEncoder text_encoder(const Model& m, int clip_skip);
+
+// Text conditioning of one plain text (emphasis and BREAK read, no scheduling or AND): its 75-token chunks, each
+// encoded to (77, width), concatenated → (1, 77·k, width). The result owns its memory; `arena` is only scratch.
 Tensor encode_prompt(const Model& m, const std::string& text, int clip_skip, Arena& arena);
 
 // The UNet's context: [uncond, cond] as (2, T, width) when with_uncond, else cond as (1, T, width); the two are
-// padded to the same number of chunks with empty-prompt chunks, as the webui does.
+// padded to the same number of chunks with empty-prompt chunks (the webui's "Pad conds" option, off by default:
+// generate() does not pad).
 Tensor make_conditioning(const Model& m, const std::string& prompt, const std::string& negative_prompt, bool with_uncond,
                          int clip_skip, Arena& arena);
 // D(x; sigma) for the samplers over one (1, 4, h, w) latent: the UNet on [x, x]·c_in with `context` (B = 2: CFG
@@ -115,6 +133,13 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
 Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, int vae_tiling = -1);
 // Whether the VAE decode of a width × height image is tiled: vae_tiling 1 yes, 0 no, -1 above 1024×1024 pixels.
 bool vae_tile_decode(int vae_tiling, int64_t width, int64_t height);
+// The webui's CFG denoiser over a prompt schedule and AND parts (sd_samplers_cfg_denoiser.py): at its k-th call
+// (k counts from 0) each part's and the uncond's conditioning for step k; the parts (padded among themselves by
+// repeating their last vector) and the uncond run as one UNet batch when their lengths agree, else separately
+// (no "Pad conds"); D = D_u + Σ weight_i · cfg · (D_i − D_u). uncond null: cond parts only (cfg 1, one part).
+Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSchedule* uncond, double cfg_scale,
+                                 const DiscreteSchedule& table, int64_t h, int64_t w, Arena& arena,
+                                 const std::atomic<bool>* cancel = nullptr, bool lcm = false);
 // sample_latent + decode_latent.
 Image generate(Model& m, const GenerateParams& p, Arena& arena, StageTimes* times = nullptr,
                const StepCallback& on_step = {}, const std::atomic<bool>* cancel = nullptr);

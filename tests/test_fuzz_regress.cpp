@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/fuzz/prompt_target.h"
 #include "tests/fuzz/targets.h"
 
 namespace fs = std::filesystem;
@@ -29,7 +30,8 @@ struct FuzzTarget {
 const FuzzTarget kFuzzTargets[] = {
     {"safetensors", sd::fuzz::fuzz_one_safetensors}, {"json", sd::fuzz::fuzz_one_json},
     {"tokenizer", sd::fuzz::fuzz_one_tokenizer},     {"args", sd::fuzz::fuzz_one_args},
-    {"png_text", sd::fuzz::fuzz_one_png_text},
+    {"png_text", sd::fuzz::fuzz_one_png_text},     {"prompt", sd::fuzz::fuzz_one_prompt},
+    {"http", sd::fuzz::fuzz_one_http},             {"api", sd::fuzz::fuzz_one_api},
 };
 const char* const kFuzzRoots[] = {"tests/fuzz/corpus", "tests/fuzz/regress"};
 constexpr double kHangSeconds = 10;  // libFuzzer's -timeout in run_fuzz.sh; real inputs take milliseconds

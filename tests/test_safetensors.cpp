@@ -297,6 +297,34 @@ TEST_CASE("safetensors: hostile headers are refused with a message naming the pr
     }
 }
 
+// The bound itself, both ways: a span may end exactly where the file ends, and not one byte later (an off-by-one
+// there would read past the mapping).
+TEST_CASE("safetensors: a tensor may end exactly at the end of the data region, not one byte past it") {
+    std::string d16;
+    for (int i = 0; i < 16; i++) d16 += (char)(100 + i);
+    auto one = [](const std::string& shape, uint64_t begin, uint64_t end) {
+        return "{" + tensor_json("w", "U8", shape, begin, end) + "}";
+    };
+    {
+        std::string bytes = image(one("[16]", 0, 16), d16);
+        SafeTensors st = SafeTensors::from_memory(bytes.data(), bytes.size(), "mem.safetensors");
+        REQUIRE(st.find("w") != nullptr);
+        CHECK(st.find("w")->end == 16);
+    }
+    {
+        std::string bytes = image(one("[4]", 12, 16), d16);
+        SafeTensors st = SafeTensors::from_memory(bytes.data(), bytes.size(), "mem.safetensors");
+        const TensorInfo* t = st.find("w");
+        REQUIRE(t != nullptr);
+        CHECK(static_cast<const uint8_t*>(st.data(*t))[3] == (uint8_t)115);  // the region's last byte
+    }
+    CHECK(open_error(image(one("[0]", 16, 16), d16)) == "");  // empty, at the very end
+    CHECK(open_error(image(one("[16]", 1, 17), d16)) ==
+          "mem.safetensors: tensor \"w\": data span [1, 17) runs past the end of the data region (16 bytes): file truncated?");
+    CHECK_HAS(open_error(image(one("[1]", 16, 17), d16)), "data span [16, 17) runs past the end of the data region (16 bytes)");
+    CHECK_HAS(open_error(image(one("[17]", 0, 17), d16)), "data span [0, 17) runs past the end of the data region (16 bytes)");
+}
+
 TEST_CASE("safetensors: every known dtype is listed, with sizes in bits") {
     struct D { const char* dtype; const char* shape; uint64_t bytes; };
     const D ds[] = {{"F64", "[2]", 16}, {"I64", "[2]", 16}, {"U64", "[2]", 16}, {"C64", "[2]", 16},

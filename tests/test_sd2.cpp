@@ -245,3 +245,50 @@ TEST_CASE("sd2: SD-Turbo's schedule: SGM Uniform gives the trailing timesteps 99
     CHECK(s1[0] == doctest::Approx(table.sigma_max()).epsilon(1e-6));
     CHECK(s1 == sampler_sigmas(SamplerKind::euler, ScheduleKind::discrete, 1, table));
 }
+
+TEST_CASE("sd2: v-prediction through the denoiser is the webui's DDIM v path, and every sampler runs on it") {
+    // The webui's DDIM for v models (CompVisTimestepsVDenoiser) derives eps = sqrt(abar)·v + sqrt(1 − abar)·x_t from
+    // the UNet's v at the variance-preserving x_t = x·c_in. Our samplers see D; DDIM reads eps = (x − D)/sigma.
+    // The two agree when abar = 1/(sigma² + 1), i.e. at the table's own sigmas.
+    Model& m = tiny2(Prediction::v);
+    Arena arena;
+    const DiscreteSchedule table = sd_schedule();
+    Tensor ctx = make_conditioning(m, "a red cube", "", false, 1, arena);
+    std::vector<float> x(256), d;
+    for (int i = 0; i < 256; i++) x[i] = 3.0f * std::sin(0.91f * i);
+    const int t_idx = 601;
+    const float sigma = table.sigmas[t_idx];
+    make_cfg_denoiser(m, ctx, 1.0, table, 8, 8, arena)(x, sigma, d);
+    const double abar = table.alphas_cumprod[t_idx], c_in = 1 / std::sqrt((double)sigma * sigma + 1);
+    Tensor xin = Tensor::zeros({1, 4, 8, 8});
+    for (int i = 0; i < 256; i++) xin.f32()[i] = (float)(x[i] * c_in);
+    const float t = (float)t_idx;
+    Tensor v = unet_forward(m.unet, xin, &t, ctx, arena);
+    double max_err = 0, scale = 0;
+    for (int i = 0; i < 256; i++) {
+        double eps_webui = std::sqrt(abar) * v.f32()[i] + std::sqrt(1 - abar) * xin.f32()[i];
+        double eps_ours = (x[i] - (double)d[i]) / sigma;
+        max_err = std::max(max_err, std::fabs(eps_webui - eps_ours));
+        scale = std::max(scale, std::fabs(eps_webui));
+    }
+    INFO("max error " << max_err << " of " << scale);
+    CHECK(max_err < 1e-5 * scale + 1e-6);
+
+    for (SamplerKind s : {SamplerKind::euler, SamplerKind::euler_a, SamplerKind::heun, SamplerKind::dpm2,
+                          SamplerKind::dpm2_a, SamplerKind::dpmpp_2m, SamplerKind::dpmpp_2s_a, SamplerKind::lms,
+                          SamplerKind::ddim, SamplerKind::lcm}) {
+        GenerateParams p;
+        p.prompt = "a red cube";
+        p.width = p.height = 64;
+        p.steps = 2;
+        p.seed = 5;
+        p.sampler = s;
+        p.cfg_scale = 4;
+        Tensor lat = sample_latent(m, p, arena);
+        bool finite = true;
+        for (int64_t i = 0; i < lat.numel(); i++) finite = finite && std::isfinite(lat.f32()[i]);
+        INFO(sampler_name(s));
+        CHECK(finite);
+        arena.reset();
+    }
+}

@@ -214,7 +214,7 @@ def ddim_timesteps(steps):
 
 
 def sampler_sigmas(sampler, schedule, steps, sd, lcm):
-    if sampler == "ddim":
+    if sampler in ("ddim", "plms"):
         return sd.sigmas[ddim_timesteps(steps).flip(0)]
     if sampler == "lcm":
         return make_sigmas(schedule, steps, lcm)
@@ -518,19 +518,103 @@ def run_dpmpp_3m_sde(D, x, sigmas, noise, o, cb):
     return x, ns.asked
 
 
+def run_restart(D, x, sigmas, noise, o, cb):
+    """webui sd_samplers_extra.restart_sampler, float64 steps over float32 schedules (torch.argmin, karras)."""
+    sig = torch.tensor(sigmas, dtype=torch.float32)
+    steps = len(sigmas) - 1
+    restart_list = {}
+    if steps >= 20:
+        restart_steps, restart_times = 9, 1
+        if steps >= 36:
+            restart_steps, restart_times = steps // 4, 2
+        sig = karras(steps - restart_steps * restart_times, sig[-2].item(), sig[0].item())
+        restart_list = {0.1: [restart_steps + 1, restart_times, 2]}
+    restart_list = {int(torch.argmin(abs(sig - key), dim=0)): value for key, value in restart_list.items()}
+    step_list = []
+    for i in range(len(sig) - 1):
+        step_list.append((sig[i], sig[i + 1]))
+        if i + 1 in restart_list:
+            restart_steps, restart_times, restart_max = restart_list[i + 1]
+            min_idx, max_idx = i + 1, int(torch.argmin(abs(sig - restart_max), dim=0))
+            if max_idx < min_idx:
+                up = karras(restart_steps, sig[min_idx].item(), sig[max_idx].item())[:-1]
+                while restart_times > 0:
+                    restart_times -= 1
+                    step_list.extend(zip(up[:-1], up[1:]))
+    last = None
+    for old_s, new_s in step_list:
+        old_s, new_s = float(old_s), float(new_s)
+        if last is None:
+            last = old_s
+        elif last < old_s:
+            x = x + noise() * o["s_noise"] * (old_s ** 2 - last ** 2) ** 0.5
+        den = D(x, old_s)
+        cb(x, den)
+        d = (x - den) / old_s
+        dt = new_s - old_s
+        if new_s == 0:
+            x = x + d * dt
+        else:
+            x2 = x + d * dt
+            d2 = (x2 - D(x2, new_s)) / new_s
+            x = x + (d + d2) / 2 * dt
+        last = new_s
+    return x
+
+
+def run_plms(D, x, timesteps, acp, noise, o, cb):
+    """The webui's plms (modules/sd_samplers_timesteps_impl.py) on VP latents; eps from D as in run_ddim."""
+    alphas = acp[timesteps].double()
+    alphas_prev = acp[torch.nn.functional.pad(timesteps[:-1], pad=(1, 0))].double()
+
+    def eps_model(x_vp, a):
+        sigma = ((1 - a) / a) ** 0.5
+        x_ve = x_vp / a ** 0.5
+        return (x_ve - D(x_ve, sigma)) / sigma
+
+    old_eps = []
+    for i in range(len(timesteps) - 1):
+        index = len(timesteps) - 1 - i
+        a_t, a_prev = alphas[index].item(), alphas_prev[index].item()
+
+        def step(e):
+            p0 = (x - (1 - a_t) ** 0.5 * e) / a_t ** 0.5
+            return a_prev ** 0.5 * p0 + (1 - a_prev) ** 0.5 * e, p0
+
+        e_t = eps_model(x, a_t)
+        if len(old_eps) == 0:
+            x_prev, _ = step(e_t)
+            e_prime = (e_t + eps_model(x_prev, alphas[max(index - 1, 0)].item())) / 2
+        elif len(old_eps) == 1:
+            e_prime = (3 * e_t - old_eps[-1]) / 2
+        elif len(old_eps) == 2:
+            e_prime = (23 * e_t - 16 * old_eps[-1] + 5 * old_eps[-2]) / 12
+        else:
+            e_prime = (55 * e_t - 59 * old_eps[-1] + 37 * old_eps[-2] - 9 * old_eps[-3]) / 24
+        x_prev, p0 = step(e_prime)
+        old_eps.append(e_t)
+        if len(old_eps) >= 4:
+            old_eps.pop(0)
+        cb(x, p0)
+        x = x_prev
+    return x
+
+
 SDE_RUNNERS = {"dpmpp_sde": run_dpmpp_sde, "dpmpp_2m_sde": run_dpmpp_2m_sde,
                "dpmpp_2m_sde_heun": lambda *a: run_dpmpp_2m_sde(*a, solver="heun"), "dpmpp_3m_sde": run_dpmpp_3m_sde}
 
 
 RUNNERS = {"euler": run_euler, "euler_a": run_euler_a, "heun": run_heun, "dpm2": run_dpm2, "dpm2_a": run_dpm2_a,
-           "dpmpp_2m": run_dpmpp_2m, "dpmpp_2s_a": run_dpmpp_2s_a, "lms": run_lms, "lcm": run_lcm}
+           "dpmpp_2m": run_dpmpp_2m, "dpmpp_2s_a": run_dpmpp_2s_a, "lms": run_lms, "lcm": run_lcm,
+           "restart": run_restart}
 SAMPLERS = ["euler", "euler_a", "heun", "dpm2", "dpm2_a", "dpmpp_2m", "dpmpp_2s_a", "lms", "ddim", "lcm",
-            "dpmpp_sde", "dpmpp_2m_sde", "dpmpp_2m_sde_heun", "dpmpp_3m_sde"]
+            "dpmpp_sde", "dpmpp_2m_sde", "dpmpp_2m_sde_heun", "dpmpp_3m_sde", "restart", "plms"]
 SCHEDULES = ["discrete", "karras", "exponential"]
 NEW_SCHEDULES = ["polyexponential", "sgm_uniform", "kl_optimal", "align_your_steps", "simple", "normal", "ddim", "beta"]
 STEPS = [1, 4, 10]
 TRAJ = {("euler_a", "karras", 10), ("lms", "discrete", 10), ("dpmpp_2m", "karras", 10), ("heun", "exponential", 4),
-        ("ddim", "discrete", 10), ("dpmpp_sde", "karras", 10), ("dpmpp_3m_sde", "exponential", 10)}
+        ("ddim", "discrete", 10), ("dpmpp_sde", "karras", 10), ("dpmpp_3m_sde", "exponential", 10),
+        ("plms", "discrete", 10), ("restart", "karras", 20)}
 VARIANTS = [  # (sampler, schedule, steps, name, options)
     ("euler", "discrete", 10, "churn", {"s_churn": 1.0}),
     ("heun", "karras", 4, "churn", {"s_churn": 2.0}),
@@ -558,9 +642,9 @@ def run_case(sampler, schedule, steps, opts, sd, lcm, den, init, pool):
     noise = Noise(pool)
     traj_x, traj_d = [], []
     cb = lambda x, d: (traj_x.append(x.flatten().clone()), traj_d.append(d.flatten().clone()))  # noqa: E731
-    if sampler == "ddim":
+    if sampler in ("ddim", "plms"):
         x = init.view(SHAPE).double()
-        x = run_ddim(D, x, ddim_timesteps(steps), sd.acp, noise, o, cb)
+        x = (run_ddim if sampler == "ddim" else run_plms)(D, x, ddim_timesteps(steps), sd.acp, noise, o, cb)
     else:
         x = (init * sigmas32[0]).view(SHAPE).double()  # float32 product, as the webui's x * sigmas[0]
         if sampler in SDE_RUNNERS:
@@ -603,8 +687,8 @@ def main():
 
     cases = []
     for sampler in SAMPLERS:
-        for schedule in (["discrete"] if sampler == "ddim" else SCHEDULES):
-            for steps in STEPS:
+        for schedule in (["discrete"] if sampler in ("ddim", "plms") else SCHEDULES):
+            for steps in STEPS + ([20, 36] if sampler == "restart" else []):
                 cases.append((sampler, schedule, steps, None, {}))
     for sampler in ("euler", "dpmpp_2m", "dpm2"):  # the new schedules drive the samplers like the old ones
         for schedule in NEW_SCHEDULES:
@@ -629,7 +713,7 @@ def main():
         sig, x, _, _, _, _ = run_case(sampler, "karras", steps, dict(eta=0.0) if "sde" in sampler else {}, sd, lcm,
                                       den, init, pool)
         mu64, s64 = mu.double(), s.double()
-        if sampler == "ddim":  # VP latents: x_T = noise / sqrt(abar_T); the result is at t = 1, times sqrt(abar_1)
+        if sampler in ("ddim", "plms"):  # VP latents: x_T = noise / sqrt(abar_T); the result is at t = 1, times sqrt(abar_1)
             sig_T, a_end = sig[0].item(), sd.acp[1].item()
             x_T = init.double() * (1 + sig_T ** 2) ** 0.5
             sig_end = ((1 - a_end) / a_end) ** 0.5
@@ -642,11 +726,14 @@ def main():
     for sampler, steps, min_ratio in (("euler", 100, 1.8), ("ddim", 100, 1.8), ("heun", 20, 3.0), ("dpm2", 20, 3.0),
                                       ("dpmpp_2m", 20, 3.0), ("lms", 20, 3.0), ("dpmpp_sde", 20, 3.0),
                                       ("dpmpp_2m_sde", 20, 3.0), ("dpmpp_2m_sde_heun", 20, 3.0),
-                                      ("dpmpp_3m_sde", 10, 3.0)):
+                                      ("dpmpp_3m_sde", 10, 3.0), ("plms", 20, 2.2)):
         e1, e2 = ode_error(sampler, steps), ode_error(sampler, 2 * steps)
         print("%-9s error vs the exact ODE solution: %.2e at %d steps, %.2e at %d (ratio %.1f)" %
               (sampler, e1, steps, e2, 2 * steps, e1 / e2))
         assert e1 / e2 > min_ratio and e2 < 0.05, sampler
+    # Below 20 steps Restart is Heun's method on the schedule as given.
+    xr, xh = (run_case(k, "karras", 10, {}, sd, lcm, den, init, pool)[1] for k in ("restart", "heun"))
+    assert torch.equal(xr, xh)
     print("tensors:", len(T))
     if args.check:
         return

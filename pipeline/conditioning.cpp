@@ -1,0 +1,119 @@
+// conditioning.cpp — encoding prompts with emphasis, schedules and AND (see conditioning.h); follows the webui's
+// sd_hijack_clip.py (forward, process_tokens), sd_emphasis.py (EmphasisOriginal), sd_hijack.py
+// (EmbeddingsWithFixes) and prompt_parser.py (get_learned_conditioning, get_multicond_learned_conditioning).
+#include "pipeline/conditioning.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+namespace sd {
+
+// ---- encoding -------------------------------------------------------------------------------------------------------
+
+std::vector<Tensor> encode_texts(const TextEncoder& enc, const std::vector<std::string>& texts,
+                                 const EmbeddingDb* db, Arena& arena, std::vector<const TextEmbedding*>* used) {
+    const int64_t T = 77, C = enc.width;
+    // Each distinct text is tokenized and encoded once; a repeated one counts again in the batch mean.
+    std::vector<std::string> distinct;
+    std::vector<size_t> which(texts.size());
+    std::vector<int> count;
+    for (size_t j = 0; j < texts.size(); j++) {
+        auto it = std::find(distinct.begin(), distinct.end(), texts[j]);
+        which[j] = (size_t)(it - distinct.begin());
+        if (it == distinct.end()) { distinct.push_back(texts[j]); count.push_back(0); }
+        count[which[j]]++;
+    }
+    std::vector<std::vector<PromptChunk>> chunks;
+    size_t n_chunks = 0;
+    for (const std::string& t : distinct) {
+        chunks.push_back(tokenize_prompt(t, db));
+        n_chunks = std::max(n_chunks, chunks.back().size());
+    }
+    const PromptChunk empty = empty_chunk();
+    std::vector<Tensor> out_distinct;
+    for (size_t d = 0; d < distinct.size(); d++) out_distinct.push_back(Tensor::zeros({1, (int64_t)n_chunks * T, C}));
+
+    std::vector<const float*> rows(T);
+    for (size_t i = 0; i < n_chunks; i++) {
+        // Encode chunk i of every text, then EmphasisOriginal over the batch (all texts, repeats counted).
+        double sum = 0, weighted_sum = 0;
+        for (size_t d = 0; d < distinct.size(); d++) {
+            const PromptChunk& ch = i < chunks[d].size() ? chunks[d][i] : empty;
+            std::fill(rows.begin(), rows.end(), nullptr);
+            for (const auto& [offset, e] : ch.fixes) {
+                if (used && std::find(used->begin(), used->end(), e) == used->end()) used->push_back(e);
+                const int64_t len = std::min<int64_t>(T - offset - 1, e->vectors);
+                for (int64_t k = 0; k < len; k++) rows[offset + 1 + k] = e->data.data() + k * C;
+            }
+            Arena::Mark mk = arena.mark();
+            Tensor z = enc.encode(ch.tokens, rows.data(), arena);  // (77, C)
+            float* dst = out_distinct[d].f32() + i * T * C;
+            double s = 0, ws = 0;
+            for (int64_t t = 0; t < T; t++) {
+                const float w = (float)ch.weights[t];  // torch.asarray of the multipliers: float32
+                for (int64_t c = 0; c < C; c++) {
+                    const float v = z.f32()[t * C + c];
+                    dst[t * C + c] = v * w;
+                    s += v;
+                    ws += (double)(v * w);
+                }
+            }
+            sum += s * count[d];
+            weighted_sum += ws * count[d];
+            arena.release(mk);
+        }
+        const double n = (double)texts.size() * T * C;
+        const float original_mean = (float)(sum / n), new_mean = (float)(weighted_sum / n);
+        const float scale = original_mean / new_mean;
+        for (size_t d = 0; d < distinct.size(); d++) {
+            float* dst = out_distinct[d].f32() + i * T * C;
+            for (int64_t k = 0; k < T * C; k++) dst[k] *= scale;
+        }
+    }
+    std::vector<Tensor> out;
+    for (size_t j = 0; j < texts.size(); j++) out.push_back(out_distinct[which[j]]);
+    return out;
+}
+
+const Tensor& CondSchedule::at(int step) const {
+    for (size_t k = 0; k < end_at_step.size(); k++)
+        if (step <= end_at_step[k]) return conds[k];
+    return conds[0];  // past the last entry the webui falls back to the first
+}
+
+CondSchedule learned_conditioning(const TextEncoder& enc, const std::string& prompt, int steps,
+                                  const EmbeddingDb* db, Arena& arena, std::string* ti_hashes) {
+    CondSchedule s;
+    std::vector<std::string> texts;
+    for (ScheduledText& e : prompt_schedule(prompt, steps)) {
+        s.end_at_step.push_back(e.end_at_step);
+        texts.push_back(std::move(e.text));
+    }
+    std::vector<const TextEmbedding*> used;
+    s.conds = encode_texts(enc, texts, db, arena, &used);
+    if (ti_hashes) add_ti_hashes(ti_hashes, used);
+    return s;
+}
+
+MultiCond multicond_learned_conditioning(const TextEncoder& enc, const std::string& prompt, int steps,
+                                         const EmbeddingDb* db, Arena& arena,
+                                         std::string* ti_hashes) {
+    MultiCond m;
+    std::vector<std::string> flat;
+    std::vector<CondSchedule> flat_conds;
+    for (const SubPrompt& sp : split_and(prompt)) {
+        auto it = std::find(flat.begin(), flat.end(), sp.text);
+        if (it == flat.end()) {
+            flat.push_back(sp.text);
+            flat_conds.push_back(learned_conditioning(enc, sp.text, steps, db, arena, ti_hashes));
+            it = flat.end() - 1;
+        }
+        m.parts.push_back(flat_conds[it - flat.begin()]);
+        m.weights.push_back(sp.weight);
+    }
+    return m;
+}
+
+
+}  // namespace sd
