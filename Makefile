@@ -9,7 +9,7 @@ BUILD    ?= build
 
 ARCH := $(shell uname -m)
 # Library sources: every .cpp under these folders plus the root's, except the CLI's main.
-LIB_SRC := $(wildcard kernels/*.cpp tokenizer/*.cpp models/*.cpp pipeline/*.cpp app/*.cpp) \
+LIB_SRC := $(wildcard kernels/*.cpp tokenizer/*.cpp models/*.cpp pipeline/*.cpp app/*.cpp server/*.cpp) \
            $(filter-out sd.cpp,$(wildcard *.cpp))
 ifeq ($(ARCH),x86_64)
   LIB_SRC := $(filter-out %_neon.cpp,$(LIB_SRC))
@@ -87,6 +87,14 @@ TSAN_TESTS  := -tc="*parallel_for*,*gemm*,*matmul*,*conv2d*,*attention matches*,
 SAN_ENV  := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
+# `make test-browser`: the page of `sd serve` in Debian's headless chromium, screenshots to build/ui-*.png.
+# `make test-cluster`: two `sd serve` instances behind Debian's nginx, a burst of requests through it.
+.PHONY: test-browser test-cluster
+test-browser: sd
+	tests/browser/test_browser.sh
+test-cluster: sd
+	tests/cluster/test_cluster.sh
+
 .PHONY: test-sanitize fuzz fuzz-build
 test-sanitize: sd  # tests/test_cli.cpp runs ./sd (unsanitized: ASan cannot start under its RLIMIT_AS test)
 	CXXFLAGS="$(SAN_FLAGS)" $(MAKE) --no-print-directory BUILD=build-asan build-asan/run_tests
@@ -96,14 +104,15 @@ test-sanitize: sd  # tests/test_cli.cpp runs ./sd (unsanitized: ASan cannot star
 
 # `make fuzz FUZZ_SECONDS=N`: every libFuzzer target (clang only) for N seconds each, one after another.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := safetensors json tokenizer args png_text prompt
+FUZZ_TARGETS := safetensors json tokenizer args png_text prompt http api
 FUZZ_CXX     ?= clang++
 FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 # Only the parsers the targets reach are built (not all of libsd.a): faster, and unrelated work in progress
 # cannot break `make fuzz`. An undefined reference at link time means this list needs the new dependency.
 FUZZ_OBJ := $(addprefix build-fuzz/,json.o safetensors.o app/checkpoint.o app/options.o \
               app/image_io.o tokenizer/clip_tokenizer.o tokenizer/unicode_tables.o \
-              app/sha256.o pipeline/prompt_parser.o pipeline/prompt_chunks.o)
+              app/sha256.o pipeline/prompt_parser.o pipeline/prompt_chunks.o \
+              server/http.o server/api_request.o pipeline/sampler_names.o pipeline/schedule.o)
 fuzz-build:
 	CXXFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" $(MAKE) --no-print-directory BUILD=build-fuzz \
 	    CXX=$(FUZZ_CXX) $(FUZZ_OBJ)
@@ -118,6 +127,9 @@ fuzz: fuzz-build
 
 # models/taesd_embed.cpp .incbin's these files; the compiler's dependency files cannot see that.
 $(BUILD)/models/taesd_embed.o: models/taesd/taesd_decoder.safetensors models/taesd/taesd_encoder.safetensors
+
+# server/ui_embed.cpp .incbin's the web page; the compiler's dependency files cannot see that.
+$(BUILD)/server/ui_embed.o: server/ui/index.html
 
 # tokenizer/clip_tokenizer.cpp .incbin's the CLIP merges; the compiler's dependency files cannot see that.
 $(BUILD)/tokenizer/clip_tokenizer.o: tokenizer/merges.txt

@@ -2,9 +2,11 @@
 // Recursion depth is bounded by max_depth, so the C++ stack never grows with the input's size.
 #include "json.h"
 
+#include <cassert>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 #include <unordered_set>
 
@@ -340,6 +342,88 @@ std::string json_quote(const std::string& s) {
         } else out += ch;
     }
     return out + "\"";
+}
+
+std::string json_float(double v) {
+    if (!std::isfinite(v)) return "null";
+    char buf[40];
+    for (int prec = 1; prec <= 17; prec++) {
+        std::snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (std::strtod(buf, nullptr) == v) break;
+    }
+    std::string s = buf;
+    if (s.find_first_of(".e") == std::string::npos) s += ".0";  // Python writes a float as a float
+    return s;
+}
+
+void JsonWriter::before_value() {
+    if (after_key_) { after_key_ = false; return; }
+    assert(stack_.empty() || stack_.back() == '[');
+    if (need_comma_) out_ += ',';
+    need_comma_ = true;
+}
+
+JsonWriter& JsonWriter::object() {
+    before_value();
+    out_ += '{';
+    stack_.push_back('{');
+    need_comma_ = false;
+    return *this;
+}
+
+JsonWriter& JsonWriter::array() {
+    before_value();
+    out_ += '[';
+    stack_.push_back('[');
+    need_comma_ = false;
+    return *this;
+}
+
+JsonWriter& JsonWriter::end() {
+    assert(!stack_.empty() && !after_key_);
+    out_ += stack_.back() == '{' ? '}' : ']';
+    stack_.pop_back();
+    need_comma_ = true;
+    return *this;
+}
+
+JsonWriter& JsonWriter::key(const std::string& k) {
+    assert(!stack_.empty() && stack_.back() == '{' && !after_key_);
+    if (need_comma_) out_ += ',';
+    need_comma_ = true;
+    out_ += json_quote(k);
+    out_ += ':';
+    after_key_ = true;
+    return *this;
+}
+
+JsonWriter& JsonWriter::value(const std::string& s) { before_value(); out_ += json_quote(s); return *this; }
+JsonWriter& JsonWriter::value(bool b) { before_value(); out_ += b ? "true" : "false"; return *this; }
+JsonWriter& JsonWriter::value(int64_t v) { before_value(); out_ += std::to_string(v); return *this; }
+JsonWriter& JsonWriter::value(uint64_t v) { before_value(); out_ += std::to_string(v); return *this; }
+JsonWriter& JsonWriter::value(double v) { before_value(); out_ += json_float(v); return *this; }
+JsonWriter& JsonWriter::null() { before_value(); out_ += "null"; return *this; }
+JsonWriter& JsonWriter::raw(const std::string& json) { before_value(); out_ += json; return *this; }
+
+std::string write_json(const JsonValue& v) {
+    switch (v.kind) {
+    case JsonValue::Null: return "null";
+    case JsonValue::Bool: return v.boolean ? "true" : "false";
+    case JsonValue::Number: return v.text;
+    case JsonValue::String: return json_quote(v.text);
+    case JsonValue::Array: {
+        std::string s = "[";
+        for (size_t i = 0; i < v.items.size(); i++) s += (i ? "," : "") + write_json(v.items[i]);
+        return s + "]";
+    }
+    case JsonValue::Object: {
+        std::string s = "{";
+        for (size_t i = 0; i < v.items.size(); i++)
+            s += (i ? "," : "") + json_quote(v.keys[i]) + ":" + write_json(v.items[i]);
+        return s + "}";
+    }
+    }
+    return "null";
 }
 
 }  // namespace sd

@@ -5,8 +5,8 @@
 // \uXXXX escapes (surrogate pairs included) decode to UTF-8, duplicate object keys are an error, and
 // nesting is limited (64 levels by default) so hostile input cannot overflow the stack. Every error
 // throws std::runtime_error("JSON error at byte N: ..."), N counted from the start of the text.
-// Left out: a writer (json_quote is enough for our headers), streaming, big-number arithmetic — a number
-// keeps its literal text, so integers beyond 2^53 can still be read exactly with as_uint64().
+// JsonWriter builds compact JSON text (the HTTP API's responses). Left out: streaming, big-number arithmetic
+// — a number keeps its literal text, so integers beyond 2^53 can still be read exactly with as_uint64().
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -48,5 +48,38 @@ inline JsonValue parse_json(const std::string& s, JsonLimits limits = {}) {
 
 // `s` as a JSON string literal with quotes: ", \ and control characters escaped, other bytes as they are.
 std::string json_quote(const std::string& s);
+
+// Python's repr() of a float, as json.dumps writes it: the shortest text that reads back to the same double,
+// always with a '.' or exponent ("7.0", "0.1", "1e+20"). NaN and infinities have no JSON form: "null".
+std::string json_float(double v);
+
+// Compact JSON text built in order: w.object().key("a").value(1).key("b").array().value("x").end().end().
+// Commas are placed by the writer; nesting mistakes are the caller's bugs (asserted).
+class JsonWriter {
+public:
+    JsonWriter& object();
+    JsonWriter& array();
+    JsonWriter& end();                            // closes the innermost object or array
+    JsonWriter& key(const std::string& k);        // inside an object, before each value
+    JsonWriter& value(const std::string& s);
+    JsonWriter& value(const char* s) { return value(std::string(s)); }
+    JsonWriter& value(bool b);
+    JsonWriter& value(int v) { return value((int64_t)v); }
+    JsonWriter& value(int64_t v);
+    JsonWriter& value(uint64_t v);
+    JsonWriter& value(double v);                  // as json_float
+    JsonWriter& null();
+    JsonWriter& raw(const std::string& json);     // already-valid JSON text, e.g. from write_json()
+    const std::string& str() const { return out_; }
+
+private:
+    void before_value();
+    std::string out_;
+    std::vector<char> stack_;  // '{' or '[' per open level
+    bool need_comma_ = false, after_key_ = false;
+};
+
+// A parsed value written back as compact JSON (numbers keep their literal text).
+std::string write_json(const JsonValue& v);
 
 }  // namespace sd

@@ -226,7 +226,8 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
         out.resize(n);
         const float* e_u = u ? eps.data() + P * n : nullptr;
         for (int64_t i = 0; i < n; i++) {
-            // D_u + sum_k (D_k - D_u) * (weight_k * cfg), written for the model outputs.
+            // Classifier-free guidance (Ho & Salimans 2022, eq. 6), summed over the AND parts as in composable
+            // diffusion (Liu et al. 2022): D_u + sum_k (D_k - D_u) * (weight_k * cfg), written for the model outputs.
             double e;
             if (e_u) {
                 e = e_u[i];
@@ -350,6 +351,7 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
             preview_s += now() - s0;
         }
         done = step + 1;
+        if (p.on_denoised) p.on_denoised(done, d);
         if (on_step) on_step(done, steps);
     };
     if (on_step) on_step(0, p.steps);  // sampling starts now

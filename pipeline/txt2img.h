@@ -67,6 +67,9 @@ struct GenerateParams {
     bool taesd = false;
     int vae_tiling = -1;       // VAE decode in tiles: -1 auto (above 1024×1024 pixels), 0 off, 1 on; not TAESD
     std::string dump_latents;  // folder for .npy files of the trajectory; empty: none
+    // Called after each sampling step (1, 2, ...) with the model's denoised estimate D(x), (1, 4, H/8, W/8):
+    // what live previews show. Empty: not called.
+    std::function<void(int step, const std::vector<float>& denoised)> on_denoised;
     const EmbeddingDb* embeddings = nullptr;  // textual-inversion embeddings the prompts may name
     std::string preview;       // PNG rewritten after every step from the denoised estimate via TAESD; empty: none
 };

@@ -31,6 +31,7 @@ const FuzzTarget kFuzzTargets[] = {
     {"safetensors", sd::fuzz::fuzz_one_safetensors}, {"json", sd::fuzz::fuzz_one_json},
     {"tokenizer", sd::fuzz::fuzz_one_tokenizer},     {"args", sd::fuzz::fuzz_one_args},
     {"png_text", sd::fuzz::fuzz_one_png_text},     {"prompt", sd::fuzz::fuzz_one_prompt},
+    {"http", sd::fuzz::fuzz_one_http},             {"api", sd::fuzz::fuzz_one_api},
 };
 const char* const kFuzzRoots[] = {"tests/fuzz/corpus", "tests/fuzz/regress"};
 constexpr double kHangSeconds = 10;  // libFuzzer's -timeout in run_fuzz.sh; real inputs take milliseconds

@@ -1,0 +1,367 @@
+// api.cpp — route table and handlers of the webui-compatible API (see api.h).
+#include "server/api.h"
+
+#include <random>
+
+#include "json.h"
+#include "app/image_io.h"
+
+namespace sd::serve {
+namespace {
+
+http::Response json_response(int status, std::string body) {
+    http::Response r;
+    r.status = status;
+    r.body = std::move(body);
+    return r;
+}
+
+http::Response detail(int status, const std::string& msg) {
+    return json_response(status, JsonWriter().object().key("detail").value(msg).end().str());
+}
+
+http::Response unprocessable(const std::vector<FieldError>& errors) { return json_response(422, detail_json(errors)); }
+
+http::Response unprocessable(const std::string& field, const std::string& msg) {
+    FieldError e;
+    e.loc = {"\"body\"", json_quote(field)};
+    e.msg = msg;
+    e.type = "value_error";
+    return unprocessable(std::vector<FieldError>{e});
+}
+
+// The webui's api_middleware shape for an exception inside a handler.
+http::Response failure(int status, const std::string& error_type, const std::string& message) {
+    return json_response(status, JsonWriter()
+                                     .object()
+                                     .key("error").value(error_type)
+                                     .key("detail").value(status == 503 ? message : "")
+                                     .key("body").value("")
+                                     .key("errors").value(message)
+                                     .end()
+                                     .str());
+}
+
+RngKind rng_of(const std::string& randn_source) {
+    return randn_source == "CPU" ? RngKind::cpu : RngKind::philox;  // GPU (CUDA) and NV share Philox
+}
+
+}  // namespace
+
+void Api::handle(const http::Request& req, std::shared_ptr<http::Responder> out) {
+    if (!cfg_.credentials.empty() && !http::basic_auth_ok(req.header("authorization"), cfg_.credentials)) {
+        http::Response r = detail(401, req.header("authorization") ? "Incorrect username or password"
+                                                                    : "Not authenticated");
+        r.headers.push_back({"WWW-Authenticate", "Basic"});
+        out->send(r);
+        return;
+    }
+    const std::string& p = req.path;
+    const bool get = req.method == "GET" || req.method == "HEAD", post = req.method == "POST";
+    auto empty_list = [&] { out->send(json_response(200, "[]")); };
+
+    struct Route {
+        const char* path;
+        bool get, post;
+    };
+    static const Route routes[] = {
+        {"/", true, false}, {"/index.html", true, false}, {"/sdapi/v1/txt2img", false, true},
+        {"/sdapi/v1/samplers", true, false}, {"/sdapi/v1/schedulers", true, false},
+        {"/sdapi/v1/sd-models", true, false}, {"/sdapi/v1/sd-vae", true, false}, {"/sdapi/v1/loras", true, false},
+        {"/sdapi/v1/embeddings", true, false}, {"/sdapi/v1/upscalers", true, false},
+        {"/sdapi/v1/latent-upscale-modes", true, false}, {"/sdapi/v1/hypernetworks", true, false},
+        {"/sdapi/v1/face-restorers", true, false}, {"/sdapi/v1/prompt-styles", true, false},
+        {"/sdapi/v1/scripts", true, false}, {"/sdapi/v1/options", true, true}, {"/sdapi/v1/progress", true, false},
+        {"/sdapi/v1/interrupt", false, true}, {"/sdapi/v1/skip", false, true}, {"/sdapi/v1/png-info", false, true},
+        {"/sdapi/v1/refresh-checkpoints", false, true}, {"/internal/progress", false, true},
+        {"/internal/ping", true, false},
+    };
+    const Route* route = nullptr;
+    for (const Route& r : routes)
+        if (p == r.path) route = &r;
+    if (!route) return out->send(detail(404, "Not Found"));
+    if (!((get && route->get) || (post && route->post))) {
+        http::Response r = detail(405, "Method Not Allowed");
+        r.headers.push_back({"Allow", route->get && route->post ? "GET, POST" : route->get ? "GET" : "POST"});
+        return out->send(r);
+    }
+
+    if (p == "/" || p == "/index.html") {
+        http::Response r;
+        r.content_type = "text/html; charset=utf-8";
+        r.body = ui_page();
+        r.headers.push_back({"Cache-Control", "no-cache"});
+        return out->send(r);
+    }
+    if (p == "/sdapi/v1/txt2img") return txt2img(req, out);
+    if (p == "/sdapi/v1/samplers") return out->send(json_response(200, samplers_json()));
+    if (p == "/sdapi/v1/schedulers") return out->send(json_response(200, schedulers_json()));
+    if (p == "/sdapi/v1/sd-models") return out->send(sd_models());
+    if (p == "/sdapi/v1/embeddings")
+        return out->send(json_response(200, "{\"loaded\":{},\"skipped\":{}}"));
+    if (p == "/sdapi/v1/scripts") return out->send(json_response(200, "{\"txt2img\":[],\"img2img\":[]}"));
+    if (p == "/sdapi/v1/sd-vae" || p == "/sdapi/v1/loras" || p == "/sdapi/v1/upscalers" ||
+        p == "/sdapi/v1/latent-upscale-modes" || p == "/sdapi/v1/hypernetworks" || p == "/sdapi/v1/face-restorers" ||
+        p == "/sdapi/v1/prompt-styles")
+        return empty_list();
+    if (p == "/sdapi/v1/options") return out->send(get ? options_get() : options_post(req));
+    if (p == "/sdapi/v1/progress") return out->send(progress(req));
+    if (p == "/internal/progress") return out->send(internal_progress(req));
+    if (p == "/internal/ping") return out->send(json_response(200, "{}"));
+    if (p == "/sdapi/v1/interrupt") {
+        engine_.interrupt();
+        return out->send(json_response(200, "{}"));
+    }
+    if (p == "/sdapi/v1/skip") {
+        engine_.skip();
+        return out->send(json_response(200, "null"));  // the webui's skip() returns None
+    }
+    if (p == "/sdapi/v1/png-info") return out->send(png_info(req));
+    if (p == "/sdapi/v1/refresh-checkpoints") {
+        engine_.refresh_checkpoints();
+        return out->send(json_response(200, "null"));
+    }
+    out->send(detail(404, "Not Found"));
+}
+
+void Api::txt2img(const http::Request& req, std::shared_ptr<http::Responder> out) {
+    Txt2ImgRequest t;
+    std::vector<FieldError> errors;
+    if (!parse_txt2img(req.body, cfg_.limits, &t, &errors)) return out->send(unprocessable(errors));
+    Job job;
+    if (!t.checkpoint.empty()) {
+        Checkpoint c;
+        if (!engine_.find_checkpoint(t.checkpoint, &c)) {
+            FieldError e;
+            e.loc = {"\"body\"", "\"override_settings\"", "\"sd_model_checkpoint\""};
+            e.msg = "model '" + t.checkpoint + "' not found";
+            e.type = "value_error";
+            return out->send(unprocessable(std::vector<FieldError>{e}));
+        }
+        job.checkpoint = c.path;
+    }
+    const int clip_skip = t.clip_skip > 0 ? t.clip_skip : engine_.clip_skip_default();
+    if (clip_skip > engine_.text_layers())
+        return out->send(unprocessable("override_settings", "CLIP_stop_at_last_layers " + std::to_string(clip_skip) +
+                                                                " is more than the text encoder's " +
+                                                                std::to_string(engine_.text_layers()) + " layers"));
+    uint64_t seed = t.seed >= 0 ? (uint64_t)t.seed : std::random_device{}() % 4294967294u;
+    GenerateParams& g = job.params;
+    g.prompt = t.prompt;
+    g.negative_prompt = t.negative_prompt;
+    g.sampler = t.sampler;
+    g.schedule = t.schedule;
+    g.steps = t.steps;
+    g.cfg_scale = t.cfg_scale;
+    g.width = t.width;
+    g.height = t.height;
+    g.seed = seed;
+    g.clip_skip = clip_skip;
+    g.rng = rng_of(t.randn_source.empty() ? randn_source_ : t.randn_source);
+    job.batch_size = t.batch_size;
+    job.n_iter = t.n_iter;
+    job.save_images = t.save_images;
+    job.task_id = t.force_task_id;
+    job.sampler_label = t.sampler_label;
+    job.schedule_label = t.schedule_label;
+
+    engine_.submit(std::move(job), [out, t, seed, clip_skip](JobResult r) {
+        if (r.status != 200) {
+            out->send(failure(r.status, r.status == 503 ? "HTTPException" : "RuntimeError", r.error));
+            return;
+        }
+        // Processed.js() of modules/processing.py, as a JSON string inside the response.
+        const int total = t.batch_size * t.n_iter;
+        JsonWriter info;
+        info.object().key("prompt").value(t.prompt).key("all_prompts").array();
+        for (int i = 0; i < total; i++) info.value(t.prompt);
+        info.end().key("negative_prompt").value(t.negative_prompt).key("all_negative_prompts").array();
+        for (int i = 0; i < total; i++) info.value(t.negative_prompt);
+        info.end().key("seed").value(seed).key("all_seeds").array();
+        for (uint64_t s : r.seeds) info.value(s);
+        info.end().key("subseed").value((int64_t)-1).key("all_subseeds").array();
+        for (int i = 0; i < total; i++) info.value((int64_t)-1);
+        info.end().key("subseed_strength").value((int64_t)0);
+        info.key("width").value(t.width).key("height").value(t.height).key("sampler_name").value(t.sampler_label);
+        info.key("cfg_scale").value(t.cfg_scale).key("steps").value(t.steps).key("batch_size").value(t.batch_size);
+        info.key("restore_faces").value(false).key("face_restoration_model").null();
+        info.key("sd_model_name").value(r.model_name).key("sd_model_hash").value(r.model_hash);
+        info.key("sd_vae_name").null().key("sd_vae_hash").null();
+        info.key("seed_resize_from_w").value((int64_t)-1).key("seed_resize_from_h").value((int64_t)-1);
+        info.key("denoising_strength").raw(t.denoising_strength_json);
+        info.key("extra_generation_params").object().key("Schedule type").value(t.schedule_label).end();
+        info.key("index_of_first_image").value((int64_t)0).key("infotexts").array();
+        for (const auto& s : r.infotexts) info.value(s);
+        info.end().key("styles").array().end().key("job_timestamp").value(r.job_timestamp);
+        info.key("clip_skip").value(clip_skip).key("is_using_inpainting_conditioning").value(false);
+        info.key("version").value(r.version).end();
+
+        JsonWriter w;
+        w.object().key("images").array();
+        if (t.send_images)
+            for (const auto& png : r.pngs) w.value(http::base64_encode(png.data(), png.size()));
+        w.end().key("parameters").raw(t.parameters_json).key("info").value(info.str()).end();
+        out->send(json_response(200, w.str()));
+    });
+}
+
+http::Response Api::sd_models() {
+    JsonWriter w;
+    w.array();
+    for (const Checkpoint& c : engine_.checkpoints()) {
+        w.object().key("title").value(c.title()).key("model_name").value(c.model_name);
+        if (c.hash.empty()) w.key("hash").null();
+        else w.key("hash").value(c.hash);
+        w.key("sha256").null().key("filename").value(c.path).key("config").null().end();
+    }
+    return json_response(200, w.end().str());
+}
+
+http::Response Api::options_get() {
+    Checkpoint c = engine_.current_checkpoint();
+    JsonWriter w;
+    w.object()
+        .key("sd_model_checkpoint").value(c.title())
+        .key("sd_checkpoint_hash").value(c.hash)
+        .key("CLIP_stop_at_last_layers").value(engine_.clip_skip_default())
+        .key("randn_source").value(randn_source_)
+        .key("sd_vae").value("Automatic")
+        .key("samples_format").value("png")
+        .key("live_previews_enable").value(true)
+        .key("show_progress_every_n_steps").value(1)
+        .key("live_preview_content").value("Prompt")
+        .key("show_progress_type").value("TAESD")
+        .key("eta_ancestral").value(1.0)
+        .key("eta_noise_seed_delta").value(0)
+        .end();
+    return json_response(200, w.str());
+}
+
+http::Response Api::options_post(const http::Request& req) {
+    OptionsUpdate u;
+    std::vector<FieldError> errors;
+    if (!parse_options(req.body, &u, &errors)) return unprocessable(errors);
+    Checkpoint c;
+    if (!u.checkpoint.empty() && !engine_.find_checkpoint(u.checkpoint, &c))
+        return unprocessable("sd_model_checkpoint", "model '" + u.checkpoint + "' not found");
+    if (u.clip_skip > engine_.text_layers())
+        return unprocessable("CLIP_stop_at_last_layers", "CLIP_stop_at_last_layers " + std::to_string(u.clip_skip) +
+                                                             " is more than the text encoder's " +
+                                                             std::to_string(engine_.text_layers()) + " layers");
+    if (!u.checkpoint.empty()) engine_.set_current_checkpoint(c);
+    if (u.clip_skip > 0) engine_.set_clip_skip_default(u.clip_skip);
+    if (!u.randn_source.empty()) randn_source_ = u.randn_source;
+    return json_response(200, "null");
+}
+
+http::Response Api::progress(const http::Request& req) {
+    std::string skip_text;
+    bool skip_image = false;
+    if (http::query_param(req.query, "skip_current_image", &skip_text)) {
+        std::string s = skip_text;
+        for (char& ch : s) ch = (char)std::tolower((unsigned char)ch);
+        if (s == "true" || s == "1" || s == "yes" || s == "on") skip_image = true;
+        else if (!(s == "false" || s == "0" || s == "no" || s == "off")) {
+            FieldError e;
+            e.loc = {"\"query\"", "\"skip_current_image\""};
+            e.msg = "value could not be parsed to a boolean";
+            e.type = "type_error.bool";
+            return unprocessable(std::vector<FieldError>{e});
+        }
+    }
+    ProgressInfo p = engine_.progress(!skip_image);
+    JsonWriter w;
+    w.object().key("progress").value(p.progress).key("eta_relative").value(p.eta_relative);
+    w.key("state").object()
+        .key("skipped").value(p.skipped)
+        .key("interrupted").value(p.interrupted)
+        .key("stopping_generation").value(false)
+        .key("job").value(p.job)
+        .key("job_count").value(p.job_count)
+        .key("job_timestamp").value(p.job_timestamp.empty() ? "0" : p.job_timestamp)
+        .key("job_no").value(p.job_no)
+        .key("sampling_step").value(p.sampling_step)
+        .key("sampling_steps").value(p.sampling_steps)
+        .key("queued").value(p.queued)
+        .end();
+    if (!skip_image && !p.job.empty() && !p.preview_png.empty())
+        w.key("current_image").value(http::base64_encode(p.preview_png.data(), p.preview_png.size()));
+    else
+        w.key("current_image").null();
+    if (p.queued > 0) w.key("textinfo").value("Queued: " + std::to_string(p.queued));
+    else w.key("textinfo").null();
+    return json_response(200, w.end().str());
+}
+
+http::Response Api::internal_progress(const http::Request& req) {
+    JsonValue obj;
+    std::vector<FieldError> errors;
+    if (!parse_body_object(req.body, true, &obj, &errors)) return unprocessable(errors);
+    std::string id;
+    int64_t id_live_preview = -1;
+    bool want_preview = true;
+    if (const JsonValue* v = obj.get("id_task"); v && v->kind == JsonValue::String) id = v->text;
+    if (const JsonValue* v = obj.get("id_live_preview"); v && v->kind == JsonValue::Number) id_live_preview = (int64_t)v->number;
+    if (const JsonValue* v = obj.get("live_preview"); v && v->kind == JsonValue::Bool) want_preview = v->boolean;
+    TaskState t = engine_.task(id);
+    ProgressInfo p = engine_.progress(t.active && want_preview);
+    JsonWriter w;
+    w.object().key("active").value(t.active).key("queued").value(t.queued).key("completed").value(t.completed);
+    if (t.active) {
+        w.key("progress").value(p.progress).key("eta").value(p.eta_relative);
+        if (want_preview && !p.preview_png.empty() && p.preview_id != id_live_preview)
+            w.key("live_preview").value("data:image/png;base64," +
+                                        http::base64_encode(p.preview_png.data(), p.preview_png.size()));
+        else
+            w.key("live_preview").null();
+        w.key("id_live_preview").value(p.preview_id);
+        w.key("textinfo").value("Step " + std::to_string(p.sampling_step) + "/" + std::to_string(p.sampling_steps) +
+                                (p.job_count > 1 ? ", image " + std::to_string(p.job_no + 1) + "/" +
+                                                       std::to_string(p.job_count)
+                                                 : ""));
+    } else {
+        w.key("progress").null().key("eta").null().key("live_preview").null().key("id_live_preview").value(-1);
+        if (t.queued)
+            w.key("textinfo").value("In queue: " + std::to_string(t.queue_position) + "/" +
+                                    std::to_string(t.queue_length));
+        else
+            w.key("textinfo").value(t.completed ? "" : "Waiting...");
+    }
+    w.key("queue_position").value(t.queue_position);
+    return json_response(200, w.end().str());
+}
+
+http::Response Api::png_info(const http::Request& req) {
+    std::vector<uint8_t> image;
+    std::vector<FieldError> errors;
+    if (!parse_png_info(req.body, &image, &errors)) return unprocessable(errors);
+    std::string info;
+    JsonWriter items;
+    items.object();
+    static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (image.size() >= 8 && std::equal(kPng, kPng + 8, image.begin())) {
+        std::vector<std::pair<std::string, std::string>> chunks;
+        try {
+            chunks = read_png_text(image);
+        } catch (const std::exception& e) {
+            return unprocessable("image", std::string("the image is not a readable PNG: ") + e.what());
+        }
+        for (const auto& [k, v] : chunks) {
+            if (k == "parameters" && info.empty()) info = to_utf8(v);
+            else if (k != "parameters") items.key(to_utf8(k)).value(to_utf8(v));
+        }
+    } else if (!image.empty()) {
+        // JPEG/WebP keep parameters in EXIF, which this server does not read: the webui then finds none either
+        // when the EXIF is absent. Anything that is not an image at all is refused.
+        const bool jpeg = image.size() >= 3 && image[0] == 0xFF && image[1] == 0xD8 && image[2] == 0xFF;
+        const bool webp = image.size() >= 12 && std::equal(image.begin() + 8, image.begin() + 12, "WEBP");
+        if (!jpeg && !webp) return unprocessable("image", "the image is not a PNG, JPEG or WebP file");
+    }
+    items.end();
+    JsonWriter w;
+    w.object().key("info").value(info).key("items").raw(items.str());
+    w.key("parameters").raw(info.empty() ? "{}" : parse_generation_parameters_json(info));
+    return json_response(200, w.end().str());
+}
+
+}  // namespace sd::serve

@@ -1,0 +1,631 @@
+// api_request.cpp — pydantic-style reading of the webui API's request bodies (see api_request.h).
+#include "server/api_request.h"
+
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+
+#include "server/http.h"
+
+namespace sd::serve {
+namespace {
+
+std::string lower(std::string s) {
+    for (char& c : s) c = (char)std::tolower((unsigned char)c);
+    return s;
+}
+
+FieldError field_error(const std::vector<std::string>& path, const std::string& msg, const std::string& type,
+                       const std::string& ctx = "") {
+    FieldError e;
+    e.loc.push_back("\"body\"");
+    for (const auto& p : path) e.loc.push_back(json_quote(p));
+    e.msg = msg;
+    e.type = type;
+    e.ctx = ctx;
+    return e;
+}
+
+// pydantic v1 coercions. Each returns false (and records the error) when the value cannot be read;
+// a null value leaves *out at its default.
+struct Reader {
+    std::vector<FieldError>* errors;
+    std::vector<std::string> prefix;  // e.g. {"override_settings"}
+
+    std::vector<std::string> at(const std::string& f) const {
+        std::vector<std::string> p = prefix;
+        p.push_back(f);
+        return p;
+    }
+
+    bool integer(const JsonValue& v, const std::string& f, int64_t* out) {
+        if (v.kind == JsonValue::Null) return true;
+        if (v.kind == JsonValue::Bool) { *out = v.boolean; return true; }
+        if (v.kind == JsonValue::Number && std::isfinite(v.number) && std::fabs(v.number) < 9.2e18) {
+            *out = (int64_t)v.number;  // int(20.7) == 20, as pydantic v1
+            return true;
+        }
+        if (v.kind == JsonValue::String) {
+            std::string s = v.text;
+            size_t b = s.find_first_not_of(" \t\n"), e = s.find_last_not_of(" \t\n");
+            if (b != std::string::npos) {
+                s = s.substr(b, e - b + 1);
+                size_t i = s[0] == '-' || s[0] == '+' ? 1 : 0;
+                bool digits = i < s.size() && s.size() - i <= 18;
+                for (size_t k = i; k < s.size(); k++) digits &= s[k] >= '0' && s[k] <= '9';
+                if (digits) { *out = std::strtoll(s.c_str(), nullptr, 10); return true; }
+            }
+        }
+        errors->push_back(field_error(at(f), "value is not a valid integer", "type_error.integer"));
+        return false;
+    }
+
+    bool number(const JsonValue& v, const std::string& f, double* out) {
+        if (v.kind == JsonValue::Null) return true;
+        if (v.kind == JsonValue::Bool) { *out = v.boolean; return true; }
+        if (v.kind == JsonValue::Number && std::isfinite(v.number)) { *out = v.number; return true; }
+        if (v.kind == JsonValue::String && !v.text.empty() && v.text.size() < 64) {
+            char* end = nullptr;
+            double d = std::strtod(v.text.c_str(), &end);
+            if (end && *end == 0 && std::isfinite(d)) { *out = d; return true; }
+        }
+        errors->push_back(field_error(at(f), "value is not a valid float", "type_error.float"));
+        return false;
+    }
+
+    bool boolean(const JsonValue& v, const std::string& f, bool* out) {
+        if (v.kind == JsonValue::Null) return true;
+        if (v.kind == JsonValue::Bool) { *out = v.boolean; return true; }
+        if (v.kind == JsonValue::Number && (v.text == "0" || v.text == "1")) { *out = v.text == "1"; return true; }
+        if (v.kind == JsonValue::String) {
+            std::string s = lower(v.text);
+            for (const char* t : {"1", "on", "t", "true", "y", "yes"})
+                if (s == t) { *out = true; return true; }
+            for (const char* t : {"0", "off", "f", "false", "n", "no"})
+                if (s == t) { *out = false; return true; }
+        }
+        errors->push_back(field_error(at(f), "value could not be parsed to a boolean", "type_error.bool"));
+        return false;
+    }
+
+    bool string(const JsonValue& v, const std::string& f, std::string* out) {
+        if (v.kind == JsonValue::Null) return true;
+        if (v.kind == JsonValue::String) { *out = v.text; return true; }
+        if (v.kind == JsonValue::Number) { *out = v.text; return true; }  // pydantic v1: str(20)
+        if (v.kind == JsonValue::Bool) { *out = v.boolean ? "True" : "False"; return true; }
+        errors->push_back(field_error(at(f), "str type expected", "type_error.str"));
+        return false;
+    }
+
+    bool object(const JsonValue& v, const std::string& f) {
+        if (v.kind == JsonValue::Null || v.kind == JsonValue::Object) return true;
+        errors->push_back(field_error(at(f), "value is not a valid dict", "type_error.dict"));
+        return false;
+    }
+
+    bool list(const JsonValue& v, const std::string& f) {
+        if (v.kind == JsonValue::Null || v.kind == JsonValue::Array) return true;
+        errors->push_back(field_error(at(f), "value is not a valid list", "type_error.list"));
+        return false;
+    }
+
+    void ge(int64_t v, int64_t limit, const std::string& f) {
+        if (v < limit)
+            errors->push_back(field_error(at(f), "ensure this value is greater than or equal to " + std::to_string(limit),
+                                          "value_error.number.not_ge",
+                                          "{\"limit_value\":" + std::to_string(limit) + "}"));
+    }
+    void le(int64_t v, int64_t limit, const std::string& f) {
+        if (v > limit)
+            errors->push_back(field_error(at(f), "ensure this value is less than or equal to " + std::to_string(limit),
+                                          "value_error.number.not_le",
+                                          "{\"limit_value\":" + std::to_string(limit) + "}"));
+    }
+    void value_error(const std::string& f, const std::string& msg) {
+        errors->push_back(field_error(at(f), msg, "value_error"));
+    }
+};
+
+// The fields of the webui's StableDiffusionTxt2ImgProcessingAPI model: name, type, default (as JSON).
+enum class Kind { Str, Int, Float, Bool, Dict, List, Any };
+struct Field {
+    const char* name;
+    Kind kind;
+    const char* def;
+};
+const Field kTxt2ImgFields[] = {
+    {"prompt", Kind::Str, "\"\""}, {"negative_prompt", Kind::Str, "\"\""}, {"styles", Kind::List, "null"},
+    {"seed", Kind::Int, "-1"}, {"subseed", Kind::Int, "-1"}, {"subseed_strength", Kind::Float, "0"},
+    {"seed_resize_from_h", Kind::Int, "-1"}, {"seed_resize_from_w", Kind::Int, "-1"},
+    {"sampler_name", Kind::Str, "null"}, {"scheduler", Kind::Str, "null"}, {"batch_size", Kind::Int, "1"},
+    {"n_iter", Kind::Int, "1"}, {"steps", Kind::Int, "50"}, {"cfg_scale", Kind::Float, "7.0"},
+    {"width", Kind::Int, "512"}, {"height", Kind::Int, "512"}, {"restore_faces", Kind::Bool, "null"},
+    {"tiling", Kind::Bool, "null"}, {"do_not_save_samples", Kind::Bool, "false"},
+    {"do_not_save_grid", Kind::Bool, "false"}, {"eta", Kind::Float, "null"},
+    {"denoising_strength", Kind::Float, "0.75"}, {"s_min_uncond", Kind::Float, "null"},
+    {"s_churn", Kind::Float, "null"}, {"s_tmax", Kind::Float, "null"}, {"s_tmin", Kind::Float, "null"},
+    {"s_noise", Kind::Float, "null"}, {"override_settings", Kind::Dict, "null"},
+    {"override_settings_restore_afterwards", Kind::Bool, "true"}, {"refiner_checkpoint", Kind::Str, "null"},
+    {"refiner_switch_at", Kind::Float, "null"}, {"disable_extra_networks", Kind::Bool, "false"},
+    {"firstpass_image", Kind::Str, "null"}, {"comments", Kind::Dict, "null"}, {"enable_hr", Kind::Bool, "false"},
+    {"firstphase_width", Kind::Int, "0"}, {"firstphase_height", Kind::Int, "0"}, {"hr_scale", Kind::Float, "2.0"},
+    {"hr_upscaler", Kind::Str, "null"}, {"hr_second_pass_steps", Kind::Int, "0"}, {"hr_resize_x", Kind::Int, "0"},
+    {"hr_resize_y", Kind::Int, "0"}, {"hr_checkpoint_name", Kind::Str, "null"},
+    {"hr_sampler_name", Kind::Str, "null"}, {"hr_scheduler", Kind::Str, "null"}, {"hr_prompt", Kind::Str, "\"\""},
+    {"hr_negative_prompt", Kind::Str, "\"\""}, {"force_task_id", Kind::Str, "null"},
+    {"sampler_index", Kind::Str, "\"Euler\""}, {"script_name", Kind::Str, "null"}, {"script_args", Kind::List, "[]"},
+    {"send_images", Kind::Bool, "true"}, {"save_images", Kind::Bool, "false"}, {"alwayson_scripts", Kind::Dict, "{}"},
+    {"infotext", Kind::Str, "null"},
+};
+
+// The webui's samplers (modules/sd_samplers_*.py): label, aliases, options as the API shows them.
+struct SamplerRow {
+    const char* name;
+    const char* aliases;  // comma-separated
+    const char* options;  // JSON object text
+};
+const SamplerRow kSamplerRows[] = {
+    {"DPM++ 2M", "k_dpmpp_2m", "{\"scheduler\":\"karras\"}"},
+    {"DPM++ SDE", "k_dpmpp_sde", "{\"scheduler\":\"karras\",\"second_order\":\"True\",\"brownian_noise\":\"True\"}"},
+    {"DPM++ 2M SDE", "k_dpmpp_2m_sde", "{\"scheduler\":\"exponential\",\"brownian_noise\":\"True\"}"},
+    {"DPM++ 2M SDE Heun", "k_dpmpp_2m_sde_heun",
+     "{\"scheduler\":\"exponential\",\"brownian_noise\":\"True\",\"solver_type\":\"heun\"}"},
+    {"DPM++ 2S a", "k_dpmpp_2s_a", "{\"scheduler\":\"karras\",\"uses_ensd\":\"True\",\"second_order\":\"True\"}"},
+    {"DPM++ 3M SDE", "k_dpmpp_3m_sde",
+     "{\"scheduler\":\"exponential\",\"discard_next_to_last_sigma\":\"True\",\"brownian_noise\":\"True\"}"},
+    {"Euler a", "k_euler_a,k_euler_ancestral", "{\"uses_ensd\":\"True\"}"},
+    {"Euler", "k_euler", "{}"},
+    {"LMS", "k_lms", "{}"},
+    {"Heun", "k_heun", "{\"second_order\":\"True\"}"},
+    {"DPM2", "k_dpm_2", "{\"scheduler\":\"karras\",\"discard_next_to_last_sigma\":\"True\",\"second_order\":\"True\"}"},
+    {"DPM2 a", "k_dpm_2_a",
+     "{\"scheduler\":\"karras\",\"discard_next_to_last_sigma\":\"True\",\"uses_ensd\":\"True\",\"second_order\":\"True\"}"},
+    {"DPM fast", "k_dpm_fast", "{\"uses_ensd\":\"True\"}"},
+    {"DPM adaptive", "k_dpm_ad", "{\"uses_ensd\":\"True\"}"},
+    {"Restart", "restart", "{\"scheduler\":\"karras\",\"second_order\":\"True\"}"},
+    {"DDIM", "ddim", "{}"},
+    {"DDIM CFG++", "ddim_cfgpp", "{}"},
+    {"PLMS", "plms", "{}"},
+    {"UniPC", "unipc", "{}"},
+    {"LCM", "k_lcm", "{}"},
+};
+
+// modules/sd_schedulers.py
+struct SchedulerRow {
+    const char* name;
+    const char* label;
+    const char* aliases;  // JSON or null
+    const char* rho;      // JSON number or null
+    bool inner;
+};
+const SchedulerRow kSchedulerRows[] = {
+    {"automatic", "Automatic", "null", "null", false},
+    {"uniform", "Uniform", "null", "null", true},
+    {"karras", "Karras", "null", "7.0", false},
+    {"exponential", "Exponential", "null", "null", false},
+    {"polyexponential", "Polyexponential", "null", "1.0", false},
+    {"sgm_uniform", "SGM Uniform", "[\"SGMUniform\"]", "null", true},
+    {"kl_optimal", "KL Optimal", "null", "null", false},
+    {"align_your_steps", "Align Your Steps", "null", "null", false},
+    {"simple", "Simple", "null", "null", true},
+    {"normal", "Normal", "null", "null", true},
+    {"ddim", "DDIM", "null", "null", true},
+    {"beta", "Beta", "null", "null", true},
+};
+
+bool sampler_supported(const std::string& name) {
+    try {
+        std::optional<ScheduleKind> suffix;
+        parse_sampler(name, &suffix);
+        return !suffix;  // a bare name, not one that only parses by losing a word
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
+bool schedule_supported(const std::string& name) {
+    if (lower(name) == "automatic") return true;
+    try {
+        parse_schedule(name);
+        return true;
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
+// The webui's label for a sampler name (any alias), or empty when it is none of ours.
+std::string sampler_label_of(SamplerKind kind) {
+    for (const auto& r : kSamplerRows)
+        if (sampler_supported(r.name) && parse_sampler(r.name) == kind) return r.name;
+    return sampler_display_name(kind);
+}
+
+}  // namespace
+
+std::string detail_json(const std::vector<FieldError>& errors) {
+    JsonWriter w;
+    w.object().key("detail").array();
+    for (const auto& e : errors) {
+        w.object().key("loc").array();
+        for (const auto& l : e.loc) w.raw(l);
+        w.end().key("msg").value(e.msg).key("type").value(e.type);
+        if (!e.ctx.empty()) w.key("ctx").raw(e.ctx);
+        w.end();
+    }
+    return w.end().end().str();
+}
+
+bool parse_body_object(const std::string& body, bool required, JsonValue* out, std::vector<FieldError>* errors) {
+    size_t b = body.find_first_not_of(" \t\r\n");
+    if (b == std::string::npos) {
+        if (!required) { out->kind = JsonValue::Object; return true; }
+        FieldError e;
+        e.loc = {"\"body\""};
+        e.msg = "field required";
+        e.type = "value_error.missing";
+        errors->push_back(e);
+        return false;
+    }
+    try {
+        JsonLimits lim;
+        lim.max_depth = 32;
+        lim.max_values = 1u << 20;
+        *out = parse_json(body, lim);
+    } catch (const std::exception& ex) {
+        // "JSON error at byte N: ..." — FastAPI puts the position next to "body".
+        std::string msg = ex.what();
+        long pos = 0;
+        if (std::sscanf(msg.c_str(), "JSON error at byte %ld", &pos) != 1) pos = 0;
+        FieldError e;
+        e.loc = {"\"body\"", std::to_string(pos)};
+        e.msg = msg;
+        e.type = "value_error.jsondecode";
+        errors->push_back(e);
+        return false;
+    }
+    if (out->kind != JsonValue::Object) {
+        FieldError e;
+        e.loc = {"\"body\""};
+        e.msg = "value is not a valid dict";
+        e.type = "type_error.dict";
+        errors->push_back(e);
+        return false;
+    }
+    return true;
+}
+
+bool parse_txt2img(const std::string& body, const ApiLimits& limits, Txt2ImgRequest* out,
+                   std::vector<FieldError>* errors) {
+    JsonValue obj;
+    if (!parse_body_object(body, true, &obj, errors)) return false;
+    Reader rd{errors, {}};
+    const size_t errors_before = errors->size();
+    JsonWriter params;  // "parameters": every field, the request's value (coerced) or the default
+    params.object();
+    std::string sampler_name, sampler_index = "Euler", scheduler;
+    bool enable_hr = false;
+    std::string script_name;
+    const JsonValue* overrides = nullptr;
+    for (const Field& f : kTxt2ImgFields) {
+        const JsonValue* v = obj.get(f.name);
+        params.key(f.name);
+        if (!v || v->kind == JsonValue::Null) {
+            params.raw(v ? "null" : f.def);
+            if (!v) continue;
+        }
+        const std::string name = f.name;
+        int64_t i = 0;
+        double d = 0;
+        bool b = false;
+        std::string s;
+        bool ok = true;
+        switch (f.kind) {
+        case Kind::Int:
+            ok = rd.integer(*v, name, &i);
+            if (ok && v->kind != JsonValue::Null) params.value(i);
+            break;
+        case Kind::Float:
+            ok = rd.number(*v, name, &d);
+            if (ok && v->kind != JsonValue::Null) params.value(d);
+            break;
+        case Kind::Bool:
+            ok = rd.boolean(*v, name, &b);
+            if (ok && v->kind != JsonValue::Null) params.value(b);
+            break;
+        case Kind::Str:
+            ok = rd.string(*v, name, &s);
+            if (ok && v->kind != JsonValue::Null) params.value(s);
+            break;
+        case Kind::Dict:
+            ok = rd.object(*v, name);
+            if (ok && v->kind != JsonValue::Null) params.raw(write_json(*v));
+            break;
+        case Kind::List:
+            ok = rd.list(*v, name);
+            if (ok && v->kind != JsonValue::Null) params.raw(write_json(*v));
+            break;
+        case Kind::Any: params.raw(write_json(*v)); break;
+        }
+        if (!ok) {
+            params.null();
+            continue;
+        }
+        if (v->kind == JsonValue::Null) continue;
+        if (name == "prompt") out->prompt = s;
+        else if (name == "negative_prompt") out->negative_prompt = s;
+        else if (name == "seed") out->seed = i;
+        else if (name == "sampler_name") sampler_name = s;
+        else if (name == "sampler_index") sampler_index = s;
+        else if (name == "scheduler") scheduler = s;
+        else if (name == "batch_size") out->batch_size = (int)std::max<int64_t>(std::min<int64_t>(i, 1 << 20), -1);
+        else if (name == "n_iter") out->n_iter = (int)std::max<int64_t>(std::min<int64_t>(i, 1 << 20), -1);
+        else if (name == "steps") out->steps = (int)std::max<int64_t>(std::min<int64_t>(i, 1 << 20), -1);
+        else if (name == "width") out->width = (int)std::max<int64_t>(std::min<int64_t>(i, 1 << 20), -1);
+        else if (name == "height") out->height = (int)std::max<int64_t>(std::min<int64_t>(i, 1 << 20), -1);
+        else if (name == "cfg_scale") out->cfg_scale = d;
+        else if (name == "send_images") out->send_images = b;
+        else if (name == "save_images") out->save_images = b;
+        else if (name == "force_task_id") out->force_task_id = s;
+        else if (name == "enable_hr") enable_hr = b;
+        else if (name == "script_name") script_name = s;
+        else if (name == "override_settings") overrides = v;
+        else if (name == "denoising_strength") out->denoising_strength_json = json_float(d);
+    }
+    out->parameters_json = params.end().str();
+    if (errors->size() > errors_before) return false;
+
+    // Values. The webui takes sampler_name, else sampler_index; a trailing schedule name selects the schedule.
+    const std::string sampler = !sampler_name.empty() ? sampler_name : sampler_index;
+    std::optional<ScheduleKind> suffix;
+    try {
+        out->sampler = parse_sampler(sampler, &suffix);
+        out->sampler_label = sampler_label_of(out->sampler);
+    } catch (const std::exception& e) {
+        rd.value_error(!sampler_name.empty() ? "sampler_name" : "sampler_index", e.what());
+    }
+    out->schedule = suffix ? *suffix : webui_automatic_schedule(out->sampler);
+    if (!scheduler.empty() && lower(scheduler) != "automatic") {
+        try {
+            out->schedule = parse_schedule(scheduler);
+        } catch (const std::exception& e) {
+            rd.value_error("scheduler", e.what());
+        }
+    }
+    out->schedule_label = schedule_label(out->schedule);
+    rd.ge(out->steps, 1, "steps");
+    rd.le(out->steps, limits.max_steps, "steps");
+    rd.ge(out->batch_size, 1, "batch_size");
+    rd.ge(out->n_iter, 1, "n_iter");
+    if (out->batch_size >= 1 && out->n_iter >= 1 && (int64_t)out->batch_size * out->n_iter > limits.max_images)
+        rd.value_error("n_iter", "batch_size * n_iter is " + std::to_string((int64_t)out->batch_size * out->n_iter) +
+                                     "; this server makes at most " + std::to_string(limits.max_images) +
+                                     " images per request");
+    for (auto [name, v] : {std::pair<const char*, int>{"width", out->width}, {"height", out->height}}) {
+        if (v < 64 || v % 64) rd.value_error(name, std::string(name) + " must be a positive multiple of 64, got " +
+                                                       std::to_string(v));
+        else rd.le(v, limits.max_side, name);
+    }
+    if ((int64_t)out->width * out->height > limits.max_pixels && out->width > 0 && out->height > 0)
+        rd.value_error("width", "width * height is " + std::to_string((int64_t)out->width * out->height) +
+                                    " pixels; this server allows at most " + std::to_string(limits.max_pixels));
+    if (!(out->cfg_scale >= 0 && out->cfg_scale <= 100)) rd.value_error("cfg_scale", "cfg_scale must be between 0 and 100");
+    if (out->seed < -1) rd.ge(out->seed, -1, "seed");
+    if (enable_hr) rd.value_error("enable_hr", "hires fix is not supported by this server");
+    if (!script_name.empty()) rd.value_error("script_name", "scripts are not supported by this server");
+
+    if (overrides) {
+        Reader ro{errors, {"override_settings"}};
+        if (const JsonValue* v = overrides->get("sd_model_checkpoint")) ro.string(*v, "sd_model_checkpoint", &out->checkpoint);
+        if (const JsonValue* v = overrides->get("CLIP_stop_at_last_layers")) {
+            int64_t cs = 0;
+            if (ro.integer(*v, "CLIP_stop_at_last_layers", &cs) && v->kind != JsonValue::Null) {
+                ro.ge(cs, 1, "CLIP_stop_at_last_layers");
+                ro.le(cs, 12, "CLIP_stop_at_last_layers");
+                out->clip_skip = (int)std::max<int64_t>(0, std::min<int64_t>(cs, 12));
+            }
+        }
+        if (const JsonValue* v = overrides->get("randn_source")) {
+            if (ro.string(*v, "randn_source", &out->randn_source) && !out->randn_source.empty() &&
+                out->randn_source != "GPU" && out->randn_source != "CPU" && out->randn_source != "NV")
+                ro.value_error("randn_source", "randn_source must be GPU, CPU or NV");
+        }
+    }
+    return errors->size() == errors_before;
+}
+
+bool parse_options(const std::string& body, OptionsUpdate* out, std::vector<FieldError>* errors) {
+    JsonValue obj;
+    if (!parse_body_object(body, true, &obj, errors)) return false;
+    Reader rd{errors, {}};
+    const size_t before = errors->size();
+    if (const JsonValue* v = obj.get("sd_model_checkpoint")) {
+        rd.string(*v, "sd_model_checkpoint", &out->checkpoint);
+    }
+    if (const JsonValue* v = obj.get("CLIP_stop_at_last_layers")) {
+        int64_t cs = 0;
+        if (rd.integer(*v, "CLIP_stop_at_last_layers", &cs) && v->kind != JsonValue::Null) {
+            rd.ge(cs, 1, "CLIP_stop_at_last_layers");
+            rd.le(cs, 12, "CLIP_stop_at_last_layers");
+            out->clip_skip = (int)std::max<int64_t>(0, std::min<int64_t>(cs, 12));
+        }
+    }
+    if (const JsonValue* v = obj.get("randn_source")) {
+        if (rd.string(*v, "randn_source", &out->randn_source) && !out->randn_source.empty() &&
+            out->randn_source != "GPU" && out->randn_source != "CPU" && out->randn_source != "NV")
+            rd.value_error("randn_source", "randn_source must be GPU, CPU or NV");
+    }
+    return errors->size() == before;
+}
+
+bool parse_png_info(const std::string& body, std::vector<uint8_t>* image, std::vector<FieldError>* errors) {
+    JsonValue obj;
+    if (!parse_body_object(body, true, &obj, errors)) return false;
+    Reader rd{errors, {}};
+    const JsonValue* v = obj.get("image");
+    std::string s;
+    if (!v) {
+        errors->push_back(field_error({"image"}, "field required", "value_error.missing"));
+        return false;
+    }
+    if (!rd.string(*v, "image", &s)) return false;
+    size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
+    s = b == std::string::npos ? "" : s.substr(b, e - b + 1);
+    image->clear();
+    if (s.empty()) return true;
+    if (!http::base64_decode(s, image) || image->empty()) {
+        rd.value_error("image", "image is not valid base64");
+        return false;
+    }
+    return true;
+}
+
+std::string to_utf8(const std::string& s) {
+    std::string out;
+    const unsigned char* p = (const unsigned char*)s.data();
+    size_t n = s.size();
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = len > 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++) ok = (p[i + k] & 0xC0) == 0x80;
+        if (ok && len == 2) ok = c >= 0xC2;
+        if (ok && len == 3) {
+            unsigned cp = (c & 0x0F) << 12 | (p[i + 1] & 0x3F) << 6 | (p[i + 2] & 0x3F);
+            ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
+        }
+        if (ok && len == 4) {
+            unsigned cp = (c & 0x07) << 18 | (p[i + 1] & 0x3F) << 12 | (p[i + 2] & 0x3F) << 6 | (p[i + 3] & 0x3F);
+            ok = cp >= 0x10000 && cp <= 0x10FFFF;
+        }
+        if (ok) {
+            out.append(s, i, len);
+            i += len;
+        } else {  // Latin-1 byte → U+0080..U+00FF
+            out += (char)(0xC0 | c >> 6);
+            out += (char)(0x80 | (c & 0x3F));
+            i++;
+        }
+    }
+    return out;
+}
+
+std::string parse_generation_parameters_json(const std::string& text_in) {
+    // modules/infotext_utils.py parse_generation_parameters: the last line holds the "Key: value" list
+    // when it has at least three of them; earlier lines are the prompt, then "Negative prompt: ...".
+    std::string text = to_utf8(text_in);
+    std::vector<std::string> lines;
+    size_t b = 0;
+    while (b <= text.size()) {
+        size_t e = text.find('\n', b);
+        if (e == std::string::npos) e = text.size();
+        lines.push_back(text.substr(b, e - b));
+        b = e + 1;
+    }
+    std::vector<std::pair<std::string, std::string>> kv;
+    std::string last = lines.empty() ? "" : lines.back();
+    {
+        // re_param: \s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)
+        size_t i = 0;
+        std::vector<std::pair<std::string, std::string>> found;
+        while (i < last.size()) {
+            while (i < last.size() && std::isspace((unsigned char)last[i])) i++;
+            size_t colon = last.find(':', i);
+            if (colon == std::string::npos) break;
+            std::string key = last.substr(i, colon - i);
+            bool key_ok = !key.empty() && (std::isalnum((unsigned char)key[0]) || key[0] == '_');
+            for (char c : key) key_ok &= std::isalnum((unsigned char)c) || c == '_' || c == ' ' || c == '-' || c == '/';
+            i = colon + 1;
+            while (i < last.size() && std::isspace((unsigned char)last[i])) i++;
+            std::string val;
+            if (i < last.size() && last[i] == '"') {
+                size_t j = i + 1;
+                while (j < last.size() && last[j] != '"') j += last[j] == '\\' ? 2 : 1;
+                if (j >= last.size()) j = last.size() - 1;
+                std::string quoted = last.substr(i, j - i + 1);
+                try {
+                    JsonValue jv = parse_json(quoted);
+                    val = jv.kind == JsonValue::String ? jv.text : quoted;
+                } catch (const std::exception&) {
+                    val = quoted;
+                }
+                i = j + 1;
+                while (i < last.size() && last[i] != ',') i++;
+            } else {
+                size_t comma = last.find(',', i);
+                if (comma == std::string::npos) comma = last.size();
+                val = last.substr(i, comma - i);
+                i = comma;
+            }
+            if (i < last.size()) i++;  // the comma
+            if (key_ok) found.push_back({key, val});
+        }
+        if (found.size() >= 3) {
+            kv = found;
+            lines.pop_back();
+        }
+    }
+    std::string prompt, negative;
+    bool in_negative = false;
+    for (size_t i = 0; i < lines.size(); i++) {
+        std::string line = lines[i];
+        size_t s = line.find_first_not_of(" \t\r"), e = line.find_last_not_of(" \t\r");
+        line = s == std::string::npos ? "" : line.substr(s, e - s + 1);
+        if (line.compare(0, 16, "Negative prompt:") == 0) {
+            in_negative = true;
+            line = line.substr(16);
+            size_t t = line.find_first_not_of(' ');
+            line = t == std::string::npos ? "" : line.substr(t);
+        }
+        std::string& dst = in_negative ? negative : prompt;
+        dst += (dst.empty() ? "" : "\n") + line;
+    }
+    JsonWriter w;
+    w.object().key("Prompt").value(prompt).key("Negative prompt").value(negative);
+    bool clip_skip = false;
+    for (auto& [k, v] : kv) {
+        size_t x = v.find('x');
+        bool size = x != std::string::npos && x > 0 && x + 1 < v.size() &&
+                    v.find_first_not_of("0123456789") == x && v.find_first_not_of("0123456789", x + 1) == std::string::npos;
+        if (size) {
+            w.key(k + "-1").value(v.substr(0, x)).key(k + "-2").value(v.substr(x + 1));
+        } else {
+            w.key(k).value(v);
+        }
+        clip_skip |= k == "Clip skip";
+    }
+    if (!clip_skip) w.key("Clip skip").value("1");
+    return w.end().str();
+}
+
+std::string samplers_json() {
+    JsonWriter w;
+    w.array();
+    for (const auto& r : kSamplerRows) {
+        if (!sampler_supported(r.name)) continue;
+        w.object().key("name").value(r.name).key("aliases").array();
+        std::string a = r.aliases;
+        size_t b = 0;
+        while (b < a.size()) {
+            size_t e = a.find(',', b);
+            if (e == std::string::npos) e = a.size();
+            w.value(a.substr(b, e - b));
+            b = e + 1;
+        }
+        w.end().key("options").raw(r.options).end();
+    }
+    return w.end().str();
+}
+
+std::string schedulers_json() {
+    JsonWriter w;
+    w.array();
+    for (const auto& r : kSchedulerRows) {
+        if (!schedule_supported(r.name)) continue;
+        w.object().key("name").value(r.name).key("label").value(r.label).key("aliases").raw(r.aliases);
+        w.key("default_rho").raw(r.rho).key("need_inner_model").value(r.inner).end();
+    }
+    return w.end().str();
+}
+
+}  // namespace sd::serve

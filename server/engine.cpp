@@ -1,0 +1,397 @@
+// engine.cpp — the job queue, the worker that runs txt2img jobs, checkpoints and the progress state.
+#include "server/engine.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+
+#include "models/taesd.h"
+#include "app/image_io.h"
+#include "app/infotext.h"
+#include "app/sha256.h"
+
+namespace sd::serve {
+namespace fs = std::filesystem;
+
+namespace {
+
+double now() {
+    using namespace std::chrono;
+    return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string strip_extension(const std::string& name) {
+    size_t d = name.rfind('.'), s = name.rfind('/');
+    return d == std::string::npos || (s != std::string::npos && d < s) ? name : name.substr(0, d);
+}
+
+std::string local_time(const char* fmt) {
+    std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, fmt, &tm);
+    return buf;
+}
+
+// The webui's save_images naming: OUTDIR/txt2img-images/YYYY-MM-DD/NNNNN-SEED.png, NNNNN one past the highest.
+std::string next_output_path(const std::string& outdir, uint64_t seed) {
+    fs::path dir = fs::path(outdir) / "txt2img-images" / local_time("%Y-%m-%d");
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) throw std::runtime_error("cannot create the output folder '" + dir.string() + "': " + ec.message());
+    long next = 0;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        const std::string n = e.path().filename().string();
+        long v = std::strtol(n.c_str(), nullptr, 10);
+        if (v >= next) next = v + 1;
+    }
+    char name[64];
+    std::snprintf(name, sizeof name, "%05ld-%llu.png", next, (unsigned long long)seed);
+    return (dir / name).string();
+}
+
+}  // namespace
+
+Engine::Engine(EngineConfig cfg) : cfg_(std::move(cfg)) {
+    struct stat st;
+    if (stat(cfg_.model.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+        throw std::runtime_error("model '" + cfg_.model + "' does not exist or is not a file");
+    if (!cfg_.models_dir.empty() && (stat(cfg_.models_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)))
+        throw std::runtime_error("--models-dir '" + cfg_.models_dir + "' is not a folder");
+    refresh_checkpoints();
+    current_path_ = fs::absolute(cfg_.model).lexically_normal().string();
+}
+
+Engine::~Engine() { shutdown(0); }
+
+void Engine::refresh_checkpoints() {
+    std::vector<Checkpoint> found;
+    auto add = [&](const fs::path& p, const std::string& filename) {
+        std::string path = fs::absolute(p).lexically_normal().string();
+        for (const auto& c : found)
+            if (c.path == path) return;
+        Checkpoint c;
+        c.path = path;
+        c.filename = filename;
+        c.model_name = strip_extension(filename);
+        found.push_back(c);
+    };
+    if (!cfg_.models_dir.empty()) {
+        std::error_code ec;
+        fs::recursive_directory_iterator it(cfg_.models_dir, fs::directory_options::skip_permission_denied, ec), end;
+        std::vector<fs::path> files;
+        for (; !ec && it != end; it.increment(ec)) {
+            if (it.depth() >= 2) it.disable_recursion_pending();
+            if (it->is_regular_file(ec) && it->path().extension() == ".safetensors") files.push_back(it->path());
+            if (files.size() > 10000) break;
+        }
+        std::sort(files.begin(), files.end());
+        for (const auto& f : files) add(f, fs::relative(f, cfg_.models_dir, ec).generic_string());
+    }
+    add(cfg_.model, fs::path(cfg_.model).filename().string());
+    std::lock_guard<std::mutex> lock(m_);
+    for (auto& c : found)  // keep hashes already computed
+        for (const auto& old : checkpoints_)
+            if (old.path == c.path) c.hash = old.hash;
+    checkpoints_ = std::move(found);
+}
+
+std::vector<Checkpoint> Engine::checkpoints() {
+    std::lock_guard<std::mutex> lock(m_);
+    return checkpoints_;
+}
+
+bool Engine::find_checkpoint(const std::string& name, Checkpoint* out) {
+    std::lock_guard<std::mutex> lock(m_);
+    for (const auto& c : checkpoints_) {
+        const std::string base = fs::path(c.filename).filename().string();
+        if (name == c.title() || name == c.filename || name == c.model_name || name == base ||
+            name == strip_extension(base) || (!c.hash.empty() && name == c.hash)) {
+            *out = c;
+            return true;
+        }
+    }
+    return false;
+}
+
+Checkpoint Engine::current_checkpoint() {
+    std::lock_guard<std::mutex> lock(m_);
+    for (const auto& c : checkpoints_)
+        if (c.path == current_path_) return c;
+    Checkpoint c;  // refreshed away: still the one in use
+    c.path = current_path_;
+    c.filename = fs::path(current_path_).filename().string();
+    c.model_name = strip_extension(c.filename);
+    return c;
+}
+
+void Engine::set_current_checkpoint(const Checkpoint& c) {
+    std::lock_guard<std::mutex> lock(m_);
+    current_path_ = c.path;
+}
+
+int Engine::text_layers() {
+    std::lock_guard<std::mutex> lock(m_);
+    return text_layers_;
+}
+
+void Engine::start() {
+    thread_ = std::thread([this] { worker(); });
+}
+
+bool Engine::submit(Job job, std::function<void(JobResult)> done) {
+    std::unique_lock<std::mutex> lock(m_);
+    JobResult refused;
+    refused.status = 503;
+    if (closing_) refused.error = "the server is shutting down";
+    else if (queue_.size() >= cfg_.max_queue)
+        refused.error = "the queue is full (" + std::to_string(cfg_.max_queue) + " jobs waiting); try again later";
+    else {
+        if (job.checkpoint.empty()) job.checkpoint = current_path_;
+        queue_.push_back({std::move(job), std::move(done)});
+        state_.queued = (int)queue_.size();
+        cv_.notify_all();
+        return true;
+    }
+    lock.unlock();
+    done(refused);
+    return false;
+}
+
+void Engine::interrupt() {
+    interrupt_.store(true);
+    cancel_.store(true);
+    std::lock_guard<std::mutex> lock(m_);
+    if (!state_.job.empty()) state_.interrupted = true;
+}
+
+void Engine::skip() {
+    skip_.store(true);
+    cancel_.store(true);
+    std::lock_guard<std::mutex> lock(m_);
+    if (!state_.job.empty()) state_.skipped = true;
+}
+
+ProgressInfo Engine::progress(bool want_preview) {
+    if (want_preview) preview_wanted_.store(true);
+    std::lock_guard<std::mutex> lock(m_);
+    ProgressInfo p = state_;
+    p.queued = (int)queue_.size();
+    if (p.job_count > 0) {  // the webui's progressapi arithmetic
+        double prog = 0.01 + (double)p.job_no / p.job_count;
+        if (p.sampling_steps > 0) prog += 1.0 / p.job_count * p.sampling_step / p.sampling_steps;
+        double since = now() - time_start_, eta = since / prog;
+        p.eta_relative = eta - since;
+        p.progress = std::min(prog, 1.0);
+    }
+    return p;
+}
+
+TaskState Engine::task(const std::string& id) {
+    std::lock_guard<std::mutex> lock(m_);
+    TaskState t;
+    t.queue_length = (int)queue_.size();
+    if (id.empty()) return t;
+    t.active = id == running_task_;
+    for (size_t i = 0; i < queue_.size(); i++)
+        if (queue_[i].job.task_id == id) { t.queued = true; t.queue_position = (int)i + 1; }
+    t.completed = std::find(completed_.begin(), completed_.end(), id) != completed_.end();
+    return t;
+}
+
+void Engine::shutdown(double drain_seconds) {
+    std::deque<Pending> dropped;
+    {
+        std::lock_guard<std::mutex> lock(m_);
+        if (closing_ && !thread_.joinable()) return;
+        closing_ = true;
+        dropped.swap(queue_);
+        state_.queued = 0;
+        cv_.notify_all();
+    }
+    for (auto& p : dropped) {
+        JobResult r;
+        r.status = 503;
+        r.error = "the server is shutting down";
+        p.done(r);
+    }
+    if (!thread_.joinable()) return;
+    // Let the running job finish for drain_seconds, then interrupt it; either way it ends cleanly.
+    const double until = now() + drain_seconds;
+    for (;;) {
+        {
+            std::lock_guard<std::mutex> lock(m_);
+            if (state_.job.empty()) break;
+        }
+        if (now() >= until) { interrupt(); break; }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    thread_.join();
+}
+
+void Engine::worker() {
+    for (;;) {
+        Pending p;
+        {
+            std::unique_lock<std::mutex> lock(m_);
+            cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+            if (queue_.empty()) return;  // closing
+            p = std::move(queue_.front());
+            queue_.pop_front();
+            state_ = ProgressInfo{};
+            state_.job = "txt2img";
+            state_.job_count = p.job.batch_size * p.job.n_iter;
+            state_.sampling_steps = p.job.params.steps;
+            state_.job_timestamp = local_time("%Y%m%d%H%M%S");
+            state_.queued = (int)queue_.size();
+            state_.current_task = p.job.task_id;
+            running_task_ = p.job.task_id;
+            time_start_ = now();
+            cancel_.store(false);
+            skip_.store(false);
+            interrupt_.store(false);
+        }
+        JobResult r;
+        try {
+            r = run(p.job);
+        } catch (const std::bad_alloc&) {
+            r = JobResult{};
+            r.status = 500;
+            r.error = "out of memory; try a smaller image";
+        } catch (const std::exception& e) {
+            r = JobResult{};
+            r.status = 500;
+            r.error = e.what();
+        }
+        {
+            std::lock_guard<std::mutex> lock(m_);
+            state_ = ProgressInfo{};
+            state_.queued = (int)queue_.size();
+            if (!running_task_.empty()) {
+                completed_.push_back(running_task_);
+                if (completed_.size() > 256) completed_.pop_front();
+            }
+            running_task_.clear();
+        }
+        p.done(std::move(r));
+    }
+}
+
+void Engine::ensure_model(const std::string& path) {
+    if (model_ && model_path_ == path) return;
+    model_.reset();  // free the old weights before mapping the new ones
+    model_path_.clear();
+    auto m = std::make_unique<Model>(load_model(path));
+    std::lock_guard<std::mutex> lock(m_);
+    model_ = std::move(m);
+    model_path_ = path;
+    text_layers_ = model_->sd2() ? 24 : model_->clip.cfg.layers;  // SD 2.x: the webui ignores CLIP skip
+}
+
+JobResult Engine::run(const Job& job) {
+    ensure_model(job.checkpoint);
+    const std::string hash = model_hash(job.checkpoint);
+    Checkpoint ck;
+    {
+        std::lock_guard<std::mutex> lock(m_);
+        for (auto& c : checkpoints_)
+            if (c.path == job.checkpoint) { c.hash = hash; ck = c; }
+    }
+    if (ck.path.empty()) ck.model_name = strip_extension(fs::path(job.checkpoint).filename().string());
+    if (!model_->sd2() && job.params.clip_skip > model_->clip.cfg.layers)
+        throw std::runtime_error("CLIP skip " + std::to_string(job.params.clip_skip) + " is more than the text "
+                                 "encoder's " + std::to_string(model_->clip.cfg.layers) + " layers");
+    JobResult r;
+    r.model_name = fs::path(ck.model_name).filename().string();
+    r.model_hash = hash;
+    r.version = cfg_.version;
+    {
+        std::lock_guard<std::mutex> lock(m_);
+        r.job_timestamp = state_.job_timestamp;
+    }
+    const int total = job.batch_size * job.n_iter;
+    for (int i = 0; i < total; i++) r.seeds.push_back(job.params.seed + (uint64_t)i);
+
+    Arena arena, preview_arena;
+    std::unique_ptr<Taesd> taesd;
+    for (int i = 0; i < total; i++) {
+        if (interrupt_.load()) { r.interrupted = true; break; }
+        GenerateParams p = job.params;
+        p.seed = r.seeds[i];
+        const int64_t lh = p.height / 8, lw = p.width / 8;
+        if (cfg_.taesd_previews)
+            p.on_denoised = [&](int, const std::vector<float>& den) {
+                if (!preview_wanted_.exchange(false)) return;  // render only for someone watching
+                if (!taesd) taesd = std::make_unique<Taesd>(load_taesd_decoder());
+                Tensor z = Tensor::zeros({1, 4, lh, lw});
+                std::memcpy(z.f32(), den.data(), 4 * lh * lw * sizeof(float));
+                Arena::Mark mk = preview_arena.mark();
+                Tensor img = taesd_decode(*taesd, z, preview_arena);  // (1, 3, H, W) in [0, 1]
+                Image im;
+                im.width = (int)img.shape[3];
+                im.height = (int)img.shape[2];
+                im.channels = 3;
+                const int64_t HW = (int64_t)im.width * im.height;
+                im.pixels.resize(3 * HW);
+                for (int64_t c = 0; c < 3; c++)
+                    for (int64_t k = 0; k < HW; k++) {
+                        float v = img.f32()[c * HW + k];
+                        im.pixels[k * 3 + c] = (uint8_t)((v < 0 ? 0 : v > 1 ? 1 : v) * 255.0f);
+                    }
+                preview_arena.release(mk);
+                std::vector<uint8_t> png = encode_png(im, {});
+                std::lock_guard<std::mutex> lock(m_);
+                state_.preview_png.assign(png.begin(), png.end());
+                state_.preview_id++;
+            };
+        {
+            std::lock_guard<std::mutex> lock(m_);
+            state_.job_no = i;
+            state_.sampling_step = 0;
+            state_.skipped = false;
+        }
+        Image img;
+        try {
+            img = generate(*model_, p, arena, nullptr,
+                           [&](int k, int) {
+                               std::lock_guard<std::mutex> lock(m_);
+                               state_.sampling_step = k;
+                           },
+                           &cancel_);
+        } catch (const Cancelled&) {
+            if (interrupt_.load()) { r.interrupted = true; break; }
+            skip_.store(false);  // skipped: on with the next image
+            cancel_.store(false);
+            continue;
+        }
+        InfoText info;
+        info.prompt = p.prompt;
+        info.negative_prompt = p.negative_prompt;
+        info.steps = p.steps;
+        info.sampler = job.sampler_label;
+        info.schedule_type = job.schedule_label;
+        info.cfg_scale = p.cfg_scale;
+        info.seed = p.seed;
+        info.width = p.width;
+        info.height = p.height;
+        info.model_hash = hash;
+        info.model_name = r.model_name;
+        info.clip_skip = p.clip_skip;
+        info.prediction = model_->sd2() ? prediction_name(model_->prediction) : "";
+        info.rng = p.rng == RngKind::philox ? "NV" : "CPU";
+        info.version = cfg_.version;
+        std::string text = format_infotext(info);
+        std::vector<uint8_t> png = encode_png(img, {{"parameters", text}});
+        if (job.save_images) write_file_atomic(next_output_path(cfg_.outdir, p.seed), png);
+        r.pngs.push_back(std::move(png));
+        r.infotexts.push_back(text);
+    }
+    return r;
+}
+
+}  // namespace sd::serve

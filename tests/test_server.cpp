@@ -1,0 +1,975 @@
+// `sd serve` under test: the HTTP parser and codecs on their own, the API's request reading, then a real server
+// on a free loopback port (in this process, with tests/data/tiny_sd.safetensors) driven by a raw-socket client
+// written here: every route's shape and status, bad JSON, wrong types, huge and malformed headers, truncated
+// and slow requests, pipelined and concurrent requests, interrupt and skip, auth on and off. Last, the `./sd
+// serve` binary itself: --listen without --api-auth is refused, and SIGTERM during a job answers it and exits 0.
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "json.h"
+#include "app/image_io.h"
+#include "app/infotext.h"
+#include "server/api.h"
+#include "server/api_request.h"
+#include "server/engine.h"
+#include "server/http.h"
+#include "server/server.h"
+
+using namespace sd;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kTinyModel = "tests/data/tiny_sd.safetensors";
+
+double now_s() {
+    using namespace std::chrono;
+    return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+// ---- a server in this process ------------------------------------------------------------------------------------
+
+struct TestServer {
+    serve::Engine engine;
+    serve::Api api;
+    http::Server server;
+    std::thread loop;
+    int port = 0;
+
+    static serve::EngineConfig engine_config(serve::EngineConfig c) {
+        if (c.model.empty()) c.model = kTinyModel;
+        c.version = "sd test";
+        return c;
+    }
+    explicit TestServer(serve::EngineConfig ec = {}, serve::ApiConfig ac = {}, http::ServerConfig sc = {})
+        : engine(engine_config(std::move(ec))),
+          api(engine, std::move(ac)),
+          server(with_port0(std::move(sc)), [this](const http::Request& r, std::shared_ptr<http::Responder> out) {
+              api.handle(r, std::move(out));
+          }) {
+        port = server.bind_and_listen();
+        engine.start();
+        loop = std::thread([this] { server.run(); });
+    }
+    ~TestServer() {
+        server.stop();
+        engine.shutdown(0);
+        loop.join();
+    }
+    static http::ServerConfig with_port0(http::ServerConfig c) {
+        c.port = 0;
+        return c;
+    }
+};
+
+// A private hash cache: model_hash() must not write into the user's ~/.cache.
+struct CacheDir {
+    std::string dir;
+    CacheDir() {
+        char tmpl[] = "/tmp/sd_test_server_XXXXXX";
+        dir = mkdtemp(tmpl);
+        setenv("XDG_CACHE_HOME", dir.c_str(), 1);
+    }
+    ~CacheDir() {
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+    }
+};
+CacheDir& cache_dir() {
+    static CacheDir c;
+    return c;
+}
+
+// ---- a small HTTP client -----------------------------------------------------------------------------------------
+
+int dial(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(fd, (sockaddr*)&a, sizeof a) == 0);
+    return fd;
+}
+
+void send_all(int fd, const std::string& s) {
+    size_t off = 0;
+    while (off < s.size()) {
+        ssize_t n = send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+        if (n <= 0) return;  // the server may close on us (that is what some cases test)
+        off += (size_t)n;
+    }
+}
+
+struct Reply {
+    int status = 0;
+    std::map<std::string, std::string> headers;  // lower-case names
+    std::string body;
+    JsonValue json() const { return parse_json(body); }
+};
+
+// Waits up to timeout_s for bytes; false on EOF, error or timeout.
+bool recv_more(int fd, std::string& buf, double timeout_s) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, (int)(timeout_s * 1000)) <= 0) return false;
+    char tmp[65536];
+    ssize_t n = recv(fd, tmp, sizeof tmp, 0);
+    if (n <= 0) return false;
+    buf.append(tmp, (size_t)n);
+    return true;
+}
+
+// One response from fd (buf keeps what belongs to the next, for pipelining); 1xx responses are skipped.
+bool read_reply(int fd, std::string& buf, Reply* r, double timeout_s = 60, bool head_only = false) {
+    const double until = now_s() + timeout_s;
+    for (;;) {
+        size_t end;
+        while ((end = buf.find("\r\n\r\n")) == std::string::npos)
+            if (!recv_more(fd, buf, until - now_s())) return false;
+        *r = Reply{};
+        std::string head = buf.substr(0, end);
+        if (std::sscanf(head.c_str(), "HTTP/1.1 %d", &r->status) != 1) return false;
+        size_t b = head.find("\r\n");
+        while (b != std::string::npos) {
+            size_t e = head.find("\r\n", b + 2);
+            std::string line = head.substr(b + 2, e == std::string::npos ? std::string::npos : e - b - 2);
+            size_t c = line.find(':');
+            if (c != std::string::npos) {
+                std::string k = line.substr(0, c);
+                for (char& ch : k) ch = (char)std::tolower((unsigned char)ch);
+                r->headers[k] = line.substr(c + 2);
+            }
+            b = e;
+        }
+        buf.erase(0, end + 4);
+        if (r->status >= 100 && r->status < 200) continue;
+        size_t len = r->headers.count("content-length") && !head_only ? std::stoul(r->headers["content-length"]) : 0;
+        while (buf.size() < len)
+            if (!recv_more(fd, buf, until - now_s())) return false;
+        r->body = buf.substr(0, len);
+        buf.erase(0, len);
+        return true;
+    }
+}
+
+std::string request_text(const std::string& method, const std::string& path, const std::string& body = "",
+                         const std::string& extra = "", bool close = true) {
+    std::string s = method + " " + path + " HTTP/1.1\r\nHost: test\r\n" + extra;
+    if (close) s += "Connection: close\r\n";
+    if (!body.empty() || method == "POST") s += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    return s + "\r\n" + body;
+}
+
+Reply call(int port, const std::string& method, const std::string& path, const std::string& body = "",
+           const std::string& extra = "", double timeout_s = 120) {
+    int fd = dial(port);
+    send_all(fd, request_text(method, path, body, extra));
+    std::string buf;
+    Reply r;
+    bool ok = read_reply(fd, buf, &r, timeout_s, method == "HEAD");
+    close(fd);
+    CHECK_MESSAGE(ok, method << " " << path << ": no complete response");
+    return r;
+}
+
+// True when the server closed the connection (EOF) within timeout_s, draining what it sent.
+bool closed_by_server(int fd, double timeout_s, std::string* got = nullptr) {
+    const double until = now_s() + timeout_s;
+    std::string buf;
+    while (now_s() < until) {
+        pollfd p{fd, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0) continue;
+        char tmp[4096];
+        ssize_t n = recv(fd, tmp, sizeof tmp, 0);
+        if (n <= 0) {
+            if (got) *got = buf;
+            return true;
+        }
+        buf.append(tmp, (size_t)n);
+    }
+    if (got) *got = buf;
+    return false;
+}
+
+std::string tiny_job(int steps, uint64_t seed, const std::string& extra = "") {
+    return "{\"prompt\":\"a red cube\",\"steps\":" + std::to_string(steps) + ",\"width\":64,\"height\":64,\"seed\":" +
+           std::to_string(seed) + (extra.empty() ? "" : "," + extra) + "}";
+}
+
+const JsonValue& member(const JsonValue& v, const char* key) {
+    const JsonValue* m = v.get(key);
+    REQUIRE_MESSAGE(m != nullptr, "missing key " << key);
+    return *m;
+}
+
+// Waits until the running job has made a step (or times out).
+bool wait_for_step(int port, double timeout_s = 30) {
+    const double until = now_s() + timeout_s;
+    while (now_s() < until) {
+        Reply p = call(port, "GET", "/sdapi/v1/progress?skip_current_image=true");
+        JsonValue j = p.json();
+        if (member(member(j, "state"), "sampling_step").number >= 1) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+}
+
+}  // namespace
+
+// ---- the parser and codecs ---------------------------------------------------------------------------------------
+
+TEST_CASE("http: a request is parsed whole, pipelined bytes are left for the next") {
+    http::Request r;
+    std::string two = "GET /a?x=1 HTTP/1.1\r\nHost: h\r\nX-Thing:  v  \r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\n"
+                      "Content-Length: 3\r\n\r\nabc";
+    http::ParseResult p = http::parse_request(two.data(), two.size(), {}, &r);
+    REQUIRE(p.status == http::Parse::complete);
+    CHECK(r.method == "GET");
+    CHECK(r.path == "/a");
+    CHECK(r.query == "x=1");
+    CHECK(*r.header("x-thing") == "v");
+    CHECK(r.keep_alive);
+    std::string rest = two.substr(p.consumed);
+    p = http::parse_request(rest.data(), rest.size(), {}, &r);
+    REQUIRE(p.status == http::Parse::complete);
+    CHECK(r.body == "abc");
+    CHECK(p.consumed == rest.size());
+    // Every prefix of a valid request is incomplete, never an error.
+    for (size_t n = 0; n < rest.size(); n++) CHECK(http::parse_request(rest.data(), n, {}, &r).status == http::Parse::incomplete);
+}
+
+TEST_CASE("http: malformed, oversized and unsupported requests get the right status") {
+    http::Limits lim;
+    lim.max_header_bytes = 1024;
+    lim.max_body_bytes = 100;
+    auto status = [&](const std::string& s) {
+        http::Request r;
+        http::ParseResult p = http::parse_request(s.data(), s.size(), lim, &r);
+        return p.status == http::Parse::error ? p.error_status : p.status == http::Parse::complete ? 200 : 0;
+    };
+    CHECK(status("GET / HTTP/1.1\r\nHost: h\r\n\r\n") == 200);
+    CHECK(status("GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(2000, 'a') + "\r\n\r\n") == 431);
+    CHECK(status("GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(2000, 'a')) == 431);  // never finished
+    CHECK(status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 101\r\n\r\n") == 413);
+    CHECK(status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999999\r\n\r\n") == 400);
+    CHECK(status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n") == 400);
+    CHECK(status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n") == 400);
+    CHECK(status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n") == 501);
+    CHECK(status("GET / HTTP/1.1\r\n\r\n") == 400);                          // no Host
+    CHECK(status("GET / HTTP/1.0\r\n\r\n") == 200);                          // 1.0 needs none
+    CHECK(status("GET / HTTP/2.0\r\nHost: h\r\n\r\n") == 505);
+    CHECK(status("GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n") == 400);
+    CHECK(status("GET / HTTP/1.1\nHost: h\n\n") == 0);                     // bare LF: never a header end ...
+    CHECK(status("GET / HTTP/1.1\r\nHost: h\nX: y\r\n\r\n") == 400);         // ... and refused inside one
+    CHECK(status("GET /a b HTTP/1.1\r\nHost: h\r\n\r\n") == 400);
+    CHECK(status("GET nothing HTTP/1.1\r\nHost: h\r\n\r\n") == 400);
+    CHECK(status("GET /%zz HTTP/1.1\r\nHost: h\r\n\r\n") == 400);
+    CHECK(status("GET / HTTP/1.1\r\nHost: h\r\nBad Name: v\r\n\r\n") == 400);
+    CHECK(status("GET / HTTP/1.1\r\nHost: h\r\nX: a\x01b\r\n\r\n") == 400);
+    CHECK(status(std::string("\x16\x03\x01\x02\x00", 5)) == 400);          // TLS hello: refused at once
+    // NUL is not a token character (std::strchr finds the string's terminator: a fuzzing finding).
+    const char nul_name[] = "GET / HTTP/1.1\r\nHost: h\r\nX\0Y: v\r\n\r\n", nul_method[] = "GE\0T / HTTP/1.1\r\nHost: h\r\n\r\n";
+    CHECK(status(std::string(nul_name, sizeof nul_name - 1)) == 400);
+    CHECK(status(std::string(nul_method, sizeof nul_method - 1)) == 400);
+}
+
+TEST_CASE("http: keep-alive rules, Expect: 100-continue, response framing") {
+    http::Request r;
+    std::string s = "GET / HTTP/1.0\r\n\r\n";
+    REQUIRE(http::parse_request(s.data(), s.size(), {}, &r).status == http::Parse::complete);
+    CHECK_FALSE(r.keep_alive);
+    s = "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+    REQUIRE(http::parse_request(s.data(), s.size(), {}, &r).status == http::Parse::complete);
+    CHECK_FALSE(r.keep_alive);
+    s = "POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+    http::ParseResult p = http::parse_request(s.data(), s.size(), {}, &r);
+    CHECK(p.status == http::Parse::incomplete);
+    CHECK(p.headers_done);
+    CHECK(r.expect_continue);
+    http::Response resp;
+    resp.body = "{}";
+    std::string text = http::serialize(resp, true);
+    CHECK(text == "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n{}");
+    CHECK(http::serialize(resp, false, true).find("{}") == std::string::npos);  // HEAD: no body
+}
+
+TEST_CASE("http: base64, percent-decoding, constant-time compare and basic auth") {
+    for (size_t n = 0; n < 10; n++) {
+        std::string s;
+        for (size_t i = 0; i < n; i++) s += (char)(i * 37 + 200);
+        std::vector<uint8_t> back;
+        REQUIRE(http::base64_decode(http::base64_encode(s.data(), s.size()), &back));
+        CHECK(std::string(back.begin(), back.end()) == s);
+    }
+    std::vector<uint8_t> out;
+    CHECK(http::base64_decode("data:image/png;base64,aGk=", &out));
+    CHECK(std::string(out.begin(), out.end()) == "hi");
+    CHECK_FALSE(http::base64_decode("a", &out));
+    CHECK_FALSE(http::base64_decode("aGk=aGk=", &out));
+    CHECK_FALSE(http::base64_decode("a*b=", &out));
+    std::string v;
+    CHECK(http::query_param("a=1&skip_current_image=tr%75e&b", "skip_current_image", &v));
+    CHECK(v == "true");
+    CHECK_FALSE(http::query_param("a=1", "b", &v));
+    CHECK(http::constant_time_equal("secret", "secret"));
+    CHECK_FALSE(http::constant_time_equal("secret", "secreT"));
+    CHECK_FALSE(http::constant_time_equal("secret", "secret2"));
+    CHECK_FALSE(http::constant_time_equal("", "x"));
+    auto creds = http::parse_credentials("alice:pw1,bob:p:w");
+    REQUIRE(creds.size() == 2);
+    CHECK(creds[1].second == "p:w");
+    CHECK_THROWS(http::parse_credentials("nocolon"));
+    CHECK_THROWS(http::parse_credentials(":pw"));
+    std::string good = "Basic " + http::base64_encode("bob:p:w", 7), bad = "Basic " + http::base64_encode("bob:p:x", 7);
+    CHECK(http::basic_auth_ok(&good, creds));
+    CHECK_FALSE(http::basic_auth_ok(&bad, creds));
+    CHECK_FALSE(http::basic_auth_ok(nullptr, creds));
+    std::string garbage = "Basic !!!";
+    CHECK_FALSE(http::basic_auth_ok(&garbage, creds));
+}
+
+TEST_CASE("json writer: nesting, escapes and Python float text read back by our parser") {
+    JsonWriter w;
+    w.object().key("a").value(7.0).key("b").value(0.1).key("c").array().value("x\"\n\x01").value(true).null().end();
+    w.key("d").value((int64_t)-3).key("e").object().end().key("f").value(1e20).end();
+    CHECK(w.str() == "{\"a\":7.0,\"b\":0.1,\"c\":[\"x\\\"\\n\\u0001\",true,null],\"d\":-3,\"e\":{},\"f\":1e+20}");
+    JsonValue v = parse_json(w.str());
+    CHECK(v.get("c")->items[0].text == "x\"\n\x01");
+    CHECK(write_json(v) == w.str());
+    CHECK(json_float(NAN) == "null");
+}
+
+// ---- reading API requests ----------------------------------------------------------------------------------------
+
+TEST_CASE("txt2img request: the webui's defaults, pydantic's coercions, unknown fields ignored") {
+    serve::Txt2ImgRequest t;
+    std::vector<serve::FieldError> errors;
+    REQUIRE(serve::parse_txt2img("{}", {}, &t, &errors));
+    CHECK(t.steps == 50);  // StableDiffusionProcessing's default, not the UI's 20
+    CHECK(t.width == 512);
+    CHECK(t.cfg_scale == 7.0);
+    CHECK(t.seed == -1);
+    CHECK(t.sampler == SamplerKind::euler);  // sampler_index defaults to "Euler"
+    CHECK(t.sampler_label == "Euler");
+    CHECK(t.send_images);
+    JsonValue params = parse_json(t.parameters_json);
+    CHECK(params.get("sampler_index")->text == "Euler");
+    CHECK(params.get("sampler_name")->kind == JsonValue::Null);
+    CHECK(params.get("steps")->text == "50");
+    t = {};
+    REQUIRE(serve::parse_txt2img("{\"steps\":\"20\",\"cfg_scale\":\"4.5\",\"width\":128.9,\"prompt\":5,\"send_images\":"
+                                 "\"false\",\"no_such_field\":[1,2],\"sampler_name\":\"DPM++ 2M Karras\","
+                                 "\"seed\":null}",
+                                 {}, &t, &errors));
+    CHECK(t.steps == 20);
+    CHECK(t.cfg_scale == 4.5);
+    CHECK(t.width == 128);
+    CHECK(t.prompt == "5");
+    CHECK_FALSE(t.send_images);
+    CHECK(t.seed == -1);
+    CHECK(t.sampler == SamplerKind::dpmpp_2m);
+    CHECK(t.schedule == ScheduleKind::karras);
+    CHECK(errors.empty());
+    CHECK(parse_json(t.parameters_json).get("steps")->text == "20");  // coerced, as pydantic echoes it
+}
+
+TEST_CASE("txt2img request: wrong types, bad values and limits name the field in the 422 detail") {
+    auto first_error = [](const std::string& body, serve::ApiLimits lim = {}) {
+        serve::Txt2ImgRequest t;
+        std::vector<serve::FieldError> errors;
+        bool ok = serve::parse_txt2img(body, lim, &t, &errors);
+        REQUIRE_FALSE(ok);
+        REQUIRE(!errors.empty());
+        JsonValue d = parse_json(serve::detail_json(errors));
+        const JsonValue& e = d.get("detail")->items[0];
+        std::string loc;
+        for (const auto& l : e.get("loc")->items) loc += (loc.empty() ? "" : ".") + (l.kind == JsonValue::String ? l.text : "#");
+        return loc + " " + e.get("type")->text;
+    };
+    CHECK(first_error("{\"steps\":\"many\"}") == "body.steps type_error.integer");
+    CHECK(first_error("{\"steps\":[1]}") == "body.steps type_error.integer");
+    CHECK(first_error("{\"cfg_scale\":{}}") == "body.cfg_scale type_error.float");
+    CHECK(first_error("{\"prompt\":[\"a\"]}") == "body.prompt type_error.str");
+    CHECK(first_error("{\"send_images\":\"maybe\"}") == "body.send_images type_error.bool");
+    CHECK(first_error("{\"override_settings\":[]}") == "body.override_settings type_error.dict");
+    CHECK(first_error("{\"steps\":0}") == "body.steps value_error.number.not_ge");
+    CHECK(first_error("{\"steps\":151}") == "body.steps value_error.number.not_le");
+    CHECK(first_error("{\"width\":100}") == "body.width value_error");
+    CHECK(first_error("{\"width\":2048,\"height\":2048}") == "body.width value_error");
+    CHECK(first_error("{\"batch_size\":4,\"n_iter\":5}") == "body.n_iter value_error");
+    CHECK(first_error("{\"sampler_name\":\"Nope\"}") == "body.sampler_name value_error");
+    CHECK(first_error("{\"scheduler\":\"nope\"}") == "body.scheduler value_error");
+    CHECK(first_error("{\"enable_hr\":true}") == "body.enable_hr value_error");
+    CHECK(first_error("{\"seed\":-2}") == "body.seed value_error.number.not_ge");
+    CHECK(first_error("{\"override_settings\":{\"CLIP_stop_at_last_layers\":\"x\"}}") ==
+          "body.override_settings.CLIP_stop_at_last_layers type_error.integer");
+    CHECK(first_error("{\"steps\": 1,}") == "body.# value_error.jsondecode");
+    CHECK(first_error("[1,2]") == "body type_error.dict");
+    CHECK(first_error("") == "body value_error.missing");
+    serve::ApiLimits lim;
+    lim.max_steps = 10;
+    CHECK(first_error("{\"steps\":11}", lim) == "body.steps value_error.number.not_le");
+}
+
+TEST_CASE("png-info: the webui's parse_generation_parameters on our own infotext") {
+    InfoText it;
+    it.prompt = "a cat, best\nsecond line";
+    it.negative_prompt = "dog";
+    it.steps = 20;
+    it.sampler = "DPM++ 2M";
+    it.schedule_type = "Karras";
+    it.seed = 42;
+    it.width = 512;
+    it.height = 768;
+    it.model_name = "v1,5";  // quoted in the infotext
+    JsonValue p = parse_json(serve::parse_generation_parameters_json(format_infotext(it)));
+    CHECK(p.get("Prompt")->text == "a cat, best\nsecond line");
+    CHECK(p.get("Negative prompt")->text == "dog");
+    CHECK(p.get("Steps")->text == "20");
+    CHECK(p.get("Sampler")->text == "DPM++ 2M");
+    CHECK(p.get("Schedule type")->text == "Karras");
+    CHECK(p.get("Size-1")->text == "512");
+    CHECK(p.get("Size-2")->text == "768");
+    CHECK(p.get("Model")->text == "v1,5");
+    CHECK(p.get("Clip skip")->text == "1");
+    CHECK(serve::to_utf8("caf\xe9") == "caf\xc3\xa9");
+    CHECK(serve::to_utf8("caf\xc3\xa9") == "caf\xc3\xa9");
+}
+
+// ---- a live server -----------------------------------------------------------------------------------------------
+
+TEST_CASE("server: every list route answers 200 with the webui's shapes") {
+    cache_dir();
+    TestServer s;
+    Reply r = call(s.port, "GET", "/sdapi/v1/samplers");
+    CHECK(r.status == 200);
+    CHECK(r.headers["content-type"] == "application/json");
+    JsonValue j = r.json();
+    REQUIRE(j.kind == JsonValue::Array);
+    bool euler_a = false;
+    for (const auto& it : j.items) {
+        CHECK(member(it, "aliases").kind == JsonValue::Array);
+        CHECK(member(it, "options").kind == JsonValue::Object);
+        euler_a |= member(it, "name").text == "Euler a";
+    }
+    CHECK(euler_a);
+    j = call(s.port, "GET", "/sdapi/v1/schedulers").json();
+    REQUIRE(j.kind == JsonValue::Array);
+    CHECK(member(j.items[0], "name").text == "automatic");
+    CHECK(member(j.items[0], "label").text == "Automatic");
+    j = call(s.port, "GET", "/sdapi/v1/sd-models").json();
+    REQUIRE(j.items.size() == 1);
+    CHECK(member(j.items[0], "title").text == "tiny_sd.safetensors");
+    CHECK(member(j.items[0], "model_name").text == "tiny_sd");
+    CHECK(member(j.items[0], "filename").text.find("tiny_sd.safetensors") != std::string::npos);
+    for (const char* p : {"/sdapi/v1/sd-vae", "/sdapi/v1/loras", "/sdapi/v1/upscalers", "/sdapi/v1/hypernetworks",
+                          "/sdapi/v1/face-restorers", "/sdapi/v1/prompt-styles", "/sdapi/v1/latent-upscale-modes"}) {
+        r = call(s.port, "GET", p);
+        CHECK(r.status == 200);
+        CHECK(r.body == "[]");
+    }
+    j = call(s.port, "GET", "/sdapi/v1/embeddings").json();
+    CHECK(member(j, "loaded").kind == JsonValue::Object);
+    CHECK(member(j, "skipped").kind == JsonValue::Object);
+    j = call(s.port, "GET", "/sdapi/v1/options").json();
+    CHECK(member(j, "sd_model_checkpoint").text == "tiny_sd.safetensors");
+    CHECK(member(j, "CLIP_stop_at_last_layers").text == "1");
+    j = call(s.port, "GET", "/sdapi/v1/progress").json();
+    CHECK(member(j, "progress").number == 0);
+    CHECK(member(j, "eta_relative").number == 0);
+    CHECK(member(member(j, "state"), "job_count").number == 0);
+    CHECK(member(j, "current_image").kind == JsonValue::Null);
+    r = call(s.port, "GET", "/");
+    CHECK(r.status == 200);
+    CHECK(r.headers["content-type"].find("text/html") == 0);
+    CHECK(r.body.find("<html") != std::string::npos);
+    r = call(s.port, "HEAD", "/sdapi/v1/samplers");
+    CHECK(r.status == 200);
+    CHECK(r.body.empty());
+    r = call(s.port, "POST", "/sdapi/v1/refresh-checkpoints");
+    CHECK(r.status == 200);
+    CHECK(r.body == "null");
+}
+
+TEST_CASE("server: unknown paths, wrong methods and bad bodies get FastAPI's status and shape") {
+    cache_dir();
+    TestServer s;
+    Reply r = call(s.port, "GET", "/sdapi/v1/nothing");
+    CHECK(r.status == 404);
+    CHECK(r.body == "{\"detail\":\"Not Found\"}");
+    r = call(s.port, "GET", "/sdapi/v1/txt2img");
+    CHECK(r.status == 405);
+    CHECK(r.body == "{\"detail\":\"Method Not Allowed\"}");
+    CHECK(r.headers["allow"] == "POST");
+    r = call(s.port, "POST", "/sdapi/v1/txt2img", "{\"steps\": ");
+    CHECK(r.status == 422);
+    JsonValue j = r.json();
+    CHECK(member(j.get("detail")->items[0], "type").text == "value_error.jsondecode");
+    r = call(s.port, "POST", "/sdapi/v1/txt2img", "{\"width\": \"wide\"}");
+    CHECK(r.status == 422);
+    CHECK(r.body.find("\"loc\":[\"body\",\"width\"]") != std::string::npos);
+    r = call(s.port, "POST", "/sdapi/v1/txt2img", tiny_job(2, 1, "\"override_settings\":{\"sd_model_checkpoint\":\"x\"}"));
+    CHECK(r.status == 422);
+    CHECK(r.body.find("\"override_settings\",\"sd_model_checkpoint\"") != std::string::npos);
+    r = call(s.port, "POST", "/sdapi/v1/options", "{\"sd_model_checkpoint\":\"missing.safetensors\"}");
+    CHECK(r.status == 422);
+    r = call(s.port, "POST", "/sdapi/v1/options", "{\"CLIP_stop_at_last_layers\":99}");
+    CHECK(r.status == 422);
+    r = call(s.port, "POST", "/sdapi/v1/png-info", "{\"image\":\"***\"}");
+    CHECK(r.status == 422);
+    r = call(s.port, "POST", "/sdapi/v1/png-info", "{\"image\":\"aGVsbG8gd29ybGQ=\"}");  // "hello world"
+    CHECK(r.status == 422);
+    r = call(s.port, "POST", "/sdapi/v1/png-info", "{}");
+    CHECK(r.status == 422);
+    r = call(s.port, "GET", "/sdapi/v1/progress?skip_current_image=perhaps");
+    CHECK(r.status == 422);
+}
+
+TEST_CASE("server: txt2img answers the webui's response; png-info reads the PNG back") {
+    cache_dir();
+    TestServer s;
+    Reply r = call(s.port, "POST", "/sdapi/v1/txt2img",
+                   tiny_job(2, 77, "\"batch_size\":2,\"negative_prompt\":\"blur\",\"sampler_name\":\"Euler a\","
+                                   "\"unknown\":{\"x\":1}"));
+    REQUIRE(r.status == 200);
+    JsonValue j = r.json();
+    REQUIRE(member(j, "images").items.size() == 2);
+    CHECK(member(member(j, "parameters"), "prompt").text == "a red cube");
+    CHECK(member(member(j, "parameters"), "sampler_name").text == "Euler a");
+    CHECK(member(member(j, "parameters"), "batch_size").text == "2");
+    JsonValue info = parse_json(member(j, "info").text);
+    CHECK(member(info, "seed").text == "77");
+    REQUIRE(member(info, "all_seeds").items.size() == 2);
+    CHECK(member(info, "all_seeds").items[1].text == "78");
+    CHECK(member(info, "sampler_name").text == "Euler a");
+    CHECK(member(info, "sd_model_name").text == "tiny_sd");
+    CHECK(member(info, "sd_model_hash").text.size() == 10);
+    REQUIRE(member(info, "infotexts").items.size() == 2);
+    const std::string infotext = member(info, "infotexts").items[1].text;
+    CHECK(infotext.find("Seed: 78") != std::string::npos);
+    CHECK(infotext.find("Negative prompt: blur") != std::string::npos);
+    // The image: a 64x64 PNG whose parameters chunk is the infotext.
+    std::vector<uint8_t> png;
+    REQUIRE(http::base64_decode(member(j, "images").items[1].text, &png));
+    auto text = read_png_text(png);
+    REQUIRE(!text.empty());
+    CHECK(text[0].first == "parameters");
+    CHECK(text[0].second == infotext);
+    // png-info on it, as the webui's PNG Info tab.
+    Reply pi = call(s.port, "POST", "/sdapi/v1/png-info", "{\"image\":\"data:image/png;base64," +
+                                                              member(j, "images").items[1].text + "\"}");
+    REQUIRE(pi.status == 200);
+    JsonValue pj = pi.json();
+    CHECK(member(pj, "info").text == infotext);
+    CHECK(member(member(pj, "parameters"), "Seed").text == "78");
+    CHECK(member(member(pj, "parameters"), "Size-1").text == "64");
+    CHECK(member(pj, "items").kind == JsonValue::Object);
+    // Same seed, same image; send_images false sends none.
+    Reply again = call(s.port, "POST", "/sdapi/v1/txt2img", tiny_job(2, 78, "\"sampler_name\":\"Euler a\",\"negative_prompt\":\"blur\""));
+    CHECK(member(again.json(), "images").items[0].text == member(j, "images").items[1].text);
+    Reply none = call(s.port, "POST", "/sdapi/v1/txt2img", tiny_job(1, 1, "\"send_images\":false"));
+    CHECK(member(none.json(), "images").items.empty());
+}
+
+TEST_CASE("server: options switch the checkpoint among --models-dir files; override_settings per request") {
+    cache_dir();
+    std::string dir = cache_dir().dir + "/models";
+    fs::create_directories(dir + "/sub");
+    fs::copy_file(kTinyModel, dir + "/sub/other.safetensors", fs::copy_options::overwrite_existing);
+    serve::EngineConfig ec;
+    ec.models_dir = dir;
+    TestServer s(ec);
+    JsonValue models = call(s.port, "GET", "/sdapi/v1/sd-models").json();
+    REQUIRE(models.items.size() == 2);
+    CHECK(member(models.items[0], "title").text == "sub/other.safetensors");
+    Reply r = call(s.port, "POST", "/sdapi/v1/options", "{\"sd_model_checkpoint\":\"sub/other\",\"unknown_option\":1}");
+    CHECK(r.status == 200);
+    JsonValue o = call(s.port, "GET", "/sdapi/v1/options").json();
+    CHECK(member(o, "sd_model_checkpoint").text == "sub/other.safetensors");
+    r = call(s.port, "POST", "/sdapi/v1/txt2img", tiny_job(1, 3));
+    REQUIRE(r.status == 200);
+    CHECK(member(parse_json(member(r.json(), "info").text), "sd_model_name").text == "other");
+    // After a job the hash is known and shows in the title, as in the webui.
+    o = call(s.port, "GET", "/sdapi/v1/options").json();
+    CHECK(member(o, "sd_model_checkpoint").text.find("sub/other.safetensors [") == 0);
+    r = call(s.port, "POST", "/sdapi/v1/txt2img",
+             tiny_job(1, 3, "\"override_settings\":{\"sd_model_checkpoint\":\"tiny_sd.safetensors\","
+                            "\"CLIP_stop_at_last_layers\":2}"));
+    REQUIRE(r.status == 200);
+    JsonValue info = parse_json(member(r.json(), "info").text);
+    CHECK(member(info, "sd_model_name").text == "tiny_sd");
+    CHECK(member(info, "clip_skip").text == "2");
+    CHECK(member(info, "infotexts").items[0].text.find("Clip skip: 2") != std::string::npos);
+}
+
+TEST_CASE("server: progress during a job, with a live preview; interrupt and skip") {
+    cache_dir();
+    TestServer s;
+    // A long job in the background; progress shows it running, then interrupt ends it early.
+    Reply result;
+    std::thread t([&] { result = call(s.port, "POST", "/sdapi/v1/txt2img", tiny_job(150, 5, "\"n_iter\":3")); });
+    REQUIRE(wait_for_step(s.port));
+    JsonValue p;
+    for (int i = 0; i < 200; i++) {  // a preview is rendered at the step after someone asked
+        p = call(s.port, "GET", "/sdapi/v1/progress").json();
+        if (member(p, "current_image").kind == JsonValue::String) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    CHECK(member(member(p, "state"), "job").text == "txt2img");
+    CHECK(member(member(p, "state"), "job_count").text == "3");
+    CHECK(member(member(p, "state"), "sampling_steps").text == "150");
+    CHECK(member(p, "progress").number > 0);
+    REQUIRE(member(p, "current_image").kind == JsonValue::String);
+    std::vector<uint8_t> preview;
+    REQUIRE(http::base64_decode(member(p, "current_image").text, &preview));
+    CHECK(preview.size() > 8);
+    CHECK(preview[1] == 'P');
+    Reply ir = call(s.port, "POST", "/sdapi/v1/interrupt");
+    CHECK(ir.status == 200);
+    CHECK(ir.body == "{}");
+    t.join();
+    REQUIRE(result.status == 200);
+    CHECK(member(result.json(), "images").items.size() < 3);  // stopped: not all three images were made
+    // Skip drops the current image only: 2 planned, 1 made.
+    std::thread t2([&] { result = call(s.port, "POST", "/sdapi/v1/txt2img", tiny_job(150, 5, "\"n_iter\":2")); });
+    REQUIRE(wait_for_step(s.port));
+    CHECK(call(s.port, "POST", "/sdapi/v1/skip").status == 200);
+    t2.join();
+    REQUIRE(result.status == 200);
+    CHECK(member(result.json(), "images").items.size() == 1);
+    CHECK(member(call(s.port, "GET", "/sdapi/v1/progress").json(), "state").get("job")->text.empty());
+}
+
+TEST_CASE("server: jobs from several clients queue in order with positions; a disconnect loses nothing else") {
+    cache_dir();
+    TestServer s;
+    std::vector<Reply> replies(3);
+    std::vector<std::thread> ts;
+    // The first job is long; the other two arrive while it runs and wait their turn.
+    ts.emplace_back([&] { replies[0] = call(s.port, "POST", "/sdapi/v1/txt2img", tiny_job(60, 1, "\"force_task_id\":\"A\"")); });
+    REQUIRE(wait_for_step(s.port));
+    ts.emplace_back([&] { replies[1] = call(s.port, "POST", "/sdapi/v1/txt2img", tiny_job(2, 2, "\"force_task_id\":\"B\"")); });
+    for (int i = 0; i < 500 && !s.engine.task("B").queued; i++) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    ts.emplace_back([&] { replies[2] = call(s.port, "POST", "/sdapi/v1/txt2img", tiny_job(2, 3, "\"force_task_id\":\"C\"")); });
+    for (int i = 0; i < 500 && !s.engine.task("C").queued; i++) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    // A client that sends a job and hangs up: the queue goes on without it.
+    int fd = dial(s.port);
+    send_all(fd, request_text("POST", "/sdapi/v1/txt2img", tiny_job(2, 4)));
+    close(fd);
+    JsonValue c = call(s.port, "POST", "/internal/progress", "{\"id_task\":\"C\"}").json();
+    CHECK(member(c, "queued").boolean);
+    CHECK(member(c, "queue_position").text == "2");
+    CHECK(member(c, "textinfo").text.find("In queue: 2/") == 0);
+    JsonValue a = call(s.port, "POST", "/internal/progress", "{\"id_task\":\"A\"}").json();
+    CHECK(member(a, "active").boolean);
+    JsonValue p = call(s.port, "GET", "/sdapi/v1/progress?skip_current_image=true").json();
+    CHECK(member(member(p, "state"), "queued").number >= 2);
+    for (auto& t : ts) t.join();
+    for (int i = 0; i < 3; i++) {
+        REQUIRE(replies[i].status == 200);
+        CHECK(member(parse_json(member(replies[i].json(), "info").text), "seed").text == std::to_string(i + 1));
+    }
+    // Still serving; the three tasks are completed.
+    CHECK(member(call(s.port, "POST", "/internal/progress", "{\"id_task\":\"B\"}").json(), "completed").boolean);
+    CHECK(call(s.port, "GET", "/sdapi/v1/samplers").status == 200);
+}
+
+TEST_CASE("server: pipelined requests on one connection are answered in order; keep-alive; 100-continue") {
+    cache_dir();
+    TestServer s;
+    int fd = dial(s.port);
+    send_all(fd, request_text("GET", "/sdapi/v1/samplers", "", "", false) +
+                     request_text("POST", "/sdapi/v1/txt2img", tiny_job(1, 9), "", false) +
+                     request_text("GET", "/sdapi/v1/nothing", "", "", false) +
+                     request_text("GET", "/sdapi/v1/options", "", "", true));
+    std::string buf;
+    Reply r;
+    REQUIRE(read_reply(fd, buf, &r));
+    CHECK(r.status == 200);
+    CHECK(r.body.find("Euler") != std::string::npos);
+    CHECK(r.headers["connection"] == "keep-alive");
+    REQUIRE(read_reply(fd, buf, &r));
+    CHECK(r.status == 200);
+    CHECK(r.body.find("\"images\"") != std::string::npos);
+    REQUIRE(read_reply(fd, buf, &r));
+    CHECK(r.status == 404);
+    REQUIRE(read_reply(fd, buf, &r));
+    CHECK(r.status == 200);
+    CHECK(r.headers["connection"] == "close");
+    CHECK(closed_by_server(fd, 5));
+    close(fd);
+    // Expect: 100-continue: the body follows the interim response.
+    fd = dial(s.port);
+    std::string body = "{\"CLIP_stop_at_last_layers\":1}";
+    send_all(fd, "POST /sdapi/v1/options HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n");
+    buf.clear();
+    REQUIRE(recv_more(fd, buf, 10));
+    CHECK(buf.find("HTTP/1.1 100 Continue\r\n\r\n") == 0);
+    send_all(fd, body);
+    REQUIRE(read_reply(fd, buf, &r));
+    CHECK(r.status == 200);
+    close(fd);
+    // HTTP/1.0 closes after the answer.
+    fd = dial(s.port);
+    send_all(fd, "GET /internal/ping HTTP/1.0\r\n\r\n");
+    std::string got;
+    CHECK(closed_by_server(fd, 5, &got));
+    CHECK(got.find("HTTP/1.1 200 OK") == 0);
+    close(fd);
+}
+
+TEST_CASE("server: huge or malformed headers, truncated bodies and slow clients never block others") {
+    cache_dir();
+    http::ServerConfig sc;
+    sc.request_timeout_s = 0.5;
+    sc.idle_timeout_s = 1.0;
+    sc.limits.max_body_bytes = 1 << 20;
+    TestServer s({}, {}, sc);
+    // Header section over the limit: 431, connection closed.
+    int fd = dial(s.port);
+    send_all(fd, "GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
+    std::string got;
+    CHECK(closed_by_server(fd, 5, &got));
+    CHECK(got.find("HTTP/1.1 431") == 0);
+    close(fd);
+    // Body over the limit: 413 before reading it.
+    fd = dial(s.port);
+    send_all(fd, "POST /sdapi/v1/txt2img HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n\r\n");
+    CHECK(closed_by_server(fd, 5, &got));
+    CHECK(got.find("HTTP/1.1 413") == 0);
+    close(fd);
+    // Garbage: 400.
+    fd = dial(s.port);
+    send_all(fd, std::string("\x00\x01\x02 junk\r\n\r\n", 12));
+    CHECK(closed_by_server(fd, 5, &got));
+    CHECK(got.find("HTTP/1.1 400") == 0);
+    close(fd);
+    // Slow clients: a header that never ends, a body that stops half way, a silent connection. While they
+    // hang, a normal request is answered at once; each of them is cut at its deadline (408 or a plain close).
+    int slow_header = dial(s.port), slow_body = dial(s.port), silent = dial(s.port);
+    send_all(slow_header, "GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ");
+    send_all(slow_body, "POST /sdapi/v1/options HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{\"a\":");
+    double t0 = now_s();
+    Reply r = call(s.port, "GET", "/sdapi/v1/samplers");
+    CHECK(r.status == 200);
+    CHECK(now_s() - t0 < 0.4);
+    CHECK(closed_by_server(slow_header, 5, &got));
+    CHECK(got.find("HTTP/1.1 408") == 0);
+    CHECK(closed_by_server(slow_body, 5, &got));
+    CHECK(got.find("HTTP/1.1 408") == 0);
+    CHECK(closed_by_server(silent, 5, &got));
+    CHECK(got.empty());
+    close(slow_header);
+    close(slow_body);
+    close(silent);
+    // A truncated body from a client that then half-closes: no answer, no harm.
+    fd = dial(s.port);
+    send_all(fd, "POST /sdapi/v1/txt2img HTTP/1.1\r\nHost: t\r\nContent-Length: 50\r\n\r\n{\"prompt\"");
+    shutdown(fd, SHUT_WR);
+    CHECK(closed_by_server(fd, 5, &got));
+    CHECK(got.empty());
+    close(fd);
+    // A pipelined request followed by a half-close still gets its answer.
+    fd = dial(s.port);
+    send_all(fd, request_text("GET", "/internal/ping", "", "", false));
+    shutdown(fd, SHUT_WR);
+    CHECK(closed_by_server(fd, 5, &got));
+    CHECK(got.find("HTTP/1.1 200") == 0);
+    close(fd);
+    CHECK(call(s.port, "GET", "/internal/ping").status == 200);
+    CHECK(s.server.open_connections() <= 1);
+}
+
+TEST_CASE("server: connection and queue limits answer 503") {
+    cache_dir();
+    http::ServerConfig sc;
+    sc.max_connections = 4;
+    serve::EngineConfig ec;
+    ec.max_queue = 1;
+    TestServer s(ec, {}, sc);
+    int a = dial(s.port), b = dial(s.port), a2 = dial(s.port), b2 = dial(s.port);
+    send_all(a, request_text("GET", "/internal/ping", "", "", false));  // make sure both are accepted
+    std::string buf;
+    Reply r;
+    REQUIRE(read_reply(a, buf, &r));
+    send_all(b, request_text("GET", "/internal/ping", "", "", false));
+    buf.clear();
+    REQUIRE(read_reply(b, buf, &r));
+    for (int fd : {a2, b2}) {
+        send_all(fd, request_text("GET", "/internal/ping", "", "", false));
+        buf.clear();
+        REQUIRE(read_reply(fd, buf, &r));
+    }
+    int c = dial(s.port);
+    std::string got;
+    CHECK(closed_by_server(c, 5, &got));
+    CHECK(got.find("HTTP/1.1 503") == 0);
+    close(a);
+    close(b);
+    close(a2);
+    close(b2);
+    close(c);
+    for (int i = 0; i < 100 && s.server.open_connections() > 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // Queue: one running, one waiting, the third refused.
+    std::vector<std::thread> ts;
+    std::vector<Reply> rs(2);
+    ts.emplace_back([&] { rs[0] = call(s.port, "POST", "/sdapi/v1/txt2img", tiny_job(60, 1)); });
+    REQUIRE(wait_for_step(s.port));
+    ts.emplace_back([&] { rs[1] = call(s.port, "POST", "/sdapi/v1/txt2img", tiny_job(1, 2)); });
+    for (int i = 0; i < 500 && s.engine.progress(false).queued < 1; i++) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    Reply full = call(s.port, "POST", "/sdapi/v1/txt2img", tiny_job(1, 3));
+    CHECK(full.status == 503);
+    CHECK(member(full.json(), "errors").text.find("queue is full") != std::string::npos);
+    for (auto& t : ts) t.join();
+    CHECK(rs[0].status == 200);
+    CHECK(rs[1].status == 200);
+}
+
+TEST_CASE("server: basic auth on every route when credentials are set") {
+    cache_dir();
+    serve::ApiConfig ac;
+    ac.credentials = http::parse_credentials("alice:s3cret");
+    TestServer s({}, ac);
+    for (const char* path : {"/", "/sdapi/v1/samplers", "/sdapi/v1/progress", "/sdapi/v1/nothing"}) {
+        Reply r = call(s.port, "GET", path);
+        CHECK(r.status == 401);
+        CHECK(r.headers["www-authenticate"] == "Basic");
+        CHECK(r.body == "{\"detail\":\"Not authenticated\"}");
+    }
+    std::string wrong = "Authorization: Basic " + http::base64_encode("alice:s3creT", 12) + "\r\n";
+    Reply r = call(s.port, "POST", "/sdapi/v1/interrupt", "", wrong);
+    CHECK(r.status == 401);
+    CHECK(r.body == "{\"detail\":\"Incorrect username or password\"}");
+    std::string right = "Authorization: Basic " + http::base64_encode("alice:s3cret", 12) + "\r\n";
+    CHECK(call(s.port, "GET", "/sdapi/v1/samplers", "", right).status == 200);
+    CHECK(call(s.port, "GET", "/", "", right).status == 200);
+    CHECK(call(s.port, "POST", "/sdapi/v1/interrupt", "", right).status == 200);
+}
+
+// ---- the binary --------------------------------------------------------------------------------------------------
+
+namespace {
+
+struct Child {
+    pid_t pid = -1;
+    int err_fd = -1;
+    std::string err;
+    int port = 0;
+};
+
+Child start_sd(const std::vector<std::string>& args) {
+    const char* env = std::getenv("SD_BIN");
+    std::vector<std::string> argv_s = {env && *env ? env : "./sd"};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int p[2];
+    REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+    Child c;
+    c.pid = fork();
+    REQUIRE(c.pid >= 0);
+    if (c.pid == 0) {
+        dup2(p[1], 2);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        execv(argv[0], argv.data());
+        _exit(127);
+    }
+    close(p[1]);
+    c.err_fd = p[0];
+    return c;
+}
+
+// Reads the child's stderr until `what` appears (true) or it closes / times out (false).
+bool wait_stderr(Child& c, const std::string& what, double timeout_s) {
+    const double until = now_s() + timeout_s;
+    while (c.err.find(what) == std::string::npos) {
+        pollfd pf{c.err_fd, POLLIN, 0};
+        if (now_s() > until || poll(&pf, 1, (int)std::max(0.0, (until - now_s()) * 1000)) <= 0) return false;
+        char tmp[4096];
+        ssize_t n = read(c.err_fd, tmp, sizeof tmp);
+        if (n <= 0) return false;
+        c.err.append(tmp, (size_t)n);
+    }
+    return true;
+}
+
+int wait_exit(Child& c, double timeout_s) {
+    const double until = now_s() + timeout_s;
+    int status = 0;
+    while (waitpid(c.pid, &status, WNOHANG) == 0) {
+        if (now_s() > until) {
+            kill(c.pid, SIGKILL);
+            waitpid(c.pid, &status, 0);
+            return -1;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    char tmp[4096];
+    ssize_t n;
+    while ((n = read(c.err_fd, tmp, sizeof tmp)) > 0) c.err.append(tmp, (size_t)n);
+    close(c.err_fd);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace
+
+TEST_CASE("sd serve: --listen needs --api-auth (or --insecure); bad flags exit 2 with one sentence") {
+    Child c = start_sd({"serve", "-m", kTinyModel, "--listen"});
+    CHECK(wait_exit(c, 10) == 2);
+    CHECK(c.err.find("--api-auth") != std::string::npos);
+    c = start_sd({"serve", "-m", kTinyModel, "--port", "70000"});
+    CHECK(wait_exit(c, 10) == 2);
+    CHECK(c.err.find("--port") != std::string::npos);
+    c = start_sd({"serve", "-m", kTinyModel, "--api-auth", "nocolon"});
+    CHECK(wait_exit(c, 10) == 2);
+    c = start_sd({"serve"});
+    CHECK(wait_exit(c, 10) == 2);
+    CHECK(c.err.find("no model") != std::string::npos);
+    c = start_sd({"serve", "-m", "/nonexistent.safetensors", "--port", "0"});
+    CHECK(wait_exit(c, 10) == 1);
+    CHECK(c.err.find("does not exist") != std::string::npos);
+}
+
+TEST_CASE("sd serve: SIGTERM during a job answers it, refuses new work and exits 0") {
+    cache_dir();
+    Child c = start_sd({"serve", "-m", kTinyModel, "--port", "0", "--listen", "--insecure"});
+    REQUIRE(wait_stderr(c, "listening on http://0.0.0.0:", 20));
+    REQUIRE(wait_stderr(c, "/ (model", 5));
+    size_t at = c.err.find("0.0.0.0:");
+    c.port = std::atoi(c.err.c_str() + at + 8);
+    REQUIRE(c.port > 0);
+    Reply result;
+    std::thread t([&] { result = call(c.port, "POST", "/sdapi/v1/txt2img", tiny_job(40, 1)); });
+    REQUIRE(wait_for_step(c.port));
+    kill(c.pid, SIGTERM);
+    t.join();
+    CHECK(result.status == 200);  // the running job finished (drain) and was answered
+    CHECK(member(result.json(), "images").items.size() == 1);
+    CHECK(wait_exit(c, 30) == 0);
+    CHECK(c.err.find("stopped") != std::string::npos);
+}
