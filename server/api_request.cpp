@@ -580,21 +580,32 @@ std::string parse_generation_parameters_json(const std::string& text_in) {
         std::string& dst = in_negative ? negative : prompt;
         dst += (dst.empty() ? "" : "\n") + line;
     }
-    JsonWriter w;
-    w.object().key("Prompt").value(prompt).key("Negative prompt").value(negative);
-    bool clip_skip = false;
+    // A Python dict: a repeated key keeps its first position and takes the last value.
+    std::vector<std::pair<std::string, std::string>> res;
+    auto set = [&](const std::string& k, const std::string& v) {
+        for (auto& kv_ : res)
+            if (kv_.first == k) { kv_.second = v; return; }
+        res.push_back({k, v});
+    };
+    set("Prompt", prompt);
+    set("Negative prompt", negative);
     for (auto& [k, v] : kv) {
         size_t x = v.find('x');
         bool size = x != std::string::npos && x > 0 && x + 1 < v.size() &&
                     v.find_first_not_of("0123456789") == x && v.find_first_not_of("0123456789", x + 1) == std::string::npos;
         if (size) {
-            w.key(k + "-1").value(v.substr(0, x)).key(k + "-2").value(v.substr(x + 1));
+            set(k + "-1", v.substr(0, x));
+            set(k + "-2", v.substr(x + 1));
         } else {
-            w.key(k).value(v);
+            set(k, v);
         }
-        clip_skip |= k == "Clip skip";
     }
-    if (!clip_skip) w.key("Clip skip").value("1");
+    bool clip_skip = false;
+    for (const auto& kv_ : res) clip_skip |= kv_.first == "Clip skip";
+    if (!clip_skip) set("Clip skip", "1");
+    JsonWriter w;
+    w.object();
+    for (const auto& kv_ : res) w.key(kv_.first).value(kv_.second);
     return w.end().str();
 }
 

@@ -451,6 +451,10 @@ TEST_CASE("png-info: the webui's parse_generation_parameters on our own infotext
     CHECK(p.get("Size-2")->text == "768");
     CHECK(p.get("Model")->text == "v1,5");
     CHECK(p.get("Clip skip")->text == "1");
+    // A key twice (here "Negative prompt" again in the parameters line): one key, the last value, as a Python dict.
+    JsonValue d = parse_json(serve::parse_generation_parameters_json("p\nNegative prompt: a\nSteps: 2, Negative prompt: b, Seed: 1, Seed: 3"));
+    CHECK(d.get("Negative prompt")->text == "b");
+    CHECK(d.get("Seed")->text == "3");
     CHECK(serve::to_utf8("caf\xe9") == "caf\xc3\xa9");
     CHECK(serve::to_utf8("caf\xc3\xa9") == "caf\xc3\xa9");
 }
