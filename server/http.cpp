@@ -7,9 +7,9 @@
 namespace sd::http {
 namespace {
 
-bool is_tchar(unsigned char c) {  // RFC 9110 token characters
+bool is_tchar(unsigned char c) {  // RFC 9110 token characters (c != 0: strchr finds the terminating NUL)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+           (c != 0 && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr);
 }
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; }

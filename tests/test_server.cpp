@@ -286,6 +286,10 @@ TEST_CASE("http: malformed, oversized and unsupported requests get the right sta
     CHECK(status("GET / HTTP/1.1\r\nHost: h\r\nBad Name: v\r\n\r\n") == 400);
     CHECK(status("GET / HTTP/1.1\r\nHost: h\r\nX: a\x01b\r\n\r\n") == 400);
     CHECK(status(std::string("\x16\x03\x01\x02\x00", 5)) == 400);          // TLS hello: refused at once
+    // NUL is not a token character (std::strchr finds the string's terminator: a fuzzing finding).
+    const char nul_name[] = "GET / HTTP/1.1\r\nHost: h\r\nX\0Y: v\r\n\r\n", nul_method[] = "GE\0T / HTTP/1.1\r\nHost: h\r\n\r\n";
+    CHECK(status(std::string(nul_name, sizeof nul_name - 1)) == 400);
+    CHECK(status(std::string(nul_method, sizeof nul_method - 1)) == 400);
 }
 
 TEST_CASE("http: keep-alive rules, Expect: 100-continue, response framing") {

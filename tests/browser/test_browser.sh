@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_browser.sh — the page of `sd serve` in Debian's headless Chromium (no downloaded browser, no driver
-# library): start a server with the tiny model, load /?autotest=PROMPT (the page then types the prompt, clicks
+# package): start a server with the tiny model, load /?autotest=PROMPT (the page then types the prompt, clicks
 # Generate and titles itself "sd: test passed" once the image is in the gallery), read the final DOM with
 # --dump-dom, and save screenshots at desktop (1280x900) and phone (390x844) widths to build/. Virtual time
 # (--virtual-time-budget) lets the page's timers run to the end; it waits while the server is busy.
