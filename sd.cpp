@@ -228,7 +228,7 @@ int cmd_generate(const Options& o) {
     p.preview = o.preview;
     for (int i = 0; i < o.batch_count; i++) check_output_writable(output_path(o.output, i, o.batch_count));
     if (!p.preview.empty()) check_output_writable(p.preview);
-    uint64_t seed = o.seed >= 0 ? (uint64_t)o.seed : std::random_device{}() % 4294967294u;
+    uint64_t seed = !o.random_seed ? o.seed : std::random_device{}() % 4294967294u;
 
     double t0 = now(), c0 = process_cpu_seconds();
     Model m = load_model(o.model, o.vae, o.prediction);
@@ -250,7 +250,7 @@ int cmd_generate(const Options& o) {
     std::unique_ptr<ModelHashJob> vae_hash_job;
     if (!o.vae.empty() && !p.taesd) vae_hash_job = std::make_unique<ModelHashJob>(o.vae);
     // Only now that every check has passed: an error before this point is the only line on stderr.
-    if (o.seed < 0) std::fprintf(stderr, "seed: %llu\n", (unsigned long long)seed);
+    if (o.random_seed) std::fprintf(stderr, "seed: %llu\n", (unsigned long long)seed);
     if (o.verbose) std::fprintf(stderr, "prediction: %s (%s)\n", prediction_name(m.prediction), m.prediction_why.c_str());
     if (m.sd2() && p.clip_skip > 1)
         std::fprintf(stderr, "note: --clip-skip %d is recorded but has no effect on SD 2.x models: they use the "
@@ -283,6 +283,12 @@ int cmd_generate(const Options& o) {
         }
         info.cfg_scale = p.cfg_scale;
         info.seed = p.seed;
+        {
+            std::vector<ExtraNetworkTag> tags;
+            std::string ti = webui_ti_hashes(strip_extra_networks(p.prompt, &tags), p.negative_prompt,
+                                             webui_total_steps(p.sampler, p.steps), embeddings);
+            if (!ti.empty()) info.extra.push_back({"TI hashes", ti});
+        }
         info.width = p.width;
         info.height = p.height;
         double th = now();

@@ -44,11 +44,8 @@ std::string python_float_repr(double v) {
 }
 
 std::string format_infotext(const InfoText& p) {
-    // The webui stores CFG scale as a float but its UI hands integers through unchanged ("7"), and
-    // fractional values print as Python floats ("7.5").
-    std::string cfg = p.cfg_scale == std::floor(p.cfg_scale) && std::fabs(p.cfg_scale) < 1e15
-                          ? std::to_string((long long)p.cfg_scale)
-                          : python_float_repr(p.cfg_scale);
+    // The webui's cfg_scale is a Python float: "7.0", "7.5".
+    std::string cfg = python_float_repr(p.cfg_scale);
     std::vector<std::pair<std::string, std::string>> kv = {
         {"Steps", std::to_string(p.steps)},
         {"Sampler", p.sampler},

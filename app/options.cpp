@@ -1,6 +1,7 @@
 // options.cpp — a hand-written parser: every value is checked for type and range as it is read.
 #include "app/options.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -129,8 +130,17 @@ Options parse_args(int argc, const char* const* argv) {
         else if (a == "-H" || a == "--height") o.height = (int)parse_int(a, value(), 64, 8192);
         else if (a == "--seed") {
             const char* s = value();
-            if (std::strcmp(s, "-1") == 0) o.seed = -1;
-            else o.seed = parse_int(a, s, 0, INT64_MAX);
+            o.random_seed = std::strcmp(s, "-1") == 0;
+            if (!o.random_seed) {
+                errno = 0;
+                char* end = nullptr;
+                unsigned long long v = std::strtoull(s, &end, 10);
+                if (!*s || *end || !std::isdigit((unsigned char)s[0]))
+                    throw UsageError(a + " expects a whole number or -1, got '" + s + "'");
+                if (errno == ERANGE)
+                    throw UsageError(a + " must be between 0 and 18446744073709551615, got " + s);
+                o.seed = v;
+            }
         } else if (a == "--rng") {
             o.rng = value();
             if (o.rng != "philox" && o.rng != "cpu") throw UsageError("--rng must be philox or cpu, got '" + o.rng + "'");

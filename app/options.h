@@ -24,7 +24,8 @@ struct Options {
     int steps = 20;
     double cfg_scale = 7.0;
     int width = 512, height = 512;
-    int64_t seed = -1;                 // -1: random
+    uint64_t seed = 0;                 // 0 .. 2^64-1, as torch and the webui accept
+    bool random_seed = true;           // --seed -1 or none: pick one
     std::string rng = "philox";        // philox | cpu
     int clip_skip = 1;
     int threads = 0;                   // 0: all cores

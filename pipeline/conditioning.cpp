@@ -115,18 +115,5 @@ MultiCond multicond_learned_conditioning(const TextEncoder& enc, const std::stri
     return m;
 }
 
-void add_ti_hashes(std::string* ti_hashes, const std::vector<const TextEmbedding*>& used) {
-    std::string joined;
-    for (const TextEmbedding* e : used) {
-        if (e->shorthash.empty()) continue;
-        std::string name;
-        for (char c : e->name)
-            if (c != ':' && c != ',') name += c;
-        joined += (joined.empty() ? "" : ", ") + name + ": " + e->shorthash;
-    }
-    if (joined.empty()) return;
-    if (!ti_hashes->empty()) joined += ", " + *ti_hashes;
-    *ti_hashes = joined;
-}
 
 }  // namespace sd

@@ -99,5 +99,9 @@ MultiCond multicond_learned_conditioning(const TextEncoder& enc, const std::stri
 
 // The infotext's "TI hashes" value as the webui builds it: each encode's new names first, then what was there.
 void add_ti_hashes(std::string* ti_hashes, const std::vector<const TextEmbedding*>& used_in_one_encode);
+// "TI hashes" of a whole generation without encoding anything: the negative prompt's schedule first, then the
+// prompt's AND parts (extra-network tags already cut out), as the webui's setup_conds encodes them.
+std::string webui_ti_hashes(const std::string& prompt, const std::string& negative_prompt, int total_steps,
+                            const EmbeddingDb& db);
 
 }  // namespace sd

@@ -192,4 +192,51 @@ std::vector<PromptChunk> tokenize_prompt(const std::string& line, const Embeddin
     return chunks;
 }
 
+// ---- TI hashes ------------------------------------------------------------------------------------------------------
+
+void add_ti_hashes(std::string* ti_hashes, const std::vector<const TextEmbedding*>& used) {
+    std::string joined;
+    for (const TextEmbedding* e : used) {
+        if (e->shorthash.empty()) continue;
+        std::string name;
+        for (char c : e->name)
+            if (c != ':' && c != ',') name += c;
+        joined += (joined.empty() ? "" : ", ") + name + ": " + e->shorthash;
+    }
+    if (joined.empty()) return;
+    if (!ti_hashes->empty()) joined += ", " + *ti_hashes;
+    *ti_hashes = joined;
+}
+
+
+std::string webui_ti_hashes(const std::string& prompt, const std::string& negative_prompt, int total_steps,
+                            const EmbeddingDb& db) {
+    if (db.empty()) return "";
+    std::string hashes;
+    // One forward() per distinct prompt: chunk i of every schedule text in turn, embeddings in order of first use.
+    auto one_encode = [&](const std::string& p) {
+        std::vector<std::vector<PromptChunk>> per_text;
+        size_t n = 0;
+        for (const ScheduledText& e : prompt_schedule(p, total_steps)) {
+            per_text.push_back(tokenize_prompt(e.text, &db));
+            n = std::max(n, per_text.back().size());
+        }
+        std::vector<const TextEmbedding*> used;
+        for (size_t i = 0; i < n; i++)
+            for (const auto& chunks : per_text)
+                if (i < chunks.size())
+                    for (const auto& fix : chunks[i].fixes)
+                        if (std::find(used.begin(), used.end(), fix.second) == used.end()) used.push_back(fix.second);
+        add_ti_hashes(&hashes, used);
+    };
+    one_encode(negative_prompt);
+    std::vector<std::string> seen;
+    for (const SubPrompt& sp : split_and(prompt)) {
+        if (std::find(seen.begin(), seen.end(), sp.text) != seen.end()) continue;
+        seen.push_back(sp.text);
+        one_encode(sp.text);
+    }
+    return hashes;
+}
+
 }  // namespace sd

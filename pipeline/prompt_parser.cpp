@@ -232,15 +232,16 @@ std::vector<WeightedText> parse_prompt_attention(const std::string& text) {
 
     // Each entry is multiplied by the brackets open when it was appended, in the webui's order: those that closed,
     // in closing order, then the unclosed round ones bottom-up, then the unclosed square ones bottom-up.
+    // The exact order costs runs × depth: up to a million multiplications (a thousand runs a thousand deep, far
+    // beyond any real prompt) it is used.
+    constexpr size_t kExactBudget = 1u << 20;
     size_t work = 0;
     for (const Entry& e : res) {
-        size_t d = 0;
-        for (int b = e.round_top; b >= 0; b = round[b].below) d++;
-        for (int b = e.square_top; b >= 0 && work + d < (1u << 24); b = square[b].below) d++;
-        work += d;
-        if (work >= (1u << 24)) break;
+        for (int b = e.round_top; b >= 0 && work < kExactBudget; b = round[b].below) work++;
+        for (int b = e.square_top; b >= 0 && work < kExactBudget; b = square[b].below) work++;
+        if (work >= kExactBudget) break;
     }
-    if (work < (1u << 24)) {
+    if (work < kExactBudget) {
         std::vector<int> rs, ss;
         for (Entry& e : res) {
             rs.clear();

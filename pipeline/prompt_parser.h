@@ -26,8 +26,8 @@ struct WeightedText {
 
 // parse_prompt_attention(): emphasis runs, adjacent runs of equal weight merged, never empty ("" at 1.0).
 // Throws std::runtime_error for a weight that Python's float() refuses, e.g. `(a:1.2.3)`, as the webui fails.
-// Linear time for any real prompt; nesting deeper than ~thousands of brackets per run falls back to a product
-// in another order (≤ a few ulp of double away, see the .cpp) so that 100k brackets stay fast.
+// Linear time for any real prompt; beyond a million (run, enclosing bracket) pairs the product is taken in
+// another order (a few ulp of double away, see the .cpp) so that 100k brackets stay fast.
 std::vector<WeightedText> parse_prompt_attention(const std::string& text);
 
 // One entry of a prompt schedule: `text` is used up to and including step `end_at_step` (the webui's

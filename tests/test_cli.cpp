@@ -722,7 +722,7 @@ TEST_CASE("cli: SD 2.x: info says epsilon or v and why; --vae, --prediction, --p
     CHECK(s.out_files() == std::vector<std::string>{"x.png"});
     CHECK(read_image_rgb(s.dir + "/preview.png").width == 64);
     CHECK(png_parameters(s.out + "/x.png") ==
-          "a cat\nSteps: 2, Sampler: Euler, Schedule type: SGM Uniform, CFG scale: 1, Seed: 1, Size: 64x64, "
+          "a cat\nSteps: 2, Sampler: Euler, Schedule type: SGM Uniform, CFG scale: 1.0, Seed: 1, Size: 64x64, "
           "Model hash: " + hash + ", Model: tiny_sd2, VAE hash: " + vae_hash + ", VAE: tiny_sd, Clip skip: 2, RNG: NV, "
               "Prediction: v, Version: " + run_sd({"--version"}, s).out.substr(0, run_sd({"--version"}, s).out.size() - 1));
     std::remove((s.out + "/x.png").c_str());

@@ -38,7 +38,7 @@ TEST_CASE("infotext follows the webui's format, order and quoting") {
     p.rng = "CPU";
     CHECK(format_infotext(p) ==
           "an astronaut cat\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, Schedule type: Karras, "
-          "CFG scale: 7, Seed: 42, Size: 512x768, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, RNG: CPU");
+          "CFG scale: 7.0, Seed: 42, Size: 512x768, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, RNG: CPU");
     p.negative_prompt = "";
     p.cfg_scale = 7.5; p.clip_skip = 2; p.model_name = "my,model"; p.schedule_type = ""; p.rng = "";
     CHECK(format_infotext(p) ==

@@ -4,9 +4,11 @@
 // cases a golden file cannot hold: extra-network tags, bad weights, 100k brackets in linear time.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <unistd.h>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -168,4 +170,75 @@ TEST_CASE("prompt syntax: 100k brackets, deep or unbalanced, in linear time") {
     for (int i = 0; i < 500; i++) w *= 1.1;
     REQUIRE(deep.size() == 1);
     CHECK(deep[0].weight == w);
+}
+
+#include "app/options.h"
+
+namespace {
+std::string run(const std::string& cmd) {
+    std::string out;
+    if (FILE* f = popen(cmd.c_str(), "r")) {
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+        pclose(f);
+    }
+    return out;
+}
+}  // namespace
+
+TEST_CASE("prompt syntax: sd tokenize --weights and --schedule print what the encoder and the sampler see") {
+    std::string w = run("./sd tokenize --weights 'a (b:1.5) [c] ((d)) BREAK e' 2>&1");
+    CHECK(w.rfind("49406:1 320:1 321:1.5 322:0.90909094 323:1.21 49407:1 ", 0) == 0);
+    CHECK(std::count(w.begin(), w.end(), '\n') == 2);  // two chunks
+    CHECK(run("./sd tokenize --schedule --steps 10 'a [b:c:0.5] d' 2>&1") == "5\ta b d\n10\ta c d\n");
+    CHECK(run("./sd tokenize --schedule --steps 4 '[x|y]' 2>&1") == "1\tx\n2\ty\n3\tx\n4\ty\n");
+}
+
+TEST_CASE("seeds up to 2^64 - 1, as torch and the webui accept") {
+    const char* ok[] = {"sd", "-p", "x", "--seed", "18446744073709551615"};
+    Options o = parse_args(5, ok);
+    CHECK(!o.random_seed);
+    CHECK(o.seed == 18446744073709551615ull);
+    const char* over[] = {"sd", "-p", "x", "--seed", "18446744073709551616"};
+    CHECK_THROWS_AS(parse_args(5, over), UsageError);
+    const char* neg[] = {"sd", "-p", "x", "--seed", "-2"};
+    CHECK_THROWS_AS(parse_args(5, neg), UsageError);
+    const char* rnd[] = {"sd", "-p", "x", "--seed", "-1"};
+    CHECK(parse_args(5, rnd).random_seed);
+}
+
+#include <filesystem>
+
+#include "app/sha256.h"
+#include "safetensors.h"
+
+TEST_CASE("textual-inversion embeddings: spliced where their name's tokens are, TI hashes, pickles refused") {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("sd_emb_" + std::to_string(::getpid()));
+    fs::create_directories(dir / "sub");
+    Tensor v = Tensor::zeros({2, 32});
+    for (int i = 0; i < 64; i++) v.f32()[i] = 0.01f * i;
+    write_safetensors((dir / "sub" / "shiny-thing.safetensors").string(), {{"emb_params", v}});
+    Tensor wide = Tensor::zeros({1, 768});
+    write_safetensors((dir / "other-model.safetensors").string(), {{"emb_params", wide}});  // another width: skipped
+    { std::ofstream((dir / "old.pt").string()) << "pickle"; }
+    EmbeddingDb db;
+    db.load_dir(dir.string(), 32);
+    std::vector<PromptChunk> c = tokenize_prompt("a (shiny-thing:1.2) cube", &db);
+    REQUIRE(c.size() == 1);
+    CHECK(c[0].tokens[1] == 320);                                  // "a"
+    CHECK(c[0].tokens[2] == 0);                                    // two vector positions, id 0 as in the webui
+    CHECK(c[0].tokens[3] == 0);
+    CHECK(c[0].weights[2] == doctest::Approx(1.2));
+    REQUIRE(c[0].fixes.size() == 1);
+    CHECK(c[0].fixes[0].first == 1);                               // offset before the start token
+    CHECK(c[0].fixes[0].second->vectors == 2);
+    CHECK(tokenize_prompt("other-model", &db)[0].fixes.empty());
+    const std::string hash = sha256_file((dir / "sub" / "shiny-thing.safetensors").string()).substr(0, 12);
+    CHECK(webui_ti_hashes("a shiny-thing", "", 20, db) == "shiny-thing: " + hash);
+    CHECK(webui_ti_hashes("a shiny-thing", "shiny-thing", 20, db) == "shiny-thing: " + hash + ", shiny-thing: " + hash);
+    CHECK_THROWS_WITH_AS(tokenize_prompt("an old cat", &db), doctest::Contains("convert it to .safetensors"),
+                         std::runtime_error);
+    fs::remove_all(dir);
 }

@@ -226,7 +226,7 @@ inline int fuzz_one_args(const uint8_t* data, size_t size) {
     expect(o.steps >= 1 && o.steps <= 1000, "steps out of range");
     expect(o.cfg_scale == o.cfg_scale && o.cfg_scale >= -100 && o.cfg_scale <= 100, "cfg scale out of range or NaN");
     expect(o.width >= 64 && o.width <= 8192 && o.height >= 64 && o.height <= 8192, "size out of range");
-    expect(o.seed >= -1, "seed below -1");
+    expect(!o.random_seed || o.seed == 0, "a random seed that also has a value");
     expect(o.clip_skip >= 1 && o.clip_skip <= 12, "clip skip out of range");
     expect(o.threads >= 0 && o.threads <= 1024, "threads out of range");
     expect(o.batch_count >= 1 && o.bench_runs >= 1, "counts below 1");
