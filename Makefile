@@ -7,7 +7,8 @@ CXXFLAGS += -std=c++17 -Wall -Wextra -pthread -I. -MMD -MP
 LDFLAGS  += -pthread
 BUILD    ?= build
 
-ARCH := $(shell uname -m)
+# The target architecture is the compiler's (so `make CXX=aarch64-linux-gnu-g++` cross-builds for ARM64).
+ARCH := $(shell $(CXX) -dumpmachine | cut -d- -f1)
 # Library sources: every .cpp under these folders plus the root's, except the CLI's main.
 LIB_SRC := $(wildcard kernels/*.cpp tokenizer/*.cpp models/*.cpp pipeline/*.cpp app/*.cpp server/*.cpp) \
            $(filter-out sd.cpp,$(wildcard *.cpp))
@@ -31,7 +32,7 @@ $(BUILD)/kernels/%.o: OPT := -O3
 .PHONY: all test bench clean
 all: sd
 
-sd: $(BUILD)/sd.o $(BUILD)/libsd.a
+sd $(BUILD)/sd: $(BUILD)/sd.o $(BUILD)/libsd.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDFLAGS)
 
 $(BUILD)/libsd.a: $(LIB_OBJ)
@@ -124,6 +125,17 @@ fuzz-build:
 
 fuzz: fuzz-build
 	tests/fuzz/run_fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# ---- ARM64 on an x86-64 host -----------------------------------------------------------------------------------------
+# `make test-aarch64`: cross-build with Debian's g++-aarch64-linux-gnu into build-aarch64/ (the host's ./sd is left
+# alone) and run the whole suite under qemu-aarch64-static; the CLI tests start build-aarch64/sd through the same
+# emulator (SD_BIN, SD_TEST_RUNNER). Under the emulator the CPU has NEON and (qemu's default "max" CPU) BF16.
+AARCH64_CXX  ?= aarch64-linux-gnu-g++
+AARCH64_QEMU ?= qemu-aarch64-static -L /usr/aarch64-linux-gnu
+.PHONY: test-aarch64
+test-aarch64:
+	$(MAKE) --no-print-directory CXX=$(AARCH64_CXX) BUILD=build-aarch64 build-aarch64/run_tests build-aarch64/sd
+	SD_BIN=build-aarch64/sd SD_TEST_RUNNER="$(AARCH64_QEMU)" $(AARCH64_QEMU) build-aarch64/run_tests $(TEST_ARGS)
 
 # models/taesd_embed.cpp .incbin's these files; the compiler's dependency files cannot see that.
 $(BUILD)/models/taesd_embed.o: models/taesd/taesd_decoder.safetensors models/taesd/taesd_encoder.safetensors

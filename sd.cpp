@@ -230,6 +230,7 @@ int cmd_generate(const Options& o) {
     if (!p.preview.empty()) check_output_writable(p.preview);
     uint64_t seed = !o.random_seed ? o.seed : std::random_device{}() % 4294967294u;
 
+    check_prompts(p.prompt, p.negative_prompt, webui_total_steps(p.sampler, p.steps));  // before any loading
     double t0 = now(), c0 = process_cpu_seconds();
     Model m = load_model(o.model, o.vae, o.prediction);
     EmbeddingDb embeddings;

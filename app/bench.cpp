@@ -58,8 +58,8 @@ int run_bench(const Options& o) {
     if (o.model.empty()) throw std::runtime_error("sd bench needs a model: sd bench -m MODEL.safetensors");
     SafeTensors(o.model);  // a missing or broken file is reported before the peak is measured
     const int threads = num_threads();
-    std::printf("sd bench: %s, %dx%d, %d threads, kernels %s, precision %s\n", o.model.c_str(), o.width, o.height,
-                threads, isa_name(active_isa()), precision_name(active_precision()));
+    std::printf("sd bench: %s, %dx%d, %d threads, kernels %s (CPU: %s), precision %s\n", o.model.c_str(), o.width,
+                o.height, threads, isa_name(active_isa()), cpu_features(), precision_name(active_precision()));
     FmaPeak pk = measure_fma_peak(threads);
     const double peak = pk.wall, core_peak = pk.per_core;
     std::printf("fp32 FMA peak (measured): %.1f GFLOP/s on %d threads by the clock, %.1f GFLOP per CPU-second of one core\n",

@@ -104,8 +104,8 @@ int main(int argc, char** argv) {
     }
     set_precision(Precision::FP32);
     const bool bf16 = precision_supported(Precision::BF16);
-    std::printf("kernel benchmark: isa=%s, %d threads, bf16 %s, load average %.2f before start\n",
-                isa_name(active_isa()), T, bf16 ? "yes" : "no (CPU without AVX512_BF16)", load);
+    std::printf("kernel benchmark: isa=%s (CPU: %s), %d threads, bf16 products %s, load average %.2f before start\n",
+                isa_name(active_isa()), cpu_features(), T, bf16 ? "yes" : "no", load);
     Times p1 = fma_peak_gflops(1, kernels().fma_peak), pT = fma_peak_gflops(T, kernels().fma_peak);
     double peak1 = p1.wall, peak1_cpu = p1.cpu, peakT = pT.wall;
     std::printf("fp32 FMA peak (register-only, GFLOP/s): 1 thread %.1f (by CPU time %.1f), %d threads %.1f (%.2fx)\n",

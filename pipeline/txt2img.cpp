@@ -151,6 +151,30 @@ Tensor encode_prompt(const Model& m, const std::string& text, int clip_skip, Are
     return encode_texts(text_encoder(m, clip_skip), {text}, nullptr, arena)[0];
 }
 
+namespace {
+
+// The prompt without its extra-network tags; a LoRA tag is an error until LoRA is supported. Other kinds
+// (hypernet, ...) are dropped, as the webui skips extra networks it does not know.
+std::string strip_supported_networks(const std::string& prompt) {
+    std::vector<ExtraNetworkTag> tags;
+    std::string out = strip_extra_networks(prompt, &tags);
+    for (const ExtraNetworkTag& tag : tags)
+        if (tag.kind == "lora" || tag.kind == "lyco")
+            throw std::runtime_error("the prompt asks for <" + tag.kind + ":" + (tag.args.empty() ? "" : tag.args[0]) +
+                                     ">, but LoRA is not supported yet; remove the tag");
+    return out;
+}
+
+}  // namespace
+
+void check_prompts(const std::string& prompt, const std::string& negative_prompt, int total_steps) {
+    std::vector<std::string> texts;
+    for (const SubPrompt& sp : split_and(strip_supported_networks(prompt))) texts.push_back(sp.text);
+    texts.push_back(negative_prompt);
+    for (const std::string& t : texts)
+        for (const ScheduledText& e : prompt_schedule(t, total_steps)) parse_prompt_attention(e.text);
+}
+
 int webui_total_steps(SamplerKind kind, int steps) {
     // sd_samplers_kdiffusion.py marks these "second_order" (as well as DPM++ SDE and Restart).
     const bool second_order = kind == SamplerKind::heun || kind == SamplerKind::dpm2 || kind == SamplerKind::dpm2_a ||
@@ -310,12 +334,7 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
 
     // The webui's setup_conds: extra-network tags out of the prompt, then the negative prompt's schedule and the
     // prompt's AND parts with theirs, over the sampler's total steps.
-    std::vector<ExtraNetworkTag> tags;
-    const std::string prompt = strip_extra_networks(p.prompt, &tags);
-    for (const ExtraNetworkTag& tag : tags)
-        if (tag.kind == "lora" || tag.kind == "lyco")
-            throw std::runtime_error("the prompt asks for <" + tag.kind + ":" + (tag.args.empty() ? "" : tag.args[0]) +
-                                     ">, but LoRA is not supported yet; remove the tag");
+    const std::string prompt = strip_supported_networks(p.prompt);
     const TextEncoder enc = text_encoder(m, p.clip_skip);
     const int total_steps = webui_total_steps(p.sampler, p.steps);
     MultiCond cond = multicond_learned_conditioning(enc, prompt, total_steps, p.embeddings, arena);

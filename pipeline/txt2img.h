@@ -96,6 +96,10 @@ struct Cancelled : std::runtime_error {
     Cancelled() : std::runtime_error("interrupted; no image was written") {}
 };
 
+// Reads the prompts as generate() will (tags, AND, schedules, emphasis) and throws the error it would meet —
+// a LoRA tag, a weight Python's float() refuses — so the CLI can refuse before loading anything.
+void check_prompts(const std::string& prompt, const std::string& negative_prompt, int total_steps);
+
 // The model's text encoder for the conditioning code: SD 1.x CLIP (with clip skip and embeddings) or SD 2.x
 // OpenCLIP (no embeddings yet).
 TextEncoder text_encoder(const Model& m, int clip_skip);

@@ -242,3 +242,15 @@ TEST_CASE("textual-inversion embeddings: spliced where their name's tokens are, 
                          std::runtime_error);
     fs::remove_all(dir);
 }
+
+TEST_CASE("prompt syntax: a LoRA tag or a bad weight is one sentence before anything is loaded") {
+    CHECK(run("./sd -m tests/data/tiny_sd.safetensors -p '<lora:grain:0.8> a cat' -W 64 -H 64 --steps 1 "
+              "-o /nonexistent-dir/x.png 2>&1; echo rc=$?")
+              .find("cannot write") != std::string::npos);  // the output check comes first, as before
+    CHECK(run("./sd -m tests/data/tiny_sd.safetensors -p '<lora:grain:0.8> a cat' -W 64 -H 64 --steps 1 "
+              "-o /tmp/sd-prompt-test-never-written.png 2>&1; echo rc=$?") ==
+          "sd: the prompt asks for <lora:grain>, but LoRA is not supported yet; remove the tag\nrc=1\n");
+    CHECK(run("./sd -m tests/data/tiny_sd.safetensors -p 'a (cat:1.2.3)' -W 64 -H 64 --steps 1 "
+              "-o /tmp/sd-prompt-test-never-written.png 2>&1; echo rc=$?") ==
+          "sd: the emphasis weight '1.2.3' in the prompt is not a number\nrc=1\n");
+}
