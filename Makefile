@@ -83,8 +83,8 @@ TSAN_FLAGS := -O1 -g -fsanitize=thread
 # Nothing slow needed leaving out: the whole suite takes ~5 CPU minutes under ASan (VAE tiling and TAESD are most
 # of it). Tests that measure speed (skipped by default) would mean nothing here, so they stay out.
 SAN_EXCLUDE := -tce="*timing*"
-# TSan: the pool, every kernel run at 1..3 threads, concurrent tokenizer callers (~1 minute).
-TSAN_TESTS  := -tc="*parallel_for*,*gemm*,*matmul*,*conv2d*,*attention matches*,*norm*,*softmax*,*convert_*,*gelu*,*thread*,*concurrent*"
+# TSan: the pool, every kernel run at 1..3 threads, concurrent tokenizer callers, the background model hash (~1 minute).
+TSAN_TESTS  := -tc="*model hash*,*parallel_for*,*gemm*,*matmul*,*conv2d*,*attention matches*,*norm*,*softmax*,*convert_*,*gelu*,*thread*,*concurrent*"
 SAN_ENV  := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 

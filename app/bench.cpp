@@ -68,19 +68,22 @@ int run_bench(const Options& o) {
         std::printf("bf16 products peak at ~2x that: %% peak below can exceed 100%%\n");
 
     double t0 = now();
-    Model m = load_model(o.model);
+    Model m = load_model(o.model, o.vae, o.prediction);
     double load_s = now() - t0;
     const int64_t h = o.height / 8, w = o.width / 8;
     Arena arena;
 
-    // Text encode: one 77-token chunk.
+    // Text encode: one 77-token chunk (SD 2.x: the OpenCLIP tower's penultimate layer, with its padding).
     auto ids = ClipTokenizer::get().encode_chunks("a photograph of an astronaut riding a horse");
+    if (m.sd2()) open_clip_pad_ids(ids[0].data(), (int64_t)ids[0].size());
     Timing text_s = median_time(o.bench_runs, [&] {
         Arena::Mark mk = arena.mark();
-        clip_encode(m.clip, ids[0].data(), 1, arena);
+        if (m.sd2()) open_clip_encode(m.open_clip, ids[0].data(), 2, arena);
+        else clip_encode(m.clip, ids[0].data(), 1, arena);
         arena.release(mk);
     });
-    double text_f = clip_encode_flops(m.clip.cfg);
+    double text_f = m.sd2() ? open_clip_encode_flops(m.open_clip.cfg, m.open_clip.cfg.layers - 1)
+                            : clip_encode_flops(m.clip.cfg);
 
     // One UNet evaluation, batch 2 (cond + uncond): what one CFG step costs.
     Tensor x = Tensor::zeros({2, 4, h, w}), ctx = Tensor::zeros({2, 77, m.unet.cfg.context_dim});

@@ -1,10 +1,11 @@
 // ops.h — the vocabulary the networks are written in: layer-level operations on Tensors, taking the weight
 // structs the binders produce (weights.h), outputs taken from the scratch arena.
 //
-// CLIP, the UNet, the VAE and TAESD are written with these, so a forward pass reads like the PyTorch module
+// CLIP, OpenCLIP, the UNet, the VAE and TAESD are written with these, so a forward pass reads like the PyTorch module
 // it mirrors: `h = group_norm(a, x, b.norm1, eps, /*silu=*/true); h = conv(a, h, b.conv1);`. Each op checks
 // the shapes it relies on (assert) and either returns a fresh arena tensor or, where the name says so, writes
-// into / adds onto a tensor it is given (a residual). How a conv runs (direct, Winograd, small-Cout, fused
+// into a tensor it is given (`_into`) or changes its first argument in place (a trailing `_`, as in PyTorch:
+// add_(x, y) is x += y, a residual). How a conv runs (direct, Winograd, small-Cout, fused
 // upsample) is the kernel layer's choice (choose_conv); a model only states its ConvPolicy.
 #pragma once
 #include <cassert>

@@ -1,0 +1,107 @@
+// The model vocabulary's plumbing (models/ops.h): ArenaScope's keep / drop_all_but / end-of-scope release, and
+// the conv algorithm each ConvPolicy picks (kernels/conv_choose.cpp) at the shapes docs/performance.md tabulates.
+// The layers themselves are covered through the model goldens (test_unet, test_vae, test_clip, test_taesd).
+#include <doctest/doctest.h>
+
+#include <cstring>
+
+#include "kernels/kernels.h"
+#include "models/ops.h"
+#include "skip.h"
+
+using namespace sd;
+
+namespace {
+
+const char* at(Arena& a, Arena::Mark m) {  // the address mark m stands for (mark, allocate nothing, compare)
+    Arena::Mark now = a.mark();
+    a.release(m);
+    const char* p = static_cast<const char*>(a.bytes(0));
+    a.release(now);
+    return p;
+}
+
+ConvShape shape3x3(int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout) {
+    ConvShape s;
+    s.N = N, s.Cin = Cin, s.H = H, s.W = W, s.Cout = Cout;
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("model ops: ArenaScope keeps one tensor at its start and gives the rest back") {
+    Arena a(1 << 20);
+    Tensor below = a.alloc({16});
+    const char* start = static_cast<const char*>(a.bytes(0));
+    Arena::Mark outer = a.mark();
+    Tensor kept;
+    {
+        ArenaScope s(a);
+        Tensor tmp = a.alloc({1000});
+        Tensor y = a.alloc({4, 5});
+        for (int i = 0; i < 20; i++) y.f32()[i] = (float)i;
+        kept = s.keep(y);
+        CHECK(static_cast<const char*>(kept.data) == start);  // moved down over the temporaries
+        CHECK(kept.dims() == std::vector<int64_t>{4, 5});
+        for (int i = 0; i < 20; i++) CHECK(kept.f32()[i] == (float)i);
+        a.alloc({500});  // more temporaries after the keep
+        // A second keep replaces the first (the running-activation pattern: x = s.keep(stage(x))).
+        Tensor z = a.alloc({3});
+        z.f32()[0] = 7;
+        kept = s.keep(z);
+        CHECK(static_cast<const char*>(kept.data) == start);
+        CHECK(kept.f32()[0] == 7);
+        a.alloc({200});  // a temporary the scope's end must give back
+    }
+    // The scope's end releases everything above the kept tensor, and nothing below it.
+    Tensor next = a.alloc({1});
+    CHECK(static_cast<const char*>(next.data) == start + 64);  // 3 floats round up to one 64-byte unit
+    CHECK(below.data != nullptr);
+    a.release(outer);
+    {
+        ArenaScope s(a);
+        Tensor h = a.alloc({100});
+        Tensor t = s.drop_all_but(a.alloc({8}));  // like keep, but still the scope's own
+        CHECK(static_cast<const char*>(t.data) == start);
+        (void)h;
+    }
+    CHECK(at(a, a.mark()) == start);  // drop_all_but's tensor went with the scope
+}
+
+TEST_CASE("model ops: the conv algorithm each policy picks") {
+    const Precision saved = active_precision();
+    set_precision(Precision::FP32);
+    // Measured (the UNet): Winograd from 32x32, at 16x16 in fp32 or with a batch; conv2d below.
+    CHECK(choose_conv(shape3x3(1, 320, 32, 32, 320), ConvPolicy::Measured) == ConvAlgo::Winograd);
+    CHECK(choose_conv(shape3x3(1, 320, 16, 16, 320), ConvPolicy::Measured) == ConvAlgo::Winograd);
+    CHECK(choose_conv(shape3x3(2, 1280, 8, 8, 1280), ConvPolicy::Measured) == ConvAlgo::Direct);
+    CHECK(choose_conv(shape3x3(2, 4, 64, 64, 320), ConvPolicy::Measured) == ConvAlgo::Direct);   // conv_in
+    CHECK(choose_conv(shape3x3(2, 320, 64, 64, 4), ConvPolicy::Measured) == ConvAlgo::SmallCout);  // conv_out
+    ConvShape up = shape3x3(2, 1280, 16, 16, 1280);
+    up.upsample2x = true;
+    CHECK(choose_conv(up, ConvPolicy::Measured) == ConvAlgo::Upsample2x);
+    up.H = up.W = 8;
+    CHECK(choose_conv(up, ConvPolicy::Measured) == ConvAlgo::UpsampleThenConv);
+    // Eager (the VAE): every fast path the shape allows, small maps too; Direct (TAESD): conv2d only.
+    CHECK(choose_conv(shape3x3(1, 512, 8, 8, 512), ConvPolicy::Eager) == ConvAlgo::Winograd);
+    CHECK(choose_conv(up, ConvPolicy::Eager) == ConvAlgo::Upsample2x);
+    CHECK(choose_conv(shape3x3(1, 64, 256, 256, 64), ConvPolicy::Direct) == ConvAlgo::Direct);
+    CHECK(choose_conv(up, ConvPolicy::Direct) == ConvAlgo::UpsampleThenConv);
+    // Not 3x3 stride 1: conv2d; writing over the input: Winograd, the only one that allows it.
+    ConvShape down = shape3x3(1, 320, 64, 64, 320);
+    down.stride = 2;
+    CHECK(choose_conv(down, ConvPolicy::Eager) == ConvAlgo::Direct);
+    ConvShape in_place = shape3x3(1, 256, 4, 4, 128);
+    in_place.in_place = true;
+    CHECK(choose_conv(in_place, ConvPolicy::Measured) == ConvAlgo::Winograd);
+    CHECK(conv_scratch_floats(ConvAlgo::Direct, down) == 0);
+    CHECK(conv_scratch_floats(ConvAlgo::Winograd, in_place) == conv2d_winograd_scratch(256, 4, 4, 128));
+    if (precision_supported(Precision::BF16)) {  // bf16 products: 16x16 pays only with a batch
+        set_precision(Precision::BF16);
+        CHECK(choose_conv(shape3x3(1, 320, 16, 16, 320), ConvPolicy::Measured) == ConvAlgo::Direct);
+        CHECK(choose_conv(shape3x3(2, 320, 16, 16, 320), ConvPolicy::Measured) == ConvAlgo::Winograd);
+    } else {
+        SKIPPED("no bf16 products on this CPU: the bf16 thresholds are not checked");
+    }
+    set_precision(saved);
+}
