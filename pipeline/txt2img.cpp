@@ -176,9 +176,10 @@ void check_prompts(const std::string& prompt, const std::string& negative_prompt
 }
 
 int webui_total_steps(SamplerKind kind, int steps) {
-    // sd_samplers_kdiffusion.py marks these "second_order" (as well as DPM++ SDE and Restart).
+    // sd_samplers_kdiffusion.py marks exactly these "second_order"; prompt schedules then run over twice the steps.
     const bool second_order = kind == SamplerKind::heun || kind == SamplerKind::dpm2 || kind == SamplerKind::dpm2_a ||
-                              kind == SamplerKind::dpmpp_2s_a;
+                              kind == SamplerKind::dpmpp_2s_a || kind == SamplerKind::dpmpp_sde ||
+                              kind == SamplerKind::restart;
     return second_order ? 2 * steps : steps;
 }
 

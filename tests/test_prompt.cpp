@@ -254,3 +254,18 @@ TEST_CASE("prompt syntax: a LoRA tag or a bad weight is one sentence before anyt
               "-o /tmp/sd-prompt-test-never-written.png 2>&1; echo rc=$?") ==
           "sd: the emphasis weight '1.2.3' in the prompt is not a number\nrc=1\n");
 }
+
+#include "pipeline/txt2img.h"
+
+// The webui's SamplerData.total_steps (sd_samplers_common.py): samplers marked "second_order" in
+// sd_samplers_kdiffusion.py run prompt schedules over twice the steps; every other sampler over the steps.
+TEST_CASE("prompt schedules: the webui's second-order samplers count twice the steps") {
+    using sd::SamplerKind;
+    for (SamplerKind k : sd::all_samplers()) {
+        const bool second_order = k == SamplerKind::heun || k == SamplerKind::dpm2 || k == SamplerKind::dpm2_a ||
+                                  k == SamplerKind::dpmpp_2s_a || k == SamplerKind::dpmpp_sde ||
+                                  k == SamplerKind::restart;
+        CAPTURE(sd::sampler_name(k));
+        CHECK(sd::webui_total_steps(k, 20) == (second_order ? 40 : 20));
+    }
+}
