@@ -16,17 +16,6 @@ namespace {
 
 // ---- characters ---------------------------------------------------------------------------------------------------
 
-bool in_ranges(const unicode::CodeRange* r, size_t n, uint32_t c) {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (c < r[mid].first) hi = mid;
-        else if (c > r[mid].last) lo = mid + 1;
-        else return true;
-    }
-    return false;
-}
-
 constexpr uint32_t kBadByte = 0xFFFFFFFF;  // a byte that does not start valid UTF-8: no class
 
 // The code point at s[i] and its length in bytes (kBadByte, 1 for invalid UTF-8).
@@ -60,12 +49,12 @@ uint32_t code_point_before(const std::string& s, size_t i) {
 }
 
 // Python re's \s for str: str.isspace().
-bool is_space_cp(uint32_t c) { return c != kBadByte && in_ranges(unicode::kPySpace, unicode::kPySpace_count, c); }
+bool is_space_cp(uint32_t c) { return c != kBadByte && unicode::in_ranges(unicode::kPySpace, unicode::kPySpace_count, c); }
 // Python re's \w for str: alphanumeric (letters and numbers) or '_'.
 bool is_word_cp(uint32_t c) {
     if (c == kBadByte) return false;
     if (c < 0x80) return std::isalnum((int)c) || c == '_';
-    return in_ranges(unicode::kLetter, unicode::kLetter_count, c) || in_ranges(unicode::kNumber, unicode::kNumber_count, c);
+    return unicode::in_ranges(unicode::kLetter, unicode::kLetter_count, c) || unicode::in_ranges(unicode::kNumber, unicode::kNumber_count, c);
 }
 
 // The start of the code point that ends just before s[i] (i > 0).

@@ -45,18 +45,8 @@ constexpr char32_t kReplacement = 0xFFFD;
 constexpr int kMerges = ClipTokenizer::kVocabSize - 512 - 2;  // 48,894
 
 // ---- character classes (binary search in the generated range tables) -----------------------------------------
-bool in(const unicode::CodeRange* r, size_t n, char32_t c) {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (c < r[mid].first) hi = mid;
-        else if (c > r[mid].last) lo = mid + 1;
-        else return true;
-    }
-    return false;
-}
 #define SD_CLASS(fn, table) \
-    bool fn(char32_t c) { return in(unicode::table, unicode::table##_count, c); }
+    bool fn(char32_t c) { return unicode::in_ranges(unicode::table, unicode::table##_count, c); }
 SD_CLASS(is_letter, kLetter)                // regex \p{L}
 SD_CLASS(is_number, kNumber)                // regex \p{N}
 SD_CLASS(is_regex_space, kRegexSpace)       // regex \s
@@ -154,7 +144,7 @@ void append_numeric_reference(Text& out, uint64_t value) {
     for (size_t k = 0; k < unicode::kCharRefReplace_count; k++)
         if (unicode::kCharRefReplace[k].from == value) { out += (char32_t)unicode::kCharRefReplace[k].to; return; }
     if ((value >= 0xD800 && value <= 0xDFFF) || value > 0x10FFFF) { out += kReplacement; return; }
-    if (in(unicode::kCharRefDrop, unicode::kCharRefDrop_count, (char32_t)value)) return;
+    if (unicode::in_ranges(unicode::kCharRefDrop, unicode::kCharRefDrop_count, (char32_t)value)) return;
     out += (char32_t)value;
 }
 
