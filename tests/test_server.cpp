@@ -392,6 +392,79 @@ TEST_CASE("txt2img request: the webui's defaults, pydantic's coercions, unknown 
     CHECK(parse_json(t.parameters_json).get("steps")->text == "20");  // coerced, as pydantic echoes it
 }
 
+// StableDiffusionImg2ImgProcessingAPI (modules/api/models.py) and img2imgapi's handling of init_images and mask.
+TEST_CASE("img2img request: the webui's fields and defaults, init image and mask, refusals naming the field") {
+    const std::string png = "iVBORw0KGgo=";  // base64 of the PNG signature: decoding the image comes later
+    serve::Img2ImgRequest r;
+    std::vector<serve::FieldError> errors;
+    REQUIRE(serve::parse_img2img("{\"init_images\":[\"data:image/png;base64," + png + "\"],\"prompt\":\"a cat\"}", {},
+                                 &r, &errors));
+    CHECK(r.init_image.size() == 8);
+    CHECK(r.init_image[1] == 'P');
+    CHECK(r.mask.empty());
+    CHECK(r.prompt == "a cat");
+    CHECK(r.steps == 50);
+    CHECK(r.denoising_strength == 0.75);
+    CHECK(r.resize_mode == 0);
+    CHECK(r.mask_blur_x == 4);
+    CHECK(r.mask_blur_y == 4);
+    CHECK(r.inpainting_fill == 0);
+    CHECK(r.inpaint_full_res);
+    JsonValue params = parse_json(r.parameters_json);
+    CHECK(params.get("init_images")->kind == JsonValue::Null);  // cleared unless include_init_images
+    CHECK(params.get("mask")->kind == JsonValue::Null);
+    CHECK(params.get("include_init_images") == nullptr);          // exclude=True in the webui's model
+    CHECK(params.get("denoising_strength")->text == "0.75");
+    CHECK(params.get("mask_blur")->kind == JsonValue::Null);      // a property there: no default
+    CHECK(params.get("resize_mode")->text == "0");
+    CHECK(params.get("inpainting_mask_invert")->text == "0");
+    CHECK(params.get("sampler_index")->text == "Euler");
+    CHECK(params.keys.front() == "prompt");
+    CHECK(params.keys.back() == "infotext");
+    r = {};
+    REQUIRE(serve::parse_img2img("{\"init_images\":[\"" + png + "\"],\"mask\":\"" + png + "\",\"mask_blur\":\"8\","
+                                 "\"denoising_strength\":\"0.5\",\"resize_mode\":2,\"inpainting_fill\":1,"
+                                 "\"inpaint_full_res\":false,\"include_init_images\":true}",
+                                 {}, &r, &errors));
+    CHECK(r.mask.size() == 8);
+    CHECK(r.mask_blur_x == 8);  // mask_blur sets both, as its setter does
+    CHECK(r.mask_blur_y == 8);
+    CHECK(r.denoising_strength == 0.5);
+    CHECK(r.resize_mode == 2);
+    CHECK(r.inpainting_fill == 1);
+    CHECK_FALSE(r.inpaint_full_res);
+    params = parse_json(r.parameters_json);
+    CHECK(params.get("init_images")->items.size() == 1);
+    CHECK(params.get("mask")->text == png);
+    CHECK(params.get("denoising_strength")->text == "0.5");
+
+    auto first_error = [](const std::string& body) {
+        serve::Img2ImgRequest t;
+        std::vector<serve::FieldError> errs;
+        REQUIRE_FALSE(serve::parse_img2img(body, {}, &t, &errs));
+        REQUIRE(!errs.empty());
+        std::string where;
+        for (size_t i = 1; i < errs[0].loc.size(); i++) where += (i > 1 ? "." : "") + parse_json(errs[0].loc[i]).text;
+        return where + " " + errs[0].msg;
+    };
+    CHECK(first_error("{}") == "init_images Init image not found");
+    CHECK(first_error("{\"init_images\":null}") == "init_images Init image not found");
+    CHECK(first_error("{\"init_images\":[]}") == "init_images init_images must hold exactly one image, it holds 0");
+    CHECK(first_error("{\"init_images\":\"x\"}") == "init_images value is not a valid list");
+    CHECK(first_error("{\"init_images\":[5]}") == "init_images.0 str type expected");
+    CHECK(first_error("{\"init_images\":[\"***\"]}") == "init_images init_images[0] is not a base64 image");
+    const std::string init = "{\"init_images\":[\"" + png + "\"],";
+    CHECK(first_error(init + "\"mask\":\"%%\"}") == "mask mask is not a base64 image");
+    CHECK(first_error(init + "\"denoising_strength\":1.5}") ==
+          "denoising_strength denoising_strength must be between 0 and 1");
+    CHECK(first_error(init + "\"resize_mode\":4}").find("resize_mode resize_mode must be 0") == 0);
+    CHECK(first_error(init + "\"inpainting_fill\":-1}").find("inpainting_fill inpainting_fill must be 0") == 0);
+    CHECK(first_error(init + "\"mask_blur_x\":-1}") == "mask_blur_x ensure this value is greater than or equal to 0");
+    CHECK(first_error(init + "\"image_cfg_scale\":1.5}") == "image_cfg_scale image_cfg_scale is not supported by this server");
+    CHECK(first_error(init + "\"steps\":\"many\"}") == "steps value is not a valid integer");
+    CHECK(first_error(init + "\"width\":100}") == "width width must be a positive multiple of 64, got 100");
+}
+
 TEST_CASE("txt2img request: wrong types, bad values and limits name the field in the 422 detail") {
     auto first_error = [](const std::string& body, serve::ApiLimits lim = {}) {
         serve::Txt2ImgRequest t;
@@ -639,10 +712,16 @@ TEST_CASE("server: progress during a job, with a live preview; interrupt and ski
     std::thread t([&] { result = call(s.port, "POST", "/sdapi/v1/txt2img", tiny_job(150, 5, "\"n_iter\":3")); });
     REQUIRE(wait_for_step(s.port));
     JsonValue p;
-    for (int i = 0; i < 200; i++) {  // a preview is rendered at the step after someone asked
+    // A preview is rendered at the step after someone asked (the first one loads TAESD: seconds under TSan).
+    for (const double until = now_s() + 60; now_s() < until;) {
         p = call(s.port, "GET", "/sdapi/v1/progress").json();
         if (member(p, "current_image").kind == JsonValue::String) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (member(p, "current_image").kind != JsonValue::String) {  // end the job before failing: t must be joined
+        call(s.port, "POST", "/sdapi/v1/interrupt");
+        t.join();
+        FAIL("no live preview within 60 s");
     }
     CHECK(member(member(p, "state"), "job").text == "txt2img");
     CHECK(member(member(p, "state"), "job_count").text == "3");
