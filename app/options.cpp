@@ -87,7 +87,8 @@ options:
       --dump-latents DIR    write the initial noise and the latent after every step as .npy files
 img2img and inpainting (the webui's img2img tab):
       --init-img FILE       start from this image (PNG/JPEG; transparency flattened onto white)
-      --strength F          denoising strength 0..1: how much of the schedule is redone (default: 0.75)
+      --strength F          denoising strength 0..1: how much of the schedule is redone (default: 0.75);
+                            also --denoising-strength
       --resize-mode M       resize (default), crop, fill or latent: how the image is fitted to -W x -H
       --mask FILE           inpaint: white = repaint, black = keep (resized like the image if its size differs)
       --mask-blur N         Gaussian blur of the mask in pixels (default: 4)
@@ -98,7 +99,8 @@ img2img and inpainting (the webui's img2img tab):
       --inpaint-padding N   pixels around that box (default: 32)
 hires fix (txt2img):
       --hires-scale F       upscale the first pass by F and redo it with img2img (e.g. 2)
-      --hires-width N, --hires-height N   or upscale to this size (0: from the other side)
+      --hires-width N       or upscale to this width (with --hires-height 0 or absent: keep the aspect)
+      --hires-height N      and/or this height
       --hires-steps N       second pass steps (default: as --steps)
       --hires-strength F    second pass denoising strength (default: 0.7)
       --hires-upscaler U    latent (default), latent-bicubic, latent-nearest, latent-nearest-exact, lanczos,
