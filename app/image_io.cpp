@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -196,6 +197,24 @@ Image read_image(const std::string& path) {
     unsigned char* p = stbi_load_from_file(f, &w, &h, &c, want);
     std::fclose(f);
     if (!p) throw std::runtime_error("cannot read image '" + path + "': " + stbi_failure_reason());
+    Image img;
+    img.width = w; img.height = h; img.channels = want;
+    img.pixels.assign(p, p + (size_t)w * h * want);
+    stbi_image_free(p);
+    return img;
+}
+
+Image decode_image(const std::vector<uint8_t>& bytes, const std::string& what, int64_t max_pixels) {
+    int w = 0, h = 0, c = 0;
+    const int n = (int)std::min<size_t>(bytes.size(), INT32_MAX);
+    if (bytes.empty() || !stbi_info_from_memory(bytes.data(), n, &w, &h, &c))
+        throw std::runtime_error(what + " is not an image sd can read (PNG, JPEG, BMP, GIF, TGA, PSD, PNM)");
+    if ((int64_t)w * h > max_pixels || w > 16384 || h > 16384)
+        throw std::runtime_error(what + " is " + std::to_string(w) + "x" + std::to_string(h) + "; at most " +
+                                 std::to_string(max_pixels) + " pixels are read");
+    const int want = c == 2 || c == 4 ? 4 : 3;  // keep alpha where there is one
+    unsigned char* p = stbi_load_from_memory(bytes.data(), n, &w, &h, &c, want);
+    if (!p) throw std::runtime_error("cannot read " + what + ": " + stbi_failure_reason());
     Image img;
     img.width = w; img.height = h; img.channels = want;
     img.pixels.assign(p, p + (size_t)w * h * want);

@@ -550,6 +550,7 @@ bool parse_img2img(const std::string& body, const ApiLimits& limits, Img2ImgRequ
         rd.ge(v, 0, name);
         rd.le(v, 256, name);
     }
+    out->denoising_strength_json = json_float(out->denoising_strength);  // Processed.js: the strength used
     return ok && errors->size() == before;
 }
 
