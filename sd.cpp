@@ -28,6 +28,7 @@
 #include "kernels/kernels.h"
 #include "models/upscaler.h"
 #include "pipeline/generation_infotext.h"
+#include "pipeline/img2img.h"
 #include "pipeline/prediction.h"
 #include "pipeline/txt2img.h"
 #include "server/serve.h"
@@ -212,6 +213,19 @@ int cmd_generate(const Options& o) {
     uint64_t seed = !o.random_seed ? o.seed : std::random_device{}() % 4294967294u;
 
     check_prompts(p.prompt, p.negative_prompt, webui_total_steps(p.sampler, p.steps));  // before any loading
+    // img2img: the init image is read and checked before the model is loaded
+    Img2imgParams ip;
+    const bool img2img = !o.init_img.empty();
+    if (img2img) {
+        try {
+            ip.resize_mode = parse_resize_mode(o.resize_mode);
+        } catch (const std::runtime_error& e) {
+            throw UsageError(e.what());
+        }
+        ip.init = read_image(o.init_img);
+        ip.strength = o.strength;
+        check_img2img_sampler(p.sampler);
+    }
     double t0 = now(), c0 = process_cpu_seconds();
     Model m = load_model(o.model, o.vae, o.prediction);
     EmbeddingDb embeddings;
@@ -244,7 +258,9 @@ int cmd_generate(const Options& o) {
         StageTimes times;
         Image img;
         try {
-            img = generate(m, p, arena, &times, [&](int k, int n) { progress.step(k, n); }, &g_interrupted);
+            auto on_step = [&](int k, int n) { progress.step(k, n); };
+            img = img2img ? generate_img2img(m, p, ip, arena, &times, on_step, &g_interrupted)
+                          : generate(m, p, arena, &times, on_step, &g_interrupted);
         } catch (const Cancelled&) {
             if (i == 0) throw;  // main() says no image was written
             std::fprintf(stderr, "%ssd: interrupted; %d of %d images were written\n", isatty(2) ? "\n" : "", i,
@@ -261,6 +277,7 @@ int cmd_generate(const Options& o) {
         info.model_name = stem(o.model);
         info.vae_name = p.taesd ? "TAESD" : o.vae.empty() ? "" : stem(o.vae);
         info.vae_hash = vae_hash_job ? vae_hash_job->get() : "";
+        if (img2img) info.denoising_strength = python_float_repr(ip.strength);
         info.prediction = m.sd2() || !o.prediction.empty() ? prediction_name(m.prediction) : "";
         info.version = kVersion;
         std::string path = output_path(o.output, i, o.batch_count);
