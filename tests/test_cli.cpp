@@ -783,3 +783,32 @@ TEST_CASE("cli: img2img writes the webui's infotext with the denoising strength"
     CHECK_MESSAGE(text.find("Size: 64x64, Model hash: ") != std::string::npos, text);
     CHECK_MESSAGE(text.find("Model: tiny_sd, Denoising strength: 0.5, RNG: CPU, Version: ") != std::string::npos, text);
 }
+
+TEST_CASE("cli: the hires fix writes the target size and the webui's hires fields") {
+    BinaryCheck bin;
+    Scratch s;
+    RunResult r = run_sd(job(s, kTiny, {"--hires-scale", "2", "--hires-steps", "2", "--hires-upscaler", "lanczos",
+                                        "--rng", "cpu"}), s);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    std::string text = png_parameters(s.out + "/x.png");
+    CHECK_MESSAGE(text.find("Size: 64x64, Model hash: ") != std::string::npos, text);  // the first pass's size
+    CHECK_MESSAGE(text.find("Model: tiny_sd, Denoising strength: 0.7, RNG: CPU, Hires upscale: 2.0, Hires steps: 2, "
+                            "Hires upscaler: Lanczos, Version: ") != std::string::npos, text);
+    Image img = read_image(s.out + "/x.png");
+    CHECK(img.width == 128);
+    CHECK(img.height == 128);
+}
+
+TEST_CASE("cli: hires fix mistakes are one sentence before any sampling") {
+    BinaryCheck bin;
+    Scratch s;
+    check_failure("unknown hires upscaler", run_sd(job(s, kTiny, {"--hires-scale", "2", "--hires-upscaler", "bilinear"}), s),
+                  s, {"--hires-upscaler must be latent"}, 2);
+    Scratch s2;
+    check_failure("hires size not a multiple of 64", run_sd(job(s2, kTiny, {"--hires-scale", "1.5"}), s2), s2,
+                  {"96x96 image; sd needs multiples of 64"}, 1);
+    Scratch s3;
+    check_failure("a checkpoint as upscaler", run_sd(job(s3, kTiny, {"--hires-upscaler", "tests/data/tiny_sd.safetensors",
+                                                                    "--hires-scale", "2"}), s3), s3,
+                  {"tiny_sd.safetensors"}, 1);
+}

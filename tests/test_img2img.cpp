@@ -8,6 +8,7 @@
 
 #include "app/resample.h"
 #include "compare.h"
+#include "pipeline/hires.h"
 #include "pipeline/img2img.h"
 #include "safetensors.h"
 
@@ -159,4 +160,76 @@ TEST_CASE("img2img: encode, img2img, hires-pass and inpainting-blend runs on the
         MESSAGE(d.summary(std::string("img2img ") + r.name));
         CHECK_MESSAGE(d.ok, d.summary(std::string("img2img ") + r.name));
     }
+}
+
+TEST_CASE("hires: the Lanczos and Nearest upscalers as resize_image runs them, byte for byte") {
+    SafeTensors g("tests/data/golden_resample.safetensors");
+    const Image src = golden_image(g, "src");
+    const int sizes[][2] = {{80, 60}, {96, 64}, {100, 75}, {32, 24}};
+    for (auto [name, f] : {std::pair{"lanczos", PilFilter::lanczos}, std::pair{"nearest", PilFilter::nearest}})
+        for (auto& wh : sizes) {
+            std::string k = std::string("up/") + name + "/" + std::to_string(wh[0]) + "x" + std::to_string(wh[1]);
+            INFO(k);
+            CHECK(bytes_differ(upscale_with_filter(src, wh[0], wh[1], f), golden_image(g, k)) == 0);
+        }
+}
+
+TEST_CASE("hires: target sizes and truncation as calculate_target_resolution") {
+    auto target = [](int w, int h, double scale, int rx, int ry) {
+        HiresParams hp;
+        hp.scale = scale; hp.width = rx; hp.height = ry;
+        return hires_target(w, h, hp);
+    };
+    HiresTarget t = target(512, 512, 2.0, 0, 0);
+    CHECK(t.upscale_w == 1024); CHECK(t.upscale_h == 1024); CHECK(t.width() == 1024);
+    t = target(512, 768, 1.5, 0, 0);
+    CHECK(t.upscale_w == 768); CHECK(t.upscale_h == 1152);
+    t = target(512, 768, 2.0, 1024, 0);  // width only: height from the aspect
+    CHECK(t.upscale_w == 1024); CHECK(t.upscale_h == 1536); CHECK(t.truncate_y == 0);
+    t = target(512, 768, 2.0, 0, 1024);
+    CHECK(t.upscale_w == 682); CHECK(t.upscale_h == 1024);
+    t = target(512, 768, 2.0, 1024, 1024);  // both: fill the wider side, cut the rest in latent rows
+    CHECK(t.upscale_w == 1024); CHECK(t.upscale_h == 1536);
+    CHECK(t.truncate_x == 0); CHECK(t.truncate_y == 64);
+    CHECK(t.width() == 1024); CHECK(t.height() == 1024);
+    CHECK(hires_upscaler_label("latent-bicubic") == "Latent (bicubic)");
+    CHECK(hires_upscaler_label("Latent (nearest-exact)") == "Latent (nearest-exact)");
+    CHECK(hires_upscaler_label("lanczos") == "Lanczos");
+    CHECK(hires_upscaler_label("models/4x-UltraSharp.safetensors") == "4x-UltraSharp");
+    CHECK_THROWS_WITH(hires_upscaler_label("bilinear"), doctest::Contains("--hires-upscaler must be latent"));
+    HiresParams odd;
+    odd.scale = 1.3;
+    CHECK_THROWS_WITH(check_hires(512, 512, odd), doctest::Contains("665x665 image; sd needs multiples of 64"));
+    HiresParams pth;
+    pth.upscaler = "tests/data/tiny_sd.safetensors.pth";
+    CHECK_THROWS_WITH(check_hires(64, 64, pth), doctest::Contains("no upscaler model file"));
+}
+
+TEST_CASE("hires: first pass, latent upscale and second pass on the tiny model match the reference") {
+    SafeTensors g("tests/data/golden_img2img.safetensors");
+    Model m = load_model("tests/data/tiny_sd.safetensors");
+    Arena arena;
+    GenerateParams p;
+    p.prompt = "a photo of an astronaut riding a horse";
+    p.sampler = SamplerKind::euler;
+    p.schedule = ScheduleKind::discrete;
+    p.steps = 3;
+    p.cfg_scale = 7.0;
+    p.seed = 1;
+    p.rng = RngKind::cpu;
+    p.width = p.height = 64;
+    HiresParams hp;
+    hp.scale = 2.0;
+    hp.steps = 3;
+    hp.strength = 0.5;
+    hp.upscaler = "latent";
+    std::vector<int> steps_seen;
+    Tensor x = hires_latent(m, p, hp, arena, nullptr, [&](int k, int n) { if (k == 0) steps_seen.push_back(n); });
+    CHECK(steps_seen == std::vector<int>{3, 3});  // first pass 3 steps, second pass exactly the hires steps
+    Tensor want = g.get("hires/x");
+    REQUIRE(x.numel() == want.numel());
+    REQUIRE(x.shape[2] == 16);
+    test::Diff d = test::compare(x.f32(), want.f32(), x.numel(), test::scale_tol(1e-5, 1e-10));
+    MESSAGE(d.summary("hires"));
+    CHECK_MESSAGE(d.ok, d.summary("hires"));
 }

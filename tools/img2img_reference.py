@@ -25,6 +25,8 @@ prompt as the txt2img golden, negative "", CFG 7):
   hr:   seed 6, hires steps 3, strength 0.5 (schedule of 6, sigmas[3:], 3 steps)
   mask: seed 7, steps 4, strength 1.0 (t_enc 3: all 4 steps); nmask (repaint) = 1 on latent columns >= 3 and rows
         >= 2, else 0 (stored as mask/keep = 1 - nmask)
+  hires: the txt2img golden's Euler run (seed 1, 3 steps, 64x64) as first pass, upscaled "Latent" (bilinear) to
+        128x128, second pass seed 1, hires steps 3, strength 0.5 (schedule of 6, sigmas[3:]); hires/first, hires/x
 Stored: init (uint8 (64, 64, 3)), init_latent (1, 4, 8, 8), <run>/x the final latent, <run>/sigmas the sigmas run.
 """
 import argparse
@@ -94,6 +96,28 @@ def run(clip, unet, init_latent, r):
     return out
 
 
+def hires(clip, unet):
+    """txt2img first pass (the txt2img golden's euler run: seed 1, 3 steps), the "Latent" upscale
+    (F.interpolate bilinear to 2x), then sample_hr_pass: a fresh ImageRNG with the same seed at the new shape, the
+    second pass's steps by the fix-steps rule (hires steps 3, strength 0.5: schedule of 6, sigmas[3:])."""
+    first = torch.from_numpy(T.run(clip, unet, T.RUNS[0])["euler/x"]).double()
+    up = torch.nn.functional.interpolate(first.float(), size=(2 * T.H, 2 * T.W), mode="bilinear",
+                                         antialias=False).double()
+    sd = S.sd_table()
+    steps, t_enc = setup_img2img_steps(3, 0.5, 3)
+    sched = S.sampler_sigmas("euler", "discrete", steps, sd, sd)[steps - t_enc - 1:]
+    with torch.no_grad():
+        cond = clip(T.ids(R.PROMPT_IDS[1:-1]))["hidden_last"]
+        uncond = clip(T.ids([]))["hidden_last"]
+    D = T.make_denoiser(unet, torch.cat([uncond, cond]), 7.0, sd, False)
+    noise = torch.randn((1, 4, 2 * T.H, 2 * T.W), generator=torch.Generator("cpu").manual_seed(1)).double()
+    x = up + noise * sched[0].double()
+    for i in range(len(sched) - 1):
+        d = D(x, sched[i])
+        x = x + (sched[i + 1] - sched[i]).double() * (x - d) / sched[i].double()
+    return {"hires/first": first.float().numpy(), "hires/x": x.float().numpy(), "hires/sigmas": sched.numpy()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="compare with the stored golden, write nothing")
@@ -114,6 +138,7 @@ def main():
         out.update(run(clip, unet, start, r))
         xr = out[f"{r['name']}/x"]
         print(f"  {r['name']:5s} final latent mean {xr.mean():+.4f} std {xr.std():.4f}")
+    out.update(hires(clip, unet))
     if args.check:
         stored, _ = read_safetensors(OUT)
         bad = [k for k in out if not np.array_equal(out[k], stored[k])]

@@ -15,6 +15,8 @@ Every image is stored as uint8 (H, W, C) under its name; the name says the case:
   rsL/<filter>/<W>x<H>        the same of the "L" source
   box/<filter>/<i>            resize with a source box: BOXES[i] = (box, size), as resize_image's fill uses
   mode/<m>/<W>x<H>            webui resize_image(m, source, W, H), m = 0 (just resize), 1 (crop), 2 (fill)
+  up/<upscaler>/<W>x<H>       resize_image(0, source, W, H, upscaler_name="Lanczos" / "Nearest") as the hires fix
+                              upscales a decoded first pass (Upscaler.upscale, then LANCZOS to the size)
   flatten                     images.flatten(RGBA source, "#ffffff"): alpha = a ramp over x and y
   lat/in (4, 5, 7) float32 random; lat/<mode>/<H>x<W> torch interpolate (align_corners=False where it applies)
 """
@@ -40,6 +42,7 @@ SIZES = [(64, 48), (17, 11), (40, 30), (23, 37), (81, 30), (40, 7)]
 BOXES = [((0, 0, 40, 0), (40, 5)), ((0, 30, 40, 30), (40, 5)), ((0, 0, 0, 30), (6, 30)), ((40, 0, 40, 30), (6, 30)),
          ((3.5, 2.25, 31, 20.75), (19, 25))]
 MODES = [(64, 48), (32, 64), (40, 30), (48, 48), (64, 32), (24, 16)]
+UPSCALES = [(80, 60), (96, 64), (100, 75), (32, 24)]
 LAT_SIZES = [(10, 14), (3, 4), (8, 11), (5, 7)]
 LAT_MODES = ["nearest", "nearest-exact", "bilinear", "bicubic"]
 
@@ -82,6 +85,32 @@ def resize_image(resize_mode, im, width, height):
     return res
 
 
+def upscaler_upscale(img, scale, do_upscale):
+    """modules/upscaler.py Upscaler.upscale."""
+    dest_w = int((img.width * scale) // 8 * 8)
+    dest_h = int((img.height * scale) // 8 * 8)
+    for i in range(3):
+        if img.width >= dest_w and img.height >= dest_h and (i > 0 or scale != 1):
+            break
+        shape = (img.width, img.height)
+        img = do_upscale(img, scale)
+        if shape == (img.width, img.height):
+            break
+    if img.width != dest_w or img.height != dest_h:
+        img = img.resize((int(dest_w), int(dest_h)), resample=Image.LANCZOS)
+    return img
+
+
+def resize_with_upscaler(im, width, height, f):
+    """resize_image(0, im, width, height, upscaler_name="Lanczos" / "Nearest"): UpscalerLanczos / UpscalerNearest."""
+    scale = max(width / im.width, height / im.height)
+    if scale > 1.0:
+        im = upscaler_upscale(im, scale, lambda img, s: img.resize((int(img.width * s), int(img.height * s)), resample=f))
+    if im.width != width or im.height != height:
+        im = im.resize((width, height), resample=Image.LANCZOS)
+    return im
+
+
 def flatten(img, bgcolor):
     """modules/images.py flatten."""
     if img.mode == "RGBA":
@@ -109,6 +138,9 @@ def compute():
     for m in (0, 1, 2):
         for w, h in MODES:
             out[f"mode/{m}/{w}x{h}"] = arr(resize_image(m, src, w, h))
+    for name, f in (("lanczos", Image.LANCZOS), ("nearest", Image.NEAREST)):
+        for w, h in UPSCALES:
+            out[f"up/{name}/{w}x{h}"] = arr(resize_with_upscaler(src, w, h, f))
     rgba = np.concatenate([np.asarray(src), np.zeros((30, 40, 1), np.uint8)], axis=2)
     yy, xx = np.mgrid[0:30, 0:40]
     rgba[:, :, 3] = (xx * 255 // 39 * (yy + 1) // 30).astype(np.uint8)
