@@ -15,6 +15,7 @@
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
+#define STBI_MAX_DIMENSIONS 16384  // = kMaxImageSide: every decoder refuses larger headers itself, too
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #pragma GCC diagnostic ignored "-Wsign-compare"
@@ -162,6 +163,67 @@ void write_file_atomic(const std::string& path, const std::vector<uint8_t>& byte
         unlink(tmp.data());
         throw std::runtime_error("cannot write '" + path + "': " + std::strerror(e));
     }
+}
+
+// stb_image 2.27 (Debian's) builds a JPEG Huffman table from 16 code counts without checking that they total at
+// most 256 symbols, and writes past its 257-entry tables when they do (fixed upstream in 2.28; found by
+// tests/fuzz/fuzz_image.cpp). This walks the markers as stb's decoder does (fill bytes, skipping stray bytes
+// between segments, entropy-coded data up to the next marker that is not a stuffed 00 or a restart) and refuses
+// any DHT table over 256 symbols before stb sees the file.
+static bool jpeg_huffman_tables_fit(const uint8_t* d, size_t n) {
+    if (n < 2 || d[0] != 0xFF || d[1] != 0xD8) return true;  // not a JPEG
+    size_t p = 2;
+    while (p + 1 < n) {
+        if (d[p] != 0xFF) { p++; continue; }  // stb skips bytes until a marker
+        while (p < n && d[p] == 0xFF) p++;    // fill bytes
+        if (p >= n) break;
+        const uint8_t m = d[p++];
+        if (m == 0xD9) break;                                      // end of image
+        if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue;  // no length field
+        if (p + 2 > n) break;
+        const size_t len = (size_t)d[p] << 8 | d[p + 1];
+        if (m == 0xC4) {  // DHT: tables of [class/id, 16 counts, symbols], as many as the length holds
+            long left = (long)len - 2;
+            size_t q = p + 2;
+            while (left > 0 && q + 17 <= n) {
+                int symbols = 0;
+                for (int i = 1; i <= 16; i++) symbols += d[q + i];
+                if (symbols > 256) return false;
+                q += 17 + symbols;
+                left -= 17 + symbols;
+            }
+        }
+        p += len;
+        if (m == 0xDA) {  // start of scan: entropy-coded data runs to the next real marker
+            while (p + 1 < n && !(d[p] == 0xFF && d[p + 1] != 0x00 && !(d[p + 1] >= 0xD0 && d[p + 1] <= 0xD7))) p++;
+        }
+    }
+    return true;
+}
+
+Image decode_image(const uint8_t* data, size_t size, const std::string& label, int64_t max_pixels) {
+    int w = 0, h = 0, c = 0;
+    if (!jpeg_huffman_tables_fit(data, size))
+        throw std::runtime_error(label + " is a corrupt JPEG (a Huffman table of more than 256 symbols)");
+    if (size > (size_t)INT32_MAX || !stbi_info_from_memory(data, (int)size, &w, &h, &c))
+        throw std::runtime_error(label + " is not an image sd can read (PNG, JPEG, BMP, GIF, TGA, PSD, PNM)");
+    if (w < 1 || h < 1) throw std::runtime_error(label + " is an image of no pixels (" + std::to_string(w) + "x" + std::to_string(h) + ")");
+    if (w > kMaxImageSide || h > kMaxImageSide || (int64_t)w * h > max_pixels)
+        throw std::runtime_error(label + " is " + std::to_string(w) + "x" + std::to_string(h) + "; sd reads images up to " +
+                                 std::to_string(kMaxImageSide) + " pixels a side and " +
+                                 std::to_string(max_pixels / 1000000) + " megapixels");
+    const int want = c == 2 || c == 4 ? 4 : 3;  // keep alpha where there is one
+    unsigned char* p = stbi_load_from_memory(data, (int)size, &w, &h, &c, want);
+    if (!p) throw std::runtime_error("cannot decode image " + label + ": " + stbi_failure_reason());
+    if (w < 1 || h < 1 || (int64_t)w * h > max_pixels) {  // a decoder that read other dimensions than its info pass said
+        stbi_image_free(p);
+        throw std::runtime_error("cannot decode image " + label + ": its size changed while decoding");
+    }
+    Image img;
+    img.width = w; img.height = h; img.channels = want;
+    img.pixels.assign(p, p + (size_t)w * h * want);
+    stbi_image_free(p);
+    return img;
 }
 
 Image read_image_rgb(const std::string& path) {

@@ -137,4 +137,26 @@ Image upscale_with_model(const Upscaler& u, const Image& img, UpscaleTiling tili
     return out;
 }
 
+Image upscale_image(const Upscaler& u, const Image& img, double scale, UpscaleTiling tiling,
+                    const UpscaleProgress& progress) {
+    if (!(scale > 0 && scale <= 16))
+        throw std::runtime_error("the upscale factor must be above 0 and at most 16");
+    const int dest_w = (int)(std::floor(img.width * scale / 8) * 8), dest_h = (int)(std::floor(img.height * scale / 8) * 8);
+    if (dest_w < 8 || dest_h < 8)
+        throw std::runtime_error("upscaling " + std::to_string(img.width) + "x" + std::to_string(img.height) +
+                                 " by " + std::to_string(scale) + " gives less than 8 pixels a side");
+    Image cur = img;
+    for (int i = 0; i < 3; i++) {
+        if (cur.width >= dest_w && cur.height >= dest_h && (i > 0 || scale != 1)) break;
+        const int w = cur.width, h = cur.height;
+        cur = upscale_with_model(u, cur, tiling, progress);
+        if (w == cur.width && h == cur.height) break;
+    }
+    if (cur.width != dest_w || cur.height != dest_h)  // LANCZOS resampling lands with PIL's resampler (app/resample.h)
+        throw std::runtime_error("resizing the " + std::to_string(cur.width) + "x" + std::to_string(cur.height) +
+                                 " result to " + std::to_string(dest_w) + "x" + std::to_string(dest_h) +
+                                 " needs the Lanczos resampler, which is not in this build yet; use a power of the model's scale and a size that gives multiples of 8");
+    return cur;
+}
+
 }  // namespace sd
