@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -185,9 +186,9 @@ static bool jpeg_huffman_tables_fit(const uint8_t* d, size_t n) {
         if (m == 0xC4) {  // DHT: tables of [class/id, 16 counts, symbols], as many as the length holds
             long left = (long)len - 2;
             size_t q = p + 2;
-            while (left > 0 && q + 17 <= n) {
-                int symbols = 0;
-                for (int i = 1; i <= 16; i++) symbols += d[q + i];
+            while (left > 0 && q < n) {
+                int symbols = 0;  // stb reads 0 past the end of the data, so a cut-off table still counts
+                for (size_t i = 1; i <= 16; i++) symbols += q + i < n ? d[q + i] : 0;
                 if (symbols > 256) return false;
                 q += 17 + symbols;
                 left -= 17 + symbols;
@@ -201,10 +202,42 @@ static bool jpeg_huffman_tables_fit(const uint8_t* d, size_t n) {
     return true;
 }
 
+// Two more stb_image 2.27 PNG troubles the fuzzer found: it grows its IDAT buffer to the length a chunk claims
+// before reading it (a 1 GB claim in a 100-byte file is a 1 GB allocation), and it memcpy's a zero-length first
+// IDAT into a null buffer (undefined behaviour). A chunk whose data runs past the end is refused here (stb
+// would refuse it too, after the allocation); empty IDAT chunks, legal but meaningless, are left out of a
+// copy (*cleaned) that stb decodes instead. Returns false for the former.
+static bool png_chunks_fit(const uint8_t* d, size_t n, std::vector<uint8_t>* cleaned) {
+    static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    if (n < 8 || std::memcmp(d, kSignature, 8) != 0) return true;
+    std::vector<size_t> empty_idat;  // offsets of the 12-byte empty IDAT chunks
+    for (size_t p = 8; p + 8 <= n;) {
+        const size_t len = (size_t)d[p] << 24 | (size_t)d[p + 1] << 16 | (size_t)d[p + 2] << 8 | d[p + 3];
+        if (len > n - p - 8) return false;
+        if (std::memcmp(d + p + 4, "IEND", 4) == 0) break;
+        if (len == 0 && std::memcmp(d + p + 4, "IDAT", 4) == 0) empty_idat.push_back(p);
+        p += 12 + len;
+    }
+    if (!empty_idat.empty()) {
+        cleaned->clear();
+        size_t from = 0;
+        for (size_t at : empty_idat) {
+            cleaned->insert(cleaned->end(), d + from, d + at);
+            from = std::min(n, at + 12);
+        }
+        cleaned->insert(cleaned->end(), d + from, d + n);
+    }
+    return true;
+}
+
 Image decode_image(const uint8_t* data, size_t size, const std::string& label, int64_t max_pixels) {
     int w = 0, h = 0, c = 0;
     if (!jpeg_huffman_tables_fit(data, size))
         throw std::runtime_error(label + " is a corrupt JPEG (a Huffman table of more than 256 symbols)");
+    std::vector<uint8_t> cleaned;
+    if (!png_chunks_fit(data, size, &cleaned))
+        throw std::runtime_error(label + " is a corrupt PNG (a chunk runs past the end of the file)");
+    if (!cleaned.empty()) { data = cleaned.data(); size = cleaned.size(); }
     if (size > (size_t)INT32_MAX || !stbi_info_from_memory(data, (int)size, &w, &h, &c))
         throw std::runtime_error(label + " is not an image sd can read (PNG, JPEG, BMP, GIF, TGA, PSD, PNM)");
     if (w < 1 || h < 1) throw std::runtime_error(label + " is an image of no pixels (" + std::to_string(w) + "x" + std::to_string(h) + ")");

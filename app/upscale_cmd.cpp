@@ -8,6 +8,7 @@
 // "Postprocess upscale by: 4, Postprocess upscaler: NAME" (postprocessing.run_postprocessing).
 #include "app/upscale_cmd.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -204,9 +205,31 @@ int upscale_main(int argc, char** argv) {
         set("postprocessing", info);
         set("extras", info);
         write_file_atomic(a.output, encode_png(out, text));
-        if (a.verbose)
-            std::fprintf(stderr, "%dx%d -> %dx%d with %s\n", img.width, img.height, out.width, out.height,
-                         describe_upscaler(*u.file).c_str());
+        if (a.verbose) {
+            // The work done: every tile runs whole (a grid of T x T crops), so the model sees more pixels than the
+            // image has; FLOPs = 2 x multiply-adds of the convs. CPU-seconds and the peak RSS from getrusage.
+            struct rusage ru;
+            getrusage(RUSAGE_SELF, &ru);
+            const double cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
+            double pixels = 0;  // through the model, summed over passes
+            for (int w = img.width, h = img.height; w < out.width || h < out.height || pixels == 0; w *= u.scale, h *= u.scale) {
+                const int T = a.tiling.tile;
+                pixels += T > 0 ? (double)grid_origins(w, T, a.tiling.overlap).size() * grid_origins(h, T, a.tiling.overlap).size() * T * T
+                                : (double)w * h;
+                if (u.scale <= 1) break;
+            }
+            const double gflop = 2 * upscaler_macs_per_pixel(u) * pixels / 1e9;
+            const double peak = measure_fma_peak(1).per_core;
+            std::fprintf(stderr,
+                         "%dx%d -> %dx%d with %s\n"
+                         "model: %.2f MFLOP per input pixel, %.0f pixels through it (%.2fx the image's), %.0f GFLOP\n"
+                         "time: %.1f CPU-s (%d threads, %s), %.1f GFLOP per CPU-s = %.0f%% of the fp32 FMA peak per core "
+                         "(%.0f GFLOP/s); peak RSS %.0f MiB\n",
+                         img.width, img.height, out.width, out.height, describe_upscaler(*u.file).c_str(),
+                         2 * upscaler_macs_per_pixel(u) / 1e6, pixels, pixels / ((double)img.width * img.height), gflop,
+                         cpu, num_threads(), precision_name(active_precision()), gflop / cpu, 100 * gflop / cpu / peak, peak,
+                         ru.ru_maxrss / 1024.0);
+        }
         return 0;
     } catch (const UsageError& e) {
         std::fprintf(stderr, "sd upscale: %s\n", e.what());

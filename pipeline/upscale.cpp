@@ -11,6 +11,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "app/resample.h"
+
 
 namespace sd {
 
@@ -152,10 +154,7 @@ Image upscale_image(const Upscaler& u, const Image& img, double scale, UpscaleTi
         cur = upscale_with_model(u, cur, tiling, progress);
         if (w == cur.width && h == cur.height) break;
     }
-    if (cur.width != dest_w || cur.height != dest_h)  // LANCZOS resampling lands with PIL's resampler (app/resample.h)
-        throw std::runtime_error("resizing the " + std::to_string(cur.width) + "x" + std::to_string(cur.height) +
-                                 " result to " + std::to_string(dest_w) + "x" + std::to_string(dest_h) +
-                                 " needs the Lanczos resampler, which is not in this build yet; use a power of the model's scale and a size that gives multiples of 8");
+    if (cur.width != dest_w || cur.height != dest_h) cur = pil_resize(cur, dest_w, dest_h, PilFilter::lanczos);
     return cur;
 }
 

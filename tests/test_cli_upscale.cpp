@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "app/image_io.h"
+#include "app/resample.h"
 #include "models/upscaler.h"
 #include "pipeline/upscale.h"
 
@@ -90,6 +91,15 @@ TEST_CASE("cli upscale: writes the model's upscale with the webui's extras text,
     const std::string info = "Postprocess upscale by: 4, Postprocess upscaler: upscaler_compact_x4";
     CHECK(text == std::vector<std::pair<std::string, std::string>>{
                       {"parameters", "a cat\nSteps: 20, Seed: 1"}, {"postprocessing", info}, {"extras", info}});
+
+    // --scale 2 with a 4x model: one pass to 80x48, then PIL's Lanczos down to 40x24 (Upscaler.upscale).
+    r = sd_upscale({"-m", kCompact, "-i", d / "in.png", "-o", d / "x2.png", "--scale", "2", "--precision", "fp32"}, d.path);
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    out = read_png(d / "x2.png");
+    CHECK(out.width == 40);
+    CHECK(out.height == 24);
+    CHECK(out.pixels == pil_resize(upscale_with_model(load_upscaler(kCompact), in), 40, 24, PilFilter::lanczos).pixels);
 
     // --scale 8 with a 2x model: three passes (20 -> 40 -> 80 -> 160), as Upscaler.upscale loops.
     r = sd_upscale({"-m", kX2, "-i", d / "in.png", "-o", d / "x8.png", "--scale", "8"}, d.path);
