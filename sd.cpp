@@ -25,6 +25,7 @@
 #include "app/sha256.h"
 #include "kernels/kernels.h"
 #include "pipeline/prediction.h"
+#include "pipeline/loras.h"
 #include "pipeline/txt2img.h"
 #include "server/serve.h"
 #include "tokenizer/clip_tokenizer.h"
@@ -231,6 +232,14 @@ int cmd_generate(const Options& o) {
     uint64_t seed = !o.random_seed ? o.seed : std::random_device{}() % 4294967294u;
 
     check_prompts(p.prompt, p.negative_prompt, webui_total_steps(p.sampler, p.steps));  // before any loading
+    p.lora_dir = o.lora_dir.empty() ? default_lora_dir(o.model) : o.lora_dir;
+    std::vector<LoraTag> loras;
+    {
+        std::vector<ExtraNetworkTag> tags;
+        strip_extra_networks(p.prompt, &tags);
+        loras = lora_tags(tags);
+        for (const LoraTag& l : loras) find_lora(p.lora_dir, l.name);  // an unknown name before any loading
+    }
     double t0 = now(), c0 = process_cpu_seconds();
     Model m = load_model(o.model, o.vae, o.prediction);
     EmbeddingDb embeddings;
@@ -288,6 +297,9 @@ int cmd_generate(const Options& o) {
             std::vector<ExtraNetworkTag> tags;
             std::string ti = webui_ti_hashes(strip_extra_networks(p.prompt, &tags), p.negative_prompt,
                                              webui_total_steps(p.sampler, p.steps), embeddings);
+            // The webui's Lora extension adds its hashes when the networks activate, before the TI hashes.
+            std::string lh = webui_lora_hashes(loras, p.lora_dir);
+            if (!lh.empty()) info.extra.push_back({"Lora hashes", lh});
             if (!ti.empty()) info.extra.push_back({"TI hashes", ti});
         }
         info.width = p.width;

@@ -42,7 +42,8 @@ LoraFile read_lora(const std::string& path);
 LoraFile read_lora(std::unique_ptr<SafeTensors> st);
 
 // The webui's LoRA hash ("addnet" hash, kohya's train_util): SHA-256 of the bytes after the 8-byte length and the
-// JSON header, or the file's own sshs_model_hash metadata. The infotext shows its first 12 hex digits.
+// JSON header (the webui prefers a file's own sshs_model_hash metadata: pipeline/loras.cpp). The infotext shows its
+// first 12 hex digits.
 std::string lora_hash(const std::string& path);
 
 // The family a LoRA was trained for, as far as it says: "SDXL", "SD 2.x", "SD 1.x", or "" (unknown). From its

@@ -3,7 +3,11 @@
 // scale = alpha / rank convention. The merged weights against PyTorch are in test_lora_golden.cpp.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <functional>
 #include <fstream>
 #include <sstream>
 
@@ -93,4 +97,117 @@ TEST_CASE("lora: the table's whole-module rows and text-encoder fallbacks") {
     CHECK(std::find(c.begin(), c.end(), "cond_stage_model_model_transformer_resblocks_3_mlp_c_proj") != c.end());
     CHECK(lora_candidates("lora_unet_down_blocks_x_resnets_0_conv1").size() == 1);  // only the sgm-name guess
     CHECK(lora_candidates("lora_te3_text_model_encoder_layers_0_mlp_fc1").empty());
+}
+
+// ---- tags, names, hashes and refusals ------------------------------------------------------------------------------
+
+#include <sys/stat.h>
+
+#include "pipeline/loras.h"
+
+namespace {
+
+std::vector<LoraTag> tags_of(const std::string& prompt) {
+    std::vector<ExtraNetworkTag> t;
+    strip_extra_networks(prompt, &t);
+    return lora_tags(t);
+}
+
+std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    return "";
+}
+
+bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// A LoRA file in a scratch folder from named f32 tensors.
+std::string write_lora(const std::string& dir, const std::string& name,
+                       const std::vector<std::pair<std::string, std::vector<int64_t>>>& parts,
+                       const std::map<std::string, std::string>& meta = {}) {
+    std::vector<std::pair<std::string, Tensor>> t;
+    for (const auto& [n, shape] : parts) {
+        Tensor x = Tensor::zeros(shape);
+        for (int64_t i = 0; i < x.numel(); i++) x.f32()[i] = 0.01f * (float)(i % 7);
+        t.push_back({n, x});
+    }
+    mkdir(dir.c_str(), 0755);
+    const std::string path = dir + "/" + name + ".safetensors";
+    write_safetensors(path, t, meta);
+    return path;
+}
+
+}  // namespace
+
+TEST_CASE("lora: <lora:NAME:TE:UNET> tags read as the webui's ExtraNetworkLora") {
+    std::vector<LoraTag> t = tags_of("a <lora:a> b <lora:b:0.6> <lora:c:0.5:1.5> <lyco:d:unet=0.25:te=2> <hypernet:x:1>");
+    REQUIRE(t.size() == 4);
+    CHECK((t[0].name == "a" && t[0].te == 1 && t[0].unet == 1));
+    CHECK((t[1].name == "b" && t[1].te == 0.6f && t[1].unet == 0.6f));   // one number: both
+    CHECK((t[2].name == "c" && t[2].te == 0.5f && t[2].unet == 1.5f));   // the first is the text encoder's
+    CHECK((t[3].name == "d" && t[3].te == 2 && t[3].unet == 0.25f));     // by name
+    CHECK(has(error_of([] { tags_of("<lora:a:strong>"); }), "'strong'"));
+}
+
+TEST_CASE("lora: names, close matches, hashes") {
+    CHECK(default_lora_dir("models/x.safetensors") == "models/loras");
+    CHECK(default_lora_dir("x.safetensors") == "loras");
+    CHECK(find_lora("tests/data/lora", "lokr") == "tests/data/lora/lokr.safetensors");
+    std::string e = error_of([] { find_lora("tests/data/lora", "kohya_locn"); });
+    CHECK(has(e, "no LoRA named 'kohya_locn'"));
+    CHECK(has(e, "close: kohya_locon"));
+    CHECK(has(error_of([] { find_lora("tests/data/no_such_folder", "x"); }), "does not exist"));
+    // The "addnet" hash: SHA-256 of what follows the header (computed with hashlib by hand), first 12 digits;
+    // ':' and ',' leave the name as the webui's remove_symbols does.
+    CHECK(webui_lora_hashes(tags_of("<lora:kohya_locon:0.8> <lora:peft> <lora:kohya_locon:1>"), "tests/data/lora") ==
+          "kohya_locon: ef229601016b, peft: cabefc73ef26");
+}
+
+TEST_CASE("lora: refusals name the file, the layer and the problem") {
+    const std::string dir = "/tmp/sd_test_lora_" + std::to_string(getpid());
+    SafeTensors ckpt("tests/data/tiny_sd.safetensors");
+    auto merge = [&](const std::string& path, std::vector<std::string>* w = nullptr) {
+        LoraFile f = read_lora(path);
+        return merge_loras(ckpt, "SD 1.x", {{"x", &f, 1, 1}}, w);
+    };
+    const std::string q = "lora_te_text_model_encoder_layers_0_self_attn_q_proj";
+    // rank mismatch
+    std::string p = write_lora(dir, "rank", {{q + ".lora_down.weight", {4, 32}}, {q + ".lora_up.weight", {32, 8}}});
+    CHECK(has(error_of([&] { merge(p); }), "rank mismatch"));
+    // a layer shape that is not the model's
+    p = write_lora(dir, "shape", {{q + ".lora_down.weight", {4, 64}}, {q + ".lora_up.weight", {32, 4}}});
+    CHECK(has(error_of([&] { merge(p); }), "another model"));
+    // some layers match nothing: a warning with the count; none: an error
+    p = write_lora(dir, "partial", {{q + ".lora_down.weight", {4, 32}}, {q + ".lora_up.weight", {32, 4}},
+                                    {"lora_unet_down_blocks_7_attentions_0_proj_in.lora_down.weight", {4, 32}},
+                                    {"lora_unet_down_blocks_7_attentions_0_proj_in.lora_up.weight", {32, 4}}});
+    std::vector<std::string> w;
+    CHECK(merge(p, &w).size() == 1);
+    REQUIRE(w.size() == 1);
+    CHECK(has(w[0], "1 of 2 layers match no layer"));
+    p = write_lora(dir, "none", {{"lora_unet_down_blocks_7_attentions_0_proj_in.lora_down.weight", {4, 32}},
+                                 {"lora_unet_down_blocks_7_attentions_0_proj_in.lora_up.weight", {32, 4}}});
+    CHECK(has(error_of([&] { merge(p); }), "none of its 1 layers"));
+    // another family, by metadata and by names
+    p = write_lora(dir, "xl", {{q + ".lora_down.weight", {4, 32}}, {q + ".lora_up.weight", {32, 4}}},
+                   {{"ss_base_model_version", "sdxl_base_v1-0"}});
+    CHECK(has(error_of([&] { merge(p); }), "is for SDXL, but the model is SD 1.x"));
+    p = write_lora(dir, "te2", {{"lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_down.weight", {4, 32}},
+                                {"lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_up.weight", {32, 4}}});
+    CHECK(has(error_of([&] { merge(p); }), "is for SDXL"));
+    // module kinds we do not apply, parts we do not know, pickles, files without layers
+    p = write_lora(dir, "dora", {{q + ".lora_down.weight", {4, 32}}, {q + ".lora_up.weight", {32, 4}},
+                                 {q + ".dora_scale", {32, 1}}});
+    CHECK(has(error_of([&] { read_lora(p); }), "DoRA"));
+    p = write_lora(dir, "odd", {{q + ".lora_sideways.weight", {4, 32}}});
+    CHECK(has(error_of([&] { read_lora(p); }), "not a LoRA, LoHa or LoKr part"));
+    CHECK(has(error_of([&] { read_lora(dir + "/old.pt"); }), "only .safetensors"));
+    CHECK(has(error_of([&] { read_lora("tests/data/tiny_sd.safetensors"); }), "has no LoRA layers"));
+    p = write_lora(dir, "half", {{q + ".lora_down.weight", {4, 32}}});
+    CHECK(has(error_of([&] { merge(p); }), "no lora_up"));
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
 }
