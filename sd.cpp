@@ -21,9 +21,11 @@
 #include "app/checkpoint.h"
 #include "app/image_io.h"
 #include "app/infotext.h"
+#include "app/memory.h"
 #include "app/options.h"
 #include "app/sha256.h"
 #include "kernels/kernels.h"
+#include "pipeline/generation_infotext.h"
 #include "pipeline/prediction.h"
 #include "pipeline/loras.h"
 #include "pipeline/txt2img.h"
@@ -50,42 +52,6 @@ double peak_rss_gb() {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_maxrss / (1024.0 * 1024.0);  // ru_maxrss is in KiB on Linux
-}
-
-// A number from the first line of a small file (cgroup limits), or 0 when absent or "max".
-size_t read_size_file(const char* path) {
-    std::ifstream f(path);
-    unsigned long long v = 0;
-    return f >> v ? (size_t)v : 0;
-}
-
-// What this process may still allocate: the system's MemAvailable, lowered by a container's cgroup limit
-// (MemAvailable shows the host's memory there) and by ulimit -v / -d, so an oversized job gets a message
-// rather than the OOM killer. 0 means unknown.
-size_t available_memory() {
-    size_t avail = 0;
-    std::ifstream f("/proc/meminfo");
-    std::string key, unit;
-    size_t kb;
-    while (f >> key >> kb >> unit)
-        if (key == "MemAvailable:") { avail = kb * 1024; break; }
-    auto lower = [&](size_t cap) { if (cap && (!avail || cap < avail)) avail = cap; };
-    size_t cg_max = read_size_file("/sys/fs/cgroup/memory.max"), cg_cur = read_size_file("/sys/fs/cgroup/memory.current");
-    if (cg_max) lower(cg_max > cg_cur ? cg_max - cg_cur : 1);
-    // /proc/self/statm, in pages: address space (what RLIMIT_AS counts) ... data + stack (RLIMIT_DATA's).
-    unsigned long long as_pages = 0, data_pages = 0, skip;
-    if (std::FILE* s = std::fopen("/proc/self/statm", "r")) {
-        if (std::fscanf(s, "%llu %llu %llu %llu %llu %llu", &as_pages, &skip, &skip, &skip, &skip, &data_pages) != 6)
-            as_pages = data_pages = 0;
-        std::fclose(s);
-    }
-    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-        lower(rl.rlim_cur > as_pages * page ? (size_t)(rl.rlim_cur - as_pages * page) : 1);
-    if (getrlimit(RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-        lower(rl.rlim_cur > data_pages * page ? (size_t)(rl.rlim_cur - data_pages * page) : 1);
-    return avail;
 }
 
 std::string stem(const std::string& path) {
@@ -249,11 +215,9 @@ int cmd_generate(const Options& o) {
     if (!m.sd2() && p.clip_skip > m.clip.cfg.layers)
         throw std::runtime_error("--clip-skip " + std::to_string(p.clip_skip) + " is more than the text encoder's " +
                                  std::to_string(m.clip.cfg.layers) + " layers");
-    size_t need = estimate_working_memory(m, p.width, p.height, p.taesd, p.vae_tiling), avail = available_memory();
-    if (avail && need > avail)
-        throw std::runtime_error("a " + std::to_string(p.width) + "x" + std::to_string(p.height) + " image needs about " +
-                                 std::to_string(need >> 20) + " MiB of working memory but only " +
-                                 std::to_string(avail >> 20) + " MiB is available; choose a smaller size");
+    const std::string no_room = memory_refusal(estimate_working_memory(m, p.width, p.height, p.taesd, p.vae_tiling),
+                                               available_memory(), p.width, p.height);
+    if (!no_room.empty()) throw std::runtime_error(no_room);
     // The infotext's hashes are read from the files while the text encoder and the sampler run (a first run on a
     // 2 GB checkpoint would otherwise spend ~13 s here first); they are waited for when the PNG is written.
     ModelHashJob hash_job(o.model);
@@ -281,29 +245,8 @@ int cmd_generate(const Options& o) {
                          o.batch_count);
             return 130;
         }
-        InfoText info;
-        info.prompt = p.prompt;
-        info.negative_prompt = p.negative_prompt;
-        info.steps = p.steps;
-        info.sampler = sampler_display_name(p.sampler);
-        info.schedule_type = webui_schedule_type(p.sampler, chosen_schedule);
-        if (p.schedule == ScheduleKind::beta && !sampler_is_timestep(p.sampler)) {  // KDiffusionSampler.get_sigmas
-            info.extra.push_back({"Beta schedule alpha", python_float_repr(p.schedule_options.beta_alpha)});
-            info.extra.push_back({"Beta schedule beta", python_float_repr(p.schedule_options.beta_beta)});
-        }
-        info.cfg_scale = p.cfg_scale;
-        info.seed = p.seed;
-        {
-            std::vector<ExtraNetworkTag> tags;
-            std::string ti = webui_ti_hashes(strip_extra_networks(p.prompt, &tags), p.negative_prompt,
-                                             webui_total_steps(p.sampler, p.steps), embeddings);
-            // The webui's Lora extension adds its hashes when the networks activate, before the TI hashes.
-            std::string lh = webui_lora_hashes(loras, p.lora_dir);
-            if (!lh.empty()) info.extra.push_back({"Lora hashes", lh});
-            if (!ti.empty()) info.extra.push_back({"TI hashes", ti});
-        }
-        info.width = p.width;
-        info.height = p.height;
+        InfoText info = generation_infotext(p, sampler_display_name(p.sampler),
+                                            webui_schedule_type(p.sampler, chosen_schedule));
         double th = now();
         info.model_hash = hash_job.get();
         if (o.verbose && i == 0)
@@ -313,8 +256,6 @@ int cmd_generate(const Options& o) {
         info.vae_name = p.taesd ? "TAESD" : o.vae.empty() ? "" : stem(o.vae);
         info.vae_hash = vae_hash_job ? vae_hash_job->get() : "";
         info.prediction = m.sd2() || !o.prediction.empty() ? prediction_name(m.prediction) : "";
-        info.clip_skip = p.clip_skip;
-        info.rng = p.rng == RngKind::philox ? "NV" : "CPU";
         info.version = kVersion;
         std::string path = output_path(o.output, i, o.batch_count);
         write_file_atomic(path, encode_png(img, {{"parameters", format_infotext(info)}}));
