@@ -211,3 +211,15 @@ TEST_CASE("lora: refusals name the file, the layer and the problem") {
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
 }
+
+#include "app/infotext.h"
+#include "pipeline/generation_infotext.h"
+
+TEST_CASE("lora: the infotext keeps the tags in the prompt and carries Lora hashes as the webui writes them") {
+    GenerateParams p;
+    p.prompt = "a cat <lora:kohya_locon:0.8> <lora:peft:1:0.5>";
+    p.lora_dir = "tests/data/lora";
+    const std::string text = format_infotext(generation_infotext(p, "Euler", "Automatic"));
+    CHECK(text.compare(0, p.prompt.size() + 1, p.prompt + "\n") == 0);
+    CHECK(text.find(", Lora hashes: \"kohya_locon: ef229601016b, peft: cabefc73ef26\"") != std::string::npos);
+}
