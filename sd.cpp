@@ -26,6 +26,8 @@
 #include "app/sha256.h"
 #include "kernels/kernels.h"
 #include "pipeline/generation_infotext.h"
+#include "pipeline/hires.h"
+#include "pipeline/img2img.h"
 #include "pipeline/prediction.h"
 #include "pipeline/loras.h"
 #include "pipeline/txt2img.h"
@@ -199,12 +201,40 @@ int cmd_generate(const Options& o) {
 
     check_prompts(p.prompt, p.negative_prompt, webui_total_steps(p.sampler, p.steps));  // before any loading
     p.lora_dir = o.lora_dir.empty() ? default_lora_dir(o.model) : o.lora_dir;
-    std::vector<LoraTag> loras;
     {
         std::vector<ExtraNetworkTag> tags;
         strip_extra_networks(p.prompt, &tags);
-        loras = lora_tags(tags);
-        for (const LoraTag& l : loras) find_lora(p.lora_dir, l.name);  // an unknown name before any loading
+        for (const LoraTag& l : lora_tags(tags)) find_lora(p.lora_dir, l.name);  // an unknown name before any loading
+    }
+    // img2img: the init image is read and checked before the model is loaded
+    Img2imgParams ip;
+    const bool img2img = !o.init_img.empty();
+    if (img2img) {
+        try {
+            ip.resize_mode = parse_resize_mode(o.resize_mode);
+        } catch (const std::runtime_error& e) {
+            throw UsageError(e.what());
+        }
+        ip.init = read_image(o.init_img);
+        ip.strength = o.strength;
+        check_img2img_sampler(p.sampler);
+    }
+    HiresParams hp;
+    const bool hires = o.hires();
+    if (hires) {
+        hp.scale = o.hires_scale > 0 ? o.hires_scale : 2.0;
+        hp.width = o.hires_width;
+        hp.height = o.hires_height;
+        hp.steps = o.hires_steps;
+        hp.strength = o.hires_strength;
+        hp.upscaler = o.hires_upscaler;
+        try {
+            hires_upscaler_label(hp.upscaler);
+        } catch (const std::runtime_error& e) {
+            throw UsageError(e.what());
+        }
+        check_hires(p.width, p.height, hp);
+        check_img2img_sampler(p.sampler);
     }
     double t0 = now(), c0 = process_cpu_seconds();
     Model m = load_model(o.model, o.vae, o.prediction);
@@ -215,8 +245,10 @@ int cmd_generate(const Options& o) {
     if (!m.sd2() && p.clip_skip > m.clip.cfg.layers)
         throw std::runtime_error("--clip-skip " + std::to_string(p.clip_skip) + " is more than the text encoder's " +
                                  std::to_string(m.clip.cfg.layers) + " layers");
-    const std::string no_room = memory_refusal(estimate_working_memory(m, p.width, p.height, p.taesd, p.vae_tiling),
-                                               available_memory(), p.width, p.height);
+    const int final_w = hires ? hires_target(p.width, p.height, hp).width() : p.width;
+    const int final_h = hires ? hires_target(p.width, p.height, hp).height() : p.height;
+    const std::string no_room = memory_refusal(estimate_working_memory(m, final_w, final_h, p.taesd, p.vae_tiling),
+                                               available_memory(), final_w, final_h);
     if (!no_room.empty()) throw std::runtime_error(no_room);
     // The infotext's hashes are read from the files while the text encoder and the sampler run (a first run on a
     // 2 GB checkpoint would otherwise spend ~13 s here first); they are waited for when the PNG is written.
@@ -236,9 +268,13 @@ int cmd_generate(const Options& o) {
         p.seed = seed + (uint64_t)i;
         Progress progress;
         StageTimes times;
+        HiresTimes hires_times;
         Image img;
         try {
-            img = generate(m, p, arena, &times, [&](int k, int n) { progress.step(k, n); }, &g_interrupted);
+            auto on_step = [&](int k, int n) { progress.step(k, n); };
+            img = img2img ? generate_img2img(m, p, ip, arena, &times, on_step, &g_interrupted)
+                  : hires ? generate_hires(m, p, hp, arena, &hires_times, on_step, &g_interrupted)
+                          : generate(m, p, arena, &times, on_step, &g_interrupted);
         } catch (const Cancelled&) {
             if (i == 0) throw;  // main() says no image was written
             std::fprintf(stderr, "%ssd: interrupted; %d of %d images were written\n", isatty(2) ? "\n" : "", i,
@@ -255,18 +291,27 @@ int cmd_generate(const Options& o) {
         info.model_name = stem(o.model);
         info.vae_name = p.taesd ? "TAESD" : o.vae.empty() ? "" : stem(o.vae);
         info.vae_hash = vae_hash_job ? vae_hash_job->get() : "";
+        if (img2img) info.denoising_strength = python_float_repr(ip.strength);
+        if (hires) add_hires_infotext(hp, info);
         info.prediction = m.sd2() || !o.prediction.empty() ? prediction_name(m.prediction) : "";
         info.version = kVersion;
         std::string path = output_path(o.output, i, o.batch_count);
         write_file_atomic(path, encode_png(img, {{"parameters", format_infotext(info)}}));
         std::fprintf(stderr, "wrote %s (seed %llu)\n", path.c_str(), (unsigned long long)p.seed);
-        std::fprintf(stderr, "time: load %.2f s, text encode %.2f s, sampling %.2f s (%.2f s/step), decode %.2f s; "
-                     "peak memory %.2f GB\n",
-                     i == 0 ? load_s : 0.0, times.text, times.sampling, times.sampling / p.steps, times.decode,
-                     peak_rss_gb());
-        if (o.verbose)
-            std::fprintf(stderr, "cpu: load %.2f s, text encode %.2f s, sampling %.2f s, decode %.2f s (all threads)\n",
-                         i == 0 ? load_cpu : 0.0, times.text_cpu, times.sampling_cpu, times.decode_cpu);
+        if (hires)
+            std::fprintf(stderr, "cpu time: load %.2f s, first pass %.2f s, upscale %.2f s, second pass %.2f s, decode "
+                         "%.2f s (all threads); peak memory %.2f GB\n", i == 0 ? load_cpu : 0.0, hires_times.first_pass,
+                         hires_times.upscale, hires_times.second_pass, hires_times.decode, peak_rss_gb());
+        else
+            std::fprintf(stderr, "time: load %.2f s, text encode %.2f s, sampling %.2f s (%.2f s/step), decode %.2f s; "
+                         "peak memory %.2f GB\n",
+                         i == 0 ? load_s : 0.0, times.text, times.sampling, times.sampling / p.steps, times.decode,
+                         peak_rss_gb());
+        if (o.verbose && !hires)
+            std::fprintf(stderr, "cpu: load %.2f s, %stext encode %.2f s, sampling %.2f s, decode %.2f s (all threads)\n",
+                         i == 0 ? load_cpu : 0.0,
+                         img2img ? ("resize + encode " + std::to_string(times.encode_cpu).substr(0, 5) + " s, ").c_str() : "",
+                         times.text_cpu, times.sampling_cpu, times.decode_cpu);
         if (!p.preview.empty())
             std::fprintf(stderr, "preview: %.3f s per step (TAESD decode + PNG write, included in sampling)\n",
                          times.preview / p.steps);

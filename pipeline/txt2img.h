@@ -6,7 +6,7 @@
 // c_skip·x + c_out·v: pipeline/prediction.h) its denoised estimate, and classifier-free guidance (Ho & Salimans
 // 2022) out = out_uncond + cfg·(out_cond − out_uncond), cond and uncond as one batch of 2; at CFG 1 the uncond pass is
 // not run at all. SD 1.x conditions on CLIP ViT-L/14's last layer, SD 2.x on OpenCLIP ViT-H/14's penultimate one.
-// Left out: img2img, inpainting, prompt weighting syntax, hires fix.
+// img2img, inpainting and the hires fix start sampling from an encoded image instead: pipeline/img2img.h.
 #pragma once
 #include <atomic>
 #include <functional>
@@ -42,6 +42,7 @@ struct Model {
     std::string prediction_why;         // why (pipeline/prediction.h), for `sd info` and -v
     std::unique_ptr<Taesd> taesd;       // loaded on first use (--taesd, --preview)
     std::string loras;                  // the LoRAs merged into the weights now (pipeline/loras.h); "": none
+    std::unique_ptr<Taesd> taesd_encoder;  // loaded on first use (img2img with --taesd)
     bool sd2() const { return info.family == ModelFamily::SD2; }
 };
 
@@ -55,6 +56,8 @@ int64_t unet_head_dim(const SafeTensors& st, bool sd2);
 Model load_model(const std::string& path, const std::string& vae_path = "", const std::string& prediction = "");
 // (Re)binds the text encoder and UNet to m.file's tensors (after LoRA overrides changed: pipeline/loras.h).
 void bind_networks(Model& m);
+
+struct LatentStart;  // pipeline/img2img.h
 
 struct GenerateParams {
     std::string prompt, negative_prompt;
@@ -76,6 +79,7 @@ struct GenerateParams {
     const EmbeddingDb* embeddings = nullptr;  // textual-inversion embeddings the prompts may name
     std::string preview;       // PNG rewritten after every step from the denoised estimate via TAESD; empty: none
     std::string lora_dir;      // where the prompt's <lora:NAME:...> files are (pipeline/loras.h)
+    const LatentStart* start = nullptr;  // img2img / hires pass: start from this latent part way down; null: noise
 };
 
 // The webui counts prompt-editing steps in denoiser calls: a sampler it marks second-order (two model calls per
@@ -87,6 +91,7 @@ struct StageTimes {
     double text = 0, sampling = 0, decode = 0;
     double preview = 0;  // of `sampling`: the TAESD previews (decode, PNG encode, write)
     double text_cpu = 0, sampling_cpu = 0, decode_cpu = 0;  // CPU seconds of the whole process (all threads)
+    double encode_cpu = 0;  // img2img: resizing and encoding the init image
 };
 
 // CPU seconds used by this process so far, all threads (per-stage cost on a shared machine).
