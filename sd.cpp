@@ -216,6 +216,9 @@ int cmd_generate(const Options& o) {
     }
     p.schedule_options.beta_alpha = o.beta_alpha;
     p.schedule_options.beta_beta = o.beta_beta;
+    p.schedule_options.sigma_min = o.sigma_min;
+    p.schedule_options.sigma_max = o.sigma_max;
+    p.schedule_options.rho = o.rho;
     p.steps = o.steps;
     p.cfg_scale = o.cfg_scale;
     p.width = o.width;
@@ -278,10 +281,10 @@ int cmd_generate(const Options& o) {
         info.steps = p.steps;
         info.sampler = sampler_display_name(p.sampler);
         info.schedule_type = webui_schedule_type(p.sampler, chosen_schedule);
-        if (p.schedule == ScheduleKind::beta && !sampler_is_timestep(p.sampler)) {  // KDiffusionSampler.get_sigmas
-            info.extra.push_back({"Beta schedule alpha", python_float_repr(p.schedule_options.beta_alpha)});
-            info.extra.push_back({"Beta schedule beta", python_float_repr(p.schedule_options.beta_beta)});
-        }
+        const bool named = !sampler_is_timestep(p.sampler) && (chosen_schedule || webui_default_schedule(p.sampler));
+        for (const auto& [key, value] : schedule_infotext(p.schedule, named, sampler_table(p.sampler, sd_schedule()),
+                                                          p.schedule_options))  // KDiffusionSampler.get_sigmas
+            info.extra.push_back({key, python_float_repr(value)});
         info.cfg_scale = p.cfg_scale;
         info.seed = p.seed;
         {

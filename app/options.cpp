@@ -63,6 +63,9 @@ options:
                             Exponential for DPM++ 2M SDE (Heun), DPM++ 3M SDE; Uniform for the others)
       --beta-alpha F        the Beta schedule's alpha (default: 0.6, as the webui)
       --beta-beta F         the Beta schedule's beta (default: 0.6)
+      --sigma-min F, --sigma-max F   the schedule's noise range (webui "sigma min/max"; default 0: the
+                            model's, ~0.0292..14.6); not for Uniform, Simple, DDIM, Align Your Steps
+      --rho F               Karras / Polyexponential steepness (webui "rho"; default 0: 7 / 1)
       --steps N             sampling steps, 1..1000 (default: 20)
       --cfg-scale F         classifier-free guidance scale (default: 7)
   -W, --width N             image width, multiple of 64 (default: 512)
@@ -125,6 +128,9 @@ Options parse_args(int argc, const char* const* argv) {
         else if (a == "--scheduler" || a == "--schedule") o.scheduler = value();
         else if (a == "--beta-alpha") o.beta_alpha = parse_float(a, value(), 1e-3, 100);
         else if (a == "--beta-beta") o.beta_beta = parse_float(a, value(), 1e-3, 100);
+        else if (a == "--sigma-min") o.sigma_min = parse_float(a, value(), 0, 1000);
+        else if (a == "--sigma-max") o.sigma_max = parse_float(a, value(), 0, 1000);
+        else if (a == "--rho") o.rho = parse_float(a, value(), 0, 100);
         else if (a == "--steps") o.steps = (int)parse_int(a, value(), 1, 1000);
         else if (a == "--cfg-scale" || a == "--cfg") o.cfg_scale = parse_float(a, value(), -100, 100);
         else if (a == "-W" || a == "--width") o.width = (int)parse_int(a, value(), 64, 8192);
@@ -181,6 +187,9 @@ Options parse_args(int argc, const char* const* argv) {
         if (o.width % 64 || o.height % 64)
             throw UsageError("width and height must be multiples of 64, got " + std::to_string(o.width) + "x" +
                              std::to_string(o.height));
+        if (o.sigma_min != 0 && o.sigma_max != 0 && o.sigma_min >= o.sigma_max)
+            throw UsageError("--sigma-min must be below --sigma-max, got " + std::to_string(o.sigma_min) + " and " +
+                             std::to_string(o.sigma_max));
     }
     if (o.command == "info" && o.args.size() != 1 && !(o.args.empty() && !o.model.empty()))
         throw UsageError("usage: sd info MODEL");

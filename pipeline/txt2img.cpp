@@ -183,6 +183,11 @@ int webui_total_steps(SamplerKind kind, int steps) {
     return second_order ? 2 * steps : steps;
 }
 
+ScheduleOptions schedule_options_for(ModelFamily family, ScheduleOptions opt) {
+    opt.sdxl = family == ModelFamily::SDXL;
+    return opt;
+}
+
 namespace {
 
 // stack_conds: (1, T_i, C) tensors → (n, T, C), the shorter repeating their last vector.
@@ -348,7 +353,8 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     Denoiser denoise = make_multicond_denoiser(m, cond, uncond.conds.empty() ? nullptr : &uncond, p.cfg_scale, table,
                                                h, w, arena, cancel, p.sampler == SamplerKind::lcm);
 
-    std::vector<float> sigmas = sampler_sigmas(p.sampler, p.schedule, p.steps, sd_schedule(), p.schedule_options);
+    std::vector<float> sigmas = sampler_sigmas(p.sampler, p.schedule, p.steps, sd_schedule(),
+                                               schedule_options_for(m.info.family, p.schedule_options));
     ImageRng rng(p.rng, {p.seed});
     std::vector<float> x = rng.randn(n);
     if (!p.dump_latents.empty()) {

@@ -74,6 +74,10 @@ struct GenerateParams {
     std::string preview;       // PNG rewritten after every step from the denoised estimate via TAESD; empty: none
 };
 
+// The schedule options for a model of `family`: Align Your Steps takes the SDXL list for SDXL (the webui's
+// sd_model.is_sdxl), the SD 1.5 list for every other family.
+ScheduleOptions schedule_options_for(ModelFamily family, ScheduleOptions opt);
+
 // The webui counts prompt-editing steps in denoiser calls: a sampler it marks second-order (two model calls per
 // step) gets a schedule over 2 × steps (its SamplerData.total_steps).
 int webui_total_steps(SamplerKind kind, int steps);

@@ -6,11 +6,13 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "app/npy.h"
 #include "pipeline/samplers.h"
 #include "pipeline/schedule.h"
+#include "pipeline/txt2img.h"
 #include "safetensors.h"
 
 using namespace sd;
@@ -236,6 +238,57 @@ TEST_CASE("schedule: the webui's other schedules (modules/sd_schedulers.py) for 
     CHECK(std::fabs(beta_ppf(0.3, 1.0, 1.0) - 0.3) < 1e-15);
     CHECK(std::fabs(beta_ppf(0.25, 2.0, 1.0) - 0.5) < 1e-15);  // I_x(2, 1) = x^2
     CHECK_THROWS_AS(make_sigmas(ScheduleKind::beta, 4, sd, ScheduleOptions{0.0, 0.6}), std::runtime_error);
+}
+
+TEST_CASE("schedule: the webui's sigma min / sigma max / rho settings, and its infotext entries") {
+    SafeTensors st(kGolden);
+    DiscreteSchedule sd = sd_schedule();
+    for (ScheduleKind kind : all_schedules()) {
+        for (auto [smin, smax, rho] : {std::tuple<double, double, double>{0.1, 10.0, 0.0}, {0.0, 8.0, 5.0}, {0.05, 0.0, 3.0}}) {
+            char name[96];
+            std::snprintf(name, sizeof name, "sched/sd/%s/min%g_max%g_rho%g/n10", schedule_name(kind), smin, smax, rho);
+            ScheduleOptions opt;
+            opt.sigma_min = smin, opt.sigma_max = smax, opt.rho = rho;
+            CHECK(close_rel(name, make_sigmas(kind, 10, sd, opt), golden(st, name), 2e-6));
+        }
+    }
+    ScheduleOptions opt;
+    opt.sigma_min = 0.1, opt.sigma_max = 10, opt.rho = 5;
+    // They move the schedules that take them ...
+    CHECK(make_sigmas(ScheduleKind::karras, 10, sd, opt)[0] == 10.0f);
+    CHECK(make_sigmas(ScheduleKind::normal, 10, sd, opt) != make_sigmas(ScheduleKind::normal, 10, sd));
+    // ... and the webui's infotext says so, in its order, for any named schedule (Uniform ignores the bounds but
+    // still records them); rho only where the schedule has one and it differs from its default.
+    using Entries = std::vector<std::pair<std::string, double>>;
+    CHECK(schedule_infotext(ScheduleKind::karras, true, sd, opt) ==
+          Entries{{"Schedule min sigma", 0.1}, {"Schedule max sigma", 10.0}, {"Schedule rho", 5.0}});
+    CHECK(schedule_infotext(ScheduleKind::discrete, true, sd, opt) ==
+          Entries{{"Schedule min sigma", 0.1}, {"Schedule max sigma", 10.0}});
+    CHECK(schedule_infotext(ScheduleKind::discrete, false, sd, opt).empty());  // Automatic without a default
+    opt.rho = 7;
+    CHECK(schedule_infotext(ScheduleKind::karras, true, sd, opt).size() == 2);  // rho 7 is Karras's default
+    CHECK(schedule_infotext(ScheduleKind::polyexponential, true, sd, opt).back() == Entries::value_type{"Schedule rho", 7.0});
+    opt = ScheduleOptions{};
+    opt.sigma_max = sd.sigma_max();  // equal to the model's own: not written
+    CHECK(schedule_infotext(ScheduleKind::exponential, true, sd, opt).empty());
+    CHECK(schedule_infotext(ScheduleKind::beta, true, sd, {}) ==
+          Entries{{"Beta schedule alpha", 0.6}, {"Beta schedule beta", 0.6}});
+}
+
+TEST_CASE("schedule: Align Your Steps takes the SDXL list for SDXL models") {
+    SafeTensors st(kGolden);
+    DiscreteSchedule sd = sd_schedule();
+    for (int n : {4, 10, 11, 25}) {
+        std::string name = "sched/sd/align_your_steps/sdxl/n" + std::to_string(n);
+        ScheduleOptions opt;
+        opt.sdxl = true;
+        CHECK(close_rel(name, make_sigmas(ScheduleKind::align_your_steps, n, sd, opt), golden(st, name), 2e-6));
+    }
+    // The selection by model family: SDXL (base or refiner) gets the SDXL list, every other family the SD 1.5 one.
+    CHECK(schedule_options_for(ModelFamily::SDXL, {}).sdxl);
+    CHECK(!schedule_options_for(ModelFamily::SD1, {}).sdxl);
+    CHECK(!schedule_options_for(ModelFamily::SD2, {}).sdxl);
+    CHECK(make_sigmas(ScheduleKind::align_your_steps, 11, sd, schedule_options_for(ModelFamily::SDXL, {}))[3] == 2.181f);
 }
 
 TEST_CASE("schedule: sigma_to_t and t_to_sigma (log-sigma interpolation)") {

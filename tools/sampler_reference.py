@@ -21,6 +21,8 @@ Tensor names (all F32):
   noise/pool (64, 24)          the noise returned by successive randn calls
   table/alphas_cumprod, table/sigmas, table/log_sigmas (1000,)   the SD table
   sched/<table>/<schedule>/n<N>  make_sigmas output (N + 1,), table sd or lcm
+  sched/sd/<schedule>/min<A>_max<B>_rho<R>/n10   with the webui's sigma min/max and rho settings (0: unset)
+  sched/sd/align_your_steps/sdxl/n<N>            the SDXL list
   map/sigma_in, map/t_out      sigma_to_t on the SD table;  map/t_in, map/sigma_out: t_to_sigma
   run/<sampler>/<schedule>/n<steps>[/<variant>]/sigmas   the sampler's sigmas (webui rules applied)
                                                  .../x       final latent
@@ -131,10 +133,11 @@ def kl_optimal(n, smin, smax):
 
 
 AYS_SD15 = [14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152, 0.029]
+AYS_SDXL = [14.615, 6.315, 3.771, 2.181, 1.342, 0.862, 0.555, 0.380, 0.234, 0.113, 0.029]
 
 
-def align_your_steps(n):
-    sig = list(AYS_SD15)
+def align_your_steps(n, sdxl=False):
+    sig = list(AYS_SDXL if sdxl else AYS_SD15)
     if n != len(sig):
         xs, ys = np.linspace(0, 1, len(sig)), np.log(sig[::-1])
         out = np.exp(np.interp(np.linspace(0, 1, n), xs, ys))[::-1].copy()
@@ -182,22 +185,25 @@ def beta_sched(n, smin, smax, alpha=0.6, beta=0.6):
     return torch.tensor([smin + x * (smax - smin) for x in ts] + [0.0], dtype=torch.float32)
 
 
-def make_sigmas(schedule, n, table, beta_ab=(0.6, 0.6)):
-    smin, smax = table.sigmas[0].item(), table.sigmas[-1].item()
+def make_sigmas(schedule, n, table, beta_ab=(0.6, 0.6), smin=0.0, smax=0.0, rho=0.0, sdxl=False):
+    """KDiffusionSampler.get_sigmas: the webui's sigma_min / sigma_max / rho settings replace the table's ends and
+    the schedule's default rho when non-zero (default_rho: Karras 7, Polyexponential 1, else none)."""
+    smin = smin if smin != 0 else table.sigmas[0].item()
+    smax = smax if smax != 0 else table.sigmas[-1].item()
     if schedule == "discrete":
         return table.get_sigmas(n)
     if schedule == "karras":
-        return karras(n, smin, smax)
+        return karras(n, smin, smax, rho if rho != 0 else 7.0)
     if schedule == "exponential":
         return exponential(n, smin, smax)
     if schedule == "polyexponential":
-        return polyexponential(n, smin, smax)
+        return polyexponential(n, smin, smax, rho if rho != 0 else 1.0)
     if schedule == "sgm_uniform":
         return sgm_uniform(n, table, smin, smax)
     if schedule == "kl_optimal":
         return kl_optimal(n, smin, smax)
     if schedule == "align_your_steps":
-        return align_your_steps(n)
+        return align_your_steps(n, sdxl)
     if schedule == "simple":
         return simple(n, table)
     if schedule == "normal":
@@ -709,6 +715,7 @@ SAMPLERS = ["euler", "euler_a", "heun", "dpm2", "dpm2_a", "dpmpp_2m", "dpmpp_2s_
 SCHEDULES = ["discrete", "karras", "exponential"]
 NEW_SCHEDULES = ["polyexponential", "sgm_uniform", "kl_optimal", "align_your_steps", "simple", "normal", "ddim", "beta"]
 STEPS = [1, 4, 10]
+OVERRIDES = [(0.1, 10.0, 0.0), (0.0, 8.0, 5.0), (0.05, 0.0, 3.0)]  # (sigma_min, sigma_max, rho), 0 = default
 TRAJ = {("euler_a", "karras", 10), ("lms", "discrete", 10), ("dpmpp_2m", "karras", 10), ("heun", "exponential", 4),
         ("ddim", "discrete", 10), ("dpmpp_sde", "karras", 10), ("dpmpp_3m_sde", "exponential", 10),
         ("plms", "discrete", 10), ("restart", "karras", 20)}
@@ -780,6 +787,14 @@ def main():
                 T.append(("sched/%s/%s/n%d" % (tname, schedule, steps), make_sigmas(schedule, steps, table)))
     for a, b in ((0.5, 0.7), (0.9, 0.3)):  # the Beta schedule's --beta-alpha / --beta-beta
         T.append(("sched/sd/beta_a%g_b%g/n10" % (a, b), make_sigmas("beta", 10, sd, (a, b))))
+    # The webui's "sigma min" / "sigma max" / "rho" settings on every schedule (those that ignore them too), and
+    # the SDXL Align Your Steps list
+    for schedule in SCHEDULES + NEW_SCHEDULES:
+        for smin, smax, rho in OVERRIDES:
+            T.append(("sched/sd/%s/min%g_max%g_rho%g/n10" % (schedule, smin, smax, rho),
+                      make_sigmas(schedule, 10, sd, smin=smin, smax=smax, rho=rho)))
+    for steps in (4, 10, 11, 25):
+        T.append(("sched/sd/align_your_steps/sdxl/n%d" % steps, make_sigmas("align_your_steps", steps, sd, sdxl=True)))
 
     # sigma_to_t / t_to_sigma on the SD table: random, table values, out of range
     sig_in = torch.cat([torch.exp(torch.empty(40).uniform_(math.log(0.02), math.log(20.0), generator=g)),
