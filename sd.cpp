@@ -219,6 +219,13 @@ int cmd_generate(const Options& o) {
     p.schedule_options.sigma_min = o.sigma_min;
     p.schedule_options.sigma_max = o.sigma_max;
     p.schedule_options.rho = o.rho;
+    p.unipc.variant = parse_unipc_variant(o.unipc_variant);
+    p.unipc.skip_type = parse_unipc_skip(o.unipc_skip_type);
+    p.unipc.order = o.unipc_order;
+    p.unipc.lower_order_final = o.unipc_lower_order_final;
+    if (p.sampler == SamplerKind::unipc && (int)sampler_sigmas(p.sampler, p.schedule, o.steps, sd_schedule()).size() < p.unipc.order)
+        throw UsageError("UniPC of order " + std::to_string(p.unipc.order) + " (--unipc-order) needs at least that many steps, got --steps " +
+                         std::to_string(o.steps));
     p.steps = o.steps;
     p.cfg_scale = o.cfg_scale;
     p.width = o.width;

@@ -214,12 +214,14 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
     auto calls = std::make_shared<int>(0);  // the webui's CFGDenoiser.step
     const bool v = m.prediction == Prediction::v;
     return [&m, cond, uncond, cfg_scale, table, h, w, &arena, cancel, n, calls, lcm, v](
-               const std::vector<float>& x, float sigma, std::vector<float>& out) {
+               const std::vector<float>& x, float sigma, std::vector<float>& out, const DenoiseExtras& extras) {
         if (cancel && cancel->load()) throw Cancelled();
         const int step = (*calls)++;
         Arena::Mark mk = arena.mark();
         const float c_in = (float)(1.0 / std::sqrt((double)sigma * sigma + 1.0));
-        const float t = (float)table.sigma_to_t(sigma);
+        // UniPC names its (fractional) timestep itself, as the webui's CFGDenoiserTimesteps passes it to the UNet
+        const bool given_t = extras.timestep >= 0;
+        const float t = (float)(given_t ? extras.timestep : table.sigma_to_t(sigma));
         std::vector<const Tensor*> parts;
         for (const CondSchedule& c : cond.parts) parts.push_back(&c.at(step));
         Tensor c = stack_conds(parts);  // (P, T, C)
@@ -255,19 +257,29 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
         if (lcm) lcm_boundary_scalings(t, &c_skip, &c_out);
         out.resize(n);
         const float* e_u = u ? eps.data() + P * n : nullptr;
+        const double cfg = cfg_scale * extras.cfg_multiplier;
+        // D from a model output at element i. With a timestep of its own, a v model's output becomes eps as the
+        // webui's CompVisTimestepsVDenoiser does it, with abar at the timestep truncated to an integer.
+        const double abar = given_t ? table.alphas_cumprod[std::min<size_t>((size_t)t, table.alphas_cumprod.size() - 1)] : 0;
+        auto denoised = [&](int64_t i, double e) {
+            if (v && given_t) e = std::sqrt(abar) * e + std::sqrt(1 - abar) * (x[i] * c_in);
+            return v && !given_t ? denoised_from_output(Prediction::v, x[i], e, sigma) : x[i] - (double)sigma * e;
+        };
+        if (extras.uncond) extras.uncond->resize(n);
         for (int64_t i = 0; i < n; i++) {
             // Classifier-free guidance (Ho & Salimans 2022, eq. 6), summed over the AND parts as in composable
             // diffusion (Liu et al. 2022): D_u + sum_k (D_k - D_u) * (weight_k * cfg), written for the model outputs.
             double e;
             if (e_u) {
                 e = e_u[i];
-                for (int64_t k = 0; k < P; k++) e += cond.weights[k] * cfg_scale * ((double)eps[k * n + i] - e_u[i]);
+                for (int64_t k = 0; k < P; k++) e += cond.weights[k] * cfg * ((double)eps[k * n + i] - e_u[i]);
             } else {
                 e = eps[i];
             }
             // D is affine in the model's output at a fixed x (eps or v), so guiding the outputs guides the D's.
-            double d = v ? denoised_from_output(Prediction::v, x[i], e, sigma) : x[i] - (double)sigma * e;
-            out[i] = (float)(c_out * d + c_skip * x[i]);
+            out[i] = (float)(c_out * denoised(i, e) + c_skip * x[i]);
+            // CFG++ reads the unconditional prediction (without an uncond pass, at CFG 1: the conditional one)
+            if (extras.uncond) (*extras.uncond)[i] = (float)denoised(i, e_u ? e_u[i] : eps[i]);
         }
         arena.release(mk);
     };
@@ -382,6 +394,7 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     };
     if (on_step) on_step(0, p.steps);  // sampling starts now
     SamplerOptions opt;
+    opt.unipc = p.unipc;
     if (sampler_uses_brownian_noise(p.sampler)) opt.noise_sampler = brownian_noise_sampler(sigmas, {p.seed}, p.rng, n);
     sample(p.sampler, denoise, x, sigmas, rng, cb, opt);
     if (!p.dump_latents.empty()) dump(p.dump_latents, step_name(done), x, h, w);

@@ -58,6 +58,7 @@ struct GenerateParams {
     SamplerKind sampler = SamplerKind::euler_a;
     ScheduleKind schedule = ScheduleKind::discrete;
     ScheduleOptions schedule_options;
+    UniPCOptions unipc;        // the webui's UniPC settings (UniPC only)
     int steps = 20;
     double cfg_scale = 7.0;
     int width = 512, height = 512;
