@@ -25,22 +25,29 @@ struct TextEmbedding {
     std::string name;       // the file name without extension: what a prompt writes
     std::string shorthash;  // first 12 hex digits of the file's SHA-256 (the webui's "TI hashes")
     int64_t vectors = 0, width = 0;
+    int64_t shape = 0;        // the webui's Embedding.shape: the width, or clip_g's + clip_l's for an SDXL pair
     std::vector<float> data;  // (vectors, width)
 };
 
 // The webui's EmbeddingDatabase: names by their token ids, longest first for each first token.
 class EmbeddingDb {
 public:
-    // Adds every .safetensors embedding in `dir` (recursively) whose width is `width`; a .pt or .bin file there
-    // is an error telling to convert it (pickles are never read). A missing folder is an empty database.
-    void load_dir(const std::string& dir, int64_t width);
+    // Adds every .safetensors embedding in `dir` (recursively) whose width is `width`; those of another width are
+    // kept aside as skipped (without their vectors), as the webui does; a .pt or .bin file there is an error
+    // telling to convert it when a prompt names it (pickles are never read). A missing folder is an empty
+    // database. A file that is no embedding throws, or, with `errors`, is reported there and left out.
+    void load_dir(const std::string& dir, int64_t width, std::vector<std::string>* errors = nullptr);
     void add(TextEmbedding e);
+    // What the webui's /sdapi/v1/embeddings lists, each name once (a later file of a name replaces an earlier
+    // one), sorted by lower-case name: loaded (this width) and skipped (another width). Pickles are in neither.
+    std::vector<const TextEmbedding*> loaded() const;
+    std::vector<const TextEmbedding*> skipped() const;
     // find_embedding_at_position: the embedding whose name's tokens start at tokens[pos], and how many tokens.
     const TextEmbedding* find(const std::vector<int>& tokens, size_t pos, size_t* length) const;
     bool empty() const { return by_first_.empty(); }
 
 private:
-    std::vector<std::unique_ptr<TextEmbedding>> all_;
+    std::vector<std::unique_ptr<TextEmbedding>> all_, skipped_;
     std::map<int, std::vector<std::pair<std::vector<int>, const TextEmbedding*>>> by_first_;
 };
 

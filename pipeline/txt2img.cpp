@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "app/npy.h"
+#include "pipeline/img2img.h"
 #include "json.h"
 #include "tokenizer/clip_tokenizer.h"
 
@@ -365,16 +366,26 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     Denoiser denoise = make_multicond_denoiser(m, cond, uncond.conds.empty() ? nullptr : &uncond, p.cfg_scale, table,
                                                h, w, arena, cancel, p.sampler == SamplerKind::lcm);
 
-    std::vector<float> sigmas = sampler_sigmas(p.sampler, p.schedule, p.steps, sd_schedule(),
+    // img2img (p.start): the schedule of img2img_steps' length, of which the last steps run (pipeline/img2img.h).
+    const Img2imgSteps i2i = p.start ? img2img_steps(p.steps, p.start->strength, p.start->hires_steps) : Img2imgSteps{};
+    std::vector<float> sigmas = sampler_sigmas(p.sampler, p.schedule, p.start ? i2i.steps : p.steps, sd_schedule(),
                                                schedule_options_for(m.info.family, p.schedule_options));
+    const std::vector<float> run = p.start ? img2img_sigmas(p.sampler, sigmas, i2i) : sigmas;
+    if (p.start && (int64_t)p.start->latent.size() != n)
+        throw std::runtime_error("img2img: the init latent does not match the output size");
     ImageRng rng(p.rng, {p.seed});
     std::vector<float> x = rng.randn(n);
     if (!p.dump_latents.empty()) {
         mkdir(p.dump_latents.c_str(), 0755);
         dump(p.dump_latents, "noise", x, h, w);
     }
-    const float scale = initial_noise_scale(p.sampler, sigmas);
-    for (float& v : x) v *= scale;
+    if (p.start) {
+        for (int64_t i = 0; i < n; i++) x[i] = p.start->latent[i] + x[i] * run[0];  // x0 + noise · sigma_start
+        if (!p.start->keep.empty()) denoise = blend_denoiser(denoise, *p.start);
+    } else {
+        const float scale = initial_noise_scale(p.sampler, sigmas);
+        for (float& v : x) v *= scale;
+    }
 
     // The callback comes after each step's first model evaluation (the bulk of a step), with x as it entered
     // the step: step k's x is the latent after k steps (step_000 the scaled initial noise); the final latent
@@ -392,11 +403,13 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
         if (p.on_denoised) p.on_denoised(done, d);
         if (on_step) on_step(done, steps);
     };
-    if (on_step) on_step(0, p.steps);  // sampling starts now
+    if (on_step) on_step(0, (int)run.size() - 1);  // sampling starts now
     SamplerOptions opt;
     opt.unipc = p.unipc;
+    // the Brownian tree spans the whole schedule, img2img's too (the webui's create_noise_sampler(x, sigmas, p))
     if (sampler_uses_brownian_noise(p.sampler)) opt.noise_sampler = brownian_noise_sampler(sigmas, {p.seed}, p.rng, n);
-    sample(p.sampler, denoise, x, sigmas, rng, cb, opt);
+    sample(p.sampler, denoise, x, run, rng, cb, opt);
+    if (p.start && !p.start->keep.empty()) blend_latent(x, *p.start);
     if (!p.dump_latents.empty()) dump(p.dump_latents, step_name(done), x, h, w);
     double t2 = now(), c2 = process_cpu_seconds();
     if (times) {

@@ -1,0 +1,38 @@
+// generation_infotext.cpp — see generation_infotext.h.
+#include "pipeline/generation_infotext.h"
+
+#include "pipeline/conditioning.h"
+#include "pipeline/prompt_parser.h"
+#include "pipeline/sampler_names.h"
+
+namespace sd {
+
+InfoText generation_infotext(const GenerateParams& p, const std::string& sampler_label,
+                             const std::string& schedule_label) {
+    InfoText info;
+    info.prompt = p.prompt;
+    info.negative_prompt = p.negative_prompt;
+    info.steps = p.steps;
+    info.sampler = sampler_label;
+    info.schedule_type = schedule_label;
+    // KDiffusionSampler.get_sigmas: the schedule's settings, when the sampler runs a named schedule (not a timestep
+    // sampler, not "Automatic" without a default schedule)
+    const bool named = !sampler_is_timestep(p.sampler) && !schedule_label.empty() && schedule_label != "Automatic";
+    for (const auto& [key, value] :
+         schedule_infotext(p.schedule, named, sampler_table(p.sampler, sd_schedule()), p.schedule_options))
+        info.extra.push_back({key, python_float_repr(value)});
+    info.cfg_scale = p.cfg_scale;
+    info.seed = p.seed;
+    if (p.embeddings) {
+        std::string ti = webui_ti_hashes(strip_extra_networks(p.prompt, nullptr), p.negative_prompt,
+                                         webui_total_steps(p.sampler, p.steps), *p.embeddings);
+        if (!ti.empty()) info.extra.push_back({"TI hashes", ti});
+    }
+    info.width = p.width;
+    info.height = p.height;
+    info.clip_skip = p.clip_skip;
+    info.rng = p.rng == RngKind::philox ? "NV" : "CPU";
+    return info;
+}
+
+}  // namespace sd
