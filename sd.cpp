@@ -264,6 +264,10 @@ int cmd_generate(const Options& o) {
     if (m.sd2() && p.clip_skip > 1)
         std::fprintf(stderr, "note: --clip-skip %d is recorded but has no effect on SD 2.x models: they use the "
                      "penultimate text encoder layer, as the webui does\n", p.clip_skip);
+    if (m.sdxl() && p.clip_skip > 1)
+        std::fprintf(stderr, "note: --clip-skip %d is recorded but has no effect on SDXL models: both text encoders "
+                     "give their penultimate layer, as the webui does (its 'Clip skip SDXL' option is off)\n",
+                     p.clip_skip);
 
     std::signal(SIGINT, on_sigint);
     Arena arena;

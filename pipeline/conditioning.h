@@ -70,23 +70,35 @@ std::vector<PromptChunk> tokenize_prompt(const std::string& text, const Embeddin
 PromptChunk empty_chunk();
 
 // The text encoder a pipeline conditions on: one 77-token chunk → (77, width); token_rows as in clip_encode
-// (null entries: the id's own embedding row).
+// (null entries: the id's own embedding row). SDXL runs two encoders on the same chunk and concatenates their
+// outputs along the width; `groups` names the widths of those parts ({768, 1280}), since the webui applies
+// emphasis to each encoder's output on its own. pooled_width > 0: encode also writes that many floats of pooled
+// output to `pooled` (SDXL: bigG's projected end token); null `pooled` when not wanted.
 struct TextEncoder {
     int64_t width = 0;
-    std::function<Tensor(const std::vector<int>& ids, const float* const* token_rows, Arena& arena)> encode;
+    std::vector<int64_t> groups;  // empty: one group of `width`
+    int64_t pooled_width = 0;
+    std::function<Tensor(const std::vector<int>& ids, const float* const* token_rows, Arena& arena, float* pooled)>
+        encode;
 };
 
 // Encodes texts as one batch (the webui's FrozenCLIPEmbedderWithCustomWords.forward): each text's chunks
 // (texts with fewer chunks padded with empty chunks to the longest), emphasis "Original" over the batch.
 // Returns one (1, 77·chunks, C) tensor per text. `used` collects the embeddings used, in the webui's order.
+// pooled (with enc.pooled_width): one (1, pooled_width) per text, its first chunk's (sd_hijack_clip's forward
+// returns zs[0].pooled), before emphasis.
 std::vector<Tensor> encode_texts(const TextEncoder& enc, const std::vector<std::string>& texts,
                                  const EmbeddingDb* db, Arena& arena,
-                                 std::vector<const TextEmbedding*>* used = nullptr);
+                                 std::vector<const TextEmbedding*>* used = nullptr,
+                                 std::vector<Tensor>* pooled = nullptr);
 
 // A prompt's conditioning over the steps: conds[k] is used while the denoiser's call counter is <= end_at_step[k].
 struct CondSchedule {
     std::vector<int> end_at_step;
     std::vector<Tensor> conds;  // each (1, T, C)
+    std::vector<Tensor> vectors;  // SDXL: each (1, adm), conds[k]'s vector (pipeline/sdxl.h); else empty
+    std::vector<Tensor> pooled;   // SDXL: each (1, P), conds[k]'s pooled text output; else empty
+    const Tensor& vector_at(int step) const;  // vectors[k] for at(step)'s k
     const Tensor& at(int step) const;  // reconstruct_cond_batch's choice
 };
 

@@ -33,8 +33,8 @@ namespace sd {
 struct Model {
     std::unique_ptr<SafeTensors> file;  // the mapped checkpoint every weight view points into
     CheckpointInfo info;
-    ClipTextModel clip;                 // SD 1.x
-    OpenClipTextModel open_clip;        // SD 2.x
+    ClipTextModel clip;                 // SD 1.x; SDXL's CLIP ViT-L (conditioner.embedders.0)
+    OpenClipTextModel open_clip;        // SD 2.x; SDXL's OpenCLIP ViT-bigG (conditioner.embedders.1)
     UNet unet;
     Vae vae;
     std::unique_ptr<SafeTensors> vae_file;  // --vae: the external VAE's mapped file; null: the checkpoint's own
@@ -43,11 +43,12 @@ struct Model {
     std::unique_ptr<Taesd> taesd;       // loaded on first use (--taesd, --preview)
     std::unique_ptr<Taesd> taesd_encoder;  // loaded on first use (img2img with --taesd)
     bool sd2() const { return info.family == ModelFamily::SD2; }
+    bool sdxl() const { return info.family == ModelFamily::SDXL; }
 };
 
-// The UNet's channels per attention head: 0 for SD 1.x (8 heads at every level), 64 for SD 2.x, or what the
-// file's unet_config metadata states as num_head_channels (the tiny test models do).
-int64_t unet_head_dim(const SafeTensors& st, bool sd2);
+// The UNet's channels per attention head: 0 for SD 1.x (8 heads at every level), 64 for SD 2.x and SDXL
+// (heads_by_width), or what the file's unet_config metadata states as num_head_channels (the tiny test models do).
+int64_t unet_head_dim(const SafeTensors& st, bool heads_by_width);
 
 // Maps the checkpoint, checks it is an SD 1.x or 2.x model, binds text encoder, UNet and VAE (no weight is
 // copied) and decides epsilon or v (`prediction`: "" decides as the webui does, else "eps" / "v").

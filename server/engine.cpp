@@ -405,7 +405,7 @@ JobResult Engine::run(const Job& job) {
         if (cfg_.taesd_previews)
             p.on_denoised = [&](int, const std::vector<float>& den) {
                 if (!preview_wanted_.exchange(false)) return;  // render only for someone watching
-                if (!taesd) taesd = std::make_unique<Taesd>(load_taesd_decoder());
+                if (!taesd) taesd = std::make_unique<Taesd>(load_taesd_decoder("", model_->sdxl()));
                 Tensor z = Tensor::zeros({1, 4, lh, lw});
                 std::memcpy(z.f32(), den.data(), 4 * lh * lw * sizeof(float));
                 Arena::Mark mk = preview_arena.mark();

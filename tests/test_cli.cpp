@@ -433,22 +433,18 @@ TEST_CASE("cli: a checkpoint sd cannot run is refused, saying why") {
     }
     {
         Scratch s;
-        std::string model = s.path("xl.safetensors");
-        // The keys that make a file SDXL (as in test_checkpoint.cpp), as small zero tensors.
+        std::string model = s.path("refiner.safetensors");
+        // The keys that make a file an SDXL refiner (as in test_checkpoint.cpp), as small zero tensors.
         const std::string U = "model.diffusion_model.";
         std::vector<std::pair<std::string, Tensor>> ts = {
             {U + "input_blocks.0.0.weight", Tensor::zeros({32, 4, 3, 3}, DType::F16)},
-            {U + "label_emb.0.0.weight", Tensor::zeros({128, 2816}, DType::F16)},
-            {U + "input_blocks.4.1.proj_in.weight", Tensor::zeros({64, 64}, DType::F16)},
-            {U + "input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight", Tensor::zeros({64, 2048}, DType::F16)},
-            {"conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight",
-             Tensor::zeros({10, 768}, DType::F16)},
-            {"conditioner.embedders.1.model.token_embedding.weight", Tensor::zeros({10, 1280}, DType::F16)},
+            {U + "input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight", Tensor::zeros({64, 1280}, DType::F16)},
+            {"conditioner.embedders.0.model.token_embedding.weight", Tensor::zeros({10, 1280}, DType::F16)},
             {"first_stage_model.decoder.conv_in.weight", Tensor::zeros({8, 4, 3, 3}, DType::F16)},
         };
         write_safetensors(model, ts);
-        check_failure("a checkpoint of another family", run_sd(job(s, model), s), s,
-                      {model, "is an SDXL checkpoint", "SD 1.x and 2.x models only"}, 1);
+        check_failure("a checkpoint sd does not run", run_sd(job(s, model), s), s,
+                      {model, "is an SDXL refiner checkpoint", "not the refiner"}, 1);
     }
 }
 
