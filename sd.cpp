@@ -242,7 +242,7 @@ int cmd_generate(const Options& o) {
     double t0 = now(), c0 = process_cpu_seconds();
     Model m = load_model(o.model, o.vae, o.prediction);
     EmbeddingDb embeddings;
-    embeddings.load_dir(embeddings_dir(o), m.clip.cfg.width);
+    embeddings.load_dir(embeddings_dir(o), text_encoder(m, p.clip_skip).width);  // the webui's expected_shape
     p.embeddings = &embeddings;
     double load_s = now() - t0, load_cpu = process_cpu_seconds() - c0;
     if (!m.sd2() && p.clip_skip > m.clip.cfg.layers)

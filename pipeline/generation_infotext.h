@@ -4,9 +4,9 @@
 //
 // As the webui's create_infotext fills them: prompts, steps, sampler and "Schedule type" labels, the schedule
 // settings' extra_generation_params (Schedule min/max sigma, rho, Beta alpha/beta), CFG, seed, "TI hashes", size,
-// clip skip and RNG. Left to the caller: what only it knows (model and VAE hash and name, prediction, version). Not written, as the webui v1.10 does not
-// write them: "Batch size" and "Batch pos" (removed from create_infotext in January 2023; the webui's PNG Info
-// still reads "Batch size" back, and so does ours).
+// clip skip and RNG. Left to the caller: what only it knows (model and VAE hash and name, prediction, version).
+// Not written, as the webui v1.10 does not write them: "Batch size" and "Batch pos" (removed from create_infotext
+// in January 2023; the webui's PNG Info still reads "Batch size" back, and so does ours).
 #pragma once
 #include <string>
 

@@ -97,7 +97,8 @@ std::vector<float> make_sigmas(ScheduleKind kind, int n, const DiscreteSchedule&
 // LCM's boundary condition (webui LCMCompVisDenoiser.get_scaled_out, sigma_data 0.5, timestep scale 10):
 // its denoiser returns c_out * (x - sigma * eps) + c_skip * x, with t the quantized timestep.
 // The "Schedule min sigma" / "Schedule max sigma" / "Schedule rho" / "Beta schedule alpha" / "Beta schedule beta"
-// entries the webui's KDiffusionSampler.get_sigmas adds to the infotext, in its order (all Python floats): a bound only when set and different from the table's own, rho only when set, different from the
+// entries the webui's KDiffusionSampler.get_sigmas adds to the infotext, in its order (all Python floats): a bound
+// only when set and different from the table's own, rho only when set, different from the
 // schedule's default and the schedule takes one. `named` is false when the sampler runs its own sigmas (Automatic
 // without a default schedule: the webui writes none of them then).
 std::vector<std::pair<std::string, double>> schedule_infotext(ScheduleKind kind, bool named, const DiscreteSchedule& table,

@@ -141,10 +141,11 @@ namespace {
 // SD 2.x: the webui's OpenCLIP chunks end-pad with 0 after the first end token, and ldm reads the penultimate
 // layer whatever the webui's CLIP skip says (FrozenOpenCLIPEmbedder layer "penultimate"; the webui's
 // encode_with_transformers leaves layer_idx alone).
-Tensor encode_chunk(const Model& m, std::vector<int> ids, int clip_skip, Arena& arena) {
-    if (!m.sd2()) return clip_encode(m.clip, ids.data(), clip_skip, arena);
+Tensor encode_chunk(const Model& m, std::vector<int> ids, int clip_skip, Arena& arena,
+                    const float* const* rows = nullptr) {
+    if (!m.sd2()) return clip_encode(m.clip, ids.data(), clip_skip, arena, rows);
     open_clip_pad_ids(ids.data(), (int64_t)ids.size());
-    return open_clip_encode(m.open_clip, ids.data(), /*skip=*/2, arena);
+    return open_clip_encode(m.open_clip, ids.data(), /*skip=*/2, arena, rows);
 }
 
 int64_t text_width(const Model& m) { return m.sd2() ? m.open_clip.cfg.width : m.clip.cfg.width; }
@@ -188,11 +189,9 @@ TextEncoder text_encoder(const Model& m, int clip_skip) {
     TextEncoder e;
     e.width = text_width(m);
     e.encode = [&m, clip_skip](const std::vector<int>& ids, const float* const* rows, Arena& arena, float*) {
-        if (!m.sd2()) return clip_encode(m.clip, ids.data(), clip_skip, arena, rows);
-        for (int i = 0; i < (int)ids.size(); i++)
-            if (rows && rows[i])
-                throw std::runtime_error("textual-inversion embeddings are not supported for SD 2.x models yet");
-        return encode_chunk(m, ids, clip_skip, arena);
+        // textual-inversion vectors replace their positions' token embeddings in either tower (the webui's
+        // EmbeddingsWithFixes wraps CLIP's and OpenCLIP's token_embedding alike)
+        return encode_chunk(m, ids, clip_skip, arena, rows);
     };
     return e;
 }

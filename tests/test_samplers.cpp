@@ -490,6 +490,27 @@ TEST_CASE("samplers: LMS coefficients integrate the Lagrange basis exactly") {
     CHECK_THROWS_AS(linear_multistep_coeff(3, t, 1, 0), std::logic_error);
 }
 
+TEST_CASE("samplers: every sampler the webui 1.10.1 lists, by label and alias") {
+    // modules/sd_samplers_kdiffusion.py samplers_k_diffusion, sd_samplers_timesteps.py samplers_timesteps,
+    // sd_samplers_lcm.py samplers_lcm: (label, aliases)
+    const std::vector<std::pair<const char*, std::vector<const char*>>> webui = {
+        {"DPM++ 2M", {"k_dpmpp_2m"}}, {"DPM++ SDE", {"k_dpmpp_sde"}}, {"DPM++ 2M SDE", {"k_dpmpp_2m_sde"}},
+        {"DPM++ 2M SDE Heun", {"k_dpmpp_2m_sde_heun"}}, {"DPM++ 2S a", {"k_dpmpp_2s_a"}},
+        {"DPM++ 3M SDE", {"k_dpmpp_3m_sde"}}, {"Euler a", {"k_euler_a", "k_euler_ancestral"}}, {"Euler", {"k_euler"}},
+        {"LMS", {"k_lms"}}, {"Heun", {"k_heun"}}, {"DPM2", {"k_dpm_2"}}, {"DPM2 a", {"k_dpm_2_a"}},
+        {"DPM fast", {"k_dpm_fast"}}, {"DPM adaptive", {"k_dpm_ad"}}, {"Restart", {"restart"}}, {"DDIM", {"ddim"}},
+        {"DDIM CFG++", {"ddim_cfgpp"}}, {"PLMS", {"plms"}}, {"UniPC", {"unipc"}}, {"LCM", {"k_lcm"}}};
+    CHECK(webui.size() == all_samplers().size());
+    for (const auto& [label, aliases] : webui) {
+        CAPTURE(label);
+        std::optional<ScheduleKind> sched;
+        const SamplerKind k = parse_sampler(label, &sched);
+        CHECK(!sched.has_value());
+        CHECK(std::string(sampler_display_name(k)) == label);
+        for (const char* a : aliases) CHECK(parse_sampler(a) == k);
+    }
+}
+
 TEST_CASE("samplers: names, display names and schedule suffixes") {
     std::optional<ScheduleKind> sched;
     CHECK(parse_sampler("euler_a", &sched) == SamplerKind::euler_a);
