@@ -340,10 +340,21 @@ float scalar_of(const Tensor& t) {
     return v;
 }
 
-Mat matmul(const Mat& a, const Mat& b, const std::string& what) {  // (r, k) · (k, c)
+// Throws unless an (r, c) product fits a layer of `numel` elements: checked before it is computed, so a hostile
+// file cannot ask for a huge one.
+// exact false: at most that many (a Kronecker factor).
+void check_fits(int64_t r, int64_t c, int64_t numel, const std::string& what, bool exact = true) {
+    if (r < 0 || c < 0 || (r && c > numel / r) || (exact && r * c != numel))
+        throw std::runtime_error(what + " gives a " + std::to_string(r) + "x" + std::to_string(c) +
+                                 " update for a layer of " + std::to_string(numel) +
+                                 " weights; is the LoRA for another model?");
+}
+
+Mat matmul(const Mat& a, const Mat& b, int64_t numel, const std::string& what, bool exact = true) {  // (r,k)·(k,c)
     if (a.c != b.r)
         throw std::runtime_error(what + ": the ranks of its factors differ (" + std::to_string(a.c) + " and " +
                                  std::to_string(b.r) + ")");
+    check_fits(a.r, b.c, numel, what, exact);
     Mat m;
     m.r = a.r;
     m.c = b.c;
@@ -353,9 +364,12 @@ Mat matmul(const Mat& a, const Mat& b, const std::string& what) {  // (r, k) · 
 }
 
 // LyCORIS' CP rebuild (lyco_helpers.make_weight_cp): t (i, j, k, l), wa (i, out), wb (j, in) → (out, in·k·l).
-Mat cp_weight(const Tensor& tt, const Mat& wa, const Mat& wb, const std::string& what) {
+Mat cp_weight(const Tensor& tt, const Mat& wa, const Mat& wb, int64_t numel, const std::string& what,
+              bool exact = true) {
     if (tt.ndim != 4 || tt.shape[0] != wa.r || tt.shape[1] != wb.r)
         throw std::runtime_error(what + ": its CP core " + tt.shape_str() + " does not fit its factors");
+    if (tt.shape[2] > numel || tt.shape[3] > numel || wb.c > numel) check_fits(numel + 1, 1, numel, what);
+    check_fits(wa.c, wb.c * tt.shape[2] * tt.shape[3], numel, what, exact);
     Mat t = mat_of(tt);
     const int64_t I = tt.shape[0], J = tt.shape[1], KL = tt.shape[2] * tt.shape[3], O = wa.c, N = wb.c;
     Mat m;
@@ -385,6 +399,8 @@ const Tensor* part(const LoraLayer& l, const char* name) {
 
 Tensor lora_delta(const LoraLayer& l, const std::vector<int64_t>& shape, const std::string& label) {
     const std::string what = label + ": layer " + l.key;
+    int64_t numel = 1;
+    for (int64_t s : shape) numel *= s;
     Mat d;          // ΔW as (out, rest)
     int64_t dim = 0;  // the rank alpha divides by; 0: none
     if (const Tensor* down = part(l, "lora_down.weight")) {
@@ -397,12 +413,12 @@ Tensor lora_delta(const LoraLayer& l, const std::vector<int64_t>& shape, const s
             Ut.r = U.c; Ut.c = U.r; Ut.v.resize(U.v.size());
             for (int64_t i = 0; i < U.r; i++)
                 for (int64_t n = 0; n < U.c; n++) Ut.v[(size_t)(n * U.r + i)] = U.v[(size_t)(i * U.c + n)];
-            d = cp_weight(*mid, Ut, D, what);
+            d = cp_weight(*mid, Ut, D, numel, what);
         } else {
             if (U.c != D.r)
                 throw std::runtime_error(what + ": rank mismatch, lora_up " + up->shape_str() + " and lora_down " +
                                          down->shape_str() + " (the rank is lora_down's first dimension)");
-            d = matmul(U, D, what);
+            d = matmul(U, D, numel, what);
         }
     } else if (part(l, "lora_up.weight")) {
         throw std::runtime_error(what + " has lora_up but no lora_down");
@@ -413,8 +429,8 @@ Tensor lora_delta(const LoraLayer& l, const std::vector<int64_t>& shape, const s
         Mat w1a = mat_of(*part(l, "hada_w1_a")), w1b = mat_of(*part(l, "hada_w1_b"));
         Mat w2a = mat_of(*part(l, "hada_w2_a")), w2b = mat_of(*part(l, "hada_w2_b"));
         dim = w1b.r;
-        Mat a = part(l, "hada_t1") ? cp_weight(*part(l, "hada_t1"), w1a, w1b, what) : matmul(w1a, w1b, what);
-        Mat b = part(l, "hada_t2") ? cp_weight(*part(l, "hada_t2"), w2a, w2b, what) : matmul(w2a, w2b, what);
+        Mat a = part(l, "hada_t1") ? cp_weight(*part(l, "hada_t1"), w1a, w1b, numel, what) : matmul(w1a, w1b, numel, what);
+        Mat b = part(l, "hada_t2") ? cp_weight(*part(l, "hada_t2"), w2a, w2b, numel, what) : matmul(w2a, w2b, numel, what);
         if (a.r != b.r || a.c != b.c)
             throw std::runtime_error(what + ": its two Hadamard factors differ in shape");
         for (size_t i = 0; i < a.v.size(); i++) a.v[i] *= b.v[i];  // LoHa: (w1a·w1b) ⊙ (w2a·w2b)
@@ -428,9 +444,11 @@ Tensor lora_delta(const LoraLayer& l, const std::vector<int64_t>& shape, const s
             if (!a || !b) throw std::runtime_error(what + " is a LoKr layer without " + p + " (or " + p + "_a and _b)");
             Mat A = mat_of(*a), B = mat_of(*b);
             dim = B.r;
-            return t ? cp_weight(*t, A, B, what) : matmul(A, B, what);
+            // each Kronecker factor is at most the layer's size
+            return t ? cp_weight(*t, A, B, numel, what, false) : matmul(A, B, numel, what, false);
         };
         Mat w1 = factor(1, nullptr), w2 = factor(2, part(l, "lokr_t2"));
+        check_fits(w1.r * w2.r, w1.c * w2.c, numel, what);
         // LoKr: w1 ⊗ w2, w2 flattened to (c, d·k·k): the same as the webui's 4-D kron after its reshape.
         d.r = w1.r * w2.r;
         d.c = w1.c * w2.c;
@@ -447,8 +465,6 @@ Tensor lora_delta(const LoraLayer& l, const std::vector<int64_t>& shape, const s
         throw std::runtime_error(what + " has no lora_down/lora_up, hada_ or lokr_ weights");
     }
 
-    int64_t numel = 1;
-    for (int64_t s : shape) numel *= s;
     if (shape.empty() || d.r != shape[0] || d.r * d.c != numel) {
         std::string s = "[";
         for (size_t i = 0; i < shape.size(); i++) s += (i ? ", " : "") + std::to_string(shape[i]);

@@ -104,3 +104,30 @@ TEST_CASE("lora golden: four LoRAs stacked from prompt tags give the reference's
     Tensor again = sample_latent(fresh, p, arena);
     CHECK(std::memcmp(plain.f32(), again.f32(), plain.nbytes()) == 0);
 }
+
+TEST_CASE("lora golden: a kohya SDXL LoRA on the tiny SDXL model: merged weights and the latent") {
+    SafeTensors ckpt("tests/data/tiny_sdxl.safetensors");
+    check_merged(ckpt, "SDXL", "sdxl_tiny", "tests/data/lora_sdxl/sdxl_tiny.safetensors", 0.7f, 1.3f);
+    SafeTensors golden("tests/data/golden_lora.safetensors");
+    Model m = load_model("tests/data/tiny_sdxl.safetensors", kTiny);  // the SD 1.x VAE stands in, as in test_sdxl
+    GenerateParams p;
+    p.prompt = "a photo of an astronaut riding a horse <lora:sdxl_tiny:0.7:1.3>";
+    p.negative_prompt = "";
+    p.sampler = SamplerKind::euler;
+    p.schedule = ScheduleKind::discrete;
+    p.steps = 3;
+    p.cfg_scale = 5;
+    p.seed = 1;
+    p.rng = RngKind::cpu;
+    p.width = 128;
+    p.height = 64;
+    p.lora_dir = "tests/data/lora_sdxl";
+    Arena arena;
+    Tensor x = sample_latent(m, p, arena);  // (1, 4, 8, 16)
+    Tensor want = golden.get("sdxl/x", {1, 4, 8, 16});
+    // As the SD 1.x stack: f16-ulp differences in merged weights, f32 against float64; the LoRA moves this latent
+    // by a third of its scale.
+    test::Diff d = test::compare(x.f32(), want.f32(), want.numel(), test::scale_tol(1e-4, 1e-8));
+    MESSAGE(d.summary("sdxl LoRA"));
+    CHECK_MESSAGE(d.ok, d.summary("sdxl LoRA"));
+}

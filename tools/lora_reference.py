@@ -4,6 +4,10 @@ and what applying them must give: tests/data/golden_lora.safetensors (merged wei
 
     /usr/bin/python3 tools/lora_reference.py      # writes tests/data/lora/*.safetensors, tests/data/lora_sdxl/*, the golden
 
+SDXL: kohya SDXL and PEFT files merged into a few tensors under SDXL's real names (sdxl_names.safetensors), and a kohya
+SDXL LoRA (te1, te2's fused q/k/v rows, sgm UNet names, LoCon, label_emb) on tests/data/tiny_sdxl.safetensors with
+tools/reference_sdxl.py's Euler run (3 steps, CFG 5, seed 1, 128x64) as the image golden.
+
 Independent of the C++: the layer → tensor pairs are written out by hand below (one line each, read off the
 diffusers ↔ ldm block numbering), and each format's update is its formula in torch, float64:
   LoRA / LoCon   ΔW = up.flatten(1) @ down.flatten(1)                      (kohya networks/lora.py)
@@ -252,6 +256,32 @@ def merged_rows(ckpt, layers, te, unet):
     return {n: f16(w) for n, w in acc.items()}
 
 
+# ---- the tiny SDXL checkpoint: a kohya SDXL LoRA (sgm UNet names, te1 / te2) and its latent --------------------
+
+def sdxl_tiny_lora():
+    return [lora_rows("lora_te1_text_model_encoder_layers_1_self_attn_q_proj", XE0 + "1.self_attn.q_proj.weight", 8, 8),
+            lora_rows("lora_te2_text_model_encoder_layers_0_self_attn_k_proj", XE1 + "0.attn.in_proj_weight", 8, 8,
+                      rows=1),
+            lora_rows("lora_te2_text_model_encoder_layers_2_mlp_fc2", XE1 + "2.mlp.c_proj.weight", 8, 32, alpha=None),
+            lora_rows("lora_unet_input_blocks_4_1_transformer_blocks_1_attn2_to_k",
+                      XU + "input_blocks.4.1.transformer_blocks.1.attn2.to_k.weight", 32, 16, alpha=8.0),
+            lora_rows("lora_unet_output_blocks_2_1_proj_in", XU + "output_blocks.2.1.proj_in.weight", 64, 64, alpha=4.0),
+            lora_rows("lora_unet_output_blocks_2_2_conv", XU + "output_blocks.2.2.conv.weight", 64, 64, k=3, alpha=4.0),
+            lora_rows("lora_unet_label_emb_0_0", XU + "label_emb.0.0.weight", 128, 1544, alpha=1.0)]
+
+
+def sdxl_latent(tensors):
+    """reference_sdxl.py's euler run (3 steps, CFG 5, seed 1, 128x64) on the given checkpoint tensors."""
+    import reference_sdxl as X
+    clip_l, bigg, unet = X.build(X.SEED)
+    for prefix, m in ((X.CLIP_L_PREFIX, clip_l), (X.BIGG_PREFIX, bigg), (X.UNET_PREFIX, unet)):
+        sd = {n[len(prefix):]: torch.from_numpy(a.astype(np.float64) if a.dtype != np.int64 else a.copy())
+              for n, a in tensors.items() if n.startswith(prefix)}
+        m.load_state_dict(sd, strict=True)
+    with torch.no_grad():
+        return f32(X.run(clip_l, bigg, unet, X.RUNS[0]))
+
+
 # ---- main -------------------------------------------------------------------------------------------------------
 
 def main():
@@ -296,9 +326,24 @@ def main():
         write_safetensors(os.path.join(DATA, "lora_sdxl", name + ".safetensors"), t, md)
         for n, w in merged_rows(xl, layers, 0.75, 1.5).items():
             golden[f"merged/{name}/{n}"] = w
+    # The tiny SDXL checkpoint: "a photo of an astronaut riding a horse <lora:sdxl_tiny:0.7:1.3>".
+    xs, _ = read_safetensors(os.path.join(DATA, "tiny_sdxl.safetensors"))
+    layers = sdxl_tiny_lora()
+    t = {f"{key}.{part}": a for key, _, parts, _ in layers for part, a in parts.items()}
+    write_safetensors(os.path.join(DATA, "lora_sdxl", "sdxl_tiny.safetensors"), t,
+                      {**meta, "ss_base_model_version": "sdxl_base_v1-0"})
+    m = merged_rows(xs, layers, 0.7, 1.3)
+    for n, w in m.items():
+        golden[f"merged/sdxl_tiny/{n}"] = w
+    x = sdxl_latent({**xs, **m})
+    x0 = sdxl_latent(xs)
+    golden["sdxl/x"] = x
+    print(f"  the SDXL LoRA moves the latent by {np.abs(x - x0).max():.4f} max (scale {np.abs(x0).max():.3f})")
     out = os.path.join(DATA, "golden_lora.safetensors")
     write_safetensors(out, golden, {**meta, "stacked": repr([(n, te, un) for n, (_, te, un) in zip(files, mults)]),
-                                    "sdxl_multipliers": "te 0.75, unet 1.5"})
+                                    "sdxl_multipliers": "te 0.75, unet 1.5",
+                                    "sdxl_tiny": "<lora:sdxl_tiny:0.7:1.3> on tests/data/tiny_sdxl.safetensors, "
+                                                 "reference_sdxl.py's euler run"})
     print(f"wrote {out} ({os.path.getsize(out)} bytes, {len(golden)} tensors)")
 
 
