@@ -116,7 +116,7 @@ FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno
 FUZZ_OBJ := $(addprefix build-fuzz/,json.o safetensors.o app/checkpoint.o app/options.o \
               app/image_io.o tokenizer/clip_tokenizer.o tokenizer/unicode_tables.o \
               app/sha256.o pipeline/prompt_parser.o pipeline/prompt_chunks.o \
-              server/http.o server/api_request.o pipeline/sampler_names.o pipeline/schedule.o)
+              server/http.o server/api_request.o pipeline/sampler_names.o pipeline/schedule.o app/infotext.o)
 fuzz-build:
 	CXXFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" $(MAKE) --no-print-directory BUILD=build-fuzz \
 	    CXX=$(FUZZ_CXX) $(FUZZ_OBJ)
