@@ -1,7 +1,7 @@
 // sd.cpp — the command-line interface: parse, validate, run, and report every failure as one sentence.
 //
 //   sd -m MODEL -p PROMPT [options]   text to image (PNG with the webui's parameters chunk)
-//   sd info MODEL | sd tokenize TEXT | sd bench -m MODEL
+//   sd info MODEL | sd tokenize TEXT | sd bench -m MODEL | sd upscale -m UPSCALER -i IN -o OUT.png
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,7 +24,9 @@
 #include "app/memory.h"
 #include "app/options.h"
 #include "app/sha256.h"
+#include "app/upscale_cmd.h"
 #include "kernels/kernels.h"
+#include "models/upscaler.h"
 #include "pipeline/generation_infotext.h"
 #include "pipeline/hires.h"
 #include "pipeline/img2img.h"
@@ -104,6 +106,19 @@ struct Progress {
 int cmd_info(const Options& o) {
     SafeTensors st(o.args[0]);
     CheckpointInfo info = inspect_checkpoint(st);
+    const std::string upscaler = describe_upscaler(st);
+    if (!upscaler.empty()) {  // format_info's file, dtype and metadata lines under an upscaler's own head and verdict
+        std::string text = format_info(info), line;
+        std::printf("%s: an upscaler: %s\n", info.path.c_str(), upscaler.c_str());
+        for (size_t at = text.find('\n') + 1, end; at < text.size(); at = end + 1) {
+            end = text.find('\n', at);
+            line = text.substr(at, end - at);
+            if (line.rfind("  other", 0) != 0 && line.rfind("  runs in sd", 0) != 0) std::printf("%s\n", line.c_str());
+        }
+        const bool runs = upscaler.rfind("an upscaler this program cannot run", 0) != 0;
+        std::printf("  %-14s%s\n", "runs in sd", runs ? ("yes — sd upscale -m " + info.path + " -i IN -o OUT.png").c_str() : "no");
+        return 0;
+    }
     std::printf("%s", format_info(info).c_str());
     if (info.family == ModelFamily::SD1 || info.family == ModelFamily::SD2) {
         // What generating with it would use: the webui's decision (pipeline/prediction.h), which for an SD 2.x file
@@ -320,6 +335,7 @@ int cmd_generate(const Options& o) {
 
 int main(int argc, char** argv) {
     if (argc > 1 && std::strcmp(argv[1], "serve") == 0) return serve::serve_main(argc - 1, argv + 1, kVersion);
+    if (argc > 1 && std::strcmp(argv[1], "upscale") == 0) return upscale_main(argc - 1, argv + 1);
     try {
         Options o = parse_args(argc, argv);
         if (o.command == "help") { std::printf("%s", usage().c_str()); return 0; }

@@ -82,7 +82,7 @@ options:
   -o, --output PATH         PNG to write; with --batch-count > 1, -1, -2, ... are added (default: output.png)
       --taesd               decode with the built-in tiny autoencoder (fast, approximate)
       --precision fp32|bf16 matrix product precision (default: bf16 where the CPU has AVX512_BF16 or ARM64 BF16, else fp32)
-      --vae-tiling          decode in overlapping tiles (default: automatic above 1024x1024)
+      --vae-tiling          decode in overlapping tiles (default: automatic above 1024x1024; SDXL above 768x768)
       --no-vae-tiling       never tile the decode
       --dump-latents DIR    write the initial noise and the latent after every step as .npy files
 img2img and inpainting (the webui's img2img tab):

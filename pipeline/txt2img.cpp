@@ -496,9 +496,11 @@ void write_preview(Model& m, const std::string& path, const std::vector<float>& 
     write_file_atomic(path, encode_png(out, {}));  // a viewer never sees half a file
 }
 
-bool vae_tile_decode(int vae_tiling, int64_t width, int64_t height) {
-    return vae_tiling > 0 || (vae_tiling < 0 && width * height > 1024 * 1024);
+bool vae_tile_decode(int vae_tiling, int64_t width, int64_t height, int64_t auto_above) {
+    return vae_tiling > 0 || (vae_tiling < 0 && width * height > auto_above);
 }
+
+int64_t vae_auto_tile_pixels(const Model& m) { return m.sdxl() ? 768 * 768 : 1024 * 1024; }
 
 Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, int vae_tiling) {
     if (first_non_finite(latent.f32(), latent.numel()) >= 0)
@@ -510,7 +512,7 @@ Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, in
         if (!m.taesd) m.taesd = std::make_unique<Taesd>(load_taesd_decoder("", m.sdxl()));
         img = taesd_decode(*m.taesd, latent, arena);
     } else {
-        const bool tiled = vae_tile_decode(vae_tiling, 8 * latent.shape[3], 8 * latent.shape[2]);
+        const bool tiled = vae_tile_decode(vae_tiling, 8 * latent.shape[3], 8 * latent.shape[2], vae_auto_tile_pixels(m));
         img = tiled ? vae_decode_tiled(m.vae, latent, arena) : vae_decode(m.vae, latent, arena);
     }
     const int64_t H = img.shape[2], W = img.shape[3], HW = H * W;
@@ -546,7 +548,7 @@ size_t estimate_working_memory(const Model& m, int width, int height, bool taesd
     // attention tile set per thread; measured arena peaks scale with h·w.
     size_t unet = (size_t)2 * m.unet.cfg.model_channels * h * w * sizeof(float) * 40;
     size_t vae = taesd                                         ? (size_t)64 * 4 * width * height * sizeof(float)
-                 : vae_tile_decode(vae_tiling, width, height) ? vae_decode_tiled_arena_bytes(m.vae, 1, h, w)
+                 : vae_tile_decode(vae_tiling, width, height, vae_auto_tile_pixels(m)) ? vae_decode_tiled_arena_bytes(m.vae, 1, h, w)
                                                               : vae_decode_arena_bytes(m.vae, 1, h, w);
     return std::max(unet, vae) + ((size_t)256 << 20);
 }

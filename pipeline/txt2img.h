@@ -137,8 +137,12 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
 // Decodes a latent with the VAE (or TAESD) into 8-bit RGB, as the webui quantises: clamp((x+1)/2)·255, truncated.
 // The VAE decodes in tiles (vae_decode_tiled) when vae_tile_decode(vae_tiling, W, H) says so.
 Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, int vae_tiling = -1);
-// Whether the VAE decode of a width × height image is tiled: vae_tiling 1 yes, 0 no, -1 above 1024×1024 pixels.
-bool vae_tile_decode(int vae_tiling, int64_t width, int64_t height);
+// Whether the VAE decode of a width × height image is tiled: vae_tiling 1 yes, 0 no, -1 above auto_above pixels
+// (1024×1024 for SD 1.x/2.x; vae_auto_tile_pixels(m) gives the model's).
+bool vae_tile_decode(int vae_tiling, int64_t width, int64_t height, int64_t auto_above = 1024 * 1024);
+// Above how many pixels the model's VAE decode is tiled by default: 1024×1024, and 768×768 for SDXL, whose native
+// 1024×1024 would otherwise need 1.5 GB of decoder activations on top of the mapped weights (0.4 GB tiled).
+int64_t vae_auto_tile_pixels(const Model& m);
 // The webui's CFG denoiser over a prompt schedule and AND parts (sd_samplers_cfg_denoiser.py): at its k-th call
 // (k counts from 0) each part's and the uncond's conditioning for step k; the parts (padded among themselves by
 // repeating their last vector) and the uncond run as one UNet batch when their lengths agree, else separately

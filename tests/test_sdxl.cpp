@@ -54,6 +54,10 @@ TEST_CASE("sdxl: the tiny checkpoint loads as SDXL: two encoders, per-level dept
     CHECK(c.head_dim == 16);
     CHECK(m.vae.scale == kSdxlVaeScale);
     CHECK(m.prediction == Prediction::eps);
+    // SDXL's native 1024x1024 decodes in tiles by default (the full pass needs 1.5 GB of activations); SD 1.x not.
+    CHECK(vae_tile_decode(-1, 1024, 1024, vae_auto_tile_pixels(m)));
+    CHECK(!vae_tile_decode(-1, 768, 768, vae_auto_tile_pixels(m)));
+    CHECK(!vae_tile_decode(-1, 1024, 1024));
 }
 
 TEST_CASE("sdxl: CLIP-L hidden_states[-2] and the bigG tower (penultimate, pooled) match the golden") {
