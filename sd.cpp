@@ -31,6 +31,7 @@
 #include "pipeline/hires.h"
 #include "pipeline/img2img.h"
 #include "pipeline/prediction.h"
+#include "pipeline/loras.h"
 #include "pipeline/txt2img.h"
 #include "server/serve.h"
 #include "tokenizer/clip_tokenizer.h"
@@ -214,8 +215,15 @@ int cmd_generate(const Options& o) {
     uint64_t seed = !o.random_seed ? o.seed : std::random_device{}() % 4294967294u;
 
     check_prompts(p.prompt, p.negative_prompt, webui_total_steps(p.sampler, p.steps));  // before any loading
+    p.lora_dir = o.lora_dir.empty() ? default_lora_dir(o.model) : o.lora_dir;
+    {
+        std::vector<ExtraNetworkTag> tags;
+        strip_extra_networks(p.prompt, &tags);
+        for (const LoraTag& l : lora_tags(tags)) find_lora(p.lora_dir, l.name);  // an unknown name before any loading
+    }
     // img2img: the init image is read and checked before the model is loaded
     Img2imgParams ip;
+    InpaintParams inpaint;
     const bool img2img = !o.init_img.empty();
     if (img2img) {
         try {
@@ -225,6 +233,15 @@ int cmd_generate(const Options& o) {
         }
         ip.init = read_image(o.init_img);
         ip.strength = o.strength;
+        if (!o.mask.empty()) {
+            inpaint.mask = read_image(o.mask);
+            inpaint.blur = o.mask_blur;
+            inpaint.invert = o.invert_mask;
+            inpaint.fill = parse_inpainting_fill(o.inpainting_fill);
+            inpaint.full_res = o.inpaint_full_res;
+            inpaint.padding = o.inpaint_padding;
+            ip.inpaint = &inpaint;
+        }
         check_img2img_sampler(p.sampler);
     }
     HiresParams hp;
@@ -281,10 +298,11 @@ int cmd_generate(const Options& o) {
         Progress progress;
         StageTimes times;
         HiresTimes hires_times;
+        std::vector<std::pair<std::string, std::string>> img2img_info;
         Image img;
         try {
             auto on_step = [&](int k, int n) { progress.step(k, n); };
-            img = img2img ? generate_img2img(m, p, ip, arena, &times, on_step, &g_interrupted)
+            img = img2img ? generate_img2img(m, p, ip, arena, &times, on_step, &g_interrupted, &img2img_info)
                   : hires ? generate_hires(m, p, hp, arena, &hires_times, on_step, &g_interrupted)
                           : generate(m, p, arena, &times, on_step, &g_interrupted);
         } catch (const Cancelled&) {
@@ -304,6 +322,7 @@ int cmd_generate(const Options& o) {
         info.vae_name = p.taesd ? "TAESD" : o.vae.empty() ? "" : stem(o.vae);
         info.vae_hash = vae_hash_job ? vae_hash_job->get() : "";
         if (img2img) info.denoising_strength = python_float_repr(ip.strength);
+        info.extra.insert(info.extra.end(), img2img_info.begin(), img2img_info.end());
         if (hires) add_hires_infotext(hp, info);
         info.prediction = m.sd2() || !o.prediction.empty() ? prediction_name(m.prediction) : "";
         info.version = kVersion;
