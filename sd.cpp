@@ -372,7 +372,7 @@ int main(int argc, char** argv) {
         active_isa();  // an invalid SD_ISA is reported before any work, whatever the command
         if (o.threads > 0) set_num_threads(o.threads);
         // --precision, else SD_PRECISION (read by the kernels), else the fastest this CPU has: bf16 products
-        // where it has AVX512_BF16. Asking for bf16 elsewhere is an error, not a silent fp32.
+        // where it has AVX512_BF16 or ARM64 BF16. Asking for bf16 elsewhere is an error, not a silent fp32.
         if (!o.precision.empty()) set_precision(parse_precision(o.precision.c_str()));
         else if (!std::getenv("SD_PRECISION")) set_precision(best_precision());
         active_precision();  // an invalid or unsupported SD_PRECISION is reported before any work, too

@@ -91,7 +91,7 @@ options:
       --batch-count N       make N images with seeds seed, seed+1, ... (default: 1)
   -o, --output PATH         PNG to write; with --batch-count > 1, -1, -2, ... are added (default: output.png)
       --taesd               decode with the built-in tiny autoencoder (fast, approximate)
-      --precision fp32|bf16 matrix product precision (default: bf16 where the CPU has AVX512_BF16, else fp32)
+      --precision fp32|bf16 matrix product precision (default: bf16 where the CPU has AVX512_BF16 or ARM64 BF16, else fp32)
       --vae-tiling          decode in overlapping tiles (default: automatic above 1024x1024; SDXL above 768x768)
       --no-vae-tiling       never tile the decode
       --dump-latents DIR    write the initial noise and the latent after every step as .npy files

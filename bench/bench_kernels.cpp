@@ -1,8 +1,8 @@
 // bench_kernels.cpp — the kernel throughput table (`make bench`): the machine's measured fp32 FMA peak,
 // then GFLOP/s of the SD-shaped matrix products and convolutions on 1 thread and on all threads, as a
 // percentage of the peak measured with the same thread count, and the all/1-thread speed-up. Where the CPU
-// has AVX512_BF16, the bf16 columns give the same products at bf16 precision (1 thread, by CPU time) against
-// the vdpbf16ps register-only peak, and their speed-up over fp32 (both by 1-thread CPU time).
+// has AVX512_BF16 or ARM64 BF16, the bf16 columns give the same products at bf16 precision (1 thread, by CPU
+// time) against the vdpbf16ps (BFDOT) register-only peak, and their speed-up over fp32 (both by 1-thread CPU time).
 // Median of several runs. SD_ISA selects the instruction set as everywhere else. An argument keeps only
 // the rows whose name contains it (e.g. `bench_kernels conv`).
 //

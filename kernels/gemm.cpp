@@ -41,7 +41,8 @@ Precision initial_precision() {
     Precision p = parse_precision(env);
     if (!precision_supported(p))
         throw std::runtime_error(std::string("SD_PRECISION=") + env + " asks for " + precision_name(p) +
-                                 " products, which need AVX-512 with AVX512_BF16; this CPU (or SD_ISA) runs fp32 only");
+                                 " products, which need AVX512_BF16 (x86-64) or BF16 (ARM64); this CPU (or SD_ISA) "
+                                 "runs fp32 only");
     return p;
 }
 
@@ -62,7 +63,7 @@ Precision parse_precision(const char* name) {
 }
 
 bool precision_supported(Precision p) {
-    return p == Precision::FP32 || (kernels().gemm_bf16 && cpu_has_avx512_bf16());
+    return p == Precision::FP32 || (kernels().gemm_bf16 && cpu_has_bf16());
 }
 
 Precision best_precision() { return precision_supported(Precision::BF16) ? Precision::BF16 : Precision::FP32; }
@@ -75,10 +76,11 @@ Precision active_precision() {
 void set_precision(Precision p) {
     if (!precision_supported(p))
         throw std::runtime_error(std::string("precision ") + precision_name(p) +
-                                 " needs the AVX-512 kernels and a CPU with AVX512_BF16 (this one has " +
-                                 (cpu_has_avx512_bf16() ? "it, but the active instruction set is " +
-                                                              std::string(isa_name(active_isa()))
-                                                        : std::string("no AVX512_BF16")) +
+                                 " needs the AVX-512 or NEON kernels and bf16 dot products, AVX512_BF16 or ARM64 BF16 "
+                                 "(this CPU has " +
+                                 (cpu_has_bf16() ? "them, but the active instruction set is " +
+                                                       std::string(isa_name(active_isa()))
+                                                 : std::string("neither")) +
                                  "); use fp32");
     requested_precision() = p;
 }

@@ -100,10 +100,14 @@ const KernelTable& kernels() {
     }
 }
 
-bool cpu_has_avx512_bf16() {
+// Linux's hwcap bits (asm/hwcap.h): HWCAP_ASIMD 1<<1, HWCAP_ASIMDHP (fp16 arithmetic) 1<<10,
+// HWCAP_ASIMDDP (sdot/udot) 1<<20; HWCAP2_I8MM 1<<13, HWCAP2_BF16 (bfdot, bfmmla) 1<<14.
+bool cpu_has_bf16() {
 #if defined(__x86_64__) && defined(__GNUC__) && __GNUC__ >= 12
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512bf16");
+#elif defined(__aarch64__) && defined(__linux__)
+    return getauxval(AT_HWCAP2) & (1ul << 14);
 #else
     return false;
 #endif
@@ -118,15 +122,13 @@ const char* cpu_features() {
         add(__builtin_cpu_supports("avx2"), "avx2");
         add(__builtin_cpu_supports("fma"), "fma");
         add(__builtin_cpu_supports("avx512f"), "avx512f");
-        add(cpu_has_avx512_bf16(), "avx512bf16");
+        add(cpu_has_bf16(), "avx512bf16");
 #elif defined(__aarch64__) && defined(__linux__)
-        // Linux's hwcap bits (asm/hwcap.h): HWCAP_ASIMD 1<<1, HWCAP_ASIMDHP (fp16 arithmetic) 1<<10,
-        // HWCAP_ASIMDDP (sdot/udot) 1<<20; HWCAP2_I8MM 1<<13, HWCAP2_BF16 (bfdot, bfmmla) 1<<14.
         unsigned long h1 = getauxval(AT_HWCAP), h2 = getauxval(AT_HWCAP2);
         add(h1 & (1ul << 1), "neon");
         add(h1 & (1ul << 10), "fp16");
         add(h1 & (1ul << 20), "dotprod");
-        add(h2 & (1ul << 14), "bf16");
+        add(cpu_has_bf16(), "bf16");
         add(h2 & (1ul << 13), "i8mm");
 #endif
         return f.empty() ? std::string("none") : f;

@@ -21,22 +21,22 @@ Isa best_isa();                    // the best supported level
 Isa active_isa();                  // chosen once: SD_ISA env var if set, else best_isa()
 void set_isa(Isa isa);             // tests and benchmarks switch levels; throws if unsupported
 Isa parse_isa(const char* name);   // "scalar" | "avx2" | "avx512" | "neon"; throws with the valid names
-bool cpu_has_avx512_bf16();
+bool cpu_has_bf16();  // bf16 dot products: AVX512_BF16 (x86-64) or FEAT_BF16 BFDOT (ARM64, HWCAP2_BF16)
 // The CPU's vector features that matter here, as detected (cpuid on x86-64, the kernel's hardware capability
 // bits on ARM64), e.g. "avx2 fma f16c avx512f avx512bf16" or "neon fp16 bf16 i8mm"; for --version and bench.
 const char* cpu_features();
 
 // ---- matrix product precision --------------------------------------------------------------------------
 // FP32: f32 products and sums. BF16: gemm, matmul_nn and conv2d round both operands to bfloat16 (nearest
-// even) and sum the exact products in f32 (AVX512_BF16 vdpbf16ps: about twice the f32 FMA rate, ~3 significant
-// digits per operand). Attention, norms, elementwise ops and the M <= 4 Linear path stay f32.
+// even) and sum the exact products in f32 (AVX512_BF16 vdpbf16ps, ARM64 BFDOT: about twice the f32 FMA rate, ~3
+// significant digits per operand). Attention, norms, elementwise ops and the M <= 4 Linear path stay f32.
 // The library starts in FP32 (what the tests check) unless SD_PRECISION=fp32|bf16 says otherwise; the CLI
-// picks best_precision(). BF16 runs on the AVX-512 kernels only: after set_isa() to another level the
-// products are f32 again, and active_precision() says so.
+// picks best_precision(). BF16 runs on the AVX-512 or NEON kernels only: after set_isa() to another level
+// the products are f32 again, and active_precision() says so.
 enum class Precision { FP32, BF16 };
 const char* precision_name(Precision p);      // "fp32" | "bf16"
 Precision parse_precision(const char* name);  // throws with the valid names
-bool precision_supported(Precision p);        // FP32 always; BF16 with AVX-512 active and AVX512_BF16
+bool precision_supported(Precision p);        // FP32 always; BF16 with AVX-512 or NEON active and cpu_has_bf16()
 Precision best_precision();                   // BF16 where supported, else FP32
 Precision active_precision();                 // what the matrix products run at now
 void set_precision(Precision p);              // throws if unsupported

@@ -15,6 +15,7 @@
 #include "app/resample.h"
 #include "models/upscaler.h"
 #include "pipeline/upscale.h"
+#include "sd_command.h"
 
 using namespace sd;
 namespace fs = std::filesystem;
@@ -26,9 +27,10 @@ struct Run {
     std::string err;
 };
 
-// ./sd upscale ARGS (from the repository root), stderr captured; arguments are single-quoted for the shell.
+// ./sd upscale ARGS (from the repository root; SD_BIN and SD_TEST_RUNNER as in sd_command.h), stderr captured;
+// arguments are single-quoted for the shell.
 Run sd_upscale(const std::vector<std::string>& args, const std::string& dir) {
-    std::string cmd = "./sd upscale";
+    std::string cmd = sd::test::sd_shell() + " upscale";
     for (const std::string& a : args) cmd += " '" + a + "'";
     cmd += " 2>'" + dir + "/stderr' >/dev/null";
     Run r;
@@ -74,7 +76,7 @@ const std::string kX2 = "tests/data/upscaler_bsrgan_x2.safetensors";
 }  // namespace
 
 TEST_CASE("cli upscale: writes the model's upscale with the webui's extras text, keeping the input's") {
-    REQUIRE(fs::exists("./sd"));
+    REQUIRE(fs::exists(sd::test::sd_binary()));
     Dir d;
     const Image in = pattern(20, 12);
     write_png(d / "in.png", in, {{"parameters", "a cat\nSteps: 20, Seed: 1"}});
@@ -111,7 +113,7 @@ TEST_CASE("cli upscale: writes the model's upscale with the webui's extras text,
 }
 
 TEST_CASE("cli upscale: bad input is one sentence, a non-zero exit and no file") {
-    REQUIRE(fs::exists("./sd"));
+    REQUIRE(fs::exists(sd::test::sd_binary()));
     Dir d;
     write_png(d / "in.png", pattern(20, 12));
     write_png(d / "wide.png", pattern(1100, 8));

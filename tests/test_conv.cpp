@@ -104,11 +104,11 @@ TEST_CASE("conv2d matches the double reference for every ISA, dtype and thread c
 // bf16 precision: the reference rounds weights and inputs to bf16 and sums in double (test_gemm.cpp explains
 // the 1e-5 tolerance and why an f32 product would fail it). Each output's sum has up to Cin·k² terms.
 TEST_CASE("conv2d in bf16 matches the bf16-rounded double reference, same bits for 1..3 threads") {
-    if (!cpu_has_avx512_bf16() || !isa_supported(Isa::Avx512)) {  // test_gemm.cpp checks the refusal
-        SKIPPED("no AVX512_BF16 on this CPU");
+    if (!precision_supported(Precision::BF16)) {  // test_gemm.cpp checks the refusal
+        SKIPPED("no AVX512_BF16 or ARM64 BF16 on this CPU");
         return;
     }
-    set_isa(Isa::Avx512);
+    set_isa(best_isa());
     set_precision(Precision::BF16);
     auto r = [](float x) { return bf16_to_f32(f32_to_bf16(x)); };
     std::mt19937 rng(777);

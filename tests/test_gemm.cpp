@@ -207,28 +207,28 @@ namespace {
 float round_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
 }  // namespace
 
-TEST_CASE("precision: names, and bf16 is refused with a clear message where the CPU lacks AVX512_BF16") {
+TEST_CASE("precision: names, and bf16 is refused with a clear message where the CPU lacks AVX512_BF16 / BF16") {
     CHECK(parse_precision("fp32") == Precision::FP32);
     CHECK(parse_precision("bf16") == Precision::BF16);
     CHECK_THROWS_WITH_AS(parse_precision("fp16"), doctest::Contains("valid: fp32, bf16"), std::runtime_error);
     CHECK(precision_supported(Precision::FP32));
     CHECK(active_precision() == Precision::FP32);  // the library's default unless SD_PRECISION says otherwise
-    bool bf16 = cpu_has_avx512_bf16() && isa_supported(Isa::Avx512);
-    set_isa(best_isa());
+    set_isa(best_isa());  // AVX-512 or NEON where the CPU has bf16 dot products
+    bool bf16 = cpu_has_bf16() && (best_isa() == Isa::Avx512 || best_isa() == Isa::Neon);
     CHECK(precision_supported(Precision::BF16) == bf16);
     CHECK(best_precision() == (bf16 ? Precision::BF16 : Precision::FP32));
     if (!bf16) {
         CHECK_THROWS_WITH_AS(set_precision(Precision::BF16), doctest::Contains("AVX512_BF16"), std::runtime_error);
         CHECK(active_precision() == Precision::FP32);
-        SKIPPED("no AVX512_BF16 on this CPU: only the refusal was checked");
+        SKIPPED("no AVX512_BF16 or ARM64 BF16 on this CPU: only the refusal was checked");
         return;
     }
-    // bf16 runs on the AVX-512 kernels only: another instruction set means f32 products again.
+    // bf16 runs on the AVX-512 or NEON kernels only: another instruction set means f32 products again.
     set_precision(Precision::BF16);
     CHECK(active_precision() == Precision::BF16);
-    set_isa(Isa::Avx2);
+    set_isa(Isa::Scalar);
     CHECK(active_precision() == Precision::FP32);
-    CHECK_THROWS_WITH_AS(set_precision(Precision::BF16), doctest::Contains("active instruction set is avx2"),
+    CHECK_THROWS_WITH_AS(set_precision(Precision::BF16), doctest::Contains("active instruction set is scalar"),
                          std::runtime_error);
     set_isa(best_isa());
     CHECK(active_precision() == Precision::BF16);
@@ -237,11 +237,11 @@ TEST_CASE("precision: names, and bf16 is refused with a clear message where the 
 }
 
 TEST_CASE("gemm and matmul_nn in bf16 match the bf16-rounded double reference, same bits for 1..3 threads") {
-    if (!cpu_has_avx512_bf16() || !isa_supported(Isa::Avx512)) {  // the case above checks the refusal
-        SKIPPED("no AVX512_BF16 on this CPU");
+    set_isa(best_isa());
+    if (!precision_supported(Precision::BF16)) {  // the case above checks the refusal
+        SKIPPED("no AVX512_BF16 or ARM64 BF16 on this CPU");
         return;
     }
-    set_isa(Isa::Avx512);
     set_precision(Precision::BF16);
     std::mt19937 rng(4242);
     std::normal_distribution<float> nd(0.0f, 1.0f);

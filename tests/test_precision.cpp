@@ -21,7 +21,8 @@ using namespace sd;
 
 namespace {
 
-bool bf16_available() { return cpu_has_avx512_bf16() && isa_supported(Isa::Avx512); }
+// bf16 dot products on the best instruction set: AVX-512 with AVX512_BF16, or NEON with BF16 (BFDOT).
+bool bf16_available() { return cpu_has_bf16() && (best_isa() == Isa::Avx512 || best_isa() == Isa::Neon); }
 
 // PSNR of two 8-bit images over the [0, 255] range; infinite when identical.
 double psnr_u8(const Image& a, const Image& b) {
@@ -62,7 +63,7 @@ double thread_cpu_s() {
 TEST_CASE("precision: the tiny model's bf16 image is within 35 dB PSNR of the fp32 one, same bits for 1..3 threads") {
     if (!bf16_available()) {
         CHECK_FALSE(precision_supported(Precision::BF16));
-        SKIPPED("no AVX512_BF16 on this CPU");
+        SKIPPED("no AVX512_BF16 or ARM64 BF16 on this CPU");
         return;
     }
     Model m = load_model("tests/data/tiny_sd.safetensors");

@@ -174,8 +174,12 @@ TEST_CASE("prompt syntax: 100k brackets, deep or unbalanced, in linear time") {
 
 #include "app/options.h"
 
+#include "sd_command.h"
+
 namespace {
-std::string run(const std::string& cmd) {
+// `cmd` starts with "./sd": run through sd_command.h's binary and runner (the emulator in `make test-aarch64`).
+std::string run(std::string cmd) {
+    if (cmd.rfind("./sd ", 0) == 0) cmd = sd::test::sd_shell() + cmd.substr(4);
     std::string out;
     if (FILE* f = popen(cmd.c_str(), "r")) {
         char buf[4096];

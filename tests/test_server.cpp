@@ -32,6 +32,7 @@
 #include "server/engine.h"
 #include "server/http.h"
 #include "server/server.h"
+#include "sd_command.h"
 
 using namespace sd;
 namespace fs = std::filesystem;
@@ -221,9 +222,26 @@ const JsonValue& member(const JsonValue& v, const char* key) {
     return *m;
 }
 
+// Under the emulator (`make test-aarch64`) this whole process runs some 30× slower.
+double slowdown() { return sd::test::slowdown(); }
+
+// A request made on another thread. Whatever ends the case early (a failed REQUIRE throws), the engine is
+// interrupted and the thread joined first: a joinable std::thread destroyed during unwinding would abort the run.
+struct Background {
+    serve::Engine& engine;
+    std::thread t;
+    template <class F> Background(serve::Engine& e, F f) : engine(e), t(std::move(f)) {}
+    void join() { t.join(); }
+    ~Background() {
+        if (!t.joinable()) return;
+        engine.interrupt();
+        t.join();
+    }
+};
+
 // Waits until the running job has made a step (or times out).
 bool wait_for_step(int port, double timeout_s = 30) {
-    const double until = now_s() + timeout_s;
+    const double until = now_s() + timeout_s * slowdown();
     while (now_s() < until) {
         Reply p = call(port, "GET", "/sdapi/v1/progress?skip_current_image=true");
         JsonValue j = p.json();
@@ -719,11 +737,11 @@ TEST_CASE("server: progress during a job, with a live preview; interrupt and ski
     TestServer s;
     // A long job in the background; progress shows it running, then interrupt ends it early.
     Reply result;
-    std::thread t([&] { result = call(s.port, "POST", "/sdapi/v1/txt2img", tiny_job(150, 5, "\"n_iter\":3"), "", 600); });
+    Background t(s.engine, [&] { result = call(s.port, "POST", "/sdapi/v1/txt2img", tiny_job(150, 5, "\"n_iter\":3"), "", 600); });
     REQUIRE(wait_for_step(s.port));
     JsonValue p;
     // A preview is rendered at the step after someone asked (the first one loads TAESD: seconds under TSan).
-    for (const double until = now_s() + 60; now_s() < until;) {
+    for (const double until = now_s() + 60 * slowdown(); now_s() < until;) {
         p = call(s.port, "GET", "/sdapi/v1/progress").json();
         if (member(p, "current_image").kind == JsonValue::String) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -749,7 +767,7 @@ TEST_CASE("server: progress during a job, with a live preview; interrupt and ski
     REQUIRE(result.status == 200);
     CHECK(member(result.json(), "images").items.size() < 3);  // stopped: not all three images were made
     // Skip drops the current image only: 2 planned, 1 made.
-    std::thread t2([&] { result = call(s.port, "POST", "/sdapi/v1/txt2img", tiny_job(150, 5, "\"n_iter\":2"), "", 600); });
+    Background t2(s.engine, [&] { result = call(s.port, "POST", "/sdapi/v1/txt2img", tiny_job(150, 5, "\"n_iter\":2"), "", 600); });
     REQUIRE(wait_for_step(s.port));
     CHECK(call(s.port, "POST", "/sdapi/v1/skip").status == 200);
     t2.join();
@@ -977,8 +995,7 @@ struct Child {
 };
 
 Child start_sd(const std::vector<std::string>& args) {
-    const char* env = std::getenv("SD_BIN");
-    std::vector<std::string> argv_s = {env && *env ? env : "./sd"};
+    std::vector<std::string> argv_s = sd::test::sd_argv();
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
@@ -1005,7 +1022,7 @@ Child start_sd(const std::vector<std::string>& args) {
 
 // Reads the child's stderr until `what` appears (true) or it closes / times out (false).
 bool wait_stderr(Child& c, const std::string& what, double timeout_s) {
-    const double until = now_s() + timeout_s;
+    const double until = now_s() + timeout_s * slowdown();
     while (c.err.find(what) == std::string::npos) {
         pollfd pf{c.err_fd, POLLIN, 0};
         if (now_s() > until || poll(&pf, 1, (int)std::max(0.0, (until - now_s()) * 1000)) <= 0) return false;
@@ -1018,7 +1035,7 @@ bool wait_stderr(Child& c, const std::string& what, double timeout_s) {
 }
 
 int wait_exit(Child& c, double timeout_s) {
-    const double until = now_s() + timeout_s;
+    const double until = now_s() + timeout_s * slowdown();
     int status = 0;
     while (waitpid(c.pid, &status, WNOHANG) == 0) {
         if (now_s() > until) {
