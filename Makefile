@@ -112,7 +112,7 @@ test-sanitize: sd  # tests/test_cli.cpp runs ./sd (unsanitized: ASan cannot star
 
 # `make fuzz FUZZ_SECONDS=N`: every libFuzzer target (clang only) for N seconds each, one after another.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := safetensors json tokenizer args png_text prompt http api image
+FUZZ_TARGETS := safetensors json tokenizer args png_text prompt http api image lora
 FUZZ_CXX     ?= clang++
 FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 # Only the parsers the targets reach are built (not all of libsd.a): faster, and unrelated work in progress
@@ -120,7 +120,8 @@ FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno
 FUZZ_OBJ := $(addprefix build-fuzz/,json.o safetensors.o app/checkpoint.o app/options.o \
               app/image_io.o tokenizer/clip_tokenizer.o tokenizer/unicode_tables.o \
               app/sha256.o pipeline/prompt_parser.o pipeline/prompt_chunks.o \
-              server/http.o server/api_request.o pipeline/sampler_names.o pipeline/schedule.o app/infotext.o)
+              server/http.o server/api_request.o pipeline/sampler_names.o pipeline/schedule.o app/infotext.o \
+              models/lora.o $(patsubst %.cpp,%.o,$(filter-out kernels/isa_neon.cpp,$(wildcard kernels/*.cpp))))
 fuzz-build:
 	CXXFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" $(MAKE) --no-print-directory BUILD=build-fuzz \
 	    CXX=$(FUZZ_CXX) $(FUZZ_OBJ)

@@ -287,6 +287,18 @@ void SafeTensors::set_overrides(std::map<std::string, Tensor> overrides) {
         const TensorInfo* info = find(name);
         if (!info || info->shape != t.dims()) impl_->fail_tensor(name, "cannot be replaced by a tensor of another shape");
     }
+    // The mapped pages of a replaced tensor are not read again: give them back (they are clean file pages, so
+    // a later read, e.g. another LoRA set merging from the originals, faults them in from the file again).
+    if (impl_->mapping) {
+        const uintptr_t page = 4096;
+        for (const auto& [name, t] : overrides) {
+            const TensorInfo* info = find(name);
+            uintptr_t b = (uintptr_t)data(*info), e = b + (info->end - info->begin);
+            b = (b + page - 1) & ~(page - 1);
+            e &= ~(page - 1);
+            if (e > b) madvise((void*)b, e - b, MADV_DONTNEED);
+        }
+    }
     impl_->overrides = std::move(overrides);
 }
 

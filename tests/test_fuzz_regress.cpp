@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/fuzz/lora_target.h"
 #include "tests/fuzz/prompt_target.h"
 #include "tests/fuzz/targets.h"
 
@@ -32,7 +33,7 @@ const FuzzTarget kFuzzTargets[] = {
     {"tokenizer", sd::fuzz::fuzz_one_tokenizer},     {"args", sd::fuzz::fuzz_one_args},
     {"png_text", sd::fuzz::fuzz_one_png_text},     {"prompt", sd::fuzz::fuzz_one_prompt},
     {"http", sd::fuzz::fuzz_one_http},             {"api", sd::fuzz::fuzz_one_api},
-    {"image", sd::fuzz::fuzz_one_image},
+    {"image", sd::fuzz::fuzz_one_image},           {"lora", sd::fuzz::fuzz_one_lora},
 };
 const char* const kFuzzRoots[] = {"tests/fuzz/corpus", "tests/fuzz/regress"};
 constexpr double kHangSeconds = 10;  // libFuzzer's -timeout in run_fuzz.sh; real inputs take milliseconds
@@ -109,6 +110,7 @@ TEST_CASE("fuzz corpus: every folder belongs to a fuzz target, and every target 
 }
 
 TEST_CASE("fuzz corpus: safetensors inputs replay cleanly") { CHECK(replay(target_named("safetensors")) > 0); }
+TEST_CASE("fuzz corpus: LoRA inputs replay cleanly") { CHECK(replay(target_named("lora")) > 0); }
 TEST_CASE("fuzz corpus: json inputs replay cleanly") { CHECK(replay(target_named("json")) > 0); }
 TEST_CASE("fuzz corpus: tokenizer inputs replay cleanly") { CHECK(replay(target_named("tokenizer")) > 0); }
 TEST_CASE("fuzz corpus: args inputs replay cleanly") { CHECK(replay(target_named("args")) > 0); }
