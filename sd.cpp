@@ -332,7 +332,9 @@ int cmd_generate(const Options& o) {
         info.vae_name = p.taesd ? "TAESD" : o.vae.empty() ? "" : stem(o.vae);
         info.vae_hash = vae_hash_job ? vae_hash_job->get() : "";
         if (img2img) info.denoising_strength = python_float_repr(ip.strength);
-        info.extra.insert(info.extra.end(), img2img_info.begin(), img2img_info.end());
+        for (auto& kv : img2img_info)  // "Conditional mask weight" has its own place in the webui's order
+            if (kv.first == "Conditional mask weight") info.conditional_mask_weight = kv.second;
+            else info.extra.push_back(kv);
         if (hires) add_hires_infotext(hp, info);
         info.prediction = m.sd2() || !o.prediction.empty() ? prediction_name(m.prediction) : "";
         info.version = kVersion;

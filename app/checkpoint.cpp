@@ -399,12 +399,14 @@ void require_sd1(const CheckpointInfo& info, bool need_vae) {
         throw std::runtime_error(info.path + " is " + info.what +
                                  "; sd runs SDXL base models (two text encoders), not the refiner");
     const char* fam = info.family == ModelFamily::SD1 ? "SD 1.x" : xl ? "SDXL" : "SD 2.x";
-    if (info.unet_in_channels && info.unet_in_channels != 4) {
+    // 9 input channels: an SD 1.x/2.x inpainting UNet (pipeline/img2img.h feeds it the mask and the masked image)
+    if (info.unet_in_channels && info.unet_in_channels != 4 && (info.unet_in_channels != 9 || xl)) {
         std::string kind = info.unet_in_channels == 9 ? "inpainting" : info.unet_in_channels == 8 ? "instruct-pix2pix"
                          : info.unet_in_channels == 5 ? "depth" : "";
         throw std::runtime_error(info.path + " is an " + fam + " " + (kind.empty() ? "" : kind + " ") +
                                  "checkpoint (UNet with " + std::to_string(info.unet_in_channels) +
-                                 " input channels); sd currently runs SD 1.x, 2.x and SDXL text-to-image models only");
+                                 " input channels); sd currently runs SD 1.x, 2.x and SDXL text-to-image models and SD 1.x/2.x "
+                                 "inpainting models only");
     }
     std::string missing;
     if (!info.has_unet()) missing = "UNet (model.diffusion_model.*)";

@@ -143,20 +143,10 @@ Denoiser blend_denoiser(Denoiser inner, const LatentStart& start) {
     };
 }
 
-std::vector<float> encode_image(Model& m, const Image& img, bool taesd, Arena& arena, int vae_tiling) {
-    if (img.channels != 3) throw std::runtime_error("encode_image: expected an RGB image");
-    if (img.width % 8 || img.height % 8)
-        throw std::runtime_error("the image to encode must be a multiple of 8 pixels on each side, got " +
-                                 std::to_string(img.width) + "x" + std::to_string(img.height));
-    (void)vae_tiling;  // the encoder has no tiled pass yet: the sizes sd makes (<= 2048²) fit in memory
-    const int64_t H = img.height, W = img.width, HW = H * W;
-    Arena::Mark mk = arena.mark();
-    Tensor x = arena.alloc({1, 3, H, W});
-    for (int64_t c = 0; c < 3; c++)
-        for (int64_t i = 0; i < HW; i++) {
-            const float v = (float)img.pixels[i * 3 + c] / 255.0f;  // np.float32 / 255.0, as the webui
-            x.f32()[c * HW + i] = taesd ? v : v * 2.0f - 1.0f;
-        }
+namespace {
+
+// x (1, 3, H, W): in [-1, 1] for the VAE, [0, 1] for TAESD → UNet-space latent (1, 4, H/8, W/8), as floats.
+std::vector<float> encode_tensor(Model& m, const Tensor& x, bool taesd, Arena& arena) {
     Tensor z;
     if (taesd) {
         if (!m.taesd_encoder) m.taesd_encoder = std::make_unique<Taesd>(load_taesd_encoder());
@@ -166,9 +156,72 @@ std::vector<float> encode_image(Model& m, const Image& img, bool taesd, Arena& a
         z = vae_encode(m.vae, x, arena);
     }
     std::vector<float> out(z.f32(), z.f32() + z.numel());
-    arena.release(mk);
     for (float v : out)
         if (!std::isfinite(v)) throw std::runtime_error("the image encoder produced NaN/Inf");
+    return out;
+}
+
+void check_encodable(int width, int height) {
+    if (width % 8 || height % 8)
+        throw std::runtime_error("the image to encode must be a multiple of 8 pixels on each side, got " +
+                                 std::to_string(width) + "x" + std::to_string(height));
+}
+
+}  // namespace
+
+std::vector<float> encode_image(Model& m, const Image& img, bool taesd, Arena& arena, int vae_tiling) {
+    if (img.channels != 3) throw std::runtime_error("encode_image: expected an RGB image");
+    check_encodable(img.width, img.height);
+    (void)vae_tiling;  // the encoder has no tiled pass yet: the sizes sd makes (<= 2048²) fit in memory
+    const int64_t H = img.height, W = img.width, HW = H * W;
+    Arena::Mark mk = arena.mark();
+    Tensor x = arena.alloc({1, 3, H, W});
+    for (int64_t c = 0; c < 3; c++)
+        for (int64_t i = 0; i < HW; i++) {
+            const float v = (float)img.pixels[i * 3 + c] / 255.0f;  // np.float32 / 255.0, as the webui
+            x.f32()[c * HW + i] = taesd ? v : v * 2.0f - 1.0f;
+        }
+    std::vector<float> out = encode_tensor(m, x, taesd, arena);
+    arena.release(mk);
+    return out;
+}
+
+std::vector<float> inpainting_image_conditioning(Model& m, const Image& image, const Image& mask, Arena& arena) {
+    check_encodable(image.width, image.height);
+    if (mask.width != image.width || mask.height != image.height)
+        throw std::runtime_error("inpainting_image_conditioning: the mask and the image differ in size");
+    const int64_t H = image.height, W = image.width, HW = H * W, h = H / 8, w = W / 8;
+    std::vector<float> cm((size_t)HW);
+    for (int64_t i = 0; i < HW; i++) {
+        const uint8_t* p = &mask.pixels[i * mask.channels];
+        // .convert("L") of the (RGB-pasted) mask: its grey value; / 255, rounded (np.round / torch.round)
+        const uint32_t l = mask.channels >= 3 ? (p[0] * 19595u + p[1] * 38470u + p[2] * 7471u + 0x8000u) >> 16 : p[0];
+        cm[i] = std::nearbyint((float)l / 255.0f);
+    }
+    Arena::Mark mk = arena.mark();
+    Tensor x = arena.alloc({1, 3, H, W});
+    for (int64_t c = 0; c < 3; c++)
+        for (int64_t i = 0; i < HW; i++) {
+            const float src = (float)image.pixels[i * 3 + c] / 255.0f * 2.0f - 1.0f;
+            x.f32()[c * HW + i] = src * (1.0f - cm[i]);  // torch.lerp(src, src·(1 − m), 1)
+        }
+    std::vector<float> z = encode_tensor(m, x, false, arena);  // encode_first_stage: always the VAE
+    arena.release(mk);
+    std::vector<float> out((size_t)(5 * h * w));
+    for (int64_t y = 0; y < h; y++)  // F.interpolate(mode="nearest"): source index floor(i · 8)
+        for (int64_t xx = 0; xx < w; xx++) out[y * w + xx] = cm[(y * 8) * W + xx * 8];
+    std::copy(z.begin(), z.end(), out.begin() + h * w);
+    return out;
+}
+
+std::vector<float> unmasked_image_conditioning(Model& m, int64_t h, int64_t w, bool taesd, Arena& arena) {
+    Arena::Mark mk = arena.mark();
+    Tensor x = arena.alloc({1, 3, 8 * h, 8 * w});
+    for (int64_t i = 0; i < x.numel(); i++) x.f32()[i] = taesd ? 0.5f : 0.5f * 2.0f - 1.0f;
+    std::vector<float> z = encode_tensor(m, x, taesd, arena);
+    arena.release(mk);
+    std::vector<float> out((size_t)(5 * h * w), 1.0f);  // F.pad(..., (0,0,0,0,1,0), value=1): the mask channel first
+    std::copy(z.begin(), z.end(), out.begin() + h * w);
     return out;
 }
 
@@ -240,6 +293,17 @@ Image generate_img2img(Model& m, const GenerateParams& p, const Img2imgParams& i
                                          LatentInterp::bilinear);
     } else {
         start.latent = encode_image(m, image, p.taesd, arena, p.vae_tiling);
+    }
+    if (m.unet.cfg.in_channels == 9) {  // img2img_image_conditioning → inpainting_image_conditioning
+        if (image.width != p.width || image.height != p.height)
+            throw std::runtime_error("an inpainting model cannot be used with --resize-mode latent; choose another mode");
+        Image ones;
+        if (!have_mask) {  // no mask: all ones (the whole image masked out)
+            ones.width = image.width; ones.height = image.height; ones.channels = 1;
+            ones.pixels.assign((size_t)image.width * image.height, 255);
+        }
+        start.image_cond = inpainting_image_conditioning(m, image, have_mask ? image_mask : ones, arena);
+        info.insert(info.begin(), {"Conditional mask weight", "1.0"});  // the webui's inpainting_mask_weight
     }
     if (have_mask) {
         start.keep = latent_keep_mask(image_mask, p.width / 8, p.height / 8);

@@ -53,7 +53,17 @@ struct LatentStart {
     // 0 where it is repainted; empty: none. Each step's denoised estimate and the result are blended
     // init · mask + x · (1 − mask).
     std::vector<float> keep;
+    // Inpainting models: the UNet's extra input (5, h, w) = the mask and the masked image's latent; empty: none
+    // (sample_latent then gives such a model unmasked_image_conditioning).
+    std::vector<float> image_cond;
 };
+
+// The webui's inpainting conditioning for 9-channel UNets (processing.py inpainting_image_conditioning, with its
+// inpainting_mask_weight 1): mask m = round(L / 255) at full resolution, the VAE latent (0.18215 · mean) of
+// (2·image/255 − 1)·(1 − m), and m sampled to latent size (nearest) in front: (5, H/8, W/8).
+std::vector<float> inpainting_image_conditioning(Model& m, const Image& image, const Image& mask, Arena& arena);
+// txt2img_image_conditioning: a mask of ones and the latent of a grey (0.5) image, VAE or TAESD as `taesd`.
+std::vector<float> unmasked_image_conditioning(Model& m, int64_t h, int64_t w, bool taesd, Arena& arena);
 
 // The part of the sampler's sigmas img2img runs (sigmas[steps - t_enc - 1 :]); throws for the samplers it does
 // not support.

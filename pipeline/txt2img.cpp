@@ -266,11 +266,12 @@ Tensor stack_conds(const std::vector<const Tensor*>& ts) {
 
 Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSchedule* uncond, double cfg_scale,
                                  const DiscreteSchedule& table, int64_t h, int64_t w, Arena& arena,
-                                 const std::atomic<bool>* cancel, bool lcm) {
+                                 const std::atomic<bool>* cancel, bool lcm, const std::vector<float>* concat) {
     const int64_t n = 4 * h * w;
+    const int64_t nc = concat ? (int64_t)concat->size() : 0;  // extra input channels × h × w (inpainting: 5)
     auto calls = std::make_shared<int>(0);  // the webui's CFGDenoiser.step
     const bool v = m.prediction == Prediction::v;
-    return [&m, cond, uncond, cfg_scale, table, h, w, &arena, cancel, n, calls, lcm, v](
+    return [&m, cond, uncond, cfg_scale, table, h, w, &arena, cancel, n, calls, lcm, v, concat, nc](
                const std::vector<float>& x, float sigma, std::vector<float>& out, const DenoiseExtras& extras) {
         if (cancel && cancel->load()) throw Cancelled();
         const int step = (*calls)++;
@@ -301,9 +302,13 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
         auto run = [&](const Tensor& context, int64_t first_row) {
             const int64_t B = context.shape[0];
             Arena::Mark rm = arena.mark();
-            Tensor xin = arena.alloc({B, 4, h, w});
-            for (int64_t b = 0; b < B; b++)
-                for (int64_t i = 0; i < n; i++) xin.f32()[b * n + i] = x[i] * c_in;
+            // the UNet's input: x · c_in, then (inpainting models) the image conditioning, unscaled (ldm's c_concat)
+            Tensor xin = arena.alloc({B, 4 + nc / (h * w), h, w});
+            for (int64_t b = 0; b < B; b++) {
+                float* dst = xin.f32() + b * (n + nc);
+                for (int64_t i = 0; i < n; i++) dst[i] = x[i] * c_in;
+                if (nc) std::memcpy(dst + n, concat->data(), nc * sizeof(float));
+            }
             std::vector<float> ts((size_t)B, t);
             Tensor y = xl ? vector_rows(first_row, B) : Tensor();
             Tensor e = unet_forward(m.unet, xin, ts.data(), context, arena, xl ? &y : nullptr);
@@ -441,8 +446,15 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     }
     double t1 = now(), c1 = process_cpu_seconds();
     const DiscreteSchedule table = sampler_table(p.sampler, sd_schedule());
+    // Inpainting models (9 input channels) see the image conditioning beside x: the mask and the masked image's
+    // latent (img2img), else a mask of ones and the latent of a grey image (the webui's txt2img_image_conditioning).
+    std::vector<float> image_cond;
+    if (m.unet.cfg.in_channels == 9)
+        image_cond = p.start && !p.start->image_cond.empty() ? p.start->image_cond
+                                                             : unmasked_image_conditioning(m, h, w, p.taesd, arena);
     Denoiser denoise = make_multicond_denoiser(m, cond, uncond.conds.empty() ? nullptr : &uncond, p.cfg_scale, table,
-                                               h, w, arena, cancel, p.sampler == SamplerKind::lcm);
+                                               h, w, arena, cancel, p.sampler == SamplerKind::lcm,
+                                               image_cond.empty() ? nullptr : &image_cond);
 
     // img2img (p.start): the schedule of img2img_steps' length, of which the last steps run (pipeline/img2img.h).
     const Img2imgSteps i2i = p.start ? img2img_steps(p.steps, p.start->strength, p.start->hires_steps) : Img2imgSteps{};

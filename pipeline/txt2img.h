@@ -158,7 +158,8 @@ int64_t vae_auto_tile_pixels(const Model& m);
 // (no "Pad conds"); D = D_u + Σ weight_i · cfg · (D_i − D_u). uncond null: cond parts only (cfg 1, one part).
 Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSchedule* uncond, double cfg_scale,
                                  const DiscreteSchedule& table, int64_t h, int64_t w, Arena& arena,
-                                 const std::atomic<bool>* cancel = nullptr, bool lcm = false);
+                                 const std::atomic<bool>* cancel = nullptr, bool lcm = false,
+                                 const std::vector<float>* concat = nullptr);  // extra UNet input channels (k, h, w)
 // sample_latent + decode_latent.
 Image generate(Model& m, const GenerateParams& p, Arena& arena, StageTimes* times = nullptr,
                const StepCallback& on_step = {}, const std::atomic<bool>* cancel = nullptr);

@@ -148,8 +148,11 @@ TEST_CASE("checkpoint: SD 1.x variants and missing parts are refused with a reas
     CheckpointInfo inpaint = inspect_keys("inpaint.safetensors", sd1_keys(9));
     CHECK(inpaint.family == ModelFamily::SD1);
     CHECK(has_note(inpaint, "inpainting UNet (9 input channels)"));
-    CHECK(refusal(inpaint) == inpaint.path + " is an SD 1.x inpainting checkpoint (UNet with 9 input channels); "
-                                             "sd currently runs SD 1.x, 2.x and SDXL text-to-image models only");
+    CHECK(refusal(inpaint).empty());  // inpainting checkpoints run (img2img with a mask)
+    CheckpointInfo pix2pix = inspect_keys("ip2p.safetensors", sd1_keys(8));
+    CHECK(refusal(pix2pix) == pix2pix.path + " is an SD 1.x instruct-pix2pix checkpoint (UNet with 8 input channels); "
+                                             "sd currently runs SD 1.x, 2.x and SDXL text-to-image models and SD 1.x/2.x "
+                                             "inpainting models only");
 
     std::vector<Key> no_vae = sd1_keys();
     no_vae.resize(6);

@@ -3,7 +3,10 @@
 // hires-pass and inpainting-blend runs on the tiny model (tools/img2img_reference.py → golden_img2img).
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <unistd.h>
 #include <string>
 
 #include "app/resample.h"
@@ -11,6 +14,7 @@
 #include "pipeline/hires.h"
 #include "pipeline/img2img.h"
 #include "pipeline/masking.h"
+#include "json.h"
 #include "safetensors.h"
 
 using namespace sd;
@@ -292,4 +296,100 @@ TEST_CASE("masking: binary mask, invert, PIL's GaussianBlur, fill, overlay, crop
     std::fill(blank.pixels.begin(), blank.pixels.end(), 0);
     CropRegion none;
     CHECK_FALSE(crop_region_v2(blank, 32, &none));
+}
+
+namespace {
+// tests/data/tiny_sd.safetensors with its UNet's first conv widened from 4 to 9 input channels (the golden's extra
+// 5, as an inpainting checkpoint's), written to `path`: every other tensor's bytes as they are.
+void write_tiny_inpaint(const std::string& path, const SafeTensors& golden) {
+    SafeTensors st("tests/data/tiny_sd.safetensors");
+    const std::string conv = "model.diffusion_model.input_blocks.0.0.weight";
+    const TensorInfo* extra = golden.find("inpaint9/conv_in_extra");
+    REQUIRE(extra != nullptr);
+    REQUIRE(extra->dtype == "F16");
+    std::string header = "{\"__metadata__\":{";
+    bool first = true;
+    for (auto& [k, v] : st.metadata()) {
+        header += (first ? "" : ",") + json_quote(k) + ":" + json_quote(v);
+        first = false;
+    }
+    header += "}";
+    std::vector<uint8_t> data;
+    for (const TensorInfo& t : st.tensors()) {
+        std::vector<int64_t> shape = t.shape;
+        const uint8_t* p = (const uint8_t*)st.data(t);
+        std::vector<uint8_t> bytes(p, p + (t.end - t.begin));
+        if (t.name == conv) {  // (C, 4, 3, 3) f16 + (C, 5, 3, 3) → (C, 9, 3, 3), per output channel
+            REQUIRE(t.dtype == "F16");
+            const int64_t C = shape[0], a = 4 * 9 * 2, b = 5 * 9 * 2;
+            const uint8_t* e = (const uint8_t*)golden.data(*extra);
+            bytes.clear();
+            for (int64_t c = 0; c < C; c++) {
+                bytes.insert(bytes.end(), p + c * a, p + (c + 1) * a);
+                bytes.insert(bytes.end(), e + c * b, e + (c + 1) * b);
+            }
+            shape[1] = 9;
+        }
+        std::string dims;
+        for (int64_t d : shape) dims += (dims.empty() ? "" : ",") + std::to_string(d);
+        header += "," + json_quote(t.name) + ":{\"dtype\":" + json_quote(t.dtype) + ",\"shape\":[" + dims +
+                  "],\"data_offsets\":[" + std::to_string(data.size()) + "," + std::to_string(data.size() + bytes.size()) + "]}";
+        data.insert(data.end(), bytes.begin(), bytes.end());
+    }
+    header += "}";
+    while (header.size() % 8) header += ' ';
+    std::ofstream f(path, std::ios::binary);
+    uint64_t n = header.size();
+    f.write((const char*)&n, 8);
+    f.write(header.data(), (std::streamsize)header.size());
+    f.write((const char*)data.data(), (std::streamsize)data.size());
+    REQUIRE(f.good());
+}
+}  // namespace
+
+TEST_CASE("inpainting model: the 9-channel UNet input and a masked img2img run match the reference") {
+    SafeTensors g("tests/data/golden_img2img.safetensors");
+    char tmpl[] = "/tmp/sd_test_inpaint_XXXXXX";
+    int fd = mkstemp(tmpl);
+    REQUIRE(fd >= 0);
+    close(fd);
+    const std::string path = tmpl;
+    write_tiny_inpaint(path, g);
+    Model m = load_model(path);
+    unlink(path.c_str());
+    REQUIRE(m.unet.cfg.in_channels == 9);
+    Arena arena;
+    const Image init = golden_image(g, "init"), mask = golden_image(g, "inpaint9/mask");
+    std::vector<float> cond = inpainting_image_conditioning(m, init, mask, arena);
+    Tensor want_cond = g.get("inpaint9/image_cond");
+    REQUIRE(want_cond.numel() == (int64_t)cond.size());
+    // the mask channel exactly, the masked image's latent as the VAE golden
+    for (int i = 0; i < 64; i++) CHECK(cond[i] == want_cond.f32()[i]);
+    test::Diff dc = test::compare(cond.data() + 64, want_cond.f32() + 64, 256, test::scale_tol(2e-5, 1e-10));
+    CHECK_MESSAGE(dc.ok, dc.summary("inpainting conditioning"));
+
+    LatentStart start;
+    start.latent = floats(g.get("init_latent"));
+    start.strength = 1.0;
+    start.keep = latent_keep_mask(mask, 8, 8);
+    start.image_cond = floats(want_cond);
+    GenerateParams p;
+    p.prompt = "a photo of an astronaut riding a horse";
+    p.sampler = SamplerKind::euler;
+    p.schedule = ScheduleKind::discrete;
+    p.steps = 4;
+    p.cfg_scale = 7.0;
+    p.seed = 8;
+    p.rng = RngKind::cpu;
+    p.width = p.height = 64;
+    p.start = &start;
+    Tensor x = sample_latent(m, p, arena);
+    Tensor want = g.get("inpaint9/x");
+    REQUIRE(x.numel() == want.numel());
+    test::Diff d = test::compare(x.f32(), want.f32(), x.numel(), test::scale_tol(1e-5, 1e-10));
+    MESSAGE(d.summary("inpaint9"));
+    CHECK_MESSAGE(d.ok, d.summary("inpaint9"));
+    // without a mask (txt2img on an inpainting model) the UNet gets a mask of ones and the grey image's latent
+    std::vector<float> plain = unmasked_image_conditioning(m, 8, 8, false, arena);
+    for (int i = 0; i < 64; i++) CHECK(plain[i] == 1.0f);
 }

@@ -27,6 +27,7 @@ prompt as the txt2img golden, negative "", CFG 7):
         >= 2, else 0 (stored as mask/keep = 1 - nmask)
   hires: the txt2img golden's Euler run (seed 1, 3 steps, 64x64) as first pass, upscaled "Latent" (bilinear) to
         128x128, second pass seed 1, hires steps 3, strength 0.5 (schedule of 6, sigmas[3:]); hires/first, hires/x
+  inpaint9: a 9-channel inpainting UNet (see inpaint9()), img2img with a mask
 Stored: init (uint8 (64, 64, 3)), init_latent (1, 4, 8, 8), <run>/x the final latent, <run>/sigmas the sigmas run.
 """
 import argparse
@@ -39,6 +40,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ref_nn  # noqa: E402
+import ref_unet  # noqa: E402
 import reference as R  # noqa: E402
 import sampler_reference as S  # noqa: E402
 import txt2img_reference as T  # noqa: E402
@@ -118,6 +120,69 @@ def hires(clip, unet):
     return {"hires/first": first.float().numpy(), "hires/x": x.float().numpy(), "hires/sigmas": sched.numpy()}
 
 
+def inpaint9(clip, vae, u8, init_latent):
+    """An inpainting UNet (9 input channels) in the real layout: the tiny UNet's input_blocks.0.0.weight (32, 4, 3, 3)
+    extended by 5 input channels of uniform(+-1/sqrt(9*9)) weights (seed 11, f16-rounded), stored as
+    inpaint9/conv_in_extra; the C++ test builds the same checkpoint. The webui's img2img with a mask (mask blur 0,
+    masked content "original", whole picture) on it:
+      inpainting_image_conditioning: m = round(L / 255) (full size); cond = VAE(src * (1 - m)) (lerp with weight 1),
+        src = image * 2 - 1; m resized to the latent by F.interpolate (nearest); image_cond = cat(m, cond)
+      CFGDenoiser: the UNet sees cat(x * c_in, image_cond) for cond and uncond; the per-step and final latent blend
+        with nmask = round(bicubic 8x8 resize of the mask / 255), as the ordinary checkpoints.
+    Run: Euler, seed 8, steps 4, strength 1.0; mask = 255 on x 16..47, y 24..55 of the 64x64 init image."""
+    tensors, _ = read_safetensors(os.path.join(R.ROOT, "tests", "data", "tiny_sd.safetensors"))
+    cfg = dict(R.UNET_CFG, in_channels=9)
+    unet = ref_unet.UNetModel(**cfg).double().eval()
+    sd = {n[len(R.UNET_PREFIX):]: torch.from_numpy(a.astype(np.float64)) for n, a in tensors.items()
+          if n.startswith(R.UNET_PREFIX)}
+    w = sd["input_blocks.0.0.weight"]  # (32, 4, 3, 3)
+    bound = 1.0 / (9 * 9) ** 0.5
+    extra = ((torch.rand((w.shape[0], 5, 3, 3), generator=torch.Generator().manual_seed(11)) * 2 - 1) * bound).half()
+    sd["input_blocks.0.0.weight"] = torch.cat([w, extra.double()], dim=1)
+    unet.load_state_dict(sd, strict=True)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[24:56, 16:48] = 255
+    mask_im = Image.fromarray(mask, "L")
+    image = np.moveaxis(u8.astype(np.float32) / 255.0, 2, 0)[None]
+    src = torch.from_numpy(image * 2 - 1)
+    cm = torch.round(torch.from_numpy(np.array(mask_im.convert("L")).astype(np.float32) / 255.0)[None, None])
+    cond_img = torch.lerp(src, src * (1.0 - cm), 1.0)
+    with torch.no_grad():
+        cond_lat = 0.18215 * vae.encode_mean(cond_img.double())
+    cm_small = torch.nn.functional.interpolate(cm, size=(T.H, T.W))
+    image_cond = torch.cat([cm_small.double(), cond_lat.float().double()], dim=1)  # (1, 5, 8, 8)
+    latmask = mask_im.convert('RGB').resize((T.W, T.H))
+    latmask = np.around(np.moveaxis(np.array(latmask, dtype=np.float32), 2, 0) / 255)[0]
+    nmask = torch.from_numpy(np.tile(latmask[None], (4, 1, 1))[None]).double()
+    sd_t = S.sd_table()
+    steps, t_enc = setup_img2img_steps(4, 1.0)
+    sched = S.sampler_sigmas("euler", "discrete", steps, sd_t, sd_t)[steps - t_enc - 1:]
+    with torch.no_grad():
+        cond = clip(T.ids(R.PROMPT_IDS[1:-1]))["hidden_last"]
+        uncond = clip(T.ids([]))["hidden_last"]
+    context = torch.cat([uncond, cond])
+
+    def D(x, sigma):
+        s = sigma.double()
+        c_in = 1.0 / (s * s + 1.0) ** 0.5
+        t = sd_t.sigma_to_t(sigma.view(1)).repeat(2)
+        xin = torch.cat([torch.cat([x, x]) * c_in, image_cond.repeat(2, 1, 1, 1)], dim=1)
+        with torch.no_grad():
+            eps = unet(xin, t.double(), context)
+        d = x - s * eps
+        return d[0:1] + 7.0 * (d[1:2] - d[0:1])
+
+    noise = T.WebuiCpuRng(8).next()
+    x = init_latent + noise * sched[0].double()
+    for i in range(len(sched) - 1):
+        d = D(x, sched[i])
+        d = init_latent * (1 - nmask) + nmask * d
+        x = x + (sched[i + 1] - sched[i]).double() * (x - d) / sched[i].double()
+    x = x * nmask + init_latent * (1 - nmask)
+    return {"inpaint9/conv_in_extra": extra.numpy(), "inpaint9/mask": mask[:, :, None],
+            "inpaint9/image_cond": image_cond.float().numpy(), "inpaint9/x": x.float().numpy()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="compare with the stored golden, write nothing")
@@ -139,6 +204,7 @@ def main():
         xr = out[f"{r['name']}/x"]
         print(f"  {r['name']:5s} final latent mean {xr.mean():+.4f} std {xr.std():.4f}")
     out.update(hires(clip, unet))
+    out.update(inpaint9(clip, vae, u8, start))
     if args.check:
         stored, _ = read_safetensors(OUT)
         bad = [k for k in out if not np.array_equal(out[k], stored[k])]
