@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "models/ops.h"
 #include "pipeline/txt2img.h"
 #include "tokenizer/clip_tokenizer.h"
 
@@ -77,10 +78,9 @@ int run_bench(const Options& o) {
     auto ids = ClipTokenizer::get().encode_chunks("a photograph of an astronaut riding a horse");
     if (m.sd2()) open_clip_pad_ids(ids[0].data(), (int64_t)ids[0].size());
     Timing text_s = median_time(o.bench_runs, [&] {
-        Arena::Mark mk = arena.mark();
+        ArenaScope s(arena);
         if (m.sd2()) open_clip_encode(m.open_clip, ids[0].data(), 2, arena);
         else clip_encode(m.clip, ids[0].data(), 1, arena);
-        arena.release(mk);
     });
     double text_f = m.sd2() ? open_clip_encode_flops(m.open_clip.cfg, m.open_clip.cfg.layers - 1)
                             : clip_encode_flops(m.clip.cfg);
@@ -91,9 +91,8 @@ int run_bench(const Options& o) {
     for (int64_t i = 0; i < ctx.numel(); i++) ctx.f32()[i] = (float)((i * 104729) % 1000) / 500.0f - 1.0f;
     const float ts[2] = {500, 500};
     auto unet_once = [&] {
-        Arena::Mark mk = arena.mark();
+        ArenaScope s(arena);
         unet_forward(m.unet, x, ts, ctx, arena);
-        arena.release(mk);
     };
     unet_once();  // warm-up: pages the weights in and sizes the arena
     Timing unet_s = median_time(o.bench_runs, unet_once);
@@ -103,9 +102,8 @@ int run_bench(const Options& o) {
     Tensor z = Tensor::zeros({1, 4, h, w});
     for (int64_t i = 0; i < z.numel(); i++) z.f32()[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
     Timing vae_s = median_time(std::max(1, o.bench_runs - 1), [&] {
-        Arena::Mark mk = arena.mark();
+        ArenaScope s(arena);
         vae_decode(m.vae, z, arena);
-        arena.release(mk);
     });
     double vae_f = vae_decode_flops(m.vae, 1, h, w);
 

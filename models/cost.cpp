@@ -147,6 +147,20 @@ size_t vae_decode_tiled_arena_bytes(const Vae& vae, int64_t B, int64_t h, int64_
            vae_decode_arena_bytes(vae, B, th, tw);                          // its decode
 }
 
+// ---- txt2img: working memory -------------------------------------------------------------------------------
+
+size_t txt2img_working_bytes(const UNet& unet, const Vae& vae, int64_t width, int64_t height, bool taesd,
+                             bool vae_tiled) {
+    const int64_t h = height / 8, w = width / 8;
+    // UNet (batch 2): the largest level holds ~ a dozen (2, C0, h, w) maps plus the skip stack, and one
+    // attention tile set per thread; measured arena peaks scale with h·w.
+    size_t u = (size_t)2 * unet.cfg.model_channels * h * w * sizeof(float) * 40;
+    size_t v = taesd       ? (size_t)64 * 4 * width * height * sizeof(float)
+               : vae_tiled ? vae_decode_tiled_arena_bytes(vae, 1, h, w)
+                           : vae_decode_arena_bytes(vae, 1, h, w);
+    return std::max(u, v) + ((size_t)256 << 20);
+}
+
 // ---- VAE: FLOPs ---------------------------------------------------------------------------------------------
 
 namespace {

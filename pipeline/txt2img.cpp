@@ -12,6 +12,7 @@
 
 #include "app/npy.h"
 #include "json.h"
+#include "models/cost.h"
 #include "tokenizer/clip_tokenizer.h"
 
 namespace sd {
@@ -456,14 +457,8 @@ Image generate(Model& m, const GenerateParams& p, Arena& arena, StageTimes* time
 }
 
 size_t estimate_working_memory(const Model& m, int width, int height, bool taesd, int vae_tiling) {
-    const int64_t h = height / 8, w = width / 8;
-    // UNet (batch 2): the largest level holds ~ a dozen (2, C0, h, w) maps plus the skip stack, and one
-    // attention tile set per thread; measured arena peaks scale with h·w.
-    size_t unet = (size_t)2 * m.unet.cfg.model_channels * h * w * sizeof(float) * 40;
-    size_t vae = taesd                                         ? (size_t)64 * 4 * width * height * sizeof(float)
-                 : vae_tile_decode(vae_tiling, width, height) ? vae_decode_tiled_arena_bytes(m.vae, 1, h, w)
-                                                              : vae_decode_arena_bytes(m.vae, 1, h, w);
-    return std::max(unet, vae) + ((size_t)256 << 20);
+    const bool tiled = !taesd && vae_tile_decode(vae_tiling, width, height);
+    return txt2img_working_bytes(m.unet, m.vae, width, height, taesd, tiled);
 }
 
 }  // namespace sd
