@@ -220,7 +220,7 @@ constexpr ConvPolicy kConv = ConvPolicy::Measured;
 }  // namespace
 
 // x (N, cin, H, W), emb (N, temb) → (N, cout, H, W): ldm's ResBlock, the Wide-ResNet block with group norm of
-// DDPM (Ho et al. 2020, §4 and appendix B), the timestep embedding added between the two convs.
+// DDPM (Ho et al. 2020), the timestep embedding added between the two convs.
 Tensor resblock(const ResBlock& b, const Tensor& x, const Tensor& emb, Arena& a) {
     assert(x.ndim == 4 && x.shape[1] == b.cin);
     // out (N, cout, H, W) = skip(x) first; conv2 then accumulates onto it.
@@ -247,7 +247,7 @@ static void attention_add(Tensor& x, const Attention& at, const Tensor& h, const
 }
 
 // x (N, L, C) += ff.net.2(geglu(ff.net.0.proj(h))), GEGLU as in Shazeer 2020 ("GLU Variants Improve
-// Transformer", §2): value · GELU(gate), both halves of one projection. Done in chunks of tokens: the 8C-wide projection of all
+// Transformer"): value · GELU(gate), both halves of one projection. Done in chunks of tokens: the 8C-wide projection of all
 // tokens would be 84 MB at a 64×64 latent with batch 2; 1024-token chunks keep it at 10 MB and are still
 // large products.
 static void feed_forward_add(Tensor& x, const TransformerBlock& b, const Tensor& h, Arena& a) {
@@ -316,7 +316,7 @@ static void check_inputs(const UNetConfig& c, const Tensor& x, const Tensor& con
                                  std::to_string(c.context_dim) + "); got " + context.shape_str());
 }
 
-// ε_θ(z_t, t, τ_θ(y)) (LDM eq. 3): conv_in, the input blocks (each output kept as a skip), the middle block,
+// ε_θ(z_t, t, τ_θ(y)) (LDM §3.3): conv_in, the input blocks (each output kept as a skip), the middle block,
 // the output blocks (each consuming the newest skip), then norm, SiLU, conv_out.
 Tensor unet_forward(const UNet& u, const Tensor& x, const float* timesteps, const Tensor& context, Arena& a) {
     const UNetConfig& c = u.cfg;

@@ -252,7 +252,7 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
         out.resize(n);
         const float* e_u = u ? eps.data() + P * n : nullptr;
         for (int64_t i = 0; i < n; i++) {
-            // Classifier-free guidance (Ho & Salimans 2022, eq. 6), summed over the AND parts as in composable
+            // Classifier-free guidance (Ho & Salimans 2022), summed over the AND parts as in composable
             // diffusion (Liu et al. 2022): D_u + sum_k (D_k - D_u) * (weight_k * cfg), written for the model outputs.
             double e;
             if (e_u) {
@@ -314,7 +314,7 @@ Denoiser make_cfg_denoiser(Model& m, const Tensor& context, double cfg_scale, co
         out.resize(n);
         const float* e_u = eps.f32();                // uncond first ...
         const float* e_c = eps.f32() + (B - 1) * n;  // ... cond last (the same tensor when B = 1)
-        // Classifier-free guidance (Ho & Salimans 2022, eq. 6: (1 + w)·eps(z, c) − w·eps(z), i.e. scale = 1 + w).
+        // Classifier-free guidance (Ho & Salimans 2022: (1 + w)·eps(z, c) − w·eps(z), i.e. scale = 1 + w).
         // D is affine in the model's output at a fixed x, so guiding the outputs is guiding the D's (the webui
         // combines the denoised estimates).
         for (int64_t i = 0; i < n; i++) {
