@@ -69,7 +69,7 @@ struct PeakMeter {
     void stage(size_t live) { peak = live > peak ? live : peak; }
     size_t conv_scratch(ConvShape s) const {
         s.N = B;
-        return floats((int64_t)conv_scratch_floats(choose_conv(s, kVaeConvPolicy), s));
+        return floats((int64_t)conv_scratch_floats(choose_conv(s), s));
     }
     size_t conv3x3_scratch(int64_t cin, int64_t c, int64_t h, int64_t w) const {
         ConvShape s;

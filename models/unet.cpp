@@ -215,7 +215,6 @@ namespace {
 // ldm's eps: GroupNorm(32, eps 1e-5) in the res blocks and at the output (openaimodel's normalization()),
 // GroupNorm(32, eps 1e-6) before a spatial transformer, torch's default LayerNorm eps 1e-5 in its blocks.
 constexpr float kResNormEps = 1e-5f, kTransformerNormEps = 1e-6f, kLayerNormEps = 1e-5f;
-constexpr ConvPolicy kConv = ConvPolicy::Measured;
 
 }  // namespace
 
@@ -224,14 +223,14 @@ constexpr ConvPolicy kConv = ConvPolicy::Measured;
 Tensor resblock(const ResBlock& b, const Tensor& x, const Tensor& emb, Arena& a) {
     assert(x.ndim == 4 && x.shape[1] == b.cin);
     // out (N, cout, H, W) = skip(x) first; conv2 then accumulates onto it.
-    Tensor out = b.skip.w.data ? conv(a, x, b.skip, kConv) : copy(a, x);
+    Tensor out = b.skip.w.data ? conv(a, x, b.skip) : copy(a, x);
     ArenaScope s(a);
     Tensor h = group_norm(a, x, b.norm1, kResNormEps, /*silu=*/true);       // (N, cin, H, W)
-    h = conv(a, h, b.conv1, kConv);                                         // (N, cout, H, W)
+    h = conv(a, h, b.conv1);                                         // (N, cout, H, W)
     Tensor e = linear(a, silu(a, emb), b.emb);                              // (N, cout)
     add_channel_bias_(h, e);                                                // h += e, per channel
     group_norm_(h, b.norm2, kResNormEps, /*silu=*/true);
-    conv_into(a, out, h, b.conv2, kConv, /*accumulate=*/true);              // out = skip(x) + conv2(h)
+    conv_into(a, out, h, b.conv2, /*accumulate=*/true);              // out = skip(x) + conv2(h)
     return out;
 }
 
@@ -296,8 +295,8 @@ void spatial_transformer(const SpatialTransformer& st, Tensor& x, const Tensor& 
 // (nearest 2×, 3×3).
 static Tensor block_tail(const UNetBlock& b, Tensor h, const Tensor& context, int64_t heads, Arena& a) {
     if (b.has_attn) spatial_transformer(b.attn, h, context, heads, a);
-    if (b.down.w.data) h = conv(a, h, b.down, kConv, /*stride=*/2, /*pad=*/1);  // (N, C, H/2, W/2)
-    if (b.up.w.data) h = upsample_conv(a, h, b.up, kConv);                      // (N, C, 2H, 2W)
+    if (b.down.w.data) h = conv(a, h, b.down, /*stride=*/2, /*pad=*/1);  // (N, C, H/2, W/2)
+    if (b.up.w.data) h = upsample_conv(a, h, b.up);                      // (N, C, 2H, 2W)
     return h;
 }
 
@@ -334,7 +333,7 @@ Tensor unet_forward(const UNet& u, const Tensor& x, const float* timesteps, cons
     struct Skip { Arena::Mark at; Tensor t; };
     std::vector<Skip> skips;
     Arena::Mark at = a.mark();
-    Tensor h = conv(a, x, u.conv_in, kConv);  // (B, mc, H, W)
+    Tensor h = conv(a, x, u.conv_in);  // (B, mc, H, W)
     skips.push_back({at, h});
     for (const UNetBlock& b : u.input_blocks) {
         ArenaScope s(a);
@@ -362,7 +361,7 @@ Tensor unet_forward(const UNet& u, const Tensor& x, const float* timesteps, cons
     assert(skips.empty());
 
     Tensor y = group_norm(a, h, u.out_norm, kResNormEps, /*silu=*/true);
-    return pass.keep(conv(a, y, u.conv_out, kConv));  // (B, out, H, W)
+    return pass.keep(conv(a, y, u.conv_out));  // (B, out, H, W)
 }
 
 }  // namespace sd

@@ -88,11 +88,6 @@ struct Vae {
     VaeDecoder decoder;
 };
 
-// How the VAE's convs run: every fast path the shape allows (choose_conv). At real image sizes its maps are
-// 32×32 and larger, where ConvPolicy::Measured picks the same; Eager also keeps small decodes bit for bit as
-// they were. Its res blocks' conv1 writes over its own input, which only Winograd allows (in_place).
-constexpr ConvPolicy kVaeConvPolicy = ConvPolicy::Eager;
-
 // Binds the VAE in `st` under `prefix`; an empty prefix means: "first_stage_model." if the file has it,
 // else no prefix (a standalone ldm-named VAE file). Throws naming any missing or misshaped tensor.
 Vae load_vae(const SafeTensors& st, const std::string& prefix = "");
