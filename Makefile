@@ -138,7 +138,8 @@ test-aarch64:
 	SD_BIN=build-aarch64/sd SD_TEST_RUNNER="$(AARCH64_QEMU)" $(AARCH64_QEMU) build-aarch64/run_tests $(TEST_ARGS)
 
 # models/taesd_embed.cpp .incbin's these files; the compiler's dependency files cannot see that.
-$(BUILD)/models/taesd_embed.o: models/taesd/taesd_decoder.safetensors models/taesd/taesd_encoder.safetensors
+$(BUILD)/models/taesd_embed.o: models/taesd/taesd_decoder.safetensors models/taesd/taesd_encoder.safetensors \
+                               models/taesd/taesdxl_decoder.safetensors
 
 # server/ui_embed.cpp .incbin's the web page; the compiler's dependency files cannot see that.
 $(BUILD)/server/ui_embed.o: server/ui/index.html

@@ -21,9 +21,13 @@
 #include "app/checkpoint.h"
 #include "app/image_io.h"
 #include "app/infotext.h"
+#include "app/memory.h"
 #include "app/options.h"
 #include "app/sha256.h"
 #include "kernels/kernels.h"
+#include "pipeline/generation_infotext.h"
+#include "pipeline/hires.h"
+#include "pipeline/img2img.h"
 #include "pipeline/prediction.h"
 #include "pipeline/txt2img.h"
 #include "server/serve.h"
@@ -49,42 +53,6 @@ double peak_rss_gb() {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_maxrss / (1024.0 * 1024.0);  // ru_maxrss is in KiB on Linux
-}
-
-// A number from the first line of a small file (cgroup limits), or 0 when absent or "max".
-size_t read_size_file(const char* path) {
-    std::ifstream f(path);
-    unsigned long long v = 0;
-    return f >> v ? (size_t)v : 0;
-}
-
-// What this process may still allocate: the system's MemAvailable, lowered by a container's cgroup limit
-// (MemAvailable shows the host's memory there) and by ulimit -v / -d, so an oversized job gets a message
-// rather than the OOM killer. 0 means unknown.
-size_t available_memory() {
-    size_t avail = 0;
-    std::ifstream f("/proc/meminfo");
-    std::string key, unit;
-    size_t kb;
-    while (f >> key >> kb >> unit)
-        if (key == "MemAvailable:") { avail = kb * 1024; break; }
-    auto lower = [&](size_t cap) { if (cap && (!avail || cap < avail)) avail = cap; };
-    size_t cg_max = read_size_file("/sys/fs/cgroup/memory.max"), cg_cur = read_size_file("/sys/fs/cgroup/memory.current");
-    if (cg_max) lower(cg_max > cg_cur ? cg_max - cg_cur : 1);
-    // /proc/self/statm, in pages: address space (what RLIMIT_AS counts) ... data + stack (RLIMIT_DATA's).
-    unsigned long long as_pages = 0, data_pages = 0, skip;
-    if (std::FILE* s = std::fopen("/proc/self/statm", "r")) {
-        if (std::fscanf(s, "%llu %llu %llu %llu %llu %llu", &as_pages, &skip, &skip, &skip, &skip, &data_pages) != 6)
-            as_pages = data_pages = 0;
-        std::fclose(s);
-    }
-    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-        lower(rl.rlim_cur > as_pages * page ? (size_t)(rl.rlim_cur - as_pages * page) : 1);
-    if (getrlimit(RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-        lower(rl.rlim_cur > data_pages * page ? (size_t)(rl.rlim_cur - data_pages * page) : 1);
-    return avail;
 }
 
 std::string stem(const std::string& path) {
@@ -231,6 +199,36 @@ int cmd_generate(const Options& o) {
     uint64_t seed = !o.random_seed ? o.seed : std::random_device{}() % 4294967294u;
 
     check_prompts(p.prompt, p.negative_prompt, webui_total_steps(p.sampler, p.steps));  // before any loading
+    // img2img: the init image is read and checked before the model is loaded
+    Img2imgParams ip;
+    const bool img2img = !o.init_img.empty();
+    if (img2img) {
+        try {
+            ip.resize_mode = parse_resize_mode(o.resize_mode);
+        } catch (const std::runtime_error& e) {
+            throw UsageError(e.what());
+        }
+        ip.init = read_image(o.init_img);
+        ip.strength = o.strength;
+        check_img2img_sampler(p.sampler);
+    }
+    HiresParams hp;
+    const bool hires = o.hires();
+    if (hires) {
+        hp.scale = o.hires_scale > 0 ? o.hires_scale : 2.0;
+        hp.width = o.hires_width;
+        hp.height = o.hires_height;
+        hp.steps = o.hires_steps;
+        hp.strength = o.hires_strength;
+        hp.upscaler = o.hires_upscaler;
+        try {
+            hires_upscaler_label(hp.upscaler);
+        } catch (const std::runtime_error& e) {
+            throw UsageError(e.what());
+        }
+        check_hires(p.width, p.height, hp);
+        check_img2img_sampler(p.sampler);
+    }
     double t0 = now(), c0 = process_cpu_seconds();
     Model m = load_model(o.model, o.vae, o.prediction);
     EmbeddingDb embeddings;
@@ -240,11 +238,11 @@ int cmd_generate(const Options& o) {
     if (!m.sd2() && p.clip_skip > m.clip.cfg.layers)
         throw std::runtime_error("--clip-skip " + std::to_string(p.clip_skip) + " is more than the text encoder's " +
                                  std::to_string(m.clip.cfg.layers) + " layers");
-    size_t need = estimate_working_memory(m, p.width, p.height, p.taesd, p.vae_tiling), avail = available_memory();
-    if (avail && need > avail)
-        throw std::runtime_error("a " + std::to_string(p.width) + "x" + std::to_string(p.height) + " image needs about " +
-                                 std::to_string(need >> 20) + " MiB of working memory but only " +
-                                 std::to_string(avail >> 20) + " MiB is available; choose a smaller size");
+    const int final_w = hires ? hires_target(p.width, p.height, hp).width() : p.width;
+    const int final_h = hires ? hires_target(p.width, p.height, hp).height() : p.height;
+    const std::string no_room = memory_refusal(estimate_working_memory(m, final_w, final_h, p.taesd, p.vae_tiling),
+                                               available_memory(), final_w, final_h);
+    if (!no_room.empty()) throw std::runtime_error(no_room);
     // The infotext's hashes are read from the files while the text encoder and the sampler run (a first run on a
     // 2 GB checkpoint would otherwise spend ~13 s here first); they are waited for when the PNG is written.
     ModelHashJob hash_job(o.model);
@@ -256,6 +254,10 @@ int cmd_generate(const Options& o) {
     if (m.sd2() && p.clip_skip > 1)
         std::fprintf(stderr, "note: --clip-skip %d is recorded but has no effect on SD 2.x models: they use the "
                      "penultimate text encoder layer, as the webui does\n", p.clip_skip);
+    if (m.sdxl() && p.clip_skip > 1)
+        std::fprintf(stderr, "note: --clip-skip %d is recorded but has no effect on SDXL models: both text encoders "
+                     "give their penultimate layer, as the webui does (its 'Clip skip SDXL' option is off)\n",
+                     p.clip_skip);
 
     std::signal(SIGINT, on_sigint);
     Arena arena;
@@ -263,35 +265,21 @@ int cmd_generate(const Options& o) {
         p.seed = seed + (uint64_t)i;
         Progress progress;
         StageTimes times;
+        HiresTimes hires_times;
         Image img;
         try {
-            img = generate(m, p, arena, &times, [&](int k, int n) { progress.step(k, n); }, &g_interrupted);
+            auto on_step = [&](int k, int n) { progress.step(k, n); };
+            img = img2img ? generate_img2img(m, p, ip, arena, &times, on_step, &g_interrupted)
+                  : hires ? generate_hires(m, p, hp, arena, &hires_times, on_step, &g_interrupted)
+                          : generate(m, p, arena, &times, on_step, &g_interrupted);
         } catch (const Cancelled&) {
             if (i == 0) throw;  // main() says no image was written
             std::fprintf(stderr, "%ssd: interrupted; %d of %d images were written\n", isatty(2) ? "\n" : "", i,
                          o.batch_count);
             return 130;
         }
-        InfoText info;
-        info.prompt = p.prompt;
-        info.negative_prompt = p.negative_prompt;
-        info.steps = p.steps;
-        info.sampler = sampler_display_name(p.sampler);
-        info.schedule_type = webui_schedule_type(p.sampler, chosen_schedule);
-        if (p.schedule == ScheduleKind::beta && !sampler_is_timestep(p.sampler)) {  // KDiffusionSampler.get_sigmas
-            info.extra.push_back({"Beta schedule alpha", python_float_repr(p.schedule_options.beta_alpha)});
-            info.extra.push_back({"Beta schedule beta", python_float_repr(p.schedule_options.beta_beta)});
-        }
-        info.cfg_scale = p.cfg_scale;
-        info.seed = p.seed;
-        {
-            std::vector<ExtraNetworkTag> tags;
-            std::string ti = webui_ti_hashes(strip_extra_networks(p.prompt, &tags), p.negative_prompt,
-                                             webui_total_steps(p.sampler, p.steps), embeddings);
-            if (!ti.empty()) info.extra.push_back({"TI hashes", ti});
-        }
-        info.width = p.width;
-        info.height = p.height;
+        InfoText info = generation_infotext(p, sampler_display_name(p.sampler),
+                                            webui_schedule_type(p.sampler, chosen_schedule));
         double th = now();
         info.model_hash = hash_job.get();
         if (o.verbose && i == 0)
@@ -300,20 +288,27 @@ int cmd_generate(const Options& o) {
         info.model_name = stem(o.model);
         info.vae_name = p.taesd ? "TAESD" : o.vae.empty() ? "" : stem(o.vae);
         info.vae_hash = vae_hash_job ? vae_hash_job->get() : "";
+        if (img2img) info.denoising_strength = python_float_repr(ip.strength);
+        if (hires) add_hires_infotext(hp, info);
         info.prediction = m.sd2() || !o.prediction.empty() ? prediction_name(m.prediction) : "";
-        info.clip_skip = p.clip_skip;
-        info.rng = p.rng == RngKind::philox ? "NV" : "CPU";
         info.version = kVersion;
         std::string path = output_path(o.output, i, o.batch_count);
         write_file_atomic(path, encode_png(img, {{"parameters", format_infotext(info)}}));
         std::fprintf(stderr, "wrote %s (seed %llu)\n", path.c_str(), (unsigned long long)p.seed);
-        std::fprintf(stderr, "time: load %.2f s, text encode %.2f s, sampling %.2f s (%.2f s/step), decode %.2f s; "
-                     "peak memory %.2f GB\n",
-                     i == 0 ? load_s : 0.0, times.text, times.sampling, times.sampling / p.steps, times.decode,
-                     peak_rss_gb());
-        if (o.verbose)
-            std::fprintf(stderr, "cpu: load %.2f s, text encode %.2f s, sampling %.2f s, decode %.2f s (all threads)\n",
-                         i == 0 ? load_cpu : 0.0, times.text_cpu, times.sampling_cpu, times.decode_cpu);
+        if (hires)
+            std::fprintf(stderr, "cpu time: load %.2f s, first pass %.2f s, upscale %.2f s, second pass %.2f s, decode "
+                         "%.2f s (all threads); peak memory %.2f GB\n", i == 0 ? load_cpu : 0.0, hires_times.first_pass,
+                         hires_times.upscale, hires_times.second_pass, hires_times.decode, peak_rss_gb());
+        else
+            std::fprintf(stderr, "time: load %.2f s, text encode %.2f s, sampling %.2f s (%.2f s/step), decode %.2f s; "
+                         "peak memory %.2f GB\n",
+                         i == 0 ? load_s : 0.0, times.text, times.sampling, times.sampling / p.steps, times.decode,
+                         peak_rss_gb());
+        if (o.verbose && !hires)
+            std::fprintf(stderr, "cpu: load %.2f s, %stext encode %.2f s, sampling %.2f s, decode %.2f s (all threads)\n",
+                         i == 0 ? load_cpu : 0.0,
+                         img2img ? ("resize + encode " + std::to_string(times.encode_cpu).substr(0, 5) + " s, ").c_str() : "",
+                         times.text_cpu, times.sampling_cpu, times.decode_cpu);
         if (!p.preview.empty())
             std::fprintf(stderr, "preview: %.3f s per step (TAESD decode + PNG write, included in sampling)\n",
                          times.preview / p.steps);

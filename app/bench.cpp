@@ -74,25 +74,31 @@ int run_bench(const Options& o) {
     const int64_t h = o.height / 8, w = o.width / 8;
     Arena arena;
 
-    // Text encode: one 77-token chunk (SD 2.x: the OpenCLIP tower's penultimate layer, with its padding).
+    // Text encode: one 77-token chunk, through the model's encoder(s) as the pipeline runs them (SD 2.x: the
+    // OpenCLIP tower's penultimate layer; SDXL: CLIP-L's 11 of 12 layers and all 32 of bigG for the pooled output).
     auto ids = ClipTokenizer::get().encode_chunks("a photograph of an astronaut riding a horse");
-    if (m.sd2()) open_clip_pad_ids(ids[0].data(), (int64_t)ids[0].size());
+    const TextEncoder enc = text_encoder(m, 1);
+    std::vector<float> pooled((size_t)enc.pooled_width);
     Timing text_s = median_time(o.bench_runs, [&] {
         ArenaScope s(arena);
-        if (m.sd2()) open_clip_encode(m.open_clip, ids[0].data(), 2, arena);
-        else clip_encode(m.clip, ids[0].data(), 1, arena);
+        enc.encode(ids[0], nullptr, arena, enc.pooled_width ? pooled.data() : nullptr);
     });
-    double text_f = m.sd2() ? open_clip_encode_flops(m.open_clip.cfg, m.open_clip.cfg.layers - 1)
-                            : clip_encode_flops(m.clip.cfg);
+    const ClipConfig& cl = m.clip.cfg;
+    double text_f = m.sdxl() ? clip_encode_flops(cl) * (cl.layers - 1) / cl.layers +
+                                   open_clip_encode_flops(m.open_clip.cfg, m.open_clip.cfg.layers)
+                    : m.sd2() ? open_clip_encode_flops(m.open_clip.cfg, m.open_clip.cfg.layers - 1)
+                              : clip_encode_flops(cl);
 
     // One UNet evaluation, batch 2 (cond + uncond): what one CFG step costs.
     Tensor x = Tensor::zeros({2, 4, h, w}), ctx = Tensor::zeros({2, 77, m.unet.cfg.context_dim});
     for (int64_t i = 0; i < x.numel(); i++) x.f32()[i] = (float)((i * 7919) % 1000) / 500.0f - 1.0f;
     for (int64_t i = 0; i < ctx.numel(); i++) ctx.f32()[i] = (float)((i * 104729) % 1000) / 500.0f - 1.0f;
     const float ts[2] = {500, 500};
+    Tensor y = Tensor::zeros({2, m.unet.cfg.adm_in_channels});  // SDXL's vector; unused otherwise
+    for (int64_t i = 0; i < y.numel(); i++) y.f32()[i] = (float)((i * 7919) % 1000) / 500.0f - 1.0f;
     auto unet_once = [&] {
         ArenaScope s(arena);
-        unet_forward(m.unet, x, ts, ctx, arena);
+        unet_forward(m.unet, x, ts, ctx, arena, m.unet.cfg.adm_in_channels ? &y : nullptr);
     };
     unet_once();  // warm-up: pages the weights in and sizes the arena
     Timing unet_s = median_time(o.bench_runs, unet_once);

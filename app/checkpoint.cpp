@@ -387,22 +387,28 @@ std::string format_info(const CheckpointInfo& info) {
 }
 
 void require_sd1(const CheckpointInfo& info, bool need_vae) {
-    if (info.family != ModelFamily::SD1 && info.family != ModelFamily::SD2) {
+    const bool xl = info.family == ModelFamily::SDXL;
+    if (info.family != ModelFamily::SD1 && info.family != ModelFamily::SD2 && !xl) {
         bool component = info.family == ModelFamily::DiffusersUNet || info.family == ModelFamily::DiffusersTextEncoder;
         throw std::runtime_error(info.path + " is " + info.what + "; sd currently runs " +
-                                 (component ? "single-file SD 1.x and 2.x checkpoints only" : "SD 1.x and 2.x models only"));
+                                 (component ? "single-file SD 1.x, 2.x and SDXL checkpoints only"
+                                            : "SD 1.x, 2.x and SDXL models only"));
     }
-    const char* fam = info.family == ModelFamily::SD1 ? "SD 1.x" : "SD 2.x";
+    // The refiner has only the bigG encoder and an aesthetic-score vector (2560 wide); sd runs the base layout.
+    if (xl && info.text_widths.size() != 2)
+        throw std::runtime_error(info.path + " is " + info.what +
+                                 "; sd runs SDXL base models (two text encoders), not the refiner");
+    const char* fam = info.family == ModelFamily::SD1 ? "SD 1.x" : xl ? "SDXL" : "SD 2.x";
     if (info.unet_in_channels && info.unet_in_channels != 4) {
         std::string kind = info.unet_in_channels == 9 ? "inpainting" : info.unet_in_channels == 8 ? "instruct-pix2pix"
                          : info.unet_in_channels == 5 ? "depth" : "";
         throw std::runtime_error(info.path + " is an " + fam + " " + (kind.empty() ? "" : kind + " ") +
                                  "checkpoint (UNet with " + std::to_string(info.unet_in_channels) +
-                                 " input channels); sd currently runs SD 1.x and 2.x text-to-image models only");
+                                 " input channels); sd currently runs SD 1.x, 2.x and SDXL text-to-image models only");
     }
     std::string missing;
     if (!info.has_unet()) missing = "UNet (model.diffusion_model.*)";
-    else if (!info.has_text_encoder()) missing = "text encoder (cond_stage_model.*)";
+    else if (!info.has_text_encoder()) missing = xl ? "text encoders (conditioner.embedders.*)" : "text encoder (cond_stage_model.*)";
     else if (need_vae && !info.has_vae()) missing = "VAE (first_stage_model.*)";
     if (!missing.empty())
         throw std::runtime_error(info.path + " is an " + fam + " checkpoint without its " + missing +

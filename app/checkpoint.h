@@ -84,8 +84,8 @@ CheckpointInfo inspect_checkpoint(const SafeTensors& st);
 // The multi-line summary `sd info` prints.
 std::string format_info(const CheckpointInfo& info);
 
-// Throws std::runtime_error unless the file is a single-file SD 1.x or 2.x text-to-image checkpoint with its UNet
-// and text encoder (and VAE, when need_vae): "PATH is an SDXL checkpoint; sd currently runs SD 1.x and 2.x models
+// Throws std::runtime_error unless the file is a single-file SD 1.x, 2.x or SDXL base text-to-image checkpoint with its UNet
+// and text encoder (and VAE, when need_vae): "PATH is an SDXL refiner checkpoint; sd runs SDXL base models
 // only".
 void require_sd1(const CheckpointInfo& info, bool need_vae = true);
 

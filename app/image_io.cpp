@@ -175,4 +175,32 @@ Image read_image_rgb(const std::string& path) {
     return img;
 }
 
+Image read_image(const std::string& path) {
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0)
+        throw std::runtime_error("cannot read image '" + path + "': " + std::strerror(errno));
+    if (S_ISDIR(st.st_mode)) throw std::runtime_error("cannot read image '" + path + "': it is a folder");
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) throw std::runtime_error("cannot read image '" + path + "': " + std::strerror(errno));
+    int w = 0, h = 0, c = 0;
+    if (!stbi_info_from_file(f, &w, &h, &c)) {
+        std::fclose(f);
+        throw std::runtime_error("'" + path + "' is not an image sd can read (PNG, JPEG, BMP, GIF, TGA, PSD, PNM)");
+    }
+    if (w > 16384 || h > 16384) {
+        std::fclose(f);
+        throw std::runtime_error("image '" + path + "' is " + std::to_string(w) + "x" + std::to_string(h) +
+                                 "; sd reads images up to 16384 pixels a side");
+    }
+    const int want = c == 2 || c == 4 ? 4 : 3;  // keep alpha where there is one
+    unsigned char* p = stbi_load_from_file(f, &w, &h, &c, want);
+    std::fclose(f);
+    if (!p) throw std::runtime_error("cannot read image '" + path + "': " + stbi_failure_reason());
+    Image img;
+    img.width = w; img.height = h; img.channels = want;
+    img.pixels.assign(p, p + (size_t)w * h * want);
+    stbi_image_free(p);
+    return img;
+}
+
 }  // namespace sd

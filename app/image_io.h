@@ -23,6 +23,10 @@ void write_file_atomic(const std::string& path, const std::vector<uint8_t>& byte
 // Reads PNG/JPEG/BMP/... (stb_image) as RGB; throws naming the file on failure.
 Image read_image_rgb(const std::string& path);
 
+// Reads PNG/JPEG/BMP/... keeping transparency: RGB, or RGBA when the file has alpha (gray becomes RGB). Throws
+// one sentence naming the file: missing, unreadable, not an image, or larger than 16384 pixels a side.
+Image read_image(const std::string& path);
+
 // The text chunks of a PNG (tEXt and uncompressed iTXt), in file order; throws on a malformed PNG.
 std::vector<std::pair<std::string, std::string>> read_png_text(const std::vector<uint8_t>& png);
 

@@ -57,6 +57,8 @@ std::string format_infotext(const InfoText& p) {
         {"Model", p.model_name},
         {"VAE hash", p.vae_hash},
         {"VAE", p.vae_name},
+        {"Denoising strength", p.denoising_strength},
+        {"Conditional mask weight", p.conditional_mask_weight},
         {"Clip skip", p.clip_skip > 1 ? std::to_string(p.clip_skip) : ""},
         {"RNG", p.rng},
         {"Prediction", p.prediction},  // extra_generation_params come after RNG

@@ -20,6 +20,8 @@ struct InfoText {
     std::string model_name;               // file name without extension; empty: omitted
     std::string vae_hash;                 // first 10 hex digits of an external VAE file's SHA-256; empty: omitted
     std::string vae_name;                 // e.g. "TAESD" when decoded with it, the --vae file's stem; empty: omitted
+    std::string denoising_strength;       // img2img and hires fix, e.g. "0.75"; empty: omitted
+    std::string conditional_mask_weight;  // inpainting checkpoints, e.g. "1.0"; empty: omitted
     int clip_skip = 1;                    // written only when > 1, as the webui does
     std::string rng;                      // "CPU" or "NV"; empty (the webui's "GPU") is omitted
     std::string prediction;               // "eps" / "v" (not a webui key: an extra parameter, as extensions add

@@ -82,9 +82,29 @@ options:
   -o, --output PATH         PNG to write; with --batch-count > 1, -1, -2, ... are added (default: output.png)
       --taesd               decode with the built-in tiny autoencoder (fast, approximate)
       --precision fp32|bf16 matrix product precision (default: bf16 where the CPU has AVX512_BF16, else fp32)
-      --vae-tiling          decode in overlapping tiles (default: automatic above 1024x1024)
+      --vae-tiling          decode in overlapping tiles (default: automatic above 1024x1024; SDXL above 768x768)
       --no-vae-tiling       never tile the decode
       --dump-latents DIR    write the initial noise and the latent after every step as .npy files
+img2img and inpainting (the webui's img2img tab):
+      --init-img FILE       start from this image (PNG/JPEG; transparency flattened onto white)
+      --strength F          denoising strength 0..1: how much of the schedule is redone (default: 0.75);
+                            also --denoising-strength
+      --resize-mode M       resize (default), crop, fill or latent: how the image is fitted to -W x -H
+      --mask FILE           inpaint: white = repaint, black = keep (resized like the image if its size differs)
+      --mask-blur N         Gaussian blur of the mask in pixels (default: 4)
+      --invert-mask         repaint the black part instead
+      --inpainting-fill M   what the masked area starts from: original (default), fill, latent_noise,
+                            latent_nothing
+      --inpaint-full-res    repaint only the masked area's bounding box at full resolution, pasted back
+      --inpaint-padding N   pixels around that box (default: 32)
+hires fix (txt2img):
+      --hires-scale F       upscale the first pass by F and redo it with img2img (e.g. 2)
+      --hires-width N       or upscale to this width (with --hires-height 0 or absent: keep the aspect)
+      --hires-height N      and/or this height
+      --hires-steps N       second pass steps (default: as --steps)
+      --hires-strength F    second pass denoising strength (default: 0.7)
+      --hires-upscaler U    latent (default), latent-bicubic, latent-nearest, latent-nearest-exact, lanczos,
+                            nearest, or an upscaler model .safetensors
   -t, --threads N           worker threads (default: all cores)
       --runs N              bench: timed runs per stage, median reported (default: 3)
   -v, --verbose             more detail on stderr
@@ -171,6 +191,30 @@ Options parse_args(int argc, const char* const* argv) {
                 throw UsageError("--precision must be fp32 or bf16, got '" + o.precision + "'");
         } else if (a == "--vae-tiling") o.vae_tiling = 1;
         else if (a == "--no-vae-tiling") o.vae_tiling = 0;
+        else if (a == "--init-img") {
+            o.init_img = value();
+            if (o.init_img.empty()) throw UsageError(a + " needs a file name, got an empty one");
+        } else if (a == "--strength" || a == "--denoising-strength") o.strength = parse_float(a, value(), 0, 1);
+        else if (a == "--resize-mode") o.resize_mode = value();
+        else if (a == "--mask") {
+            o.mask = value();
+            if (o.mask.empty()) throw UsageError(a + " needs a file name, got an empty one");
+        } else if (a == "--mask-blur") o.mask_blur = (int)parse_int(a, value(), 0, 64);
+        else if (a == "--invert-mask") o.invert_mask = true;
+        else if (a == "--inpainting-fill") {
+            o.inpainting_fill = value();
+            if (o.inpainting_fill != "fill" && o.inpainting_fill != "original" && o.inpainting_fill != "latent_noise" &&
+                o.inpainting_fill != "latent_nothing")
+                throw UsageError("--inpainting-fill must be fill, original, latent_noise or latent_nothing, got '" +
+                                 o.inpainting_fill + "'");
+        } else if (a == "--inpaint-full-res") o.inpaint_full_res = true;
+        else if (a == "--inpaint-padding") o.inpaint_padding = (int)parse_int(a, value(), 0, 256);
+        else if (a == "--hires-scale") o.hires_scale = parse_float(a, value(), 1, 8);
+        else if (a == "--hires-width") o.hires_width = (int)parse_int(a, value(), 0, 8192);
+        else if (a == "--hires-height") o.hires_height = (int)parse_int(a, value(), 0, 8192);
+        else if (a == "--hires-steps") o.hires_steps = (int)parse_int(a, value(), 0, 1000);
+        else if (a == "--hires-strength") o.hires_strength = parse_float(a, value(), 0, 1);
+        else if (a == "--hires-upscaler") o.hires_upscaler = value();
         else if (a == "--runs") o.bench_runs = (int)parse_int(a, value(), 1, 100);
         else if (a.size() > 1 && a[0] == '-') throw UsageError("unknown option '" + a + "' (see sd --help)");
         else o.args.push_back(a);
@@ -181,6 +225,14 @@ Options parse_args(int argc, const char* const* argv) {
         if (o.width % 64 || o.height % 64)
             throw UsageError("width and height must be multiples of 64, got " + std::to_string(o.width) + "x" +
                              std::to_string(o.height));
+    }
+    if (o.command == "generate") {
+        if (!o.mask.empty() && o.init_img.empty())
+            throw UsageError("--mask needs --init-img: the mask says which part of that image to repaint");
+        if (o.hires() && !o.init_img.empty())
+            throw UsageError("the hires fix is for txt2img; with --init-img, ask for the larger size with -W/-H");
+        if (o.hires() && o.hires_strength <= 0)
+            throw UsageError("--hires-strength must be above 0: at 0 the second pass would run no step");
     }
     if (o.command == "info" && o.args.size() != 1 && !(o.args.empty() && !o.model.empty()))
         throw UsageError("usage: sd info MODEL");

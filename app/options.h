@@ -43,6 +43,23 @@ struct Options {
     std::string embeddings_dir;        // --embeddings-dir; empty: embeddings/ beside the model
     bool tokenize_weights = false;     // tokenize --weights: id:weight per 77-token chunk
     bool tokenize_schedule = false;    // tokenize --schedule: the prompt schedule over --steps
+    // img2img and inpainting (pipeline/img2img.h, pipeline/masking.h)
+    std::string init_img;              // --init-img FILE; empty: txt2img
+    double strength = 0.75;            // --strength: the webui's denoising strength
+    std::string resize_mode = "resize";  // resize | crop | fill | latent
+    std::string mask;                  // --mask FILE (white = repaint); empty: none
+    int mask_blur = 4;
+    bool invert_mask = false;
+    std::string inpainting_fill = "original";  // fill | original | latent_noise | latent_nothing
+    bool inpaint_full_res = false;     // --inpaint-full-res: only the masked area, at full resolution
+    int inpaint_padding = 32;
+    // hires fix (txt2img only)
+    double hires_scale = 0;            // > 0: on (--hires-scale); or --hires-width/--hires-height
+    int hires_width = 0, hires_height = 0;
+    int hires_steps = 0;               // 0: the first pass's count
+    double hires_strength = 0.7;
+    std::string hires_upscaler = "latent";
+    bool hires() const { return hires_scale > 0 || hires_width > 0 || hires_height > 0; }
 };
 
 Options parse_args(int argc, const char* const* argv);

@@ -74,7 +74,8 @@ void mlp_block(const ClipLayer& l, const ClipConfig& c, Tensor& x, Arena& a) {
 
 }  // namespace
 
-Tensor clip_encode(const ClipTextModel& model, const int* ids, int clip_skip, Arena& a, const float* const* token_rows) {
+Tensor clip_encode(const ClipTextModel& model, const int* ids, int clip_skip, Arena& a, const float* const* token_rows,
+                   bool final_norm) {
     const ClipConfig& c = model.cfg;
     const int64_t T = c.positions, C = c.width;
     if (clip_skip < 1 || clip_skip > c.layers)
@@ -108,7 +109,8 @@ Tensor clip_encode(const ClipTextModel& model, const int* ids, int clip_skip, Ar
         attention_block(model.layers[i], c, x, a);
         mlp_block(model.layers[i], c, x, a);
     }
-    layer_norm_into(out, x, model.final_layer_norm, c.eps);
+    if (final_norm) layer_norm_into(out, x, model.final_layer_norm, c.eps);
+    else std::copy(x.f32(), x.f32() + T * C, out.f32());
     return out;
 }
 

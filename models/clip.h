@@ -55,8 +55,9 @@ ClipTextModel load_clip_text(const SafeTensors& st,
 // its top was on entry; everything else the pass used is released again. Throws on an id outside the vocabulary
 // or clip_skip outside [1, layers]. token_rows (optional, one pointer per position): a non-null entry replaces
 // that position's token embedding by `width` floats (textual-inversion vectors); its id is then not looked up.
+// final_norm false: the layer's output as it is (SDXL's CLIP-L reads hidden_states[-2] without the final norm).
 Tensor clip_encode(const ClipTextModel& model, const int* ids, int clip_skip, Arena& arena,
-                   const float* const* token_rows = nullptr);
+                   const float* const* token_rows = nullptr, bool final_norm = true);
 
 }  // namespace sd
 

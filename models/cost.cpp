@@ -22,34 +22,36 @@ double unet_flops(const UNet& u, int64_t B, int64_t h, int64_t w, int64_t T) {
         return conv(p.cout, p.cin, 3, H, W) + conv(p.cout, p.cout, 3, H, W) +
                (p.cin != p.cout ? conv(p.cout, p.cin, 1, H, W) : 0) + linear(B, p.cout, c.time_embed_dim);
     };
-    auto transformer = [&](double C, double H, double W) {
+    auto transformer = [&](double C, double H, double W, int depth) {
         double L = H * W, rows = B * L;
         double f = 2 * linear(rows, C, C);  // proj_in, proj_out
         double self = 4 * linear(rows, C, C) + B * 4 * L * L * C;  // q, k, v, out; QKᵀ and AV (heads·D = C)
         double cross = 2 * linear(rows, C, C) + 2 * linear(B * T, C, c.context_dim) + B * 4 * L * T * C;
         double ff = linear(rows, 8 * C, C) + linear(rows, C, 4 * C);
-        return f + c.transformer_depth * (self + cross + ff);
+        return f + depth * (self + cross + ff);
     };
 
     std::vector<UNetBlockPlan> down, up;
     unet_plan(c, down, up);
     double mc = c.model_channels;
     double f = linear(B, c.time_embed_dim, mc) + linear(B, c.time_embed_dim, c.time_embed_dim);
+    if (c.adm_in_channels)  // SDXL's label_emb
+        f += linear(B, c.time_embed_dim, c.adm_in_channels) + linear(B, c.time_embed_dim, c.time_embed_dim);
     f += conv(mc, c.in_channels, 3, h, w);
     for (const UNetBlockPlan& p : down) {
         double H = h >> p.level, W = w >> p.level;
         if (p.res) f += res(p, H, W);
-        if (p.attn) f += transformer(p.cout, H, W);
+        if (p.attn) f += transformer(p.cout, H, W, c.transformer_depth[p.level]);
         if (p.down) f += conv(p.cout, p.cin, 3, H / 2, W / 2);
     }
     UNetBlockPlan mid;
     mid.cin = mid.cout = down.back().cout;
     double Hm = h >> (c.levels() - 1), Wm = w >> (c.levels() - 1);
-    f += 2 * res(mid, Hm, Wm) + transformer(mid.cout, Hm, Wm);
+    f += 2 * res(mid, Hm, Wm) + transformer(mid.cout, Hm, Wm, c.middle_depth);
     for (const UNetBlockPlan& p : up) {
         double H = h >> p.level, W = w >> p.level;
         f += res(p, H, W);
-        if (p.attn) f += transformer(p.cout, H, W);
+        if (p.attn) f += transformer(p.cout, H, W, c.transformer_depth[p.level]);
         if (p.up) f += conv(p.cout, p.cout, 3, 2 * H, 2 * W);
     }
     f += conv(c.out_channels, mc, 3, h, w);

@@ -2,6 +2,7 @@
 // open_clip's TextTransformer as ldm's FrozenOpenCLIPEmbedder.encode_with_transformer runs it.
 #include "models/open_clip.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -46,6 +47,13 @@ OpenClipTextModel load_open_clip_text(const SafeTensors& st, const std::string& 
         m.layers.push_back(l);
     }
     m.ln_final = w.norm("ln_final", C);
+    if (file.has("text_projection")) {
+        std::vector<int64_t> proj = file.shape("text_projection");
+        if (proj.size() != 2 || proj[0] != C)
+            throw std::runtime_error(st.path() + ": '" + prefix + "text_projection' should be (" + std::to_string(C) +
+                                     ", P)");
+        m.text_projection = w.mat("text_projection", {C, proj[1]});
+    }
     return m;
 }
 
@@ -75,6 +83,63 @@ void open_clip_pad_ids(int* ids, int64_t n, int end_id, int pad_id) {
             for (int64_t j = i + 1; j < n; j++) ids[j] = pad_id;
             return;
         }
+}
+
+namespace {
+
+// The embeddings of ids (or the given rows) plus the positional embeddings, into x (T, C).
+void embed(const OpenClipTextModel& model, const int* ids, const float* const* token_rows, Tensor& x) {
+    const ClipConfig& c = model.cfg;
+    const int64_t T = c.positions, C = c.width;
+    for (int64_t t = 0; t < T; t++)
+        if (ids[t] < 0 || ids[t] >= c.vocab)
+            throw std::runtime_error("token id " + std::to_string(ids[t]) + " at position " + std::to_string(t) +
+                                     " is outside the text encoder's vocabulary [0, " + std::to_string(c.vocab) + ")");
+    const size_t row_bytes = (size_t)C * dtype_size(model.token_embedding.dtype);
+    for (int64_t t = 0; t < T; t++) {
+        if (token_rows && token_rows[t]) {
+            std::copy(token_rows[t], token_rows[t] + C, x.f32() + t * C);
+            continue;
+        }
+        const char* row = static_cast<const char*>(model.token_embedding.data) + (size_t)ids[t] * row_bytes;
+        convert_to_f32(x.f32() + t * C, row, model.token_embedding.dtype, C);
+    }
+    add_(x, model.positional_embedding);  // x += positional embeddings
+}
+
+}  // namespace
+
+Tensor open_clip_encode_xl(const OpenClipTextModel& model, const int* ids, Arena& a, float* pooled,
+                           const float* const* token_rows) {
+    const ClipConfig& c = model.cfg;
+    const int64_t T = c.positions, C = c.width;
+    if (!model.text_projection.data)
+        throw std::runtime_error("this OpenCLIP text encoder has no text_projection, which SDXL's pooled output needs");
+    const int64_t P = model.text_projection.shape[1];
+    Tensor out = a.alloc({T, C});  // (T, C): the penultimate hidden states, below everything released at the end
+    ArenaScope s(a);
+    Tensor x = a.alloc({T, C});    // (T, C): the residual stream
+    embed(model, ids, token_rows, x);
+    for (int64_t i = 0; i < c.layers; i++) {
+        if (i == c.layers - 1) std::copy(x.f32(), x.f32() + T * C, out.f32());  // sgm's outputs["penultimate"]
+        attention_block(model.layers[i], c, x, a);
+        mlp_block(model.layers[i], c, x, a);
+    }
+    // pooled = ln_final(x)[eot] @ text_projection; eot = text.argmax(dim=-1), the first largest id.
+    int64_t eot = 0;
+    for (int64_t t = 1; t < T; t++)
+        if (ids[t] > ids[eot]) eot = t;
+    Tensor last = layer_norm(a, x, model.ln_final, c.eps);  // (T, C)
+    const float* h = last.f32() + eot * C;
+    std::vector<float> row((size_t)P);
+    std::fill(pooled, pooled + P, 0.0f);
+    const size_t row_bytes = (size_t)P * dtype_size(model.text_projection.dtype);
+    for (int64_t k = 0; k < C; k++) {  // pooled += h[k] · P[k, :], row by row from the stored dtype
+        convert_to_f32(row.data(), static_cast<const char*>(model.text_projection.data) + k * row_bytes,
+                       model.text_projection.dtype, P);
+        for (int64_t p = 0; p < P; p++) pooled[p] += h[k] * row[p];
+    }
+    return out;
 }
 
 Tensor open_clip_encode(const OpenClipTextModel& model, const int* ids, int skip, Arena& a) {

@@ -6,7 +6,11 @@
 // SD 2.x reads the penultimate layer: ldm runs the first layers - 1 resblocks (layer_idx 1) and applies ln_final
 // to that, and the webui keeps it whatever its "CLIP skip" setting says. Padding after the end token is id 0
 // (open_clip_pad_ids), not the end token as for SD 1.x.
-// Left out: the pooled output, text_projection and logit_scale (SD 2.x uses none of them), the vision tower.
+// SDXL's second encoder is the same tower at ViT-bigG/14 size (32 layers, width 1280, 20 heads) under
+// "conditioner.embedders.1.model.", read as sgm's FrozenOpenCLIPEmbedder2 (layer "penultimate", legacy False):
+// the penultimate layer's output WITHOUT ln_final, and the pooled output: ln_final of the last layer at the end
+// token, times text_projection (open_clip_encode_xl).
+// Left out: logit_scale, the vision tower.
 #pragma once
 #include <string>
 #include <vector>
@@ -33,6 +37,7 @@ struct OpenClipTextModel {
     Tensor positional_embedding;      // (P, C), f32
     std::vector<OpenClipLayer> layers;
     Norm ln_final;                    // (C)
+    Tensor text_projection;           // (C, P), stored dtype, used as x @ P; empty when the file has none
 };
 
 // Binds the tower under `prefix`. heads = 0: width / 64 (ViT-H: 16). Throws naming any missing or misshaped tensor.
@@ -43,6 +48,13 @@ OpenClipTextModel load_open_clip_text(const SafeTensors& st, const std::string& 
 // 1; skip 1 is the last layer, 2 the penultimate one SD 2.x uses. The result is allocated in `arena` where its top
 // was on entry. Throws on an id outside the vocabulary or skip outside [1, layers].
 Tensor open_clip_encode(const OpenClipTextModel& model, const int* ids, int skip, Arena& arena);
+
+// SDXL (sgm FrozenOpenCLIPEmbedder2.encode_with_transformer, legacy False): ids (already padded with 0 after the
+// end token) → (positions, width) = the input of the last resblock, no ln_final; and pooled (P floats) =
+// ln_final(last layer output)[argmax(ids)] @ text_projection, i.e. at the first end token (the largest id).
+// Throws when the model has no text_projection.
+Tensor open_clip_encode_xl(const OpenClipTextModel& model, const int* ids, Arena& arena, float* pooled,
+                           const float* const* token_rows = nullptr);
 
 // The webui's OpenCLIP padding (sd_hijack_clip process_tokens): every id after the first end token (49407) of a
 // chunk becomes the pad id 0.

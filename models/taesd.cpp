@@ -62,9 +62,10 @@ Tensor block(const TaesdBlock& b, Tensor x, Arena& a) {
 
 // ---- public ---------------------------------------------------------------------------------------------------
 
-Taesd load_taesd_decoder(const std::string& path) {
+Taesd load_taesd_decoder(const std::string& path, bool xl) {
     Taesd t;
-    t.file = open_weights(path, taesd_embedded_decoder(), "built-in taesd_decoder.safetensors");
+    t.file = xl ? open_weights(path, taesdxl_embedded_decoder(), "built-in taesdxl_decoder.safetensors")
+                : open_weights(path, taesd_embedded_decoder(), "built-in taesd_decoder.safetensors");
     t.is_decoder = true;
     require(*t.file, "1.weight", "decoder");
     WeightLoader file(*t.file, "");

@@ -5,8 +5,9 @@
 // BF16. The SD1 pair is compiled into the binary (models/taesd/*.safetensors, see taesd_embed.cpp), so
 // load_taesd_decoder() needs no file; a path loads another file of the same layout instead.
 // Conventions differ from the VAE: images in [0, 1] (not [-1, 1]) and latents in UNet space directly
-// (latent scale 1: no 0.18215). Left out: the SDXL/SD3/FLUX variants (other latent channels are accepted
-// as far as the shapes go, nothing more), the decoder's optional output clamp (the caller clamps).
+// (latent scale 1: no 0.18215). TAESDXL, the same network trained on SDXL's latents, is built in too (decoder
+// only: previews and --taesd). Left out: the SD3/FLUX variants (other latent channels are accepted as far as the
+// shapes go, nothing more), the decoder's optional output clamp (the caller clamps).
 #pragma once
 #include <memory>
 #include <string>
@@ -56,9 +57,9 @@ struct Taesd {
     TaesdDecoder decoder;
 };
 
-// The built-in SD1 weights when path is empty, else the file at path. Throws naming the file and any
-// missing or misshaped tensor.
-Taesd load_taesd_decoder(const std::string& path = "");
+// The built-in SD1 weights when path is empty (TAESDXL's with xl), else the file at path. Throws naming the file and
+// any missing or misshaped tensor.
+Taesd load_taesd_decoder(const std::string& path = "", bool xl = false);
 Taesd load_taesd_encoder(const std::string& path = "");
 
 // z (B, 4, h, w), UNet-space latent → image (B, 3, 8h, 8w), ≈[0, 1], not clamped. Allocated in `arena` where
@@ -71,5 +72,6 @@ Tensor taesd_encode(const Taesd& taesd, const Tensor& img, Arena& arena);
 struct EmbeddedFile { const void* data; size_t size; };
 EmbeddedFile taesd_embedded_decoder();
 EmbeddedFile taesd_embedded_encoder();
+EmbeddedFile taesdxl_embedded_decoder();
 
 }  // namespace sd

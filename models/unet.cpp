@@ -60,6 +60,13 @@ void unet_plan(const UNetConfig& c, std::vector<UNetBlockPlan>& down, std::vecto
     assert(skip_channels.empty());
 }
 
+// Transformer blocks of the spatial transformer at prefix p (its transformer_blocks.K that exist).
+static int count_blocks(const WeightLoader& w, const std::string& p) {
+    int n = 0;
+    while (w.has(p + "transformer_blocks." + std::to_string(n) + ".norm1.weight")) n++;
+    return n;
+}
+
 // Reads the configuration off the tensor names and shapes: input_blocks.N is either a res block
 // (N.0.in_layers...), optionally followed by a transformer (N.1.norm), or a downsample (N.0.op) that ends a level.
 static UNetConfig infer_config(const WeightLoader& w) {
@@ -73,9 +80,8 @@ static UNetConfig infer_config(const WeightLoader& w) {
     c.out_channels = w.shape("out.2.weight")[0];
     c.context_dim = w.shape("middle_block.1.transformer_blocks.0.attn2.to_k.weight")[1];
     c.heads = 8;
-    c.transformer_depth = 0;
-    while (w.has("middle_block.1.transformer_blocks." + std::to_string(c.transformer_depth) + ".norm1.weight"))
-        c.transformer_depth++;
+    c.middle_depth = count_blocks(w, "middle_block.1.");
+    if (w.has("label_emb.0.0.weight")) c.adm_in_channels = w.shape("label_emb.0.0.weight").at(1);
 
     c.channel_mult.clear();
     c.attention.clear();
@@ -95,6 +101,7 @@ static UNetConfig infer_config(const WeightLoader& w) {
                                          std::to_string(c.model_channels) + " (the model channels)");
             c.channel_mult.push_back((int)(cout / c.model_channels));
             c.attention.push_back(w.has(p + "1.norm.weight"));
+            c.transformer_depth.push_back(c.attention.back() ? count_blocks(w, p + "1.") : 0);
         }
         res_per_level.back()++;
     }
@@ -130,12 +137,13 @@ static Attention bind_attention(Binder& w, const std::string& p, int64_t C, int6
     return a;
 }
 
-static SpatialTransformer bind_transformer(Binder& w, const std::string& p, int64_t C, const UNetConfig& c) {
+static SpatialTransformer bind_transformer(Binder& w, const std::string& p, int64_t C, const UNetConfig& c,
+                                           int depth) {
     SpatialTransformer st;
     st.channels = C;
     st.norm = w.norm(p + "norm", C);
     st.proj_in = w.proj(p + "proj_in", C, C);
-    for (int d = 0; d < c.transformer_depth; d++) {
+    for (int d = 0; d < depth; d++) {
         std::string q = p + "transformer_blocks." + std::to_string(d) + ".";
         TransformerBlock b;
         b.norm1 = w.norm(q + "norm1", C);
@@ -167,6 +175,10 @@ UNet load_unet(const SafeTensors& st, const std::string& prefix, int64_t head_di
 
     u.time1 = w.linear("time_embed.0", temb, mc);
     u.time2 = w.linear("time_embed.2", temb, temb);
+    if (c.adm_in_channels) {
+        u.label1 = w.linear("label_emb.0.0", temb, c.adm_in_channels);
+        u.label2 = w.linear("label_emb.0.2", temb, temb);
+    }
     u.conv_in = w.conv("input_blocks.0.0", mc, c.in_channels, 3);
 
     std::vector<UNetBlockPlan> down, up;
@@ -178,14 +190,14 @@ UNet load_unet(const SafeTensors& st, const std::string& prefix, int64_t head_di
         b.has_res = pl.res;
         b.has_attn = pl.attn;
         if (pl.res) b.res = bind_resblock(w, p + "0.", pl.cin, pl.cout, temb);
-        if (pl.attn) b.attn = bind_transformer(w, p + "1.", pl.cout, c);
+        if (pl.attn) b.attn = bind_transformer(w, p + "1.", pl.cout, c, c.transformer_depth[pl.level]);
         if (pl.down) b.down = w.conv(p + "0.op", pl.cout, pl.cin, 3);
         u.input_blocks.push_back(b);
     }
 
     int64_t ch = down.back().cout;
     u.mid_res1 = bind_resblock(w, "middle_block.0.", ch, ch, temb);
-    u.mid_attn = bind_transformer(w, "middle_block.1.", ch, c);
+    u.mid_attn = bind_transformer(w, "middle_block.1.", ch, c, c.middle_depth);
     u.mid_res2 = bind_resblock(w, "middle_block.2.", ch, ch, temb);
 
     for (size_t i = 0; i < up.size(); i++) {
@@ -195,7 +207,7 @@ UNet load_unet(const SafeTensors& st, const std::string& prefix, int64_t head_di
         b.has_res = true;
         b.has_attn = pl.attn;
         b.res = bind_resblock(w, p + "0.", pl.cin, pl.cout, temb);
-        if (pl.attn) b.attn = bind_transformer(w, p + "1.", pl.cout, c);
+        if (pl.attn) b.attn = bind_transformer(w, p + "1.", pl.cout, c, c.transformer_depth[pl.level]);
         if (pl.up) b.up = w.conv(p + (pl.attn ? "2" : "1") + ".conv", pl.cout, pl.cout, 3);
         u.output_blocks.push_back(b);
     }
@@ -317,9 +329,15 @@ static void check_inputs(const UNetConfig& c, const Tensor& x, const Tensor& con
 
 // ε_θ(z_t, t, τ_θ(y)) (LDM §3.3): conv_in, the input blocks (each output kept as a skip), the middle block,
 // the output blocks (each consuming the newest skip), then norm, SiLU, conv_out.
-Tensor unet_forward(const UNet& u, const Tensor& x, const float* timesteps, const Tensor& context, Arena& a) {
+Tensor unet_forward(const UNet& u, const Tensor& x, const float* timesteps, const Tensor& context, Arena& a,
+                    const Tensor* vec) {
     const UNetConfig& c = u.cfg;
     check_inputs(c, x, context);
+    if (c.adm_in_channels && (!vec || vec->ndim != 2 || vec->shape[0] != x.shape[0] ||
+                              vec->shape[1] != c.adm_in_channels || vec->dtype != DType::F32))
+        throw std::runtime_error("UNet: this SDXL UNet needs the f32 vector y (" + std::to_string(x.shape[0]) + ", " +
+                                 std::to_string(c.adm_in_channels) + ")" + (vec ? "; got " + vec->shape_str() : ""));
+    if (!c.adm_in_channels && vec) throw std::runtime_error("UNet: a vector y was given, but this UNet has no label_emb");
     const int64_t B = x.shape[0];
     ArenaScope pass(a);
 
@@ -328,6 +346,10 @@ Tensor unet_forward(const UNet& u, const Tensor& x, const float* timesteps, cons
     Tensor t = a.alloc({B, c.model_channels});
     timestep_embedding(t.f32(), timesteps, B, c.model_channels);
     Tensor emb = pass.keep(linear(a, linear(a, t, u.time1, Act::SiLU), u.time2));  // (B, temb)
+    if (c.adm_in_channels) {  // SDXL: emb += label_emb(y), the same MLP shape on the size/text vector
+        ArenaScope s(a);
+        add_(emb, linear(a, linear(a, *vec, u.label1, Act::SiLU), u.label2));
+    }
 
     // Down: every input block's output is a skip, kept stacked in the arena in order.
     struct Skip { Arena::Mark at; Tensor t; };

@@ -14,8 +14,12 @@
 // 860M-parameter model and the tiny test model. proj_in/proj_out may be 1×1 convs (SD1) or linears (SD2).
 // Attention heads: SD1 has 8 at every level (num_heads); SD2 has 64 channels per head (num_head_channels), so
 // 5, 10, 20 heads by level; the weights do not say which, the caller does (head_dim).
-// Left out: class/ADM conditioning (label_emb), SDXL's extra embeddings, and any training-only path (dropout,
-// checkpointing).
+// SDXL (Podell et al. 2023, "SDXL: Improving Latent Diffusion Models for High-Resolution Image Synthesis", §2.1-2.2):
+// the same blocks with a transformer depth per level ((0, 2, 10): no attention at the first level, 10 blocks deep at
+// the lowest) and in the middle, context 2048, and `label_emb`, an MLP on the 2816-wide vector (pooled text +
+// size/crop embeddings, pipeline/sdxl.h) whose output is added to the timestep embedding (sgm's adm_in_channels,
+// num_classes "sequential").
+// Left out: class-label conditioning by index, and any training-only path (dropout, checkpointing).
 #pragma once
 #include <string>
 #include <vector>
@@ -34,9 +38,11 @@ struct UNetConfig {
     int64_t heads = 8;                     // SD1: num_heads = 8 at every level
     int64_t head_dim = 0;                  // SD2: num_head_channels = 64 (heads = C / 64); 0: `heads` everywhere
     int num_res_blocks = 2;                // per level on the way down (one more on the way up)
-    int transformer_depth = 1;             // transformer blocks per spatial transformer
     std::vector<int> channel_mult;         // per level, e.g. {1, 2, 4, 4}
     std::vector<bool> attention;           // per level: spatial transformers after its res blocks?
+    std::vector<int> transformer_depth;    // per level: blocks per spatial transformer (SD 1/2: 1, SDXL: 0, 2, 10)
+    int middle_depth = 1;                  // blocks in the middle block's transformer (SDXL: 10)
+    int64_t adm_in_channels = 0;           // SDXL: width of the vector label_emb reads (2816); 0: no label_emb
     int levels() const { return (int)channel_mult.size(); }
     int64_t downscale() const { return int64_t(1) << (levels() - 1); }  // latent side must divide by this
     int64_t heads_at(int64_t channels) const { return head_dim ? channels / head_dim : heads; }
@@ -95,6 +101,8 @@ struct UNet {
     UNetConfig cfg;
     Linear time1;         // (temb, mc), (temb)    time_embed.0
     Linear time2;         // (temb, temb), (temb)  time_embed.2
+    Linear label1;        // (temb, adm), (temb)   label_emb.0.0   SDXL only
+    Linear label2;        // (temb, temb), (temb)  label_emb.0.2   SDXL only
     Conv conv_in;         // (mc, in, 3, 3)        input_blocks.0.0
     std::vector<UNetBlock> input_blocks;   //      input_blocks.1 ...
     ResBlock mid_res1;                     //      middle_block.0
@@ -114,8 +122,9 @@ UNet load_unet(const SafeTensors& st, const std::string& prefix = "model.diffusi
 // One denoising evaluation: x (B, 4, h, w) latent, timesteps (B), context (B, T, context_dim) with any T
 // (77·k for long prompts) → (B, 4, h, w) predicted noise, allocated in `arena` at the mark it had on entry
 // (everything else used is released). h and w must be multiples of 8 (2^(levels-1)); throws otherwise.
+// vec (B, adm_in_channels): SDXL's vector y, required exactly when the UNet has label_emb.
 Tensor unet_forward(const UNet& unet, const Tensor& x, const float* timesteps, const Tensor& context,
-                    Arena& arena);
+                    Arena& arena, const Tensor* vec = nullptr);
 
 // The building blocks, exposed for tests; each releases its temporaries. resblock returns a fresh arena tensor;
 // spatial_transformer adds its result onto x in place (x + proj_out(...), ldm's residual).

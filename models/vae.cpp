@@ -201,7 +201,7 @@ Vae load_vae(const SafeTensors& st, const std::string& prefix) {
     return vae;
 }
 
-// D(z): decoder(post_quant_conv(z / 0.18215)), from the UNet's latent scale back to the autoencoder's.
+// D(z): decoder(post_quant_conv(z / scale)), from the UNet's latent scale back to the autoencoder's.
 Tensor vae_decode(const Vae& vae, const Tensor& z, Arena& a) {
     check_input(z, vae.cfg.z_channels, "vae_decode");
     const VaeDecoder& d = vae.decoder;
@@ -210,7 +210,7 @@ Tensor vae_decode(const Vae& vae, const Tensor& z, Arena& a) {
     Tensor x = a.alloc(z.dims());  // (B, z, h, w)
     const float* zp = z.f32();
     float* xp = x.f32();
-    for (int64_t i = 0; i < z.numel(); i++) xp[i] = zp[i] / kVaeScale;
+    for (int64_t i = 0; i < z.numel(); i++) xp[i] = zp[i] / vae.scale;
     x = s.keep(conv(a, x, vae.post_quant_conv));  // (B, z, h, w)
     x = s.keep(conv(a, x, d.conv_in));            // (B, Wlast, h, w)
     x = mid_forward(d.mid, x, a);                        // (B, Wlast, h, w)
@@ -222,7 +222,7 @@ Tensor vae_decode(const Vae& vae, const Tensor& z, Arena& a) {
     return s.keep(conv(a, x, d.conv_out));  // (B, 3, 8h, 8w)
 }
 
-// E(x): the posterior mean μ, scaled by 0.18215 into the UNet's latent space.
+// E(x): the posterior mean μ, scaled by vae.scale (0.18215 for SD 1.x) into the UNet's latent space.
 Tensor vae_encode(const Vae& vae, const Tensor& img, Arena& a) {
     if (!vae.has_encoder) throw std::runtime_error("vae_encode: this VAE has no encoder weights");
     check_input(img, vae.cfg.image_channels, "vae_encode");
@@ -250,7 +250,7 @@ Tensor vae_encode(const Vae& vae, const Tensor& img, Arena& a) {
               Tensor::view_of(vae.quant_conv.b.data, {z}, DType::F32)};
     x = s.keep(conv(a, x, mean));  // (B, z, h, w)
     float* xp = x.f32();
-    for (int64_t i = 0; i < x.numel(); i++) xp[i] *= kVaeScale;  // into UNet space
+    for (int64_t i = 0; i < x.numel(); i++) xp[i] *= vae.scale;  // into UNet space
     return x;
 }
 

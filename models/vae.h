@@ -86,6 +86,7 @@ struct Vae {
     Conv quant_conv;           // (2z, 2z, 1, 1), (2z); empty without encoder
     Conv post_quant_conv;      // (z, z, 1, 1), (z)
     VaeDecoder decoder;
+    float scale = kVaeScale;   // the UNet's latent = scale × the VAE's: 0.18215 SD 1.x/2.x, 0.13025 SDXL
 };
 
 // Binds the VAE in `st` under `prefix`; an empty prefix means: "first_stage_model." if the file has it,
@@ -93,7 +94,7 @@ struct Vae {
 Vae load_vae(const SafeTensors& st, const std::string& prefix = "");
 
 // z (B, z, h, w), the UNet-space latent → image (B, 3, 8h, 8w), ≈[-1, 1], not clamped.
-// = decoder(post_quant_conv(z / 0.18215)). The result is allocated in `arena` where the arena's top was on
+// = decoder(post_quant_conv(z / vae.scale)). The result is allocated in `arena` where the arena's top was on
 // entry; everything else the pass used is released again.
 Tensor vae_decode(const Vae& vae, const Tensor& z, Arena& arena);
 
@@ -110,7 +111,7 @@ void vae_check_tiling(int tile_latent, int overlap_latent);
 std::vector<int64_t> vae_tile_starts(int64_t length, int64_t tile, int64_t overlap);
 
 // img (B, 3, H, W) in [-1, 1], H and W multiples of 8 → latent (B, z, H/8, W/8) in UNet space:
-// 0.18215 × the posterior mean (the first z of quant_conv's 2z output channels).
+// vae.scale × the posterior mean (the first z of quant_conv's 2z output channels).
 Tensor vae_encode(const Vae& vae, const Tensor& img, Arena& arena);
 
 }  // namespace sd

@@ -12,8 +12,17 @@ namespace sd {
 // ---- encoding -------------------------------------------------------------------------------------------------------
 
 std::vector<Tensor> encode_texts(const TextEncoder& enc, const std::vector<std::string>& texts,
-                                 const EmbeddingDb* db, Arena& arena, std::vector<const TextEmbedding*>* used) {
+                                 const EmbeddingDb* db, Arena& arena, std::vector<const TextEmbedding*>* used,
+                                 std::vector<Tensor>* pooled) {
     const int64_t T = 77, C = enc.width;
+    // Column groups emphasis rescales on their own (one per encoder): [begin, end) of each.
+    std::vector<std::pair<int64_t, int64_t>> groups;
+    for (int64_t g0 = 0, k = 0; g0 < C; k++) {
+        const int64_t gw = enc.groups.empty() ? C : enc.groups.at(k);
+        groups.push_back({g0, g0 + gw});
+        g0 += gw;
+    }
+    const size_t G = groups.size();
     // Each distinct text is tokenized and encoded once; a repeated one counts again in the batch mean.
     std::vector<std::string> distinct;
     std::vector<size_t> which(texts.size());
@@ -31,13 +40,17 @@ std::vector<Tensor> encode_texts(const TextEncoder& enc, const std::vector<std::
         n_chunks = std::max(n_chunks, chunks.back().size());
     }
     const PromptChunk empty = empty_chunk();
-    std::vector<Tensor> out_distinct;
-    for (size_t d = 0; d < distinct.size(); d++) out_distinct.push_back(Tensor::zeros({1, (int64_t)n_chunks * T, C}));
+    std::vector<Tensor> out_distinct, pooled_distinct;
+    for (size_t d = 0; d < distinct.size(); d++) {
+        out_distinct.push_back(Tensor::zeros({1, (int64_t)n_chunks * T, C}));
+        if (pooled && enc.pooled_width) pooled_distinct.push_back(Tensor::zeros({1, enc.pooled_width}));
+    }
 
     std::vector<const float*> rows(T);
     for (size_t i = 0; i < n_chunks; i++) {
-        // Encode chunk i of every text, then EmphasisOriginal over the batch (all texts, repeats counted).
-        double sum = 0, weighted_sum = 0;
+        // Encode chunk i of every text, then EmphasisOriginal over the batch (all texts, repeats counted), for each
+        // encoder's columns on their own.
+        std::vector<double> sum(G, 0.0), weighted_sum(G, 0.0);
         for (size_t d = 0; d < distinct.size(); d++) {
             const PromptChunk& ch = i < chunks[d].size() ? chunks[d][i] : empty;
             std::fill(rows.begin(), rows.end(), nullptr);
@@ -47,32 +60,41 @@ std::vector<Tensor> encode_texts(const TextEncoder& enc, const std::vector<std::
                 for (int64_t k = 0; k < len; k++) rows[offset + 1 + k] = e->data.data() + k * C;
             }
             Arena::Mark mk = arena.mark();
-            Tensor z = enc.encode(ch.tokens, rows.data(), arena);  // (77, C)
+            float* pooled_out = i == 0 && !pooled_distinct.empty() ? pooled_distinct[d].f32() : nullptr;
+            Tensor z = enc.encode(ch.tokens, rows.data(), arena, pooled_out);  // (77, C)
             float* dst = out_distinct[d].f32() + i * T * C;
-            double s = 0, ws = 0;
-            for (int64_t t = 0; t < T; t++) {
-                const float w = (float)ch.weights[t];  // torch.asarray of the multipliers: float32
-                for (int64_t c = 0; c < C; c++) {
-                    const float v = z.f32()[t * C + c];
-                    dst[t * C + c] = v * w;
-                    s += v;
-                    ws += (double)(v * w);
+            for (size_t g = 0; g < G; g++) {
+                double s = 0, ws = 0;
+                for (int64_t t = 0; t < T; t++) {
+                    const float w = (float)ch.weights[t];  // torch.asarray of the multipliers: float32
+                    for (int64_t c = groups[g].first; c < groups[g].second; c++) {
+                        const float v = z.f32()[t * C + c];
+                        dst[t * C + c] = v * w;
+                        s += v;
+                        ws += (double)(v * w);
+                    }
                 }
+                sum[g] += s * count[d];
+                weighted_sum[g] += ws * count[d];
             }
-            sum += s * count[d];
-            weighted_sum += ws * count[d];
             arena.release(mk);
         }
-        const double n = (double)texts.size() * T * C;
-        const float original_mean = (float)(sum / n), new_mean = (float)(weighted_sum / n);
-        const float scale = original_mean / new_mean;
-        for (size_t d = 0; d < distinct.size(); d++) {
-            float* dst = out_distinct[d].f32() + i * T * C;
-            for (int64_t k = 0; k < T * C; k++) dst[k] *= scale;
+        for (size_t g = 0; g < G; g++) {
+            const double n = (double)texts.size() * T * (groups[g].second - groups[g].first);
+            const float original_mean = (float)(sum[g] / n), new_mean = (float)(weighted_sum[g] / n);
+            const float scale = original_mean / new_mean;
+            for (size_t d = 0; d < distinct.size(); d++) {
+                float* dst = out_distinct[d].f32() + i * T * C;
+                for (int64_t t = 0; t < T; t++)
+                    for (int64_t c = groups[g].first; c < groups[g].second; c++) dst[t * C + c] *= scale;
+            }
         }
     }
     std::vector<Tensor> out;
-    for (size_t j = 0; j < texts.size(); j++) out.push_back(out_distinct[which[j]]);
+    for (size_t j = 0; j < texts.size(); j++) {
+        out.push_back(out_distinct[which[j]]);
+        if (!pooled_distinct.empty()) pooled->push_back(pooled_distinct[which[j]]);
+    }
     return out;
 }
 
@@ -80,6 +102,12 @@ const Tensor& CondSchedule::at(int step) const {
     for (size_t k = 0; k < end_at_step.size(); k++)
         if (step <= end_at_step[k]) return conds[k];
     return conds[0];  // past the last entry the webui falls back to the first
+}
+
+const Tensor& CondSchedule::vector_at(int step) const {
+    for (size_t k = 0; k < end_at_step.size(); k++)
+        if (step <= end_at_step[k]) return vectors.at(k);
+    return vectors.at(0);
 }
 
 CondSchedule learned_conditioning(const TextEncoder& enc, const std::string& prompt, int steps,
@@ -91,7 +119,7 @@ CondSchedule learned_conditioning(const TextEncoder& enc, const std::string& pro
         texts.push_back(std::move(e.text));
     }
     std::vector<const TextEmbedding*> used;
-    s.conds = encode_texts(enc, texts, db, arena, &used);
+    s.conds = encode_texts(enc, texts, db, arena, &used, enc.pooled_width ? &s.pooled : nullptr);
     if (ti_hashes) add_ti_hashes(ti_hashes, used);
     return s;
 }

@@ -25,22 +25,29 @@ struct TextEmbedding {
     std::string name;       // the file name without extension: what a prompt writes
     std::string shorthash;  // first 12 hex digits of the file's SHA-256 (the webui's "TI hashes")
     int64_t vectors = 0, width = 0;
+    int64_t shape = 0;        // the webui's Embedding.shape: the width, or clip_g's + clip_l's for an SDXL pair
     std::vector<float> data;  // (vectors, width)
 };
 
 // The webui's EmbeddingDatabase: names by their token ids, longest first for each first token.
 class EmbeddingDb {
 public:
-    // Adds every .safetensors embedding in `dir` (recursively) whose width is `width`; a .pt or .bin file there
-    // is an error telling to convert it (pickles are never read). A missing folder is an empty database.
-    void load_dir(const std::string& dir, int64_t width);
+    // Adds every .safetensors embedding in `dir` (recursively) whose width is `width`; those of another width are
+    // kept aside as skipped (without their vectors), as the webui does; a .pt or .bin file there is an error
+    // telling to convert it when a prompt names it (pickles are never read). A missing folder is an empty
+    // database. A file that is no embedding throws, or, with `errors`, is reported there and left out.
+    void load_dir(const std::string& dir, int64_t width, std::vector<std::string>* errors = nullptr);
     void add(TextEmbedding e);
+    // What the webui's /sdapi/v1/embeddings lists, each name once (a later file of a name replaces an earlier
+    // one), sorted by lower-case name: loaded (this width) and skipped (another width). Pickles are in neither.
+    std::vector<const TextEmbedding*> loaded() const;
+    std::vector<const TextEmbedding*> skipped() const;
     // find_embedding_at_position: the embedding whose name's tokens start at tokens[pos], and how many tokens.
     const TextEmbedding* find(const std::vector<int>& tokens, size_t pos, size_t* length) const;
     bool empty() const { return by_first_.empty(); }
 
 private:
-    std::vector<std::unique_ptr<TextEmbedding>> all_;
+    std::vector<std::unique_ptr<TextEmbedding>> all_, skipped_;
     std::map<int, std::vector<std::pair<std::vector<int>, const TextEmbedding*>>> by_first_;
 };
 
@@ -63,23 +70,35 @@ std::vector<PromptChunk> tokenize_prompt(const std::string& text, const Embeddin
 PromptChunk empty_chunk();
 
 // The text encoder a pipeline conditions on: one 77-token chunk → (77, width); token_rows as in clip_encode
-// (null entries: the id's own embedding row).
+// (null entries: the id's own embedding row). SDXL runs two encoders on the same chunk and concatenates their
+// outputs along the width; `groups` names the widths of those parts ({768, 1280}), since the webui applies
+// emphasis to each encoder's output on its own. pooled_width > 0: encode also writes that many floats of pooled
+// output to `pooled` (SDXL: bigG's projected end token); null `pooled` when not wanted.
 struct TextEncoder {
     int64_t width = 0;
-    std::function<Tensor(const std::vector<int>& ids, const float* const* token_rows, Arena& arena)> encode;
+    std::vector<int64_t> groups;  // empty: one group of `width`
+    int64_t pooled_width = 0;
+    std::function<Tensor(const std::vector<int>& ids, const float* const* token_rows, Arena& arena, float* pooled)>
+        encode;
 };
 
 // Encodes texts as one batch (the webui's FrozenCLIPEmbedderWithCustomWords.forward): each text's chunks
 // (texts with fewer chunks padded with empty chunks to the longest), emphasis "Original" over the batch.
 // Returns one (1, 77·chunks, C) tensor per text. `used` collects the embeddings used, in the webui's order.
+// pooled (with enc.pooled_width): one (1, pooled_width) per text, its first chunk's (sd_hijack_clip's forward
+// returns zs[0].pooled), before emphasis.
 std::vector<Tensor> encode_texts(const TextEncoder& enc, const std::vector<std::string>& texts,
                                  const EmbeddingDb* db, Arena& arena,
-                                 std::vector<const TextEmbedding*>* used = nullptr);
+                                 std::vector<const TextEmbedding*>* used = nullptr,
+                                 std::vector<Tensor>* pooled = nullptr);
 
 // A prompt's conditioning over the steps: conds[k] is used while the denoiser's call counter is <= end_at_step[k].
 struct CondSchedule {
     std::vector<int> end_at_step;
     std::vector<Tensor> conds;  // each (1, T, C)
+    std::vector<Tensor> vectors;  // SDXL: each (1, adm), conds[k]'s vector (pipeline/sdxl.h); else empty
+    std::vector<Tensor> pooled;   // SDXL: each (1, P), conds[k]'s pooled text output; else empty
+    const Tensor& vector_at(int step) const;  // vectors[k] for at(step)'s k
     const Tensor& at(int step) const;  // reconstruct_cond_batch's choice
 };
 

@@ -49,9 +49,14 @@ TextEmbedding load_text_embedding(const std::string& path) {
     TextEmbedding e;
     e.name = std::filesystem::path(path).stem().string();
     e.vectors = t->shape.size() == 2 ? t->shape[0] : 1;
-    e.width = t->shape.back();
+    e.width = e.shape = t->shape.back();
     e.data.assign(v.f32(), v.f32() + e.vectors * e.width);
-    if (st.has("clip_l") && st.has("clip_g")) e.width = -1;  // the webui's shape is clip_g + clip_l: never SD 1.x
+    if (st.has("clip_l") && st.has("clip_g")) {  // the webui's shape is clip_g + clip_l: never SD 1.x
+        const TensorInfo* g = st.find("clip_g");
+        e.width = -1;
+        e.shape = g->shape.back() + t->shape.back();
+        e.vectors = g->shape.size() == 2 ? g->shape[0] : 1;
+    }
     e.shorthash = sha256_file(path).substr(0, 12);
     return e;
 }
@@ -69,7 +74,7 @@ void EmbeddingDb::add(TextEmbedding e) {
                      [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
 }
 
-void EmbeddingDb::load_dir(const std::string& dir, int64_t width) {
+void EmbeddingDb::load_dir(const std::string& dir, int64_t width, std::vector<std::string>* errors) {
     namespace fs = std::filesystem;
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) return;
@@ -89,11 +94,43 @@ void EmbeddingDb::load_dir(const std::string& dir, int64_t width) {
             e.shorthash = f.string();
             add(std::move(e));
         } else if (ext == ".safetensors") {
-            TextEmbedding e = load_text_embedding(f.string());
-            if (e.width == width) add(std::move(e));  // the webui skips other models' embeddings
+            TextEmbedding e;
+            try {
+                e = load_text_embedding(f.string());
+            } catch (const std::exception& err) {
+                if (!errors) throw;
+                errors->push_back(err.what());
+                continue;
+            }
+            if (e.width == width) add(std::move(e));
+            else {  // another model's embedding: listed as skipped, never used
+                e.data = {};
+                skipped_.push_back(std::make_unique<TextEmbedding>(std::move(e)));
+            }
         }
     }
 }
+
+namespace {
+// Each name once, the last of a name winning (a dict by name, as the webui's), sorted by lower-case name.
+std::vector<const TextEmbedding*> by_name(const std::vector<std::unique_ptr<TextEmbedding>>& list) {
+    std::map<std::string, const TextEmbedding*> last;
+    for (const auto& e : list)
+        if (e->vectors >= 0) last[e->name] = e.get();
+    std::vector<const TextEmbedding*> out;
+    for (const auto& [name, e] : last) out.push_back(e);
+    auto lower = [](std::string s) {
+        for (char& c : s) c = (char)std::tolower((unsigned char)c);
+        return s;
+    };
+    std::stable_sort(out.begin(), out.end(),
+                     [&](const TextEmbedding* a, const TextEmbedding* b) { return lower(a->name) < lower(b->name); });
+    return out;
+}
+}  // namespace
+
+std::vector<const TextEmbedding*> EmbeddingDb::loaded() const { return by_name(all_); }
+std::vector<const TextEmbedding*> EmbeddingDb::skipped() const { return by_name(skipped_); }
 
 const TextEmbedding* EmbeddingDb::find(const std::vector<int>& tokens, size_t pos, size_t* length) const {
     auto it = by_first_.find(tokens[pos]);

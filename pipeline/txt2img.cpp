@@ -11,8 +11,10 @@
 #include <fstream>
 
 #include "app/npy.h"
+#include "pipeline/img2img.h"
 #include "json.h"
 #include "models/cost.h"
+#include "pipeline/sdxl.h"
 #include "tokenizer/clip_tokenizer.h"
 
 namespace sd {
@@ -53,8 +55,8 @@ std::string step_name(int k) {
 
 // The CLIP head count is not in the weights (width / 64 for every released CLIP); a checkpoint may state it in
 // its metadata as clip_config {"heads": N} — the tiny test models do. 0 means "use the default".
-int clip_heads_from_metadata(const SafeTensors& st) {
-    auto it = st.metadata().find("clip_config");
+int clip_heads_from_metadata(const SafeTensors& st, const char* key = "clip_config") {
+    auto it = st.metadata().find(key);
     if (it == st.metadata().end()) return 0;
     try {
         JsonValue cfg = parse_json(it->second);
@@ -68,8 +70,8 @@ int clip_heads_from_metadata(const SafeTensors& st) {
 
 }  // namespace
 
-int64_t unet_head_dim(const SafeTensors& st, bool sd2) {
-    if (!sd2) return 0;
+int64_t unet_head_dim(const SafeTensors& st, bool heads_by_width) {
+    if (!heads_by_width) return 0;
     auto it = st.metadata().find("unet_config");
     if (it != st.metadata().end()) {
         try {
@@ -94,11 +96,29 @@ Model load_model(const std::string& path, const std::string& vae_path, const std
     m.file = std::make_unique<SafeTensors>(path);
     m.info = inspect_checkpoint(*m.file);
     require_sd1(m.info, vae_path.empty());
-    if (m.sd2())
+    if (m.sdxl()) {  // sgm's conditioner: CLIP ViT-L, then OpenCLIP ViT-bigG (20 heads of 64)
+        m.clip = load_clip_text(*m.file, "conditioner.embedders.0.transformer.text_model.",
+                                clip_heads_from_metadata(*m.file));
+        m.open_clip = load_open_clip_text(*m.file, "conditioner.embedders.1.model.",
+                                          clip_heads_from_metadata(*m.file, "open_clip_config"));
+        if (!m.open_clip.text_projection.data)
+            throw std::runtime_error(path + ": SDXL's OpenCLIP encoder has no text_projection "
+                                            "(conditioner.embedders.1.model.text_projection)");
+    } else if (m.sd2()) {
         m.open_clip = load_open_clip_text(*m.file, "cond_stage_model.model.", clip_heads_from_metadata(*m.file));
-    else
+    } else {
         m.clip = load_clip_text(*m.file, "cond_stage_model.transformer.text_model.", clip_heads_from_metadata(*m.file));
-    m.unet = load_unet(*m.file, "model.diffusion_model.", unet_head_dim(*m.file, m.sd2()));
+    }
+    m.unet = load_unet(*m.file, "model.diffusion_model.", unet_head_dim(*m.file, m.sd2() || m.sdxl()));
+    if (m.sdxl() && m.unet.cfg.adm_in_channels != m.open_clip.text_projection.shape[1] + kSdxlSizeDims)
+        throw std::runtime_error(path + ": the UNet's label_emb reads " + std::to_string(m.unet.cfg.adm_in_channels) +
+                                 " numbers, but SDXL's vector has " +
+                                 std::to_string(m.open_clip.text_projection.shape[1] + kSdxlSizeDims) +
+                                 " (pooled text + 6 x 256 size embeddings)");
+    if (m.sdxl() && m.unet.cfg.context_dim != m.clip.cfg.width + m.open_clip.cfg.width)
+        throw std::runtime_error(path + ": the UNet's context width " + std::to_string(m.unet.cfg.context_dim) +
+                                 " is not the two text encoders' " + std::to_string(m.clip.cfg.width) + " + " +
+                                 std::to_string(m.open_clip.cfg.width));
     if (!vae_path.empty()) {
         m.vae_file = std::make_unique<SafeTensors>(vae_path);
         if (!m.vae_file->find("decoder.conv_in.weight") && !m.vae_file->find("first_stage_model.decoder.conv_in.weight"))
@@ -109,6 +129,7 @@ Model load_model(const std::string& path, const std::string& vae_path, const std
     } else {
         m.vae = load_vae(*m.file);
     }
+    if (m.sdxl()) m.vae.scale = kSdxlVaeScale;
     Arena probe;
     PredictionChoice pc = decide_prediction(m.info, &m.unet, prediction, probe);
     m.prediction = pc.prediction;
@@ -131,10 +152,43 @@ int64_t text_width(const Model& m) { return m.sd2() ? m.open_clip.cfg.width : m.
 
 }  // namespace
 
+// SDXL (webui FrozenCLIPEmbedderForSDXLWithCustomWords + FrozenOpenCLIPEmbedder2WithCustomWords, sgm's
+// GeneralConditioner concatenating their outputs along the width): CLIP-L's hidden_states[-2] (layer "hidden",
+// layer_idx 11: no final norm), end-token padding; bigG's penultimate layer without ln_final, 0 padding, and its
+// pooled output. The webui's "CLIP skip" leaves both alone (sdxl_clip_l_skip is off by default).
+static TextEncoder sdxl_text_encoder(const Model& m) {
+    TextEncoder e;
+    const int64_t Cl = m.clip.cfg.width, Cg = m.open_clip.cfg.width;
+    e.width = Cl + Cg;
+    e.groups = {Cl, Cg};
+    e.pooled_width = m.open_clip.text_projection.shape[1];
+    e.encode = [&m, Cl, Cg](const std::vector<int>& ids, const float* const* rows, Arena& arena, float* pooled) {
+        for (int i = 0; i < (int)ids.size(); i++)
+            if (rows && rows[i])
+                throw std::runtime_error("textual-inversion embeddings are not supported for SDXL models yet");
+        const int64_t T = (int64_t)ids.size(), C = Cl + Cg;
+        Tensor out = arena.alloc({T, C});  // (77, Cl + Cg): [CLIP-L | bigG] per token
+        ArenaScope s(arena);
+        Tensor zl = clip_encode(m.clip, ids.data(), /*clip_skip=*/2, arena, nullptr, /*final_norm=*/false);
+        std::vector<int> g = ids;
+        open_clip_pad_ids(g.data(), T);
+        std::vector<float> unused;
+        if (!pooled) unused.resize((size_t)m.open_clip.text_projection.shape[1]);
+        Tensor zg = open_clip_encode_xl(m.open_clip, g.data(), arena, pooled ? pooled : unused.data());
+        for (int64_t t = 0; t < T; t++) {
+            std::memcpy(out.f32() + t * C, zl.f32() + t * Cl, Cl * sizeof(float));
+            std::memcpy(out.f32() + t * C + Cl, zg.f32() + t * Cg, Cg * sizeof(float));
+        }
+        return out;
+    };
+    return e;
+}
+
 TextEncoder text_encoder(const Model& m, int clip_skip) {
+    if (m.sdxl()) return sdxl_text_encoder(m);
     TextEncoder e;
     e.width = text_width(m);
-    e.encode = [&m, clip_skip](const std::vector<int>& ids, const float* const* rows, Arena& arena) {
+    e.encode = [&m, clip_skip](const std::vector<int>& ids, const float* const* rows, Arena& arena, float*) {
         if (!m.sd2()) return clip_encode(m.clip, ids.data(), clip_skip, arena, rows);
         for (int i = 0; i < (int)ids.size(); i++)
             if (rows && rows[i])
@@ -223,6 +277,18 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
         const Tensor* u = uncond ? &uncond->at(step) : nullptr;
         // eps rows: parts 0..P-1, then the uncond.
         std::vector<float> eps((size_t)(P + (u ? 1 : 0)) * n);
+        // SDXL: each row's vector y (pipeline/sdxl.h) rides along with its context: rows 0..P-1, then the uncond.
+        const bool xl = m.unet.cfg.adm_in_channels > 0;
+        auto vector_rows = [&](int64_t first_row, int64_t B) {
+            const int64_t A = m.unet.cfg.adm_in_channels;
+            Tensor y = arena.alloc({B, A});
+            for (int64_t b = 0; b < B; b++) {
+                const int64_t r = first_row + b;
+                const Tensor& v = r < P ? cond.parts[r].vector_at(step) : uncond->vector_at(step);
+                std::memcpy(y.f32() + b * A, v.f32(), A * sizeof(float));
+            }
+            return y;
+        };
         auto run = [&](const Tensor& context, int64_t first_row) {
             const int64_t B = context.shape[0];
             Arena::Mark rm = arena.mark();
@@ -230,7 +296,8 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
             for (int64_t b = 0; b < B; b++)
                 for (int64_t i = 0; i < n; i++) xin.f32()[b * n + i] = x[i] * c_in;
             std::vector<float> ts((size_t)B, t);
-            Tensor e = unet_forward(m.unet, xin, ts.data(), context, arena);
+            Tensor y = xl ? vector_rows(first_row, B) : Tensor();
+            Tensor e = unet_forward(m.unet, xin, ts.data(), context, arena, xl ? &y : nullptr);
             if (first_non_finite(e.f32(), B * n) >= 0)
                 throw std::runtime_error("the UNet produced NaN/Inf at sigma " + std::to_string(sigma) +
                                          " (evaluation " + std::to_string(step + 1) +
@@ -344,20 +411,36 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     CondSchedule uncond;
     if (p.cfg_scale != 1.0 || !plain)
         uncond = learned_conditioning(enc, p.negative_prompt, total_steps, p.embeddings, arena);
+    if (m.sdxl()) {  // the vector y of every conditioning; an all-empty negative prompt's text part is zeros
+        for (CondSchedule& part : cond.parts) sdxl_finish_conditioning(part, p.width, p.height, false);
+        if (!uncond.conds.empty())
+            sdxl_finish_conditioning(uncond, p.width, p.height, sdxl_zero_negative(p.negative_prompt, total_steps));
+    }
     double t1 = now(), c1 = process_cpu_seconds();
     const DiscreteSchedule table = sampler_table(p.sampler, sd_schedule());
     Denoiser denoise = make_multicond_denoiser(m, cond, uncond.conds.empty() ? nullptr : &uncond, p.cfg_scale, table,
                                                h, w, arena, cancel, p.sampler == SamplerKind::lcm);
 
-    std::vector<float> sigmas = sampler_sigmas(p.sampler, p.schedule, p.steps, sd_schedule(), p.schedule_options);
+    // img2img (p.start): the schedule of img2img_steps' length, of which the last steps run (pipeline/img2img.h).
+    const Img2imgSteps i2i = p.start ? img2img_steps(p.steps, p.start->strength, p.start->hires_steps) : Img2imgSteps{};
+    std::vector<float> sigmas = sampler_sigmas(p.sampler, p.schedule, p.start ? i2i.steps : p.steps, sd_schedule(),
+                                               p.schedule_options);
+    const std::vector<float> run = p.start ? img2img_sigmas(p.sampler, sigmas, i2i) : sigmas;
+    if (p.start && (int64_t)p.start->latent.size() != n)
+        throw std::runtime_error("img2img: the init latent does not match the output size");
     ImageRng rng(p.rng, {p.seed});
     std::vector<float> x = rng.randn(n);
     if (!p.dump_latents.empty()) {
         mkdir(p.dump_latents.c_str(), 0755);
         dump(p.dump_latents, "noise", x, h, w);
     }
-    const float scale = initial_noise_scale(p.sampler, sigmas);
-    for (float& v : x) v *= scale;
+    if (p.start) {
+        for (int64_t i = 0; i < n; i++) x[i] = p.start->latent[i] + x[i] * run[0];  // x0 + noise · sigma_start
+        if (!p.start->keep.empty()) denoise = blend_denoiser(denoise, *p.start);
+    } else {
+        const float scale = initial_noise_scale(p.sampler, sigmas);
+        for (float& v : x) v *= scale;
+    }
 
     // The callback comes after each step's first model evaluation (the bulk of a step), with x as it entered
     // the step: step k's x is the latent after k steps (step_000 the scaled initial noise); the final latent
@@ -375,10 +458,12 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
         if (p.on_denoised) p.on_denoised(done, d);
         if (on_step) on_step(done, steps);
     };
-    if (on_step) on_step(0, p.steps);  // sampling starts now
+    if (on_step) on_step(0, (int)run.size() - 1);  // sampling starts now
     SamplerOptions opt;
+    // the Brownian tree spans the whole schedule, img2img's too (the webui's create_noise_sampler(x, sigmas, p))
     if (sampler_uses_brownian_noise(p.sampler)) opt.noise_sampler = brownian_noise_sampler(sigmas, {p.seed}, p.rng, n);
-    sample(p.sampler, denoise, x, sigmas, rng, cb, opt);
+    sample(p.sampler, denoise, x, run, rng, cb, opt);
+    if (p.start && !p.start->keep.empty()) blend_latent(x, *p.start);
     if (!p.dump_latents.empty()) dump(p.dump_latents, step_name(done), x, h, w);
     double t2 = now(), c2 = process_cpu_seconds();
     if (times) {
@@ -394,7 +479,7 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
 void write_preview(Model& m, const std::string& path, const std::vector<float>& latent, int64_t h, int64_t w,
                    Arena& arena) {
     if (first_non_finite(latent.data(), (int64_t)latent.size()) >= 0) return;  // the sampler will say why
-    if (!m.taesd) m.taesd = std::make_unique<Taesd>(load_taesd_decoder());
+    if (!m.taesd) m.taesd = std::make_unique<Taesd>(load_taesd_decoder("", m.sdxl()));
     Arena::Mark mk = arena.mark();
     Tensor z = arena.alloc({1, 4, h, w});
     std::memcpy(z.f32(), latent.data(), latent.size() * sizeof(float));
@@ -412,9 +497,11 @@ void write_preview(Model& m, const std::string& path, const std::vector<float>& 
     write_file_atomic(path, encode_png(out, {}));  // a viewer never sees half a file
 }
 
-bool vae_tile_decode(int vae_tiling, int64_t width, int64_t height) {
-    return vae_tiling > 0 || (vae_tiling < 0 && width * height > 1024 * 1024);
+bool vae_tile_decode(int vae_tiling, int64_t width, int64_t height, int64_t auto_above) {
+    return vae_tiling > 0 || (vae_tiling < 0 && width * height > auto_above);
 }
+
+int64_t vae_auto_tile_pixels(const Model& m) { return m.sdxl() ? 768 * 768 : 1024 * 1024; }
 
 Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, int vae_tiling) {
     if (first_non_finite(latent.f32(), latent.numel()) >= 0)
@@ -423,10 +510,10 @@ Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, in
     if (mk.block == 0 && mk.used == 0) arena.clear();  // the UNet's blocks go back before the decoder grows its own
     Tensor img;  // (1, 3, H, W)
     if (taesd) {
-        if (!m.taesd) m.taesd = std::make_unique<Taesd>(load_taesd_decoder());
+        if (!m.taesd) m.taesd = std::make_unique<Taesd>(load_taesd_decoder("", m.sdxl()));
         img = taesd_decode(*m.taesd, latent, arena);
     } else {
-        const bool tiled = vae_tile_decode(vae_tiling, 8 * latent.shape[3], 8 * latent.shape[2]);
+        const bool tiled = vae_tile_decode(vae_tiling, 8 * latent.shape[3], 8 * latent.shape[2], vae_auto_tile_pixels(m));
         img = tiled ? vae_decode_tiled(m.vae, latent, arena) : vae_decode(m.vae, latent, arena);
     }
     const int64_t H = img.shape[2], W = img.shape[3], HW = H * W;
@@ -457,7 +544,7 @@ Image generate(Model& m, const GenerateParams& p, Arena& arena, StageTimes* time
 }
 
 size_t estimate_working_memory(const Model& m, int width, int height, bool taesd, int vae_tiling) {
-    const bool tiled = !taesd && vae_tile_decode(vae_tiling, width, height);
+    const bool tiled = !taesd && vae_tile_decode(vae_tiling, width, height, vae_auto_tile_pixels(m));
     return txt2img_working_bytes(m.unet, m.vae, width, height, taesd, tiled);
 }
 

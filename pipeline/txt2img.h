@@ -6,7 +6,7 @@
 // c_skip·x + c_out·v: pipeline/prediction.h) its denoised estimate, and classifier-free guidance (Ho & Salimans
 // 2022) out = out_uncond + cfg·(out_cond − out_uncond), cond and uncond as one batch of 2; at CFG 1 the uncond pass is
 // not run at all. SD 1.x conditions on CLIP ViT-L/14's last layer, SD 2.x on OpenCLIP ViT-H/14's penultimate one.
-// Left out: img2img, inpainting, prompt weighting syntax, hires fix.
+// img2img, inpainting and the hires fix start sampling from an encoded image instead: pipeline/img2img.h.
 #pragma once
 #include <atomic>
 #include <functional>
@@ -33,25 +33,29 @@ namespace sd {
 struct Model {
     std::unique_ptr<SafeTensors> file;  // the mapped checkpoint every weight view points into
     CheckpointInfo info;
-    ClipTextModel clip;                 // SD 1.x
-    OpenClipTextModel open_clip;        // SD 2.x
+    ClipTextModel clip;                 // SD 1.x; SDXL's CLIP ViT-L (conditioner.embedders.0)
+    OpenClipTextModel open_clip;        // SD 2.x; SDXL's OpenCLIP ViT-bigG (conditioner.embedders.1)
     UNet unet;
     Vae vae;
     std::unique_ptr<SafeTensors> vae_file;  // --vae: the external VAE's mapped file; null: the checkpoint's own
     Prediction prediction = Prediction::eps;
     std::string prediction_why;         // why (pipeline/prediction.h), for `sd info` and -v
     std::unique_ptr<Taesd> taesd;       // loaded on first use (--taesd, --preview)
+    std::unique_ptr<Taesd> taesd_encoder;  // loaded on first use (img2img with --taesd)
     bool sd2() const { return info.family == ModelFamily::SD2; }
+    bool sdxl() const { return info.family == ModelFamily::SDXL; }
 };
 
-// The UNet's channels per attention head: 0 for SD 1.x (8 heads at every level), 64 for SD 2.x, or what the
-// file's unet_config metadata states as num_head_channels (the tiny test models do).
-int64_t unet_head_dim(const SafeTensors& st, bool sd2);
+// The UNet's channels per attention head: 0 for SD 1.x (8 heads at every level), 64 for SD 2.x and SDXL
+// (heads_by_width), or what the file's unet_config metadata states as num_head_channels (the tiny test models do).
+int64_t unet_head_dim(const SafeTensors& st, bool heads_by_width);
 
 // Maps the checkpoint, checks it is an SD 1.x or 2.x model, binds text encoder, UNet and VAE (no weight is
 // copied) and decides epsilon or v (`prediction`: "" decides as the webui does, else "eps" / "v").
 // vae_path: a VAE file (ldm names, with or without "first_stage_model.") that replaces the checkpoint's own.
 Model load_model(const std::string& path, const std::string& vae_path = "", const std::string& prediction = "");
+
+struct LatentStart;  // pipeline/img2img.h
 
 struct GenerateParams {
     std::string prompt, negative_prompt;
@@ -72,6 +76,7 @@ struct GenerateParams {
     std::function<void(int step, const std::vector<float>& denoised)> on_denoised;
     const EmbeddingDb* embeddings = nullptr;  // textual-inversion embeddings the prompts may name
     std::string preview;       // PNG rewritten after every step from the denoised estimate via TAESD; empty: none
+    const LatentStart* start = nullptr;  // img2img / hires pass: start from this latent part way down; null: noise
 };
 
 // The webui counts prompt-editing steps in denoiser calls: a sampler it marks second-order (two model calls per
@@ -83,6 +88,7 @@ struct StageTimes {
     double text = 0, sampling = 0, decode = 0;
     double preview = 0;  // of `sampling`: the TAESD previews (decode, PNG encode, write)
     double text_cpu = 0, sampling_cpu = 0, decode_cpu = 0;  // CPU seconds of the whole process (all threads)
+    double encode_cpu = 0;  // img2img: resizing and encoding the init image
 };
 
 // CPU seconds used by this process so far, all threads (per-stage cost on a shared machine).
@@ -131,8 +137,12 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
 // Decodes a latent with the VAE (or TAESD) into 8-bit RGB, as the webui quantises: clamp((x+1)/2)·255, truncated.
 // The VAE decodes in tiles (vae_decode_tiled) when vae_tile_decode(vae_tiling, W, H) says so.
 Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, int vae_tiling = -1);
-// Whether the VAE decode of a width × height image is tiled: vae_tiling 1 yes, 0 no, -1 above 1024×1024 pixels.
-bool vae_tile_decode(int vae_tiling, int64_t width, int64_t height);
+// Whether the VAE decode of a width × height image is tiled: vae_tiling 1 yes, 0 no, -1 above auto_above pixels
+// (1024×1024 for SD 1.x/2.x; vae_auto_tile_pixels(m) gives the model's).
+bool vae_tile_decode(int vae_tiling, int64_t width, int64_t height, int64_t auto_above = 1024 * 1024);
+// Above how many pixels the model's VAE decode is tiled by default: 1024×1024, and 768×768 for SDXL, whose native
+// 1024×1024 would otherwise need 1.5 GB of decoder activations on top of the mapped weights (0.4 GB tiled).
+int64_t vae_auto_tile_pixels(const Model& m);
 // The webui's CFG denoiser over a prompt schedule and AND parts (sd_samplers_cfg_denoiser.py): at its k-th call
 // (k counts from 0) each part's and the uncond's conditioning for step k; the parts (padded among themselves by
 // repeating their last vector) and the uncond run as one UNet batch when their lengths agree, else separately

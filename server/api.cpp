@@ -42,6 +42,38 @@ http::Response failure(int status, const std::string& error_type, const std::str
                                      .str());
 }
 
+// Processed.js() of modules/processing.py (the response's "info", a JSON string), from the job's shared infotext
+// fields: the same values the PNGs' parameters hold, from one place.
+std::string processed_json(const JobResult& r, int batch_size, const std::string& denoising_strength_json) {
+    const InfoText& f = r.info;
+    const size_t total = r.seeds.size();
+    JsonWriter info;
+    info.object().key("prompt").value(f.prompt).key("all_prompts").array();
+    for (size_t i = 0; i < total; i++) info.value(f.prompt);
+    info.end().key("negative_prompt").value(f.negative_prompt).key("all_negative_prompts").array();
+    for (size_t i = 0; i < total; i++) info.value(f.negative_prompt);
+    info.end().key("seed").value(f.seed).key("all_seeds").array();
+    for (uint64_t s : r.seeds) info.value(s);
+    info.end().key("subseed").value((int64_t)-1).key("all_subseeds").array();
+    for (size_t i = 0; i < total; i++) info.value((int64_t)-1);
+    info.end().key("subseed_strength").value((int64_t)0);
+    info.key("width").value(f.width).key("height").value(f.height).key("sampler_name").value(f.sampler);
+    info.key("cfg_scale").value(f.cfg_scale).key("steps").value(f.steps).key("batch_size").value(batch_size);
+    info.key("restore_faces").value(false).key("face_restoration_model").null();
+    info.key("sd_model_name").value(r.model_name).key("sd_model_hash").value(r.model_hash);
+    info.key("sd_vae_name").null().key("sd_vae_hash").null();
+    info.key("seed_resize_from_w").value((int64_t)-1).key("seed_resize_from_h").value((int64_t)-1);
+    info.key("denoising_strength").raw(denoising_strength_json);
+    info.key("extra_generation_params").object().key("Schedule type").value(f.schedule_type);
+    for (const auto& [k, v] : f.extra) info.key(k).value(v);
+    info.end().key("index_of_first_image").value((int64_t)0).key("infotexts").array();
+    for (const auto& s : r.infotexts) info.value(s);
+    info.end().key("styles").array().end().key("job_timestamp").value(r.job_timestamp);
+    info.key("clip_skip").value(f.clip_skip).key("is_using_inpainting_conditioning").value(false);
+    info.key("version").value(r.version).end();
+    return info.str();
+}
+
 RngKind rng_of(const std::string& randn_source) {
     return randn_source == "CPU" ? RngKind::cpu : RngKind::philox;  // GPU (CUDA) and NV share Philox
 }
@@ -74,7 +106,8 @@ void Api::handle(const http::Request& req, std::shared_ptr<http::Responder> out)
         {"/sdapi/v1/scripts", true, false}, {"/sdapi/v1/options", true, true}, {"/sdapi/v1/progress", true, false},
         {"/sdapi/v1/interrupt", false, true}, {"/sdapi/v1/skip", false, true}, {"/sdapi/v1/png-info", false, true},
         {"/sdapi/v1/refresh-checkpoints", false, true}, {"/internal/progress", false, true},
-        {"/internal/ping", true, false},
+        {"/internal/ping", true, false}, {"/sdapi/v1/refresh-embeddings", false, true},
+        {"/sdapi/v1/img2img", false, true},
     };
     const Route* route = nullptr;
     for (const Route& r : routes)
@@ -97,8 +130,14 @@ void Api::handle(const http::Request& req, std::shared_ptr<http::Responder> out)
     if (p == "/sdapi/v1/samplers") return out->send(json_response(200, samplers_json()));
     if (p == "/sdapi/v1/schedulers") return out->send(json_response(200, schedulers_json()));
     if (p == "/sdapi/v1/sd-models") return out->send(sd_models());
-    if (p == "/sdapi/v1/embeddings")
-        return out->send(json_response(200, "{\"loaded\":{},\"skipped\":{}}"));
+    if (p == "/sdapi/v1/embeddings") return out->send(embeddings(false));
+    if (p == "/sdapi/v1/refresh-embeddings") {
+        http::Response r = embeddings(true);
+        return out->send(r.status == 200 ? json_response(200, "null") : r);
+    }
+    if (p == "/sdapi/v1/img2img")
+        return out->send(failure(501, "NotImplementedError",
+                                 "img2img is not available in this server yet; use /sdapi/v1/txt2img"));
     if (p == "/sdapi/v1/scripts") return out->send(json_response(200, "{\"txt2img\":[],\"img2img\":[]}"));
     if (p == "/sdapi/v1/sd-vae" || p == "/sdapi/v1/loras" || p == "/sdapi/v1/upscalers" ||
         p == "/sdapi/v1/latent-upscale-modes" || p == "/sdapi/v1/hypernetworks" || p == "/sdapi/v1/face-restorers" ||
@@ -145,6 +184,10 @@ void Api::txt2img(const http::Request& req, std::shared_ptr<http::Responder> out
         return out->send(unprocessable("override_settings", "CLIP_stop_at_last_layers " + std::to_string(clip_skip) +
                                                                 " is more than the text encoder's " +
                                                                 std::to_string(engine_.text_layers()) + " layers"));
+    // The CLI's memory check, at once when the model is loaded and idle; else the worker makes it before the
+    // job's first step, and the answer is the same 422.
+    if (std::string no_room = engine_.memory_refusal_now(job.checkpoint, t.width, t.height); !no_room.empty())
+        return out->send(unprocessable("width", no_room));
     uint64_t seed = t.seed >= 0 ? (uint64_t)t.seed : std::random_device{}() % 4294967294u;
     GenerateParams& g = job.params;
     g.prompt = t.prompt;
@@ -165,44 +208,48 @@ void Api::txt2img(const http::Request& req, std::shared_ptr<http::Responder> out
     job.sampler_label = t.sampler_label;
     job.schedule_label = t.schedule_label;
 
-    engine_.submit(std::move(job), [out, t, seed, clip_skip](JobResult r) {
+    engine_.submit(std::move(job), [out, t](JobResult r) {
+        if (r.status == 422) return out->send(unprocessable("width", r.error));
         if (r.status != 200) {
             out->send(failure(r.status, r.status == 503 ? "HTTPException" : "RuntimeError", r.error));
             return;
         }
-        // Processed.js() of modules/processing.py, as a JSON string inside the response.
-        const int total = t.batch_size * t.n_iter;
-        JsonWriter info;
-        info.object().key("prompt").value(t.prompt).key("all_prompts").array();
-        for (int i = 0; i < total; i++) info.value(t.prompt);
-        info.end().key("negative_prompt").value(t.negative_prompt).key("all_negative_prompts").array();
-        for (int i = 0; i < total; i++) info.value(t.negative_prompt);
-        info.end().key("seed").value(seed).key("all_seeds").array();
-        for (uint64_t s : r.seeds) info.value(s);
-        info.end().key("subseed").value((int64_t)-1).key("all_subseeds").array();
-        for (int i = 0; i < total; i++) info.value((int64_t)-1);
-        info.end().key("subseed_strength").value((int64_t)0);
-        info.key("width").value(t.width).key("height").value(t.height).key("sampler_name").value(t.sampler_label);
-        info.key("cfg_scale").value(t.cfg_scale).key("steps").value(t.steps).key("batch_size").value(t.batch_size);
-        info.key("restore_faces").value(false).key("face_restoration_model").null();
-        info.key("sd_model_name").value(r.model_name).key("sd_model_hash").value(r.model_hash);
-        info.key("sd_vae_name").null().key("sd_vae_hash").null();
-        info.key("seed_resize_from_w").value((int64_t)-1).key("seed_resize_from_h").value((int64_t)-1);
-        info.key("denoising_strength").raw(t.denoising_strength_json);
-        info.key("extra_generation_params").object().key("Schedule type").value(t.schedule_label).end();
-        info.key("index_of_first_image").value((int64_t)0).key("infotexts").array();
-        for (const auto& s : r.infotexts) info.value(s);
-        info.end().key("styles").array().end().key("job_timestamp").value(r.job_timestamp);
-        info.key("clip_skip").value(clip_skip).key("is_using_inpainting_conditioning").value(false);
-        info.key("version").value(r.version).end();
-
+        const std::string info = processed_json(r, t.batch_size, t.denoising_strength_json);
         JsonWriter w;
         w.object().key("images").array();
         if (t.send_images)
             for (const auto& png : r.pngs) w.value(http::base64_encode(png.data(), png.size()));
-        w.end().key("parameters").raw(t.parameters_json).key("info").value(info.str()).end();
+        w.end().key("parameters").raw(t.parameters_json).key("info").value(info).end();
         out->send(json_response(200, w.str()));
     });
+}
+
+// The webui's get_embeddings: every embedding by name with its EmbeddingItem fields. step, sd_checkpoint and
+// sd_checkpoint_name come from a .pt's pickled dict; a .safetensors file has none, so they are null, as there.
+http::Response Api::embeddings(bool reload) {
+    std::shared_ptr<const EmbeddingDb> db;
+    try {
+        db = engine_.embeddings(reload);
+    } catch (const std::exception& e) {
+        return failure(500, "RuntimeError", e.what());
+    }
+    JsonWriter w;
+    auto list = [&](const char* key, const std::vector<const TextEmbedding*>& es) {
+        w.key(key).object();
+        for (const TextEmbedding* e : es)
+            w.key(e->name).object()
+                .key("step").null()
+                .key("sd_checkpoint").null()
+                .key("sd_checkpoint_name").null()
+                .key("shape").value(e->shape)
+                .key("vectors").value(e->vectors)
+                .end();
+        w.end();
+    };
+    w.object();
+    list("loaded", db->loaded());
+    list("skipped", db->skipped());
+    return json_response(200, w.end().str());
 }
 
 http::Response Api::sd_models() {

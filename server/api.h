@@ -4,7 +4,8 @@
 // Every route checks basic auth first when credentials are set. Quick routes answer on the server's loop
 // thread; txt2img queues a job and answers when the engine calls back. Errors keep FastAPI's shapes:
 // {"detail": "Not Found"} for 401/404/405, the pydantic list for 422, the webui's
-// {"error", "detail", "body", "errors"} for a failed job (500).
+// {"error", "detail", "body", "errors"} for a failed job (500), and 501 for /sdapi/v1/img2img until the
+// pipeline has it. A job too big for the memory left is a 422 naming "width", as the CLI refuses it.
 #pragma once
 #include <memory>
 #include <string>
@@ -36,6 +37,7 @@ private:
     http::Response internal_progress(const http::Request& req);
     http::Response png_info(const http::Request& req);
     http::Response sd_models();
+    http::Response embeddings(bool reload);
 
     Engine& engine_;
     ApiConfig cfg_;

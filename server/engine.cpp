@@ -9,10 +9,13 @@
 #include <ctime>
 #include <filesystem>
 
-#include "models/taesd.h"
+#include "app/checkpoint.h"
 #include "app/image_io.h"
 #include "app/infotext.h"
+#include "app/memory.h"
 #include "app/sha256.h"
+#include "models/taesd.h"
+#include "pipeline/generation_infotext.h"
 
 namespace sd::serve {
 namespace fs = std::filesystem;
@@ -138,6 +141,52 @@ void Engine::set_current_checkpoint(const Checkpoint& c) {
 int Engine::text_layers() {
     std::lock_guard<std::mutex> lock(m_);
     return text_layers_;
+}
+
+size_t Engine::memory_available() const {
+    return cfg_.memory_available ? cfg_.memory_available : available_memory();
+}
+
+std::string Engine::memory_refusal_now(const std::string& checkpoint, int width, int height) {
+    std::lock_guard<std::mutex> lock(m_);
+    const std::string& path = checkpoint.empty() ? current_path_ : checkpoint;
+    if (!model_ || model_path_ != path || !state_.job.empty() || !queue_.empty()) return "";
+    return memory_refusal(estimate_working_memory(*model_, width, height, false), memory_available(), width, height);
+}
+
+std::shared_ptr<const EmbeddingDb> Engine::embeddings(bool reload) {
+    int64_t width = 0;
+    std::string path;
+    {
+        std::lock_guard<std::mutex> lock(m_);
+        path = current_path_;
+        if (model_ && model_path_ == path) width = text_width_;
+    }
+    if (!width) {  // not loaded yet: the text encoder's width from the file's header (microseconds)
+        CheckpointInfo ci = inspect_checkpoint(SafeTensors(path));
+        width = ci.text_widths.empty() ? 768 : ci.text_widths[0];
+    }
+    return embeddings_for(width, reload);
+}
+
+// The webui's EmbeddingDatabase.load_textual_inversion_embeddings: read again only when the folder's own
+// modification time changed (DirWithTextualInversionEmbeddings.has_changed), or for another text width.
+std::shared_ptr<const EmbeddingDb> Engine::embeddings_for(int64_t width, bool reload) {
+    const fs::path dir = !cfg_.embeddings_dir.empty() ? fs::path(cfg_.embeddings_dir)
+                                                      : fs::path(cfg_.model).parent_path() / "embeddings";
+    std::error_code ec;
+    const auto t = fs::last_write_time(dir, ec);
+    const int64_t mtime = ec ? -2 : (int64_t)t.time_since_epoch().count();
+    std::lock_guard<std::mutex> lock(emb_m_);
+    if (!reload && embeddings_ && embeddings_width_ == width && embeddings_mtime_ == mtime) return embeddings_;
+    auto db = std::make_shared<EmbeddingDb>();
+    std::vector<std::string> errors;  // a file that is no embedding is left out, as the webui does
+    db->load_dir(dir.string(), width, &errors);
+    for (const std::string& e : errors) std::fprintf(stderr, "sd serve: embedding left out: %s\n", e.c_str());
+    embeddings_ = db;
+    embeddings_width_ = width;
+    embeddings_mtime_ = mtime;
+    return embeddings_;
 }
 
 void Engine::start() {
@@ -284,36 +333,65 @@ void Engine::worker() {
 
 void Engine::ensure_model(const std::string& path) {
     if (model_ && model_path_ == path) return;
-    model_.reset();  // free the old weights before mapping the new ones
-    model_path_.clear();
+    {
+        std::lock_guard<std::mutex> lock(m_);  // memory_refusal_now() reads the model
+        model_.reset();  // free the old weights before mapping the new ones
+        model_path_.clear();
+    }
     auto m = std::make_unique<Model>(load_model(path));
     std::lock_guard<std::mutex> lock(m_);
     model_ = std::move(m);
     model_path_ = path;
     text_layers_ = model_->sd2() ? 24 : model_->clip.cfg.layers;  // SD 2.x: the webui ignores CLIP skip
+    text_width_ = text_encoder(*model_, 1).width;
 }
 
 JobResult Engine::run(const Job& job) {
     ensure_model(job.checkpoint);
-    const std::string hash = model_hash(job.checkpoint);
-    Checkpoint ck;
-    {
-        std::lock_guard<std::mutex> lock(m_);
-        for (auto& c : checkpoints_)
-            if (c.path == job.checkpoint) { c.hash = hash; ck = c; }
-    }
-    if (ck.path.empty()) ck.model_name = strip_extension(fs::path(job.checkpoint).filename().string());
     if (!model_->sd2() && job.params.clip_skip > model_->clip.cfg.layers)
         throw std::runtime_error("CLIP skip " + std::to_string(job.params.clip_skip) + " is more than the text "
                                  "encoder's " + std::to_string(model_->clip.cfg.layers) + " layers");
     JobResult r;
-    r.model_name = fs::path(ck.model_name).filename().string();
-    r.model_hash = hash;
-    r.version = cfg_.version;
+    // The CLI's check, before the first step: nothing else of ours is allocated now, so what is left is the job's.
+    const std::string no_room =
+        memory_refusal(estimate_working_memory(*model_, job.params.width, job.params.height, false,
+                                               job.params.vae_tiling),
+                       memory_available(), job.params.width, job.params.height);
+    if (!no_room.empty()) {
+        r.status = 422;
+        r.error = no_room;
+        return r;
+    }
+    const std::shared_ptr<const EmbeddingDb> embeddings = embeddings_for(text_width_, false);
+    // The checkpoint's hash is read from the file while the images are made (a first job on a 2 GB checkpoint
+    // would otherwise wait ~13 s for it, as the CLI's ModelHashJob avoids too); waited for at the first PNG.
+    ModelHashJob hash_job(job.checkpoint);
+    auto hash = [&]() -> const std::string& {
+        if (r.model_hash.empty()) {
+            r.model_hash = hash_job.get();
+            std::lock_guard<std::mutex> lock(m_);
+            for (auto& c : checkpoints_)
+                if (c.path == job.checkpoint) c.hash = r.model_hash;
+        }
+        return r.model_hash;
+    };
+    Checkpoint ck;
     {
         std::lock_guard<std::mutex> lock(m_);
+        for (const auto& c : checkpoints_)
+            if (c.path == job.checkpoint) ck = c;
         r.job_timestamp = state_.job_timestamp;
     }
+    if (ck.path.empty()) ck.model_name = strip_extension(fs::path(job.checkpoint).filename().string());
+    r.model_name = fs::path(ck.model_name).filename().string();
+    r.version = cfg_.version;
+    // The fields every infotext of this job shares; each image's differ only in the seed.
+    GenerateParams shared = job.params;
+    shared.embeddings = embeddings.get();
+    r.info = generation_infotext(shared, job.sampler_label, job.schedule_label);
+    r.info.model_name = r.model_name;
+    r.info.prediction = model_->sd2() ? prediction_name(model_->prediction) : "";
+    r.info.version = cfg_.version;
     const int total = job.batch_size * job.n_iter;
     for (int i = 0; i < total; i++) r.seeds.push_back(job.params.seed + (uint64_t)i);
 
@@ -321,13 +399,13 @@ JobResult Engine::run(const Job& job) {
     std::unique_ptr<Taesd> taesd;
     for (int i = 0; i < total; i++) {
         if (interrupt_.load()) { r.interrupted = true; break; }
-        GenerateParams p = job.params;
+        GenerateParams p = shared;
         p.seed = r.seeds[i];
         const int64_t lh = p.height / 8, lw = p.width / 8;
         if (cfg_.taesd_previews)
             p.on_denoised = [&](int, const std::vector<float>& den) {
                 if (!preview_wanted_.exchange(false)) return;  // render only for someone watching
-                if (!taesd) taesd = std::make_unique<Taesd>(load_taesd_decoder());
+                if (!taesd) taesd = std::make_unique<Taesd>(load_taesd_decoder("", model_->sdxl()));
                 Tensor z = Tensor::zeros({1, 4, lh, lw});
                 std::memcpy(z.f32(), den.data(), 4 * lh * lw * sizeof(float));
                 Arena::Mark mk = preview_arena.mark();
@@ -369,28 +447,17 @@ JobResult Engine::run(const Job& job) {
             cancel_.store(false);
             continue;
         }
-        InfoText info;
-        info.prompt = p.prompt;
-        info.negative_prompt = p.negative_prompt;
-        info.steps = p.steps;
-        info.sampler = job.sampler_label;
-        info.schedule_type = job.schedule_label;
-        info.cfg_scale = p.cfg_scale;
+        InfoText info = r.info;
         info.seed = p.seed;
-        info.width = p.width;
-        info.height = p.height;
-        info.model_hash = hash;
-        info.model_name = r.model_name;
-        info.clip_skip = p.clip_skip;
-        info.prediction = model_->sd2() ? prediction_name(model_->prediction) : "";
-        info.rng = p.rng == RngKind::philox ? "NV" : "CPU";
-        info.version = cfg_.version;
+        info.model_hash = hash();
         std::string text = format_infotext(info);
         std::vector<uint8_t> png = encode_png(img, {{"parameters", text}});
         if (job.save_images) write_file_atomic(next_output_path(cfg_.outdir, p.seed), png);
         r.pngs.push_back(std::move(png));
         r.infotexts.push_back(text);
     }
+    if (!r.interrupted) hash();  // every image skipped: the response still names the model's hash
+    r.info.model_hash = r.model_hash;
     return r;
 }
 

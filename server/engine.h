@@ -5,7 +5,8 @@
 // that disconnects loses only its answer, never the queue. Interrupt stops the running job (images finished so
 // far are returned, nothing half-made), skip drops the current image and goes on with the next. shutdown()
 // refuses new jobs, answers queued ones with 503, lets the running one finish for a while, then interrupts it.
-// Left out: img2img, hires fix, VAE switching, LoRA/embeddings (none exist in the pipeline yet).
+// Textual-inversion embeddings come from one folder (as the CLI's), reloaded when it changes, as the webui does.
+// Left out: img2img, hires fix, VAE switching, LoRA (none exist in the pipeline yet).
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -18,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "app/infotext.h"
+#include "pipeline/conditioning.h"
 #include "pipeline/txt2img.h"
 
 namespace sd::serve {
@@ -38,6 +41,9 @@ struct EngineConfig {
     size_t max_queue = 32;   // waiting jobs beyond this are refused (HTTP 503)
     bool taesd_previews = true;
     std::string version;     // "Version" in infotexts
+    std::string embeddings_dir;  // textual-inversion embeddings; empty: embeddings/ beside -m (as the CLI)
+    // Bytes a job may still allocate; 0: ask the system (app/memory.h) — tests set it to see a refusal.
+    size_t memory_available = 0;
 };
 
 struct Job {
@@ -50,11 +56,12 @@ struct Job {
 };
 
 struct JobResult {
-    int status = 200;        // 200, or 500 / 503 with `error`
+    int status = 200;        // 200, or 422 (too big for the memory) / 500 / 503 with `error`
     std::string error;
     std::vector<std::vector<uint8_t>> pngs;  // finished images with their "parameters" chunk
     std::vector<uint64_t> seeds;             // of every planned image (all_seeds)
     std::vector<std::string> infotexts;      // of the finished images
+    InfoText info;                           // the fields all images share (the first image's seed), for Processed.js
     std::string model_name, model_hash;
     std::string job_timestamp, version;  // "YYYYmmddHHMMSS" of the start; the infotexts' Version
     bool interrupted = false;
@@ -104,6 +111,14 @@ public:
     void set_clip_skip_default(int v) { clip_skip_.store(v); }
     int text_layers();  // of the current model once loaded (CLIP skip bound); 12 before
 
+    // The textual-inversion embeddings for the current checkpoint's text width (read from its header when it is not
+    // loaded yet), reloaded when the folder changed since or `reload` is set (POST /sdapi/v1/refresh-embeddings).
+    std::shared_ptr<const EmbeddingDb> embeddings(bool reload = false);
+    // The refusal of a width × height job on `checkpoint` (a path; empty: the current one) when it cannot fit in
+    // the memory left, decided now if that model is loaded and no job runs or waits (their memory would be
+    // counted against it), else empty — the worker decides again before the job's first step either way.
+    std::string memory_refusal_now(const std::string& checkpoint, int width, int height);
+
     void shutdown(double drain_seconds);
 
 private:
@@ -114,6 +129,8 @@ private:
     void worker();
     JobResult run(const Job& job);
     void ensure_model(const std::string& path);
+    std::shared_ptr<const EmbeddingDb> embeddings_for(int64_t width, bool reload);
+    size_t memory_available() const;
 
     EngineConfig cfg_;
     std::mutex m_;
@@ -129,6 +146,13 @@ private:
     std::unique_ptr<Model> model_;
     std::string model_path_;
     int text_layers_ = 12;
+    int64_t text_width_ = 0;  // of the loaded model's text encoder (the embeddings' width); 0 before
+
+    // Guarded by emb_m_ (taken without m_ held): the embeddings, the width and folder time they were read for.
+    std::mutex emb_m_;
+    std::shared_ptr<const EmbeddingDb> embeddings_;
+    int64_t embeddings_width_ = -1;
+    int64_t embeddings_mtime_ = -1;
 
     std::atomic<bool> cancel_{false}, skip_{false}, interrupt_{false}, preview_wanted_{false};
     ProgressInfo state_;      // guarded by m_

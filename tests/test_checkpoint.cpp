@@ -149,7 +149,7 @@ TEST_CASE("checkpoint: SD 1.x variants and missing parts are refused with a reas
     CHECK(inpaint.family == ModelFamily::SD1);
     CHECK(has_note(inpaint, "inpainting UNet (9 input channels)"));
     CHECK(refusal(inpaint) == inpaint.path + " is an SD 1.x inpainting checkpoint (UNet with 9 input channels); "
-                                             "sd currently runs SD 1.x and 2.x text-to-image models only");
+                                             "sd currently runs SD 1.x, 2.x and SDXL text-to-image models only");
 
     std::vector<Key> no_vae = sd1_keys();
     no_vae.resize(6);
@@ -191,7 +191,7 @@ TEST_CASE("checkpoint: SD 2.x is named and accepted, SDXL named and refused") {
     CHECK(sdxl.text_widths == std::vector<int64_t>{768, 1280});
     CHECK(sdxl.text_encoder.tensors == 2);  // conditioner.* counts as text encoder
     CHECK(sdxl.unet.tensors == 4);
-    CHECK(refusal(sdxl) == sdxl.path + " is an SDXL checkpoint; sd currently runs SD 1.x and 2.x models only");
+    CHECK(refusal(sdxl) == "");  // SDXL base runs (its tensors are checked when the model binds them)
 
     CheckpointInfo refiner = inspect_keys("refiner.safetensors", {
         {U + "input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight", {64, 1280}},
@@ -199,6 +199,8 @@ TEST_CASE("checkpoint: SD 2.x is named and accepted, SDXL named and refused") {
     });
     CHECK(refiner.family == ModelFamily::SDXL);
     CHECK(refiner.what == "an SDXL refiner checkpoint");
+    CHECK(refusal(refiner) == refiner.path + " is an SDXL refiner checkpoint; sd runs SDXL base models (two text "
+                                             "encoders), not the refiner");
 }
 
 TEST_CASE("checkpoint: diffusers component files are told apart from single-file checkpoints") {
@@ -215,7 +217,7 @@ TEST_CASE("checkpoint: diffusers component files are told apart from single-file
     CHECK(unet.what == "a diffusers UNet component file (SD 1.x-like, context 768), not a single-file checkpoint");
     CHECK(unet.unet.tensors == 5);  // the whole file is the UNet
     CHECK(refusal(unet) == unet.path + " is a diffusers UNet component file (SD 1.x-like, context 768), not a "
-                                       "single-file checkpoint; sd currently runs single-file SD 1.x and 2.x checkpoints only");
+                                       "single-file checkpoint; sd currently runs single-file SD 1.x, 2.x and SDXL checkpoints only");
 
     CheckpointInfo te = inspect_keys("model.safetensors", {
         {"text_model.embeddings.token_embedding.weight", {10, 768}},
@@ -241,7 +243,7 @@ TEST_CASE("checkpoint: VAE, TAESD and unsupported families are named as such") {
     CHECK(vae.vae_latent_channels == 4);
     CHECK(vae.ignored.tensors == 1);
     CHECK(refusal(vae) == vae.path + " is a standalone VAE file (ldm layout), not a full checkpoint; "
-                                     "sd currently runs SD 1.x and 2.x models only");
+                                     "sd currently runs SD 1.x, 2.x and SDXL models only");
     CheckpointInfo dvae = inspect_keys("dvae.safetensors", {
         {"encoder.conv_in.weight", {8, 3, 3, 3}},
         {"encoder.down_blocks.0.resnets.0.conv1.weight", {8, 8, 3, 3}},
@@ -265,7 +267,7 @@ TEST_CASE("checkpoint: VAE, TAESD and unsupported families are named as such") {
         {"text_encoders.clip_l.transformer.text_model.embeddings.token_embedding.weight", {10, 768}},
     });
     CHECK(sd3.family == ModelFamily::SD3);
-    CHECK(refusal(sd3) == sd3.path + " is an SD3 checkpoint; sd currently runs SD 1.x and 2.x models only");
+    CHECK(refusal(sd3) == sd3.path + " is an SD3 checkpoint; sd currently runs SD 1.x, 2.x and SDXL models only");
     CheckpointInfo flux = inspect_keys("flux.safetensors", {{"double_blocks.0.img_attn.qkv.weight", {12, 4}}});
     CHECK(flux.family == ModelFamily::Flux);
     CHECK_HAS(refusal(flux), "is a Flux checkpoint");
@@ -294,7 +296,7 @@ TEST_CASE("checkpoint: anything else is not a Stable Diffusion checkpoint") {
     CHECK(other.family == ModelFamily::Unknown);
     CHECK(other.what == "not a Stable Diffusion checkpoint");
     CHECK(other.other.tensors == 2);
-    CHECK(refusal(other) == other.path + " is not a Stable Diffusion checkpoint; sd currently runs SD 1.x and 2.x models only");
+    CHECK(refusal(other) == other.path + " is not a Stable Diffusion checkpoint; sd currently runs SD 1.x, 2.x and SDXL models only");
     CHECK_HAS(format_info(other), "resnet.safetensors: not a Stable Diffusion checkpoint\n");
 
     CheckpointInfo empty = inspect_keys("empty.safetensors", {});

@@ -433,22 +433,18 @@ TEST_CASE("cli: a checkpoint sd cannot run is refused, saying why") {
     }
     {
         Scratch s;
-        std::string model = s.path("xl.safetensors");
-        // The keys that make a file SDXL (as in test_checkpoint.cpp), as small zero tensors.
+        std::string model = s.path("refiner.safetensors");
+        // The keys that make a file an SDXL refiner (as in test_checkpoint.cpp), as small zero tensors.
         const std::string U = "model.diffusion_model.";
         std::vector<std::pair<std::string, Tensor>> ts = {
             {U + "input_blocks.0.0.weight", Tensor::zeros({32, 4, 3, 3}, DType::F16)},
-            {U + "label_emb.0.0.weight", Tensor::zeros({128, 2816}, DType::F16)},
-            {U + "input_blocks.4.1.proj_in.weight", Tensor::zeros({64, 64}, DType::F16)},
-            {U + "input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight", Tensor::zeros({64, 2048}, DType::F16)},
-            {"conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight",
-             Tensor::zeros({10, 768}, DType::F16)},
-            {"conditioner.embedders.1.model.token_embedding.weight", Tensor::zeros({10, 1280}, DType::F16)},
+            {U + "input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight", Tensor::zeros({64, 1280}, DType::F16)},
+            {"conditioner.embedders.0.model.token_embedding.weight", Tensor::zeros({10, 1280}, DType::F16)},
             {"first_stage_model.decoder.conv_in.weight", Tensor::zeros({8, 4, 3, 3}, DType::F16)},
         };
         write_safetensors(model, ts);
-        check_failure("a checkpoint of another family", run_sd(job(s, model), s), s,
-                      {model, "is an SDXL checkpoint", "SD 1.x and 2.x models only"}, 1);
+        check_failure("a checkpoint sd does not run", run_sd(job(s, model), s), s,
+                      {model, "is an SDXL refiner checkpoint", "not the refiner"}, 1);
     }
 }
 
@@ -746,4 +742,69 @@ TEST_CASE("cli: SD 2.x: info says epsilon or v and why; --vae, --prediction, --p
               "Prediction: v, Version: " + run_sd({"--version"}, s).out.substr(0, run_sd({"--version"}, s).out.size() - 1));
     std::remove((s.out + "/x.png").c_str());
     check_failure("--prediction x", run_sd(job(s, tiny2, {"--prediction", "x0"}), s), s, {"--prediction", "eps or v"}, 2);
+}
+
+TEST_CASE("cli: img2img's bad inputs are one sentence each, before the model is loaded") {
+    BinaryCheck bin;
+    Scratch s;
+    write_bytes(s.path("notes.png"), "just some text\n", 15);
+    check_failure("missing init image", run_sd(job(s, kTiny, {"--init-img", s.path("nope.png")}), s), s,
+                  {"cannot read image", "nope.png", "No such file"}, 1);
+    check_failure("a text file as init image", run_sd(job(s, kTiny, {"--init-img", s.path("notes.png")}), s), s,
+                  {"notes.png", "is not an image sd can read"}, 1);
+    check_failure("a folder as init image", run_sd(job(s, kTiny, {"--init-img", s.out}), s), s,
+                  {"cannot read image", "it is a folder"}, 1);
+    check_failure("strength above 1", run_sd(job(s, kTiny, {"--init-img", "tests/data/astronaut_256.png",
+                                                           "--strength", "1.5"}), s), s,
+                  {"--strength must be between 0 and 1, got 1.5"}, 2);
+    check_failure("mask without init image", run_sd(job(s, kTiny, {"--mask", "tests/data/astronaut_256.png"}), s), s,
+                  {"--mask needs --init-img"}, 2);
+    check_failure("unknown resize mode", run_sd(job(s, kTiny, {"--init-img", "tests/data/astronaut_256.png",
+                                                              "--resize-mode", "stretch"}), s), s,
+                  {"--resize-mode must be resize, crop, fill or latent"}, 2);
+    check_failure("absurd hires scale", run_sd(job(s, kTiny, {"--hires-scale", "100"}), s), s,
+                  {"--hires-scale must be between 1 and 8, got 100"}, 2);
+    check_failure("DDIM img2img", run_sd(job(s, kTiny, {"--init-img", "tests/data/astronaut_256.png",
+                                                       "--sampler", "ddim"}), s), s,
+                  {"img2img with the DDIM sampler is not supported yet"}, 1);
+}
+
+TEST_CASE("cli: img2img writes the webui's infotext with the denoising strength") {
+    BinaryCheck bin;
+    Scratch s;
+    RunResult r = run_sd(job(s, kTiny, {"--init-img", "tests/data/astronaut_256.png", "--strength", "0.5",
+                                        "--resize-mode", "crop", "--rng", "cpu"}), s);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    std::string text = png_parameters(s.out + "/x.png");
+    CHECK_MESSAGE(text.find("Size: 64x64, Model hash: ") != std::string::npos, text);
+    CHECK_MESSAGE(text.find("Model: tiny_sd, Denoising strength: 0.5, RNG: CPU, Version: ") != std::string::npos, text);
+}
+
+TEST_CASE("cli: the hires fix writes the target size and the webui's hires fields") {
+    BinaryCheck bin;
+    Scratch s;
+    RunResult r = run_sd(job(s, kTiny, {"--hires-scale", "2", "--hires-steps", "2", "--hires-upscaler", "lanczos",
+                                        "--rng", "cpu"}), s);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    std::string text = png_parameters(s.out + "/x.png");
+    CHECK_MESSAGE(text.find("Size: 64x64, Model hash: ") != std::string::npos, text);  // the first pass's size
+    CHECK_MESSAGE(text.find("Model: tiny_sd, Denoising strength: 0.7, RNG: CPU, Hires upscale: 2.0, Hires steps: 2, "
+                            "Hires upscaler: Lanczos, Version: ") != std::string::npos, text);
+    Image img = read_image(s.out + "/x.png");
+    CHECK(img.width == 128);
+    CHECK(img.height == 128);
+}
+
+TEST_CASE("cli: hires fix mistakes are one sentence before any sampling") {
+    BinaryCheck bin;
+    Scratch s;
+    check_failure("unknown hires upscaler", run_sd(job(s, kTiny, {"--hires-scale", "2", "--hires-upscaler", "bilinear"}), s),
+                  s, {"--hires-upscaler must be latent"}, 2);
+    Scratch s2;
+    check_failure("hires size not a multiple of 64", run_sd(job(s2, kTiny, {"--hires-scale", "1.5"}), s2), s2,
+                  {"96x96 image; sd needs multiples of 64"}, 1);
+    Scratch s3;
+    check_failure("a checkpoint as upscaler", run_sd(job(s3, kTiny, {"--hires-upscaler", "tests/data/tiny_sd.safetensors",
+                                                                    "--hires-scale", "2"}), s3), s3,
+                  {"tiny_sd.safetensors"}, 1);
 }

@@ -570,6 +570,12 @@ TEST_CASE("server: txt2img answers the webui's response; png-info reads the PNG 
     REQUIRE(member(info, "infotexts").items.size() == 2);
     const std::string infotext = member(info, "infotexts").items[1].text;
     CHECK(infotext.find("Seed: 78") != std::string::npos);
+    // The webui v1.10 writes no "Batch size" / "Batch pos" (create_infotext lost them in January 2023, commit
+    // 00dab8f1 "remove Batch size and Batch pos from textinfo"); a batch's infotexts differ only in the seed.
+    CHECK(infotext.find("Batch") == std::string::npos);
+    std::string first = member(info, "infotexts").items[0].text;
+    first.replace(first.find("Seed: 77"), 8, "Seed: 78");
+    CHECK(first == infotext);
     CHECK(infotext.find("Negative prompt: blur") != std::string::npos);
     // The image: a 64x64 PNG whose parameters chunk is the infotext.
     std::vector<uint8_t> png;
@@ -976,4 +982,135 @@ TEST_CASE("sd serve: SIGTERM during a job answers it, refuses new work and exits
     CHECK(member(result.json(), "images").items.size() == 1);
     CHECK(wait_exit(c, 30) == 0);
     CHECK(c.err.find("stopped") != std::string::npos);
+}
+
+// ---- textual-inversion embeddings, the memory check, img2img -----------------------------------------------------
+
+#include <fstream>
+
+#include "app/sha256.h"
+#include "safetensors.h"
+
+namespace {
+
+// A webui-style embedding file: one (vectors, width) tensor named emb_params.
+void write_embedding(const std::string& path, int64_t vectors, int64_t width, float scale) {
+    Tensor v = Tensor::zeros({vectors, width});
+    for (int64_t i = 0; i < vectors * width; i++) v.f32()[i] = scale * (float)((i * 7) % 13 - 6);
+    write_safetensors(path, {{"emb_params", v}});
+}
+
+std::vector<uint8_t> read_bytes(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+// The webui's /sdapi/v1/embeddings (modules/api/api.py get_embeddings, EmbeddingItem): loaded are those of the
+// model's text width (the tiny model's CLIP is 32 wide), skipped the others; a job that names one uses it exactly
+// as the CLI does (same pixels, same "TI hashes"), and the folder is read again once it changes.
+TEST_CASE("server: textual-inversion embeddings are listed as the webui lists them and used in jobs as the CLI") {
+    cache_dir();
+    const std::string dir = cache_dir().dir + "/embeddings";
+    fs::create_directories(dir + "/sub");
+    write_embedding(dir + "/sub/shiny-thing.safetensors", 2, 32, 0.05f);
+    write_embedding(dir + "/Big-Style.safetensors", 3, 768, 0.01f);  // an SD 1.5 embedding: another width
+    {
+        Tensor g = Tensor::zeros({2, 1280}), l = Tensor::zeros({2, 768});  // an SDXL pair: shape 2048
+        write_safetensors(dir + "/xl-thing.safetensors", {{"clip_g", g}, {"clip_l", l}});
+    }
+    { std::ofstream(dir + "/broken.safetensors") << "not a safetensors file"; }  // left out, with a message
+    serve::EngineConfig ec;
+    ec.embeddings_dir = dir;
+    TestServer s(ec);
+
+    Reply r = call(s.port, "GET", "/sdapi/v1/embeddings");
+    REQUIRE(r.status == 200);
+    JsonValue j = r.json();
+    const JsonValue& loaded = member(j, "loaded");
+    REQUIRE(loaded.keys.size() == 1);
+    const JsonValue& shiny = member(loaded, "shiny-thing");
+    CHECK(member(shiny, "step").kind == JsonValue::Null);
+    CHECK(member(shiny, "sd_checkpoint").kind == JsonValue::Null);
+    CHECK(member(shiny, "sd_checkpoint_name").kind == JsonValue::Null);
+    CHECK(member(shiny, "shape").text == "32");
+    CHECK(member(shiny, "vectors").text == "2");
+    const JsonValue& skipped = member(j, "skipped");
+    REQUIRE(skipped.keys.size() == 2);
+    CHECK(skipped.keys[0] == "Big-Style");  // sorted by lower-case name
+    CHECK(member(member(skipped, "Big-Style"), "shape").text == "768");
+    CHECK(member(member(skipped, "Big-Style"), "vectors").text == "3");
+    CHECK(member(member(skipped, "xl-thing"), "shape").text == "2048");
+    CHECK(member(member(skipped, "xl-thing"), "vectors").text == "2");
+
+    // A job naming it: the CLI's image and TI hashes.
+    const std::string prompt = "a (shiny-thing:1.1) cube";
+    Reply job = call(s.port, "POST", "/sdapi/v1/txt2img",
+                     "{\"prompt\":\"" + prompt + "\",\"steps\":2,\"width\":64,\"height\":64,\"seed\":9,"
+                     "\"sampler_name\":\"Euler\"}");
+    REQUIRE(job.status == 200);
+    JsonValue jj = job.json();
+    const std::string infotext = member(parse_json(member(jj, "info").text), "infotexts").items[0].text;
+    const std::string hash = sha256_file(dir + "/sub/shiny-thing.safetensors").substr(0, 12);
+    CHECK(infotext.find("TI hashes: \"shiny-thing: " + hash + "\"") != std::string::npos);
+    CHECK(member(member(parse_json(member(jj, "info").text), "extra_generation_params"), "TI hashes").text ==
+          "shiny-thing: " + hash);
+    std::vector<uint8_t> png;
+    REQUIRE(http::base64_decode(member(jj, "images").items[0].text, &png));
+    const std::string served = cache_dir().dir + "/served.png", cli = cache_dir().dir + "/cli.png";
+    write_file_atomic(served, png);
+    Child c = start_sd({"-m", kTinyModel, "-p", prompt, "--steps", "2", "-W", "64", "-H", "64", "--seed", "9",
+                        "--sampler", "Euler", "--precision", "fp32", "--embeddings-dir", dir + "/sub", "-o", cli});
+    REQUIRE(wait_exit(c, 60) == 0);
+    CHECK(read_image_rgb(served).pixels == read_image_rgb(cli).pixels);
+    auto cli_text = read_png_text(read_bytes(cli));
+    REQUIRE(!cli_text.empty());
+    CHECK(cli_text[0].second.find("TI hashes: \"shiny-thing: " + hash + "\"") != std::string::npos);
+    // Without the embedding the prompt reads differently: another image.
+    Reply plain = call(s.port, "POST", "/sdapi/v1/txt2img",
+                       "{\"prompt\":\"a (shinything:1.1) cube\",\"steps\":2,\"width\":64,\"height\":64,\"seed\":9,"
+                       "\"sampler_name\":\"Euler\"}");
+    CHECK(member(plain.json(), "images").items[0].text != member(jj, "images").items[0].text);
+
+    // A new file appears in the folder: listed without a refresh (the folder's time changed), and refresh works.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    write_embedding(dir + "/new-one.safetensors", 1, 32, 0.02f);
+    CHECK(member(call(s.port, "GET", "/sdapi/v1/embeddings").json(), "loaded").keys.size() == 2);
+    Reply refresh = call(s.port, "POST", "/sdapi/v1/refresh-embeddings");
+    CHECK(refresh.status == 200);
+    CHECK(refresh.body == "null");
+}
+
+// The CLI's memory check (app/memory.h) on API requests: a 422 with one sentence and no image, whether the model was
+// loaded already (answered at once) or not (the worker answers before the first step).
+TEST_CASE("server: a job that cannot fit in the memory left is refused with one sentence before any work") {
+    cache_dir();
+    serve::EngineConfig ec;
+    ec.memory_available = 1 << 20;  // 1 MiB: no image fits
+    TestServer s(ec);
+    for (int attempt = 0; attempt < 2; attempt++) {  // model not loaded yet, then loaded and idle
+        CAPTURE(attempt);
+        Reply r = call(s.port, "POST", "/sdapi/v1/txt2img", tiny_job(2, 1));
+        CHECK(r.status == 422);
+        JsonValue d = member(r.json(), "detail");
+        REQUIRE(d.items.size() == 1);
+        CHECK(member(d.items[0], "loc").items[1].text == "width");
+        const std::string msg = member(d.items[0], "msg").text;
+        CHECK(msg.find("a 64x64 image needs about ") == 0);
+        CHECK(msg.find("MiB of working memory but only 1 MiB is available; choose a smaller size") !=
+              std::string::npos);
+        CHECK(msg.find('\n') == std::string::npos);
+    }
+    CHECK(s.engine.progress(false).job.empty());  // nothing ran
+}
+
+// Until the pipeline has img2img, its route says so plainly (rather than a 404 a client would read as a wrong URL).
+TEST_CASE("server: /sdapi/v1/img2img answers 501 with one sentence until img2img exists") {
+    cache_dir();
+    TestServer s;
+    Reply r = call(s.port, "POST", "/sdapi/v1/img2img", "{\"init_images\":[],\"prompt\":\"x\"}");
+    CHECK(r.status == 501);
+    CHECK(member(r.json(), "errors").text.find("img2img is not available") != std::string::npos);
+    CHECK(call(s.port, "GET", "/sdapi/v1/img2img").status == 405);
 }

@@ -70,6 +70,7 @@ TEST_CASE("unet: FLOP count of SD1.5 matches the published 803 GFLOP at a 64x64 
     UNet u;  // the count depends only on the configuration
     u.cfg.channel_mult = {1, 2, 4, 4};
     u.cfg.attention = {true, true, true, false};
+    u.cfg.transformer_depth = {1, 1, 1, 0};
     double gflop = unet_flops(u, 1, 64, 64, 77) / 1e9;
     MESSAGE("SD1.5 UNet, batch 1, 64x64, 77 tokens: " << gflop << " GFLOP");
     CHECK(gflop == doctest::Approx(803).epsilon(0.01));  // PERF_NOTES.md table
@@ -84,7 +85,9 @@ TEST_CASE("unet: tiny SD1 UNet matches PyTorch (ldm) outputs") {
     CHECK(u.cfg.attention == std::vector<bool>{true, true, true, false});
     CHECK(u.cfg.num_res_blocks == 2);
     CHECK(u.cfg.context_dim == 32);
-    CHECK(u.cfg.transformer_depth == 1);
+    CHECK(u.cfg.transformer_depth == std::vector<int>{1, 1, 1, 0});
+    CHECK(u.cfg.middle_depth == 1);
+    CHECK(u.cfg.adm_in_channels == 0);
 
     // Tolerance. The golden is computed in float64 from the f16 weights, so what we see is our own f32 rounding
     // through ~30 blocks: measured max-abs 1.1e-6..1.4e-6 on an output scale of 1.3 (~1e-6 of the scale), NMSE

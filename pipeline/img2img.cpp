@@ -1,0 +1,189 @@
+// img2img.cpp — init image → latent → sampling from part way down the schedule → image.
+#include "pipeline/img2img.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+namespace sd {
+
+ResizeMode parse_resize_mode(const std::string& name) {
+    if (name == "0" || name == "just_resize" || name == "resize") return ResizeMode::just_resize;
+    if (name == "1" || name == "crop" || name == "crop_and_resize") return ResizeMode::crop_and_resize;
+    if (name == "2" || name == "fill" || name == "resize_and_fill") return ResizeMode::resize_and_fill;
+    if (name == "3" || name == "latent" || name == "latent_upscale") return ResizeMode::latent_upscale;
+    throw std::runtime_error("--resize-mode must be resize, crop, fill or latent (0..3), got '" + name + "'");
+}
+
+const char* resize_mode_label(ResizeMode mode) {
+    switch (mode) {
+        case ResizeMode::crop_and_resize: return "Crop and resize";
+        case ResizeMode::resize_and_fill: return "Resize and fill";
+        case ResizeMode::latent_upscale: return "Just resize (latent upscale)";
+        default: return "Just resize";
+    }
+}
+
+Image flatten_alpha(const Image& im, uint8_t r, uint8_t g, uint8_t b) {
+    if (im.channels == 3) return im;
+    if (im.channels != 4) throw std::runtime_error("flatten_alpha: expected an RGB or RGBA image");
+    Image out;
+    out.width = im.width; out.height = im.height; out.channels = 3;
+    out.pixels.resize((size_t)im.width * im.height * 3);
+    const uint8_t bg[3] = {r, g, b};
+    for (size_t i = 0; i < (size_t)im.width * im.height; i++) {
+        const uint32_t a = im.pixels[i * 4 + 3];
+        for (int c = 0; c < 3; c++) {
+            // PIL's BLEND: DIV255(bg · (255 − a) + in · a), DIV255(v) = ((v + 128) >> 8 + v + 128) >> 8
+            uint32_t v = bg[c] * (255 - a) + im.pixels[i * 4 + c] * a + 128;
+            out.pixels[i * 3 + c] = (uint8_t)(((v >> 8) + v) >> 8);
+        }
+    }
+    return out;
+}
+
+Image resize_image(ResizeMode mode, const Image& im, int width, int height) {
+    auto resize = [](const Image& x, int w, int h) { return pil_resize(x, w, h, PilFilter::lanczos); };
+    if (mode == ResizeMode::just_resize) return resize(im, width, height);
+    if (mode == ResizeMode::latent_upscale) return im;
+    // Python: ratio and src_ratio are floats, the sizes integer divisions of ints.
+    const double ratio = (double)width / height, src_ratio = (double)im.width / im.height;
+    Image res;
+    res.width = width; res.height = height; res.channels = im.channels;
+    res.pixels.assign((size_t)width * height * im.channels, 0);  // Image.new("RGB"): black
+    if (mode == ResizeMode::crop_and_resize) {
+        const int src_w = ratio > src_ratio ? width : im.width * height / im.height;
+        const int src_h = ratio <= src_ratio ? height : im.height * width / im.width;
+        Image resized = resize(im, src_w, src_h);
+        pil_paste(res, resized, width / 2 - src_w / 2, height / 2 - src_h / 2);
+        return res;
+    }
+    const int src_w = ratio < src_ratio ? width : im.width * height / im.height;
+    const int src_h = ratio >= src_ratio ? height : im.height * width / im.width;
+    Image resized = resize(im, src_w, src_h);
+    pil_paste(res, resized, width / 2 - src_w / 2, height / 2 - src_h / 2);
+    // Resize and fill: the empty bands get the edge rows (columns) smeared out by resizing a zero-height (width)
+    // box at the edge, which PIL's filter turns into a blend of the nearest rows. The webui passes no filter
+    // there: PIL's default, BICUBIC.
+    const double rw = resized.width, rh = resized.height;
+    if (ratio < src_ratio) {
+        const int fill_height = height / 2 - src_h / 2;
+        if (fill_height > 0) {
+            pil_paste(res, pil_resize(resized, width, fill_height, PilFilter::bicubic, {0, 0, (double)width, 0}), 0, 0);
+            pil_paste(res, pil_resize(resized, width, fill_height, PilFilter::bicubic, {0, rh, (double)width, rh}), 0,
+                      fill_height + src_h);
+        }
+    } else if (ratio > src_ratio) {
+        const int fill_width = width / 2 - src_w / 2;
+        if (fill_width > 0) {
+            pil_paste(res, pil_resize(resized, fill_width, height, PilFilter::bicubic, {0, 0, 0, (double)height}), 0, 0);
+            pil_paste(res, pil_resize(resized, fill_width, height, PilFilter::bicubic, {rw, 0, rw, (double)height}),
+                      fill_width + src_w, 0);
+        }
+    }
+    return res;
+}
+
+Img2imgSteps img2img_steps(int steps, double strength, int hires_steps) {
+    Img2imgSteps s;
+    const double st = std::min(strength, 0.999);
+    if (hires_steps > 0) {
+        s.steps = strength > 0 ? (int)(hires_steps / st) : 0;
+        s.t_enc = hires_steps - 1;
+    } else {
+        s.steps = steps;
+        s.t_enc = (int)(st * steps);
+    }
+    return s;
+}
+
+void check_img2img_sampler(SamplerKind kind) {
+    switch (kind) {
+        case SamplerKind::ddim: case SamplerKind::plms: case SamplerKind::dpm_fast: case SamplerKind::dpm_adaptive:
+            throw std::runtime_error(std::string("img2img with the ") + sampler_display_name(kind) +
+                                     " sampler is not supported yet; use Euler, Euler a, DPM++ 2M or another "
+                                     "k-diffusion sampler");
+        default: break;
+    }
+}
+
+std::vector<float> img2img_sigmas(SamplerKind kind, const std::vector<float>& sigmas, const Img2imgSteps& s) {
+    check_img2img_sampler(kind);
+    // sigmas has the schedule's steps + 1 entries (one more before a discarded penultimate sigma was dropped);
+    // the webui slices from steps - t_enc - 1 whatever the length.
+    const int from = s.steps - s.t_enc - 1;
+    if (s.steps <= 0 || from < 0 || from >= (int)sigmas.size() - 1)
+        throw std::runtime_error("img2img: denoising strength leaves no step to run");
+    return std::vector<float>(sigmas.begin() + from, sigmas.end());
+}
+
+void blend_latent(std::vector<float>& x, const LatentStart& start) {
+    const std::vector<float>& keep = start.keep;
+    for (size_t i = 0; i < x.size(); i++)  // float32 as torch: init * mask + nmask * x
+        x[i] = start.latent[i] * keep[i] + (1.0f - keep[i]) * x[i];
+}
+
+Denoiser blend_denoiser(Denoiser inner, const LatentStart& start) {
+    return [inner, &start](const std::vector<float>& x, float sigma, std::vector<float>& denoised) {
+        inner(x, sigma, denoised);
+        blend_latent(denoised, start);
+    };
+}
+
+std::vector<float> encode_image(Model& m, const Image& img, bool taesd, Arena& arena, int vae_tiling) {
+    if (img.channels != 3) throw std::runtime_error("encode_image: expected an RGB image");
+    if (img.width % 8 || img.height % 8)
+        throw std::runtime_error("the image to encode must be a multiple of 8 pixels on each side, got " +
+                                 std::to_string(img.width) + "x" + std::to_string(img.height));
+    (void)vae_tiling;  // the encoder has no tiled pass yet: the sizes sd makes (<= 2048²) fit in memory
+    const int64_t H = img.height, W = img.width, HW = H * W;
+    Arena::Mark mk = arena.mark();
+    Tensor x = arena.alloc({1, 3, H, W});
+    for (int64_t c = 0; c < 3; c++)
+        for (int64_t i = 0; i < HW; i++) {
+            const float v = (float)img.pixels[i * 3 + c] / 255.0f;  // np.float32 / 255.0, as the webui
+            x.f32()[c * HW + i] = taesd ? v : v * 2.0f - 1.0f;
+        }
+    Tensor z;
+    if (taesd) {
+        if (!m.taesd_encoder) m.taesd_encoder = std::make_unique<Taesd>(load_taesd_encoder());
+        z = taesd_encode(*m.taesd_encoder, x, arena);
+    } else {
+        if (!m.vae.has_encoder) throw std::runtime_error("this VAE has no encoder; img2img needs one (or use --taesd)");
+        z = vae_encode(m.vae, x, arena);
+    }
+    std::vector<float> out(z.f32(), z.f32() + z.numel());
+    arena.release(mk);
+    for (float v : out)
+        if (!std::isfinite(v)) throw std::runtime_error("the image encoder produced NaN/Inf");
+    return out;
+}
+
+Image generate_img2img(Model& m, const GenerateParams& p, const Img2imgParams& ip, Arena& arena, StageTimes* times,
+                       const StepCallback& on_step, const std::atomic<bool>* cancel) {
+    const double t0 = process_cpu_seconds();
+    Image image = flatten_alpha(ip.init);
+    image = resize_image(ip.resize_mode, image, p.width, p.height);
+    LatentStart start;
+    start.strength = ip.strength;
+    if (ip.resize_mode == ResizeMode::latent_upscale) {
+        // the image is encoded at its own size (cut to a multiple of 8, as the VAE's convs would), then the
+        // latent is resized bilinearly to the output's.
+        Image cut = pil_crop(image, 0, 0, image.width / 8 * 8, image.height / 8 * 8);
+        if (cut.width == 0 || cut.height == 0) throw std::runtime_error("the init image is smaller than 8x8 pixels");
+        std::vector<float> z = encode_image(m, cut, p.taesd, arena, p.vae_tiling);
+        start.latent = torch_interpolate(z, 4, cut.height / 8, cut.width / 8, p.height / 8, p.width / 8,
+                                         LatentInterp::bilinear);
+    } else {
+        start.latent = encode_image(m, image, p.taesd, arena, p.vae_tiling);
+    }
+    const double encode_cpu = process_cpu_seconds() - t0;
+    GenerateParams q = p;
+    q.start = &start;
+    Image out = generate(m, q, arena, times, on_step, cancel);
+    if (times) times->encode_cpu = encode_cpu;
+    return out;
+}
+
+}  // namespace sd

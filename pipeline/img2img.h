@@ -1,0 +1,85 @@
+// img2img.h — image to image as the webui does it (modules/processing.py StableDiffusionProcessingImg2Img,
+// sd_samplers_kdiffusion.py sample_img2img): the init image flattened onto white, resized to the output size,
+// encoded by the VAE (or TAESD) into a latent x0, then sampling starts part way down the schedule from
+// x0 + sigma_start · noise, so only the last `strength` of the denoising is redone (SDEdit, Meng et al. 2022,
+// "SDEdit: Guided Image Synthesis and Editing with Stochastic Differential Equations", §3).
+//
+// The schedule (setup_img2img_steps): with `steps` requested and strength s, the sampler's full schedule of
+// `steps` sigmas is built and its last t_enc + 1 = int(min(s, 0.999) · steps) + 1 steps are run. The hires fix
+// instead asks for a step count of its own (hires_steps): the schedule is stretched to int(steps / min(s, 0.999))
+// so exactly hires_steps steps run — the webui's img2img_fix_steps rule.
+// The VAE's latent is the posterior mean: the webui samples mean + std · N(0, I) from torch's global generator,
+// whose state no seed controls, so its own img2img is not reproducible there (std is ~1e-3 of the mean on SD's VAE).
+// Left out: DDIM, PLMS, DPM fast and DPM adaptive in img2img (a clear error), batches of init images.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "app/image_io.h"
+#include "app/resample.h"
+#include "pipeline/txt2img.h"
+
+namespace sd {
+
+// The webui's resize_mode: 0 just resize, 1 crop and resize, 2 resize and fill, 3 just resize (latent upscale).
+enum class ResizeMode { just_resize = 0, crop_and_resize = 1, resize_and_fill = 2, latent_upscale = 3 };
+// "just_resize" / "resize" / "0", "crop" / "1", "fill" / "2", "latent" / "3"; throws naming the choices.
+ResizeMode parse_resize_mode(const std::string& name);
+// The webui's label, as its infotext writes it ("Just resize", ...).
+const char* resize_mode_label(ResizeMode mode);
+
+// images.flatten(img, "#ffffff"): an RGBA image composed over a background colour (PIL's paste with the alpha
+// as mask, rounded as PIL rounds), as RGB; an RGB image unchanged.
+Image flatten_alpha(const Image& im, uint8_t r = 255, uint8_t g = 255, uint8_t b = 255);
+
+// images.resize_image(mode, im, width, height) with the webui's default upscaler (None: LANCZOS): modes 0..2;
+// the latent mode leaves the image alone (the latent is resized instead). 8-bit RGB or L images.
+Image resize_image(ResizeMode mode, const Image& im, int width, int height);
+
+struct Img2imgSteps {
+    int steps = 0;  // length of the schedule the sampler's sigmas are built for
+    int t_enc = 0;  // t_enc + 1 steps are run, from sigmas[steps - t_enc - 1]
+};
+// setup_img2img_steps; hires_steps > 0: the hires fix's fixed count (img2img_fix_steps).
+Img2imgSteps img2img_steps(int steps, double strength, int hires_steps = 0);
+
+// Where sampling starts: the latent the webui's sample_img2img begins from and the part of the schedule it runs.
+struct LatentStart {
+    std::vector<float> latent;  // x0 (1, 4, h, w) in UNet space
+    double strength = 0.75;     // denoising strength in (0, 1]
+    int hires_steps = 0;        // > 0: the hires pass's fixed step count
+    // Inpainting (pipeline/masking.h): per latent element, 1 where the original is kept ("mask" in the webui),
+    // 0 where it is repainted; empty: none. Each step's denoised estimate and the result are blended
+    // init · mask + x · (1 − mask).
+    std::vector<float> keep;
+};
+
+// The part of the sampler's sigmas img2img runs (sigmas[steps - t_enc - 1 :]); throws for the samplers it does
+// not support.
+std::vector<float> img2img_sigmas(SamplerKind kind, const std::vector<float>& sigmas, const Img2imgSteps& s);
+void check_img2img_sampler(SamplerKind kind);  // throws for DDIM, PLMS, DPM fast, DPM adaptive
+
+// The webui's inpainting blend for ordinary checkpoints: each step's denoised estimate (CFGDenoiser, after the
+// model) and the final latent (StableDiffusionProcessingImg2Img.sample) become init · keep + x · (1 − keep).
+Denoiser blend_denoiser(Denoiser inner, const LatentStart& start);
+void blend_latent(std::vector<float>& x, const LatentStart& start);
+
+// images_tensor_to_samples: an RGB image → its UNet-space latent (1, 4, H/8, W/8): the VAE's posterior mean ×
+// 0.18215 of 2·x/255 − 1 (tiled above 1024×1024 pixels like the decoder, unless vae_tiling says otherwise), or
+// TAESD's encoder of x/255. H and W must be multiples of 8.
+std::vector<float> encode_image(Model& m, const Image& img, bool taesd, Arena& arena, int vae_tiling = -1);
+
+// What the CLI asks of img2img.
+struct Img2imgParams {
+    Image init;                                  // as read (RGB or RGBA)
+    double strength = 0.75;
+    ResizeMode resize_mode = ResizeMode::just_resize;
+};
+
+// The whole of img2img: flatten, resize, encode, sample from LatentStart (p's seed, steps, sampler, prompts),
+// decode. p.width / p.height are the output size.
+Image generate_img2img(Model& m, const GenerateParams& p, const Img2imgParams& ip, Arena& arena,
+                       StageTimes* times = nullptr, const StepCallback& on_step = {},
+                       const std::atomic<bool>* cancel = nullptr);
+
+}  // namespace sd
