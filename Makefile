@@ -105,7 +105,7 @@ test-sanitize: sd  # tests/test_cli.cpp runs ./sd (unsanitized: ASan cannot star
 
 # `make fuzz FUZZ_SECONDS=N`: every libFuzzer target (clang only) for N seconds each, one after another.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := safetensors json tokenizer args png_text prompt http api
+FUZZ_TARGETS := safetensors json tokenizer args png_text prompt http api image
 FUZZ_CXX     ?= clang++
 FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 # Only the parsers the targets reach are built (not all of libsd.a): faster, and unrelated work in progress

@@ -1,7 +1,7 @@
 // sd.cpp — the command-line interface: parse, validate, run, and report every failure as one sentence.
 //
 //   sd -m MODEL -p PROMPT [options]   text to image (PNG with the webui's parameters chunk)
-//   sd info MODEL | sd tokenize TEXT | sd bench -m MODEL
+//   sd info MODEL | sd tokenize TEXT | sd bench -m MODEL | sd upscale -m UPSCALER -i IN -o OUT.png
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,7 +24,9 @@
 #include "app/memory.h"
 #include "app/options.h"
 #include "app/sha256.h"
+#include "app/upscale_cmd.h"
 #include "kernels/kernels.h"
+#include "models/upscaler.h"
 #include "pipeline/generation_infotext.h"
 #include "pipeline/hires.h"
 #include "pipeline/img2img.h"
@@ -104,6 +106,19 @@ struct Progress {
 int cmd_info(const Options& o) {
     SafeTensors st(o.args[0]);
     CheckpointInfo info = inspect_checkpoint(st);
+    const std::string upscaler = describe_upscaler(st);
+    if (!upscaler.empty()) {  // format_info's file, dtype and metadata lines under an upscaler's own head and verdict
+        std::string text = format_info(info), line;
+        std::printf("%s: an upscaler: %s\n", info.path.c_str(), upscaler.c_str());
+        for (size_t at = text.find('\n') + 1, end; at < text.size(); at = end + 1) {
+            end = text.find('\n', at);
+            line = text.substr(at, end - at);
+            if (line.rfind("  other", 0) != 0 && line.rfind("  runs in sd", 0) != 0) std::printf("%s\n", line.c_str());
+        }
+        const bool runs = upscaler.rfind("an upscaler this program cannot run", 0) != 0;
+        std::printf("  %-14s%s\n", "runs in sd", runs ? ("yes — sd upscale -m " + info.path + " -i IN -o OUT.png").c_str() : "no");
+        return 0;
+    }
     std::printf("%s", format_info(info).c_str());
     if (info.family == ModelFamily::SD1 || info.family == ModelFamily::SD2) {
         // What generating with it would use: the webui's decision (pipeline/prediction.h), which for an SD 2.x file
@@ -201,6 +216,7 @@ int cmd_generate(const Options& o) {
     check_prompts(p.prompt, p.negative_prompt, webui_total_steps(p.sampler, p.steps));  // before any loading
     // img2img: the init image is read and checked before the model is loaded
     Img2imgParams ip;
+    InpaintParams inpaint;
     const bool img2img = !o.init_img.empty();
     if (img2img) {
         try {
@@ -210,6 +226,15 @@ int cmd_generate(const Options& o) {
         }
         ip.init = read_image(o.init_img);
         ip.strength = o.strength;
+        if (!o.mask.empty()) {
+            inpaint.mask = read_image(o.mask);
+            inpaint.blur = o.mask_blur;
+            inpaint.invert = o.invert_mask;
+            inpaint.fill = parse_inpainting_fill(o.inpainting_fill);
+            inpaint.full_res = o.inpaint_full_res;
+            inpaint.padding = o.inpaint_padding;
+            ip.inpaint = &inpaint;
+        }
         check_img2img_sampler(p.sampler);
     }
     HiresParams hp;
@@ -266,10 +291,11 @@ int cmd_generate(const Options& o) {
         Progress progress;
         StageTimes times;
         HiresTimes hires_times;
+        std::vector<std::pair<std::string, std::string>> img2img_info;
         Image img;
         try {
             auto on_step = [&](int k, int n) { progress.step(k, n); };
-            img = img2img ? generate_img2img(m, p, ip, arena, &times, on_step, &g_interrupted)
+            img = img2img ? generate_img2img(m, p, ip, arena, &times, on_step, &g_interrupted, &img2img_info)
                   : hires ? generate_hires(m, p, hp, arena, &hires_times, on_step, &g_interrupted)
                           : generate(m, p, arena, &times, on_step, &g_interrupted);
         } catch (const Cancelled&) {
@@ -289,6 +315,7 @@ int cmd_generate(const Options& o) {
         info.vae_name = p.taesd ? "TAESD" : o.vae.empty() ? "" : stem(o.vae);
         info.vae_hash = vae_hash_job ? vae_hash_job->get() : "";
         if (img2img) info.denoising_strength = python_float_repr(ip.strength);
+        info.extra.insert(info.extra.end(), img2img_info.begin(), img2img_info.end());
         if (hires) add_hires_infotext(hp, info);
         info.prediction = m.sd2() || !o.prediction.empty() ? prediction_name(m.prediction) : "";
         info.version = kVersion;
@@ -320,6 +347,7 @@ int cmd_generate(const Options& o) {
 
 int main(int argc, char** argv) {
     if (argc > 1 && std::strcmp(argv[1], "serve") == 0) return serve::serve_main(argc - 1, argv + 1, kVersion);
+    if (argc > 1 && std::strcmp(argv[1], "upscale") == 0) return upscale_main(argc - 1, argv + 1);
     try {
         Options o = parse_args(argc, argv);
         if (o.command == "help") { std::printf("%s", usage().c_str()); return 0; }

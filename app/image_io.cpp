@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +16,7 @@
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
+#define STBI_MAX_DIMENSIONS 16384  // = kMaxImageSide: every decoder refuses larger headers itself, too
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #pragma GCC diagnostic ignored "-Wsign-compare"
@@ -162,6 +164,99 @@ void write_file_atomic(const std::string& path, const std::vector<uint8_t>& byte
         unlink(tmp.data());
         throw std::runtime_error("cannot write '" + path + "': " + std::strerror(e));
     }
+}
+
+// stb_image 2.27 (Debian's) builds a JPEG Huffman table from 16 code counts without checking that they total at
+// most 256 symbols, and writes past its 257-entry tables when they do (fixed upstream in 2.28; found by
+// tests/fuzz/fuzz_image.cpp). This walks the markers as stb's decoder does (fill bytes, skipping stray bytes
+// between segments, entropy-coded data up to the next marker that is not a stuffed 00 or a restart) and refuses
+// any DHT table over 256 symbols before stb sees the file.
+static bool jpeg_huffman_tables_fit(const uint8_t* d, size_t n) {
+    if (n < 2 || d[0] != 0xFF || d[1] != 0xD8) return true;  // not a JPEG
+    size_t p = 2;
+    while (p + 1 < n) {
+        if (d[p] != 0xFF) { p++; continue; }  // stb skips bytes until a marker
+        while (p < n && d[p] == 0xFF) p++;    // fill bytes
+        if (p >= n) break;
+        const uint8_t m = d[p++];
+        if (m == 0xD9) break;                                      // end of image
+        if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue;  // no length field
+        if (p + 2 > n) break;
+        const size_t len = (size_t)d[p] << 8 | d[p + 1];
+        if (m == 0xC4) {  // DHT: tables of [class/id, 16 counts, symbols], as many as the length holds
+            long left = (long)len - 2;
+            size_t q = p + 2;
+            while (left > 0 && q < n) {
+                int symbols = 0;  // stb reads 0 past the end of the data, so a cut-off table still counts
+                for (size_t i = 1; i <= 16; i++) symbols += q + i < n ? d[q + i] : 0;
+                if (symbols > 256) return false;
+                q += 17 + symbols;
+                left -= 17 + symbols;
+            }
+        }
+        p += len;
+        if (m == 0xDA) {  // start of scan: entropy-coded data runs to the next real marker
+            while (p + 1 < n && !(d[p] == 0xFF && d[p + 1] != 0x00 && !(d[p + 1] >= 0xD0 && d[p + 1] <= 0xD7))) p++;
+        }
+    }
+    return true;
+}
+
+// Two more stb_image 2.27 PNG troubles the fuzzer found: it grows its IDAT buffer to the length a chunk claims
+// before reading it (a 1 GB claim in a 100-byte file is a 1 GB allocation), and it memcpy's a zero-length first
+// IDAT into a null buffer (undefined behaviour). A chunk whose data runs past the end is refused here (stb
+// would refuse it too, after the allocation); empty IDAT chunks, legal but meaningless, are left out of a
+// copy (*cleaned) that stb decodes instead. Returns false for the former.
+static bool png_chunks_fit(const uint8_t* d, size_t n, std::vector<uint8_t>* cleaned) {
+    static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    if (n < 8 || std::memcmp(d, kSignature, 8) != 0) return true;
+    std::vector<size_t> empty_idat;  // offsets of the 12-byte empty IDAT chunks
+    for (size_t p = 8; p + 8 <= n;) {
+        const size_t len = (size_t)d[p] << 24 | (size_t)d[p + 1] << 16 | (size_t)d[p + 2] << 8 | d[p + 3];
+        if (len > n - p - 8) return false;
+        if (std::memcmp(d + p + 4, "IEND", 4) == 0) break;
+        if (len == 0 && std::memcmp(d + p + 4, "IDAT", 4) == 0) empty_idat.push_back(p);
+        p += 12 + len;
+    }
+    if (!empty_idat.empty()) {
+        cleaned->clear();
+        size_t from = 0;
+        for (size_t at : empty_idat) {
+            cleaned->insert(cleaned->end(), d + from, d + at);
+            from = std::min(n, at + 12);
+        }
+        cleaned->insert(cleaned->end(), d + from, d + n);
+    }
+    return true;
+}
+
+Image decode_image(const uint8_t* data, size_t size, const std::string& label, int64_t max_pixels) {
+    int w = 0, h = 0, c = 0;
+    if (!jpeg_huffman_tables_fit(data, size))
+        throw std::runtime_error(label + " is a corrupt JPEG (a Huffman table of more than 256 symbols)");
+    std::vector<uint8_t> cleaned;
+    if (!png_chunks_fit(data, size, &cleaned))
+        throw std::runtime_error(label + " is a corrupt PNG (a chunk runs past the end of the file)");
+    if (!cleaned.empty()) { data = cleaned.data(); size = cleaned.size(); }
+    if (size > (size_t)INT32_MAX || !stbi_info_from_memory(data, (int)size, &w, &h, &c))
+        throw std::runtime_error(label + " is not an image sd can read (PNG, JPEG, BMP, GIF, TGA, PSD, PNM)");
+    if (w < 1 || h < 1) throw std::runtime_error(label + " is an image of no pixels (" + std::to_string(w) + "x" + std::to_string(h) + ")");
+    if (w > kMaxImageSide || h > kMaxImageSide || (int64_t)w * h > max_pixels)
+        throw std::runtime_error(label + " is " + std::to_string(w) + "x" + std::to_string(h) + "; sd reads images up to " +
+                                 std::to_string(kMaxImageSide) + " pixels a side and " +
+                                 std::to_string(max_pixels / 1000000) + " megapixels");
+    const int want = c == 2 || c == 4 ? 4 : 3;  // keep alpha where there is one
+    unsigned char* p = stbi_load_from_memory(data, (int)size, &w, &h, &c, want);
+    if (!p) throw std::runtime_error("cannot decode image " + label + ": " + stbi_failure_reason());
+    if (w < 1 || h < 1 || (int64_t)w * h > max_pixels) {  // a decoder that read other dimensions than its info pass said
+        stbi_image_free(p);
+        throw std::runtime_error("cannot decode image " + label + ": its size changed while decoding");
+    }
+    Image img;
+    img.width = w; img.height = h; img.channels = want;
+    img.pixels.assign(p, p + (size_t)w * h * want);
+    stbi_image_free(p);
+    return img;
 }
 
 Image read_image_rgb(const std::string& path) {

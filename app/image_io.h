@@ -20,6 +20,15 @@ std::vector<uint8_t> encode_png(const Image& img, const std::vector<std::pair<st
 // std::runtime_error names the path and the reason; `path` is never left half-written.
 void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes);
 
+// The limits on a decoded image: a hostile file may claim any size in a few bytes, and the decoders allocate
+// what the header claims before they find the data missing.
+constexpr int kMaxImageSide = 16384;
+constexpr int64_t kMaxImagePixels = int64_t(1) << 26;  // 64 megapixels (8192 x 8192): 256 MB as RGBA
+
+// Decodes PNG/JPEG/BMP/GIF/... bytes (stb_image) as RGB, or RGBA when the image has alpha (gray becomes RGB).
+// Throws one sentence naming `label`: not an image, or larger than kMaxImageSide a side or max_pixels in all.
+Image decode_image(const uint8_t* data, size_t size, const std::string& label, int64_t max_pixels = kMaxImagePixels);
+
 // Reads PNG/JPEG/BMP/... (stb_image) as RGB; throws naming the file on failure.
 Image read_image_rgb(const std::string& path);
 

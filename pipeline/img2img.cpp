@@ -2,9 +2,13 @@
 #include "pipeline/img2img.h"
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
+
+#include "pipeline/masking.h"
 
 namespace sd {
 
@@ -14,6 +18,14 @@ ResizeMode parse_resize_mode(const std::string& name) {
     if (name == "2" || name == "fill" || name == "resize_and_fill") return ResizeMode::resize_and_fill;
     if (name == "3" || name == "latent" || name == "latent_upscale") return ResizeMode::latent_upscale;
     throw std::runtime_error("--resize-mode must be resize, crop, fill or latent (0..3), got '" + name + "'");
+}
+
+InpaintFill parse_inpainting_fill(const std::string& name) {
+    if (name == "fill" || name == "0") return InpaintFill::fill;
+    if (name == "original" || name == "1") return InpaintFill::original;
+    if (name == "latent_noise" || name == "2") return InpaintFill::latent_noise;
+    if (name == "latent_nothing" || name == "3") return InpaintFill::latent_nothing;
+    throw std::runtime_error("--inpainting-fill must be fill, original, latent_noise or latent_nothing, got '" + name + "'");
 }
 
 const char* resize_mode_label(ResizeMode mode) {
@@ -46,7 +58,6 @@ Image flatten_alpha(const Image& im, uint8_t r, uint8_t g, uint8_t b) {
 Image resize_image(ResizeMode mode, const Image& im, int width, int height) {
     auto resize = [](const Image& x, int w, int h) { return pil_resize(x, w, h, PilFilter::lanczos); };
     if (mode == ResizeMode::just_resize) return resize(im, width, height);
-    if (mode == ResizeMode::latent_upscale) return im;
     // Python: ratio and src_ratio are floats, the sizes integer divisions of ints.
     const double ratio = (double)width / height, src_ratio = (double)im.width / im.height;
     Image res;
@@ -161,15 +172,66 @@ std::vector<float> encode_image(Model& m, const Image& img, bool taesd, Arena& a
 }
 
 Image generate_img2img(Model& m, const GenerateParams& p, const Img2imgParams& ip, Arena& arena, StageTimes* times,
-                       const StepCallback& on_step, const std::atomic<bool>* cancel) {
+                       const StepCallback& on_step, const std::atomic<bool>* cancel,
+                       std::vector<std::pair<std::string, std::string>>* extra) {
     const double t0 = process_cpu_seconds();
+    std::vector<std::pair<std::string, std::string>> info;
+    const InpaintParams* ip_mask = ip.inpaint;
     Image image = flatten_alpha(ip.init);
-    image = resize_image(ip.resize_mode, image, p.width, p.height);
+    // StableDiffusionProcessingImg2Img.init, in its order
+    Image image_mask, mask_for_overlay;
+    bool have_mask = false, cropped = false;
+    CropRegion crop;
+    if (ip_mask) {
+        Image mk = binary_mask(ip_mask->mask);
+        if (ip_mask->invert) {
+            mk = invert_mask(mk);
+            info.push_back({"Mask mode", "Inpaint not masked"});
+        }
+        mk = blur_mask(mk, ip_mask->blur);
+        if (ip_mask->blur > 0) info.push_back({"Mask blur", std::to_string(ip_mask->blur)});
+        if (ip_mask->full_res) {
+            mask_for_overlay = mk;
+            if (crop_region_v2(mk, ip_mask->padding, &crop)) {
+                crop = expand_crop_region(crop, p.width, p.height, mk.width, mk.height);
+                image_mask = resize_image(ResizeMode::resize_and_fill, pil_crop(mk, crop.x1, crop.y1, crop.x2, crop.y2),
+                                          p.width, p.height);
+                cropped = have_mask = true;
+                info.push_back({"Inpaint area", "Only masked"});
+                info.push_back({"Masked area padding", std::to_string(ip_mask->padding)});
+            } else {
+                std::fprintf(stderr, "note: the mask is blank, so \"only masked\" cannot be done; running img2img\n");
+            }
+        } else {
+            image_mask = resize_image(ip.resize_mode, mk, p.width, p.height);
+            mask_for_overlay = image_mask;
+            for (uint8_t& v : mask_for_overlay.pixels) v = (uint8_t)std::min(255, 2 * v);  // np.clip(mask * 2)
+            have_mask = true;
+        }
+    }
+    if (!cropped && ip.resize_mode != ResizeMode::latent_upscale) image = resize_image(ip.resize_mode, image, p.width, p.height);
+    Image overlay;
+    if (have_mask) {
+        if (mask_for_overlay.width != image.width || mask_for_overlay.height != image.height)
+            mask_for_overlay = resize_image(ip.resize_mode, mask_for_overlay, image.width, image.height);
+        overlay = masked_overlay(image, mask_for_overlay);
+    }
+    if (cropped) {
+        image = pil_crop(image, crop.x1, crop.y1, crop.x2, crop.y2);
+        image = resize_image(ResizeMode::resize_and_fill, image, p.width, p.height);
+    }
+    if (have_mask && ip_mask->fill != InpaintFill::original) {
+        if (image.width != image_mask.width || image.height != image_mask.height)
+            throw std::runtime_error("inpainting with --resize-mode latent needs an init image of the output size");
+        image = fill_masked(image, image_mask);
+        if (ip_mask->fill == InpaintFill::fill) info.push_back({"Masked content", "fill"});
+    }
+
     LatentStart start;
     start.strength = ip.strength;
     if (ip.resize_mode == ResizeMode::latent_upscale) {
-        // the image is encoded at its own size (cut to a multiple of 8, as the VAE's convs would), then the
-        // latent is resized bilinearly to the output's.
+        // the image is encoded at its own size (cut to a multiple of 8, as sd's encoder needs), then the latent is
+        // resized bilinearly to the output's.
         Image cut = pil_crop(image, 0, 0, image.width / 8 * 8, image.height / 8 * 8);
         if (cut.width == 0 || cut.height == 0) throw std::runtime_error("the init image is smaller than 8x8 pixels");
         std::vector<float> z = encode_image(m, cut, p.taesd, arena, p.vae_tiling);
@@ -178,11 +240,27 @@ Image generate_img2img(Model& m, const GenerateParams& p, const Img2imgParams& i
     } else {
         start.latent = encode_image(m, image, p.taesd, arena, p.vae_tiling);
     }
+    if (have_mask) {
+        start.keep = latent_keep_mask(image_mask, p.width / 8, p.height / 8);
+        if (ip_mask->fill == InpaintFill::latent_noise) {
+            // create_random_tensors with the image's seed: the same draw the sampler's noise starts with
+            ImageRng rng(p.rng, {p.seed});
+            std::vector<float> noise = rng.randn((int64_t)start.latent.size());
+            for (size_t i = 0; i < noise.size(); i++)
+                start.latent[i] = start.latent[i] * start.keep[i] + noise[i] * (1.0f - start.keep[i]);
+            info.push_back({"Masked content", "latent noise"});
+        } else if (ip_mask->fill == InpaintFill::latent_nothing) {
+            for (size_t i = 0; i < start.latent.size(); i++) start.latent[i] *= start.keep[i];
+            info.push_back({"Masked content", "latent nothing"});
+        }
+    }
     const double encode_cpu = process_cpu_seconds() - t0;
     GenerateParams q = p;
     q.start = &start;
     Image out = generate(m, q, arena, times, on_step, cancel);
+    if (have_mask) out = apply_overlay(out, cropped ? &crop : nullptr, overlay);
     if (times) times->encode_cpu = encode_cpu;
+    if (extra) *extra = info;
     return out;
 }
 

@@ -32,8 +32,9 @@ const char* resize_mode_label(ResizeMode mode);
 // as mask, rounded as PIL rounds), as RGB; an RGB image unchanged.
 Image flatten_alpha(const Image& im, uint8_t r = 255, uint8_t g = 255, uint8_t b = 255);
 
-// images.resize_image(mode, im, width, height) with the webui's default upscaler (None: LANCZOS): modes 0..2;
-// the latent mode leaves the image alone (the latent is resized instead). 8-bit RGB or L images.
+// images.resize_image(mode, im, width, height) with the webui's default upscaler (None: LANCZOS). The latent mode
+// takes the webui's `else` branch, resize and fill (img2img itself resizes the latent instead of the image).
+// 8-bit images of any channel count.
 Image resize_image(ResizeMode mode, const Image& im, int width, int height);
 
 struct Img2imgSteps {
@@ -69,17 +70,33 @@ void blend_latent(std::vector<float>& x, const LatentStart& start);
 // TAESD's encoder of x/255. H and W must be multiples of 8.
 std::vector<float> encode_image(Model& m, const Image& img, bool taesd, Arena& arena, int vae_tiling = -1);
 
+// Inpainting (the webui's inpaint tab): what the mask says and how the masked area is treated.
+enum class InpaintFill { fill = 0, original = 1, latent_noise = 2, latent_nothing = 3 };
+InpaintFill parse_inpainting_fill(const std::string& name);  // fill | original | latent_noise | latent_nothing
+struct InpaintParams {
+    Image mask;                    // as read; white (or opaque) = repaint
+    int blur = 4;                  // "Mask blur"
+    bool invert = false;           // "Inpaint not masked"
+    InpaintFill fill = InpaintFill::original;
+    bool full_res = false;         // "Only masked": the masked area's box, at the output size, pasted back
+    int padding = 32;              // "Only masked padding, pixels"
+};
+
 // What the CLI asks of img2img.
 struct Img2imgParams {
     Image init;                                  // as read (RGB or RGBA)
     double strength = 0.75;
     ResizeMode resize_mode = ResizeMode::just_resize;
+    const InpaintParams* inpaint = nullptr;      // null: plain img2img
 };
 
 // The whole of img2img: flatten, resize, encode, sample from LatentStart (p's seed, steps, sampler, prompts),
-// decode. p.width / p.height are the output size.
+// decode; with a mask, the webui's inpainting around that (pipeline/masking.h). p.width / p.height are the
+// sampling size (the image's, except "only masked", which returns the init image's size). `extra` (if given)
+// receives the infotext fields the webui adds for these settings, in its order.
 Image generate_img2img(Model& m, const GenerateParams& p, const Img2imgParams& ip, Arena& arena,
                        StageTimes* times = nullptr, const StepCallback& on_step = {},
-                       const std::atomic<bool>* cancel = nullptr);
+                       const std::atomic<bool>* cancel = nullptr,
+                       std::vector<std::pair<std::string, std::string>>* extra = nullptr);
 
 }  // namespace sd

@@ -11,6 +11,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "app/resample.h"
+
 
 namespace sd {
 
@@ -135,6 +137,25 @@ Image upscale_with_model(const Upscaler& u, const Image& img, UpscaleTiling tili
         }
     }
     return out;
+}
+
+Image upscale_image(const Upscaler& u, const Image& img, double scale, UpscaleTiling tiling,
+                    const UpscaleProgress& progress) {
+    if (!(scale > 0 && scale <= 16))
+        throw std::runtime_error("the upscale factor must be above 0 and at most 16");
+    const int dest_w = (int)(std::floor(img.width * scale / 8) * 8), dest_h = (int)(std::floor(img.height * scale / 8) * 8);
+    if (dest_w < 8 || dest_h < 8)
+        throw std::runtime_error("upscaling " + std::to_string(img.width) + "x" + std::to_string(img.height) +
+                                 " by " + std::to_string(scale) + " gives less than 8 pixels a side");
+    Image cur = img;
+    for (int i = 0; i < 3; i++) {
+        if (cur.width >= dest_w && cur.height >= dest_h && (i > 0 || scale != 1)) break;
+        const int w = cur.width, h = cur.height;
+        cur = upscale_with_model(u, cur, tiling, progress);
+        if (w == cur.width && h == cur.height) break;
+    }
+    if (cur.width != dest_w || cur.height != dest_h) cur = pil_resize(cur, dest_w, dest_h, PilFilter::lanczos);
+    return cur;
 }
 
 }  // namespace sd

@@ -26,6 +26,11 @@ using UpscaleProgress = std::function<void(int done, int total)>;
 Image upscale_with_model(const Upscaler& u, const Image& img, UpscaleTiling tiling = {},
                          const UpscaleProgress& progress = nullptr);
 
+// Upscaler.upscale(img, scale): the target is int(W·scale) // 8 · 8 by int(H·scale) // 8 · 8; the model runs
+// (at most 3 times) until the image reaches it, then a Lanczos resize makes it exact. scale in (0, 16].
+Image upscale_image(const Upscaler& u, const Image& img, double scale, UpscaleTiling tiling = {},
+                    const UpscaleProgress& progress = nullptr);
+
 // The pieces, for tests. The webui's grid over a W×H image: tile origins per axis (images.split_grid; negative
 // when the image is smaller than a tile, whose crop is then padded with black).
 std::vector<int> grid_origins(int size, int tile, int overlap);

@@ -808,3 +808,40 @@ TEST_CASE("cli: hires fix mistakes are one sentence before any sampling") {
                                                                     "--hires-scale", "2"}), s3), s3,
                   {"tiny_sd.safetensors"}, 1);
 }
+
+TEST_CASE("cli: inpainting writes the webui's mask fields; a mask of another size is resized as the webui does") {
+    BinaryCheck bin;
+    Scratch s;
+    // a 32x48 mask for a 256x256 init image and a 64x64 output: resized to the output like the image
+    Image mask;
+    mask.width = 32; mask.height = 48; mask.channels = 3;
+    mask.pixels.assign(32 * 48 * 3, 0);
+    for (int y = 10; y < 30; y++)
+        for (int x = 8; x < 24; x++)
+            for (int c = 0; c < 3; c++) mask.pixels[(y * 32 + x) * 3 + c] = 255;
+    write_file_atomic(s.path("mask.png"), encode_png(mask, {}));
+    RunResult r = run_sd(job(s, kTiny, {"--init-img", "tests/data/astronaut_256.png", "--mask", s.path("mask.png"),
+                                        "--invert-mask", "--inpainting-fill", "latent_noise", "--rng", "cpu"}), s);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    std::string text = png_parameters(s.out + "/x.png");
+    CHECK_MESSAGE(text.find("Denoising strength: 0.75, RNG: CPU, Mask mode: Inpaint not masked, Mask blur: 4, "
+                            "Masked content: latent noise, Version: ") != std::string::npos, text);
+    RunResult r2 = run_sd(job(s, kTiny, {"--init-img", "tests/data/astronaut_256.png", "--mask", s.path("mask.png"),
+                                         "--inpaint-full-res", "--inpaint-padding", "8", "--mask-blur", "0", "-o",
+                                         s.out + "/y.png"}), s);
+    REQUIRE_MESSAGE(r2.exit_code == 0, r2.err);
+    text = png_parameters(s.out + "/y.png");
+    CHECK_MESSAGE(text.find("Denoising strength: 0.75, RNG: NV, Inpaint area: Only masked, Masked area padding: 8, "
+                            "Version: ") != std::string::npos, text);
+    Image out = read_image(s.out + "/y.png");
+    CHECK(out.width == 256);  // only masked: pasted back into the init image
+    Scratch s2;
+    check_failure("unknown inpainting fill", run_sd(job(s2, kTiny, {"--init-img", "tests/data/astronaut_256.png",
+                                                                   "--mask", "tests/data/astronaut_256.png",
+                                                                   "--inpainting-fill", "blur"}), s2), s2,
+                  {"--inpainting-fill must be fill, original, latent_noise or latent_nothing"}, 2);
+    Scratch s3;
+    check_failure("missing mask", run_sd(job(s3, kTiny, {"--init-img", "tests/data/astronaut_256.png", "--mask",
+                                                        s3.path("none.png")}), s3), s3,
+                  {"cannot read image", "none.png"}, 1);
+}

@@ -32,6 +32,7 @@ const FuzzTarget kFuzzTargets[] = {
     {"tokenizer", sd::fuzz::fuzz_one_tokenizer},     {"args", sd::fuzz::fuzz_one_args},
     {"png_text", sd::fuzz::fuzz_one_png_text},     {"prompt", sd::fuzz::fuzz_one_prompt},
     {"http", sd::fuzz::fuzz_one_http},             {"api", sd::fuzz::fuzz_one_api},
+    {"image", sd::fuzz::fuzz_one_image},
 };
 const char* const kFuzzRoots[] = {"tests/fuzz/corpus", "tests/fuzz/regress"};
 constexpr double kHangSeconds = 10;  // libFuzzer's -timeout in run_fuzz.sh; real inputs take milliseconds
@@ -112,3 +113,4 @@ TEST_CASE("fuzz corpus: json inputs replay cleanly") { CHECK(replay(target_named
 TEST_CASE("fuzz corpus: tokenizer inputs replay cleanly") { CHECK(replay(target_named("tokenizer")) > 0); }
 TEST_CASE("fuzz corpus: args inputs replay cleanly") { CHECK(replay(target_named("args")) > 0); }
 TEST_CASE("fuzz corpus: png_text inputs replay cleanly") { CHECK(replay(target_named("png_text")) > 0); }
+TEST_CASE("fuzz corpus: image inputs replay cleanly") { CHECK(replay(target_named("image")) > 0); }

@@ -10,6 +10,7 @@
 #include "compare.h"
 #include "pipeline/hires.h"
 #include "pipeline/img2img.h"
+#include "pipeline/masking.h"
 #include "safetensors.h"
 
 using namespace sd;
@@ -232,4 +233,63 @@ TEST_CASE("hires: first pass, latent upscale and second pass on the tiny model m
     test::Diff d = test::compare(x.f32(), want.f32(), x.numel(), test::scale_tol(1e-5, 1e-10));
     MESSAGE(d.summary("hires"));
     CHECK_MESSAGE(d.ok, d.summary("hires"));
+}
+
+namespace {
+// The largest per-byte difference (sizes checked first).
+int max_byte_diff(const Image& got, const Image& want) {
+    REQUIRE(got.width == want.width);
+    REQUIRE(got.height == want.height);
+    REQUIRE(got.channels == want.channels);
+    int worst = 0;
+    for (size_t i = 0; i < got.pixels.size(); i++) worst = std::max(worst, std::abs(got.pixels[i] - want.pixels[i]));
+    return worst;
+}
+}  // namespace
+
+TEST_CASE("masking: binary mask, invert, PIL's GaussianBlur, fill, overlay, crop region as the webui (PIL bytes)") {
+    SafeTensors g("tests/data/golden_masking.safetensors");
+    const Image image = golden_image(g, "image");
+    const Image b = binary_mask(golden_image(g, "mask_rgb"));
+    CHECK(bytes_differ(b, golden_image(g, "binary_rgb")) == 0);
+    CHECK(bytes_differ(binary_mask(golden_image(g, "mask_rgba")), golden_image(g, "binary_rgba")) == 0);
+    CHECK(bytes_differ(invert_mask(b), golden_image(g, "inverted")) == 0);
+    // cv2's 8-bit Gaussian quantises its kernel to fixed point; ours is the exact Gaussian: one level at most
+    const Image b4 = blur_mask(b, 4);
+    CHECK(max_byte_diff(b4, golden_image(g, "blur4")) <= 1);
+    CHECK(max_byte_diff(blur_mask(b, 2), golden_image(g, "blur2")) <= 1);
+    // from here on the webui's blurred mask itself, so the steps after it are compared byte for byte
+    const Image w4 = golden_image(g, "blur4");
+    for (int r : {0, 2, 4, 16, 64}) {
+        INFO("GaussianBlur radius ", r);
+        CHECK(bytes_differ(pil_gaussian_blur(golden_image(g, "gauss_in"), (float)r), golden_image(g, "gauss/" + std::to_string(r))) == 0);
+    }
+    CHECK(bytes_differ(fill_masked(image, w4), golden_image(g, "fill")) == 0);
+    Image mfo = w4;
+    for (uint8_t& v : mfo.pixels) v = (uint8_t)std::min(255, 2 * v);
+    const Image overlay = masked_overlay(image, mfo);
+    CHECK(bytes_differ(overlay, golden_image(g, "overlay")) == 0);
+    Image generated = image;
+    for (uint8_t& v : generated.pixels) v = (uint8_t)(255 - v);
+    CHECK(bytes_differ(apply_overlay(generated, nullptr, overlay), golden_image(g, "composited")) == 0);
+    for (int pad : {0, 8, 32}) {
+        CropRegion r;
+        REQUIRE(crop_region_v2(w4, pad, &r));
+        r = expand_crop_region(r, 64, 32, 48, 40);
+        const int32_t* wv = (const int32_t*)g.data(*g.find("crop/" + std::to_string(pad)));
+        INFO("pad ", pad);
+        CHECK(r.x1 == wv[0]); CHECK(r.y1 == wv[1]); CHECK(r.x2 == wv[2]); CHECK(r.y2 == wv[3]);
+    }
+    const int32_t* c8 = (const int32_t*)g.data(*g.find("crop/8"));
+    CropRegion r8{c8[0], c8[1], c8[2], c8[3]};
+    CHECK(bytes_differ(apply_overlay(golden_image(g, "generated_small"), &r8, masked_overlay(image, w4)),
+                       golden_image(g, "uncropped")) == 0);
+    std::vector<float> keep = latent_keep_mask(w4, 6, 5);
+    const Image lat = golden_image(g, "latmask");
+    for (int c = 0; c < 4; c++)
+        for (int i = 0; i < 30; i++) CHECK(keep[c * 30 + i] == 1.0f - lat.pixels[i]);
+    Image blank = b;
+    std::fill(blank.pixels.begin(), blank.pixels.end(), 0);
+    CropRegion none;
+    CHECK_FALSE(crop_region_v2(blank, 32, &none));
 }

@@ -14,6 +14,7 @@ ramp mask), re-written here from their description.
 Writes tests/data/golden_upscaler.safetensors (every model's weights under "<model>/<key>", inputs, float64
 forward outputs, the tiled 8-bit image) and tests/data/upscaler_*.safetensors (each model alone, its real keys).
     /usr/bin/python3 tools/upscaler_reference.py
+    /usr/bin/python3 tools/upscaler_reference.py --full-size PATH   # a random 23-block x4plus-size file, for timing
 Deterministic: the same bytes every run.
 """
 import math
@@ -235,5 +236,19 @@ def main():
         print(f"{k:36s} {str(v.dtype):8s} {list(v.shape)}  range [{v.min():.3g}, {v.max():.3g}]")
 
 
+def write_full_size(path):
+    """A real-size random RRDBNet in Real-ESRGAN x4plus's layout (BasicSR keys, 23 blocks, 64 features, growth 32,
+    F32 as the released file) for timing `sd upscale`; the weights are random, so the picture is meaningless."""
+    gen = torch.Generator().manual_seed(23)
+    k = EsrganKeys("basicsr", 23, 2)
+    p = rrdb_params(gen, k, nf=64, gc=32, in_nc=3, out_nc=3)
+    write_safetensors(path, {key: v.numpy().astype(np.float32) for key, v in p.items()},
+                      {"tool": "tools/upscaler_reference.py --full-size", "note": "random weights"})
+    print(f"{path}: {sum(v.numel() for v in p.values()):,} parameters")
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--full-size":
+        write_full_size(sys.argv[2])
+    else:
+        main()

@@ -293,3 +293,51 @@ put(P, "bad-length-past-end", SIG + struct.pack(">I", 100) + b"tEXt" + b"k\0v" +
 put(P, "bad-length-2^31", SIG + struct.pack(">I", 0x80000000) + b"tEXt" + b"\0" * 8)
 put(P, "bad-truncated-text", png(chunk(b"tEXt", b"parameters\0" + PARAMS))[:60])
 put(P, "bad-iTXt-crc", png(chunk(b"iTXt", b"k\0\0\0\0\0v", crc=1)))
+
+# ---- image: decode_image (stb_image) -------------------------------------------------------------------------------
+# Real encodings from PIL (small, so mutations reach every decoder branch), plus headers that claim huge sizes.
+def image_seeds():
+    import io
+
+    from PIL import Image
+
+    def enc(img, fmt, **kw):
+        b = io.BytesIO()
+        img.save(b, fmt, **kw)
+        return b.getvalue()
+
+    rgb = Image.new("RGB", (13, 7))
+    rgb.putdata([((x * 19) % 256, (y * 37) % 256, (x * y * 5) % 256) for y in range(7) for x in range(13)])
+    I = "image"
+    put(I, "ok-png-rgb", enc(rgb, "PNG"))
+    put(I, "ok-png-rgba", enc(rgb.convert("RGBA"), "PNG"))
+    put(I, "ok-png-gray", enc(rgb.convert("L"), "PNG"))
+    put(I, "ok-png-gray-alpha", enc(rgb.convert("LA"), "PNG"))
+    put(I, "ok-png-palette", enc(rgb.convert("P"), "PNG"))
+    put(I, "ok-png-1bit", enc(rgb.convert("1"), "PNG"))
+    put(I, "ok-png-16bit", enc(rgb.convert("L").convert("I"), "PNG"))
+    # (PIL writes no interlaced PNGs; stb checks no CRCs, so a mutated IHDR interlace byte reaches that decoder)
+    put(I, "ok-jpeg-baseline", enc(rgb, "JPEG", quality=90))
+    put(I, "ok-jpeg-progressive", enc(rgb, "JPEG", progressive=True))
+    put(I, "ok-jpeg-gray", enc(rgb.convert("L"), "JPEG"))
+    put(I, "ok-jpeg-444", enc(rgb, "JPEG", subsampling=0))
+    put(I, "ok-jpeg-420-odd-size", enc(rgb.resize((41, 23)), "JPEG", subsampling=2))
+    put(I, "ok-bmp", enc(rgb, "BMP"))
+    put(I, "ok-gif", enc(rgb.convert("P"), "GIF"))
+    put(I, "ok-tga", enc(rgb, "TGA"))
+    put(I, "ok-ppm", enc(rgb, "PPM"))
+    put(I, "bad-empty", b"")
+    put(I, "bad-text", b"a cat, masterpiece\n")
+    put(I, "bad-png-truncated", enc(rgb, "PNG")[:60])
+    put(I, "bad-jpeg-truncated", enc(rgb, "JPEG")[:200])
+    ihdr = lambda w, h: chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+    put(I, "bad-png-claims-16385-wide", SIG + ihdr(16385, 1) + IDAT + IEND)
+    put(I, "bad-png-claims-9000x9000", SIG + ihdr(9000, 9000) + IDAT + IEND)
+    put(I, "bad-png-claims-2^31", SIG + ihdr(0x7fffffff, 0x7fffffff) + IDAT + IEND)
+    jpeg = enc(rgb, "JPEG")
+    sof = jpeg.index(b"\xff\xc0")  # baseline frame header: length, precision, height, width
+    put(I, "bad-jpeg-claims-65535x65535", jpeg[:sof + 5] + b"\xff\xff\xff\xff" + jpeg[sof + 9:])
+    put(I, "bad-jpeg-claims-9000x9000", jpeg[:sof + 5] + struct.pack(">HH", 9000, 9000) + jpeg[sof + 9:])
+
+
+image_seeds()

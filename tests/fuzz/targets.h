@@ -291,6 +291,32 @@ inline int fuzz_one_png_text(const uint8_t* data, size_t size) {
     return verdict;
 }
 
+// ---- image: decode_image (stb_image's PNG, JPEG, BMP, GIF, ... decoders, as every image sd reads goes) -----------
+// Fuzzed under a 4-megapixel cap so each input stays fast; the real caps (kMaxImageSide, kMaxImagePixels) are
+// the same comparisons, and the bad-*-claims-* seeds check them in `make test`.
+constexpr int64_t kFuzzImagePixels = int64_t(1) << 22;
+inline int fuzz_one_image(const uint8_t* data, size_t size) {
+    Image img;
+    try {
+        img = decode_image(data, size, "fuzz", kFuzzImagePixels);
+    } catch (const std::exception&) {
+        return kRefused;
+    }
+    expect(img.width >= 1 && img.height >= 1 && (int64_t)img.width * img.height <= kFuzzImagePixels,
+           "an accepted image is empty or over the pixel cap");
+    expect(img.channels == 3 || img.channels == 4, "an accepted image is neither RGB nor RGBA");
+    expect(img.pixels.size() == (size_t)img.width * img.height * img.channels, "pixel buffer size differs from W*H*C");
+    // What was decoded survives our PNG writer and the decoder again, byte for byte.
+    if ((int64_t)img.width * img.height <= (1 << 16)) {
+        const std::vector<uint8_t> png = encode_png(img, {});
+        Image back = decode_image(png.data(), png.size(), "round trip");
+        expect(back.width == img.width && back.height == img.height && back.channels == img.channels &&
+                   back.pixels == img.pixels,
+               "a decoded image does not survive encode_png + decode_image");
+    }
+    return kAccepted;
+}
+
 // For the libFuzzer mains: a Finding is reported and aborts, so libFuzzer saves the input as a crash.
 inline int run_for_libfuzzer(int (*target)(const uint8_t*, size_t), const uint8_t* data, size_t size) {
     try {
