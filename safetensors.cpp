@@ -67,6 +67,7 @@ struct SafeTensors::Impl {
     std::map<std::string, std::string> metadata;
     std::vector<TensorInfo> tensors;          // in header order
     std::unordered_map<std::string, size_t> index;
+    std::map<std::string, Tensor> overrides;  // set_overrides()
 
     ~Impl() {
         if (mapping) munmap(mapping, (size_t)size);
@@ -260,6 +261,8 @@ const void* SafeTensors::data(const TensorInfo& t) const { return impl_->data + 
 Tensor SafeTensors::get(const std::string& name) const {
     const TensorInfo* t = find(name);
     if (!t) impl_->fail("no tensor named " + json_quote(name));
+    auto o = impl_->overrides.find(name);
+    if (o != impl_->overrides.end()) return o->second;
     DType dt;
     if (t->dtype == "F32") dt = DType::F32;
     else if (t->dtype == "F16") dt = DType::F16;
@@ -277,6 +280,14 @@ Tensor SafeTensors::get(const std::string& name, const std::vector<int64_t>& exp
     if (t && t->shape != expected)
         impl_->fail_tensor(name, "has shape " + shape_string(t->shape) + ", expected " + shape_string(expected));
     return get(name);
+}
+
+void SafeTensors::set_overrides(std::map<std::string, Tensor> overrides) {
+    for (const auto& [name, t] : overrides) {
+        const TensorInfo* info = find(name);
+        if (!info || info->shape != t.dims()) impl_->fail_tensor(name, "cannot be replaced by a tensor of another shape");
+    }
+    impl_->overrides = std::move(overrides);
 }
 
 Tensor SafeTensors::get(const std::string& name, std::initializer_list<int64_t> expected) const {

@@ -58,6 +58,10 @@ public:
     Tensor get(const std::string& name, std::initializer_list<int64_t> expected) const;
     Tensor get(const std::string& name, const std::vector<int64_t>& expected) const;
 
+    // Tensors get() returns instead of the file's own of the same name (merged LoRA weights: private copies of
+    // the touched tensors, while the rest stays mapped). Each must exist in the file with the same shape.
+    void set_overrides(std::map<std::string, Tensor> overrides);
+
 private:
     SafeTensors();
     struct Impl;

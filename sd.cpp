@@ -31,6 +31,7 @@
 #include "pipeline/hires.h"
 #include "pipeline/img2img.h"
 #include "pipeline/prediction.h"
+#include "pipeline/loras.h"
 #include "pipeline/txt2img.h"
 #include "server/serve.h"
 #include "tokenizer/clip_tokenizer.h"
@@ -214,6 +215,12 @@ int cmd_generate(const Options& o) {
     uint64_t seed = !o.random_seed ? o.seed : std::random_device{}() % 4294967294u;
 
     check_prompts(p.prompt, p.negative_prompt, webui_total_steps(p.sampler, p.steps));  // before any loading
+    p.lora_dir = o.lora_dir.empty() ? default_lora_dir(o.model) : o.lora_dir;
+    {
+        std::vector<ExtraNetworkTag> tags;
+        strip_extra_networks(p.prompt, &tags);
+        for (const LoraTag& l : lora_tags(tags)) find_lora(p.lora_dir, l.name);  // an unknown name before any loading
+    }
     // img2img: the init image is read and checked before the model is loaded
     Img2imgParams ip;
     InpaintParams inpaint;

@@ -73,6 +73,9 @@ options:
                             their seeds reproduce here; cpu is torch's CPU generator (webui "RNG: CPU").
       --embeddings-dir DIR  textual-inversion embeddings (.safetensors) named in prompts (default: the
                             folder embeddings/ beside the model)
+      --lora-dir DIR        LoRA / LyCORIS files (.safetensors, also in subfolders) the prompt names with
+                            <lora:NAME:WEIGHT> or <lora:NAME:TE_WEIGHT:UNET_WEIGHT> (default: the folder
+                            loras/ beside the model)
       --clip-skip N         use the N-th CLIP layer from the end, 1..12 (default: 1 = last layer); SD 2.x
                             always uses the penultimate OpenCLIP layer, as the webui does (recorded only)
       --prediction eps|v    what the UNet predicts (default: decided as the webui does; `sd info` says)
@@ -142,6 +145,7 @@ Options parse_args(int argc, const char* const* argv) {
         else if (o.command == "tokenize" && a == "--schedule") o.tokenize_schedule = true;
         else if (o.command == "tokenize" && a == "--weights") o.tokenize_weights = true;
         else if (a == "--embeddings-dir") o.embeddings_dir = value();
+        else if (a == "--lora-dir") o.lora_dir = value();
         else if (a == "--scheduler" || a == "--schedule") o.scheduler = value();
         else if (a == "--beta-alpha") o.beta_alpha = parse_float(a, value(), 1e-3, 100);
         else if (a == "--beta-beta") o.beta_beta = parse_float(a, value(), 1e-3, 100);

@@ -41,6 +41,7 @@ struct Options {
     int bench_runs = 3;
     bool verbose = false;
     std::string embeddings_dir;        // --embeddings-dir; empty: embeddings/ beside the model
+    std::string lora_dir;              // --lora-dir; empty: loras/ beside the model
     bool tokenize_weights = false;     // tokenize --weights: id:weight per 77-token chunk
     bool tokenize_schedule = false;    // tokenize --schedule: the prompt schedule over --steps
     // img2img and inpainting (pipeline/img2img.h, pipeline/masking.h)

@@ -2,6 +2,7 @@
 #include "pipeline/generation_infotext.h"
 
 #include "pipeline/conditioning.h"
+#include "pipeline/loras.h"
 #include "pipeline/prompt_parser.h"
 #include "pipeline/sampler_names.h"
 
@@ -21,6 +22,11 @@ InfoText generation_infotext(const GenerateParams& p, const std::string& sampler
     }
     info.cfg_scale = p.cfg_scale;
     info.seed = p.seed;
+    // The webui's Lora extension adds its hashes when the networks activate, before the TI hashes.
+    std::vector<ExtraNetworkTag> tags;
+    strip_extra_networks(p.prompt, &tags);
+    const std::string lora_hashes = webui_lora_hashes(lora_tags(tags), p.lora_dir);
+    if (!lora_hashes.empty()) info.extra.push_back({"Lora hashes", lora_hashes});
     if (p.embeddings) {
         std::string ti = webui_ti_hashes(strip_extra_networks(p.prompt, nullptr), p.negative_prompt,
                                          webui_total_steps(p.sampler, p.steps), *p.embeddings);

@@ -14,6 +14,7 @@
 #include "pipeline/img2img.h"
 #include "json.h"
 #include "models/cost.h"
+#include "pipeline/loras.h"
 #include "pipeline/sdxl.h"
 #include "tokenizer/clip_tokenizer.h"
 
@@ -91,11 +92,8 @@ double process_cpu_seconds() {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-Model load_model(const std::string& path, const std::string& vae_path, const std::string& prediction) {
-    Model m;
-    m.file = std::make_unique<SafeTensors>(path);
-    m.info = inspect_checkpoint(*m.file);
-    require_sd1(m.info, vae_path.empty());
+void bind_networks(Model& m) {
+    const std::string& path = m.file->path();
     if (m.sdxl()) {  // sgm's conditioner: CLIP ViT-L, then OpenCLIP ViT-bigG (20 heads of 64)
         m.clip = load_clip_text(*m.file, "conditioner.embedders.0.transformer.text_model.",
                                 clip_heads_from_metadata(*m.file));
@@ -119,6 +117,14 @@ Model load_model(const std::string& path, const std::string& vae_path, const std
         throw std::runtime_error(path + ": the UNet's context width " + std::to_string(m.unet.cfg.context_dim) +
                                  " is not the two text encoders' " + std::to_string(m.clip.cfg.width) + " + " +
                                  std::to_string(m.open_clip.cfg.width));
+}
+
+Model load_model(const std::string& path, const std::string& vae_path, const std::string& prediction) {
+    Model m;
+    m.file = std::make_unique<SafeTensors>(path);
+    m.info = inspect_checkpoint(*m.file);
+    require_sd1(m.info, vae_path.empty());
+    bind_networks(m);
     if (!vae_path.empty()) {
         m.vae_file = std::make_unique<SafeTensors>(vae_path);
         if (!m.vae_file->find("decoder.conv_in.weight") && !m.vae_file->find("first_stage_model.decoder.conv_in.weight"))
@@ -208,15 +214,13 @@ Tensor encode_prompt(const Model& m, const std::string& text, int clip_skip, Are
 
 namespace {
 
-// The prompt without its extra-network tags; a LoRA tag is an error until LoRA is supported. Other kinds
-// (hypernet, ...) are dropped, as the webui skips extra networks it does not know.
-std::string strip_supported_networks(const std::string& prompt) {
+// The prompt without its extra-network tags, and its LoRA tags (a bad weight throws). Other kinds (hypernet, ...)
+// are dropped, as the webui skips extra networks it does not know.
+std::string strip_supported_networks(const std::string& prompt, std::vector<LoraTag>* loras = nullptr) {
     std::vector<ExtraNetworkTag> tags;
     std::string out = strip_extra_networks(prompt, &tags);
-    for (const ExtraNetworkTag& tag : tags)
-        if (tag.kind == "lora" || tag.kind == "lyco")
-            throw std::runtime_error("the prompt asks for <" + tag.kind + ":" + (tag.args.empty() ? "" : tag.args[0]) +
-                                     ">, but LoRA is not supported yet; remove the tag");
+    std::vector<LoraTag> l = lora_tags(tags);
+    if (loras) *loras = l;
     return out;
 }
 
@@ -403,7 +407,11 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
 
     // The webui's setup_conds: extra-network tags out of the prompt, then the negative prompt's schedule and the
     // prompt's AND parts with theirs, over the sampler's total steps.
-    const std::string prompt = strip_supported_networks(p.prompt);
+    std::vector<LoraTag> loras;
+    const std::string prompt = strip_supported_networks(p.prompt, &loras);
+    std::vector<std::string> warnings;
+    apply_loras(m, loras, p.lora_dir, &warnings);  // the webui's ExtraNetworkLora.activate
+    for (const std::string& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     const TextEncoder enc = text_encoder(m, p.clip_skip);
     const int total_steps = webui_total_steps(p.sampler, p.steps);
     MultiCond cond = multicond_learned_conditioning(enc, prompt, total_steps, p.embeddings, arena);

@@ -41,6 +41,7 @@ struct Model {
     Prediction prediction = Prediction::eps;
     std::string prediction_why;         // why (pipeline/prediction.h), for `sd info` and -v
     std::unique_ptr<Taesd> taesd;       // loaded on first use (--taesd, --preview)
+    std::string loras;                  // the LoRAs merged into the weights now (pipeline/loras.h); "": none
     std::unique_ptr<Taesd> taesd_encoder;  // loaded on first use (img2img with --taesd)
     bool sd2() const { return info.family == ModelFamily::SD2; }
     bool sdxl() const { return info.family == ModelFamily::SDXL; }
@@ -54,6 +55,8 @@ int64_t unet_head_dim(const SafeTensors& st, bool heads_by_width);
 // copied) and decides epsilon or v (`prediction`: "" decides as the webui does, else "eps" / "v").
 // vae_path: a VAE file (ldm names, with or without "first_stage_model.") that replaces the checkpoint's own.
 Model load_model(const std::string& path, const std::string& vae_path = "", const std::string& prediction = "");
+// (Re)binds the text encoder and UNet to m.file's tensors (after LoRA overrides changed: pipeline/loras.h).
+void bind_networks(Model& m);
 
 struct LatentStart;  // pipeline/img2img.h
 
@@ -76,6 +79,7 @@ struct GenerateParams {
     std::function<void(int step, const std::vector<float>& denoised)> on_denoised;
     const EmbeddingDb* embeddings = nullptr;  // textual-inversion embeddings the prompts may name
     std::string preview;       // PNG rewritten after every step from the denoised estimate via TAESD; empty: none
+    std::string lora_dir;      // where the prompt's <lora:NAME:...> files are (pipeline/loras.h)
     const LatentStart* start = nullptr;  // img2img / hires pass: start from this latent part way down; null: noise
 };
 
@@ -103,7 +107,7 @@ struct Cancelled : std::runtime_error {
 };
 
 // Reads the prompts as generate() will (tags, AND, schedules, emphasis) and throws the error it would meet —
-// a LoRA tag, a weight Python's float() refuses — so the CLI can refuse before loading anything.
+// a LoRA tag's bad weight, a weight Python's float() refuses — so the CLI can refuse before loading anything.
 void check_prompts(const std::string& prompt, const std::string& negative_prompt, int total_steps);
 
 // The model's text encoder for the conditioning code: SD 1.x CLIP (with clip skip and embeddings) or SD 2.x

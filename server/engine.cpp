@@ -16,6 +16,7 @@
 #include "app/sha256.h"
 #include "models/taesd.h"
 #include "pipeline/generation_infotext.h"
+#include "pipeline/loras.h"
 
 namespace sd::serve {
 namespace fs = std::filesystem;
@@ -387,6 +388,7 @@ JobResult Engine::run(const Job& job) {
     r.version = cfg_.version;
     // The fields every infotext of this job shares; each image's differ only in the seed.
     GenerateParams shared = job.params;
+    if (shared.lora_dir.empty()) shared.lora_dir = default_lora_dir(job.checkpoint);  // loras/ beside the model
     shared.embeddings = embeddings.get();
     r.info = generation_infotext(shared, job.sampler_label, job.schedule_label);
     r.info.model_name = r.model_name;

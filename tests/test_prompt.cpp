@@ -243,13 +243,20 @@ TEST_CASE("textual-inversion embeddings: spliced where their name's tokens are, 
     fs::remove_all(dir);
 }
 
-TEST_CASE("prompt syntax: a LoRA tag or a bad weight is one sentence before anything is loaded") {
+TEST_CASE("prompt syntax: an unknown LoRA or a bad weight is one sentence before anything is loaded") {
     CHECK(run("./sd -m tests/data/tiny_sd.safetensors -p '<lora:grain:0.8> a cat' -W 64 -H 64 --steps 1 "
               "-o /nonexistent-dir/x.png 2>&1; echo rc=$?")
               .find("cannot write") != std::string::npos);  // the output check comes first, as before
     CHECK(run("./sd -m tests/data/tiny_sd.safetensors -p '<lora:grain:0.8> a cat' -W 64 -H 64 --steps 1 "
               "-o /tmp/sd-prompt-test-never-written.png 2>&1; echo rc=$?") ==
-          "sd: the prompt asks for <lora:grain>, but LoRA is not supported yet; remove the tag\nrc=1\n");
+          "sd: LoRA 'grain': the LoRA folder tests/data/loras does not exist (put NAME.safetensors in loras/ beside "
+          "the model, or pass --lora-dir)\nrc=1\n");
+    CHECK(run("./sd -m tests/data/tiny_sd.safetensors -p '<lora:kohya_locn:0.8> a cat' --lora-dir tests/data/lora "
+              "-W 64 -H 64 --steps 1 -o /tmp/sd-prompt-test-never-written.png 2>&1; echo rc=$?") ==
+          "sd: no LoRA named 'kohya_locn' in tests/data/lora (close: kohya_locon)\nrc=1\n");
+    CHECK(run("./sd -m tests/data/tiny_sd.safetensors -p '<lora:peft:one> a cat' --lora-dir tests/data/lora "
+              "-W 64 -H 64 --steps 1 -o /tmp/sd-prompt-test-never-written.png 2>&1; echo rc=$?") ==
+          "sd: the weight 'one' of <lora:peft:...> in the prompt is not a number\nrc=1\n");
     CHECK(run("./sd -m tests/data/tiny_sd.safetensors -p 'a (cat:1.2.3)' -W 64 -H 64 --steps 1 "
               "-o /tmp/sd-prompt-test-never-written.png 2>&1; echo rc=$?") ==
           "sd: the emphasis weight '1.2.3' in the prompt is not a number\nrc=1\n");
