@@ -200,6 +200,16 @@ int cmd_generate(const Options& o) {
     }
     p.schedule_options.beta_alpha = o.beta_alpha;
     p.schedule_options.beta_beta = o.beta_beta;
+    p.schedule_options.sigma_min = o.sigma_min;
+    p.schedule_options.sigma_max = o.sigma_max;
+    p.schedule_options.rho = o.rho;
+    p.unipc.variant = parse_unipc_variant(o.unipc_variant);
+    p.unipc.skip_type = parse_unipc_skip(o.unipc_skip_type);
+    p.unipc.order = o.unipc_order;
+    p.unipc.lower_order_final = o.unipc_lower_order_final;
+    if (p.sampler == SamplerKind::unipc && (int)sampler_sigmas(p.sampler, p.schedule, o.steps, sd_schedule()).size() < p.unipc.order)
+        throw UsageError("UniPC of order " + std::to_string(p.unipc.order) + " (--unipc-order) needs at least that many steps, got --steps " +
+                         std::to_string(o.steps));
     p.steps = o.steps;
     p.cfg_scale = o.cfg_scale;
     p.width = o.width;
@@ -264,7 +274,7 @@ int cmd_generate(const Options& o) {
     double t0 = now(), c0 = process_cpu_seconds();
     Model m = load_model(o.model, o.vae, o.prediction);
     EmbeddingDb embeddings;
-    embeddings.load_dir(embeddings_dir(o), m.clip.cfg.width);
+    embeddings.load_dir(embeddings_dir(o), text_encoder(m, p.clip_skip).width);  // the webui's expected_shape
     p.embeddings = &embeddings;
     double load_s = now() - t0, load_cpu = process_cpu_seconds() - c0;
     if (!m.sd2() && p.clip_skip > m.clip.cfg.layers)

@@ -53,8 +53,8 @@ options:
   -p, --prompt TEXT         what to draw
   -n, --negative-prompt T   what to avoid (default: empty)
       --sampler NAME        euler, euler_a, heun, dpm2, dpm2_a, dpmpp_2m, dpmpp_2s_a, dpmpp_sde, dpmpp_2m_sde,
-                            dpmpp_2m_sde_heun, dpmpp_3m_sde, dpm_fast, dpm_adaptive, lms, ddim, plms, restart,
-                            lcm, or the webui's names ("Euler a", "DPM++ 2M Karras", "DPM++ 3M SDE", ...)
+                            dpmpp_2m_sde_heun, dpmpp_3m_sde, dpm_fast, dpm_adaptive, lms, ddim, ddim_cfgpp, plms,
+                            unipc, restart, lcm, or the webui's names ("Euler a", "DPM++ 2M Karras", "DPM++ 3M SDE", ...)
                             (default: euler_a)
       --scheduler NAME      automatic, uniform (= discrete), karras, exponential, polyexponential, sgm_uniform,
                             kl_optimal, align_your_steps, simple, normal, ddim, beta, or their webui labels
@@ -63,6 +63,13 @@ options:
                             Exponential for DPM++ 2M SDE (Heun), DPM++ 3M SDE; Uniform for the others)
       --beta-alpha F        the Beta schedule's alpha (default: 0.6, as the webui)
       --beta-beta F         the Beta schedule's beta (default: 0.6)
+      --sigma-min F, --sigma-max F   the schedule's noise range (webui "sigma min/max"; default 0: the
+                            model's, ~0.0292..14.6); not for Uniform, Simple, DDIM, Align Your Steps
+      --rho F               Karras / Polyexponential steepness (webui "rho"; default 0: 7 / 1)
+      --unipc-variant V     UniPC: bh1, bh2 or vary_coeff (default: bh1, as the webui)
+      --unipc-skip-type S   UniPC: time_uniform, time_quadratic or logSNR (default: time_uniform)
+      --unipc-order N       UniPC: 1..50, at most the steps (default: 3)
+      --unipc-no-lower-order-final   UniPC: keep the full order over the last steps (webui default: lower it)
       --steps N             sampling steps, 1..1000 (default: 20)
       --cfg-scale F         classifier-free guidance scale (default: 7)
   -W, --width N             image width, multiple of 64 (default: 512)
@@ -149,6 +156,20 @@ Options parse_args(int argc, const char* const* argv) {
         else if (a == "--scheduler" || a == "--schedule") o.scheduler = value();
         else if (a == "--beta-alpha") o.beta_alpha = parse_float(a, value(), 1e-3, 100);
         else if (a == "--beta-beta") o.beta_beta = parse_float(a, value(), 1e-3, 100);
+        else if (a == "--sigma-min") o.sigma_min = parse_float(a, value(), 0, 1000);
+        else if (a == "--sigma-max") o.sigma_max = parse_float(a, value(), 0, 1000);
+        else if (a == "--rho") o.rho = parse_float(a, value(), 0, 100);
+        else if (a == "--unipc-variant") {
+            o.unipc_variant = value();
+            if (o.unipc_variant != "bh1" && o.unipc_variant != "bh2" && o.unipc_variant != "vary_coeff")
+                throw UsageError("--unipc-variant must be bh1, bh2 or vary_coeff, got '" + o.unipc_variant + "'");
+        } else if (a == "--unipc-skip-type") {
+            o.unipc_skip_type = value();
+            if (o.unipc_skip_type != "time_uniform" && o.unipc_skip_type != "time_quadratic" && o.unipc_skip_type != "logSNR")
+                throw UsageError("--unipc-skip-type must be time_uniform, time_quadratic or logSNR, got '" +
+                                 o.unipc_skip_type + "'");
+        } else if (a == "--unipc-order") o.unipc_order = (int)parse_int(a, value(), 1, 50);
+        else if (a == "--unipc-no-lower-order-final") o.unipc_lower_order_final = false;
         else if (a == "--steps") o.steps = (int)parse_int(a, value(), 1, 1000);
         else if (a == "--cfg-scale" || a == "--cfg") o.cfg_scale = parse_float(a, value(), -100, 100);
         else if (a == "-W" || a == "--width") o.width = (int)parse_int(a, value(), 64, 8192);
@@ -229,6 +250,9 @@ Options parse_args(int argc, const char* const* argv) {
         if (o.width % 64 || o.height % 64)
             throw UsageError("width and height must be multiples of 64, got " + std::to_string(o.width) + "x" +
                              std::to_string(o.height));
+        if (o.sigma_min != 0 && o.sigma_max != 0 && o.sigma_min >= o.sigma_max)
+            throw UsageError("--sigma-min must be below --sigma-max, got " + std::to_string(o.sigma_min) + " and " +
+                             std::to_string(o.sigma_max));
     }
     if (o.command == "generate") {
         if (!o.mask.empty() && o.init_img.empty())

@@ -21,6 +21,10 @@ struct Options {
     std::string prompt, negative_prompt;
     std::string sampler = "euler_a", scheduler;  // scheduler empty: the sampler name's suffix, else "automatic"
     double beta_alpha = 0.6, beta_beta = 0.6;    // the Beta schedule's distribution (webui settings)
+    double sigma_min = 0, sigma_max = 0, rho = 0;  // webui "sigma min/max", "rho": 0 = the default
+    std::string unipc_variant = "bh1", unipc_skip_type = "time_uniform";  // webui uni_pc_* settings
+    int unipc_order = 3;
+    bool unipc_lower_order_final = true;
     int steps = 20;
     double cfg_scale = 7.0;
     int width = 512, height = 512;

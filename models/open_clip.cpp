@@ -142,7 +142,8 @@ Tensor open_clip_encode_xl(const OpenClipTextModel& model, const int* ids, Arena
     return out;
 }
 
-Tensor open_clip_encode(const OpenClipTextModel& model, const int* ids, int skip, Arena& a) {
+Tensor open_clip_encode(const OpenClipTextModel& model, const int* ids, int skip, Arena& a,
+                        const float* const* token_rows) {
     const ClipConfig& c = model.cfg;
     const int64_t T = c.positions, C = c.width;
     if (skip < 1 || skip > c.layers)
@@ -159,6 +160,10 @@ Tensor open_clip_encode(const OpenClipTextModel& model, const int* ids, int skip
     Tensor x = a.alloc({T, C});    // (T, C): the residual stream
     const size_t row_bytes = (size_t)C * dtype_size(model.token_embedding.dtype);
     for (int64_t t = 0; t < T; t++) {
+        if (token_rows && token_rows[t]) {
+            std::copy(token_rows[t], token_rows[t] + C, x.f32() + t * C);
+            continue;
+        }
         const char* row = static_cast<const char*>(model.token_embedding.data) + (size_t)ids[t] * row_bytes;
         convert_to_f32(x.f32() + t * C, row, model.token_embedding.dtype, C);
     }

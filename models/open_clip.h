@@ -47,7 +47,10 @@ OpenClipTextModel load_open_clip_text(const SafeTensors& st, const std::string& 
 // ids: cfg.positions ids → (positions, width): ln_final of the output of layer (layers - skip + 1), counting from
 // 1; skip 1 is the last layer, 2 the penultimate one SD 2.x uses. The result is allocated in `arena` where its top
 // was on entry. Throws on an id outside the vocabulary or skip outside [1, layers].
-Tensor open_clip_encode(const OpenClipTextModel& model, const int* ids, int skip, Arena& arena);
+// token_rows (optional, one pointer per position): a non-null entry replaces that position's token embedding by
+// `width` floats (textual-inversion vectors), as clip_encode's.
+Tensor open_clip_encode(const OpenClipTextModel& model, const int* ids, int skip, Arena& arena,
+                        const float* const* token_rows = nullptr);
 
 // SDXL (sgm FrozenOpenCLIPEmbedder2.encode_with_transformer, legacy False): ids (already padded with 0 after the
 // end token) → (positions, width) = the input of the last resblock, no ln_final; and pooled (P floats) =

@@ -16,10 +16,12 @@ InfoText generation_infotext(const GenerateParams& p, const std::string& sampler
     info.steps = p.steps;
     info.sampler = sampler_label;
     info.schedule_type = schedule_label;
-    if (p.schedule == ScheduleKind::beta && !sampler_is_timestep(p.sampler)) {  // KDiffusionSampler.get_sigmas
-        info.extra.push_back({"Beta schedule alpha", python_float_repr(p.schedule_options.beta_alpha)});
-        info.extra.push_back({"Beta schedule beta", python_float_repr(p.schedule_options.beta_beta)});
-    }
+    // KDiffusionSampler.get_sigmas: the schedule's settings, when the sampler runs a named schedule (not a timestep
+    // sampler, not "Automatic" without a default schedule)
+    const bool named = !sampler_is_timestep(p.sampler) && !schedule_label.empty() && schedule_label != "Automatic";
+    for (const auto& [key, value] :
+         schedule_infotext(p.schedule, named, sampler_table(p.sampler, sd_schedule()), p.schedule_options))
+        info.extra.push_back({key, python_float_repr(value)});
     info.cfg_scale = p.cfg_scale;
     info.seed = p.seed;
     // The webui's Lora extension adds its hashes when the networks activate, before the TI hashes.

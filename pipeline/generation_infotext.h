@@ -2,11 +2,11 @@
 // the CLI and the server (they used to keep their own copies, which drifted: the server lacked TI hashes and the
 // beta schedule's values).
 //
-// As the webui's create_infotext fills them: prompts, steps, sampler and "Schedule type" labels, the beta
-// schedule's extra_generation_params, CFG, seed, "TI hashes", size, clip skip and RNG. Left to the caller: what
-// only it knows (model and VAE hash and name, prediction, version). Not written, as the webui v1.10 does not
-// write them: "Batch size" and "Batch pos" (removed from create_infotext in January 2023; the webui's PNG Info
-// still reads "Batch size" back, and so does ours).
+// As the webui's create_infotext fills them: prompts, steps, sampler and "Schedule type" labels, the schedule
+// settings' extra_generation_params (Schedule min/max sigma, rho, Beta alpha/beta), CFG, seed, "TI hashes", size,
+// clip skip and RNG. Left to the caller: what only it knows (model and VAE hash and name, prediction, version).
+// Not written, as the webui v1.10 does not write them: "Batch size" and "Batch pos" (removed from create_infotext
+// in January 2023; the webui's PNG Info still reads "Batch size" back, and so does ours).
 #pragma once
 #include <string>
 

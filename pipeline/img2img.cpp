@@ -112,6 +112,7 @@ Img2imgSteps img2img_steps(int steps, double strength, int hires_steps) {
 void check_img2img_sampler(SamplerKind kind) {
     switch (kind) {
         case SamplerKind::ddim: case SamplerKind::plms: case SamplerKind::dpm_fast: case SamplerKind::dpm_adaptive:
+        case SamplerKind::ddim_cfgpp: case SamplerKind::unipc:
             throw std::runtime_error(std::string("img2img with the ") + sampler_display_name(kind) +
                                      " sampler is not supported yet; use Euler, Euler a, DPM++ 2M or another "
                                      "k-diffusion sampler");

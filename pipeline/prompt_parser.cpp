@@ -92,19 +92,53 @@ bool word_at(const std::string& s, size_t i, const char* word) {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-// Python's float() of a text the webui's regexes matched; false when float() would raise.
+#include "pipeline/prompt_digits.inc"  // kDecimal: Python re's \d
+
+// The value of the decimal digit of any script at s[i] (Python re's \d: "１", "٣", "7"), its bytes in *len; -1 if
+// none is there.
+int decimal_at(const std::string& s, size_t i, size_t* len) {
+    const uint32_t c = code_point_at(s, i, len);
+    const size_t n = sizeof(kDecimal) / sizeof(kDecimal[0]);
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        const size_t mid = (lo + hi) / 2;
+        if (c < kDecimal[mid].first) hi = mid;
+        else if (c > kDecimal[mid].last) lo = mid + 1;
+        else return (int)((c - kDecimal[mid].first) % 10);
+    }
+    return -1;
+}
+
+// Whether a decimal digit ends just before s[i]; *start: where it begins.
+bool decimal_before(const std::string& s, size_t i, size_t* start) {
+    if (i == 0) return false;
+    size_t k = prev_start(s, i), len;
+    if (decimal_at(s, k, &len) < 0 || k + len != i) return false;
+    *start = k;
+    return true;
+}
+
+// Python's float() of a text the webui's regexes matched; false when float() would raise. Like float(), it reads
+// a decimal digit of any script as its ASCII digit ("１.５" is 1.5).
 bool python_float(const std::string& t, double* out) {
-    size_t i = 0, digits = 0, dots = 0;
-    if (i < t.size() && (t[i] == '+' || t[i] == '-')) i++;
-    for (size_t k = i; k < t.size(); k++) {
-        if (is_digit(t[k])) digits++;
-        else if (t[k] == '.') dots++;
-        else if (t[k] != 'e' && t[k] != 'E' && t[k] != '+' && t[k] != '-') return false;
+    std::string ascii;
+    size_t digits = 0, dots = 0;
+    for (size_t k = 0; k < t.size();) {
+        size_t len = 1;
+        const int d = decimal_at(t, k, &len);
+        if (d >= 0) {
+            ascii += (char)('0' + d), digits++, k += len;
+            continue;
+        }
+        const char c = t[k++];
+        if (c == '.') dots++;
+        else if (c != 'e' && c != 'E' && c != '+' && c != '-') return false;
+        ascii += c;
     }
     if (digits == 0 || dots > 1) return false;
     char* end = nullptr;
-    *out = std::strtod(t.c_str(), &end);
-    return end == t.c_str() + t.size();
+    *out = std::strtod(ascii.c_str(), &end);
+    return end == ascii.c_str() + ascii.size();
 }
 
 // ---- emphasis: parse_prompt_attention ------------------------------------------------------------------------------
@@ -183,7 +217,8 @@ std::vector<WeightedText> parse_prompt_attention(const std::string& text) {
             size_t j = skip_spaces(text, i + 1), w0 = j;
             if (j < n && (text[j] == '+' || text[j] == '-')) j++;
             size_t d0 = j;
-            while (j < n && (is_digit(text[j]) || text[j] == '.')) j++;
+            size_t len = 1;
+            while (j < n && (text[j] == '.' || decimal_at(text, j, &len) >= 0)) j += text[j] == '.' ? 1 : len;
             size_t w1 = j;
             j = skip_spaces(text, j);
             if (w1 > d0 && j < n && text[j] == ')') {
@@ -603,21 +638,23 @@ std::vector<SubPrompt> split_and(const std::string& prompt) {
         size_t end = skip_spaces_back(p, p.size());
         SubPrompt sp{p.substr(0, end), 1.0};
         // number: [-+]?(\d+\.?|\d*\.\d+) ending at `end`
-        size_t k = end;
-        while (k > 0 && is_digit(p[k - 1])) k--;
+        // the start of the run of \d (any script) ending at i
+        auto digits_back = [&](size_t i) {
+            size_t st;
+            while (decimal_before(p, i, &st)) i = st;
+            return i;
+        };
+        size_t k = digits_back(end);
         size_t int_digits = end - k;
         size_t num_start = k;
         bool ok = false;
         if (int_digits > 0 && k > 0 && p[k - 1] == '.') {  // \d*\.\d+
-            size_t m = k - 1;
-            while (m > 0 && is_digit(p[m - 1])) m--;
-            num_start = m;
+            num_start = digits_back(k - 1);
             ok = true;
         } else if (int_digits > 0) {  // \d+
             ok = true;
         } else if (end > 0 && p[end - 1] == '.') {  // \d+\.
-            size_t m = end - 1;
-            while (m > 0 && is_digit(p[m - 1])) m--;
+            size_t m = digits_back(end - 1);
             if (m < end - 1) { num_start = m; ok = true; }
         }
         if (ok) {

@@ -36,6 +36,8 @@ const SamplerNames kSamplers[] = {
     {SamplerKind::plms, "plms", "PLMS", nullptr, nullptr},
     {SamplerKind::dpm_fast, "dpm_fast", "DPM fast", "k_dpm_fast", nullptr},
     {SamplerKind::dpm_adaptive, "dpm_adaptive", "DPM adaptive", "k_dpm_ad", nullptr},
+    {SamplerKind::ddim_cfgpp, "ddim_cfgpp", "DDIM CFG++", nullptr, nullptr},
+    {SamplerKind::unipc, "unipc", "UniPC", nullptr, nullptr},
 };
 
 const SamplerNames& names_of(SamplerKind kind) {
@@ -124,7 +126,10 @@ std::optional<ScheduleKind> webui_default_schedule(SamplerKind kind) {
     }
 }
 
-bool sampler_is_timestep(SamplerKind kind) { return kind == SamplerKind::ddim || kind == SamplerKind::plms; }
+bool sampler_is_timestep(SamplerKind kind) {
+    return kind == SamplerKind::ddim || kind == SamplerKind::ddim_cfgpp || kind == SamplerKind::plms ||
+           kind == SamplerKind::unipc;
+}
 
 bool sampler_uses_brownian_noise(SamplerKind kind) {
     return kind == SamplerKind::dpmpp_sde || kind == SamplerKind::dpmpp_2m_sde || kind == SamplerKind::dpmpp_2m_sde_heun ||
@@ -155,7 +160,9 @@ std::vector<float> sampler_sigmas(SamplerKind kind, ScheduleKind schedule, int s
     if (steps < 1) throw std::runtime_error("the number of sampling steps must be at least 1, got " + std::to_string(steps));
     switch (kind) {
         case SamplerKind::ddim:
-        case SamplerKind::plms: {
+        case SamplerKind::ddim_cfgpp:
+        case SamplerKind::plms:
+        case SamplerKind::unipc: {
             // modules/sd_samplers_timesteps.py CompVisSampler.get_timesteps:
             // clip(range(0, 1000, 1000 // steps) + 1, 0, 999), visited from the last down to the first.
             const int T = (int)sd.sigmas.size();

@@ -15,7 +15,7 @@ namespace sd {
 
 enum class SamplerKind {
     euler, euler_a, heun, dpm2, dpm2_a, dpmpp_2m, dpmpp_2s_a, lms, ddim, lcm,
-    dpmpp_sde, dpmpp_2m_sde, dpmpp_2m_sde_heun, dpmpp_3m_sde, restart, plms, dpm_fast, dpm_adaptive
+    dpmpp_sde, dpmpp_2m_sde, dpmpp_2m_sde_heun, dpmpp_3m_sde, restart, plms, dpm_fast, dpm_adaptive, ddim_cfgpp, unipc
 };
 const std::vector<SamplerKind>& all_samplers();
 
@@ -40,8 +40,8 @@ ScheduleKind webui_automatic_schedule(SamplerKind kind);
 const char* webui_schedule_type(SamplerKind kind, std::optional<ScheduleKind> chosen);
 // Adds fresh noise every step (eta and the eta noise seed delta matter).
 bool sampler_is_ancestral(SamplerKind kind);
-// A timestep sampler (the webui's CompVisSampler: DDIM, PLMS): it walks DDPM timesteps, ignores the schedule
-// and starts from unscaled noise.
+// A timestep sampler (the webui's CompVisSampler: DDIM, DDIM CFG++, PLMS, UniPC): it walks DDPM timesteps (UniPC
+// its own time grid of as many steps), ignores the schedule and starts from unscaled noise.
 bool sampler_is_timestep(SamplerKind kind);
 // Draws its noise from a Brownian tree (the webui's 'brownian_noise' option): the DPM++ SDE family.
 bool sampler_uses_brownian_noise(SamplerKind kind);
@@ -49,8 +49,9 @@ bool sampler_uses_brownian_noise(SamplerKind kind);
 // The noise levels the webui samples `steps` steps with, in the order visited:
 // - k-diffusion samplers: make_sigmas(schedule) + the final 0; DPM2 and DPM2 a ask for steps + 1 levels and
 //   drop the next-to-last (the webui's discard_next_to_last_sigma); LCM uses its 50-entry table.
-// - DDIM: the table's sigmas at timesteps 1 + k * (1000 / steps), k = steps-1 .. 0, without a final 0; the
-//   webui's DDIM ignores the schedule choice.
+// - DDIM, DDIM CFG++, PLMS, UniPC: the table's sigmas at timesteps 1 + k * (1000 / steps) below 1000, from the
+//   top, without a final 0 (more than `steps` when 1000 / steps rounds down: UniPC then runs that many steps); the
+//   webui's timestep samplers ignore the schedule choice.
 std::vector<float> sampler_sigmas(SamplerKind kind, ScheduleKind schedule, int steps, const DiscreteSchedule& sd,
                                   const ScheduleOptions& opt = {});
 // The table whose sigma_to_t gives the UNet's timestep: LCM's (quantized) for lcm, `sd` otherwise.

@@ -283,25 +283,45 @@ void sample_dpmpp_2s_ancestral(const Denoiser& model, std::vector<float>& x, con
 // The model is asked at the equivalent k-diffusion latent x / sqrt(abar), so it sees the webui's UNet input.
 // Like the webui, N timesteps make N - 1 steps and the result is the latent at the last timestep (t = 1),
 // not at sigma 0.
-void sample_ddim(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
-                 const SamplerCallback& callback, const SamplerOptions& opt) {
+namespace {
+
+// The webui's ddim and ddim_cfgpp: the step back to the next noise level follows the conditional (guided) eps,
+// or with CFG++ the unconditional one, at the CFG scale / 12.5.
+void ddim_steps(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
+                const SamplerCallback& callback, const SamplerOptions& opt, bool cfgpp) {
     const int steps = (int)sigmas.size() - 1;  // may be 0: then x stays the noise, as in the webui
-    std::vector<float> x_ve, denoised, noise;
+    std::vector<float> x_ve, denoised, uncond, noise;
+    DenoiseExtras extras;
+    if (cfgpp) extras.cfg_multiplier = 1 / 12.5, extras.uncond = &uncond;
     for (int i = 0; i < steps; i++) {
         double sigma = sigmas[i], sigma_prev = sigmas[i + 1];
         double a_t = 1 / (1 + sigma * sigma), a_prev = 1 / (1 + sigma_prev * sigma_prev);
         x_ve.resize(x.size());
         for (size_t j = 0; j < x.size(); j++) x_ve[j] = (float)(x[j] / std::sqrt(a_t));
-        denoise(model, x_ve, sigma, denoised);
+        denoised.resize(x.size());
+        model(x_ve, (float)sigma, denoised, extras);
         if (callback) callback(i, steps, sigmas[i], x, denoised);
         double sigma_eta = opt.eta_ddim * std::sqrt((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev));
         double dir = std::sqrt(1 - a_prev - sigma_eta * sigma_eta);
         draw(rng, noise, x.size());  // the webui draws it even at eta 0
         for (size_t j = 0; j < x.size(); j++) {
-            double e_t = to_d(x_ve[j], denoised[j], sigma);  // the UNet's eps; denoised is its pred_x0
+            // the UNet's eps (guided, or CFG++'s unconditional); denoised is the guided pred_x0
+            double e_t = to_d(x_ve[j], cfgpp ? uncond[j] : denoised[j], sigma);
             x[j] = (float)(std::sqrt(a_prev) * denoised[j] + dir * e_t + sigma_eta * noise[j]);
         }
     }
+}
+
+}  // namespace
+
+void sample_ddim(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
+                 const SamplerCallback& callback, const SamplerOptions& opt) {
+    ddim_steps(model, x, sigmas, rng, callback, opt, false);
+}
+
+void sample_ddim_cfgpp(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
+                       const SamplerCallback& callback, const SamplerOptions& opt) {
+    ddim_steps(model, x, sigmas, rng, callback, opt, true);
 }
 
 // stable-diffusion-webui modules/sd_samplers_lcm.py sample_lcm (Luo et al. 2023): jump to the denoised
@@ -342,6 +362,9 @@ void sample(SamplerKind kind, const Denoiser& model, std::vector<float>& x, cons
         case SamplerKind::dpmpp_3m_sde: return sample_dpmpp_3m_sde(model, x, sigmas, rng, callback, opt);
         case SamplerKind::restart: return sample_restart(model, x, sigmas, rng, callback, opt);
         case SamplerKind::plms: return sample_plms(model, x, sigmas, rng, callback, opt);
+        case SamplerKind::ddim_cfgpp: return sample_ddim_cfgpp(model, x, sigmas, rng, callback, opt);
+        case SamplerKind::unipc:
+            return sample_unipc(model, x, (int)sigmas.size(), sd_schedule().alphas_cumprod, callback, opt.unipc);
         case SamplerKind::dpm_fast:  // KDiffusionSampler.sample: the model's sigma range and n = steps
             return sample_dpm_fast(model, x, sd_schedule().sigma_min(), sd_schedule().sigma_max(), step_count(sigmas),
                                    rng, callback, opt);

@@ -16,10 +16,13 @@
 // its per-image generators), so a seed gives the webui's image. Euler, Heun and DPM2 draw every step even
 // though the noise is unused at the webui's default s_churn = 0.
 // Names, labels, the webui's per-sampler sigma rules: sampler_names.h.
-// Left out: UniPC, DDIM CFG++, img2img's partial schedules.
+// Left out: img2img's partial schedules.
 #pragma once
 #include <cmath>
 #include <functional>
+#include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "pipeline/rng.h"
@@ -28,9 +31,44 @@
 
 namespace sd {
 
+// What a sampler may ask of the denoiser beyond D(x; sigma): the webui's timestep samplers talk to the UNet in
+// its own time and read the unconditional prediction (CFGDenoiserTimesteps, CFGDenoiser.last_noise_uncond).
+struct DenoiseExtras {
+    double timestep = -1;        // >= 0: the UNet's timestep as given (UniPC's continuous time), not sigma_to_t(sigma)
+    double cfg_multiplier = 1;   // the CFG scale is multiplied by this (the webui's cond_scale_miltiplier; CFG++ 1/12.5)
+    std::vector<float>* uncond = nullptr;  // set: receives D from the unconditional prediction alone (CFG++)
+};
+
 // x: the noisy latent(s), sigma: its noise level; writes D(x; sigma) to `denoised` (resized by the caller
-// or the callee to x.size()).
-using Denoiser = std::function<void(const std::vector<float>& x, float sigma, std::vector<float>& denoised)>;
+// or the callee to x.size()). Built from a callable taking (x, sigma, denoised, extras), or from a plain one
+// taking (x, sigma, denoised): a denoiser without guidance, whose unconditional estimate is D itself and which
+// ignores the timestep (a function of sigma alone, as the analytic denoisers of the tests).
+class Denoiser {
+public:
+    using Fn = std::function<void(const std::vector<float>& x, float sigma, std::vector<float>& denoised,
+                                  const DenoiseExtras& extras)>;
+    Denoiser() = default;
+    template <class F, std::enable_if_t<std::is_invocable_v<F&, const std::vector<float>&, float, std::vector<float>&,
+                                                            const DenoiseExtras&>, int> = 0>
+    Denoiser(F f) : fn_(std::move(f)) {}
+    template <class F, std::enable_if_t<std::is_invocable_v<F&, const std::vector<float>&, float, std::vector<float>&> &&
+                                            !std::is_invocable_v<F&, const std::vector<float>&, float,
+                                                                 std::vector<float>&, const DenoiseExtras&>, int> = 0>
+    Denoiser(F f)
+        : fn_([f = std::move(f)](const std::vector<float>& x, float sigma, std::vector<float>& out,
+                                 const DenoiseExtras& e) mutable {
+              f(x, sigma, out);
+              if (e.uncond) *e.uncond = out;
+          }) {}
+    void operator()(const std::vector<float>& x, float sigma, std::vector<float>& denoised,
+                    const DenoiseExtras& extras = {}) const {
+        fn_(x, sigma, denoised, extras);
+    }
+    explicit operator bool() const { return (bool)fn_; }
+
+private:
+    Fn fn_;
+};
 // Called once per step after the step's first model evaluation, with x as it entered the step.
 using SamplerCallback = std::function<void(int step, int steps, float sigma, const std::vector<float>& x,
                                            const std::vector<float>& denoised)>;
@@ -40,12 +78,25 @@ using SamplerCallback = std::function<void(int step, int steps, float sigma, con
 // Brownian tree seeded per image (brownian.h, brownian_noise_sampler below).
 using NoiseSampler = std::function<void(float sigma, float sigma_next, std::vector<float>& noise)>;
 
+// The webui's UniPC settings (modules/shared_options.py uni_pc_*; defaults bh1, time_uniform, 3, true).
+enum class UniPCVariant { bh1, bh2, vary_coeff };      // B(h) = h, B(h) = e^h - 1, or the varying-coefficient form
+enum class UniPCSkip { time_uniform, time_quadratic, logSNR };  // how the time steps are spaced
+UniPCVariant parse_unipc_variant(const std::string& s);  // "bh1", ...; throws std::runtime_error listing the valid ones
+UniPCSkip parse_unipc_skip(const std::string& s);        // "time_uniform", ...
+struct UniPCOptions {
+    UniPCVariant variant = UniPCVariant::bh1;
+    UniPCSkip skip_type = UniPCSkip::time_uniform;
+    int order = 3;                   // 1 .. steps
+    bool lower_order_final = true;   // lower the order over the last steps
+};
+
 struct SamplerOptions {
     double eta = 1.0;       // ancestral samplers (webui setting "Eta for ancestral samplers")
     double eta_ddim = 0.0;  // DDIM (webui "Eta for DDIM")
     double s_noise = 1.0;   // scale of the added noise (webui "sigma noise")
     double s_churn = 0.0, s_tmin = 0.0, s_tmax = INFINITY;  // Karras churn for Euler, Heun, DPM2 (webui: off)
     NoiseSampler noise_sampler;  // the SDE samplers' noise (required by them)
+    UniPCOptions unipc;
 };
 
 // The webui's noise sampler for the SDE samplers (Sampler.create_noise_sampler): a Brownian tree per image over
@@ -85,6 +136,17 @@ void sample_ddim(const Denoiser& model, std::vector<float>& x, const std::vector
                  const SamplerCallback& callback = {}, const SamplerOptions& opt = {});
 void sample_lcm(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
                 const SamplerCallback& callback = {}, const SamplerOptions& opt = {});
+
+// webui sd_samplers_timesteps_impl.ddim_cfgpp (Chung et al. 2024, "CFG++: Manifold-constrained Classifier Free
+// Guidance for Diffusion Models"): DDIM whose step back to the next noise level follows the unconditional eps; the
+// CFG scale is divided by 12.5. Needs the denoiser's unconditional estimate (DenoiseExtras::uncond).
+void sample_ddim_cfgpp(const Denoiser& model, std::vector<float>& x, const std::vector<float>& sigmas, Rng& rng,
+                       const SamplerCallback& callback = {}, const SamplerOptions& opt = {});
+// webui sd_samplers_timesteps_impl.unipc (samplers_unipc.cpp): UniPC multistep with data prediction over `steps`
+// steps of its own time grid on SD's table `alphas_cumprod`; x is variance-preserving noise, as for DDIM. The webui
+// passes the number of DDIM timesteps as `steps` (sampler_sigmas' length for unipc). One model call per step.
+void sample_unipc(const Denoiser& model, std::vector<float>& x, int steps, const std::vector<float>& alphas_cumprod,
+                  const SamplerCallback& callback = {}, const UniPCOptions& opt = {});
 
 // webui sd_samplers_extra.restart_sampler (Xu et al. 2023, "Restart Sampling for Improving Generative
 // Processes"): Heun steps; from 20 steps on, the schedule is rebuilt as Karras and one (36+: two) stretch below

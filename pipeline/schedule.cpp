@@ -205,13 +205,15 @@ std::vector<float> kl_optimal_sigmas(int n, double sigma_min, double sigma_max) 
     return out;
 }
 
-std::vector<float> align_your_steps_sigmas(int n) {
+std::vector<float> align_your_steps_sigmas(int n, bool sdxl) {
     check_steps(n);
-    // https://research.nvidia.com/labs/toronto-ai/AlignYourSteps/howto.html, the SD 1.5 list
-    static const double ays[11] = {14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152, 0.029};
+    // https://research.nvidia.com/labs/toronto-ai/AlignYourSteps/howto.html: the SD 1.5 and the SDXL lists
+    static const double ays_sd15[11] = {14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152, 0.029};
+    static const double ays_sdxl[11] = {14.615, 6.315, 3.771, 2.181, 1.342, 0.862, 0.555, 0.380, 0.234, 0.113, 0.029};
+    const double* ays = sdxl ? ays_sdxl : ays_sd15;
     std::vector<float> out;
     if (n == 11) {
-        for (double v : ays) out.push_back((float)v);
+        for (int j = 0; j < 11; j++) out.push_back((float)ays[j]);
     } else {
         // webui loglinear_interp: np.interp of log sigma (ascending) at np.linspace(0, 1, n), then reversed
         double xs[11], ys[11];
@@ -288,12 +290,13 @@ std::vector<float> beta_sigmas(int n, double sigma_min, double sigma_max, double
 
 namespace {
 
-// webui sgm_uniform (and normal_scheduler(sgm=True)): n + 1 timesteps evenly from the top, the last dropped.
-std::vector<float> sgm_uniform_sigmas(int n, const DiscreteSchedule& table) {
+// webui sgm_uniform (sgm: n + 1 timesteps evenly from sigma_max's down to sigma_min's, the last dropped) and
+// normal_scheduler (n timesteps, both ends kept). The bounds are float32 (torch.tensor(sigma_max)).
+std::vector<float> timestep_spaced_sigmas(int n, const DiscreteSchedule& table, double lo, double hi, bool sgm) {
     check_steps(n);
-    double t_top = table.sigma_to_t(table.sigma_max()), t_bottom = table.sigma_to_t(table.sigma_min());
+    double t_top = table.sigma_to_t((float)hi), t_bottom = table.sigma_to_t((float)lo);
     std::vector<float> out;
-    for (int i = 0; i < n; i++) out.push_back((float)table.t_to_sigma(linspace_at(t_top, t_bottom, n + 1, i)));
+    for (int i = 0; i < n; i++) out.push_back((float)table.t_to_sigma(linspace_at(t_top, t_bottom, sgm ? n + 1 : n, i)));
     out.push_back(0.0f);
     return out;
 }
@@ -322,22 +325,45 @@ std::vector<float> ddim_sigmas(int n, const DiscreteSchedule& table) {
 
 }  // namespace
 
+namespace {
+
+// The webui's "sigma min" / "sigma max" overrides: used when set (non-zero), else the table's ends.
+double bound(double override_, float table_value) { return override_ != 0 ? override_ : table_value; }
+
+}  // namespace
+
 std::vector<float> make_sigmas(ScheduleKind kind, int n, const DiscreteSchedule& table, const ScheduleOptions& opt) {
-    const double lo = table.sigma_min(), hi = table.sigma_max();
+    const double lo = bound(opt.sigma_min, table.sigma_min()), hi = bound(opt.sigma_max, table.sigma_max());
     switch (kind) {
-        case ScheduleKind::discrete:
-        case ScheduleKind::normal: return table.get_sigmas(n);  // normal_scheduler(sgm=False) is get_sigmas
-        case ScheduleKind::karras: return karras_sigmas(n, lo, hi);
+        case ScheduleKind::discrete: return table.get_sigmas(n);  // the webui's uniform ignores the bounds
+        case ScheduleKind::normal: return timestep_spaced_sigmas(n, table, lo, hi, false);
+        case ScheduleKind::karras: return karras_sigmas(n, lo, hi, opt.rho != 0 ? opt.rho : 7.0);
         case ScheduleKind::exponential: return exponential_sigmas(n, lo, hi);
-        case ScheduleKind::polyexponential: return polyexponential_sigmas(n, lo, hi);
-        case ScheduleKind::sgm_uniform: return sgm_uniform_sigmas(n, table);
+        case ScheduleKind::polyexponential: return polyexponential_sigmas(n, lo, hi, opt.rho != 0 ? opt.rho : 1.0);
+        case ScheduleKind::sgm_uniform: return timestep_spaced_sigmas(n, table, lo, hi, true);
         case ScheduleKind::kl_optimal: return kl_optimal_sigmas(n, lo, hi);
-        case ScheduleKind::align_your_steps: return align_your_steps_sigmas(n);
+        case ScheduleKind::align_your_steps: return align_your_steps_sigmas(n, opt.sdxl);
         case ScheduleKind::simple: return simple_sigmas(n, table);
         case ScheduleKind::ddim: return ddim_sigmas(n, table);
         case ScheduleKind::beta: return beta_sigmas(n, lo, hi, opt.beta_alpha, opt.beta_beta);
     }
     throw std::logic_error("make_sigmas: bad kind");
+}
+
+std::vector<std::pair<std::string, double>> schedule_infotext(ScheduleKind kind, bool named, const DiscreteSchedule& table,
+                                                              const ScheduleOptions& opt) {
+    std::vector<std::pair<std::string, double>> out;
+    if (!named) return out;  // the webui's model_wrap.get_sigmas path: nothing written
+    // KDiffusionSampler.get_sigmas compares with the table's ends as Python floats of the float32 values
+    if (opt.sigma_min != 0 && opt.sigma_min != (double)table.sigma_min()) out.push_back({"Schedule min sigma", opt.sigma_min});
+    if (opt.sigma_max != 0 && opt.sigma_max != (double)table.sigma_max()) out.push_back({"Schedule max sigma", opt.sigma_max});
+    const double default_rho = kind == ScheduleKind::karras ? 7.0 : kind == ScheduleKind::polyexponential ? 1.0 : -1.0;
+    if (default_rho != -1 && opt.rho != 0 && opt.rho != default_rho) out.push_back({"Schedule rho", opt.rho});
+    if (kind == ScheduleKind::beta) {
+        out.push_back({"Beta schedule alpha", opt.beta_alpha});
+        out.push_back({"Beta schedule beta", opt.beta_beta});
+    }
+    return out;
 }
 
 void lcm_boundary_scalings(double t, double* c_skip, double* c_out) {

@@ -6,10 +6,10 @@
 // is x0 + sigma_t * noise in k-diffusion's form, sigma_t = sqrt((1 - abar_t) / abar_t). Tables are float32
 // as the webui holds them (ldm registers alphas_cumprod as float32; k-diffusion's CompVisDenoiser derives
 // sigmas and log-sigmas in float32); maps in between are computed in double.
-// Left out: the webui's "Schedule min/max sigma" and "rho" overrides, SDXL's Align Your Steps list;
-// zero-terminal-SNR rescaling.
+// Left out: zero-terminal-SNR rescaling.
 #pragma once
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sd {
@@ -29,10 +29,17 @@ bool is_automatic_schedule(const std::string& name);  // "automatic", any case
 const char* schedule_name(ScheduleKind kind);   // "discrete", "karras", ..., "align_your_steps"
 const char* schedule_label(ScheduleKind kind);  // as the webui writes 'Schedule type': "Uniform", "Karras", ...
 
-// The webui's settings some schedules read (modules/shared_options.py): the Beta schedule's distribution
-// (beta_dist_alpha, beta_dist_beta, both 0.6 by default; written to the infotext as "Beta schedule alpha/beta").
+// The webui's settings the schedules read (modules/shared_options.py), and the one fact about the model they need.
 struct ScheduleOptions {
+    // The Beta schedule's distribution (beta_dist_alpha, beta_dist_beta; infotext "Beta schedule alpha/beta").
     double beta_alpha = 0.6, beta_beta = 0.6;
+    // "sigma min", "sigma max", "rho" (infotext "Schedule min sigma", "Schedule max sigma", "Schedule rho"): 0 is the
+    // default (the model's table ends; rho 7 for Karras, 1 for Polyexponential). The bounds reach every schedule
+    // that takes them (Karras, Exponential, Polyexponential, SGM Uniform, KL Optimal, Normal, Beta); rho only
+    // Karras and Polyexponential; Uniform, Simple, DDIM and Align Your Steps ignore them, as in the webui.
+    double sigma_min = 0, sigma_max = 0, rho = 0;
+    // Align Your Steps takes NVIDIA's SDXL list for SDXL models (the webui's shared.sd_model.is_sdxl).
+    bool sdxl = false;
 };
 
 // k-diffusion's DiscreteSchedule (k_diffusion/external.py) over a table of noise levels; entry i belongs to
@@ -71,9 +78,9 @@ std::vector<float> polyexponential_sigmas(int n, double sigma_min, double sigma_
 // webui kl_optimal (Sabour et al. 2024, "Align Your Steps", eq. for the KL-optimal schedule): n + 1 levels
 // evenly spaced in arctan(sigma), from sigma_max down to sigma_min; it ends at sigma_min, not 0.
 std::vector<float> kl_optimal_sigmas(int n, double sigma_min, double sigma_max);
-// webui get_align_your_steps_sigmas: NVIDIA's 11 optimised SD 1.5 levels (Sabour et al. 2024), log-linearly
-// interpolated to n levels when n != 11, then 0.
-std::vector<float> align_your_steps_sigmas(int n);
+// webui get_align_your_steps_sigmas: NVIDIA's 11 optimised levels (Sabour et al. 2024) for SD 1.5, or for SDXL
+// when `sdxl`, log-linearly interpolated to n levels when n != 11, then 0.
+std::vector<float> align_your_steps_sigmas(int n, bool sdxl = false);
 // webui beta_scheduler (Lee et al. 2024, "Beta Sampling is All You Need"): sigma_min + (sigma_max - sigma_min)
 // * BetaPPF(1 - i / (n - 1); alpha, beta), then 0.
 std::vector<float> beta_sigmas(int n, double sigma_min, double sigma_max, double alpha, double beta);
@@ -81,13 +88,22 @@ std::vector<float> beta_sigmas(int n, double sigma_min, double sigma_max, double
 double beta_ppf(double q, double a, double b);
 
 // n levels of `kind` over `table`, then 0 (KL Optimal: then sigma_min). Karras, exponential, polyexponential,
-// KL Optimal and Beta span the table's sigma_min..sigma_max; Uniform, SGM Uniform, Normal, Simple and DDIM pick
-// timesteps of the table; Align Your Steps ignores it. DDIM may return more than n + 1 levels (the webui's
+// KL Optimal and Beta span sigma_min..sigma_max (the table's, or opt's overrides); Uniform, SGM Uniform, Normal,
+// Simple and DDIM pick timesteps of the table (SGM Uniform and Normal between the overrides' timesteps); Align Your
+// Steps ignores it. DDIM may return more than n + 1 levels (the webui's
 // ddim_scheduler strides the table by 1000 // n from t = 1).
 std::vector<float> make_sigmas(ScheduleKind kind, int n, const DiscreteSchedule& table, const ScheduleOptions& opt = {});
 
 // LCM's boundary condition (webui LCMCompVisDenoiser.get_scaled_out, sigma_data 0.5, timestep scale 10):
 // its denoiser returns c_out * (x - sigma * eps) + c_skip * x, with t the quantized timestep.
+// The "Schedule min sigma" / "Schedule max sigma" / "Schedule rho" / "Beta schedule alpha" / "Beta schedule beta"
+// entries the webui's KDiffusionSampler.get_sigmas adds to the infotext, in its order (all Python floats): a bound
+// only when set and different from the table's own, rho only when set, different from the
+// schedule's default and the schedule takes one. `named` is false when the sampler runs its own sigmas (Automatic
+// without a default schedule: the webui writes none of them then).
+std::vector<std::pair<std::string, double>> schedule_infotext(ScheduleKind kind, bool named, const DiscreteSchedule& table,
+                                                              const ScheduleOptions& opt);
+
 void lcm_boundary_scalings(double t, double* c_skip, double* c_out);
 
 }  // namespace sd

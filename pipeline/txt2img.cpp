@@ -148,10 +148,11 @@ namespace {
 // SD 2.x: the webui's OpenCLIP chunks end-pad with 0 after the first end token, and ldm reads the penultimate
 // layer whatever the webui's CLIP skip says (FrozenOpenCLIPEmbedder layer "penultimate"; the webui's
 // encode_with_transformers leaves layer_idx alone).
-Tensor encode_chunk(const Model& m, std::vector<int> ids, int clip_skip, Arena& arena) {
-    if (!m.sd2()) return clip_encode(m.clip, ids.data(), clip_skip, arena);
+Tensor encode_chunk(const Model& m, std::vector<int> ids, int clip_skip, Arena& arena,
+                    const float* const* rows = nullptr) {
+    if (!m.sd2()) return clip_encode(m.clip, ids.data(), clip_skip, arena, rows);
     open_clip_pad_ids(ids.data(), (int64_t)ids.size());
-    return open_clip_encode(m.open_clip, ids.data(), /*skip=*/2, arena);
+    return open_clip_encode(m.open_clip, ids.data(), /*skip=*/2, arena, rows);
 }
 
 int64_t text_width(const Model& m) { return m.sd2() ? m.open_clip.cfg.width : m.clip.cfg.width; }
@@ -195,11 +196,9 @@ TextEncoder text_encoder(const Model& m, int clip_skip) {
     TextEncoder e;
     e.width = text_width(m);
     e.encode = [&m, clip_skip](const std::vector<int>& ids, const float* const* rows, Arena& arena, float*) {
-        if (!m.sd2()) return clip_encode(m.clip, ids.data(), clip_skip, arena, rows);
-        for (int i = 0; i < (int)ids.size(); i++)
-            if (rows && rows[i])
-                throw std::runtime_error("textual-inversion embeddings are not supported for SD 2.x models yet");
-        return encode_chunk(m, ids, clip_skip, arena);
+        // textual-inversion vectors replace their positions' token embeddings in either tower (the webui's
+        // EmbeddingsWithFixes wraps CLIP's and OpenCLIP's token_embedding alike)
+        return encode_chunk(m, ids, clip_skip, arena, rows);
     };
     return e;
 }
@@ -242,6 +241,11 @@ int webui_total_steps(SamplerKind kind, int steps) {
     return second_order ? 2 * steps : steps;
 }
 
+ScheduleOptions schedule_options_for(ModelFamily family, ScheduleOptions opt) {
+    opt.sdxl = family == ModelFamily::SDXL;
+    return opt;
+}
+
 namespace {
 
 // stack_conds: (1, T_i, C) tensors → (n, T, C), the shorter repeating their last vector.
@@ -268,12 +272,14 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
     auto calls = std::make_shared<int>(0);  // the webui's CFGDenoiser.step
     const bool v = m.prediction == Prediction::v;
     return [&m, cond, uncond, cfg_scale, table, h, w, &arena, cancel, n, calls, lcm, v](
-               const std::vector<float>& x, float sigma, std::vector<float>& out) {
+               const std::vector<float>& x, float sigma, std::vector<float>& out, const DenoiseExtras& extras) {
         if (cancel && cancel->load()) throw Cancelled();
         const int step = (*calls)++;
         Arena::Mark mk = arena.mark();
         const float c_in = (float)(1.0 / std::sqrt((double)sigma * sigma + 1.0));
-        const float t = (float)table.sigma_to_t(sigma);
+        // UniPC names its (fractional) timestep itself, as the webui's CFGDenoiserTimesteps passes it to the UNet
+        const bool given_t = extras.timestep >= 0;
+        const float t = (float)(given_t ? extras.timestep : table.sigma_to_t(sigma));
         std::vector<const Tensor*> parts;
         for (const CondSchedule& c : cond.parts) parts.push_back(&c.at(step));
         Tensor c = stack_conds(parts);  // (P, T, C)
@@ -322,19 +328,29 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
         if (lcm) lcm_boundary_scalings(t, &c_skip, &c_out);
         out.resize(n);
         const float* e_u = u ? eps.data() + P * n : nullptr;
+        const double cfg = cfg_scale * extras.cfg_multiplier;
+        // D from a model output at element i. With a timestep of its own, a v model's output becomes eps as the
+        // webui's CompVisTimestepsVDenoiser does it, with abar at the timestep truncated to an integer.
+        const double abar = given_t ? table.alphas_cumprod[std::min<size_t>((size_t)t, table.alphas_cumprod.size() - 1)] : 0;
+        auto denoised = [&](int64_t i, double e) {
+            if (v && given_t) e = std::sqrt(abar) * e + std::sqrt(1 - abar) * (x[i] * c_in);
+            return v && !given_t ? denoised_from_output(Prediction::v, x[i], e, sigma) : x[i] - (double)sigma * e;
+        };
+        if (extras.uncond) extras.uncond->resize(n);
         for (int64_t i = 0; i < n; i++) {
             // Classifier-free guidance (Ho & Salimans 2022), summed over the AND parts as in composable
             // diffusion (Liu et al. 2022): D_u + sum_k (D_k - D_u) * (weight_k * cfg), written for the model outputs.
             double e;
             if (e_u) {
                 e = e_u[i];
-                for (int64_t k = 0; k < P; k++) e += cond.weights[k] * cfg_scale * ((double)eps[k * n + i] - e_u[i]);
+                for (int64_t k = 0; k < P; k++) e += cond.weights[k] * cfg * ((double)eps[k * n + i] - e_u[i]);
             } else {
                 e = eps[i];
             }
             // D is affine in the model's output at a fixed x (eps or v), so guiding the outputs guides the D's.
-            double d = v ? denoised_from_output(Prediction::v, x[i], e, sigma) : x[i] - (double)sigma * e;
-            out[i] = (float)(c_out * d + c_skip * x[i]);
+            out[i] = (float)(c_out * denoised(i, e) + c_skip * x[i]);
+            // CFG++ reads the unconditional prediction (without an uncond pass, at CFG 1: the conditional one)
+            if (extras.uncond) (*extras.uncond)[i] = (float)denoised(i, e_u ? e_u[i] : eps[i]);
         }
         arena.release(mk);
     };
@@ -432,7 +448,7 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     // img2img (p.start): the schedule of img2img_steps' length, of which the last steps run (pipeline/img2img.h).
     const Img2imgSteps i2i = p.start ? img2img_steps(p.steps, p.start->strength, p.start->hires_steps) : Img2imgSteps{};
     std::vector<float> sigmas = sampler_sigmas(p.sampler, p.schedule, p.start ? i2i.steps : p.steps, sd_schedule(),
-                                               p.schedule_options);
+                                               schedule_options_for(m.info.family, p.schedule_options));
     const std::vector<float> run = p.start ? img2img_sigmas(p.sampler, sigmas, i2i) : sigmas;
     if (p.start && (int64_t)p.start->latent.size() != n)
         throw std::runtime_error("img2img: the init latent does not match the output size");
@@ -468,6 +484,7 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     };
     if (on_step) on_step(0, (int)run.size() - 1);  // sampling starts now
     SamplerOptions opt;
+    opt.unipc = p.unipc;
     // the Brownian tree spans the whole schedule, img2img's too (the webui's create_noise_sampler(x, sigmas, p))
     if (sampler_uses_brownian_noise(p.sampler)) opt.noise_sampler = brownian_noise_sampler(sigmas, {p.seed}, p.rng, n);
     sample(p.sampler, denoise, x, run, rng, cb, opt);

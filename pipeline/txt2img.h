@@ -65,6 +65,7 @@ struct GenerateParams {
     SamplerKind sampler = SamplerKind::euler_a;
     ScheduleKind schedule = ScheduleKind::discrete;
     ScheduleOptions schedule_options;
+    UniPCOptions unipc;        // the webui's UniPC settings (UniPC only)
     int steps = 20;
     double cfg_scale = 7.0;
     int width = 512, height = 512;
@@ -82,6 +83,10 @@ struct GenerateParams {
     std::string lora_dir;      // where the prompt's <lora:NAME:...> files are (pipeline/loras.h)
     const LatentStart* start = nullptr;  // img2img / hires pass: start from this latent part way down; null: noise
 };
+
+// The schedule options for a model of `family`: Align Your Steps takes the SDXL list for SDXL (the webui's
+// sd_model.is_sdxl), the SD 1.5 list for every other family.
+ScheduleOptions schedule_options_for(ModelFamily family, ScheduleOptions opt);
 
 // The webui counts prompt-editing steps in denoiser calls: a sampler it marks second-order (two model calls per
 // step) gets a schedule over 2 × steps (its SamplerData.total_steps).

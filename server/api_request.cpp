@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "app/infotext.h"
 #include "server/http.h"
 
 namespace sd::serve {
@@ -600,12 +601,32 @@ std::string parse_generation_parameters_json(const std::string& text_in) {
             set(k, v);
         }
     }
-    bool clip_skip = false;
-    for (const auto& kv_ : res) clip_skip |= kv_.first == "Clip skip";
-    if (!clip_skip) set("Clip skip", "1");
+    auto has = [&](const char* k) {
+        for (const auto& kv_ : res)
+            if (kv_.first == k) return true;
+        return false;
+    };
+    if (!has("Clip skip")) set("Clip skip", "1");
+    // Values written as JSON numbers, not strings: the schedule settings' defaults (the int 0 the webui fills in)
+    // and the settings their infotext keys map to (opts.cast_value: a float), after the pasted pairs.
+    std::vector<std::pair<std::string, std::string>> numbers;
+    const std::pair<const char*, const char*> schedule_settings[] = {
+        {"Schedule min sigma", "sigma_min"}, {"Schedule max sigma", "sigma_max"}, {"Schedule rho", "rho"}};
+    std::vector<std::pair<std::string, std::string>> settings;
+    for (const char* key : {"Schedule max sigma", "Schedule min sigma", "Schedule rho"})  // infotext_utils' order
+        if (!has(key)) numbers.push_back({key, "0"});
+    for (const auto& [key, setting] : schedule_settings) {  // shared_options' order
+        for (const auto& [k, v] : kv) {
+            char* end = nullptr;
+            double d = std::strtod(v.c_str(), &end);
+            if (k == key && end != v.c_str() && std::isfinite(d)) settings.push_back({setting, python_float_repr(d)});
+        }
+    }
+    numbers.insert(numbers.end(), settings.begin(), settings.end());
     JsonWriter w;
     w.object();
     for (const auto& kv_ : res) w.key(kv_.first).value(kv_.second);
+    for (const auto& [k, v] : numbers) w.key(k).raw(v);
     return w.end().str();
 }
 

@@ -668,6 +668,16 @@ TEST_CASE("cli: schedule type Automatic runs and writes what the webui does") {
     CHECK(beta.find("Schedule type: Beta,") != std::string::npos);
     CHECK(beta.find("RNG: NV, Beta schedule alpha: 0.5, Beta schedule beta: 0.6, Version: ") != std::string::npos);
     CHECK(run_sd({"-m", kTiny, "-p", "x", "--scheduler", "cosine", "-o", s.out + "/c.png"}, s).exit_code == 2);
+    // The sigma min / max / rho settings: used (a different latent) and written where the webui writes them
+    std::string ov = gen("ov.png", {"--sampler", "DPM++ 2M", "--sigma-min", "0.1", "--rho", "5", "--dump-latents",
+                                    s.dir + "/ov"});
+    CHECK(ov.find("RNG: NV, Schedule min sigma: 0.1, Schedule rho: 5.0, Version: ") != std::string::npos);
+    CHECK(latent("ov") != latent("auto"));
+    // Euler a runs k-diffusion's own sigmas under Automatic: nothing is used or written
+    CHECK(gen("ea.png", {"--sampler", "Euler a", "--sigma-max", "8"}).find("Schedule max sigma") == std::string::npos);
+    RunResult bad = run_sd({"-m", kTiny, "-p", "x", "--sigma-min", "5", "--sigma-max", "1", "-o", s.out + "/b.png"}, s);
+    CHECK(bad.exit_code == 2);
+    CHECK(bad.err.find("--sigma-min must be below --sigma-max") != std::string::npos);
 }
 
 TEST_CASE("cli: --batch-count writes numbered files with consecutive seeds") {

@@ -6,11 +6,13 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "app/npy.h"
 #include "pipeline/samplers.h"
 #include "pipeline/schedule.h"
+#include "pipeline/txt2img.h"
 #include "safetensors.h"
 
 using namespace sd;
@@ -96,6 +98,21 @@ Denoiser gaussian_denoiser(const std::vector<float>& mu, const std::vector<float
     };
 }
 
+// DDIM CFG++'s denoiser: classifier-free guidance between two such Gaussians (cond mu, uncond mu_u), at the
+// golden's scale 7.5 times the sampler's multiplier, handing back the unconditional estimate when asked.
+Denoiser guided_gaussian_denoiser(const std::vector<float>& mu, const std::vector<float>& mu_u, const std::vector<float>& s,
+                                  int* evals) {
+    Denoiser cond = gaussian_denoiser(mu, s, evals), uncond = gaussian_denoiser(mu_u, s, nullptr);
+    return [cond, uncond](const std::vector<float>& x, float sigma, std::vector<float>& out, const DenoiseExtras& e) {
+        std::vector<float> dc, du;
+        cond(x, sigma, dc);
+        uncond(x, sigma, du);
+        out.resize(x.size());
+        for (size_t i = 0; i < x.size(); i++) out[i] = (float)(du[i] + 7.5 * e.cfg_multiplier * ((double)dc[i] - du[i]));
+        if (e.uncond) *e.uncond = du;
+    };
+}
+
 struct Case { SamplerKind kind; const char* schedule; int steps; const char* variant; SamplerOptions opt; };
 
 SamplerOptions with(double SamplerOptions::*field, double value) {
@@ -120,7 +137,16 @@ void check_run(const SafeTensors& st, const DiscreteSchedule& sd, const Case& c)
     std::vector<float> mu = golden(st, "den/mu"), s = golden(st, "den/s"), init = golden(st, "noise/init");
     ReplayRng rng(golden(st, "noise/pool"));
     int evals = 0;
-    Denoiser model = gaussian_denoiser(mu, s, &evals);
+    Denoiser model = c.kind == SamplerKind::ddim_cfgpp ? guided_gaussian_denoiser(mu, golden(st, "den/mu_uncond"), s, &evals)
+                                                        : gaussian_denoiser(mu, s, &evals);
+    std::vector<double> timesteps;  // the UNet timesteps UniPC names
+    if (c.kind == SamplerKind::unipc) {
+        Denoiser plain = model;
+        model = [plain, &timesteps](const std::vector<float>& x, float sigma, std::vector<float>& out, const DenoiseExtras& e) {
+            timesteps.push_back(e.timestep);
+            plain(x, sigma, out, e);
+        };
+    }
     std::vector<float> x = init;
     float scale = initial_noise_scale(c.kind, sigmas);
     for (float& v : x) v *= scale;
@@ -128,7 +154,9 @@ void check_run(const SafeTensors& st, const DiscreteSchedule& sd, const Case& c)
     SamplerCallback cb = [&](int step, int steps, float sigma, const std::vector<float>& xs, const std::vector<float>& d) {
         CHECK(step == (int)traj_x.size());
         // Restart rebuilds its list; DPM fast / adaptive walk their own grid over the table's sigma range
-        const bool own_grid = c.kind == SamplerKind::dpm_fast || c.kind == SamplerKind::dpm_adaptive;
+        const bool own_grid = c.kind == SamplerKind::dpm_fast || c.kind == SamplerKind::dpm_adaptive ||
+                              c.kind == SamplerKind::unipc;
+        if (c.kind == SamplerKind::unipc) CHECK(steps == (int)sigmas.size());  // as many steps as DDIM timesteps
         if (!own_grid) CHECK(steps == (int)sigmas.size() - 1);
         if (!own_grid && c.kind != SamplerKind::restart) CHECK(sigma == sigmas[(size_t)step]);
         traj_x.push_back(xs);
@@ -163,6 +191,15 @@ void check_run(const SafeTensors& st, const DiscreteSchedule& sd, const Case& c)
     // function of them, drift slightly: observed 1.1e-4; a wrong step or controller coefficient shows at 1e-2.
     CHECK(close(name + " x", x, golden(st, name + "/x"), c.kind == SamplerKind::dpm_adaptive ? 1e-3 : 1e-5));
     CHECK_MESSAGE(rng.calls == (int)golden(st, name + "/draws")[0], name << ": " << rng.calls << " randn calls");
+    if (c.kind == SamplerKind::unipc) {  // one model call per step, the first at timestep 1000 (t = 1) - 1
+        REQUIRE(timesteps.size() == sigmas.size());
+        CHECK(std::fabs(timesteps.front() - 999.0) < 1e-9);
+        for (double t : timesteps) CHECK((t >= 0 && t <= 999));
+        // time_uniform: t_k = 1 - k (1 - 1/1000) / N, the UNet at 1000 (t_k - 1/1000) = 999 (1 - k / N)
+        if (c.opt.unipc.skip_type == UniPCSkip::time_uniform)
+            for (size_t k = 0; k < timesteps.size(); k++)
+                CHECK(std::fabs(timesteps[k] - 999.0 * (1 - (double)k / timesteps.size())) < 1e-9);
+    }
     if (st.has(name + "/traj_x")) {
         std::vector<float> gx = golden(st, name + "/traj_x"), gd = golden(st, name + "/traj_denoised");
         REQUIRE(traj_x.size() * 24 == gx.size());
@@ -238,6 +275,57 @@ TEST_CASE("schedule: the webui's other schedules (modules/sd_schedulers.py) for 
     CHECK_THROWS_AS(make_sigmas(ScheduleKind::beta, 4, sd, ScheduleOptions{0.0, 0.6}), std::runtime_error);
 }
 
+TEST_CASE("schedule: the webui's sigma min / sigma max / rho settings, and its infotext entries") {
+    SafeTensors st(kGolden);
+    DiscreteSchedule sd = sd_schedule();
+    for (ScheduleKind kind : all_schedules()) {
+        for (auto [smin, smax, rho] : {std::tuple<double, double, double>{0.1, 10.0, 0.0}, {0.0, 8.0, 5.0}, {0.05, 0.0, 3.0}}) {
+            char name[96];
+            std::snprintf(name, sizeof name, "sched/sd/%s/min%g_max%g_rho%g/n10", schedule_name(kind), smin, smax, rho);
+            ScheduleOptions opt;
+            opt.sigma_min = smin, opt.sigma_max = smax, opt.rho = rho;
+            CHECK(close_rel(name, make_sigmas(kind, 10, sd, opt), golden(st, name), 2e-6));
+        }
+    }
+    ScheduleOptions opt;
+    opt.sigma_min = 0.1, opt.sigma_max = 10, opt.rho = 5;
+    // They move the schedules that take them ...
+    CHECK(make_sigmas(ScheduleKind::karras, 10, sd, opt)[0] == 10.0f);
+    CHECK(make_sigmas(ScheduleKind::normal, 10, sd, opt) != make_sigmas(ScheduleKind::normal, 10, sd));
+    // ... and the webui's infotext says so, in its order, for any named schedule (Uniform ignores the bounds but
+    // still records them); rho only where the schedule has one and it differs from its default.
+    using Entries = std::vector<std::pair<std::string, double>>;
+    CHECK(schedule_infotext(ScheduleKind::karras, true, sd, opt) ==
+          Entries{{"Schedule min sigma", 0.1}, {"Schedule max sigma", 10.0}, {"Schedule rho", 5.0}});
+    CHECK(schedule_infotext(ScheduleKind::discrete, true, sd, opt) ==
+          Entries{{"Schedule min sigma", 0.1}, {"Schedule max sigma", 10.0}});
+    CHECK(schedule_infotext(ScheduleKind::discrete, false, sd, opt).empty());  // Automatic without a default
+    opt.rho = 7;
+    CHECK(schedule_infotext(ScheduleKind::karras, true, sd, opt).size() == 2);  // rho 7 is Karras's default
+    CHECK(schedule_infotext(ScheduleKind::polyexponential, true, sd, opt).back() == Entries::value_type{"Schedule rho", 7.0});
+    opt = ScheduleOptions{};
+    opt.sigma_max = sd.sigma_max();  // equal to the model's own: not written
+    CHECK(schedule_infotext(ScheduleKind::exponential, true, sd, opt).empty());
+    CHECK(schedule_infotext(ScheduleKind::beta, true, sd, {}) ==
+          Entries{{"Beta schedule alpha", 0.6}, {"Beta schedule beta", 0.6}});
+}
+
+TEST_CASE("schedule: Align Your Steps takes the SDXL list for SDXL models") {
+    SafeTensors st(kGolden);
+    DiscreteSchedule sd = sd_schedule();
+    for (int n : {4, 10, 11, 25}) {
+        std::string name = "sched/sd/align_your_steps/sdxl/n" + std::to_string(n);
+        ScheduleOptions opt;
+        opt.sdxl = true;
+        CHECK(close_rel(name, make_sigmas(ScheduleKind::align_your_steps, n, sd, opt), golden(st, name), 2e-6));
+    }
+    // The selection by model family: SDXL (base or refiner) gets the SDXL list, every other family the SD 1.5 one.
+    CHECK(schedule_options_for(ModelFamily::SDXL, {}).sdxl);
+    CHECK(!schedule_options_for(ModelFamily::SD1, {}).sdxl);
+    CHECK(!schedule_options_for(ModelFamily::SD2, {}).sdxl);
+    CHECK(make_sigmas(ScheduleKind::align_your_steps, 11, sd, schedule_options_for(ModelFamily::SDXL, {}))[3] == 2.181f);
+}
+
 TEST_CASE("schedule: sigma_to_t and t_to_sigma (log-sigma interpolation)") {
     SafeTensors st(kGolden);
     DiscreteSchedule sd = sd_schedule();
@@ -280,12 +368,16 @@ TEST_CASE("samplers: every sampler x schedule x {1, 4, 10} steps against the flo
                                  SamplerKind::dpm2_a, SamplerKind::dpmpp_2m, SamplerKind::dpmpp_2s_a, SamplerKind::lms,
                                  SamplerKind::ddim, SamplerKind::lcm, SamplerKind::dpmpp_sde, SamplerKind::dpmpp_2m_sde,
                                  SamplerKind::dpmpp_2m_sde_heun, SamplerKind::dpmpp_3m_sde, SamplerKind::restart,
-                                 SamplerKind::plms, SamplerKind::dpm_fast, SamplerKind::dpm_adaptive};
+                                 SamplerKind::plms, SamplerKind::dpm_fast, SamplerKind::dpm_adaptive,
+                                 SamplerKind::ddim_cfgpp, SamplerKind::unipc};
     for (SamplerKind kind : kinds) {
         for (const char* schedule : {"discrete", "karras", "exponential"}) {
             if ((sampler_is_timestep(kind) || kind == SamplerKind::dpm_adaptive) && std::string(schedule) != "discrete")
                 continue;  // the webui ignores the schedule (DPM adaptive: but for the initial noise scale)
-            for (int steps : {1, 4, 10}) check_run(st, sd, Case{kind, schedule, steps, nullptr, {}});
+            for (int steps : {1, 4, 10}) {
+                if (kind == SamplerKind::unipc) steps = steps == 1 ? 7 : steps;  // order 3 needs 3 steps; 7 gives 8
+                check_run(st, sd, Case{kind, schedule, steps, nullptr, {}});
+            }
             if (kind == SamplerKind::dpm_fast)  // its order pattern depends on steps % 3
                 for (int steps : {2, 3, 6}) check_run(st, sd, Case{kind, schedule, steps, nullptr, {}});
             // Restart rebuilds the schedule and restarts from 20 steps (twice from 36)
@@ -325,6 +417,37 @@ TEST_CASE("samplers: churn, eta and s_noise options") {
     check_run(st, sd, {SamplerKind::dpmpp_3m_sde, "karras", 10, "eta05", with(&SamplerOptions::eta, 0.5)});
     check_run(st, sd, {SamplerKind::dpm_fast, "discrete", 10, "eta0", with(&SamplerOptions::eta, 0.0)});
     check_run(st, sd, {SamplerKind::dpm_adaptive, "discrete", 10, "eta0", with(&SamplerOptions::eta, 0.0)});
+    check_run(st, sd, {SamplerKind::ddim_cfgpp, "discrete", 10, "eta1", with(&SamplerOptions::eta_ddim, 1.0)});
+}
+
+TEST_CASE("samplers: UniPC's settings (variant, skip type, order, lower order final)") {
+    SafeTensors st(kGolden);
+    DiscreteSchedule sd = sd_schedule();
+    auto unipc = [](UniPCVariant v, UniPCSkip skip, int order, bool lower_order_final) {
+        SamplerOptions o;
+        o.unipc = UniPCOptions{v, skip, order, lower_order_final};
+        return o;
+    };
+    const UniPCVariant bh1 = UniPCVariant::bh1, bh2 = UniPCVariant::bh2, vary = UniPCVariant::vary_coeff;
+    const UniPCSkip uniform = UniPCSkip::time_uniform;
+    check_run(st, sd, {SamplerKind::unipc, "discrete", 10, "bh2", unipc(bh2, uniform, 3, true)});
+    check_run(st, sd, {SamplerKind::unipc, "discrete", 10, "vary_coeff", unipc(vary, uniform, 3, true)});
+    check_run(st, sd, {SamplerKind::unipc, "discrete", 4, "vary_coeff", unipc(vary, uniform, 3, true)});
+    check_run(st, sd, {SamplerKind::unipc, "discrete", 10, "logSNR", unipc(bh1, UniPCSkip::logSNR, 3, true)});
+    check_run(st, sd, {SamplerKind::unipc, "discrete", 7, "time_quadratic", unipc(bh1, UniPCSkip::time_quadratic, 3, true)});
+    check_run(st, sd, {SamplerKind::unipc, "discrete", 4, "order1", unipc(bh1, uniform, 1, true)});
+    check_run(st, sd, {SamplerKind::unipc, "discrete", 10, "order2", unipc(bh1, uniform, 2, true)});
+    check_run(st, sd, {SamplerKind::unipc, "discrete", 10, "order5", unipc(bh2, uniform, 5, true)});
+    check_run(st, sd, {SamplerKind::unipc, "discrete", 10, "order4_vary", unipc(vary, uniform, 4, true)});
+    check_run(st, sd, {SamplerKind::unipc, "discrete", 10, "full_order_final", unipc(bh1, uniform, 3, false)});
+    // more order than steps: the webui's assertion, here one sentence
+    std::vector<float> x(24, 0.0f);
+    CHECK_THROWS_WITH_AS(sample_unipc(gaussian_denoiser(x, std::vector<float>(24, 1.0f), nullptr), x, 2,
+                                      sd.alphas_cumprod, {}, UniPCOptions{}),
+                         "UniPC of order 3 needs at least 3 steps, got 2", std::runtime_error);
+    CHECK(parse_unipc_variant("vary_coeff") == vary);
+    CHECK(parse_unipc_skip("logSNR") == UniPCSkip::logSNR);
+    CHECK_THROWS_AS(parse_unipc_variant("bh3"), std::runtime_error);
 }
 
 TEST_CASE("samplers: webui step rules (DPM2 discard, DDIM timesteps, initial noise scale)") {
@@ -365,6 +488,27 @@ TEST_CASE("samplers: LMS coefficients integrate the Lagrange basis exactly") {
     double want = ((t2 - t0) * (t2 - t0) - (t1 - t0) * (t1 - t0)) / (2.0 * (t1 - t0));
     CHECK(std::fabs(linear_multistep_coeff(2, t, 1, 0) - want) < 1e-12);
     CHECK_THROWS_AS(linear_multistep_coeff(3, t, 1, 0), std::logic_error);
+}
+
+TEST_CASE("samplers: every sampler the webui 1.10.1 lists, by label and alias") {
+    // modules/sd_samplers_kdiffusion.py samplers_k_diffusion, sd_samplers_timesteps.py samplers_timesteps,
+    // sd_samplers_lcm.py samplers_lcm: (label, aliases)
+    const std::vector<std::pair<const char*, std::vector<const char*>>> webui = {
+        {"DPM++ 2M", {"k_dpmpp_2m"}}, {"DPM++ SDE", {"k_dpmpp_sde"}}, {"DPM++ 2M SDE", {"k_dpmpp_2m_sde"}},
+        {"DPM++ 2M SDE Heun", {"k_dpmpp_2m_sde_heun"}}, {"DPM++ 2S a", {"k_dpmpp_2s_a"}},
+        {"DPM++ 3M SDE", {"k_dpmpp_3m_sde"}}, {"Euler a", {"k_euler_a", "k_euler_ancestral"}}, {"Euler", {"k_euler"}},
+        {"LMS", {"k_lms"}}, {"Heun", {"k_heun"}}, {"DPM2", {"k_dpm_2"}}, {"DPM2 a", {"k_dpm_2_a"}},
+        {"DPM fast", {"k_dpm_fast"}}, {"DPM adaptive", {"k_dpm_ad"}}, {"Restart", {"restart"}}, {"DDIM", {"ddim"}},
+        {"DDIM CFG++", {"ddim_cfgpp"}}, {"PLMS", {"plms"}}, {"UniPC", {"unipc"}}, {"LCM", {"k_lcm"}}};
+    CHECK(webui.size() == all_samplers().size());
+    for (const auto& [label, aliases] : webui) {
+        CAPTURE(label);
+        std::optional<ScheduleKind> sched;
+        const SamplerKind k = parse_sampler(label, &sched);
+        CHECK(!sched.has_value());
+        CHECK(std::string(sampler_display_name(k)) == label);
+        for (const char* a : aliases) CHECK(parse_sampler(a) == k);
+    }
 }
 
 TEST_CASE("samplers: names, display names and schedule suffixes") {

@@ -8,7 +8,9 @@
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <unistd.h>
 
 #include "compare.h"
 #include "models/open_clip.h"
@@ -291,4 +293,31 @@ TEST_CASE("sd2: v-prediction through the denoiser is the webui's DDIM v path, an
         CHECK(finite);
         arena.reset();
     }
+}
+
+TEST_CASE("sd2: a textual-inversion embedding of the text tower's width is spliced in as the webui does") {
+    namespace fs = std::filesystem;
+    SafeTensors gold("tests/data/golden_ti_sd2.safetensors");
+    const fs::path dir = fs::temp_directory_path() / ("sd_emb2_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    write_safetensors((dir / "shiny-thing.safetensors").string(), {{"emb_params", gold.get("emb/vec")}});
+    write_safetensors((dir / "sd1-thing.safetensors").string(), {{"emb_params", Tensor::zeros({1, 768})}});
+    Model& m = tiny2(Prediction::eps);
+    const TextEncoder enc = text_encoder(m, 1);
+    EmbeddingDb db;
+    db.load_dir(dir.string(), enc.width);  // the webui's expected_shape: the text encoder's width (1024 for SD 2.x)
+    Arena arena;
+    // tools/ti_sd2_reference.py: placeholders at the name, OpenCLIP padding, vectors replacing their token
+    // embeddings, penultimate layer, emphasis "Original" at weight 1.2
+    CondSchedule c = learned_conditioning(enc, "a (shiny-thing:1.2) cube", 20, &db, arena);
+    REQUIRE(c.conds.size() == 1);
+    test::Diff d = test::compare(c.conds[0], gold.get("cond"), test::scale_tol(2e-5));
+    MESSAGE(d.summary("sd2 TI conditioning"));
+    CHECK(d.ok);
+    // the vectors matter: the name as plain text is far from it
+    CondSchedule plain = learned_conditioning(enc, "a (shiny-thing:1.2) cube", 20, nullptr, arena);
+    CHECK(!test::compare(plain.conds[0], gold.get("cond"), test::scale_tol(2e-5)).ok);
+    // an SD 1.x embedding (768 wide) is skipped for this model, as the webui skips it: its name stays text
+    CHECK(tokenize_prompt("sd1-thing", &db)[0].fixes.empty());
+    fs::remove_all(dir);
 }

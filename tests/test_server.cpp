@@ -451,6 +451,16 @@ TEST_CASE("png-info: the webui's parse_generation_parameters on our own infotext
     CHECK(p.get("Size-2")->text == "768");
     CHECK(p.get("Model")->text == "v1,5");
     CHECK(p.get("Clip skip")->text == "1");
+    // The schedule settings: 0 (a number) when the infotext has none, else their value under the setting's name
+    CHECK(p.get("Schedule min sigma")->text == "0");
+    CHECK(p.get("Schedule rho")->kind == JsonValue::Number);
+    JsonValue sch = parse_json(serve::parse_generation_parameters_json("p\nSteps: 2, Schedule min sigma: 0.1, Schedule rho: 5.0, Seed: 1"));
+    CHECK(sch.get("Schedule min sigma")->text == "0.1");
+    CHECK(sch.get("sigma_min")->kind == JsonValue::Number);
+    CHECK(sch.get("sigma_min")->number == 0.1);
+    CHECK(sch.get("rho")->number == 5.0);
+    CHECK(sch.get("Schedule max sigma")->number == 0);
+    CHECK(sch.get("sigma_max") == nullptr);
     // A key twice (here "Negative prompt" again in the parameters line): one key, the last value, as a Python dict.
     JsonValue d = parse_json(serve::parse_generation_parameters_json("p\nNegative prompt: a\nSteps: 2, Negative prompt: b, Seed: 1, Seed: 3"));
     CHECK(d.get("Negative prompt")->text == "b");

@@ -27,7 +27,7 @@ struct Run {
 const char* kPrompt = "a photo of an astronaut riding a horse";
 }  // namespace
 
-TEST_CASE("txt2img: Euler and LCM runs on the tiny model match the PyTorch reference's latents") {
+TEST_CASE("txt2img: Euler, LCM, UniPC and DDIM CFG++ runs on the tiny model match the PyTorch reference's latents") {
     SafeTensors golden("tests/data/golden_txt2img.safetensors");
     // The reference starts from token ids; they must be what our tokenizer makes of the prompt.
     std::vector<int> ids = ClipTokenizer::get().encode(kPrompt);
@@ -41,7 +41,11 @@ TEST_CASE("txt2img: Euler and LCM runs on the tiny model match the PyTorch refer
     // above what f32 measured (Euler 5.8e-12, LCM 4.8e-13 on AVX-512). The NMSE is the sharper test here: LCM's
     // c_skip is only 6.9e-6 at its last timestep (19), so a sign error there moves the latent by 1.4e-5 of itself
     // (NMSE 1.9e-10), which the element bound alone passes by a hair.
-    for (const Run& r : {Run{"euler", SamplerKind::euler, 7.0, 1, 3, 1e-10}, Run{"lcm", SamplerKind::lcm, 2.0, 2, 4, 1e-11}}) {
+    // UniPC and DDIM CFG++ also check what the denoiser hands the webui's timestep samplers: UniPC's own
+    // (fractional) UNet timesteps, CFG++'s unconditional estimate and its CFG scale / 12.5.
+    for (const Run& r : {Run{"euler", SamplerKind::euler, 7.0, 1, 3, 1e-10}, Run{"lcm", SamplerKind::lcm, 2.0, 2, 4, 1e-11},
+                         Run{"unipc", SamplerKind::unipc, 7.0, 3, 4, 1e-10},
+                         Run{"ddim_cfgpp", SamplerKind::ddim_cfgpp, 7.0, 4, 3, 1e-10}}) {
         GenerateParams p;
         p.prompt = kPrompt;
         p.negative_prompt = "";

@@ -21,6 +21,8 @@ Tensor names (all F32):
   noise/pool (64, 24)          the noise returned by successive randn calls
   table/alphas_cumprod, table/sigmas, table/log_sigmas (1000,)   the SD table
   sched/<table>/<schedule>/n<N>  make_sigmas output (N + 1,), table sd or lcm
+  sched/sd/<schedule>/min<A>_max<B>_rho<R>/n10   with the webui's sigma min/max and rho settings (0: unset)
+  sched/sd/align_your_steps/sdxl/n<N>            the SDXL list
   map/sigma_in, map/t_out      sigma_to_t on the SD table;  map/t_in, map/sigma_out: t_to_sigma
   run/<sampler>/<schedule>/n<steps>[/<variant>]/sigmas   the sampler's sigmas (webui rules applied)
                                                  .../x       final latent
@@ -131,10 +133,11 @@ def kl_optimal(n, smin, smax):
 
 
 AYS_SD15 = [14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152, 0.029]
+AYS_SDXL = [14.615, 6.315, 3.771, 2.181, 1.342, 0.862, 0.555, 0.380, 0.234, 0.113, 0.029]
 
 
-def align_your_steps(n):
-    sig = list(AYS_SD15)
+def align_your_steps(n, sdxl=False):
+    sig = list(AYS_SDXL if sdxl else AYS_SD15)
     if n != len(sig):
         xs, ys = np.linspace(0, 1, len(sig)), np.log(sig[::-1])
         out = np.exp(np.interp(np.linspace(0, 1, n), xs, ys))[::-1].copy()
@@ -182,22 +185,25 @@ def beta_sched(n, smin, smax, alpha=0.6, beta=0.6):
     return torch.tensor([smin + x * (smax - smin) for x in ts] + [0.0], dtype=torch.float32)
 
 
-def make_sigmas(schedule, n, table, beta_ab=(0.6, 0.6)):
-    smin, smax = table.sigmas[0].item(), table.sigmas[-1].item()
+def make_sigmas(schedule, n, table, beta_ab=(0.6, 0.6), smin=0.0, smax=0.0, rho=0.0, sdxl=False):
+    """KDiffusionSampler.get_sigmas: the webui's sigma_min / sigma_max / rho settings replace the table's ends and
+    the schedule's default rho when non-zero (default_rho: Karras 7, Polyexponential 1, else none)."""
+    smin = smin if smin != 0 else table.sigmas[0].item()
+    smax = smax if smax != 0 else table.sigmas[-1].item()
     if schedule == "discrete":
         return table.get_sigmas(n)
     if schedule == "karras":
-        return karras(n, smin, smax)
+        return karras(n, smin, smax, rho if rho != 0 else 7.0)
     if schedule == "exponential":
         return exponential(n, smin, smax)
     if schedule == "polyexponential":
-        return polyexponential(n, smin, smax)
+        return polyexponential(n, smin, smax, rho if rho != 0 else 1.0)
     if schedule == "sgm_uniform":
         return sgm_uniform(n, table, smin, smax)
     if schedule == "kl_optimal":
         return kl_optimal(n, smin, smax)
     if schedule == "align_your_steps":
-        return align_your_steps(n)
+        return align_your_steps(n, sdxl)
     if schedule == "simple":
         return simple(n, table)
     if schedule == "normal":
@@ -214,7 +220,7 @@ def ddim_timesteps(steps):
 
 
 def sampler_sigmas(sampler, schedule, steps, sd, lcm):
-    if sampler in ("ddim", "plms"):
+    if sampler in TIMESTEP_SAMPLERS:
         return sd.sigmas[ddim_timesteps(steps).flip(0)]
     if sampler == "lcm":
         return make_sigmas(schedule, steps, lcm)
@@ -600,6 +606,145 @@ def run_plms(D, x, timesteps, acp, noise, o, cb):
     return x
 
 
+def run_ddim_cfgpp(Dc, Du, cfg, x, timesteps, acp, noise, o, cb):
+    """The webui's ddim_cfgpp (modules/sd_samplers_timesteps_impl.py, Chung et al. 2024, CFG++): guidance at
+    cfg / 12.5 for pred_x0, the unconditional eps for the direction back to the next noise level."""
+    alphas = acp[timesteps].double()
+    alphas_prev = acp[torch.nn.functional.pad(timesteps[:-1], pad=(1, 0))].double()
+    sigmas_eta = o["eta_ddim"] * ((1 - alphas_prev) / (1 - alphas) * (1 - alphas / alphas_prev)).sqrt()
+    for i in range(len(timesteps) - 1):
+        index = len(timesteps) - 1 - i
+        a_t, a_prev, s_eta = alphas[index].item(), alphas_prev[index].item(), sigmas_eta[index].item()
+        sigma = ((1 - a_t) / a_t) ** 0.5
+        x_ve = x / a_t ** 0.5
+        e_c, e_u = (x_ve - Dc(x_ve, sigma)) / sigma, (x_ve - Du(x_ve, sigma)) / sigma
+        e_t = e_u + cfg / 12.5 * (e_c - e_u)
+        pred_x0 = (x - (1 - a_t) ** 0.5 * e_t) / a_t ** 0.5
+        cb(x, pred_x0)
+        x = a_prev ** 0.5 * pred_x0 + (1.0 - a_prev - s_eta ** 2) ** 0.5 * e_u + s_eta * noise()
+    return x
+
+
+class VP:
+    """UniPC's NoiseScheduleVP('discrete') in float64: log alpha linear in t between t_i = (i+1)/N and
+    0.5 log abar_i, extended linearly beyond the ends."""
+
+    def __init__(self, acp):
+        self.N = len(acp)
+        self.t = np.arange(1, self.N + 1, dtype=np.float64) / self.N
+        self.la = 0.5 * np.log(acp.double().numpy())
+
+    @staticmethod
+    def interp(x, xs, ys):
+        k = int(np.clip(np.searchsorted(xs, x, side="right") - 1, 0, len(xs) - 2))
+        return ys[k] + (x - xs[k]) * (ys[k + 1] - ys[k]) / (xs[k + 1] - xs[k])
+
+    def log_alpha(self, t):
+        return self.interp(t, self.t, self.la)
+
+    def alpha(self, t):
+        return math.exp(self.log_alpha(t))
+
+    def sigma(self, t):
+        return math.sqrt(1 - math.exp(2 * self.log_alpha(t)))
+
+    def lam(self, t):
+        return math.log(self.alpha(t) / self.sigma(t))
+
+    def inverse_lambda(self, lam):
+        la = -0.5 * np.logaddexp(0.0, -2 * lam)
+        return self.interp(la, self.la[::-1].copy(), self.t[::-1].copy())
+
+
+def unipc_times(ns, skip, steps):
+    t_T, t_0 = 1.0, 1.0 / ns.N
+    if skip == "time_uniform":
+        return list(np.linspace(t_T, t_0, steps + 1))
+    if skip == "time_quadratic":
+        return list(np.linspace(t_T ** 0.5, t_0 ** 0.5, steps + 1) ** 2)
+    return [ns.inverse_lambda(v) for v in np.linspace(ns.lam(t_T), ns.lam(t_0), steps + 1)]
+
+
+def run_unipc(D, x, steps, acp, cb, variant="bh1", skip="time_uniform", order=3, lower_order_final=True, x0_model=None):
+    """The webui's unipc (sd_samplers_timesteps_impl.py + models/diffusion/uni_pc/uni_pc.py: multistep,
+    predict_x0, no thresholding), from the UniPC paper's formulas (Zhao et al. 2023, Alg. 1-2 with B(h) = h or
+    e^h - 1, and the varying-coefficient form), float64. The model at (x, t) is x0 = D(x / alpha_t, sigma_t / alpha_t)."""
+    ns = VP(acp)
+    ts = unipc_times(ns, skip, steps)
+    assert steps >= order
+
+    def model_x0(xv, t):
+        if x0_model is not None:  # a real model: x0_model(x, t, alpha_t, sigma_t)
+            return x0_model(xv, t, ns.alpha(t), ns.sigma(t))
+        return D(xv / ns.alpha(t), ns.sigma(t) / ns.alpha(t))
+
+    def update(x, ms, tps, t, k_order, use_corrector):
+        lam0, lam_t = ns.lam(tps[-1]), ns.lam(t)
+        m0 = ms[-1]
+        h = lam_t - lam0
+        rks = [(ns.lam(tps[-(i + 1)]) - lam0) / h for i in range(1, k_order)]
+        D1s = [(ms[-(i + 1)] - m0) / rk for i, rk in zip(range(1, k_order), rks)]
+        rks = np.array(rks + [1.0])
+        K = len(rks)
+        hh = -h
+        hphi1 = math.expm1(hh)
+        base = ns.sigma(t) / ns.sigma(tps[-1]) * x - ns.alpha(t) * hphi1 * m0
+        a_t = ns.alpha(t)
+        model_t = None
+        if variant == "vary_coeff":
+            C = np.array([[r ** j / math.factorial(j + 1) for j in range(K)] for r in rks])
+            hphis, hp, fact = [], hphi1, 1
+            for k in range(1, K + 2):
+                hphis.append(hp)
+                hp = hp / hh - 1 / fact
+                fact *= k + 1
+            xt = base.clone()
+            if D1s:
+                Ap = np.linalg.inv(C[:-1, :-1])
+                for k in range(K - 1):
+                    xt = xt - a_t * hphis[k + 1] * sum(float(Ap[k][j]) * D1s[j] for j in range(K - 1))
+            if use_corrector:
+                Ac = np.linalg.inv(C)
+                model_t = model_x0(xt, t)
+                xt = base.clone()
+                for k in range(K - 1):
+                    xt = xt - a_t * hphis[k + 1] * sum(float(Ac[k][j]) * D1s[j] for j in range(K - 1))
+                k_last = max(K - 2, 0)  # the webui's loop variable after its loop
+                xt = xt - a_t * hphis[K] * (model_t - m0) * float(Ac[k_last][-1])
+            return xt, model_t
+        B = hh if variant == "bh1" else math.expm1(hh)
+        R = np.array([[r ** (i - 1) for r in rks] for i in range(1, k_order + 1)])
+        b, hp, fact = [], hphi1 / hh - 1, 1
+        for i in range(1, k_order + 1):
+            b.append(hp * fact / B)
+            fact *= i + 1
+            hp = hp / hh - 1 / fact
+        b = np.array(b)
+        xt = base.clone()
+        if D1s:
+            rp = [0.5] if k_order == 2 else np.linalg.solve(R[:-1, :-1], b[:-1])
+            xt = base - a_t * B * sum(float(r) * d for r, d in zip(rp, D1s))
+        if use_corrector:
+            rc = [0.5] if k_order == 1 else np.linalg.solve(R, b)
+            model_t = model_x0(xt, t)
+            corr = sum(float(r) * d for r, d in zip(rc[:-1], D1s)) if D1s else 0
+            xt = base - a_t * B * (corr + float(rc[-1]) * (model_t - m0))
+        return xt, model_t
+
+    ms, tps = [model_x0(x, ts[0])], [ts[0]]
+    for step in range(1, steps + 1):
+        cb(x, ms[-1])
+        if step < order:
+            x, mx = update(x, ms, tps, ts[step], step, True)
+            ms.append(mx)
+            tps.append(ts[step])
+            continue
+        k_order = min(order, steps + 1 - step) if lower_order_final else order
+        x, mx = update(x, ms, tps, ts[step], k_order, step != steps)
+        ms, tps = ms[1:] + [mx], tps[1:] + [ts[step]]
+    return x
+
+
 class DPMSolver:
     """k-diffusion's DPMSolver (sampling.py), float64, with the eps cache made explicit."""
 
@@ -705,13 +850,15 @@ RUNNERS = {"euler": run_euler, "euler_a": run_euler_a, "heun": run_heun, "dpm2":
            "restart": run_restart}
 SAMPLERS = ["euler", "euler_a", "heun", "dpm2", "dpm2_a", "dpmpp_2m", "dpmpp_2s_a", "lms", "ddim", "lcm",
             "dpmpp_sde", "dpmpp_2m_sde", "dpmpp_2m_sde_heun", "dpmpp_3m_sde", "restart", "plms", "dpm_fast",
-            "dpm_adaptive"]
+            "dpm_adaptive", "ddim_cfgpp", "unipc"]
+TIMESTEP_SAMPLERS = ("ddim", "plms", "ddim_cfgpp", "unipc")
 SCHEDULES = ["discrete", "karras", "exponential"]
 NEW_SCHEDULES = ["polyexponential", "sgm_uniform", "kl_optimal", "align_your_steps", "simple", "normal", "ddim", "beta"]
 STEPS = [1, 4, 10]
+OVERRIDES = [(0.1, 10.0, 0.0), (0.0, 8.0, 5.0), (0.05, 0.0, 3.0)]  # (sigma_min, sigma_max, rho), 0 = default
 TRAJ = {("euler_a", "karras", 10), ("lms", "discrete", 10), ("dpmpp_2m", "karras", 10), ("heun", "exponential", 4),
         ("ddim", "discrete", 10), ("dpmpp_sde", "karras", 10), ("dpmpp_3m_sde", "exponential", 10),
-        ("plms", "discrete", 10), ("restart", "karras", 20)}
+        ("plms", "discrete", 10), ("restart", "karras", 20), ("unipc", "discrete", 10), ("ddim_cfgpp", "discrete", 10)}
 VARIANTS = [  # (sampler, schedule, steps, name, options)
     ("euler", "discrete", 10, "churn", {"s_churn": 1.0}),
     ("heun", "karras", 4, "churn", {"s_churn": 2.0}),
@@ -728,7 +875,19 @@ VARIANTS = [  # (sampler, schedule, steps, name, options)
     ("dpmpp_3m_sde", "karras", 10, "eta05", {"eta": 0.5}),
     ("dpm_fast", "discrete", 10, "eta0", {"eta": 0.0}),
     ("dpm_adaptive", "discrete", 10, "eta0", {"eta": 0.0}),
+    ("ddim_cfgpp", "discrete", 10, "eta1", {"eta_ddim": 1.0}),
+    ("unipc", "discrete", 10, "bh2", {"unipc": {"variant": "bh2"}}),
+    ("unipc", "discrete", 10, "vary_coeff", {"unipc": {"variant": "vary_coeff"}}),
+    ("unipc", "discrete", 4, "vary_coeff", {"unipc": {"variant": "vary_coeff"}}),
+    ("unipc", "discrete", 10, "logSNR", {"unipc": {"skip": "logSNR"}}),
+    ("unipc", "discrete", 7, "time_quadratic", {"unipc": {"skip": "time_quadratic"}}),
+    ("unipc", "discrete", 4, "order1", {"unipc": {"order": 1}}),
+    ("unipc", "discrete", 10, "order2", {"unipc": {"order": 2}}),
+    ("unipc", "discrete", 10, "order5", {"unipc": {"order": 5, "variant": "bh2"}}),
+    ("unipc", "discrete", 10, "order4_vary", {"unipc": {"order": 4, "variant": "vary_coeff"}}),
+    ("unipc", "discrete", 10, "full_order_final", {"unipc": {"lower_order_final": False}}),
 ]
+CFG_SCALE = 7.5  # DDIM CFG++'s guidance scale in the goldens
 DEFAULTS = {"eta": 1.0, "eta_ddim": 0.0, "s_noise": 1.0, "s_churn": 0.0}
 
 
@@ -736,12 +895,18 @@ def run_case(sampler, schedule, steps, opts, sd, lcm, den, init, pool):
     o = dict(DEFAULTS, **opts)
     sigmas32 = sampler_sigmas(sampler, schedule, steps, sd, lcm)
     sigmas = [float(v) for v in sigmas32]
-    mu, s2 = den
+    mu, s2 = den[0], den[1]
     D = lambda x, sigma: (s2 * x + sigma ** 2 * mu) / (s2 + sigma ** 2)  # noqa: E731
     noise = Noise(pool)
     traj_x, traj_d = [], []
     cb = lambda x, d: (traj_x.append(x.flatten().clone()), traj_d.append(d.flatten().clone()))  # noqa: E731
-    if sampler in ("ddim", "plms"):
+    if sampler == "unipc":  # steps: as many as the webui's DDIM timesteps
+        x = run_unipc(D, init.view(SHAPE).double(), len(ddim_timesteps(steps)), sd.acp, cb, **o.get("unipc", {}))
+    elif sampler == "ddim_cfgpp":  # a second Gaussian for the unconditional prediction, guided at CFG_SCALE
+        mu_u = den[2]
+        Du = lambda x, sigma: (s2 * x + sigma ** 2 * mu_u) / (s2 + sigma ** 2)  # noqa: E731
+        x = run_ddim_cfgpp(D, Du, CFG_SCALE, init.view(SHAPE).double(), ddim_timesteps(steps), sd.acp, noise, o, cb)
+    elif sampler in ("ddim", "plms"):
         x = init.view(SHAPE).double()
         x = (run_ddim if sampler == "ddim" else run_plms)(D, x, ddim_timesteps(steps), sd.acp, noise, o, cb)
     else:
@@ -770,9 +935,10 @@ def main():
     s = 0.3 + 1.2 * torch.rand(n, generator=g)
     init = torch.randn(n, generator=g)
     pool = torch.randn(POOL, n, generator=g)
-    den = (mu.double().view(SHAPE), (s.double() ** 2).view(SHAPE))
+    mu_uncond = torch.randn(n, generator=g) * 0.5
+    den = (mu.double().view(SHAPE), (s.double() ** 2).view(SHAPE), mu_uncond.double().view(SHAPE))
 
-    T = [("den/mu", mu), ("den/s", s), ("noise/init", init), ("noise/pool", pool),
+    T = [("den/mu", mu), ("den/s", s), ("den/mu_uncond", mu_uncond), ("noise/init", init), ("noise/pool", pool),
          ("table/alphas_cumprod", sd.acp), ("table/sigmas", sd.sigmas), ("table/log_sigmas", sd.log_sigmas)]
     for tname, table in (("sd", sd), ("lcm", lcm)):
         for schedule in SCHEDULES + NEW_SCHEDULES:
@@ -780,6 +946,14 @@ def main():
                 T.append(("sched/%s/%s/n%d" % (tname, schedule, steps), make_sigmas(schedule, steps, table)))
     for a, b in ((0.5, 0.7), (0.9, 0.3)):  # the Beta schedule's --beta-alpha / --beta-beta
         T.append(("sched/sd/beta_a%g_b%g/n10" % (a, b), make_sigmas("beta", 10, sd, (a, b))))
+    # The webui's "sigma min" / "sigma max" / "rho" settings on every schedule (those that ignore them too), and
+    # the SDXL Align Your Steps list
+    for schedule in SCHEDULES + NEW_SCHEDULES:
+        for smin, smax, rho in OVERRIDES:
+            T.append(("sched/sd/%s/min%g_max%g_rho%g/n10" % (schedule, smin, smax, rho),
+                      make_sigmas(schedule, 10, sd, smin=smin, smax=smax, rho=rho)))
+    for steps in (4, 10, 11, 25):
+        T.append(("sched/sd/align_your_steps/sdxl/n%d" % steps, make_sigmas("align_your_steps", steps, sd, sdxl=True)))
 
     # sigma_to_t / t_to_sigma on the SD table: random, table values, out of range
     sig_in = torch.cat([torch.exp(torch.empty(40).uniform_(math.log(0.02), math.log(20.0), generator=g)),
@@ -790,10 +964,11 @@ def main():
 
     cases = []
     for sampler in SAMPLERS:
-        for schedule in (["discrete"] if sampler in ("ddim", "plms") else SCHEDULES):
+        for schedule in (["discrete"] if sampler in TIMESTEP_SAMPLERS else SCHEDULES):
             if sampler == "dpm_adaptive" and schedule != "discrete":
                 continue  # it ignores the schedule but for the initial noise scale
-            for steps in STEPS + ([20, 36] if sampler == "restart" else [2, 3, 6] if sampler == "dpm_fast" else []):
+            for steps in ([4, 7, 10] if sampler == "unipc" else  # order 3 needs 3 steps; 7 gives 8 timesteps
+                          STEPS + ([20, 36] if sampler == "restart" else [2, 3, 6] if sampler == "dpm_fast" else [])):
                 cases.append((sampler, schedule, steps, None, {}))
     for sampler in ("euler", "dpmpp_2m", "dpm2"):  # the new schedules drive the samplers like the old ones
         for schedule in NEW_SCHEDULES:
@@ -816,10 +991,18 @@ def main():
     # deterministic samplers must converge to x(0) as the steps grow, the high-order ones fastest.
     def ode_error(sampler, steps):
         stochastic = "sde" in sampler or sampler.startswith("dpm_")
-        sig, x, _, _, _, _ = run_case(sampler, "karras", steps, dict(eta=0.0) if stochastic else {}, sd, lcm,
-                                      den, init, pool)
+        opts = dict(eta=0.0) if stochastic else {}
+        if sampler == "unipc":  # its high order shows with logSNR steps and the full order to the end (the
+            # default time_uniform spends its last, order-1 step on most of the log-SNR range: ratio ~2.3)
+            opts = {"unipc": {"skip": "logSNR", "lower_order_final": False}}
+        sig, x, _, _, _, _ = run_case(sampler, "karras", steps, opts, sd, lcm, den, init, pool)
         mu64, s64 = mu.double(), s.double()
-        if sampler in ("ddim", "plms"):  # VP latents: x_T = noise / sqrt(abar_T); the result is at t = 1, times sqrt(abar_1)
+        if sampler == "unipc":  # VP latents from t = 1 (table entry 999) to t = 1/N (entry 0)
+            sig_T, a_end = sd.sigmas[-1].item(), sd.acp[0].item()
+            x_T = init.double() * (1 + sig_T ** 2) ** 0.5
+            sig_end = ((1 - a_end) / a_end) ** 0.5
+            exact = (mu64 + (x_T - mu64) * ((s64 ** 2 + sig_end ** 2) / (s64 ** 2 + sig_T ** 2)).sqrt()) * a_end ** 0.5
+        elif sampler in ("ddim", "plms"):  # VP latents: x_T = noise / sqrt(abar_T); the result is at t = 1, times sqrt(abar_1)
             sig_T, a_end = sig[0].item(), sd.acp[1].item()
             x_T = init.double() * (1 + sig_T ** 2) ** 0.5
             sig_end = ((1 - a_end) / a_end) ** 0.5
@@ -833,7 +1016,7 @@ def main():
     for sampler, steps, min_ratio in (("dpm_fast", 10, 3.0), ("euler", 100, 1.8), ("ddim", 100, 1.8), ("heun", 20, 3.0), ("dpm2", 20, 3.0),
                                       ("dpmpp_2m", 20, 3.0), ("lms", 20, 3.0), ("dpmpp_sde", 20, 3.0),
                                       ("dpmpp_2m_sde", 20, 3.0), ("dpmpp_2m_sde_heun", 20, 3.0),
-                                      ("dpmpp_3m_sde", 10, 3.0), ("plms", 20, 2.2)):
+                                      ("dpmpp_3m_sde", 10, 3.0), ("plms", 20, 2.2), ("unipc", 10, 3.0)):
         e1, e2 = ode_error(sampler, steps), ode_error(sampler, 2 * steps)
         print("%-9s error vs the exact ODE solution: %.2e at %d steps, %.2e at %d (ratio %.1f)" %
               (sampler, e1, steps, e2, 2 * steps, e1 / e2))

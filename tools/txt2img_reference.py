@@ -16,10 +16,15 @@ below from their sources:
                                   c_out = T / sqrt(T^2 + 0.25), T = 10 * t (t from the LCM table)
   k-diffusion sample_euler        x = noise * sigmas[0]; x += (sigmas[i+1] - sigmas[i]) * (x - D(x)) / sigmas[i]
   webui sample_lcm                x = D_lcm(x, sigmas[i]); then + sigmas[i+1] * noise while sigmas[i+1] > 0
+  webui CFGDenoiserTimesteps      eps = eps_u + cfg * (eps_c - eps_u) at the UNet timestep the sampler names
+  webui unipc                     sampler_reference.run_unipc with that model: x0 = (x - sigma_t eps) / alpha_t at
+                                  timestep 1000 (t - 1/1000), rounded to float32; x starts as the noise
+  webui ddim_cfgpp                DDIM with eps at cfg / 12.5 for pred_x0 and eps_u for the direction (eta 0)
 Runs (64x64 image, latent (1, 4, 8, 8)); per run the golden holds <run>/x (the final latent), <run>/traj (the x
 entering each step, (steps, 256)) and <run>/denoised (each step's D, (steps, 256)):
   euler: prompt "a photo of an astronaut riding a horse", negative "", CFG 7, seed 1, 3 steps, discrete schedule
   lcm:   the same prompt, negative "", CFG 2, seed 2, 4 steps, the LCM table's discrete schedule
+  unipc: CFG 7, seed 3, 4 steps (bh1, time_uniform, order 3);  ddim_cfgpp: CFG 7, seed 4, 3 steps
 The token ids are stored too (ids/cond, ids/uncond); the tokenizer itself is tested against its own golden.
 """
 import argparse
@@ -37,7 +42,9 @@ from ref_nn import read_safetensors, write_safetensors  # noqa: E402
 OUT = os.path.join(R.ROOT, "tests", "data", "golden_txt2img.safetensors")
 BOS, EOS = 49406, 49407
 RUNS = [dict(name="euler", sampler="euler", cfg=7.0, seed=1, steps=3),
-        dict(name="lcm", sampler="lcm", cfg=2.0, seed=2, steps=4)]
+        dict(name="lcm", sampler="lcm", cfg=2.0, seed=2, steps=4),
+        dict(name="unipc", sampler="unipc", cfg=7.0, seed=3, steps=4),
+        dict(name="ddim_cfgpp", sampler="ddim_cfgpp", cfg=7.0, seed=4, steps=3)]
 H = W = 8  # latent of a 64x64 image
 
 
@@ -85,7 +92,50 @@ def make_denoiser(unet, context, cfg, table, lcm):
     return D
 
 
+def run_timestep_sampler(unet, context, r):
+    """UniPC and DDIM CFG++ (the webui's timestep samplers): the UNet sees the VP latent and the timestep as named."""
+    sd = S.sd_table()
+    rng = WebuiCpuRng(r["seed"])
+    x = rng.next()
+    traj, dens = [], []
+
+    def eps_pair(xv, t):  # (uncond, cond) eps at VP latent xv, float32 timestep t
+        tt = torch.tensor([t, t], dtype=torch.float32).double()
+        with torch.no_grad():
+            e = unet(torch.cat([xv, xv]), tt, context)
+        return e[0:1], e[1:2]
+
+    cb = lambda xv, d: (traj.append(xv.flatten()), dens.append(d.flatten()))  # noqa: E731
+    if r["sampler"] == "unipc":
+        def x0_model(xv, t, alpha, sigma):
+            e_u, e_c = eps_pair(xv, (t - 1.0 / 1000) * 1000.0)
+            return (xv - sigma * (e_u + r["cfg"] * (e_c - e_u))) / alpha
+        x = S.run_unipc(None, x, len(S.ddim_timesteps(r["steps"])), sd.acp, cb, x0_model=x0_model)
+        sigmas = sd.sigmas[S.ddim_timesteps(r["steps"]).flip(0)]
+    else:
+        ts = S.ddim_timesteps(r["steps"])
+        sigmas = sd.sigmas[ts.flip(0)]
+        acp = sd.acp.double()
+        for i in range(len(ts) - 1):
+            index = len(ts) - 1 - i
+            a_t, a_prev = acp[ts[index]].item(), acp[ts[index - 1]].item()
+            e_u, e_c = eps_pair(x, float(ts[index]))
+            e_t = e_u + r["cfg"] / 12.5 * (e_c - e_u)
+            pred_x0 = (x - (1 - a_t) ** 0.5 * e_t) / a_t ** 0.5
+            cb(x, pred_x0)
+            rng.next()  # drawn every step, unused at eta 0
+            x = a_prev ** 0.5 * pred_x0 + (1 - a_prev) ** 0.5 * e_u
+    f = lambda a: a.to(torch.float32).numpy()  # noqa: E731
+    return {f"{r['name']}/x": f(x), f"{r['name']}/traj": f(torch.stack(traj)),
+            f"{r['name']}/denoised": f(torch.stack(dens)), f"{r['name']}/sigmas": sigmas.numpy()}
+
+
 def run(clip, unet, r):
+    if r["sampler"] in ("unipc", "ddim_cfgpp"):
+        with torch.no_grad():
+            cond = clip(ids(R.PROMPT_IDS[1:-1]))["hidden_last"]
+            uncond = clip(ids([]))["hidden_last"]
+        return run_timestep_sampler(unet, torch.cat([uncond, cond]), r)
     sd = S.sd_table()
     lcm = r["sampler"] == "lcm"
     table = S.lcm_table(sd) if lcm else sd
