@@ -83,8 +83,10 @@ TSAN_FLAGS := -O1 -g -fsanitize=thread
 # Nothing slow needed leaving out: the whole suite takes ~5 CPU minutes under ASan (VAE tiling and TAESD are most
 # of it). Tests that measure speed (skipped by default) would mean nothing here, so they stay out.
 SAN_EXCLUDE := -tce="*timing*"
-# TSan: the pool, every kernel run at 1..3 threads, concurrent tokenizer callers, the background model hash (~1 minute).
+# TSan: the pool, every kernel run at 1..3 threads, concurrent tokenizer callers, the background model hash (~1 minute),
+# then the whole of tests/test_server.cpp (loop thread, engine worker, hash thread, test clients; a few minutes).
 TSAN_TESTS  := -tc="*model hash*,*parallel_for*,*gemm*,*matmul*,*conv2d*,*attention matches*,*norm*,*softmax*,*convert_*,*gelu*,*thread*,*concurrent*"
+TSAN_SERVER := -sf="*test_server.cpp"
 SAN_ENV  := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
@@ -102,6 +104,7 @@ test-sanitize: sd  # tests/test_cli.cpp runs ./sd (unsanitized: ASan cannot star
 	$(SAN_ENV) build-asan/run_tests $(SAN_EXCLUDE)
 	CXXFLAGS="$(TSAN_FLAGS)" $(MAKE) --no-print-directory BUILD=build-tsan build-tsan/run_tests
 	$(TSAN_ENV) build-tsan/run_tests $(TSAN_TESTS)
+	$(TSAN_ENV) build-tsan/run_tests $(TSAN_SERVER)
 
 # `make fuzz FUZZ_SECONDS=N`: every libFuzzer target (clang only) for N seconds each, one after another.
 FUZZ_SECONDS ?= 60
@@ -113,7 +116,7 @@ FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno
 FUZZ_OBJ := $(addprefix build-fuzz/,json.o safetensors.o app/checkpoint.o app/options.o \
               app/image_io.o tokenizer/clip_tokenizer.o tokenizer/unicode_tables.o \
               app/sha256.o pipeline/prompt_parser.o pipeline/prompt_chunks.o \
-              server/http.o server/api_request.o pipeline/sampler_names.o pipeline/schedule.o)
+              server/http.o server/api_request.o pipeline/sampler_names.o pipeline/schedule.o app/infotext.o)
 fuzz-build:
 	CXXFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" $(MAKE) --no-print-directory BUILD=build-fuzz \
 	    CXX=$(FUZZ_CXX) $(FUZZ_OBJ)

@@ -298,4 +298,22 @@ Image read_image(const std::string& path) {
     return img;
 }
 
+Image decode_image(const std::vector<uint8_t>& bytes, const std::string& what, int64_t max_pixels) {
+    int w = 0, h = 0, c = 0;
+    const int n = (int)std::min<size_t>(bytes.size(), INT32_MAX);
+    if (bytes.empty() || !stbi_info_from_memory(bytes.data(), n, &w, &h, &c))
+        throw std::runtime_error(what + " is not an image sd can read (PNG, JPEG, BMP, GIF, TGA, PSD, PNM)");
+    if ((int64_t)w * h > max_pixels || w > 16384 || h > 16384)
+        throw std::runtime_error(what + " is " + std::to_string(w) + "x" + std::to_string(h) + "; at most " +
+                                 std::to_string(max_pixels) + " pixels are read");
+    const int want = c == 2 || c == 4 ? 4 : 3;  // keep alpha where there is one
+    unsigned char* p = stbi_load_from_memory(bytes.data(), n, &w, &h, &c, want);
+    if (!p) throw std::runtime_error("cannot read " + what + ": " + stbi_failure_reason());
+    Image img;
+    img.width = w; img.height = h; img.channels = want;
+    img.pixels.assign(p, p + (size_t)w * h * want);
+    stbi_image_free(p);
+    return img;
+}
+
 }  // namespace sd

@@ -35,6 +35,9 @@ Image read_image_rgb(const std::string& path);
 // Reads PNG/JPEG/BMP/... keeping transparency: RGB, or RGBA when the file has alpha (gray becomes RGB). Throws
 // one sentence naming the file: missing, unreadable, not an image, or larger than 16384 pixels a side.
 Image read_image(const std::string& path);
+// read_image on bytes in memory (an image sent to the server); `what` names it in the error ("init_images[0]"),
+// and an image above max_pixels is refused from its header, before it is decoded.
+Image decode_image(const std::vector<uint8_t>& bytes, const std::string& what, int64_t max_pixels);
 
 // The text chunks of a PNG (tEXt and uncompressed iTXt), in file order; throws on a malformed PNG.
 std::vector<std::pair<std::string, std::string>> read_png_text(const std::vector<uint8_t>& png);

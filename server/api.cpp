@@ -135,9 +135,7 @@ void Api::handle(const http::Request& req, std::shared_ptr<http::Responder> out)
         http::Response r = embeddings(true);
         return out->send(r.status == 200 ? json_response(200, "null") : r);
     }
-    if (p == "/sdapi/v1/img2img")
-        return out->send(failure(501, "NotImplementedError",
-                                 "img2img is not available in this server yet; use /sdapi/v1/txt2img"));
+    if (p == "/sdapi/v1/img2img") return img2img(req, out);
     if (p == "/sdapi/v1/scripts") return out->send(json_response(200, "{\"txt2img\":[],\"img2img\":[]}"));
     if (p == "/sdapi/v1/sd-vae" || p == "/sdapi/v1/loras" || p == "/sdapi/v1/upscalers" ||
         p == "/sdapi/v1/latent-upscale-modes" || p == "/sdapi/v1/hypernetworks" || p == "/sdapi/v1/face-restorers" ||
@@ -163,11 +161,8 @@ void Api::handle(const http::Request& req, std::shared_ptr<http::Responder> out)
     out->send(detail(404, "Not Found"));
 }
 
-void Api::txt2img(const http::Request& req, std::shared_ptr<http::Responder> out) {
-    Txt2ImgRequest t;
-    std::vector<FieldError> errors;
-    if (!parse_txt2img(req.body, cfg_.limits, &t, &errors)) return out->send(unprocessable(errors));
-    Job job;
+// The job both generation routes make from the request's common fields; false when a refusal was sent.
+bool Api::make_job(const Txt2ImgRequest& t, std::shared_ptr<http::Responder>& out, Job* job) {
     if (!t.checkpoint.empty()) {
         Checkpoint c;
         if (!engine_.find_checkpoint(t.checkpoint, &c)) {
@@ -175,21 +170,25 @@ void Api::txt2img(const http::Request& req, std::shared_ptr<http::Responder> out
             e.loc = {"\"body\"", "\"override_settings\"", "\"sd_model_checkpoint\""};
             e.msg = "model '" + t.checkpoint + "' not found";
             e.type = "value_error";
-            return out->send(unprocessable(std::vector<FieldError>{e}));
+            out->send(unprocessable(std::vector<FieldError>{e}));
+            return false;
         }
-        job.checkpoint = c.path;
+        job->checkpoint = c.path;
     }
     const int clip_skip = t.clip_skip > 0 ? t.clip_skip : engine_.clip_skip_default();
-    if (clip_skip > engine_.text_layers())
-        return out->send(unprocessable("override_settings", "CLIP_stop_at_last_layers " + std::to_string(clip_skip) +
-                                                                " is more than the text encoder's " +
-                                                                std::to_string(engine_.text_layers()) + " layers"));
+    if (clip_skip > engine_.text_layers()) {
+        out->send(unprocessable("override_settings", "CLIP_stop_at_last_layers " + std::to_string(clip_skip) +
+                                                         " is more than the text encoder's " +
+                                                         std::to_string(engine_.text_layers()) + " layers"));
+        return false;
+    }
     // The CLI's memory check, at once when the model is loaded and idle; else the worker makes it before the
     // job's first step, and the answer is the same 422.
-    if (std::string no_room = engine_.memory_refusal_now(job.checkpoint, t.width, t.height); !no_room.empty())
-        return out->send(unprocessable("width", no_room));
-    uint64_t seed = t.seed >= 0 ? (uint64_t)t.seed : std::random_device{}() % 4294967294u;
-    GenerateParams& g = job.params;
+    if (std::string no_room = engine_.memory_refusal_now(job->checkpoint, t.width, t.height); !no_room.empty()) {
+        out->send(unprocessable("width", no_room));
+        return false;
+    }
+    GenerateParams& g = job->params;
     g.prompt = t.prompt;
     g.negative_prompt = t.negative_prompt;
     g.sampler = t.sampler;
@@ -198,30 +197,69 @@ void Api::txt2img(const http::Request& req, std::shared_ptr<http::Responder> out
     g.cfg_scale = t.cfg_scale;
     g.width = t.width;
     g.height = t.height;
-    g.seed = seed;
+    g.seed = t.seed >= 0 ? (uint64_t)t.seed : std::random_device{}() % 4294967294u;
     g.clip_skip = clip_skip;
     g.rng = rng_of(t.randn_source.empty() ? randn_source_ : t.randn_source);
-    job.batch_size = t.batch_size;
-    job.n_iter = t.n_iter;
-    job.save_images = t.save_images;
-    job.task_id = t.force_task_id;
-    job.sampler_label = t.sampler_label;
-    job.schedule_label = t.schedule_label;
+    job->batch_size = t.batch_size;
+    job->n_iter = t.n_iter;
+    job->save_images = t.save_images;
+    job->task_id = t.force_task_id;
+    job->sampler_label = t.sampler_label;
+    job->schedule_label = t.schedule_label;
+    return true;
+}
 
-    engine_.submit(std::move(job), [out, t](JobResult r) {
+// Queues the job; its answer is the webui's TextToImageResponse / ImageToImageResponse.
+void Api::submit(Job job, const Txt2ImgRequest& t, std::shared_ptr<http::Responder> out) {
+    engine_.submit(std::move(job), [out, batch_size = t.batch_size, send_images = t.send_images,
+                                    parameters = t.parameters_json, strength = t.denoising_strength_json](JobResult r) {
         if (r.status == 422) return out->send(unprocessable("width", r.error));
         if (r.status != 200) {
             out->send(failure(r.status, r.status == 503 ? "HTTPException" : "RuntimeError", r.error));
             return;
         }
-        const std::string info = processed_json(r, t.batch_size, t.denoising_strength_json);
+        const std::string info = processed_json(r, batch_size, strength);
         JsonWriter w;
         w.object().key("images").array();
-        if (t.send_images)
+        if (send_images)
             for (const auto& png : r.pngs) w.value(http::base64_encode(png.data(), png.size()));
-        w.end().key("parameters").raw(t.parameters_json).key("info").value(info).end();
+        w.end().key("parameters").raw(parameters).key("info").value(info).end();
         out->send(json_response(200, w.str()));
     });
+}
+
+void Api::txt2img(const http::Request& req, std::shared_ptr<http::Responder> out) {
+    Txt2ImgRequest t;
+    std::vector<FieldError> errors;
+    if (!parse_txt2img(req.body, cfg_.limits, &t, &errors)) return out->send(unprocessable(errors));
+    Job job;
+    if (make_job(t, out, &job)) submit(std::move(job), t, out);
+}
+
+// The webui's img2imgapi through the CLI's img2img (pipeline/img2img.h): the init image decoded here (a bad one is
+// a 422 naming init_images, where the webui answers 500), resized by resize_mode to width × height, encoded and
+// sampled from part way down the schedule. A mask (inpainting) is refused until the pipeline has it.
+void Api::img2img(const http::Request& req, std::shared_ptr<http::Responder> out) {
+    Img2ImgRequest t;
+    std::vector<FieldError> errors;
+    if (!parse_img2img(req.body, cfg_.limits, &t, &errors)) return out->send(unprocessable(errors));
+    if (!t.mask.empty()) return out->send(unprocessable("mask", "inpainting (a mask) is not supported by this server yet"));
+    auto ip = std::make_shared<Img2imgParams>();
+    try {
+        ip->init = decode_image(t.init_image, "init_images[0]", 16 * cfg_.limits.max_pixels);
+    } catch (const std::exception& e) {
+        return out->send(unprocessable("init_images", e.what()));
+    }
+    try {
+        check_img2img_sampler(t.sampler);
+    } catch (const std::exception& e) {
+        return out->send(unprocessable("sampler_name", e.what()));
+    }
+    ip->strength = t.denoising_strength;
+    ip->resize_mode = (ResizeMode)t.resize_mode;
+    Job job;
+    job.img2img = std::move(ip);
+    if (make_job(t, out, &job)) submit(std::move(job), t, out);
 }
 
 // The webui's get_embeddings: every embedding by name with its EmbeddingItem fields. step, sd_checkpoint and

@@ -4,8 +4,8 @@
 // Every route checks basic auth first when credentials are set. Quick routes answer on the server's loop
 // thread; txt2img queues a job and answers when the engine calls back. Errors keep FastAPI's shapes:
 // {"detail": "Not Found"} for 401/404/405, the pydantic list for 422, the webui's
-// {"error", "detail", "body", "errors"} for a failed job (500), and 501 for /sdapi/v1/img2img until the
-// pipeline has it. A job too big for the memory left is a 422 naming "width", as the CLI refuses it.
+// {"error", "detail", "body", "errors"} for a failed job (500). A job too big for the memory left is a 422 naming
+// "width", as the CLI refuses it.
 #pragma once
 #include <memory>
 #include <string>
@@ -31,6 +31,9 @@ public:
 
 private:
     void txt2img(const http::Request& req, std::shared_ptr<http::Responder> out);
+    void img2img(const http::Request& req, std::shared_ptr<http::Responder> out);
+    bool make_job(const Txt2ImgRequest& t, std::shared_ptr<http::Responder>& out, Job* job);
+    void submit(Job job, const Txt2ImgRequest& t, std::shared_ptr<http::Responder> out);
     http::Response options_get();
     http::Response options_post(const http::Request& req);
     http::Response progress(const http::Request& req);

@@ -1,8 +1,10 @@
 // api_request.cpp — pydantic-style reading of the webui API's request bodies (see api_request.h).
 #include "server/api_request.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 
@@ -160,6 +162,36 @@ const Field kTxt2ImgFields[] = {
     {"infotext", Kind::Str, "null"},
 };
 
+// StableDiffusionImg2ImgProcessingAPI: StableDiffusionProcessing's fields (as txt2img's, up to "comments"), then
+// StableDiffusionProcessingImg2Img's, then the API's additions (modules/api/models.py); include_init_images is
+// read but, being `exclude`d, never echoed. mask_blur is a property there, so its default is null.
+const Field kImg2ImgFields[] = {
+    {"prompt", Kind::Str, "\"\""}, {"negative_prompt", Kind::Str, "\"\""}, {"styles", Kind::List, "null"},
+    {"seed", Kind::Int, "-1"}, {"subseed", Kind::Int, "-1"}, {"subseed_strength", Kind::Float, "0"},
+    {"seed_resize_from_h", Kind::Int, "-1"}, {"seed_resize_from_w", Kind::Int, "-1"},
+    {"sampler_name", Kind::Str, "null"}, {"scheduler", Kind::Str, "null"}, {"batch_size", Kind::Int, "1"},
+    {"n_iter", Kind::Int, "1"}, {"steps", Kind::Int, "50"}, {"cfg_scale", Kind::Float, "7.0"},
+    {"width", Kind::Int, "512"}, {"height", Kind::Int, "512"}, {"restore_faces", Kind::Bool, "null"},
+    {"tiling", Kind::Bool, "null"}, {"do_not_save_samples", Kind::Bool, "false"},
+    {"do_not_save_grid", Kind::Bool, "false"}, {"eta", Kind::Float, "null"},
+    {"denoising_strength", Kind::Float, "0.75"}, {"s_min_uncond", Kind::Float, "null"},
+    {"s_churn", Kind::Float, "null"}, {"s_tmax", Kind::Float, "null"}, {"s_tmin", Kind::Float, "null"},
+    {"s_noise", Kind::Float, "null"}, {"override_settings", Kind::Dict, "null"},
+    {"override_settings_restore_afterwards", Kind::Bool, "true"}, {"refiner_checkpoint", Kind::Str, "null"},
+    {"refiner_switch_at", Kind::Float, "null"}, {"disable_extra_networks", Kind::Bool, "false"},
+    {"firstpass_image", Kind::Str, "null"}, {"comments", Kind::Dict, "null"},
+    {"init_images", Kind::List, "null"}, {"resize_mode", Kind::Int, "0"}, {"image_cfg_scale", Kind::Float, "null"},
+    {"mask", Kind::Str, "null"}, {"mask_blur_x", Kind::Int, "4"}, {"mask_blur_y", Kind::Int, "4"},
+    {"mask_blur", Kind::Int, "null"}, {"mask_round", Kind::Bool, "true"}, {"inpainting_fill", Kind::Int, "0"},
+    {"inpaint_full_res", Kind::Bool, "true"}, {"inpaint_full_res_padding", Kind::Int, "0"},
+    {"inpainting_mask_invert", Kind::Int, "0"}, {"initial_noise_multiplier", Kind::Float, "null"},
+    {"latent_mask", Kind::Str, "null"}, {"force_task_id", Kind::Str, "null"},
+    {"sampler_index", Kind::Str, "\"Euler\""}, {"include_init_images", Kind::Bool, "false"},
+    {"script_name", Kind::Str, "null"}, {"script_args", Kind::List, "[]"},
+    {"send_images", Kind::Bool, "true"}, {"save_images", Kind::Bool, "false"}, {"alwayson_scripts", Kind::Dict, "{}"},
+    {"infotext", Kind::Str, "null"},
+};
+
 // The webui's samplers (modules/sd_samplers_*.py): label, aliases, options as the API shows them.
 struct SamplerRow {
     const char* name;
@@ -296,10 +328,25 @@ bool parse_body_object(const std::string& body, bool required, JsonValue* out, s
     return true;
 }
 
-bool parse_txt2img(const std::string& body, const ApiLimits& limits, Txt2ImgRequest* out,
-                   std::vector<FieldError>* errors) {
-    JsonValue obj;
-    if (!parse_body_object(body, true, &obj, errors)) return false;
+namespace {
+
+// One typed value of a field as read, for the request-specific part of a parser.
+struct FieldValue {
+    const JsonValue* json = nullptr;
+    int64_t i = 0;
+    double d = 0;
+    bool b = false;
+    std::string s;
+};
+
+// What txt2img and img2img share: every field of `fields` read with pydantic's coercions into *out and echoed in
+// out->parameters_json (those named in `hidden` as null, those in `excluded` not at all), then the checks on the
+// common values. `extra` takes the fields only one of them has (it returns false for a name it does not know).
+template <size_t N>
+bool parse_generation(const JsonValue& obj, const Field (&fields)[N], const ApiLimits& limits, Txt2ImgRequest* out,
+                      std::vector<FieldError>* errors,
+                      const std::function<void(const std::string&, const FieldValue&, Reader&)>& extra,
+                      const std::vector<std::string>& hidden = {}, const std::vector<std::string>& excluded = {}) {
     Reader rd{errors, {}};
     const size_t errors_before = errors->size();
     JsonWriter params;  // "parameters": every field, the request's value (coerced) or the default
@@ -308,51 +355,46 @@ bool parse_txt2img(const std::string& body, const ApiLimits& limits, Txt2ImgRequ
     bool enable_hr = false;
     std::string script_name;
     const JsonValue* overrides = nullptr;
-    for (const Field& f : kTxt2ImgFields) {
-        const JsonValue* v = obj.get(f.name);
-        params.key(f.name);
-        if (!v || v->kind == JsonValue::Null) {
-            params.raw(v ? "null" : f.def);
-            if (!v) continue;
-        }
+    auto listed = [](const std::vector<std::string>& l, const std::string& n) {
+        return std::find(l.begin(), l.end(), n) != l.end();
+    };
+    for (const Field& f : fields) {
         const std::string name = f.name;
-        int64_t i = 0;
-        double d = 0;
-        bool b = false;
-        std::string s;
+        const JsonValue* v = obj.get(f.name);
+        std::string shown = !v ? f.def : "null";  // this field's JSON in "parameters"
+        FieldValue fv;
+        fv.json = v;
         bool ok = true;
-        switch (f.kind) {
-        case Kind::Int:
-            ok = rd.integer(*v, name, &i);
-            if (ok && v->kind != JsonValue::Null) params.value(i);
-            break;
-        case Kind::Float:
-            ok = rd.number(*v, name, &d);
-            if (ok && v->kind != JsonValue::Null) params.value(d);
-            break;
-        case Kind::Bool:
-            ok = rd.boolean(*v, name, &b);
-            if (ok && v->kind != JsonValue::Null) params.value(b);
-            break;
-        case Kind::Str:
-            ok = rd.string(*v, name, &s);
-            if (ok && v->kind != JsonValue::Null) params.value(s);
-            break;
-        case Kind::Dict:
-            ok = rd.object(*v, name);
-            if (ok && v->kind != JsonValue::Null) params.raw(write_json(*v));
-            break;
-        case Kind::List:
-            ok = rd.list(*v, name);
-            if (ok && v->kind != JsonValue::Null) params.raw(write_json(*v));
-            break;
-        case Kind::Any: params.raw(write_json(*v)); break;
+        if (v) {
+            JsonWriter one;
+            switch (f.kind) {
+            case Kind::Int:
+                if ((ok = rd.integer(*v, name, &fv.i)) && v->kind != JsonValue::Null) shown = one.value(fv.i).str();
+                break;
+            case Kind::Float:
+                if ((ok = rd.number(*v, name, &fv.d)) && v->kind != JsonValue::Null) shown = one.value(fv.d).str();
+                break;
+            case Kind::Bool:
+                if ((ok = rd.boolean(*v, name, &fv.b)) && v->kind != JsonValue::Null) shown = one.value(fv.b).str();
+                break;
+            case Kind::Str:
+                if ((ok = rd.string(*v, name, &fv.s)) && v->kind != JsonValue::Null) shown = one.value(fv.s).str();
+                break;
+            case Kind::Dict:
+                if ((ok = rd.object(*v, name)) && v->kind != JsonValue::Null) shown = write_json(*v);
+                break;
+            case Kind::List:
+                if ((ok = rd.list(*v, name)) && v->kind != JsonValue::Null) shown = write_json(*v);
+                break;
+            case Kind::Any: shown = write_json(*v); break;
+            }
         }
-        if (!ok) {
-            params.null();
-            continue;
-        }
-        if (v->kind == JsonValue::Null) continue;
+        if (!listed(excluded, name)) params.key(name).raw(ok && !listed(hidden, name) ? shown : "null");
+        if (!v || !ok || v->kind == JsonValue::Null) continue;
+        const int64_t i = fv.i;
+        const double d = fv.d;
+        const bool b = fv.b;
+        const std::string& s = fv.s;
         if (name == "prompt") out->prompt = s;
         else if (name == "negative_prompt") out->negative_prompt = s;
         else if (name == "seed") out->seed = i;
@@ -371,7 +413,10 @@ bool parse_txt2img(const std::string& body, const ApiLimits& limits, Txt2ImgRequ
         else if (name == "enable_hr") enable_hr = b;
         else if (name == "script_name") script_name = s;
         else if (name == "override_settings") overrides = v;
-        else if (name == "denoising_strength") out->denoising_strength_json = json_float(d);
+        else if (name == "denoising_strength") {
+            out->denoising_strength = d;
+            out->denoising_strength_json = json_float(d);
+        } else if (extra) extra(name, fv, rd);
     }
     out->parameters_json = params.end().str();
     if (errors->size() > errors_before) return false;
@@ -433,6 +478,81 @@ bool parse_txt2img(const std::string& body, const ApiLimits& limits, Txt2ImgRequ
         }
     }
     return errors->size() == errors_before;
+}
+
+}  // namespace
+
+bool parse_txt2img(const std::string& body, const ApiLimits& limits, Txt2ImgRequest* out,
+                   std::vector<FieldError>* errors) {
+    JsonValue obj;
+    if (!parse_body_object(body, true, &obj, errors)) return false;
+    return parse_generation(obj, kTxt2ImgFields, limits, out, errors, nullptr);
+}
+
+// The webui's img2imgapi: init_images must be there (its 404 "Init image not found" is a 422 here, naming the
+// field), each a base64 image or data URL; mask likewise. "parameters" echoes them as null unless
+// include_init_images, as the webui clears them. Values the pipeline does not have are refused, not ignored.
+bool parse_img2img(const std::string& body, const ApiLimits& limits, Img2ImgRequest* out,
+                   std::vector<FieldError>* errors) {
+    JsonValue obj;
+    if (!parse_body_object(body, true, &obj, errors)) return false;
+    const size_t before = errors->size();
+    const JsonValue* init = nullptr;
+    std::string mask;
+    bool include = false;
+    if (const JsonValue* v = obj.get("include_init_images")) {
+        std::vector<FieldError> again;  // parse_generation reports a bad value
+        Reader{&again, {}}.boolean(*v, "include_init_images", &include);
+    }
+    auto extra = [&](const std::string& name, const FieldValue& f, Reader& rd) {
+        auto clamp = [](int64_t v) { return (int)std::max<int64_t>(std::min<int64_t>(v, 1 << 20), -(1 << 20)); };
+        if (name == "init_images") init = f.json;
+        else if (name == "mask") mask = f.s;
+        else if (name == "resize_mode") out->resize_mode = clamp(f.i);
+        else if (name == "mask_blur") out->mask_blur_x = out->mask_blur_y = clamp(f.i);  // the property's setter
+        else if (name == "mask_blur_x") out->mask_blur_x = clamp(f.i);
+        else if (name == "mask_blur_y") out->mask_blur_y = clamp(f.i);
+        else if (name == "inpainting_fill") out->inpainting_fill = clamp(f.i);
+        else if (name == "inpaint_full_res") out->inpaint_full_res = f.b;
+        else if (name == "inpaint_full_res_padding") out->inpaint_full_res_padding = clamp(f.i);
+        else if (name == "inpainting_mask_invert") out->inpainting_mask_invert = clamp(f.i);
+        else if (name == "image_cfg_scale" || name == "initial_noise_multiplier" || name == "latent_mask")
+            rd.value_error(name, name + " is not supported by this server");
+    };
+    const std::vector<std::string> hidden = include ? std::vector<std::string>{}
+                                                    : std::vector<std::string>{"init_images", "mask"};
+    const bool ok = parse_generation(obj, kImg2ImgFields, limits, out, errors, extra, hidden, {"include_init_images"});
+    Reader rd{errors, {}};
+    if (!init) {
+        if (!obj.get("init_images") || obj.get("init_images")->kind == JsonValue::Null)
+            errors->push_back(field_error({"init_images"}, "Init image not found", "value_error.missing"));
+    } else if (init->items.size() != 1) {
+        rd.value_error("init_images", "init_images must hold exactly one image, it holds " +
+                                          std::to_string(init->items.size()));
+    } else if (init->items[0].kind != JsonValue::String) {
+        errors->push_back(field_error({"init_images", "0"}, "str type expected", "type_error.str"));
+    } else if (!http::base64_decode(init->items[0].text, &out->init_image) || out->init_image.empty()) {
+        rd.value_error("init_images", "init_images[0] is not a base64 image");
+    }
+    if (!mask.empty() && (!http::base64_decode(mask, &out->mask) || out->mask.empty()))
+        rd.value_error("mask", "mask is not a base64 image");
+    if (!(out->denoising_strength >= 0 && out->denoising_strength <= 1))
+        rd.value_error("denoising_strength", "denoising_strength must be between 0 and 1");
+    if (out->resize_mode < 0 || out->resize_mode > 3)
+        rd.value_error("resize_mode", "resize_mode must be 0 (just resize), 1 (crop and resize), 2 (resize and fill) "
+                                      "or 3 (just resize, latent upscale)");
+    if (out->inpainting_fill < 0 || out->inpainting_fill > 3)
+        rd.value_error("inpainting_fill", "inpainting_fill must be 0 (fill), 1 (original), 2 (latent noise) or 3 "
+                                          "(latent nothing)");
+    if (out->inpainting_mask_invert < 0 || out->inpainting_mask_invert > 1)
+        rd.value_error("inpainting_mask_invert", "inpainting_mask_invert must be 0 or 1");
+    for (auto [name, v] : {std::pair<const char*, int>{"mask_blur_x", out->mask_blur_x}, {"mask_blur_y", out->mask_blur_y},
+                           {"inpaint_full_res_padding", out->inpaint_full_res_padding}}) {
+        rd.ge(v, 0, name);
+        rd.le(v, 256, name);
+    }
+    out->denoising_strength_json = json_float(out->denoising_strength);  // Processed.js: the strength used
+    return ok && errors->size() == before;
 }
 
 bool parse_options(const std::string& body, OptionsUpdate* out, std::vector<FieldError>* errors) {

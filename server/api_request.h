@@ -53,10 +53,26 @@ struct Txt2ImgRequest {
     int clip_skip = 0;                   // CLIP_stop_at_last_layers
     std::string randn_source;            // "GPU", "NV" or "CPU"
     std::string parameters_json;         // the response's "parameters": every field of the request model
+    double denoising_strength = 0.75;
     std::string denoising_strength_json = "null";
 };
 
 bool parse_txt2img(const std::string& body, const ApiLimits& limits, Txt2ImgRequest* out,
+                   std::vector<FieldError>* errors);
+
+// The webui's StableDiffusionImg2ImgProcessingAPI: txt2img's fields plus the init image and inpainting ones.
+struct Img2ImgRequest : Txt2ImgRequest {
+    std::vector<uint8_t> init_image;     // init_images[0], decoded from base64 (not yet from PNG/JPEG)
+    std::vector<uint8_t> mask;           // decoded from base64; empty: no mask (img2img, not inpainting)
+    int resize_mode = 0;                 // 0 just resize, 1 crop and resize, 2 resize and fill, 3 latent
+    int mask_blur_x = 4, mask_blur_y = 4;
+    int inpainting_fill = 0;             // 0 fill, 1 original, 2 latent noise, 3 latent nothing
+    bool inpaint_full_res = true;
+    int inpaint_full_res_padding = 0;
+    int inpainting_mask_invert = 0;      // 1: repaint where the mask is black
+};
+
+bool parse_img2img(const std::string& body, const ApiLimits& limits, Img2ImgRequest* out,
                    std::vector<FieldError>* errors);
 
 // POST /sdapi/v1/options: the settings we honour, validated; unknown keys are ignored as the webui's opts.set does.

@@ -42,9 +42,9 @@ std::string local_time(const char* fmt) {
     return buf;
 }
 
-// The webui's save_images naming: OUTDIR/txt2img-images/YYYY-MM-DD/NNNNN-SEED.png, NNNNN one past the highest.
-std::string next_output_path(const std::string& outdir, uint64_t seed) {
-    fs::path dir = fs::path(outdir) / "txt2img-images" / local_time("%Y-%m-%d");
+// The webui's save_images naming: OUTDIR/KIND-images/YYYY-MM-DD/NNNNN-SEED.png, NNNNN one past the highest.
+std::string next_output_path(const std::string& outdir, const char* kind, uint64_t seed) {
+    fs::path dir = fs::path(outdir) / (std::string(kind) + "-images") / local_time("%Y-%m-%d");
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) throw std::runtime_error("cannot create the output folder '" + dir.string() + "': " + ec.message());
@@ -294,9 +294,11 @@ void Engine::worker() {
             p = std::move(queue_.front());
             queue_.pop_front();
             state_ = ProgressInfo{};
-            state_.job = "txt2img";
+            state_.job = p.job.img2img ? "img2img" : "txt2img";
             state_.job_count = p.job.batch_size * p.job.n_iter;
-            state_.sampling_steps = p.job.params.steps;
+            state_.sampling_steps = p.job.img2img  // img2img runs only the last t_enc + 1 steps of the schedule
+                                        ? img2img_steps(p.job.params.steps, p.job.img2img->strength).t_enc + 1
+                                        : p.job.params.steps;
             state_.job_timestamp = local_time("%Y%m%d%H%M%S");
             state_.queued = (int)queue_.size();
             state_.current_task = p.job.task_id;
@@ -392,6 +394,7 @@ JobResult Engine::run(const Job& job) {
     shared.embeddings = embeddings.get();
     r.info = generation_infotext(shared, job.sampler_label, job.schedule_label);
     r.info.model_name = r.model_name;
+    if (job.img2img) r.info.denoising_strength = python_float_repr(job.img2img->strength);
     r.info.prediction = model_->sd2() ? prediction_name(model_->prediction) : "";
     r.info.version = cfg_.version;
     const int total = job.batch_size * job.n_iter;
@@ -437,12 +440,13 @@ JobResult Engine::run(const Job& job) {
         }
         Image img;
         try {
-            img = generate(*model_, p, arena, nullptr,
-                           [&](int k, int) {
-                               std::lock_guard<std::mutex> lock(m_);
-                               state_.sampling_step = k;
-                           },
-                           &cancel_);
+            auto on_step = [&](int k, int n) {
+                std::lock_guard<std::mutex> lock(m_);
+                state_.sampling_step = k;
+                if (n > 0) state_.sampling_steps = n;  // the steps the sampler really runs
+            };
+            img = job.img2img ? generate_img2img(*model_, p, *job.img2img, arena, nullptr, on_step, &cancel_)
+                              : generate(*model_, p, arena, nullptr, on_step, &cancel_);
         } catch (const Cancelled&) {
             if (interrupt_.load()) { r.interrupted = true; break; }
             skip_.store(false);  // skipped: on with the next image
@@ -454,7 +458,7 @@ JobResult Engine::run(const Job& job) {
         info.model_hash = hash();
         std::string text = format_infotext(info);
         std::vector<uint8_t> png = encode_png(img, {{"parameters", text}});
-        if (job.save_images) write_file_atomic(next_output_path(cfg_.outdir, p.seed), png);
+        if (job.save_images) write_file_atomic(next_output_path(cfg_.outdir, job.img2img ? "img2img" : "txt2img", p.seed), png);
         r.pngs.push_back(std::move(png));
         r.infotexts.push_back(text);
     }

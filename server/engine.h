@@ -6,7 +6,7 @@
 // far are returned, nothing half-made), skip drops the current image and goes on with the next. shutdown()
 // refuses new jobs, answers queued ones with 503, lets the running one finish for a while, then interrupts it.
 // Textual-inversion embeddings come from one folder (as the CLI's), reloaded when it changes, as the webui does.
-// Left out: img2img, hires fix, VAE switching, LoRA (none exist in the pipeline yet).
+// A job is txt2img or img2img (pipeline/img2img.h). Left out: inpainting, hires fix, VAE switching, LoRA.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -21,6 +21,7 @@
 
 #include "app/infotext.h"
 #include "pipeline/conditioning.h"
+#include "pipeline/img2img.h"
 #include "pipeline/txt2img.h"
 
 namespace sd::serve {
@@ -37,7 +38,7 @@ struct Checkpoint {
 struct EngineConfig {
     std::string model;       // -m: the checkpoint loaded first
     std::string models_dir;  // --models-dir: more checkpoints (*.safetensors, searched two levels deep)
-    std::string outdir = "outputs";  // save_images: OUTDIR/txt2img-images/YYYY-MM-DD/NNNNN-SEED.png
+    std::string outdir = "outputs";  // save_images: OUTDIR/txt2img-images/YYYY-MM-DD/NNNNN-SEED.png (img2img-images)
     size_t max_queue = 32;   // waiting jobs beyond this are refused (HTTP 503)
     bool taesd_previews = true;
     std::string version;     // "Version" in infotexts
@@ -53,6 +54,7 @@ struct Job {
     bool save_images = false;
     std::string task_id;     // for /internal/progress; may be empty
     std::string sampler_label, schedule_label;  // for infotexts: "Euler a", "Karras"
+    std::shared_ptr<const Img2imgParams> img2img;  // the init image and strength; null: txt2img
 };
 
 struct JobResult {
@@ -70,7 +72,7 @@ struct JobResult {
 // The webui's shared.state.dict() plus our queue length, and the values /progress computes from it.
 struct ProgressInfo {
     bool skipped = false, interrupted = false;
-    std::string job;                 // "" idle, "txt2img" busy
+    std::string job;                 // "" idle, "txt2img" or "img2img" busy
     int job_count = 0, job_no = 0, sampling_step = 0, sampling_steps = 0;
     std::string job_timestamp;       // "YYYYmmddHHMMSS" of the running job's start
     int queued = 0;                  // jobs waiting behind the running one

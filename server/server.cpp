@@ -116,10 +116,13 @@ struct Server::Impl {
     void pump(Conn& c) {
         for (;;) {
             if (c.pending) {
-                std::lock_guard<std::mutex> lock(c.pending->m);
-                if (!c.pending->ready) return;
+                // Held here until the lock is released: reset() below may drop the last reference to the slot,
+                // and its mutex must not be destroyed while locked (TSan found the unlock of a freed mutex).
+                const std::shared_ptr<Slot> slot = c.pending;
+                std::lock_guard<std::mutex> lock(slot->m);
+                if (!slot->ready) return;
                 bool keep = c.pending_keep_alive && !stopping.load();
-                c.out += serialize(c.pending->response, keep, c.pending_head);
+                c.out += serialize(slot->response, keep, c.pending_head);
                 c.pending.reset();
                 if (!keep) c.close_after_write = true;
             }

@@ -112,6 +112,22 @@ inline int fuzz_one_api(const uint8_t* data, size_t size) {
         expect(valid_json(t.parameters_json, &params) && params.kind == JsonValue::Object,
                "txt2img: parameters is not a JSON object");
     }
+    // img2img: the same fields and checks, plus the init image and the inpainting values.
+    serve::Img2ImgRequest im;
+    errors.clear();
+    const bool ok_img = serve::parse_img2img(body, lim, &im, &errors);
+    expect(ok_img == errors.empty(), "img2img: the verdict disagrees with the error list");
+    expect(valid_json(serve::detail_json(errors), &detail), "img2img: the 422 detail is not valid JSON");
+    if (ok_img) {
+        expect(!im.init_image.empty(), "img2img: accepted without an init image");
+        expect(im.denoising_strength >= 0 && im.denoising_strength <= 1, "img2img: denoising_strength out of range");
+        expect(im.resize_mode >= 0 && im.resize_mode <= 3 && im.inpainting_fill >= 0 && im.inpainting_fill <= 3,
+               "img2img: a mode out of range accepted");
+        expect(im.steps >= 1 && im.steps <= lim.max_steps, "img2img: steps out of range accepted");
+        JsonValue params;
+        expect(valid_json(im.parameters_json, &params) && params.kind == JsonValue::Object,
+               "img2img: parameters is not a JSON object");
+    }
     serve::OptionsUpdate u;
     errors.clear();
     const bool ok_options = serve::parse_options(body, &u, &errors);
