@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "models/ops.h"
 #include "pipeline/txt2img.h"
 #include "tokenizer/clip_tokenizer.h"
 
@@ -79,9 +80,8 @@ int run_bench(const Options& o) {
     const TextEncoder enc = text_encoder(m, 1);
     std::vector<float> pooled((size_t)enc.pooled_width);
     Timing text_s = median_time(o.bench_runs, [&] {
-        Arena::Mark mk = arena.mark();
+        ArenaScope s(arena);
         enc.encode(ids[0], nullptr, arena, enc.pooled_width ? pooled.data() : nullptr);
-        arena.release(mk);
     });
     const ClipConfig& cl = m.clip.cfg;
     double text_f = m.sdxl() ? clip_encode_flops(cl) * (cl.layers - 1) / cl.layers +
@@ -97,9 +97,8 @@ int run_bench(const Options& o) {
     Tensor y = Tensor::zeros({2, m.unet.cfg.adm_in_channels});  // SDXL's vector; unused otherwise
     for (int64_t i = 0; i < y.numel(); i++) y.f32()[i] = (float)((i * 7919) % 1000) / 500.0f - 1.0f;
     auto unet_once = [&] {
-        Arena::Mark mk = arena.mark();
+        ArenaScope s(arena);
         unet_forward(m.unet, x, ts, ctx, arena, m.unet.cfg.adm_in_channels ? &y : nullptr);
-        arena.release(mk);
     };
     unet_once();  // warm-up: pages the weights in and sizes the arena
     Timing unet_s = median_time(o.bench_runs, unet_once);
@@ -109,9 +108,8 @@ int run_bench(const Options& o) {
     Tensor z = Tensor::zeros({1, 4, h, w});
     for (int64_t i = 0; i < z.numel(); i++) z.f32()[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
     Timing vae_s = median_time(std::max(1, o.bench_runs - 1), [&] {
-        Arena::Mark mk = arena.mark();
+        ArenaScope s(arena);
         vae_decode(m.vae, z, arena);
-        arena.release(mk);
     });
     double vae_f = vae_decode_flops(m.vae, 1, h, w);
 

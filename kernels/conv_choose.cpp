@@ -1,5 +1,6 @@
-// conv_choose.cpp — which algorithm runs a convolution, decided from its shape, the active precision and the
-// calling model's policy (see kernels.h), so that model code never reads the precision or the instruction set.
+// conv_choose.cpp — which algorithm runs a convolution, decided from its shape and the active precision (see
+// kernels.h), one rule for the UNet, the VAE, TAESD and the upscalers, so that model code never reads the
+// precision or the instruction set.
 //
 // Winograd F(2×2, 3×3) and the fused upsample conv transform the whole weight on every call (16·Cout·Cin
 // floats); only a large enough map, or a batch, repays that. The measurements behind the thresholds below are
@@ -24,18 +25,13 @@ bool upsample2x_repays(const ConvShape& s) { return s.H * s.W >= 16 * 16; }
 
 }  // namespace
 
-ConvAlgo choose_conv(const ConvShape& s, ConvPolicy policy) {
-    if (s.upsample2x) {
-        if (policy == ConvPolicy::Eager || (policy == ConvPolicy::Measured && upsample2x_repays(s)))
-            return ConvAlgo::Upsample2x;
-        return ConvAlgo::UpsampleThenConv;
-    }
-    if (policy == ConvPolicy::Direct || !is_3x3_same(s)) return ConvAlgo::Direct;
+ConvAlgo choose_conv(const ConvShape& s) {
+    if (s.upsample2x) return upsample2x_repays(s) ? ConvAlgo::Upsample2x : ConvAlgo::UpsampleThenConv;
+    if (!is_3x3_same(s)) return ConvAlgo::Direct;
     if (s.in_place) return ConvAlgo::Winograd;                           // the only one that reads before writing
     if (s.Cout <= 4) return s.accumulate ? ConvAlgo::Direct : ConvAlgo::SmallCout;  // an image / latent output
     if (s.Cin < 8) return ConvAlgo::Direct;                              // from an image / latent: too thin
-    if (policy == ConvPolicy::Eager || winograd_repays(s)) return ConvAlgo::Winograd;
-    return ConvAlgo::Direct;
+    return winograd_repays(s) ? ConvAlgo::Winograd : ConvAlgo::Direct;
 }
 
 size_t conv_scratch_floats(ConvAlgo algo, const ConvShape& s) {

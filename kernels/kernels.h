@@ -141,8 +141,8 @@ void add_tokens(float* y, const float* x, const float* t, int64_t N, int64_t C, 
 void timestep_embedding(float* out, const float* t, int64_t n, int64_t dim, float max_period = 10000.0f);
 
 // ---- choosing a convolution algorithm (conv_choose.cpp) ----------------------------------------------------
-// A model asks for "this conv" and the kernel layer picks the algorithm from the shape, the active precision and
-// the model's policy: model code never reads the precision or the instruction set. Thresholds and their
+// A model asks for "this conv" and the kernel layer picks the algorithm from the shape and the active precision,
+// by one rule for every model: model code never reads the precision or the instruction set. Thresholds and their
 // measurements: docs/performance.md ("Choosing a conv algorithm").
 enum class ConvAlgo {
     Direct,            // conv2d (implicit GEMM): any k, stride, pad
@@ -151,11 +151,6 @@ enum class ConvAlgo {
     Upsample2x,        // conv2d_upsample2x: nearest 2× then 3×3, fused, 1/4 of the multiply-adds; scratch
     UpsampleThenConv,  // upsample_nearest2x into a map, then the 3×3 conv chosen for the upsampled shape
 };
-enum class ConvPolicy {
-    Measured,  // a fast path only where it was measured to repay its weight transform (the UNet)
-    Eager,     // every fast path the shape allows, small maps too (the VAE, whose maps are large at real sizes)
-    Direct,    // conv2d throughout (TAESD, whose goldens and images were made so)
-};
 struct ConvShape {
     int64_t N = 1, Cin = 0, H = 0, W = 0, Cout = 0;  // input (N, Cin, H, W), before any upsample
     int k = 3, stride = 1, pad = 1;
@@ -163,7 +158,7 @@ struct ConvShape {
     bool accumulate = false;  // out += conv(in)
     bool in_place = false;    // out is in's memory (Cout <= Cin): only Winograd allows it, so it is chosen
 };
-ConvAlgo choose_conv(const ConvShape& s, ConvPolicy policy);
+ConvAlgo choose_conv(const ConvShape& s);
 size_t conv_scratch_floats(ConvAlgo algo, const ConvShape& s);  // what `algo` needs at `s`; 0 for none
 
 }  // namespace sd

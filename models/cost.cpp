@@ -71,7 +71,7 @@ struct PeakMeter {
     void stage(size_t live) { peak = live > peak ? live : peak; }
     size_t conv_scratch(ConvShape s) const {
         s.N = B;
-        return floats((int64_t)conv_scratch_floats(choose_conv(s, kVaeConvPolicy), s));
+        return floats((int64_t)conv_scratch_floats(choose_conv(s), s));
     }
     size_t conv3x3_scratch(int64_t cin, int64_t c, int64_t h, int64_t w) const {
         ConvShape s;
@@ -147,6 +147,20 @@ size_t vae_decode_tiled_arena_bytes(const Vae& vae, int64_t B, int64_t h, int64_
     return PeakMeter::floats(B * vae.cfg.image_channels * h * f * w * f) +  // the output
            PeakMeter::floats(B * vae.cfg.z_channels * th * tw) +            // one tile's latent
            vae_decode_arena_bytes(vae, B, th, tw);                          // its decode
+}
+
+// ---- txt2img: working memory -------------------------------------------------------------------------------
+
+size_t txt2img_working_bytes(const UNet& unet, const Vae& vae, int64_t width, int64_t height, bool taesd,
+                             bool vae_tiled) {
+    const int64_t h = height / 8, w = width / 8;
+    // UNet (batch 2): the largest level holds ~ a dozen (2, C0, h, w) maps plus the skip stack, and one
+    // attention tile set per thread; measured arena peaks scale with h·w.
+    size_t u = (size_t)2 * unet.cfg.model_channels * h * w * sizeof(float) * 40;
+    size_t v = taesd       ? (size_t)64 * 4 * width * height * sizeof(float)
+               : vae_tiled ? vae_decode_tiled_arena_bytes(vae, 1, h, w)
+                           : vae_decode_arena_bytes(vae, 1, h, w);
+    return std::max(u, v) + ((size_t)256 << 20);
 }
 
 // ---- VAE: FLOPs ---------------------------------------------------------------------------------------------

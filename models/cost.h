@@ -28,6 +28,12 @@ size_t vae_encode_arena_bytes(const Vae& vae, int64_t B, int64_t H, int64_t W);
 size_t vae_decode_tiled_arena_bytes(const Vae& vae, int64_t B, int64_t h, int64_t w, int tile_latent = 64,
                                     int overlap_latent = 16);
 
+// Rough working memory (bytes) one txt2img image of width × height needs beyond the mapped weights — the UNet
+// pass (batch 2) or the decode, whichever is larger, plus slack — so a size that cannot fit is refused before
+// anything is allocated. taesd: decoded by TAESD; vae_tiled: by vae_decode_tiled.
+size_t txt2img_working_bytes(const UNet& unet, const Vae& vae, int64_t width, int64_t height, bool taesd,
+                             bool vae_tiled);
+
 // Multiply-adds ×2 of one clip_encode with all layers (projections, MLP, QKᵀ and AV; norms left out).
 double clip_encode_flops(const ClipConfig& cfg);
 // The same for one open_clip_encode through `run` layers.

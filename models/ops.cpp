@@ -65,8 +65,7 @@ void linear_add(Tensor& x, const Tensor& h, const Linear& l) {
 namespace {
 
 // out = or += the conv of x described by s, by algorithm `algo`; scratch from the arena, given back after.
-void run_conv(Arena& a, ConvAlgo algo, const ConvShape& s, float* out, const Tensor& x, const Conv& c,
-              ConvPolicy policy) {
+void run_conv(Arena& a, ConvAlgo algo, const ConvShape& s, float* out, const Tensor& x, const Conv& c) {
     const float* bias = c.b.data ? c.b.f32() : nullptr;
     const void* w = c.w.data;
     const DType wt = c.w.dtype;
@@ -91,7 +90,7 @@ void run_conv(Arena& a, ConvAlgo algo, const ConvShape& s, float* out, const Ten
             upsample_nearest2x(u.f32(), x.f32(), s.N * s.Cin, s.H, s.W);
             ConvShape t = s;
             t.H *= 2, t.W *= 2, t.upsample2x = false;
-            run_conv(a, choose_conv(t, policy), t, out, u, c, policy);
+            run_conv(a, choose_conv(t), t, out, u, c);
             break;
         }
     }
@@ -109,29 +108,29 @@ ConvShape shape_of(const Tensor& x, const Conv& c, int stride, int pad) {
 
 }  // namespace
 
-Tensor conv(Arena& a, const Tensor& x, const Conv& c, ConvPolicy policy, int stride, int pad) {
+Tensor conv(Arena& a, const Tensor& x, const Conv& c, int stride, int pad) {
     const ConvShape s = shape_of(x, c, stride, pad);
     Tensor y = a.alloc({s.N, s.Cout, conv_out_size(s.H, s.k, s.stride, s.pad), conv_out_size(s.W, s.k, s.stride, s.pad)});
-    run_conv(a, choose_conv(s, policy), s, y.f32(), x, c, policy);
+    run_conv(a, choose_conv(s), s, y.f32(), x, c);
     return y;
 }
 
-void conv_into(Arena& a, Tensor& out, const Tensor& x, const Conv& c, ConvPolicy policy, bool accumulate) {
+void conv_into(Arena& a, Tensor& out, const Tensor& x, const Conv& c, bool accumulate) {
     ConvShape s = shape_of(x, c, 1, 1);
     assert(s.k == 3 && out.ndim == 4 && out.shape[1] == s.Cout && out.shape[2] == s.H && out.shape[3] == s.W);
     s.accumulate = accumulate;
     s.in_place = out.data == x.data;
-    const ConvAlgo algo = choose_conv(s, policy);
+    const ConvAlgo algo = choose_conv(s);
     assert(!s.in_place || (algo == ConvAlgo::Winograd && s.Cout <= s.Cin && !accumulate));
-    run_conv(a, algo, s, out.f32(), x, c, policy);
+    run_conv(a, algo, s, out.f32(), x, c);
 }
 
-Tensor upsample_conv(Arena& a, const Tensor& x, const Conv& c, ConvPolicy policy) {
+Tensor upsample_conv(Arena& a, const Tensor& x, const Conv& c) {
     ConvShape s = shape_of(x, c, 1, 1);
     assert(s.k == 3);
     s.upsample2x = true;
     Tensor y = a.alloc({s.N, s.Cout, 2 * s.H, 2 * s.W});
-    run_conv(a, choose_conv(s, policy), s, y.f32(), x, c, policy);
+    run_conv(a, choose_conv(s), s, y.f32(), x, c);
     return y;
 }
 

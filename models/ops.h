@@ -6,7 +6,7 @@
 // the shapes it relies on (assert) and either returns a fresh arena tensor or, where the name says so, writes
 // into a tensor it is given (`_into`) or changes its first argument in place (a trailing `_`, as in PyTorch:
 // add_(x, y) is x += y, a residual). How a conv runs (direct, Winograd, small-Cout, fused
-// upsample) is the kernel layer's choice (choose_conv); a model only states its ConvPolicy.
+// upsample) is the kernel layer's choice (choose_conv), the same rule for every model.
 #pragma once
 #include <cassert>
 #include <string>
@@ -69,13 +69,12 @@ void linear_into(Tensor& y, const Tensor& x, const Linear& l, Act act = Act::Non
 void linear_add(Tensor& x, const Tensor& h, const Linear& l);
 
 // x (N, Cin, H, W) → conv(x) + b (N, Cout, Ho, Wo), k×k from the weight, pad k/2 unless given.
-Tensor conv(Arena& a, const Tensor& x, const Conv& c, ConvPolicy policy = ConvPolicy::Measured, int stride = 1,
-            int pad = -1);
+Tensor conv(Arena& a, const Tensor& x, const Conv& c, int stride = 1, int pad = -1);
 // out (N, Cout, H, W) = or += conv3x3(x) + b (stride 1, pad 1). out may be x's own memory (Cout <= Cin, not
 // accumulating): conv1 of a VAE res block writes over the norm output it reads.
-void conv_into(Arena& a, Tensor& out, const Tensor& x, const Conv& c, ConvPolicy policy, bool accumulate = false);
+void conv_into(Arena& a, Tensor& out, const Tensor& x, const Conv& c, bool accumulate = false);
 // x (N, Cin, H, W) → conv3x3(upsample_nearest2x(x)) + b (N, Cout, 2H, 2W): ldm's Upsample.
-Tensor upsample_conv(Arena& a, const Tensor& x, const Conv& c, ConvPolicy policy = ConvPolicy::Measured);
+Tensor upsample_conv(Arena& a, const Tensor& x, const Conv& c);
 
 // x (N, C, ...) → GroupNorm(groups, eps) with γ, β, then SiLU if silu. In place: group_norm_(x, ...).
 Tensor group_norm(Arena& a, const Tensor& x, const Norm& n, float eps, bool silu, int64_t groups = 32);

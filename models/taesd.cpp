@@ -40,9 +40,6 @@ void require(const SafeTensors& st, const char* name, const char* what) {
 
 // ---- forward ----------------------------------------------------------------------------------------------
 
-// TAESD's convs run as conv2d throughout: its goldens and images were made so (see ConvPolicy).
-constexpr ConvPolicy kConv = ConvPolicy::Direct;
-
 void relu_(Tensor& x) {
     float* p = x.f32();
     for (int64_t i = 0, n = x.numel(); i < n; i++) p[i] = p[i] > 0.0f ? p[i] : 0.0f;
@@ -50,13 +47,13 @@ void relu_(Tensor& x) {
 
 // x (N, C, H, W), the arena's top allocation → relu(conv(x) + skip(x)). Consumes x (in place if identity skip).
 Tensor block(const TaesdBlock& b, Tensor x, Arena& a) {
-    Tensor out = b.skip.w.data ? conv(a, x, b.skip, kConv) : x;  // (N, C, H, W), 1×1 without bias
+    Tensor out = b.skip.w.data ? conv(a, x, b.skip) : x;  // (N, C, H, W), 1×1 without bias
     ArenaScope s(a);
-    Tensor h = conv(a, x, b.conv0, kConv);   // (N, C, H, W)
+    Tensor h = conv(a, x, b.conv0);   // (N, C, H, W)
     relu_(h);
-    h = conv(a, h, b.conv1, kConv);          // (N, C, H, W)
+    h = conv(a, h, b.conv1);          // (N, C, H, W)
     relu_(h);
-    conv_into(a, out, h, b.conv2, kConv, /*accumulate=*/true);  // out = skip(x) + conv2(h)
+    conv_into(a, out, h, b.conv2, /*accumulate=*/true);  // out = skip(x) + conv2(h)
     relu_(out);
     return out;
 }
@@ -117,14 +114,14 @@ Tensor taesd_decode(const Taesd& t, const Tensor& z, Arena& a) {
     const float* zp = z.f32();
     float* xp = x.f32();
     for (int64_t i = 0; i < z.numel(); i++) xp[i] = std::tanh(zp[i] / 3.0f) * 3.0f;
-    x = s.keep(conv(a, x, d.conv_in, kConv));  // (B, 64, h, w)
+    x = s.keep(conv(a, x, d.conv_in));  // (B, 64, h, w)
     relu_(x);
     for (const TaesdDecoder::Stage& st : d.stages) {
         for (const TaesdBlock& b : st.blocks) x = s.keep(block(b, x, a));
-        x = s.keep(upsample_conv(a, x, st.up, kConv));  // (B, 64, 2·, 2·), no bias
+        x = s.keep(upsample_conv(a, x, st.up));  // (B, 64, 2·, 2·), no bias
     }
     x = s.keep(block(d.block_out, x, a));
-    return s.keep(conv(a, x, d.conv_out, kConv));  // (B, 3, 8h, 8w)
+    return s.keep(conv(a, x, d.conv_out));  // (B, 3, 8h, 8w)
 }
 
 Tensor taesd_encode(const Taesd& t, const Tensor& img, Arena& a) {
@@ -135,13 +132,13 @@ Tensor taesd_encode(const Taesd& t, const Tensor& img, Arena& a) {
         throw std::runtime_error("taesd_encode: image size " + std::to_string(img.shape[3]) + "x" +
                                  std::to_string(img.shape[2]) + " is not a multiple of 8");
     ArenaScope s(a);  // the running activation x always starts where s does
-    Tensor x = conv(a, img, e.conv_in, kConv);  // (B, 64, H, W)
+    Tensor x = conv(a, img, e.conv_in);  // (B, 64, H, W)
     x = s.keep(block(e.block_in, x, a));
     for (const TaesdEncoder::Stage& st : e.stages) {
-        x = s.keep(conv(a, x, st.down, kConv, /*stride=*/2, /*pad=*/1));  // (B, 64, ·/2, ·/2)
+        x = s.keep(conv(a, x, st.down, /*stride=*/2, /*pad=*/1));  // (B, 64, ·/2, ·/2)
         for (const TaesdBlock& b : st.blocks) x = s.keep(block(b, x, a));
     }
-    return s.keep(conv(a, x, e.conv_out, kConv));  // (B, 4, H/8, W/8)
+    return s.keep(conv(a, x, e.conv_out));  // (B, 4, H/8, W/8)
 }
 
 }  // namespace sd

@@ -227,23 +227,22 @@ namespace {
 // ldm's eps: GroupNorm(32, eps 1e-5) in the res blocks and at the output (openaimodel's normalization()),
 // GroupNorm(32, eps 1e-6) before a spatial transformer, torch's default LayerNorm eps 1e-5 in its blocks.
 constexpr float kResNormEps = 1e-5f, kTransformerNormEps = 1e-6f, kLayerNormEps = 1e-5f;
-constexpr ConvPolicy kConv = ConvPolicy::Measured;
 
 }  // namespace
 
 // x (N, cin, H, W), emb (N, temb) → (N, cout, H, W): ldm's ResBlock, the Wide-ResNet block with group norm of
-// DDPM (Ho et al. 2020, §4 and appendix B), the timestep embedding added between the two convs.
+// DDPM (Ho et al. 2020), the timestep embedding added between the two convs.
 Tensor resblock(const ResBlock& b, const Tensor& x, const Tensor& emb, Arena& a) {
     assert(x.ndim == 4 && x.shape[1] == b.cin);
     // out (N, cout, H, W) = skip(x) first; conv2 then accumulates onto it.
-    Tensor out = b.skip.w.data ? conv(a, x, b.skip, kConv) : copy(a, x);
+    Tensor out = b.skip.w.data ? conv(a, x, b.skip) : copy(a, x);
     ArenaScope s(a);
     Tensor h = group_norm(a, x, b.norm1, kResNormEps, /*silu=*/true);       // (N, cin, H, W)
-    h = conv(a, h, b.conv1, kConv);                                         // (N, cout, H, W)
+    h = conv(a, h, b.conv1);                                         // (N, cout, H, W)
     Tensor e = linear(a, silu(a, emb), b.emb);                              // (N, cout)
     add_channel_bias_(h, e);                                                // h += e, per channel
     group_norm_(h, b.norm2, kResNormEps, /*silu=*/true);
-    conv_into(a, out, h, b.conv2, kConv, /*accumulate=*/true);              // out = skip(x) + conv2(h)
+    conv_into(a, out, h, b.conv2, /*accumulate=*/true);              // out = skip(x) + conv2(h)
     return out;
 }
 
@@ -259,7 +258,7 @@ static void attention_add(Tensor& x, const Attention& at, const Tensor& h, const
 }
 
 // x (N, L, C) += ff.net.2(geglu(ff.net.0.proj(h))), GEGLU as in Shazeer 2020 ("GLU Variants Improve
-// Transformer", §2): value · GELU(gate), both halves of one projection. Done in chunks of tokens: the 8C-wide projection of all
+// Transformer"): value · GELU(gate), both halves of one projection. Done in chunks of tokens: the 8C-wide projection of all
 // tokens would be 84 MB at a 64×64 latent with batch 2; 1024-token chunks keep it at 10 MB and are still
 // large products.
 static void feed_forward_add(Tensor& x, const TransformerBlock& b, const Tensor& h, Arena& a) {
@@ -308,8 +307,8 @@ void spatial_transformer(const SpatialTransformer& st, Tensor& x, const Tensor& 
 // (nearest 2×, 3×3).
 static Tensor block_tail(const UNetBlock& b, Tensor h, const Tensor& context, int64_t heads, Arena& a) {
     if (b.has_attn) spatial_transformer(b.attn, h, context, heads, a);
-    if (b.down.w.data) h = conv(a, h, b.down, kConv, /*stride=*/2, /*pad=*/1);  // (N, C, H/2, W/2)
-    if (b.up.w.data) h = upsample_conv(a, h, b.up, kConv);                      // (N, C, 2H, 2W)
+    if (b.down.w.data) h = conv(a, h, b.down, /*stride=*/2, /*pad=*/1);  // (N, C, H/2, W/2)
+    if (b.up.w.data) h = upsample_conv(a, h, b.up);                      // (N, C, 2H, 2W)
     return h;
 }
 
@@ -328,7 +327,7 @@ static void check_inputs(const UNetConfig& c, const Tensor& x, const Tensor& con
                                  std::to_string(c.context_dim) + "); got " + context.shape_str());
 }
 
-// ε_θ(z_t, t, τ_θ(y)) (LDM eq. 3): conv_in, the input blocks (each output kept as a skip), the middle block,
+// ε_θ(z_t, t, τ_θ(y)) (LDM §3.3): conv_in, the input blocks (each output kept as a skip), the middle block,
 // the output blocks (each consuming the newest skip), then norm, SiLU, conv_out.
 Tensor unet_forward(const UNet& u, const Tensor& x, const float* timesteps, const Tensor& context, Arena& a,
                     const Tensor* vec) {
@@ -356,7 +355,7 @@ Tensor unet_forward(const UNet& u, const Tensor& x, const float* timesteps, cons
     struct Skip { Arena::Mark at; Tensor t; };
     std::vector<Skip> skips;
     Arena::Mark at = a.mark();
-    Tensor h = conv(a, x, u.conv_in, kConv);  // (B, mc, H, W)
+    Tensor h = conv(a, x, u.conv_in);  // (B, mc, H, W)
     skips.push_back({at, h});
     for (const UNetBlock& b : u.input_blocks) {
         ArenaScope s(a);
@@ -384,7 +383,7 @@ Tensor unet_forward(const UNet& u, const Tensor& x, const float* timesteps, cons
     assert(skips.empty());
 
     Tensor y = group_norm(a, h, u.out_norm, kResNormEps, /*silu=*/true);
-    return pass.keep(conv(a, y, u.conv_out, kConv));  // (B, out, H, W)
+    return pass.keep(conv(a, y, u.conv_out));  // (B, out, H, W)
 }
 
 }  // namespace sd

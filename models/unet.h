@@ -1,9 +1,9 @@
 // unet.h — the Stable Diffusion 1.x denoising UNet (ldm's UNetModel), loaded from a single-file checkpoint.
 //
 // The network ε_θ(z_t, t, τ_θ(y)) of Rombach et al. 2022, "High-Resolution Image Synthesis with Latent Diffusion
-// Models" (LDM), §3.3 and eq. 3: given the noisy latent z_t, the timestep t and the text encoding τ_θ(y), it
+// Models" (LDM), §3.3: given the noisy latent z_t, the timestep t and the text encoding τ_θ(y), it
 // predicts the noise ε that was added. The backbone is Ho et al. 2020, "Denoising Diffusion Probabilistic
-// Models" (DDPM), §4 and appendix B: a U-Net of residual blocks with group normalisation, the timestep given
+// Models" (DDPM): a U-Net of residual blocks with group normalisation, the timestep given
 // as a sinusoidal (Transformer) position embedding; LDM adds a spatial transformer with cross-attention to
 // τ_θ(y) after the res blocks of the attention levels (§3.3: softmax(QKᵀ/√d)·V with Q from the image
 // tokens, K and V from the text). FLOP counts: models/cost.h.

@@ -175,9 +175,6 @@ void load_compact(Upscaler& u) {
 
 // ---- forward ----------------------------------------------------------------------------------------------
 
-// The maps are large at real sizes (a 192² tile at 4× is 768²), so every fast conv path pays (as in the VAE).
-constexpr ConvPolicy kConv = ConvPolicy::Eager;
-
 void leaky_relu_(Tensor& x) {  // nn.LeakyReLU(0.2), in place
     float* p = x.f32();
     for (int64_t i = 0, n = x.numel(); i < n; i++) p[i] = p[i] >= 0.0f ? p[i] : 0.2f * p[i];
@@ -214,10 +211,10 @@ void dense_block_(const RRDBNet::DenseBlock& b, Tensor& x, int64_t gc, Arena& a)
     std::memcpy(cat.data, x.data, x.nbytes());
     for (int i = 0; i < 4; i++) {
         Tensor xi = channels(cat, nf + i * gc, gc);                 // (1, gc, H, W)
-        conv_into(a, xi, channels(cat, 0, nf + i * gc), b.conv[i], kConv);
+        conv_into(a, xi, channels(cat, 0, nf + i * gc), b.conv[i]);
         leaky_relu_(xi);
     }
-    add_scaled_(x, conv(a, cat, b.conv[4], kConv), 0.2f);
+    add_scaled_(x, conv(a, cat, b.conv[4]), 0.2f);
 }
 
 // x (1, nf, H, W) ← x + 0.2·rdb3(rdb2(rdb1(x))).
@@ -258,20 +255,20 @@ Tensor pixel_unshuffle(Arena& a, const Tensor& x, int r) {
 Tensor rrdbnet_forward(const RRDBNet& m, const Tensor& x, int64_t out_h, int64_t out_w, Arena& a) {
     ArenaScope s(a);  // the running activation fea always starts where s does
     Tensor in = m.shuffle > 1 ? pixel_unshuffle(a, reflect_pad_to_multiple(a, x, m.shuffle), m.shuffle) : x;
-    Tensor fea = s.keep(conv(a, in, m.conv_first, kConv));  // (1, nf, h, w)
+    Tensor fea = s.keep(conv(a, in, m.conv_first));  // (1, nf, h, w)
     {
         ArenaScope t(a);
         Tensor trunk = copy(a, fea);
         for (const RRDBNet::RRDB& b : m.body) rrdb_(b, trunk, m.gc, a);
-        add_(fea, conv(a, trunk, m.conv_body, kConv));       // the long skip over the whole trunk
+        add_(fea, conv(a, trunk, m.conv_body));       // the long skip over the whole trunk
     }
     for (const Conv& up : m.conv_up) {
-        fea = s.keep(upsample_conv(a, fea, up, kConv));       // (1, nf, 2·, 2·): nearest 2×, conv
+        fea = s.keep(upsample_conv(a, fea, up));       // (1, nf, 2·, 2·): nearest 2×, conv
         leaky_relu_(fea);
     }
-    fea = s.keep(conv(a, fea, m.conv_hr, kConv));
+    fea = s.keep(conv(a, fea, m.conv_hr));
     leaky_relu_(fea);
-    Tensor out = conv(a, fea, m.conv_last, kConv);            // (1, out, scale·h, scale·w)
+    Tensor out = conv(a, fea, m.conv_last);            // (1, out, scale·h, scale·w)
     if (out.shape[2] == out_h && out.shape[3] == out_w) return s.keep(out);
     // Unshuffled input padded to a multiple: crop back to scale × the input's size (spandrel's forward).
     Tensor crop = a.alloc({1, out.shape[1], out_h, out_w});
@@ -286,10 +283,10 @@ Tensor compact_forward(const SRVGGNetCompact& m, const Tensor& x, int r, Arena& 
     ArenaScope s(a);
     Tensor h = x;
     for (size_t i = 0; i < m.conv.size(); i++) {
-        h = s.keep(conv(a, h, m.conv[i], kConv));  // (1, nf, H, W)
+        h = s.keep(conv(a, h, m.conv[i]));  // (1, nf, H, W)
         prelu_(h, m.prelu[i]);
     }
-    Tensor last = conv(a, h, m.conv_last, kConv);   // (1, out·r², H, W)
+    Tensor last = conv(a, h, m.conv_last);   // (1, out·r², H, W)
     const int64_t C = last.shape[1] / (r * r), H = x.shape[2], W = x.shape[3], Cx = x.shape[1];
     Tensor out = a.alloc({1, C, H * r, W * r});
     // nn.PixelShuffle(r): out[c, y·r + i, x·r + j] = last[c·r² + i·r + j, y, x]; plus the input upsampled

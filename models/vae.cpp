@@ -119,7 +119,6 @@ VaeDecoder bind_decoder(Binder& w, const VaeConfig& c) {
 // ---- forward ----------------------------------------------------------------------------------------------
 
 constexpr float kEps = 1e-6f;  // ldm Normalize(): GroupNorm(num_groups=32, eps=1e-6) — not torch's 1e-5
-constexpr ConvPolicy kConv = kVaeConvPolicy;
 
 // x (N, Cin, H, W), the arena's top allocation → (N, Cout, H, W). Consumes x (its memory is reused).
 Tensor res_block(const VaeResBlock& b, Tensor x, Arena& a) {
@@ -127,20 +126,20 @@ Tensor res_block(const VaeResBlock& b, Tensor x, Arena& a) {
     if (!b.skip.w.data) {  // same width: x += conv2(silu(norm2(conv1(silu(norm1(x)))))), in place
         ArenaScope s(a);
         Tensor h = group_norm(a, x, b.norm1, kEps, /*silu=*/true);  // (N, C, H, W)
-        conv_into(a, h, h, b.conv1, kConv);                         // conv1 over its own input
+        conv_into(a, h, h, b.conv1);                         // conv1 over its own input
         group_norm_(h, b.norm2, kEps, /*silu=*/true);
-        conv_into(a, x, h, b.conv2, kConv, /*accumulate=*/true);    // x += conv2(h)
+        conv_into(a, x, h, b.conv2, /*accumulate=*/true);    // x += conv2(h)
         return x;
     }
     // Width changes: take the 1×1 shortcut first; x is then not needed again and is normalised in place, and
     // where the width shrinks (the decoder) conv1 writes its result over x instead of into a map of its own.
-    Tensor out = conv(a, x, b.skip, kConv);  // (N, Cout, H, W)
+    Tensor out = conv(a, x, b.skip);  // (N, Cout, H, W)
     ArenaScope s(a);
     group_norm_(x, b.norm1, kEps, /*silu=*/true);
     Tensor h = Cout <= Cin ? Tensor::view_of(x.data, {N, Cout, H, W}) : a.alloc({N, Cout, H, W});
-    conv_into(a, h, x, b.conv1, kConv);
+    conv_into(a, h, x, b.conv1);
     group_norm_(h, b.norm2, kEps, /*silu=*/true);
-    conv_into(a, out, h, b.conv2, kConv, /*accumulate=*/true);      // out = skip(x) + conv2(h)
+    conv_into(a, out, h, b.conv2, /*accumulate=*/true);      // out = skip(x) + conv2(h)
     return out;
 }
 
@@ -212,15 +211,15 @@ Tensor vae_decode(const Vae& vae, const Tensor& z, Arena& a) {
     const float* zp = z.f32();
     float* xp = x.f32();
     for (int64_t i = 0; i < z.numel(); i++) xp[i] = zp[i] / vae.scale;
-    x = s.keep(conv(a, x, vae.post_quant_conv, kConv));  // (B, z, h, w)
-    x = s.keep(conv(a, x, d.conv_in, kConv));            // (B, Wlast, h, w)
+    x = s.keep(conv(a, x, vae.post_quant_conv));  // (B, z, h, w)
+    x = s.keep(conv(a, x, d.conv_in));            // (B, Wlast, h, w)
     x = mid_forward(d.mid, x, a);                        // (B, Wlast, h, w)
     for (size_t i = d.up.size(); i-- > 0;) {  // the deepest level first
         for (const VaeResBlock& b : d.up[i].blocks) x = s.keep(res_block(b, x, a));  // (B, W[i], ., .)
-        if (d.up[i].resample.w.data) x = s.keep(upsample_conv(a, x, d.up[i].resample, kConv));  // (B, W[i], 2·, 2·)
+        if (d.up[i].resample.w.data) x = s.keep(upsample_conv(a, x, d.up[i].resample));  // (B, W[i], 2·, 2·)
     }
     group_norm_(x, d.norm_out, kEps, /*silu=*/true);
-    return s.keep(conv(a, x, d.conv_out, kConv));  // (B, 3, 8h, 8w)
+    return s.keep(conv(a, x, d.conv_out));  // (B, 3, 8h, 8w)
 }
 
 // E(x): the posterior mean μ, scaled by vae.scale (0.18215 for SD 1.x) into the UNet's latent space.
@@ -235,21 +234,21 @@ Tensor vae_encode(const Vae& vae, const Tensor& img, Arena& a) {
     const int64_t z = vae.cfg.z_channels;
     reserve(a, vae_encode_arena_bytes(vae, img.shape[0], img.shape[2], img.shape[3]));
     ArenaScope s(a);  // the running activation x always starts where s does
-    Tensor x = conv(a, img, e.conv_in, kConv);  // (B, W0, H, W)
+    Tensor x = conv(a, img, e.conv_in);  // (B, W0, H, W)
     for (const VaeLevel& lv : e.down) {
         for (const VaeResBlock& b : lv.blocks) x = s.keep(res_block(b, x, a));
         if (lv.resample.w.data) {
             x = s.keep(pad_right_bottom(a, x));                                    // (B, C, H+1, W+1)
-            x = s.keep(conv(a, x, lv.resample, kConv, /*stride=*/2, /*pad=*/0));  // (B, C, H/2, W/2)
+            x = s.keep(conv(a, x, lv.resample, /*stride=*/2, /*pad=*/0));  // (B, C, H/2, W/2)
         }
     }
     x = mid_forward(e.mid, x, a);
     group_norm_(x, e.norm_out, kEps, /*silu=*/true);
-    x = s.keep(conv(a, x, e.conv_out, kConv));  // (B, 2z, h, w): mean μ, log-variance
+    x = s.keep(conv(a, x, e.conv_out));  // (B, 2z, h, w): mean μ, log-variance
     // Only the mean is wanted: the first z output channels of quant_conv, i.e. the first z rows of its weight.
     Conv mean{Tensor::view_of(vae.quant_conv.w.data, {z, 2 * z, 1, 1}, vae.quant_conv.w.dtype),
               Tensor::view_of(vae.quant_conv.b.data, {z}, DType::F32)};
-    x = s.keep(conv(a, x, mean, kConv));  // (B, z, h, w)
+    x = s.keep(conv(a, x, mean));  // (B, z, h, w)
     float* xp = x.f32();
     for (int64_t i = 0; i < x.numel(); i++) xp[i] *= vae.scale;  // into UNet space
     return x;

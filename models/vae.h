@@ -1,9 +1,9 @@
 // vae.h — the SD 1.x first-stage autoencoder (ldm AutoencoderKL, "KL-f8"): image (3, H, W) ↔ latent (4, H/8, W/8).
 //
-// The perceptual compression of Rombach et al. 2022 (LDM), §3.1 and appendix G: an encoder E and a decoder D
+// The perceptual compression of Rombach et al. 2022 (LDM), §3.1: an encoder E and a decoder D
 // with x ≈ D(E(x)), the latent 8× smaller on each side; the "KL" variant regularises the latent with a slight
 // KL penalty towards N(0, I), as in the variational autoencoder of Kingma & Welling 2014 ("Auto-Encoding
-// Variational Bayes", §3 and appendix C.2: a Gaussian encoder q(z|x) = N(z; μ, σ²I) whose mean and
+// Variational Bayes": a Gaussian encoder q(z|x) = N(z; μ, σ²I) whose mean and
 // log-variance are the encoder's 2·z output channels). Here the encoder returns the mean μ (no sampling). FLOP counts and
 // arena needs: models/cost.h.
 //
@@ -88,11 +88,6 @@ struct Vae {
     VaeDecoder decoder;
     float scale = kVaeScale;   // the UNet's latent = scale × the VAE's: 0.18215 SD 1.x/2.x, 0.13025 SDXL
 };
-
-// How the VAE's convs run: every fast path the shape allows (choose_conv). At real image sizes its maps are
-// 32×32 and larger, where ConvPolicy::Measured picks the same; Eager also keeps small decodes bit for bit as
-// they were. Its res blocks' conv1 writes over its own input, which only Winograd allows (in_place).
-constexpr ConvPolicy kVaeConvPolicy = ConvPolicy::Eager;
 
 // Binds the VAE in `st` under `prefix`; an empty prefix means: "first_stage_model." if the file has it,
 // else no prefix (a standalone ldm-named VAE file). Throws naming any missing or misshaped tensor.

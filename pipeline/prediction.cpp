@@ -10,6 +10,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "models/ops.h"
+
 namespace sd {
 
 const char* prediction_name(Prediction p) { return p == Prediction::v ? "v" : "eps"; }
@@ -21,7 +23,7 @@ Prediction parse_prediction(const std::string& s) {
 }
 
 double v_probe(const UNet& unet, Arena& a) {
-    Arena::Mark m = a.mark();
+    ArenaScope scope(a);  // everything below is given back on return
     Tensor x = a.alloc({1, unet.cfg.in_channels, 8, 8});
     for (int64_t i = 0; i < x.numel(); i++) x.f32()[i] = 0.5f;
     Tensor ctx = a.alloc({1, 2, unet.cfg.context_dim});
@@ -30,7 +32,6 @@ double v_probe(const UNet& unet, Arena& a) {
     Tensor out = unet_forward(unet, x, &t, ctx, a);
     double sum = 0;
     for (int64_t i = 0; i < out.numel(); i++) sum += (double)out.f32()[i] - 0.5;
-    a.release(m);
     return sum / (double)out.numel();
 }
 

@@ -13,6 +13,7 @@
 #include "app/npy.h"
 #include "pipeline/img2img.h"
 #include "json.h"
+#include "models/cost.h"
 #include "pipeline/loras.h"
 #include "pipeline/sdxl.h"
 #include "tokenizer/clip_tokenizer.h"
@@ -342,7 +343,7 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
         };
         if (extras.uncond) extras.uncond->resize(n);
         for (int64_t i = 0; i < n; i++) {
-            // Classifier-free guidance (Ho & Salimans 2022, eq. 6), summed over the AND parts as in composable
+            // Classifier-free guidance (Ho & Salimans 2022), summed over the AND parts as in composable
             // diffusion (Liu et al. 2022): D_u + sum_k (D_k - D_u) * (weight_k * cfg), written for the model outputs.
             double e;
             if (e_u) {
@@ -405,7 +406,7 @@ Denoiser make_cfg_denoiser(Model& m, const Tensor& context, double cfg_scale, co
         out.resize(n);
         const float* e_u = eps.f32();                // uncond first ...
         const float* e_c = eps.f32() + (B - 1) * n;  // ... cond last (the same tensor when B = 1)
-        // Classifier-free guidance (Ho & Salimans 2022, eq. 6: (1 + w)·eps(z, c) − w·eps(z), i.e. scale = 1 + w).
+        // Classifier-free guidance (Ho & Salimans 2022: (1 + w)·eps(z, c) − w·eps(z), i.e. scale = 1 + w).
         // D is affine in the model's output at a fixed x, so guiding the outputs is guiding the D's (the webui
         // combines the denoised estimates).
         for (int64_t i = 0; i < n; i++) {
@@ -580,14 +581,8 @@ Image generate(Model& m, const GenerateParams& p, Arena& arena, StageTimes* time
 }
 
 size_t estimate_working_memory(const Model& m, int width, int height, bool taesd, int vae_tiling) {
-    const int64_t h = height / 8, w = width / 8;
-    // UNet (batch 2): the largest level holds ~ a dozen (2, C0, h, w) maps plus the skip stack, and one
-    // attention tile set per thread; measured arena peaks scale with h·w.
-    size_t unet = (size_t)2 * m.unet.cfg.model_channels * h * w * sizeof(float) * 40;
-    size_t vae = taesd                                         ? (size_t)64 * 4 * width * height * sizeof(float)
-                 : vae_tile_decode(vae_tiling, width, height, vae_auto_tile_pixels(m)) ? vae_decode_tiled_arena_bytes(m.vae, 1, h, w)
-                                                              : vae_decode_arena_bytes(m.vae, 1, h, w);
-    return std::max(unet, vae) + ((size_t)256 << 20);
+    const bool tiled = !taesd && vae_tile_decode(vae_tiling, width, height, vae_auto_tile_pixels(m));
+    return txt2img_working_bytes(m.unet, m.vae, width, height, taesd, tiled);
 }
 
 }  // namespace sd

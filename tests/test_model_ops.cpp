@@ -1,5 +1,5 @@
 // The model vocabulary's plumbing (models/ops.h): ArenaScope's keep / drop_all_but / end-of-scope release, and
-// the conv algorithm each ConvPolicy picks (kernels/conv_choose.cpp) at the shapes docs/performance.md tabulates.
+// the conv algorithm chosen for a shape (kernels/conv_choose.cpp) at the shapes docs/performance.md tabulates.
 // The layers themselves are covered through the model goldens (test_unet, test_vae, test_clip, test_taesd).
 #include <doctest/doctest.h>
 
@@ -68,38 +68,36 @@ TEST_CASE("model ops: ArenaScope keeps one tensor at its start and gives the res
     CHECK(at(a, a.mark()) == start);  // drop_all_but's tensor went with the scope
 }
 
-TEST_CASE("model ops: the conv algorithm each policy picks") {
+TEST_CASE("model ops: the conv algorithm chosen for each shape") {
     const Precision saved = active_precision();
     set_precision(Precision::FP32);
-    // Measured (the UNet): Winograd from 32x32, at 16x16 in fp32 or with a batch; conv2d below.
-    CHECK(choose_conv(shape3x3(1, 320, 32, 32, 320), ConvPolicy::Measured) == ConvAlgo::Winograd);
-    CHECK(choose_conv(shape3x3(1, 320, 16, 16, 320), ConvPolicy::Measured) == ConvAlgo::Winograd);
-    CHECK(choose_conv(shape3x3(2, 1280, 8, 8, 1280), ConvPolicy::Measured) == ConvAlgo::Direct);
-    CHECK(choose_conv(shape3x3(2, 4, 64, 64, 320), ConvPolicy::Measured) == ConvAlgo::Direct);   // conv_in
-    CHECK(choose_conv(shape3x3(2, 320, 64, 64, 4), ConvPolicy::Measured) == ConvAlgo::SmallCout);  // conv_out
+    // One rule for every model: Winograd from 32x32, at 16x16 in fp32 or with a batch; conv2d below.
+    CHECK(choose_conv(shape3x3(1, 320, 32, 32, 320)) == ConvAlgo::Winograd);
+    CHECK(choose_conv(shape3x3(1, 320, 16, 16, 320)) == ConvAlgo::Winograd);
+    CHECK(choose_conv(shape3x3(2, 1280, 8, 8, 1280)) == ConvAlgo::Direct);
+    CHECK(choose_conv(shape3x3(2, 4, 64, 64, 320)) == ConvAlgo::Direct);   // conv_in
+    CHECK(choose_conv(shape3x3(2, 320, 64, 64, 4)) == ConvAlgo::SmallCout);  // conv_out
     ConvShape up = shape3x3(2, 1280, 16, 16, 1280);
     up.upsample2x = true;
-    CHECK(choose_conv(up, ConvPolicy::Measured) == ConvAlgo::Upsample2x);
+    CHECK(choose_conv(up) == ConvAlgo::Upsample2x);
     up.H = up.W = 8;
-    CHECK(choose_conv(up, ConvPolicy::Measured) == ConvAlgo::UpsampleThenConv);
-    // Eager (the VAE): every fast path the shape allows, small maps too; Direct (TAESD): conv2d only.
-    CHECK(choose_conv(shape3x3(1, 512, 8, 8, 512), ConvPolicy::Eager) == ConvAlgo::Winograd);
-    CHECK(choose_conv(up, ConvPolicy::Eager) == ConvAlgo::Upsample2x);
-    CHECK(choose_conv(shape3x3(1, 64, 256, 256, 64), ConvPolicy::Direct) == ConvAlgo::Direct);
-    CHECK(choose_conv(up, ConvPolicy::Direct) == ConvAlgo::UpsampleThenConv);
+    CHECK(choose_conv(up) == ConvAlgo::UpsampleThenConv);
+    // The VAE's and TAESD's maps at real sizes (32x32 and up): Winograd, as the UNet's; small maps: conv2d.
+    CHECK(choose_conv(shape3x3(1, 512, 8, 8, 512)) == ConvAlgo::Direct);
+    CHECK(choose_conv(shape3x3(1, 64, 256, 256, 64)) == ConvAlgo::Winograd);
     // Not 3x3 stride 1: conv2d; writing over the input: Winograd, the only one that allows it.
     ConvShape down = shape3x3(1, 320, 64, 64, 320);
     down.stride = 2;
-    CHECK(choose_conv(down, ConvPolicy::Eager) == ConvAlgo::Direct);
+    CHECK(choose_conv(down) == ConvAlgo::Direct);
     ConvShape in_place = shape3x3(1, 256, 4, 4, 128);
     in_place.in_place = true;
-    CHECK(choose_conv(in_place, ConvPolicy::Measured) == ConvAlgo::Winograd);
+    CHECK(choose_conv(in_place) == ConvAlgo::Winograd);
     CHECK(conv_scratch_floats(ConvAlgo::Direct, down) == 0);
     CHECK(conv_scratch_floats(ConvAlgo::Winograd, in_place) == conv2d_winograd_scratch(256, 4, 4, 128));
     if (precision_supported(Precision::BF16)) {  // bf16 products: 16x16 pays only with a batch
         set_precision(Precision::BF16);
-        CHECK(choose_conv(shape3x3(1, 320, 16, 16, 320), ConvPolicy::Measured) == ConvAlgo::Direct);
-        CHECK(choose_conv(shape3x3(2, 320, 16, 16, 320), ConvPolicy::Measured) == ConvAlgo::Winograd);
+        CHECK(choose_conv(shape3x3(1, 320, 16, 16, 320)) == ConvAlgo::Direct);
+        CHECK(choose_conv(shape3x3(2, 320, 16, 16, 320)) == ConvAlgo::Winograd);
     } else {
         SKIPPED("no bf16 products on this CPU: the bf16 thresholds are not checked");
     }
