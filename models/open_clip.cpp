@@ -150,24 +150,10 @@ Tensor open_clip_encode(const OpenClipTextModel& model, const int* ids, int skip
         throw std::runtime_error("text encoder layer " + std::to_string(skip) + " from the end is outside [1, " +
                                  std::to_string(c.layers) + "] for this " + std::to_string(c.layers) +
                                  "-layer OpenCLIP text encoder");
-    for (int64_t t = 0; t < T; t++)
-        if (ids[t] < 0 || ids[t] >= c.vocab)
-            throw std::runtime_error("token id " + std::to_string(ids[t]) + " at position " + std::to_string(t) +
-                                     " is outside the text encoder's vocabulary [0, " + std::to_string(c.vocab) + ")");
-
     Tensor out = a.alloc({T, C});  // (T, C): the result, below everything released at the end
     ArenaScope s(a);
     Tensor x = a.alloc({T, C});    // (T, C): the residual stream
-    const size_t row_bytes = (size_t)C * dtype_size(model.token_embedding.dtype);
-    for (int64_t t = 0; t < T; t++) {
-        if (token_rows && token_rows[t]) {
-            std::copy(token_rows[t], token_rows[t] + C, x.f32() + t * C);
-            continue;
-        }
-        const char* row = static_cast<const char*>(model.token_embedding.data) + (size_t)ids[t] * row_bytes;
-        convert_to_f32(x.f32() + t * C, row, model.token_embedding.dtype, C);
-    }
-    add_(x, model.positional_embedding);  // x += positional embeddings
+    embed(model, ids, token_rows, x);
 
     // ldm's text_transformer_forward breaks at resblock index layers - layer_idx (layer_idx = skip - 1).
     const int64_t run = c.layers - (skip - 1);
