@@ -23,7 +23,7 @@
 #include "app/infotext.h"
 #include "app/memory.h"
 #include "app/options.h"
-#include "app/sha256.h"
+#include "app/model_hash.h"
 #include "app/upscale_cmd.h"
 #include "kernels/kernels.h"
 #include "models/upscaler.h"

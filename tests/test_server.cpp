@@ -1094,7 +1094,7 @@ TEST_CASE("sd serve: SIGTERM during a job answers it, refuses new work and exits
 
 #include <fstream>
 
-#include "app/sha256.h"
+#include "app/model_hash.h"
 #include "safetensors.h"
 
 namespace {
