@@ -18,7 +18,7 @@
 #include <string>
 
 #include "app/bench.h"
-#include "app/checkpoint.h"
+#include "models/checkpoint.h"
 #include "app/image_io.h"
 #include "app/infotext.h"
 #include "app/memory.h"

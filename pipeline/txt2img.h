@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "app/checkpoint.h"
+#include "models/checkpoint.h"
 #include "app/image_io.h"
 #include "models/clip.h"
 #include "models/open_clip.h"

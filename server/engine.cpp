@@ -9,7 +9,7 @@
 #include <ctime>
 #include <filesystem>
 
-#include "app/checkpoint.h"
+#include "models/checkpoint.h"
 #include "app/image_io.h"
 #include "app/infotext.h"
 #include "app/memory.h"
