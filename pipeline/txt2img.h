@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "models/checkpoint.h"
-#include "app/image_io.h"
+#include "pipeline/image.h"
 #include "models/clip.h"
 #include "models/open_clip.h"
 #include "models/taesd.h"
