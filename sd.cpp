@@ -27,7 +27,7 @@
 #include "app/upscale_cmd.h"
 #include "kernels/kernels.h"
 #include "models/upscaler.h"
-#include "pipeline/generation_infotext.h"
+#include "app/generation_infotext.h"
 #include "pipeline/hires.h"
 #include "pipeline/img2img.h"
 #include "pipeline/prediction.h"

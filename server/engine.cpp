@@ -15,7 +15,7 @@
 #include "app/memory.h"
 #include "app/model_hash.h"
 #include "models/taesd.h"
-#include "pipeline/generation_infotext.h"
+#include "app/generation_infotext.h"
 #include "pipeline/loras.h"
 
 namespace sd::serve {
