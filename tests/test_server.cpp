@@ -1282,3 +1282,94 @@ TEST_CASE("server: /sdapi/v1/img2img makes the CLI's image from a base64 init im
     CHECK(refusal("{\"prompt\":\"x\"}") == "init_images: Init image not found");
     CHECK(call(s.port, "GET", "/sdapi/v1/img2img").status == 405);
 }
+
+// ---- LoRAs -----------------------------------------------------------------------------------------------------
+
+#include "models/lora.h"
+
+// The webui's Lora extension routes (extensions-builtin/Lora/scripts/lora_script.py): /loras lists the folder's
+// files by stem with create_lora_json's fields (metadata in read_metadata_from_safetensors' form, sorted by
+// metadata_tags_order; alias from ss_output_name), refresh-loras answers null; a prompt's <lora:...> tag is
+// merged as the CLI merges it (same pixels, same "Lora hashes"), and an unknown name is a 422 naming the prompt.
+TEST_CASE("server: /loras lists the LoRA folder as the webui; prompt tags apply them as the CLI does") {
+    cache_dir();
+    const std::string dir = cache_dir().dir + "/loras";
+    fs::create_directories(dir + "/sub");
+    fs::copy_file("tests/data/lora/kohya_locon.safetensors", dir + "/sub/kohya_locon.safetensors",
+                  fs::copy_options::overwrite_existing);
+    {
+        Tensor t = Tensor::zeros({1});
+        write_safetensors(dir + "/styled.safetensors", {{"t", t}},
+                          {{"a_first", "x"}, {"ss_output_name", "nice-style"}, {"ss_resolution", "(512, 512)"},
+                           {"ss_tag_frequency", "{\"cats\": {\"cat\": 3}}"}});
+    }
+    { std::ofstream(dir + "/old.pt") << "pickle"; }  // listed (the webui lists .pt), never read
+    serve::EngineConfig ec;
+    ec.lora_dir = dir;
+    TestServer s(ec);
+
+    Reply r = call(s.port, "GET", "/sdapi/v1/loras");
+    REQUIRE(r.status == 200);
+    JsonValue j = r.json();
+    REQUIRE(j.items.size() == 3);
+    CHECK(member(j.items[0], "name").text == "kohya_locon");
+    CHECK(member(j.items[0], "alias").text == "kohya_locon");
+    CHECK(member(j.items[0], "path").text == dir + "/sub/kohya_locon.safetensors");
+    CHECK(member(member(j.items[0], "metadata"), "tool").text == "tools/lora_reference.py");
+    CHECK(member(j.items[1], "name").text == "old");
+    CHECK(member(j.items[1], "metadata").kind == JsonValue::Object);
+    const JsonValue& styled = j.items[2];
+    CHECK(member(styled, "name").text == "styled");
+    CHECK(member(styled, "alias").text == "nice-style");
+    const JsonValue& md = member(styled, "metadata");
+    REQUIRE(md.keys.size() == 4);
+    CHECK(md.keys[0] == "ss_resolution");  // metadata_tags_order 2, then 20, then the rest as in the file
+    CHECK(md.keys[1] == "ss_tag_frequency");
+    CHECK(member(member(md, "ss_tag_frequency"), "cats").kind == JsonValue::Object);  // a '{' string read as JSON
+    CHECK(md.keys[2] == "a_first");
+    Reply refresh = call(s.port, "POST", "/sdapi/v1/refresh-loras");
+    CHECK(refresh.status == 200);
+    CHECK(refresh.body == "null");
+    CHECK(call(s.port, "GET", "/sdapi/v1/refresh-loras").status == 405);
+
+    const std::string prompt = "a red cube <lora:kohya_locon:0.8>";
+    Reply job = call(s.port, "POST", "/sdapi/v1/txt2img",
+                     "{\"prompt\":\"" + prompt + "\",\"steps\":2,\"width\":64,\"height\":64,\"seed\":5,"
+                     "\"sampler_name\":\"Euler\"}");
+    REQUIRE(job.status == 200);
+    JsonValue info = parse_json(member(job.json(), "info").text);
+    const std::string hash = lora_hash(dir + "/sub/kohya_locon.safetensors").substr(0, 12);
+    CHECK(member(member(info, "extra_generation_params"), "Lora hashes").text == "kohya_locon: " + hash);
+    CHECK(member(info, "infotexts").items[0].text.find("Lora hashes: \"kohya_locon: " + hash + "\"") != std::string::npos);
+    CHECK(member(info, "prompt").text == prompt);  // the tag stays in the prompt, as the webui keeps it
+    std::vector<uint8_t> png;
+    REQUIRE(http::base64_decode(member(job.json(), "images").items[0].text, &png));
+    const std::string served = cache_dir().dir + "/served_lora.png", cli = cache_dir().dir + "/cli_lora.png";
+    write_file_atomic(served, png);
+    Child c = start_sd({"-m", kTinyModel, "-p", prompt, "--steps", "2", "-W", "64", "-H", "64", "--seed", "5",
+                        "--sampler", "Euler", "--precision", "fp32", "--lora-dir", dir, "-o", cli});
+    REQUIRE(wait_exit(c, 60) == 0);
+    const Image a = read_image_rgb(served), b = read_image_rgb(cli);
+    REQUIRE(a.pixels.size() == b.pixels.size());
+    int diff = 0;
+    for (size_t i = 0; i < a.pixels.size(); i++) diff = std::max(diff, std::abs(a.pixels[i] - b.pixels[i]));
+    CHECK(diff <= 2);  // equal bits in the same build; see the embeddings case for the margin
+    // Without the tag (the merged weights are put back): another image.
+    Reply plain = call(s.port, "POST", "/sdapi/v1/txt2img",
+                       "{\"prompt\":\"a red cube\",\"steps\":2,\"width\":64,\"height\":64,\"seed\":5,"
+                       "\"sampler_name\":\"Euler\"}");
+    std::vector<uint8_t> plain_png;
+    REQUIRE(http::base64_decode(member(plain.json(), "images").items[0].text, &plain_png));
+    CHECK(plain_png != png);
+
+    auto refusal = [&](const std::string& p) {
+        Reply e = call(s.port, "POST", "/sdapi/v1/txt2img", "{\"prompt\":\"" + p + "\",\"width\":64,\"height\":64}");
+        CHECK(e.status == 422);
+        JsonValue d = member(e.json(), "detail");
+        REQUIRE(d.items.size() == 1);
+        return member(d.items[0], "loc").items.back().text + ": " + member(d.items[0], "msg").text;
+    };
+    CHECK(refusal("x <lora:kohya_locn:1>") == "prompt: no LoRA named 'kohya_locn' in " + dir + " (close: kohya_locon)");
+    CHECK(refusal("x <lora:kohya_locon:abc>") == "prompt: the weight 'abc' of <lora:kohya_locon:...> in the prompt is not a number");
+    CHECK(refusal("x <lora:old:1>").find("prompt: LoRA 'old' is ") == 0);
+}
