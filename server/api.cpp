@@ -74,7 +74,8 @@ std::string processed_json(const JobResult& r, int batch_size, const std::string
     info.end().key("index_of_first_image").value((int64_t)0).key("infotexts").array();
     for (const auto& s : r.infotexts) info.value(s);
     info.end().key("styles").array().end().key("job_timestamp").value(r.job_timestamp);
-    info.key("clip_skip").value(f.clip_skip).key("is_using_inpainting_conditioning").value(false);
+    info.key("clip_skip").value(f.clip_skip);
+    info.key("is_using_inpainting_conditioning").value(!f.conditional_mask_weight.empty());
     info.key("version").value(r.version).end();
     return info.str();
 }
@@ -312,27 +313,52 @@ void Api::txt2img(const http::Request& req, std::shared_ptr<http::Responder> out
 
 // The webui's img2imgapi through the CLI's img2img (pipeline/img2img.h): the init image decoded here (a bad one is
 // a 422 naming init_images, where the webui answers 500), resized by resize_mode to width × height, encoded and
-// sampled from part way down the schedule. A mask (inpainting) is refused until the pipeline has it.
+// sampled from part way down the schedule. With a mask it is the webui's inpainting (pipeline/masking.h): the
+// mask must have the init image's size (the webui would crop or stretch a different one without a word).
 void Api::img2img(const http::Request& req, std::shared_ptr<http::Responder> out) {
     Img2ImgRequest t;
     std::vector<FieldError> errors;
     if (!parse_img2img(req.body, cfg_.limits, &t, &errors)) return out->send(unprocessable(errors));
-    if (!t.mask.empty()) return out->send(unprocessable("mask", "inpainting (a mask) is not supported by this server yet"));
-    auto ip = std::make_shared<Img2imgParams>();
+    struct Params {  // one allocation, so the job's Img2imgParams can point at its InpaintParams
+        Img2imgParams img2img;
+        InpaintParams inpaint;
+    };
+    auto holder = std::make_shared<Params>();
+    Img2imgParams& ip = holder->img2img;
     try {
-        ip->init = decode_image(t.init_image, "init_images[0]", 16 * cfg_.limits.max_pixels);
+        ip.init = decode_image(t.init_image, "init_images[0]", 16 * cfg_.limits.max_pixels);
     } catch (const std::exception& e) {
         return out->send(unprocessable("init_images", e.what()));
+    }
+    if (!t.mask.empty()) {
+        InpaintParams& in = holder->inpaint;
+        try {
+            in.mask = decode_image(t.mask, "mask", 16 * cfg_.limits.max_pixels);
+        } catch (const std::exception& e) {
+            return out->send(unprocessable("mask", e.what()));
+        }
+        if (in.mask.width != ip.init.width || in.mask.height != ip.init.height)
+            return out->send(unprocessable("mask", "the mask is " + std::to_string(in.mask.width) + "x" +
+                                                       std::to_string(in.mask.height) + " but init_images[0] is " +
+                                                       std::to_string(ip.init.width) + "x" +
+                                                       std::to_string(ip.init.height) + "; they must be the same size"));
+        in.blur = t.mask_blur_x;
+        in.blur_y = t.mask_blur_y;
+        in.invert = t.inpainting_mask_invert == 1;
+        in.fill = (InpaintFill)t.inpainting_fill;
+        in.full_res = t.inpaint_full_res;
+        in.padding = t.inpaint_full_res_padding;
+        ip.inpaint = &in;
     }
     try {
         check_img2img_sampler(t.sampler);
     } catch (const std::exception& e) {
         return out->send(unprocessable("sampler_name", e.what()));
     }
-    ip->strength = t.denoising_strength;
-    ip->resize_mode = (ResizeMode)t.resize_mode;
+    ip.strength = t.denoising_strength;
+    ip.resize_mode = (ResizeMode)t.resize_mode;
     Job job;
-    job.img2img = std::move(ip);
+    job.img2img = std::shared_ptr<const Img2imgParams>(holder, &holder->img2img);
     if (make_job(t, out, &job)) submit(std::move(job), t, out);
 }
 

@@ -448,8 +448,15 @@ JobResult Engine::run(const Job& job) {
                 state_.sampling_step = k;
                 if (n > 0) state_.sampling_steps = n;  // the steps the sampler really runs
             };
-            img = job.img2img ? generate_img2img(*model_, p, *job.img2img, arena, nullptr, on_step, &cancel_)
+            std::vector<std::pair<std::string, std::string>> img2img_info;
+            img = job.img2img ? generate_img2img(*model_, p, *job.img2img, arena, nullptr, on_step, &cancel_, &img2img_info)
                               : generate(*model_, p, arena, nullptr, on_step, &cancel_);
+            if (r.pngs.empty()) {  // the mask's fields are the same for every image: the job's, as the CLI writes them
+                for (auto& kv : img2img_info) {
+                    if (kv.first == "Conditional mask weight") r.info.conditional_mask_weight = kv.second;
+                    else r.info.extra.push_back(kv);
+                }
+            }
         } catch (const Cancelled&) {
             if (interrupt_.load()) { r.interrupted = true; break; }
             skip_.store(false);  // skipped: on with the next image

@@ -1224,7 +1224,7 @@ TEST_CASE("server: a job that cannot fit in the memory left is refused with one 
 
 // The webui's img2imgapi through the CLI's img2img (pipeline/img2img.h): the same image as `sd --init-img` for the
 // same request (a 96x80 RGBA init image, crop-and-resize to 64x64, strength 0.5), "Denoising strength" in the
-// infotext and Processed.js, and the refusals: a mask (inpainting), an unreadable image, a sampler img2img lacks.
+// infotext and Processed.js, and the refusals: an unreadable image, a sampler img2img lacks.
 TEST_CASE("server: /sdapi/v1/img2img makes the CLI's image from a base64 init image; bad ones are 422") {
     cache_dir();
     Image init;
@@ -1276,7 +1276,6 @@ TEST_CASE("server: /sdapi/v1/img2img makes the CLI's image from a base64 init im
         return member(d.items[0], "loc").items.back().text + ": " + member(d.items[0], "msg").text;
     };
     const std::string with_init = "{\"init_images\":[\"" + b64 + "\"],\"width\":64,\"height\":64,";
-    CHECK(refusal(with_init + "\"mask\":\"" + b64 + "\"}") == "mask: inpainting (a mask) is not supported by this server yet");
     CHECK(refusal("{\"init_images\":[\"aGVsbG8=\"]}").find("init_images: init_images[0] is not an image") == 0);
     CHECK(refusal(with_init + "\"sampler_name\":\"DDIM\"}").find("sampler_name: ") == 0);
     CHECK(refusal("{\"prompt\":\"x\"}") == "init_images: Init image not found");
@@ -1372,4 +1371,101 @@ TEST_CASE("server: /loras lists the LoRA folder as the webui; prompt tags apply 
     CHECK(refusal("x <lora:kohya_locn:1>") == "prompt: no LoRA named 'kohya_locn' in " + dir + " (close: kohya_locon)");
     CHECK(refusal("x <lora:kohya_locon:abc>") == "prompt: the weight 'abc' of <lora:kohya_locon:...> in the prompt is not a number");
     CHECK(refusal("x <lora:old:1>").find("prompt: LoRA 'old' is ") == 0);
+}
+
+// ---- inpainting ------------------------------------------------------------------------------------------------
+
+// The webui's img2imgapi with a mask (StableDiffusionProcessingImg2Img.init's masking, pipeline/masking.h): the
+// same image and infotext as `sd --mask` for the API's defaults (fill, only masked, padding 0, blur 4) and for
+// the whole picture with an inverted mask and latent noise; the mask's refusals name their field.
+TEST_CASE("server: /sdapi/v1/img2img with a mask inpaints as sd --mask does; bad masks are 422") {
+    cache_dir();
+    Image init, mask;
+    init.width = mask.width = 96;
+    init.height = mask.height = 80;
+    init.channels = 3;
+    mask.channels = 3;
+    for (int y = 0; y < init.height; y++)
+        for (int x = 0; x < init.width; x++) {
+            for (int c = 0; c < 3; c++) init.pixels.push_back((uint8_t)((x * 5 + y * 3 + c * 60) % 256));
+            const uint8_t m = x >= 30 && x < 60 && y >= 20 && y < 50 ? 255 : 0;
+            for (int c = 0; c < 3; c++) mask.pixels.push_back(m);
+        }
+    const std::vector<uint8_t> init_png = encode_png(init, {}), mask_png = encode_png(mask, {});
+    const std::string init_path = cache_dir().dir + "/inpaint_init.png", mask_path = cache_dir().dir + "/inpaint_mask.png";
+    write_file_atomic(init_path, init_png);
+    write_file_atomic(mask_path, mask_png);
+    const std::string b64 = http::base64_encode(init_png.data(), init_png.size()),
+                      mask64 = http::base64_encode(mask_png.data(), mask_png.size());
+    TestServer s;
+    struct Case {
+        std::string fields;
+        std::vector<std::string> cli;
+        std::vector<std::string> infotext;
+    };
+    const Case cases[] = {
+        {"", {"--inpainting-fill", "fill", "--inpaint-full-res", "--inpaint-padding", "0"},
+         {"Mask blur: 4", "Inpaint area: Only masked", "Masked area padding: 0", "Masked content: fill"}},
+        {",\"inpaint_full_res\":false,\"inpainting_mask_invert\":1,\"inpainting_fill\":2,\"mask_blur\":2",
+         {"--inpainting-fill", "latent_noise", "--invert-mask", "--mask-blur", "2"},
+         {"Mask blur: 2", "Mask mode: Inpaint not masked", "Masked content: latent noise"}},
+    };
+    for (const Case& k : cases) {
+        CAPTURE(k.fields);
+        Reply r = call(s.port, "POST", "/sdapi/v1/img2img",
+                       "{\"init_images\":[\"" + b64 + "\"],\"mask\":\"" + mask64 + "\",\"prompt\":\"a red cube\","
+                       "\"steps\":4,\"width\":64,\"height\":64,\"seed\":7,\"sampler_name\":\"Euler\","
+                       "\"denoising_strength\":0.6" + k.fields + "}");
+        REQUIRE(r.status == 200);
+        JsonValue j = r.json();
+        CHECK(member(member(j, "parameters"), "mask").kind == JsonValue::Null);  // cleared, as init_images
+        JsonValue info = parse_json(member(j, "info").text);
+        const std::string infotext = member(info, "infotexts").items[0].text;
+        for (const std::string& field : k.infotext) CHECK_MESSAGE(infotext.find(field) != std::string::npos, field);
+        CHECK(member(member(info, "extra_generation_params"), "Mask blur").kind == JsonValue::String);
+        std::vector<uint8_t> png;
+        REQUIRE(http::base64_decode(member(j, "images").items[0].text, &png));
+        const std::string served = cache_dir().dir + "/served_inpaint.png", cli = cache_dir().dir + "/cli_inpaint.png";
+        write_file_atomic(served, png);
+        std::vector<std::string> args = {"-m", kTinyModel, "-p", "a red cube", "--steps", "4", "-W", "64", "-H", "64",
+                                         "--seed", "7", "--sampler", "Euler", "--precision", "fp32", "--init-img",
+                                         init_path, "--strength", "0.6", "--mask", mask_path, "-o", cli};
+        args.insert(args.end(), k.cli.begin(), k.cli.end());
+        Child c = start_sd(args);
+        REQUIRE(wait_exit(c, 60) == 0);
+        const Image a = read_image_rgb(served), b = read_image_rgb(cli);
+        REQUIRE(a.width == b.width);
+        REQUIRE(a.pixels.size() == b.pixels.size());
+        int diff = 0;
+        for (size_t i = 0; i < a.pixels.size(); i++) diff = std::max(diff, std::abs(a.pixels[i] - b.pixels[i]));
+        CHECK(diff <= 2);  // equal bits in the same build; see the embeddings case for the margin
+        const std::string cli_text = read_png_text(read_bytes(cli))[0].second;
+        auto fields = [](const std::string& t) {  // from the strength to the version (which names the binary)
+            const size_t b = t.find("Denoising strength:");
+            return t.substr(b, t.find(", Version:") - b);
+        };
+        CHECK(fields(cli_text) == fields(infotext));
+    }
+
+    auto refusal = [&](const std::string& fields) {
+        Reply e = call(s.port, "POST", "/sdapi/v1/img2img",
+                       "{\"init_images\":[\"" + b64 + "\"],\"width\":64,\"height\":64," + fields + "}");
+        CHECK(e.status == 422);
+        JsonValue d = member(e.json(), "detail");
+        REQUIRE(d.items.size() == 1);
+        return member(d.items[0], "loc").items.back().text + ": " + member(d.items[0], "msg").text;
+    };
+    Image small = mask;
+    small.width = 48;
+    small.height = 40;
+    small.pixels.resize(48 * 40 * 3);
+    const std::vector<uint8_t> small_png = encode_png(small, {});
+    CHECK(refusal("\"mask\":\"" + http::base64_encode(small_png.data(), small_png.size()) + "\"") ==
+          "mask: the mask is 48x40 but init_images[0] is 96x80; they must be the same size");
+    CHECK(refusal("\"mask\":\"aGVsbG8=\"").find("mask: mask is not an image") == 0);
+    CHECK(refusal("\"mask\":\"!!\"") == "mask: mask is not a base64 image");
+    CHECK(refusal("\"mask\":\"" + mask64 + "\",\"mask_blur_x\":65") == "mask_blur_x: ensure this value is less than or equal to 64");
+    CHECK(refusal("\"mask\":\"" + mask64 + "\",\"inpainting_fill\":4").find("inpainting_fill: ") == 0);
+    CHECK(refusal("\"mask\":\"" + mask64 + "\",\"initial_noise_multiplier\":0.5").find("initial_noise_multiplier: ") == 0);
+    CHECK(refusal("\"mask\":\"" + mask64 + "\",\"mask_round\":false").find("mask_round: ") == 0);
 }
