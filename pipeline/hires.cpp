@@ -50,21 +50,6 @@ std::string stem(const std::string& path) {
     return d == std::string::npos || d == 0 ? f : f.substr(0, d);
 }
 
-// Upscaler.upscale(img, scale): do_upscale passes (at most 3) until the image reaches the multiple of 8 below
-// W·scale by H·scale, then a Lanczos resize to exactly that.
-Image upscaler_upscale(const Image& img, double scale, const std::function<Image(const Image&)>& do_upscale) {
-    const int dest_w = (int)(std::floor(img.width * scale / 8) * 8), dest_h = (int)(std::floor(img.height * scale / 8) * 8);
-    Image cur = img;
-    for (int i = 0; i < 3; i++) {
-        if (cur.width >= dest_w && cur.height >= dest_h && (i > 0 || scale != 1)) break;
-        const int w0 = cur.width, h0 = cur.height;
-        cur = do_upscale(cur);
-        if (cur.width == w0 && cur.height == h0) break;
-    }
-    if (cur.width != dest_w || cur.height != dest_h) cur = pil_resize(cur, dest_w, dest_h, PilFilter::lanczos);
-    return cur;
-}
-
 // images.resize_image(0, im, w, h, upscaler_name): the upscaler only when enlarging, then Lanczos to (w, h).
 Image resize_with_upscaler(const Image& im, int w, int h, const std::function<Image(const Image&, double)>& upscale) {
     Image cur = im;

@@ -146,7 +146,8 @@ Denoiser blend_denoiser(Denoiser inner, const LatentStart& start) {
 namespace {
 
 // x (1, 3, H, W): in [-1, 1] for the VAE, [0, 1] for TAESD → UNet-space latent (1, 4, H/8, W/8), as floats.
-std::vector<float> encode_tensor(Model& m, const Tensor& x, bool taesd, Arena& arena) {
+std::vector<float> encode_tensor(Model& m, const Tensor& x, bool taesd, Arena& arena, int64_t* h = nullptr,
+                                 int64_t* w = nullptr) {
     Tensor z;
     if (taesd) {
         if (!m.taesd_encoder) m.taesd_encoder = std::make_unique<Taesd>(load_taesd_encoder());
@@ -155,6 +156,8 @@ std::vector<float> encode_tensor(Model& m, const Tensor& x, bool taesd, Arena& a
         if (!m.vae.has_encoder) throw std::runtime_error("this VAE has no encoder; img2img needs one (or use --taesd)");
         z = vae_encode(m.vae, x, arena);
     }
+    if (h) *h = z.shape[2];
+    if (w) *w = z.shape[3];
     std::vector<float> out(z.f32(), z.f32() + z.numel());
     for (float v : out)
         if (!std::isfinite(v)) throw std::runtime_error("the image encoder produced NaN/Inf");
@@ -169,9 +172,13 @@ void check_encodable(int width, int height) {
 
 }  // namespace
 
-std::vector<float> encode_image(Model& m, const Image& img, bool taesd, Arena& arena, int vae_tiling) {
+std::vector<float> encode_image(Model& m, const Image& img, bool taesd, Arena& arena, int vae_tiling, int64_t* h,
+                                int64_t* w) {
     if (img.channels != 3) throw std::runtime_error("encode_image: expected an RGB image");
-    check_encodable(img.width, img.height);
+    if (!h) check_encodable(img.width, img.height);
+    if (img.width < 8 || img.height < 8)
+        throw std::runtime_error("the image to encode is " + std::to_string(img.width) + "x" +
+                                 std::to_string(img.height) + " pixels; it needs at least 8 on each side");
     (void)vae_tiling;  // the encoder has no tiled pass yet: the sizes sd makes (<= 2048²) fit in memory
     const int64_t H = img.height, W = img.width, HW = H * W;
     Arena::Mark mk = arena.mark();
@@ -181,9 +188,17 @@ std::vector<float> encode_image(Model& m, const Image& img, bool taesd, Arena& a
             const float v = (float)img.pixels[i * 3 + c] / 255.0f;  // np.float32 / 255.0, as the webui
             x.f32()[c * HW + i] = taesd ? v : v * 2.0f - 1.0f;
         }
-    std::vector<float> out = encode_tensor(m, x, taesd, arena);
+    std::vector<float> out = encode_tensor(m, x, taesd, arena, h, w);
     arena.release(mk);
     return out;
+}
+
+std::vector<float> encode_latent_resize(Model& m, const Image& img, int width, int height, bool taesd, Arena& arena,
+                                        int vae_tiling) {
+    int64_t h = 0, w = 0;
+    std::vector<float> z = encode_image(m, img, taesd, arena, vae_tiling, &h, &w);
+    // init_latent = F.interpolate(init_latent, size=(height // 8, width // 8), mode="bilinear")
+    return torch_interpolate(z, 4, h, w, height / 8, width / 8, LatentInterp::bilinear);
 }
 
 std::vector<float> inpainting_image_conditioning(Model& m, const Image& image, const Image& mask, Arena& arena) {
@@ -284,13 +299,7 @@ Image generate_img2img(Model& m, const GenerateParams& p, const Img2imgParams& i
     LatentStart start;
     start.strength = ip.strength;
     if (ip.resize_mode == ResizeMode::latent_upscale) {
-        // the image is encoded at its own size (cut to a multiple of 8, as sd's encoder needs), then the latent is
-        // resized bilinearly to the output's.
-        Image cut = pil_crop(image, 0, 0, image.width / 8 * 8, image.height / 8 * 8);
-        if (cut.width == 0 || cut.height == 0) throw std::runtime_error("the init image is smaller than 8x8 pixels");
-        std::vector<float> z = encode_image(m, cut, p.taesd, arena, p.vae_tiling);
-        start.latent = torch_interpolate(z, 4, cut.height / 8, cut.width / 8, p.height / 8, p.width / 8,
-                                         LatentInterp::bilinear);
+        start.latent = encode_latent_resize(m, image, p.width, p.height, p.taesd, arena, p.vae_tiling);
     } else {
         start.latent = encode_image(m, image, p.taesd, arena, p.vae_tiling);
     }

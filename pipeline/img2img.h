@@ -78,7 +78,14 @@ void blend_latent(std::vector<float>& x, const LatentStart& start);
 // images_tensor_to_samples: an RGB image → its UNet-space latent (1, 4, H/8, W/8): the VAE's posterior mean ×
 // 0.18215 of 2·x/255 − 1 (tiled above 1024×1024 pixels like the decoder, unless vae_tiling says otherwise), or
 // TAESD's encoder of x/255. H and W must be multiples of 8.
-std::vector<float> encode_image(Model& m, const Image& img, bool taesd, Arena& arena, int vae_tiling = -1);
+// With h and w given, any size of at least 8×8 is encoded (the latent's size is written there: the VAE floors
+// each side to H/8, TAESD rounds it up), as the webui's latent-upscale path encodes the init image at its own size.
+std::vector<float> encode_image(Model& m, const Image& img, bool taesd, Arena& arena, int vae_tiling = -1,
+                                int64_t* h = nullptr, int64_t* w = nullptr);
+// Resize mode "latent" (processing.py, resize_mode 3): the init image, not resized, encoded at its own size, then
+// its latent resized bilinearly (torch interpolate, align_corners False) to (height/8, width/8).
+std::vector<float> encode_latent_resize(Model& m, const Image& img, int width, int height, bool taesd, Arena& arena,
+                                        int vae_tiling = -1);
 
 // Inpainting (the webui's inpaint tab): what the mask says and how the masked area is treated.
 enum class InpaintFill { fill = 0, original = 1, latent_noise = 2, latent_nothing = 3 };

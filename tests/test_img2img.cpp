@@ -167,6 +167,32 @@ TEST_CASE("img2img: encode, img2img, hires-pass and inpainting-blend runs on the
     }
 }
 
+TEST_CASE("img2img: resize mode latent encodes the init image at its own size (67x61) and resizes the latent") {
+    SafeTensors g("tests/data/golden_img2img.safetensors");
+    Model m = load_model("tests/data/tiny_sd.safetensors");
+    Arena arena;
+    const Image init = golden_image(g, "latent_mode/init");
+    REQUIRE(init.width == 67);
+    int64_t h = 0, w = 0;
+    std::vector<float> z = encode_image(m, init, false, arena, -1, &h, &w);
+    CHECK(h == 7);  // floor(61 / 8): each downsampling floors an odd side, as ldm's
+    CHECK(w == 8);
+    Tensor want_z = g.get("latent_mode/z");
+    REQUIRE(want_z.numel() == (int64_t)z.size());
+    test::Diff dz = test::compare(z.data(), want_z.f32(), want_z.numel(), test::scale_tol(2e-5, 1e-10));
+    CHECK_MESSAGE(dz.ok, dz.summary("encode 67x61"));
+    std::vector<float> x0 = encode_latent_resize(m, init, 64, 64, false, arena);
+    Tensor want = g.get("latent_mode/x0");
+    REQUIRE(want.numel() == (int64_t)x0.size());
+    test::Diff d = test::compare(x0.data(), want.f32(), want.numel(), test::scale_tol(2e-5, 1e-10));
+    CHECK_MESSAGE(d.ok, d.summary("latent resize 67x61 -> 64x64"));
+    Image tiny;
+    tiny.width = 7; tiny.height = 40; tiny.channels = 3;
+    tiny.pixels.assign(7 * 40 * 3, 128);
+    CHECK_THROWS_WITH(encode_latent_resize(m, tiny, 64, 64, false, arena),
+                      doctest::Contains("it needs at least 8 on each side"));
+}
+
 TEST_CASE("hires: the Lanczos and Nearest upscalers as resize_image runs them, byte for byte") {
     SafeTensors g("tests/data/golden_resample.safetensors");
     const Image src = golden_image(g, "src");

@@ -28,6 +28,7 @@ prompt as the txt2img golden, negative "", CFG 7):
   hires: the txt2img golden's Euler run (seed 1, 3 steps, 64x64) as first pass, upscaled "Latent" (bilinear) to
         128x128, second pass seed 1, hires steps 3, strength 0.5 (schedule of 6, sigmas[3:]); hires/first, hires/x
   inpaint9: a 9-channel inpainting UNet (see inpaint9()), img2img with a mask
+  latent_mode: resize mode 3 on a 67x61 init image (see latent_mode()): the latent at its own size and resized
 Stored: init (uint8 (64, 64, 3)), init_latent (1, 4, 8, 8), <run>/x the final latent, <run>/sigmas the sigmas run.
 """
 import argparse
@@ -183,6 +184,20 @@ def inpaint9(clip, vae, u8, init_latent):
             "inpaint9/image_cond": image_cond.float().numpy(), "inpaint9/x": x.float().numpy()}
 
 
+def latent_mode(vae):
+    """Resize mode 3 ("Just resize (latent upscale)", processing.py): the init image is not resized; it is encoded
+    at its own size (67x61 here: ldm's Downsample pads right/bottom by one before its stride-2 conv, so each level
+    floors an odd side: latent 8x7), then init_latent = F.interpolate(init_latent, (64 // 8, 64 // 8), "bilinear")."""
+    img = Image.open(os.path.join(R.ROOT, "tests", "data", "astronaut_256.png")).convert("RGB").crop((90, 60, 157, 121))
+    u8 = np.asarray(img, dtype=np.uint8)
+    x = torch.from_numpy(np.moveaxis(u8.astype(np.float32) / 255.0, 2, 0)[None] * 2 - 1).double()
+    with torch.no_grad():
+        z = (0.18215 * vae.encode_mean(x)).float()
+    assert z.shape[2:] == (7, 8), z.shape
+    up = torch.nn.functional.interpolate(z, size=(T.H, T.W), mode="bilinear")
+    return {"latent_mode/init": u8, "latent_mode/z": z.numpy(), "latent_mode/x0": up.numpy()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="compare with the stored golden, write nothing")
@@ -205,9 +220,10 @@ def main():
         print(f"  {r['name']:5s} final latent mean {xr.mean():+.4f} std {xr.std():.4f}")
     out.update(hires(clip, unet))
     out.update(inpaint9(clip, vae, u8, start))
+    out.update(latent_mode(vae))
     if args.check:
         stored, _ = read_safetensors(OUT)
-        bad = [k for k in out if not np.array_equal(out[k], stored[k])]
+        bad = [k for k in out if k not in stored or not np.array_equal(out[k], stored[k])]
         print("  [ok] the stored golden is reproduced bit-exactly" if not bad else f"  differs: {bad}")
         return 1 if bad else 0
     write_safetensors(OUT, out, {"tool": "tools/img2img_reference.py", "torch": torch.__version__, "runs": repr(RUNS)})
