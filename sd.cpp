@@ -252,7 +252,6 @@ int cmd_generate(const Options& o) {
             inpaint.padding = o.inpaint_padding;
             ip.inpaint = &inpaint;
         }
-        check_img2img_sampler(p.sampler);
     }
     HiresParams hp;
     const bool hires = o.hires();
@@ -269,7 +268,6 @@ int cmd_generate(const Options& o) {
             throw UsageError(e.what());
         }
         check_hires(p.width, p.height, hp);
-        check_img2img_sampler(p.sampler);
     }
     double t0 = now(), c0 = process_cpu_seconds();
     Model m = load_model(o.model, o.vae, o.prediction);
@@ -348,7 +346,7 @@ int cmd_generate(const Options& o) {
         else
             std::fprintf(stderr, "time: load %.2f s, text encode %.2f s, sampling %.2f s (%.2f s/step), decode %.2f s; "
                          "peak memory %.2f GB\n",
-                         i == 0 ? load_s : 0.0, times.text, times.sampling, times.sampling / p.steps, times.decode,
+                         i == 0 ? load_s : 0.0, times.text, times.sampling, times.sampling / std::max(times.steps, 1), times.decode,
                          peak_rss_gb());
         if (o.verbose && !hires)
             std::fprintf(stderr, "cpu: load %.2f s, %stext encode %.2f s, sampling %.2f s, decode %.2f s (all threads)\n",

@@ -18,9 +18,11 @@ struct LatentMode {
     const char* label;
     LatentInterp interp;
 };
-// shared.latent_upscale_modes without the antialiased ones
+// shared.latent_upscale_modes
 const LatentMode kLatentModes[] = {{"latent", "Latent", LatentInterp::bilinear},
+                                   {"latent-antialiased", "Latent (antialiased)", LatentInterp::bilinear_aa},
                                    {"latent-bicubic", "Latent (bicubic)", LatentInterp::bicubic},
+                                   {"latent-bicubic-antialiased", "Latent (bicubic antialiased)", LatentInterp::bicubic_aa},
                                    {"latent-nearest", "Latent (nearest)", LatentInterp::nearest},
                                    {"latent-nearest-exact", "Latent (nearest-exact)", LatentInterp::nearest_exact}};
 
@@ -92,8 +94,9 @@ std::string hires_upscaler_label(const std::string& name) {
     if (lower(name) == "lanczos") return "Lanczos";
     if (lower(name) == "nearest") return "Nearest";
     if (is_model_file(name)) return stem(name);
-    throw std::runtime_error("--hires-upscaler must be latent, latent-bicubic, latent-nearest, latent-nearest-exact, "
-                             "lanczos, nearest or an upscaler model .safetensors file, got '" + name + "'");
+    throw std::runtime_error("--hires-upscaler must be latent, latent-antialiased, latent-bicubic, "
+                             "latent-bicubic-antialiased, latent-nearest, latent-nearest-exact, lanczos, nearest or an "
+                             "upscaler model .safetensors file, got '" + name + "'");
 }
 
 void check_hires(int width, int height, const HiresParams& hp) {
