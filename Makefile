@@ -149,7 +149,7 @@ test-aarch64:
 
 # models/taesd_embed.cpp .incbin's these files; the compiler's dependency files cannot see that.
 $(BUILD)/models/taesd_embed.o: models/taesd/taesd_decoder.safetensors models/taesd/taesd_encoder.safetensors \
-                               models/taesd/taesdxl_decoder.safetensors
+                               models/taesd/taesdxl_decoder.safetensors models/taesd/taesdxl_encoder.safetensors
 
 # server/ui_embed.cpp .incbin's the web page; the compiler's dependency files cannot see that.
 $(BUILD)/server/ui_embed.o: server/ui/index.html

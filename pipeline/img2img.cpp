@@ -189,7 +189,7 @@ std::vector<float> encode_tensor(Model& m, const Tensor& x, bool taesd, Arena& a
                                  int64_t* w = nullptr) {
     Tensor z;
     if (taesd) {
-        if (!m.taesd_encoder) m.taesd_encoder = std::make_unique<Taesd>(load_taesd_encoder());
+        if (!m.taesd_encoder) m.taesd_encoder = std::make_unique<Taesd>(load_taesd_encoder("", m.sdxl()));
         z = taesd_encode(*m.taesd_encoder, x, arena);
     } else {
         if (!m.vae.has_encoder) throw std::runtime_error("this VAE has no encoder; img2img needs one (or use --taesd)");

@@ -165,18 +165,20 @@ static TextEncoder sdxl_text_encoder(const Model& m) {
     e.groups = {Cl, Cg};
     e.pooled_width = m.open_clip.text_projection.shape[1];
     e.encode = [&m, Cl, Cg](const std::vector<int>& ids, const float* const* rows, Arena& arena, float* pooled) {
-        for (int i = 0; i < (int)ids.size(); i++)
-            if (rows && rows[i])
-                throw std::runtime_error("textual-inversion embeddings are not supported for SDXL models yet");
         const int64_t T = (int64_t)ids.size(), C = Cl + Cg;
+        // A textual-inversion row is [clip_l | clip_g] (TextEmbedding::parts): each tower gets its own part, as the
+        // webui's EmbeddingsWithFixes with textual_inversion_key 'clip_l' and 'clip_g' splice them.
+        std::vector<const float*> rows_l(T, nullptr), rows_g(T, nullptr);
+        for (int64_t i = 0; rows && i < T; i++)
+            if (rows[i]) rows_l[i] = rows[i], rows_g[i] = rows[i] + Cl;
         Tensor out = arena.alloc({T, C});  // (77, Cl + Cg): [CLIP-L | bigG] per token
         ArenaScope s(arena);
-        Tensor zl = clip_encode(m.clip, ids.data(), /*clip_skip=*/2, arena, nullptr, /*final_norm=*/false);
+        Tensor zl = clip_encode(m.clip, ids.data(), /*clip_skip=*/2, arena, rows_l.data(), /*final_norm=*/false);
         std::vector<int> g = ids;
         open_clip_pad_ids(g.data(), T);
         std::vector<float> unused;
         if (!pooled) unused.resize((size_t)m.open_clip.text_projection.shape[1]);
-        Tensor zg = open_clip_encode_xl(m.open_clip, g.data(), arena, pooled ? pooled : unused.data());
+        Tensor zg = open_clip_encode_xl(m.open_clip, g.data(), arena, pooled ? pooled : unused.data(), rows_g.data());
         for (int64_t t = 0; t < T; t++) {
             std::memcpy(out.f32() + t * C, zl.f32() + t * Cl, Cl * sizeof(float));
             std::memcpy(out.f32() + t * C + Cl, zg.f32() + t * Cg, Cg * sizeof(float));
@@ -541,8 +543,10 @@ Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, in
         if (!m.taesd) m.taesd = std::make_unique<Taesd>(load_taesd_decoder("", m.sdxl()));
         img = taesd_decode(*m.taesd, latent, arena);
     } else {
-        const bool tiled = vae_tile_decode(vae_tiling, 8 * latent.shape[3], 8 * latent.shape[2], vae_auto_tile_pixels(m));
-        img = tiled ? vae_decode_tiled(m.vae, latent, arena) : vae_decode(m.vae, latent, arena);
+        const int64_t h = latent.shape[2], w = latent.shape[3];
+        img = vae_tile_decode(vae_tiling, 8 * w, 8 * h, vae_auto_tile_pixels(m))
+                  ? vae_decode_tiled(m.vae, latent, arena, vae_decode_tile(m.vae, h, w))
+                  : vae_decode(m.vae, latent, arena);
     }
     const int64_t H = img.shape[2], W = img.shape[3], HW = H * W;
     if (first_non_finite(img.f32(), 3 * HW) >= 0)
@@ -572,7 +576,8 @@ Image generate(Model& m, const GenerateParams& p, Arena& arena, StageTimes* time
 
 size_t estimate_working_memory(const Model& m, int width, int height, bool taesd, int vae_tiling) {
     const bool tiled = !taesd && vae_tile_decode(vae_tiling, width, height, vae_auto_tile_pixels(m));
-    return txt2img_working_bytes(m.unet, m.vae, width, height, taesd, tiled);
+    return txt2img_working_bytes(m.unet, m.vae, width, height, taesd,
+                                 tiled ? vae_decode_tile(m.vae, height / 8, width / 8) : 0);
 }
 
 }  // namespace sd

@@ -150,7 +150,8 @@ Image preview_image(Model& m, const std::vector<float>& latent, int64_t h, int64
 Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes* times = nullptr,
                      const StepCallback& on_step = {}, const std::atomic<bool>* cancel = nullptr);
 // Decodes a latent with the VAE (or TAESD) into 8-bit RGB, as the webui quantises: clamp((x+1)/2)·255, truncated.
-// The VAE decodes in tiles (vae_decode_tiled) when vae_tile_decode(vae_tiling, W, H) says so.
+// The VAE decodes in tiles (vae_decode_tiled) when vae_tile_decode(vae_tiling, W, H) says so, as few and as large
+// as fit 1 GiB of activations (vae_decode_tile).
 Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, int vae_tiling = -1);
 // Whether the VAE decode of a width × height image is tiled: vae_tiling 1 yes, 0 no, -1 above auto_above pixels
 // (1024×1024 for SD 1.x/2.x; vae_auto_tile_pixels(m) gives the model's).

@@ -138,6 +138,22 @@ TEST_CASE("vae tiled: one tile covering the latent is exactly vae_decode; bad ti
 
 // Where a pixel lies in one tile only its weight is 1/1, so it must be that tile's own decode, bit for bit:
 // this pins the tile cropping and pasting. With overlap 0 that is every pixel.
+// The tile size from a memory budget: the fewest tiles per axis whose pass fits, never below 64. A 256-latent axis
+// with overlap 16 takes tiles of 136 (2 per axis), 96 (3), 76 (4), then 64.
+TEST_CASE("vae tiled: the tile is the largest that fits the memory budget, at least 64") {
+    SafeTensors st("tests/data/tiny_sd.safetensors");
+    Vae vae = load_vae(st);
+    auto need = [&](int tile) { return vae_decode_tiled_arena_bytes(vae, 1, 256, 200, tile, 16); };
+    CHECK(vae_decode_tile(vae, 256, 200, need(136)) == 136);
+    CHECK(vae_decode_tile(vae, 256, 200, need(96)) == 96);
+    CHECK(vae_decode_tile(vae, 256, 200, need(96) - 1) == 76);
+    CHECK(vae_decode_tile(vae, 256, 200, 0) == 64);
+    CHECK(vae_tile_starts(256, 96, 16).size() == 3);
+    CHECK(vae_tile_starts(200, 96, 16).size() == 3);
+    CHECK(vae_decode_tile(vae, 128, 128) == 72);  // 1 GiB holds the tiny VAE's pass at any size: two tiles per axis
+    CHECK(vae_decode_tile(vae, 72, 16) == 64);    // two tiles of 44 would be smaller than 64
+}
+
 TEST_CASE("vae tiled: pixels covered by one tile are that tile's decode exactly") {
     SafeTensors st("tests/data/tiny_sd.safetensors");
     Vae vae = load_vae(st);
