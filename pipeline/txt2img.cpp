@@ -500,7 +500,6 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     if (times) {
         times->text = t1 - t0; times->sampling = t2 - t1; times->preview = preview_s;
         times->text_cpu = c1 - c0; times->sampling_cpu = c2 - c1;
-        times->steps = done;
     }
 
     Tensor latent = Tensor::zeros({1, 4, h, w});
