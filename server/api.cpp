@@ -1,10 +1,15 @@
 // api.cpp — route table and handlers of the webui-compatible API (see api.h).
 #include "server/api.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
 #include <random>
 
 #include "json.h"
 #include "app/image_io.h"
+#include "pipeline/loras.h"
 
 namespace sd::serve {
 namespace {
@@ -69,13 +74,70 @@ std::string processed_json(const JobResult& r, int batch_size, const std::string
     info.end().key("index_of_first_image").value((int64_t)0).key("infotexts").array();
     for (const auto& s : r.infotexts) info.value(s);
     info.end().key("styles").array().end().key("job_timestamp").value(r.job_timestamp);
-    info.key("clip_skip").value(f.clip_skip).key("is_using_inpainting_conditioning").value(false);
+    info.key("clip_skip").value(f.clip_skip);
+    info.key("is_using_inpainting_conditioning").value(!f.conditional_mask_weight.empty());
     info.key("version").value(r.version).end();
     return info.str();
 }
 
 RngKind rng_of(const std::string& randn_source) {
     return randn_source == "CPU" ? RngKind::cpu : RngKind::philox;  // GPU (CUDA) and NV share Philox
+}
+
+// NetworkOnDisk.metadata: the safetensors header's "__metadata__" (sd_models.read_metadata_from_safetensors: in
+// file order, a string value that starts with '{' replaced by the JSON it holds), then stably sorted by
+// metadata_tags_order; *alias is ss_output_name when there is one. A file that cannot be read gives {}, as the
+// webui reports the error and lists the LoRA without metadata.
+std::string lora_metadata_json(const std::string& path, std::string* alias) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return "{}";
+    uint8_t len8[8] = {};
+    std::string header;
+    uint64_t n = 0;
+    if (std::fread(len8, 1, 8, f) == 8) {
+        for (int i = 7; i >= 0; i--) n = n << 8 | len8[i];
+        if (n >= 2 && n <= (100u << 20)) {  // the safetensors format's own bound on the header
+            header.resize(n);
+            if (std::fread(&header[0], 1, n, f) != n) header.clear();
+        }
+    }
+    std::fclose(f);
+    JsonValue h;
+    try {
+        JsonLimits lim;
+        lim.max_values = 1u << 22;
+        h = parse_json(header, lim);
+    } catch (const std::exception&) {
+        return "{}";
+    }
+    const JsonValue* md = h.get("__metadata__");
+    if (!md || md->kind != JsonValue::Object) return "{}";
+    auto order = [](const std::string& k) {
+        static const std::pair<const char*, int> tags[] = {{"ss_sd_model_name", 1}, {"ss_resolution", 2},
+                                                           {"ss_clip_skip", 3}, {"ss_num_train_images", 10},
+                                                           {"ss_tag_frequency", 20}};
+        for (const auto& [name, o] : tags)
+            if (k == name) return o;
+        return 999;
+    };
+    std::vector<size_t> idx(md->keys.size());
+    for (size_t i = 0; i < idx.size(); i++) idx[i] = i;
+    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return order(md->keys[a]) < order(md->keys[b]); });
+    JsonWriter w;
+    w.object();
+    for (size_t i : idx) {
+        const JsonValue& v = md->items[i];
+        std::string text = write_json(v);
+        if (v.kind == JsonValue::String && !v.text.empty() && v.text[0] == '{') {
+            try {
+                text = write_json(parse_json(v.text));
+            } catch (const std::exception&) {
+            }
+        }
+        if (md->keys[i] == "ss_output_name" && v.kind == JsonValue::String) *alias = v.text;
+        w.key(md->keys[i]).raw(text);
+    }
+    return w.end().str();
 }
 
 }  // namespace
@@ -107,7 +169,8 @@ void Api::handle(const http::Request& req, std::shared_ptr<http::Responder> out)
         {"/sdapi/v1/interrupt", false, true}, {"/sdapi/v1/skip", false, true}, {"/sdapi/v1/png-info", false, true},
         {"/sdapi/v1/refresh-checkpoints", false, true}, {"/internal/progress", false, true},
         {"/internal/ping", true, false}, {"/sdapi/v1/refresh-embeddings", false, true},
-        {"/sdapi/v1/img2img", false, true},
+        {"/sdapi/v1/img2img", false, true}, {"/sdapi/v1/refresh-loras", false, true},
+        {"/sdapi/v1/extra-single-image", false, true}, {"/sdapi/v1/extra-batch-images", false, true},
     };
     const Route* route = nullptr;
     for (const Route& r : routes)
@@ -137,8 +200,22 @@ void Api::handle(const http::Request& req, std::shared_ptr<http::Responder> out)
     }
     if (p == "/sdapi/v1/img2img") return img2img(req, out);
     if (p == "/sdapi/v1/scripts") return out->send(json_response(200, "{\"txt2img\":[],\"img2img\":[]}"));
-    if (p == "/sdapi/v1/sd-vae" || p == "/sdapi/v1/loras" || p == "/sdapi/v1/upscalers" ||
-        p == "/sdapi/v1/latent-upscale-modes" || p == "/sdapi/v1/hypernetworks" || p == "/sdapi/v1/face-restorers" ||
+    if (p == "/sdapi/v1/loras") return out->send(loras());
+    if (p == "/sdapi/v1/refresh-loras") {
+        http::Response r = loras();
+        return out->send(r.status == 200 ? json_response(200, "null") : r);  // list_available_networks() is None
+    }
+    if (p == "/sdapi/v1/upscalers") return out->send(upscalers());
+    if (p == "/sdapi/v1/latent-upscale-modes") {  // shared.latent_upscale_modes, those the hires fix runs
+        JsonWriter w;
+        w.array();
+        for (const char* m : {"Latent", "Latent (bicubic)", "Latent (nearest)", "Latent (nearest-exact)"})
+            w.object().key("name").value(m).end();
+        return out->send(json_response(200, w.end().str()));
+    }
+    if (p == "/sdapi/v1/extra-single-image") return extras(req, out, false);
+    if (p == "/sdapi/v1/extra-batch-images") return extras(req, out, true);
+    if (p == "/sdapi/v1/sd-vae" || p == "/sdapi/v1/hypernetworks" || p == "/sdapi/v1/face-restorers" ||
         p == "/sdapi/v1/prompt-styles")
         return empty_list();
     if (p == "/sdapi/v1/options") return out->send(get ? options_get() : options_post(req));
@@ -163,6 +240,14 @@ void Api::handle(const http::Request& req, std::shared_ptr<http::Responder> out)
 
 // The job both generation routes make from the request's common fields; false when a refusal was sent.
 bool Api::make_job(const Txt2ImgRequest& t, std::shared_ptr<http::Responder>& out, Job* job) {
+    try {  // <lora:NAME:...> tags: an unknown name or a bad weight is refused before any work, as the CLI does
+        std::vector<ExtraNetworkTag> tags;
+        strip_extra_networks(t.prompt, &tags);
+        for (const LoraTag& l : lora_tags(tags)) find_lora(engine_.lora_dir(), l.name);
+    } catch (const std::exception& e) {
+        out->send(unprocessable("prompt", e.what()));
+        return false;
+    }
     if (!t.checkpoint.empty()) {
         Checkpoint c;
         if (!engine_.find_checkpoint(t.checkpoint, &c)) {
@@ -238,28 +323,143 @@ void Api::txt2img(const http::Request& req, std::shared_ptr<http::Responder> out
 
 // The webui's img2imgapi through the CLI's img2img (pipeline/img2img.h): the init image decoded here (a bad one is
 // a 422 naming init_images, where the webui answers 500), resized by resize_mode to width × height, encoded and
-// sampled from part way down the schedule. A mask (inpainting) is refused until the pipeline has it.
+// sampled from part way down the schedule. With a mask it is the webui's inpainting (pipeline/masking.h): the
+// mask must have the init image's size (the webui would crop or stretch a different one without a word).
 void Api::img2img(const http::Request& req, std::shared_ptr<http::Responder> out) {
     Img2ImgRequest t;
     std::vector<FieldError> errors;
     if (!parse_img2img(req.body, cfg_.limits, &t, &errors)) return out->send(unprocessable(errors));
-    if (!t.mask.empty()) return out->send(unprocessable("mask", "inpainting (a mask) is not supported by this server yet"));
-    auto ip = std::make_shared<Img2imgParams>();
+    struct Params {  // one allocation, so the job's Img2imgParams can point at its InpaintParams
+        Img2imgParams img2img;
+        InpaintParams inpaint;
+    };
+    auto holder = std::make_shared<Params>();
+    Img2imgParams& ip = holder->img2img;
     try {
-        ip->init = decode_image(t.init_image, "init_images[0]", 16 * cfg_.limits.max_pixels);
+        ip.init = decode_image(t.init_image, "init_images[0]", 16 * cfg_.limits.max_pixels);
     } catch (const std::exception& e) {
         return out->send(unprocessable("init_images", e.what()));
     }
-    try {
-        check_img2img_sampler(t.sampler);
-    } catch (const std::exception& e) {
-        return out->send(unprocessable("sampler_name", e.what()));
+    if (!t.mask.empty()) {
+        InpaintParams& in = holder->inpaint;
+        try {
+            in.mask = decode_image(t.mask, "mask", 16 * cfg_.limits.max_pixels);
+        } catch (const std::exception& e) {
+            return out->send(unprocessable("mask", e.what()));
+        }
+        if (in.mask.width != ip.init.width || in.mask.height != ip.init.height)
+            return out->send(unprocessable("mask", "the mask is " + std::to_string(in.mask.width) + "x" +
+                                                       std::to_string(in.mask.height) + " but init_images[0] is " +
+                                                       std::to_string(ip.init.width) + "x" +
+                                                       std::to_string(ip.init.height) + "; they must be the same size"));
+        in.blur = t.mask_blur_x;
+        in.blur_y = t.mask_blur_y;
+        in.invert = t.inpainting_mask_invert == 1;
+        in.fill = (InpaintFill)t.inpainting_fill;
+        in.full_res = t.inpaint_full_res;
+        in.padding = t.inpaint_full_res_padding;
+        ip.inpaint = &in;
     }
-    ip->strength = t.denoising_strength;
-    ip->resize_mode = (ResizeMode)t.resize_mode;
+    ip.strength = t.denoising_strength;
+    ip.resize_mode = (ResizeMode)t.resize_mode;
     Job job;
-    job.img2img = std::move(ip);
+    job.img2img = std::shared_ptr<const Img2imgParams>(holder, &holder->img2img);
     if (make_job(t, out, &job)) submit(std::move(job), t, out);
+}
+
+// The webui's get_upscalers: shared.sd_upscalers as name, model_name (the Upscaler class's: None for the built-ins
+// and, here, for the model files too), model_path (UpscalerData.data_path), model_url (None) and scale.
+http::Response Api::upscalers() {
+    JsonWriter w;
+    w.array();
+    for (const UpscalerEntry& u : list_upscalers(engine_.upscalers_dir())) {
+        w.object().key("name").value(u.name).key("model_name").null().key("model_path");
+        if (u.path.empty()) w.null();
+        else w.value(u.path);
+        w.key("model_url").null().key("scale").value(u.scale).end();
+    }
+    return json_response(200, w.end().str());
+}
+
+// The webui's extras_single_image_api / extras_batch_images_api: the images decoded and the upscalers looked up
+// here (a bad one is a 422 naming its field; the webui asserts, a 500), the output's size checked before any work,
+// then a queued job (server/extras.h); the answer is ExtrasSingleImageResponse {"html_info", "image"} or
+// ExtrasBatchImagesResponse {"html_info", "images"}.
+void Api::extras(const http::Request& req, std::shared_ptr<http::Responder> out, bool batch) {
+    ExtrasRequest x;
+    std::vector<FieldError> errors;
+    if (!parse_extras(req.body, batch, cfg_.limits, &x, &errors)) return out->send(unprocessable(errors));
+    auto job = std::make_shared<ExtrasJob>();
+    const std::vector<UpscalerEntry> all = list_upscalers(engine_.upscalers_dir());
+    auto find = [&](const std::string& field, const std::string& name, std::shared_ptr<const UpscalerEntry>* u) {
+        if (name == "None") return true;
+        for (const UpscalerEntry& e : all)
+            if (e.name == name) {
+                *u = std::make_shared<UpscalerEntry>(e);
+                return true;
+            }
+        std::string names;
+        for (const UpscalerEntry& e : all) names += (names.empty() ? "" : ", ") + e.name;
+        out->send(unprocessable(field, "could not find upscaler named " + name + " (there are: " + names + ")"));
+        return false;
+    };
+    if (!find("upscaler_1", x.upscaler_1, &job->upscaler_1) || !find("upscaler_2", x.upscaler_2, &job->upscaler_2))
+        return;
+    const std::string field = batch ? "imageList" : "image";
+    for (size_t i = 0; i < x.images.size(); i++) {
+        const std::string what = batch ? "imageList[" + std::to_string(i) + "]" : "image";
+        Image img;
+        try {
+            img = decode_image(x.images[i], what, 16 * cfg_.limits.max_pixels);
+        } catch (const std::exception& e) {
+            return out->send(unprocessable(field, e.what()));
+        }
+        if (img.channels == 4) {  // img.convert("RGB"), as `sd upscale`: the alpha channel is dropped
+            Image rgb = img;
+            rgb.channels = 3;
+            rgb.pixels.clear();
+            for (size_t k = 0; k < img.pixels.size(); k += 4) rgb.pixels.insert(rgb.pixels.end(), &img.pixels[k], &img.pixels[k + 3]);
+            img = std::move(rgb);
+        }
+        const auto [w, h] = extras_output_size(x, img.width, img.height);
+        const int64_t most = 16 * cfg_.limits.max_pixels;
+        if (w < 8 || h < 8 || w > kMaxImageSide || h > kMaxImageSide || (int64_t)w * h > most)
+            return out->send(unprocessable(x.resize_mode == 1 ? "upscaling_resize_w" : "upscaling_resize",
+                                           "upscaling " + what + " (" + std::to_string(img.width) + "x" +
+                                               std::to_string(img.height) + ") would make a " + std::to_string(w) +
+                                               "x" + std::to_string(h) + " image; this server makes at least 8 and at "
+                                               "most " + std::to_string(kMaxImageSide) + " pixels a side and " +
+                                               std::to_string(most) + " pixels in all"));
+        std::vector<std::pair<std::string, std::string>> text;  // read_info_from_image: the input's text chunks
+        try {
+            text = read_png_text(x.images[i]);
+        } catch (const std::exception&) {
+        }
+        job->images.push_back(std::move(img));
+        job->texts.push_back(std::move(text));
+    }
+    job->request = std::move(x);
+    Job j;
+    j.extras = job;
+    j.params.steps = 0;
+    engine_.submit(std::move(j), [out, batch](JobResult r) {
+        if (r.status != 200) {
+            out->send(failure(r.status, r.status == 503 ? "HTTPException" : "RuntimeError", r.error));
+            return;
+        }
+        JsonWriter w;
+        w.object().key("html_info").value(r.html_info);
+        if (batch) {
+            w.key("images").array();
+            for (const auto& png : r.pngs) w.value(http::base64_encode(png.data(), png.size()));
+            w.end();
+        } else {
+            w.key("image");
+            if (r.pngs.empty()) w.null();  // interrupted or skipped
+            else w.value(http::base64_encode(r.pngs[0].data(), r.pngs[0].size()));
+        }
+        out->send(json_response(200, w.end().str()));
+    });
 }
 
 // The webui's get_embeddings: every embedding by name with its EmbeddingItem fields. step, sd_checkpoint and
@@ -287,6 +487,23 @@ http::Response Api::embeddings(bool reload) {
     w.object();
     list("loaded", db->loaded());
     list("skipped", db->skipped());
+    return json_response(200, w.end().str());
+}
+
+// The webui's Lora extension (extensions-builtin/Lora/scripts/lora_script.py get_loras, create_lora_json): every
+// file of the LoRA folder by stem, read again on each call (its refresh-loras rescans; here a listing is always
+// fresh, as the prompts' tags are looked up live).
+http::Response Api::loras() {
+    JsonWriter w;
+    w.array();
+    for (const auto& [name, path] : list_lora_files(engine_.lora_dir())) {
+        std::string alias = name;
+        const std::string metadata = path.size() > 12 && path.compare(path.size() - 12, 12, ".safetensors") == 0
+                                         ? lora_metadata_json(path, &alias)
+                                         : "{}";
+        w.object().key("name").value(name).key("alias").value(alias).key("path").value(path);
+        w.key("metadata").raw(metadata).end();
+    }
     return json_response(200, w.end().str());
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <stdexcept>
+#include <tuple>
 
 #include "app/infotext.h"
 #include "server/http.h"
@@ -130,42 +131,16 @@ struct Reader {
     }
 };
 
-// The fields of the webui's StableDiffusionTxt2ImgProcessingAPI model: name, type, default (as JSON).
+// The fields of the webui's request models: name, type, default (as JSON), in the models' order (the order the
+// response's "parameters" echoes them in).
 enum class Kind { Str, Int, Float, Bool, Dict, List, Any };
 struct Field {
     const char* name;
     Kind kind;
     const char* def;
 };
-const Field kTxt2ImgFields[] = {
-    {"prompt", Kind::Str, "\"\""}, {"negative_prompt", Kind::Str, "\"\""}, {"styles", Kind::List, "null"},
-    {"seed", Kind::Int, "-1"}, {"subseed", Kind::Int, "-1"}, {"subseed_strength", Kind::Float, "0"},
-    {"seed_resize_from_h", Kind::Int, "-1"}, {"seed_resize_from_w", Kind::Int, "-1"},
-    {"sampler_name", Kind::Str, "null"}, {"scheduler", Kind::Str, "null"}, {"batch_size", Kind::Int, "1"},
-    {"n_iter", Kind::Int, "1"}, {"steps", Kind::Int, "50"}, {"cfg_scale", Kind::Float, "7.0"},
-    {"width", Kind::Int, "512"}, {"height", Kind::Int, "512"}, {"restore_faces", Kind::Bool, "null"},
-    {"tiling", Kind::Bool, "null"}, {"do_not_save_samples", Kind::Bool, "false"},
-    {"do_not_save_grid", Kind::Bool, "false"}, {"eta", Kind::Float, "null"},
-    {"denoising_strength", Kind::Float, "0.75"}, {"s_min_uncond", Kind::Float, "null"},
-    {"s_churn", Kind::Float, "null"}, {"s_tmax", Kind::Float, "null"}, {"s_tmin", Kind::Float, "null"},
-    {"s_noise", Kind::Float, "null"}, {"override_settings", Kind::Dict, "null"},
-    {"override_settings_restore_afterwards", Kind::Bool, "true"}, {"refiner_checkpoint", Kind::Str, "null"},
-    {"refiner_switch_at", Kind::Float, "null"}, {"disable_extra_networks", Kind::Bool, "false"},
-    {"firstpass_image", Kind::Str, "null"}, {"comments", Kind::Dict, "null"}, {"enable_hr", Kind::Bool, "false"},
-    {"firstphase_width", Kind::Int, "0"}, {"firstphase_height", Kind::Int, "0"}, {"hr_scale", Kind::Float, "2.0"},
-    {"hr_upscaler", Kind::Str, "null"}, {"hr_second_pass_steps", Kind::Int, "0"}, {"hr_resize_x", Kind::Int, "0"},
-    {"hr_resize_y", Kind::Int, "0"}, {"hr_checkpoint_name", Kind::Str, "null"},
-    {"hr_sampler_name", Kind::Str, "null"}, {"hr_scheduler", Kind::Str, "null"}, {"hr_prompt", Kind::Str, "\"\""},
-    {"hr_negative_prompt", Kind::Str, "\"\""}, {"force_task_id", Kind::Str, "null"},
-    {"sampler_index", Kind::Str, "\"Euler\""}, {"script_name", Kind::Str, "null"}, {"script_args", Kind::List, "[]"},
-    {"send_images", Kind::Bool, "true"}, {"save_images", Kind::Bool, "false"}, {"alwayson_scripts", Kind::Dict, "{}"},
-    {"infotext", Kind::Str, "null"},
-};
-
-// StableDiffusionImg2ImgProcessingAPI: StableDiffusionProcessing's fields (as txt2img's, up to "comments"), then
-// StableDiffusionProcessingImg2Img's, then the API's additions (modules/api/models.py); include_init_images is
-// read but, being `exclude`d, never echoed. mask_blur is a property there, so its default is null.
-const Field kImg2ImgFields[] = {
+// StableDiffusionProcessing's own fields, which both request models start with (modules/processing.py).
+const Field kProcessingFields[] = {
     {"prompt", Kind::Str, "\"\""}, {"negative_prompt", Kind::Str, "\"\""}, {"styles", Kind::List, "null"},
     {"seed", Kind::Int, "-1"}, {"subseed", Kind::Int, "-1"}, {"subseed_strength", Kind::Float, "0"},
     {"seed_resize_from_h", Kind::Int, "-1"}, {"seed_resize_from_w", Kind::Int, "-1"},
@@ -180,6 +155,21 @@ const Field kImg2ImgFields[] = {
     {"override_settings_restore_afterwards", Kind::Bool, "true"}, {"refiner_checkpoint", Kind::Str, "null"},
     {"refiner_switch_at", Kind::Float, "null"}, {"disable_extra_networks", Kind::Bool, "false"},
     {"firstpass_image", Kind::Str, "null"}, {"comments", Kind::Dict, "null"},
+};
+// Then StableDiffusionProcessingTxt2Img's, then StableDiffusionTxt2ImgProcessingAPI's additions (modules/api/models.py).
+const Field kTxt2ImgOwnFields[] = {
+    {"enable_hr", Kind::Bool, "false"}, {"firstphase_width", Kind::Int, "0"}, {"firstphase_height", Kind::Int, "0"},
+    {"hr_scale", Kind::Float, "2.0"}, {"hr_upscaler", Kind::Str, "null"}, {"hr_second_pass_steps", Kind::Int, "0"},
+    {"hr_resize_x", Kind::Int, "0"}, {"hr_resize_y", Kind::Int, "0"}, {"hr_checkpoint_name", Kind::Str, "null"},
+    {"hr_sampler_name", Kind::Str, "null"}, {"hr_scheduler", Kind::Str, "null"}, {"hr_prompt", Kind::Str, "\"\""},
+    {"hr_negative_prompt", Kind::Str, "\"\""}, {"force_task_id", Kind::Str, "null"},
+    {"sampler_index", Kind::Str, "\"Euler\""}, {"script_name", Kind::Str, "null"}, {"script_args", Kind::List, "[]"},
+    {"send_images", Kind::Bool, "true"}, {"save_images", Kind::Bool, "false"}, {"alwayson_scripts", Kind::Dict, "{}"},
+    {"infotext", Kind::Str, "null"},
+};
+// Or StableDiffusionProcessingImg2Img's, then StableDiffusionImg2ImgProcessingAPI's; include_init_images is read
+// but, being `exclude`d, never echoed. mask_blur is a property there, so its default is null.
+const Field kImg2ImgOwnFields[] = {
     {"init_images", Kind::List, "null"}, {"resize_mode", Kind::Int, "0"}, {"image_cfg_scale", Kind::Float, "null"},
     {"mask", Kind::Str, "null"}, {"mask_blur_x", Kind::Int, "4"}, {"mask_blur_y", Kind::Int, "4"},
     {"mask_blur", Kind::Int, "null"}, {"mask_round", Kind::Bool, "true"}, {"inpainting_fill", Kind::Int, "0"},
@@ -191,6 +181,15 @@ const Field kImg2ImgFields[] = {
     {"send_images", Kind::Bool, "true"}, {"save_images", Kind::Bool, "false"}, {"alwayson_scripts", Kind::Dict, "{}"},
     {"infotext", Kind::Str, "null"},
 };
+
+template <size_t N>
+std::vector<Field> processing_fields_then(const Field (&own)[N]) {
+    std::vector<Field> all(std::begin(kProcessingFields), std::end(kProcessingFields));
+    all.insert(all.end(), std::begin(own), std::end(own));
+    return all;
+}
+const std::vector<Field> kTxt2ImgFields = processing_fields_then(kTxt2ImgOwnFields);
+const std::vector<Field> kImg2ImgFields = processing_fields_then(kImg2ImgOwnFields);
 
 // The webui's samplers (modules/sd_samplers_*.py): label, aliases, options as the API shows them.
 struct SamplerRow {
@@ -342,8 +341,7 @@ struct FieldValue {
 // What txt2img and img2img share: every field of `fields` read with pydantic's coercions into *out and echoed in
 // out->parameters_json (those named in `hidden` as null, those in `excluded` not at all), then the checks on the
 // common values. `extra` takes the fields only one of them has (it returns false for a name it does not know).
-template <size_t N>
-bool parse_generation(const JsonValue& obj, const Field (&fields)[N], const ApiLimits& limits, Txt2ImgRequest* out,
+bool parse_generation(const JsonValue& obj, const std::vector<Field>& fields, const ApiLimits& limits, Txt2ImgRequest* out,
                       std::vector<FieldError>* errors,
                       const std::function<void(const std::string&, const FieldValue&, Reader&)>& extra,
                       const std::vector<std::string>& hidden = {}, const std::vector<std::string>& excluded = {}) {
@@ -516,7 +514,11 @@ bool parse_img2img(const std::string& body, const ApiLimits& limits, Img2ImgRequ
         else if (name == "inpaint_full_res") out->inpaint_full_res = f.b;
         else if (name == "inpaint_full_res_padding") out->inpaint_full_res_padding = clamp(f.i);
         else if (name == "inpainting_mask_invert") out->inpainting_mask_invert = clamp(f.i);
-        else if (name == "image_cfg_scale" || name == "initial_noise_multiplier" || name == "latent_mask")
+        else if (name == "initial_noise_multiplier" && f.d != 1.0)  // the webui's default option value is 1.0
+            rd.value_error(name, "initial_noise_multiplier other than 1.0 is not supported by this server");
+        else if (name == "mask_round" && !f.b)
+            rd.value_error(name, "mask_round false (a mask left unrounded) is not supported by this server");
+        else if (name == "image_cfg_scale" || name == "latent_mask")
             rd.value_error(name, name + " is not supported by this server");
     };
     const std::vector<std::string> hidden = include ? std::vector<std::string>{}
@@ -546,13 +548,120 @@ bool parse_img2img(const std::string& body, const ApiLimits& limits, Img2ImgRequ
                                           "(latent nothing)");
     if (out->inpainting_mask_invert < 0 || out->inpainting_mask_invert > 1)
         rd.value_error("inpainting_mask_invert", "inpainting_mask_invert must be 0 or 1");
-    for (auto [name, v] : {std::pair<const char*, int>{"mask_blur_x", out->mask_blur_x}, {"mask_blur_y", out->mask_blur_y},
-                           {"inpaint_full_res_padding", out->inpaint_full_res_padding}}) {
+    // Bounds on the work a mask asks for: the blur's kernel grows with its radius (the webui's slider stops at 64).
+    for (auto [name, v, most] : {std::tuple<const char*, int, int>{"mask_blur_x", out->mask_blur_x, 64},
+                                 {"mask_blur_y", out->mask_blur_y, 64},
+                                 {"inpaint_full_res_padding", out->inpaint_full_res_padding, 256}}) {
         rd.ge(v, 0, name);
-        rd.le(v, 256, name);
+        rd.le(v, most, name);
     }
     out->denoising_strength_json = json_float(out->denoising_strength);  // Processed.js: the strength used
     return ok && errors->size() == before;
+}
+
+// ExtrasBaseRequest's fields with pydantic's checks (Literal[0, 1], ge / le / gt), then the image(s). An upscale
+// factor above 16 or a target side above 16384 is refused here; the output's size is checked again against the
+// decoded image before any work (server/extras.h).
+bool parse_extras(const std::string& body, bool batch, const ApiLimits& limits, ExtrasRequest* out,
+                  std::vector<FieldError>* errors) {
+    JsonValue obj;
+    if (!parse_body_object(body, true, &obj, errors)) return false;
+    Reader rd{errors, {}};
+    const size_t before = errors->size();
+    auto number_in = [&](const char* f, int lo, int hi, double* v) {  // Field(ge=lo, le=hi)
+        if (const JsonValue* j = obj.get(f); j && rd.number(*j, f, v)) {
+            const std::string lo_s = std::to_string(lo), hi_s = std::to_string(hi);
+            if (*v < lo)
+                errors->push_back(field_error({f}, "ensure this value is greater than or equal to " + lo_s,
+                                              "value_error.number.not_ge", "{\"limit_value\":" + lo_s + "}"));
+            else if (*v > hi)
+                errors->push_back(field_error({f}, "ensure this value is less than or equal to " + hi_s,
+                                              "value_error.number.not_le", "{\"limit_value\":" + hi_s + "}"));
+        }
+    };
+    auto integer = [&](const char* f, int64_t lo, int64_t hi, int* v) {
+        int64_t i = *v;
+        if (const JsonValue* j = obj.get(f); j && rd.integer(*j, f, &i)) {
+            rd.ge(i, lo, f);
+            rd.le(i, hi, f);
+            *v = (int)std::max<int64_t>(lo, std::min<int64_t>(i, hi));
+        }
+    };
+    if (const JsonValue* j = obj.get("resize_mode")) {
+        int64_t m = 0;
+        if (rd.integer(*j, "resize_mode", &m) && j->kind != JsonValue::Null) {
+            if (m != 0 && m != 1)
+                errors->push_back(field_error({"resize_mode"}, "unexpected value; permitted: 0, 1", "value_error.const",
+                                              "{\"given\":" + std::to_string(m) + ",\"permitted\":[0,1]}"));
+            out->resize_mode = m == 1;
+        }
+    }
+    if (const JsonValue* j = obj.get("show_extras_results")) rd.boolean(*j, "show_extras_results", &out->show_extras_results);
+    double gfpgan = 0, codeformer = 0, codeformer_weight = 0;
+    number_in("gfpgan_visibility", 0, 1, &gfpgan);
+    number_in("codeformer_visibility", 0, 1, &codeformer);
+    number_in("codeformer_weight", 0, 1, &codeformer_weight);
+    if (gfpgan > 0 && gfpgan <= 1) rd.value_error("gfpgan_visibility", "GFPGAN face restoration is not available on this server");
+    if (codeformer > 0 && codeformer <= 1)
+        rd.value_error("codeformer_visibility", "CodeFormer face restoration is not available on this server");
+    if (const JsonValue* j = obj.get("upscaling_resize"); j && rd.number(*j, "upscaling_resize", &out->upscaling_resize)) {
+        if (!(out->upscaling_resize > 0))
+            errors->push_back(field_error({"upscaling_resize"}, "ensure this value is greater than 0",
+                                          "value_error.number.not_gt", "{\"limit_value\":0}"));
+        else if (out->upscaling_resize > 16)
+            rd.value_error("upscaling_resize", "upscaling_resize must be at most 16 on this server");
+    }
+    integer("upscaling_resize_w", 1, 16384, &out->upscaling_resize_w);
+    integer("upscaling_resize_h", 1, 16384, &out->upscaling_resize_h);
+    if (const JsonValue* j = obj.get("upscaling_crop")) rd.boolean(*j, "upscaling_crop", &out->upscaling_crop);
+    if (const JsonValue* j = obj.get("upscaler_1")) rd.string(*j, "upscaler_1", &out->upscaler_1);
+    if (const JsonValue* j = obj.get("upscaler_2")) rd.string(*j, "upscaler_2", &out->upscaler_2);
+    number_in("extras_upscaler_2_visibility", 0, 1, &out->upscaler_2_visibility);
+    if (const JsonValue* j = obj.get("upscale_first")) {
+        bool b = false;
+        rd.boolean(*j, "upscale_first", &b);
+    }
+    if (!batch) {
+        std::string image;
+        if (const JsonValue* j = obj.get("image")) rd.string(*j, "image", &image);
+        size_t b = image.find_first_not_of(" \t\r\n");
+        image = b == std::string::npos ? "" : image.substr(b);
+        std::vector<uint8_t> bytes;
+        if (image.empty()) rd.value_error("image", "image not selected");  // the webui's assertion (its 500)
+        else if (!http::base64_decode(image, &bytes) || bytes.empty()) rd.value_error("image", "image is not a base64 image");
+        else out->images.push_back(std::move(bytes));
+    } else {
+        const JsonValue* list = obj.get("imageList");
+        if (!list || list->kind == JsonValue::Null) {
+            errors->push_back(field_error({"imageList"}, "field required", "value_error.missing"));
+        } else if (rd.list(*list, "imageList")) {
+            if ((int64_t)list->items.size() > limits.max_images)
+                rd.value_error("imageList", "imageList holds " + std::to_string(list->items.size()) +
+                                                " images; this server takes at most " + std::to_string(limits.max_images));
+            for (size_t i = 0; i < list->items.size() && errors->size() == before; i++) {
+                const JsonValue& f = list->items[i];
+                const std::string at = std::to_string(i);
+                const JsonValue* data = f.kind == JsonValue::Object ? f.get("data") : nullptr;
+                const JsonValue* name = f.kind == JsonValue::Object ? f.get("name") : nullptr;
+                if (f.kind != JsonValue::Object) {
+                    errors->push_back(field_error({"imageList", at}, "value is not a valid dict", "type_error.dict"));
+                } else if (!data || !name) {
+                    errors->push_back(field_error({"imageList", at, !data ? "data" : "name"}, "field required",
+                                                  "value_error.missing"));
+                } else {
+                    Reader ri{errors, {"imageList", at}};
+                    std::string d, n;
+                    std::vector<uint8_t> bytes;
+                    if (ri.string(*data, "data", &d) && ri.string(*name, "name", &n)) {
+                        if (!http::base64_decode(d, &bytes) || bytes.empty())
+                            ri.value_error("data", "imageList[" + at + "].data is not a base64 image");
+                        else out->images.push_back(std::move(bytes));
+                    }
+                }
+            }
+        }
+    }
+    return errors->size() == before;
 }
 
 bool parse_options(const std::string& body, OptionsUpdate* out, std::vector<FieldError>* errors) {

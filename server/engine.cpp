@@ -67,6 +67,9 @@ Engine::Engine(EngineConfig cfg) : cfg_(std::move(cfg)) {
         throw std::runtime_error("model '" + cfg_.model + "' does not exist or is not a file");
     if (!cfg_.models_dir.empty() && (stat(cfg_.models_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)))
         throw std::runtime_error("--models-dir '" + cfg_.models_dir + "' is not a folder");
+    const std::string beside = fs::path(cfg_.model).parent_path().string();
+    if (cfg_.lora_dir.empty()) cfg_.lora_dir = default_lora_dir(cfg_.model);
+    if (cfg_.upscalers_dir.empty()) cfg_.upscalers_dir = (fs::path(beside) / "upscalers").string();
     refresh_checkpoints();
     current_path_ = fs::absolute(cfg_.model).lexically_normal().string();
 }
@@ -294,9 +297,10 @@ void Engine::worker() {
             p = std::move(queue_.front());
             queue_.pop_front();
             state_ = ProgressInfo{};
-            state_.job = p.job.img2img ? "img2img" : "txt2img";
-            state_.job_count = p.job.batch_size * p.job.n_iter;
-            state_.sampling_steps = p.job.img2img  // img2img runs only the last t_enc + 1 steps of the schedule
+            state_.job = p.job.extras ? "extras" : p.job.img2img ? "img2img" : "txt2img";
+            state_.job_count = p.job.extras ? (int)p.job.extras->images.size() : p.job.batch_size * p.job.n_iter;
+            state_.sampling_steps = p.job.extras ? 0
+                                  : p.job.img2img  // img2img runs only the last t_enc + 1 steps of the schedule
                                         ? img2img_steps(p.job.params.steps, p.job.img2img->strength).t_enc + 1
                                         : p.job.params.steps;
             state_.job_timestamp = local_time("%Y%m%d%H%M%S");
@@ -349,7 +353,41 @@ void Engine::ensure_model(const std::string& path) {
     text_width_ = text_encoder(*model_, 1).width;
 }
 
+// The webui's run_postprocessing for each image in turn (interrupt stops between tiles; skip drops an image):
+// PNGs with the input's text chunks plus "postprocessing", as encode_pil_to_base64 writes image.info.
+JobResult Engine::run_extras(const ExtrasJob& job) {
+    JobResult r;
+    std::string info;
+    for (size_t i = 0; i < job.images.size(); i++) {
+        if (interrupt_.load()) { r.interrupted = true; break; }
+        {
+            std::lock_guard<std::mutex> lock(m_);
+            state_.job_no = (int)i;
+            state_.skipped = false;
+        }
+        Image out;
+        try {
+            out = extras_upscale(job.request, job.images[i], job.upscaler_1.get(), job.upscaler_2.get(), &info, [&] {
+                if (cancel_.load()) throw Cancelled();
+            });
+        } catch (const Cancelled&) {
+            if (interrupt_.load()) { r.interrupted = true; break; }
+            skip_.store(false);
+            cancel_.store(false);
+            continue;
+        }
+        std::vector<std::pair<std::string, std::string>> text = job.texts[i];
+        auto it = std::find_if(text.begin(), text.end(), [](const auto& kv) { return kv.first == "postprocessing"; });
+        if (it != text.end()) it->second = info;
+        else text.push_back({"postprocessing", info});
+        r.pngs.push_back(encode_png(out, text));
+    }
+    r.html_info = plaintext_to_html(info);
+    return r;
+}
+
 JobResult Engine::run(const Job& job) {
+    if (job.extras) return run_extras(*job.extras);
     ensure_model(job.checkpoint);
     if (!model_->sd2() && job.params.clip_skip > model_->clip.cfg.layers)
         throw std::runtime_error("CLIP skip " + std::to_string(job.params.clip_skip) + " is more than the text "
@@ -390,7 +428,7 @@ JobResult Engine::run(const Job& job) {
     r.version = cfg_.version;
     // The fields every infotext of this job shares; each image's differ only in the seed.
     GenerateParams shared = job.params;
-    if (shared.lora_dir.empty()) shared.lora_dir = default_lora_dir(job.checkpoint);  // loras/ beside the model
+    shared.lora_dir = cfg_.lora_dir;
     shared.embeddings = embeddings.get();
     r.info = generation_infotext(shared, job.sampler_label, job.schedule_label);
     r.info.model_name = r.model_name;
@@ -445,8 +483,15 @@ JobResult Engine::run(const Job& job) {
                 state_.sampling_step = k;
                 if (n > 0) state_.sampling_steps = n;  // the steps the sampler really runs
             };
-            img = job.img2img ? generate_img2img(*model_, p, *job.img2img, arena, nullptr, on_step, &cancel_)
+            std::vector<std::pair<std::string, std::string>> img2img_info;
+            img = job.img2img ? generate_img2img(*model_, p, *job.img2img, arena, nullptr, on_step, &cancel_, &img2img_info)
                               : generate(*model_, p, arena, nullptr, on_step, &cancel_);
+            if (r.pngs.empty()) {  // the mask's fields are the same for every image: the job's, as the CLI writes them
+                for (auto& kv : img2img_info) {
+                    if (kv.first == "Conditional mask weight") r.info.conditional_mask_weight = kv.second;
+                    else r.info.extra.push_back(kv);
+                }
+            }
         } catch (const Cancelled&) {
             if (interrupt_.load()) { r.interrupted = true; break; }
             skip_.store(false);  // skipped: on with the next image

@@ -6,7 +6,8 @@
 // far are returned, nothing half-made), skip drops the current image and goes on with the next. shutdown()
 // refuses new jobs, answers queued ones with 503, lets the running one finish for a while, then interrupts it.
 // Textual-inversion embeddings come from one folder (as the CLI's), reloaded when it changes, as the webui does.
-// A job is txt2img or img2img (pipeline/img2img.h). Left out: inpainting, hires fix, VAE switching, LoRA.
+// A job is txt2img (with the hires fix or not), img2img or inpainting (pipeline/img2img.h), or an upscale (the
+// webui's extras); LoRAs named in prompts are merged as the CLI does. Left out: VAE switching.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -21,8 +22,10 @@
 
 #include "app/infotext.h"
 #include "pipeline/conditioning.h"
+#include "pipeline/hires.h"
 #include "pipeline/img2img.h"
 #include "pipeline/txt2img.h"
+#include "server/extras.h"
 
 namespace sd::serve {
 
@@ -43,8 +46,18 @@ struct EngineConfig {
     bool taesd_previews = true;
     std::string version;     // "Version" in infotexts
     std::string embeddings_dir;  // textual-inversion embeddings; empty: embeddings/ beside -m (as the CLI)
+    std::string lora_dir;        // LoRAs named by <lora:...> in prompts; empty: loras/ beside -m (as the CLI)
+    std::string upscalers_dir;   // upscaler models (.safetensors); empty: upscalers/ beside -m
     // Bytes a job may still allocate; 0: ask the system (app/memory.h) — tests set it to see a refusal.
     size_t memory_available = 0;
+};
+
+// The Extras tab's upscale of decoded images (server/extras.h), with the text chunks each keeps.
+struct ExtrasJob {
+    ExtrasRequest request;
+    std::vector<Image> images;
+    std::vector<std::vector<std::pair<std::string, std::string>>> texts;  // each input PNG's text chunks
+    std::shared_ptr<const UpscalerEntry> upscaler_1, upscaler_2;            // null: "None"
 };
 
 struct Job {
@@ -55,6 +68,8 @@ struct Job {
     std::string task_id;     // for /internal/progress; may be empty
     std::string sampler_label, schedule_label;  // for infotexts: "Euler a", "Karras"
     std::shared_ptr<const Img2imgParams> img2img;  // the init image and strength; null: txt2img
+    std::shared_ptr<const HiresParams> hires;      // txt2img with the hires fix; null: without
+    std::shared_ptr<const ExtrasJob> extras;       // an upscale instead of a generation; null: none
 };
 
 struct JobResult {
@@ -67,12 +82,13 @@ struct JobResult {
     std::string model_name, model_hash;
     std::string job_timestamp, version;  // "YYYYmmddHHMMSS" of the start; the infotexts' Version
     bool interrupted = false;
+    std::string html_info;  // extras: the last image's "postprocessing" text as HTML
 };
 
 // The webui's shared.state.dict() plus our queue length, and the values /progress computes from it.
 struct ProgressInfo {
     bool skipped = false, interrupted = false;
-    std::string job;                 // "" idle, "txt2img" or "img2img" busy
+    std::string job;                 // "" idle, "txt2img", "img2img" or "extras" busy
     int job_count = 0, job_no = 0, sampling_step = 0, sampling_steps = 0;
     std::string job_timestamp;       // "YYYYmmddHHMMSS" of the running job's start
     int queued = 0;                  // jobs waiting behind the running one
@@ -112,6 +128,8 @@ public:
     int clip_skip_default() const { return clip_skip_.load(); }
     void set_clip_skip_default(int v) { clip_skip_.store(v); }
     int text_layers();  // of the current model once loaded (CLIP skip bound); 12 before
+    const std::string& lora_dir() const { return cfg_.lora_dir; }          // resolved: never empty
+    const std::string& upscalers_dir() const { return cfg_.upscalers_dir; }  // resolved: never empty
 
     // The textual-inversion embeddings for the current checkpoint's text width (read from its header when it is not
     // loaded yet), reloaded when the folder changed since or `reload` is set (POST /sdapi/v1/refresh-embeddings).
@@ -130,6 +148,7 @@ private:
     };
     void worker();
     JobResult run(const Job& job);
+    JobResult run_extras(const ExtrasJob& job);
     void ensure_model(const std::string& path);
     std::shared_ptr<const EmbeddingDb> embeddings_for(int64_t width, bool reload);
     size_t memory_available() const;

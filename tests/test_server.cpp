@@ -586,8 +586,8 @@ TEST_CASE("server: every list route answers 200 with the webui's shapes") {
     CHECK(member(j.items[0], "title").text == "tiny_sd.safetensors");
     CHECK(member(j.items[0], "model_name").text == "tiny_sd");
     CHECK(member(j.items[0], "filename").text.find("tiny_sd.safetensors") != std::string::npos);
-    for (const char* p : {"/sdapi/v1/sd-vae", "/sdapi/v1/loras", "/sdapi/v1/upscalers", "/sdapi/v1/hypernetworks",
-                          "/sdapi/v1/face-restorers", "/sdapi/v1/prompt-styles", "/sdapi/v1/latent-upscale-modes"}) {
+    for (const char* p : {"/sdapi/v1/sd-vae", "/sdapi/v1/loras", "/sdapi/v1/hypernetworks", "/sdapi/v1/face-restorers",
+                          "/sdapi/v1/prompt-styles"}) {  // no loras/ beside the tiny model; upscalers: see below
         r = call(s.port, "GET", p);
         CHECK(r.status == 200);
         CHECK(r.body == "[]");
@@ -1224,7 +1224,7 @@ TEST_CASE("server: a job that cannot fit in the memory left is refused with one 
 
 // The webui's img2imgapi through the CLI's img2img (pipeline/img2img.h): the same image as `sd --init-img` for the
 // same request (a 96x80 RGBA init image, crop-and-resize to 64x64, strength 0.5), "Denoising strength" in the
-// infotext and Processed.js, and the refusals: a mask (inpainting), an unreadable image, a sampler img2img lacks.
+// infotext and Processed.js, and the refusals: an unreadable image, a sampler img2img lacks.
 TEST_CASE("server: /sdapi/v1/img2img makes the CLI's image from a base64 init image; bad ones are 422") {
     cache_dir();
     Image init;
@@ -1276,9 +1276,336 @@ TEST_CASE("server: /sdapi/v1/img2img makes the CLI's image from a base64 init im
         return member(d.items[0], "loc").items.back().text + ": " + member(d.items[0], "msg").text;
     };
     const std::string with_init = "{\"init_images\":[\"" + b64 + "\"],\"width\":64,\"height\":64,";
-    CHECK(refusal(with_init + "\"mask\":\"" + b64 + "\"}") == "mask: inpainting (a mask) is not supported by this server yet");
     CHECK(refusal("{\"init_images\":[\"aGVsbG8=\"]}").find("init_images: init_images[0] is not an image") == 0);
-    CHECK(refusal(with_init + "\"sampler_name\":\"DDIM\"}").find("sampler_name: ") == 0);
     CHECK(refusal("{\"prompt\":\"x\"}") == "init_images: Init image not found");
     CHECK(call(s.port, "GET", "/sdapi/v1/img2img").status == 405);
+}
+
+// ---- LoRAs -----------------------------------------------------------------------------------------------------
+
+#include "models/lora.h"
+
+// The webui's Lora extension routes (extensions-builtin/Lora/scripts/lora_script.py): /loras lists the folder's
+// files by stem with create_lora_json's fields (metadata in read_metadata_from_safetensors' form, sorted by
+// metadata_tags_order; alias from ss_output_name), refresh-loras answers null; a prompt's <lora:...> tag is
+// merged as the CLI merges it (same pixels, same "Lora hashes"), and an unknown name is a 422 naming the prompt.
+TEST_CASE("server: /loras lists the LoRA folder as the webui; prompt tags apply them as the CLI does") {
+    cache_dir();
+    const std::string dir = cache_dir().dir + "/loras";
+    fs::create_directories(dir + "/sub");
+    fs::copy_file("tests/data/lora/kohya_locon.safetensors", dir + "/sub/kohya_locon.safetensors",
+                  fs::copy_options::overwrite_existing);
+    {
+        Tensor t = Tensor::zeros({1});
+        write_safetensors(dir + "/styled.safetensors", {{"t", t}},
+                          {{"a_first", "x"}, {"ss_output_name", "nice-style"}, {"ss_resolution", "(512, 512)"},
+                           {"ss_tag_frequency", "{\"cats\": {\"cat\": 3}}"}});
+    }
+    { std::ofstream(dir + "/old.pt") << "pickle"; }  // listed (the webui lists .pt), never read
+    serve::EngineConfig ec;
+    ec.lora_dir = dir;
+    TestServer s(ec);
+
+    Reply r = call(s.port, "GET", "/sdapi/v1/loras");
+    REQUIRE(r.status == 200);
+    JsonValue j = r.json();
+    REQUIRE(j.items.size() == 3);
+    CHECK(member(j.items[0], "name").text == "kohya_locon");
+    CHECK(member(j.items[0], "alias").text == "kohya_locon");
+    CHECK(member(j.items[0], "path").text == dir + "/sub/kohya_locon.safetensors");
+    CHECK(member(member(j.items[0], "metadata"), "tool").text == "tools/lora_reference.py");
+    CHECK(member(j.items[1], "name").text == "old");
+    CHECK(member(j.items[1], "metadata").kind == JsonValue::Object);
+    const JsonValue& styled = j.items[2];
+    CHECK(member(styled, "name").text == "styled");
+    CHECK(member(styled, "alias").text == "nice-style");
+    const JsonValue& md = member(styled, "metadata");
+    REQUIRE(md.keys.size() == 4);
+    CHECK(md.keys[0] == "ss_resolution");  // metadata_tags_order 2, then 20, then the rest as in the file
+    CHECK(md.keys[1] == "ss_tag_frequency");
+    CHECK(member(member(md, "ss_tag_frequency"), "cats").kind == JsonValue::Object);  // a '{' string read as JSON
+    CHECK(md.keys[2] == "a_first");
+    Reply refresh = call(s.port, "POST", "/sdapi/v1/refresh-loras");
+    CHECK(refresh.status == 200);
+    CHECK(refresh.body == "null");
+    CHECK(call(s.port, "GET", "/sdapi/v1/refresh-loras").status == 405);
+
+    const std::string prompt = "a red cube <lora:kohya_locon:0.8>";
+    Reply job = call(s.port, "POST", "/sdapi/v1/txt2img",
+                     "{\"prompt\":\"" + prompt + "\",\"steps\":2,\"width\":64,\"height\":64,\"seed\":5,"
+                     "\"sampler_name\":\"Euler\"}");
+    REQUIRE(job.status == 200);
+    JsonValue info = parse_json(member(job.json(), "info").text);
+    const std::string hash = lora_hash(dir + "/sub/kohya_locon.safetensors").substr(0, 12);
+    CHECK(member(member(info, "extra_generation_params"), "Lora hashes").text == "kohya_locon: " + hash);
+    CHECK(member(info, "infotexts").items[0].text.find("Lora hashes: \"kohya_locon: " + hash + "\"") != std::string::npos);
+    CHECK(member(info, "prompt").text == prompt);  // the tag stays in the prompt, as the webui keeps it
+    std::vector<uint8_t> png;
+    REQUIRE(http::base64_decode(member(job.json(), "images").items[0].text, &png));
+    const std::string served = cache_dir().dir + "/served_lora.png", cli = cache_dir().dir + "/cli_lora.png";
+    write_file_atomic(served, png);
+    Child c = start_sd({"-m", kTinyModel, "-p", prompt, "--steps", "2", "-W", "64", "-H", "64", "--seed", "5",
+                        "--sampler", "Euler", "--precision", "fp32", "--lora-dir", dir, "-o", cli});
+    REQUIRE(wait_exit(c, 60) == 0);
+    const Image a = read_image_rgb(served), b = read_image_rgb(cli);
+    REQUIRE(a.pixels.size() == b.pixels.size());
+    int diff = 0;
+    for (size_t i = 0; i < a.pixels.size(); i++) diff = std::max(diff, std::abs(a.pixels[i] - b.pixels[i]));
+    CHECK(diff <= 2);  // equal bits in the same build; see the embeddings case for the margin
+    // Without the tag (the merged weights are put back): another image.
+    Reply plain = call(s.port, "POST", "/sdapi/v1/txt2img",
+                       "{\"prompt\":\"a red cube\",\"steps\":2,\"width\":64,\"height\":64,\"seed\":5,"
+                       "\"sampler_name\":\"Euler\"}");
+    std::vector<uint8_t> plain_png;
+    REQUIRE(http::base64_decode(member(plain.json(), "images").items[0].text, &plain_png));
+    CHECK(plain_png != png);
+
+    auto refusal = [&](const std::string& p) {
+        Reply e = call(s.port, "POST", "/sdapi/v1/txt2img", "{\"prompt\":\"" + p + "\",\"width\":64,\"height\":64}");
+        CHECK(e.status == 422);
+        JsonValue d = member(e.json(), "detail");
+        REQUIRE(d.items.size() == 1);
+        return member(d.items[0], "loc").items.back().text + ": " + member(d.items[0], "msg").text;
+    };
+    CHECK(refusal("x <lora:kohya_locn:1>") == "prompt: no LoRA named 'kohya_locn' in " + dir + " (close: kohya_locon)");
+    CHECK(refusal("x <lora:kohya_locon:abc>") == "prompt: the weight 'abc' of <lora:kohya_locon:...> in the prompt is not a number");
+    CHECK(refusal("x <lora:old:1>").find("prompt: LoRA 'old' is ") == 0);
+}
+
+// ---- inpainting ------------------------------------------------------------------------------------------------
+
+// The webui's img2imgapi with a mask (StableDiffusionProcessingImg2Img.init's masking, pipeline/masking.h): the
+// same image and infotext as `sd --mask` for the API's defaults (fill, only masked, padding 0, blur 4) and for
+// the whole picture with an inverted mask and latent noise; the mask's refusals name their field.
+TEST_CASE("server: /sdapi/v1/img2img with a mask inpaints as sd --mask does; bad masks are 422") {
+    cache_dir();
+    Image init, mask;
+    init.width = mask.width = 96;
+    init.height = mask.height = 80;
+    init.channels = 3;
+    mask.channels = 3;
+    for (int y = 0; y < init.height; y++)
+        for (int x = 0; x < init.width; x++) {
+            for (int c = 0; c < 3; c++) init.pixels.push_back((uint8_t)((x * 5 + y * 3 + c * 60) % 256));
+            const uint8_t m = x >= 30 && x < 60 && y >= 20 && y < 50 ? 255 : 0;
+            for (int c = 0; c < 3; c++) mask.pixels.push_back(m);
+        }
+    const std::vector<uint8_t> init_png = encode_png(init, {}), mask_png = encode_png(mask, {});
+    const std::string init_path = cache_dir().dir + "/inpaint_init.png", mask_path = cache_dir().dir + "/inpaint_mask.png";
+    write_file_atomic(init_path, init_png);
+    write_file_atomic(mask_path, mask_png);
+    const std::string b64 = http::base64_encode(init_png.data(), init_png.size()),
+                      mask64 = http::base64_encode(mask_png.data(), mask_png.size());
+    TestServer s;
+    struct Case {
+        std::string fields;
+        std::vector<std::string> cli;
+        std::vector<std::string> infotext;
+    };
+    const Case cases[] = {
+        {"", {"--inpainting-fill", "fill", "--inpaint-full-res", "--inpaint-padding", "0"},
+         {"Mask blur: 4", "Inpaint area: Only masked", "Masked area padding: 0", "Masked content: fill"}},
+        {",\"inpaint_full_res\":false,\"inpainting_mask_invert\":1,\"inpainting_fill\":2,\"mask_blur\":2",
+         {"--inpainting-fill", "latent_noise", "--invert-mask", "--mask-blur", "2"},
+         {"Mask blur: 2", "Mask mode: Inpaint not masked", "Masked content: latent noise"}},
+    };
+    for (const Case& k : cases) {
+        CAPTURE(k.fields);
+        Reply r = call(s.port, "POST", "/sdapi/v1/img2img",
+                       "{\"init_images\":[\"" + b64 + "\"],\"mask\":\"" + mask64 + "\",\"prompt\":\"a red cube\","
+                       "\"steps\":4,\"width\":64,\"height\":64,\"seed\":7,\"sampler_name\":\"Euler\","
+                       "\"denoising_strength\":0.6" + k.fields + "}");
+        REQUIRE(r.status == 200);
+        JsonValue j = r.json();
+        CHECK(member(member(j, "parameters"), "mask").kind == JsonValue::Null);  // cleared, as init_images
+        JsonValue info = parse_json(member(j, "info").text);
+        const std::string infotext = member(info, "infotexts").items[0].text;
+        for (const std::string& field : k.infotext) CHECK_MESSAGE(infotext.find(field) != std::string::npos, field);
+        CHECK(member(member(info, "extra_generation_params"), "Mask blur").kind == JsonValue::String);
+        std::vector<uint8_t> png;
+        REQUIRE(http::base64_decode(member(j, "images").items[0].text, &png));
+        const std::string served = cache_dir().dir + "/served_inpaint.png", cli = cache_dir().dir + "/cli_inpaint.png";
+        write_file_atomic(served, png);
+        std::vector<std::string> args = {"-m", kTinyModel, "-p", "a red cube", "--steps", "4", "-W", "64", "-H", "64",
+                                         "--seed", "7", "--sampler", "Euler", "--precision", "fp32", "--init-img",
+                                         init_path, "--strength", "0.6", "--mask", mask_path, "-o", cli};
+        args.insert(args.end(), k.cli.begin(), k.cli.end());
+        Child c = start_sd(args);
+        REQUIRE(wait_exit(c, 60) == 0);
+        const Image a = read_image_rgb(served), b = read_image_rgb(cli);
+        REQUIRE(a.width == b.width);
+        REQUIRE(a.pixels.size() == b.pixels.size());
+        int diff = 0;
+        for (size_t i = 0; i < a.pixels.size(); i++) diff = std::max(diff, std::abs(a.pixels[i] - b.pixels[i]));
+        CHECK(diff <= 2);  // equal bits in the same build; see the embeddings case for the margin
+        const std::string cli_text = read_png_text(read_bytes(cli))[0].second;
+        auto fields = [](const std::string& t) {  // from the strength to the version (which names the binary)
+            const size_t b = t.find("Denoising strength:");
+            return t.substr(b, t.find(", Version:") - b);
+        };
+        CHECK(fields(cli_text) == fields(infotext));
+    }
+
+    auto refusal = [&](const std::string& fields) {
+        Reply e = call(s.port, "POST", "/sdapi/v1/img2img",
+                       "{\"init_images\":[\"" + b64 + "\"],\"width\":64,\"height\":64," + fields + "}");
+        CHECK(e.status == 422);
+        JsonValue d = member(e.json(), "detail");
+        REQUIRE(d.items.size() == 1);
+        return member(d.items[0], "loc").items.back().text + ": " + member(d.items[0], "msg").text;
+    };
+    Image small = mask;
+    small.width = 48;
+    small.height = 40;
+    small.pixels.resize(48 * 40 * 3);
+    const std::vector<uint8_t> small_png = encode_png(small, {});
+    CHECK(refusal("\"mask\":\"" + http::base64_encode(small_png.data(), small_png.size()) + "\"") ==
+          "mask: the mask is 48x40 but init_images[0] is 96x80; they must be the same size");
+    CHECK(refusal("\"mask\":\"aGVsbG8=\"").find("mask: mask is not an image") == 0);
+    CHECK(refusal("\"mask\":\"!!\"") == "mask: mask is not a base64 image");
+    CHECK(refusal("\"mask\":\"" + mask64 + "\",\"mask_blur_x\":65") == "mask_blur_x: ensure this value is less than or equal to 64");
+    CHECK(refusal("\"mask\":\"" + mask64 + "\",\"inpainting_fill\":4").find("inpainting_fill: ") == 0);
+    CHECK(refusal("\"mask\":\"" + mask64 + "\",\"initial_noise_multiplier\":0.5").find("initial_noise_multiplier: ") == 0);
+    CHECK(refusal("\"mask\":\"" + mask64 + "\",\"mask_round\":false").find("mask_round: ") == 0);
+}
+
+// ---- upscalers and the Extras tab --------------------------------------------------------------------------------
+
+#include "app/resample.h"
+
+// The webui's /upscalers (shared.sd_upscalers: the built-ins, then the upscaler folder's models) and
+// /latent-upscale-modes, and its Extras upscale (postprocessing_upscale.py through run_extras): Lanczos, Nearest and
+// a model as `sd upscale` runs it, "scale to" with the crop, the second upscaler's blend, the "postprocessing"
+// text and html_info, the batch route; refusals name their field before any work.
+TEST_CASE("server: /upscalers, /latent-upscale-modes and /extra-single-image as the webui's Extras upscale") {
+    cache_dir();
+    const std::string dir = cache_dir().dir + "/upscalers";
+    fs::create_directories(dir);
+    fs::copy_file("tests/data/upscaler_compact_x4.safetensors", dir + "/compact_x4.safetensors",
+                  fs::copy_options::overwrite_existing);
+    fs::copy_file("tests/data/upscaler_realesrgan_x2plus.safetensors", dir + "/x2plus.safetensors",
+                  fs::copy_options::overwrite_existing);
+    { std::ofstream(dir + "/broken.safetensors") << "no"; }  // left out with a note
+    serve::EngineConfig ec;
+    ec.upscalers_dir = dir;
+    TestServer s(ec);
+
+    JsonValue list = call(s.port, "GET", "/sdapi/v1/upscalers").json();
+    REQUIRE(list.items.size() == 5);
+    const char* names[] = {"None", "Lanczos", "Nearest", "compact_x4", "x2plus"};
+    for (int i = 0; i < 5; i++) {
+        CHECK(member(list.items[i], "name").text == names[i]);
+        CHECK(member(list.items[i], "model_name").kind == JsonValue::Null);
+        CHECK(member(list.items[i], "model_url").kind == JsonValue::Null);
+        CHECK(member(list.items[i], "model_path").kind == (i < 3 ? JsonValue::Null : JsonValue::String));
+    }
+    CHECK(member(list.items[3], "scale").text == "4");
+    CHECK(member(list.items[4], "scale").text == "2");
+    JsonValue modes = call(s.port, "GET", "/sdapi/v1/latent-upscale-modes").json();
+    REQUIRE(modes.items.size() == 4);
+    CHECK(member(modes.items[0], "name").text == "Latent");
+    CHECK(member(modes.items[3], "name").text == "Latent (nearest-exact)");
+
+    Image src;
+    src.width = 40;
+    src.height = 24;
+    src.channels = 3;
+    for (int y = 0; y < src.height; y++)
+        for (int x = 0; x < src.width; x++)
+            for (int c = 0; c < 3; c++) src.pixels.push_back((uint8_t)((x * 11 + y * 7 + c * 50) % 256));
+    const std::vector<uint8_t> src_png = encode_png(src, {{"parameters", "a cat\nSteps: 2, Seed: 1, Size: 40x24"}});
+    const std::string src64 = http::base64_encode(src_png.data(), src_png.size());
+    auto extras = [&](const std::string& fields, std::vector<std::pair<std::string, std::string>>* text = nullptr,
+                      std::string* html = nullptr) {
+        Reply r = call(s.port, "POST", "/sdapi/v1/extra-single-image", "{\"image\":\"" + src64 + "\"," + fields + "}");
+        REQUIRE(r.status == 200);
+        JsonValue j = r.json();
+        REQUIRE(j.keys.size() == 2);
+        CHECK(j.keys[0] == "html_info");
+        std::vector<uint8_t> png;
+        REQUIRE(http::base64_decode(member(j, "image").text, &png));
+        if (text) *text = read_png_text(png);
+        if (html) *html = member(j, "html_info").text;
+        const std::string path = cache_dir().dir + "/extras.png";
+        write_file_atomic(path, png);
+        return read_image_rgb(path);
+    };
+    // Lanczos by 2: one PIL resize to 80x48 (already a multiple of 8); the input's parameters kept.
+    std::vector<std::pair<std::string, std::string>> text;
+    std::string html;
+    Image lanczos = extras("\"upscaler_1\":\"Lanczos\",\"upscaling_resize\":2", &text, &html);
+    CHECK(lanczos.pixels == pil_resize(src, 80, 48, PilFilter::lanczos).pixels);
+    CHECK(html == "<p>Postprocess upscale by: 2.0, Postprocess upscaler: Lanczos</p>");
+    REQUIRE(text.size() == 2);
+    CHECK(text[0].first == "parameters");
+    CHECK(text[1] == std::pair<std::string, std::string>{"postprocessing", "Postprocess upscale by: 2.0, Postprocess upscaler: Lanczos"});
+    // Nearest by 1.5: int(40·1.5) = 60 wide, then Lanczos to the multiple of 8 below (56x32).
+    Image nearest = extras("\"upscaler_1\":\"Nearest\",\"upscaling_resize\":1.5");
+    CHECK(nearest.pixels == pil_resize(pil_resize(src, 60, 36, PilFilter::nearest), 56, 32, PilFilter::lanczos).pixels);
+    // "Scale to" 100x60 with the crop: by max(2.5, 2.5), 96x56, pasted centred on black.
+    Image to = extras("\"resize_mode\":1,\"upscaling_resize_w\":100,\"upscaling_resize_h\":60,\"upscaler_1\":\"Nearest\"",
+                      nullptr, &html);
+    CHECK(html == "<p>Postprocess upscale to: 100x60, Postprocess crop to: 100x60, Postprocess upscaler: Nearest</p>");
+    REQUIRE(to.width == 100);
+    REQUIRE(to.height == 60);
+    CHECK(to.pixels[0] == 0);  // the black border: (100 − 96) / 2 = 2 columns, (60 − 56) / 2 = 2 rows
+    // A second upscaler blended at 0.3: Image.blend's truncation of in1 + 0.3·(in2 − in1).
+    Image blend = extras("\"upscaler_1\":\"Lanczos\",\"upscaler_2\":\"Nearest\",\"extras_upscaler_2_visibility\":0.3,"
+                         "\"upscaling_resize\":2", nullptr, &html);
+    CHECK(html == "<p>Postprocess upscale by: 2.0, Postprocess upscaler: Lanczos, Postprocess upscaler 2: Nearest</p>");
+    const Image near2 = pil_resize(src, 80, 48, PilFilter::nearest);
+    int off = 0;
+    for (size_t i = 0; i < blend.pixels.size(); i++)
+        off += blend.pixels[i] != (uint8_t)((float)lanczos.pixels[i] + 0.3f * (float)(near2.pixels[i] - lanczos.pixels[i]));
+    CHECK(off == 0);
+    // A model: the image `sd upscale` makes.
+    Image model = extras("\"upscaler_1\":\"compact_x4\",\"upscaling_resize\":4", nullptr, &html);
+    CHECK(html == "<p>Postprocess upscale by: 4.0, Postprocess upscaler: compact_x4</p>");
+    const std::string in_path = cache_dir().dir + "/extras_in.png", cli = cache_dir().dir + "/extras_cli.png";
+    write_file_atomic(in_path, src_png);
+    Child c = start_sd({"upscale", "-m", dir + "/compact_x4.safetensors", "-i", in_path, "-o", cli, "--scale", "4",
+                        "--precision", "fp32"});
+    REQUIRE(wait_exit(c, 60) == 0);
+    const Image want = read_image_rgb(cli);
+    REQUIRE(model.pixels.size() == want.pixels.size());
+    int diff = 0;
+    for (size_t i = 0; i < model.pixels.size(); i++) diff = std::max(diff, std::abs(model.pixels[i] - want.pixels[i]));
+    CHECK(diff <= 2);  // equal bits in the same build; see the embeddings case for the margin
+    // "None": the image as it came, an empty postprocessing text.
+    Image none = extras("\"upscaler_1\":\"None\"", &text, &html);
+    CHECK(none.pixels == src.pixels);
+    CHECK(html == "<p></p>");
+
+    // The batch route: every image, in order.
+    Reply b = call(s.port, "POST", "/sdapi/v1/extra-batch-images",
+                   "{\"imageList\":[{\"data\":\"" + src64 + "\",\"name\":\"a.png\"},{\"data\":\"data:image/png;base64," +
+                   src64 + "\",\"name\":\"b.png\"}],\"upscaler_1\":\"Lanczos\"}");
+    REQUIRE(b.status == 200);
+    CHECK(member(b.json(), "images").items.size() == 2);
+    CHECK(member(b.json(), "html_info").text == "<p>Postprocess upscale by: 2.0, Postprocess upscaler: Lanczos</p>");
+
+    auto refusal = [&](const std::string& path, const std::string& body) {
+        Reply e = call(s.port, "POST", path, body);
+        CHECK(e.status == 422);
+        JsonValue d = member(e.json(), "detail");
+        REQUIRE(d.items.size() >= 1);
+        return member(d.items[0], "loc").items.back().text + ": " + member(d.items[0], "msg").text;
+    };
+    const std::string single = "/sdapi/v1/extra-single-image", with = "{\"image\":\"" + src64 + "\",";
+    CHECK(refusal(single, with + "\"gfpgan_visibility\":0.5}") ==
+          "gfpgan_visibility: GFPGAN face restoration is not available on this server");
+    CHECK(refusal(single, with + "\"codeformer_visibility\":1}").find("codeformer_visibility: ") == 0);
+    CHECK(refusal(single, with + "\"upscaler_1\":\"ESRGAN_4x\"}") ==
+          "upscaler_1: could not find upscaler named ESRGAN_4x (there are: None, Lanczos, Nearest, compact_x4, x2plus)");
+    CHECK(refusal(single, with + "\"upscaling_resize\":0}") == "upscaling_resize: ensure this value is greater than 0");
+    CHECK(refusal(single, with + "\"upscaling_resize\":17}") == "upscaling_resize: upscaling_resize must be at most 16 on this server");
+    CHECK(refusal(single, with + "\"resize_mode\":2}") == "resize_mode: unexpected value; permitted: 0, 1");
+    CHECK(refusal(single, with + "\"extras_upscaler_2_visibility\":1.5}") ==
+          "extras_upscaler_2_visibility: ensure this value is less than or equal to 1");
+    CHECK(refusal(single, with + "\"upscaler_1\":\"Lanczos\",\"resize_mode\":1,\"upscaling_resize_w\":16384,"
+                                 "\"upscaling_resize_h\":16384}").find("upscaling_resize_w: upscaling image (40x24) would make a 16384x16384 image") == 0);
+    CHECK(refusal(single, "{\"upscaler_1\":\"Lanczos\"}") == "image: image not selected");
+    CHECK(refusal(single, "{\"image\":\"aGVsbG8=\"}").find("image: image is not an image") == 0);
+    CHECK(refusal("/sdapi/v1/extra-batch-images", "{\"imageList\":[{\"data\":\"" + src64 + "\"}]}") == "name: field required");
+    CHECK(call(s.port, "GET", single).status == 405);
 }
