@@ -184,7 +184,7 @@ std::vector<LoraTag> lora_tags(const std::vector<ExtraNetworkTag>& tags) {
 
 std::map<std::string, std::string> list_lora_files(const std::string& dir) {
     std::map<std::string, std::string> all;
-    list_loras(dir, &all);
+    for (const std::string& f : list_loras(dir)) all[stem_of(f)] = f;  // available_networks: the last one wins
     return all;
 }
 

@@ -32,7 +32,7 @@ std::vector<LoraTag> lora_tags(const std::vector<ExtraNetworkTag>& tags);
 std::string find_lora(const std::string& dir, const std::string& name);
 
 // Every LoRA file under dir, recursively, as the webui's Lora page lists them: file stem → path (.safetensors,
-// .pt, .ckpt; the first in name order wins a repeated stem).
+// .pt, .ckpt; a repeated stem is the last file in the webui's walk order, as find_lora takes it).
 std::map<std::string, std::string> list_lora_files(const std::string& dir);
 
 // The default LoRA folder: loras/ beside the model file.
