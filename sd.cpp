@@ -226,6 +226,7 @@ int cmd_generate(const Options& o) {
 
     check_prompts(p.prompt, p.negative_prompt, webui_total_steps(p.sampler, p.steps));  // before any loading
     p.lora_dir = o.lora_dir.empty() ? default_lora_dir(o.model) : o.lora_dir;
+    p.lora_apply = parse_lora_apply(o.lora_apply);
     {
         std::vector<ExtraNetworkTag> tags;
         strip_extra_networks(p.prompt, &tags);

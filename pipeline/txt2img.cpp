@@ -91,18 +91,20 @@ void bind_networks(Model& m) {
     const std::string& path = m.file->path();
     if (m.sdxl()) {  // sgm's conditioner: CLIP ViT-L, then OpenCLIP ViT-bigG (20 heads of 64)
         m.clip = load_clip_text(*m.file, "conditioner.embedders.0.transformer.text_model.",
-                                clip_heads_from_metadata(*m.file));
+                                clip_heads_from_metadata(*m.file), &m.low_rank);
         m.open_clip = load_open_clip_text(*m.file, "conditioner.embedders.1.model.",
-                                          clip_heads_from_metadata(*m.file, "open_clip_config"));
+                                          clip_heads_from_metadata(*m.file, "open_clip_config"), &m.low_rank);
         if (!m.open_clip.text_projection.data)
             throw std::runtime_error(path + ": SDXL's OpenCLIP encoder has no text_projection "
                                             "(conditioner.embedders.1.model.text_projection)");
     } else if (m.sd2()) {
-        m.open_clip = load_open_clip_text(*m.file, "cond_stage_model.model.", clip_heads_from_metadata(*m.file));
+        m.open_clip = load_open_clip_text(*m.file, "cond_stage_model.model.", clip_heads_from_metadata(*m.file),
+                                          &m.low_rank);
     } else {
-        m.clip = load_clip_text(*m.file, "cond_stage_model.transformer.text_model.", clip_heads_from_metadata(*m.file));
+        m.clip = load_clip_text(*m.file, "cond_stage_model.transformer.text_model.", clip_heads_from_metadata(*m.file),
+                                &m.low_rank);
     }
-    m.unet = load_unet(*m.file, "model.diffusion_model.", unet_head_dim(*m.file, m.sd2() || m.sdxl()));
+    m.unet = load_unet(*m.file, "model.diffusion_model.", unet_head_dim(*m.file, m.sd2() || m.sdxl()), &m.low_rank);
     if (m.sdxl() && m.unet.cfg.adm_in_channels != m.open_clip.text_projection.shape[1] + kSdxlSizeDims)
         throw std::runtime_error(path + ": the UNet's label_emb reads " + std::to_string(m.unet.cfg.adm_in_channels) +
                                  " numbers, but SDXL's vector has " +
@@ -425,7 +427,7 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     std::vector<LoraTag> loras;
     const std::string prompt = strip_supported_networks(p.prompt, &loras);
     std::vector<std::string> warnings;
-    apply_loras(m, loras, p.lora_dir, &warnings);  // the webui's ExtraNetworkLora.activate
+    apply_loras(m, loras, p.lora_dir, p.lora_apply, &warnings);  // the webui's ExtraNetworkLora.activate
     for (const std::string& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     const TextEncoder enc = text_encoder(m, p.clip_skip);
     const int total_steps = webui_total_steps(p.sampler, p.steps);

@@ -17,6 +17,7 @@
 #include "models/checkpoint.h"
 #include "pipeline/image.h"
 #include "models/clip.h"
+#include "models/lora.h"
 #include "models/open_clip.h"
 #include "models/taesd.h"
 #include "models/unet.h"
@@ -41,7 +42,8 @@ struct Model {
     Prediction prediction = Prediction::eps;
     std::string prediction_why;         // why (pipeline/prediction.h), for `sd info` and -v
     std::unique_ptr<Taesd> taesd;       // loaded on first use (--taesd, --preview)
-    std::string loras;                  // the LoRAs merged into the weights now (pipeline/loras.h); "": none
+    std::string loras;                  // the LoRAs applied to the weights now (pipeline/loras.h); "": none
+    LowRankTable low_rank;              // of those, the ones the layers add at run time (--lora-apply runtime)
     std::unique_ptr<Taesd> taesd_encoder;  // loaded on first use (img2img with --taesd)
     bool sd2() const { return info.family == ModelFamily::SD2; }
     bool sdxl() const { return info.family == ModelFamily::SDXL; }
@@ -86,6 +88,7 @@ struct GenerateParams {
     // included, is StageTimes::preview (--preview writes it as a PNG). Empty: no preview is decoded.
     std::function<void(const Image& preview)> on_preview;
     std::string lora_dir;      // where the prompt's <lora:NAME:...> files are (pipeline/loras.h)
+    LoraApply lora_apply = LoraApply::Merge;  // merged into copies of the touched weights, or added at run time
     const LatentStart* start = nullptr;  // img2img / hires pass: start from this latent part way down; null: noise
 };
 
