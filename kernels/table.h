@@ -127,7 +127,7 @@ struct WinogradKernels {
 inline int64_t winograd_input_work(int64_t tw, int64_t rows) { return (2 * rows + 2) * 4 * tw + 2 * (tw + 2); }
 inline int64_t winograd_output_work(int64_t tw) { return 10 * tw; }
 inline int64_t upsample_input_work(int64_t tw, int64_t rows) { return (2 * rows + 1) * 3 * tw + 2 * (tw + 2); }
-inline int64_t upsample_output_work(int64_t tw) { return 20 * tw; }
+inline int64_t upsample_output_work(int64_t tw) { return 16 * tw; }
 
 // ---- the direct small-Cout 3×3 conv (conv_small.cpp) -------------------------------------------------------------
 struct ConvSmallKernels {
