@@ -13,26 +13,13 @@ const int CONV_SMALL_ROWS = 4;
 }  // namespace
 }  // namespace sd
 
-#include "kernels/vmath.inc"
-#include "kernels/vec_body.inc"
-#include "kernels/attention_body.inc"
-#include "kernels/gemm_body.inc"
-#include "kernels/winograd_body.inc"
-#include "kernels/conv_small_body.inc"
+#include "kernels/bodies.inc"
 
 namespace sd {
 
 const KernelTable& kernels_avx2() {
     static const GemmKernels gemm = {MR, NR, 384, 96, 512, 1, tile_kernel, pack_rows, pack_kn, pack_im2col, dot_rows};
-    static const KernelTable t = {
-        {k_f16_to_f32, k_bf16_to_f32, k_f32_to_f16, k_f32_to_bf16, k_silu, k_gelu, k_quick_gelu, k_gelu_mul, k_add,
-         k_mul, k_scale_add, k_add_scalar, k_sum, k_sum_sq_dev, k_affine, k_norm_affine, k_softmax_row, ATT_MQ,
-         k_attention},
-        &gemm, nullptr,
-        {winograd_input, winograd_output, upsample_input, upsample_output},
-        {CONV_SMALL_ROWS, VL, rows_kernel},
-        fma_peak, nullptr,
-    };
+    static const KernelTable t = vector_table(&gemm, nullptr, nullptr);
     return t;
 }
 
