@@ -1,11 +1,7 @@
-// conv_small.cpp — a direct 3×3 convolution for a few output channels (the VAE's and TAESD's last conv to RGB,
-// Cout = 3), where the implicit GEMM of conv2d wastes most of its 14-row register tile and spends its time
-// gathering im2col panels. Here each loaded input vector (16 or 8 pixels of one row) feeds every output row and
-// channel it touches straight from registers: for an R-row block, input row iy meets output rows iy-1..iy+1,
-// so one load serves up to 3 rows × 3 taps × Cout multiply-adds (input channels in chunks whose rows stay in
-// L2 while the column blocks sweep them). The weights are widened to f32 once per call,
-// in (Cin, 3, 3, Cout) order. Threads split the output rows; each output is one thread's sequential sum, so
-// the bits do not depend on the thread count. Left out: strides, other kernel sizes, accumulate.
+// conv_small.cpp — a direct 3×3 convolution for a few output channels (the VAE's and TAESD's last conv to RGB),
+// where conv2d's implicit GEMM would waste most of its register tile (why: docs/performance.md, "Kernel design
+// notes"). The weights are widened to f32 once per call, in (Cin, 3, 3, Cout) order. Threads split the output
+// rows, so the bits do not depend on the thread count. Left out: strides, other kernel sizes, accumulate.
 #include <vector>
 
 #include "kernels/table.h"

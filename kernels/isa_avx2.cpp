@@ -1,7 +1,6 @@
 // isa_avx2.cpp — the kernel table for AVX2 + FMA + F16C: every body compiled over simd_avx2.h (ymm, 8 floats).
-// With 16 registers: a 6×16 GEMM tile (12 accumulators); attention tiles of 6 keys (or 6 output columns) × 16
-// queries (12 accumulators, 2 query vectors, 1 broadcast; 4 × 24 needs all 16 registers and GCC then re-loads the
-// query vectors inside the loop: ~20% slower on Zen 4); small-Cout conv blocks of 4 rows × 8 columns × 3 channels.
+// With 16 registers: a 6×16 GEMM tile, 6 × 16 attention tiles, 4-row small-Cout conv blocks (docs/performance.md,
+// "Kernel design notes").
 #include "kernels/simd_avx2.h"
 #include "kernels/table.h"
 

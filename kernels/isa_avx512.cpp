@@ -1,11 +1,7 @@
 // isa_avx512.cpp — the kernel table for AVX-512 (zmm, 16 floats): every body compiled over simd_avx512.h, plus a
-// transposing weight packer and, where the CPU has AVX512_BF16, the bf16 matrix product (the second GEMM table).
-//
-// Zen 4 splits each 512-bit FMA over its two 256-bit pipes, so the gain over AVX2 is fewer instructions and 32
-// registers: a 14×32 GEMM tile (28 accumulators: fewer loads per FMA), 8-key × 48-query attention score tiles and
-// 8-column × 48-query P·V tiles (24 accumulators each), 8-row small-Cout conv blocks, vscalefps for 2^n. Its
-// vdpbf16ps does two multiply-adds per f32 lane in the time of one FMA: bf16 operands double the arithmetic rate
-// and halve the bytes the packed panels take.
+// transposing row packer and, where the CPU has AVX512_BF16, the bf16 matrix product (the second GEMM table).
+// With 32 registers: a 14×32 GEMM tile, 8 × 48 attention tiles, 8-row small-Cout conv blocks (the measurements:
+// docs/performance.md, "Kernel design notes").
 #include "kernels/simd_avx512.h"
 #include "kernels/table.h"
 

@@ -1,7 +1,6 @@
 // isa_neon.cpp — the kernel table for ARM64 Advanced SIMD: every body compiled over simd_neon.h (4 floats).
-// With 32 registers: an 8×12 GEMM tile (24 accumulators, 3 for B, the A values broadcast from memory); attention
-// tiles of 4 keys (or 4 output columns) × 16 queries; small-Cout conv blocks of 8 rows × 4 columns × 3 channels
-// (24 accumulators). The bf16 GEMM (BFDOT) below is compiled for FEAT_BF16 and chosen at run time.
+// With 32 registers: a 7×12 GEMM tile, 4 × 16 attention tiles, 4-row small-Cout conv blocks (docs/performance.md,
+// "Kernel design notes"). The bf16 GEMM (BFDOT) below is compiled for FEAT_BF16 and chosen at run time.
 #include "kernels/simd_neon.h"
 #include "kernels/table.h"
 

@@ -31,19 +31,20 @@ void f32_to_bf16(uint16_t* dst, const float* src, int64_t n) {
 }
 
 // ---- elementwise -----------------------------------------------------------------------------------------------
-void silu(float* y, const float* x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + std::exp(-x[i]));
+float act1(float x, int act) {
+    switch (act) {
+        // Φ(x) = erfc(-x/√2)/2 keeps full relative accuracy in the far negative tail, where 1 + erf(x/√2) cancels.
+        case kActGelu: return 0.5f * x * std::erfc(-x * 0.70710678118654752f);
+        case kActQuickGelu: return x / (1.0f + std::exp(-1.702f * x));  // x·sigmoid(1.702x)
+        case kActSilu: return x / (1.0f + std::exp(-x));                // x·sigmoid(x)
+    }
+    return x;
 }
-// Φ(x) = erfc(-x/√2)/2 keeps full relative accuracy in the far negative tail, where 1 + erf(x/√2) cancels.
-inline float gelu1(float x) { return 0.5f * x * std::erfc(-x * 0.70710678118654752f); }
-void gelu(float* y, const float* x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = gelu1(x[i]);
-}
-void quick_gelu(float* y, const float* x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + std::exp(-1.702f * x[i]));
+void act(float* y, const float* x, int64_t n, int a) {
+    for (int64_t i = 0; i < n; i++) y[i] = act1(x[i], a);
 }
 void gelu_mul(float* y, const float* a, const float* g, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = a[i] * gelu1(g[i]);
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] * act1(g[i], kActGelu);
 }
 void add(float* y, const float* a, const float* b, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
@@ -75,7 +76,7 @@ double sum_sq_dev(const float* x, int64_t n, float mean) {
 void affine(float* y, const float* x, float mean, float a, float b, int64_t n, bool silu) {
     for (int64_t i = 0; i < n; i++) {
         float v = (x[i] - mean) * a + b;
-        y[i] = silu ? v / (1.0f + std::exp(-v)) : v;
+        y[i] = silu ? act1(v, kActSilu) : v;
     }
 }
 void norm_affine(float* y, const float* x, float mean, float rstd, const float* gamma, const float* beta,
@@ -169,8 +170,8 @@ double fma_peak_scalar(int64_t iters) {  // 8 independent multiply-add chains
 
 const KernelTable& kernels_scalar() {
     static const KernelTable t = {
-        {scalar::f16_to_f32, scalar::bf16_to_f32, scalar::f32_to_f16, scalar::f32_to_bf16, scalar::silu, scalar::gelu,
-         scalar::quick_gelu, scalar::gelu_mul, scalar::add, scalar::mul, scalar::scale_add, scalar::add_scalar,
+        {scalar::f16_to_f32, scalar::bf16_to_f32, scalar::f32_to_f16, scalar::f32_to_bf16, scalar::act, scalar::gelu_mul,
+         scalar::add, scalar::mul, scalar::scale_add, scalar::add_scalar,
          scalar::sum, scalar::sum_sq_dev, scalar::affine, scalar::norm_affine, scalar::softmax_row,
          scalar::attn_block_q, scalar::attention},
         nullptr, nullptr,

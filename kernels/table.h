@@ -18,14 +18,10 @@ enum { kActNone = 0, kActGelu = 1, kActQuickGelu = 2, kActSilu = 3 };  // = Act'
 // ---- conversion, elementwise, normalisation, attention ---------------------------------------------------------
 // One attention call, as passed to kernels.h's attention(); see there for the meaning of each field.
 struct AttnArgs {
-    float* out;
-    int64_t ldo;
-    const float* q;
-    int64_t ldq;
-    const float* k;
-    int64_t ldk;
-    const float* v;
-    int64_t ldv;
+    float* out; int64_t ldo;
+    const float* q; int64_t ldq;
+    const float* k; int64_t ldk;
+    const float* v; int64_t ldv;
     int64_t B, Nq, Nk, heads, D;
     float scale;
     bool causal;
@@ -39,9 +35,7 @@ struct OpsTable {
     void (*f32_to_f16)(uint16_t* dst, const float* src, int64_t n);
     void (*f32_to_bf16)(uint16_t* dst, const float* src, int64_t n);
     // elementwise over n values (y may equal any input)
-    void (*silu)(float* y, const float* x, int64_t n);
-    void (*gelu)(float* y, const float* x, int64_t n);
-    void (*quick_gelu)(float* y, const float* x, int64_t n);
+    void (*act)(float* y, const float* x, int64_t n, int act);              // y = act(x), act a kAct code
     void (*gelu_mul)(float* y, const float* a, const float* g, int64_t n);  // y = a · gelu(g)
     void (*add)(float* y, const float* a, const float* b, int64_t n);
     void (*mul)(float* y, const float* a, const float* b, int64_t n);
@@ -180,9 +174,7 @@ struct GemmProblem {
 void gemm_run(const GemmProblem& p);
 
 // The Winograd drivers' shared helpers (conv_winograd.cpp). Tile rows per band: `band_rows` when given, else about
-// 1024 tiles — enough columns for both threads' products to reuse each packed weight panel over 512 columns, few
-// enough that V and M stay a small fraction of the large maps (at 512², 256 → 128 channels: 4 tile rows, V 16 and
-// M 8 MiB next to 128 MiB maps).
+// 1024 tiles (why: docs/performance.md, "Kernel design notes").
 int64_t winograd_band_rows(int64_t th, int64_t tw, int64_t band_rows);
 // Floats rounded up to a multiple of 16, so each part of a scratch buffer stays 64-byte aligned.
 inline size_t winograd_pad16(size_t floats) { return (floats + 15) & ~size_t(15); }
