@@ -242,8 +242,10 @@ Image generate_img2img(Model& m, const GenerateParams& p, const Img2imgParams& i
             mk = invert_mask(mk);
             info.push_back({"Mask mode", "Inpaint not masked"});
         }
-        mk = blur_mask(mk, ip_mask->blur);
-        if (ip_mask->blur > 0) info.push_back({"Mask blur", std::to_string(ip_mask->blur)});
+        const int blur_y = ip_mask->blur_y < 0 ? ip_mask->blur : ip_mask->blur_y;
+        mk = blur_mask(mk, ip_mask->blur, blur_y);
+        if (ip_mask->blur > 0 && blur_y == ip_mask->blur)  // the mask_blur property: None when x and y differ
+            info.push_back({"Mask blur", std::to_string(ip_mask->blur)});
         if (ip_mask->full_res) {
             mask_for_overlay = mk;
             if (crop_region_v2(mk, ip_mask->padding, &crop)) {

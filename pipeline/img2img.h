@@ -86,6 +86,7 @@ InpaintFill parse_inpainting_fill(const std::string& name);  // fill | original 
 struct InpaintParams {
     Image mask;                    // as read; white (or opaque) = repaint
     int blur = 4;                  // "Mask blur"
+    int blur_y = -1;               // the webui's mask_blur_y when it differs from blur (mask_blur_x); -1: as blur
     bool invert = false;           // "Inpaint not masked"
     InpaintFill fill = InpaintFill::original;
     bool full_res = false;         // "Only masked": the masked area's box, at the output size, pasted back

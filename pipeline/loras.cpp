@@ -102,6 +102,12 @@ std::vector<LoraTag> lora_tags(const std::vector<ExtraNetworkTag>& tags) {
     return out;
 }
 
+std::map<std::string, std::string> list_lora_files(const std::string& dir) {
+    std::map<std::string, std::string> all;
+    list_loras(dir, &all);
+    return all;
+}
+
 std::string default_lora_dir(const std::string& model_path) {
     const size_t s = model_path.rfind('/');
     return (s == std::string::npos ? std::string() : model_path.substr(0, s + 1)) + "loras";

@@ -5,6 +5,7 @@
 // stored dtype, models/lora.h), handed to the file as overrides, and the text encoder and UNet are bound again.
 // A later prompt with other LoRAs (or none) merges again from the mapped originals, so nothing accumulates.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,10 @@ std::vector<LoraTag> lora_tags(const std::vector<ExtraNetworkTag>& tags);
 // NAME.safetensors in dir or a folder below it (the webui lists its Lora folder recursively by file stem).
 // Throws naming the folder and the closest names in it when there is none, and for NAME.pt / NAME.ckpt.
 std::string find_lora(const std::string& dir, const std::string& name);
+
+// Every LoRA file under dir, recursively, as the webui's Lora page lists them: file stem → path (.safetensors,
+// .pt, .ckpt; the first in name order wins a repeated stem).
+std::map<std::string, std::string> list_lora_files(const std::string& dir);
 
 // The default LoRA folder: loras/ beside the model file.
 std::string default_lora_dir(const std::string& model_path);

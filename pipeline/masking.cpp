@@ -113,8 +113,9 @@ Image invert_mask(const Image& mask) {
     return out;
 }
 
-Image blur_mask(const Image& mask, int blur) {
-    if (blur <= 0) return mask;
+namespace {
+// One cv2.GaussianBlur pass of the mask blur: kernel 2·int(2.5·blur + 0.5) + 1 along x or y, rounded to 8 bits.
+Image blur_mask_pass(const Image& mask, int blur, bool along_x) {
     const int k = 2 * (int)(2.5 * blur + 0.5) + 1, r = k / 2;
     std::vector<double> g(k);
     double sum = 0;
@@ -125,21 +126,30 @@ Image blur_mask(const Image& mask, int blur) {
         while (i < 0 || i >= n) i = i < 0 ? -i : 2 * n - 2 - i;
         return i;
     };
-    auto pass = [&](const Image& in, bool along_x) {
-        Image out = in;
-        const int W = in.width, H = in.height;
-        for (int y = 0; y < H; y++)
-            for (int x = 0; x < W; x++) {
-                double s = 0;
-                for (int t = 0; t < k; t++) {
-                    const int xx = along_x ? reflect101(x + t - r, W) : x, yy = along_x ? y : reflect101(y + t - r, H);
-                    s += g[t] * in.pixels[(size_t)yy * W + xx];
-                }
-                out.pixels[(size_t)y * W + x] = (uint8_t)std::min(255.0, std::floor(s + 0.5));
+    Image out = mask;
+    const int W = mask.width, H = mask.height;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            double s = 0;
+            for (int t = 0; t < k; t++) {
+                const int xx = along_x ? reflect101(x + t - r, W) : x, yy = along_x ? y : reflect101(y + t - r, H);
+                s += g[t] * mask.pixels[(size_t)yy * W + xx];
             }
-        return out;
-    };
-    return pass(pass(mask, true), false);
+            out.pixels[(size_t)y * W + x] = (uint8_t)std::min(255.0, std::floor(s + 0.5));
+        }
+    return out;
+}
+}  // namespace
+
+Image blur_mask(const Image& mask, int blur) { return blur_mask(mask, blur, blur); }
+
+Image blur_mask(const Image& mask, int blur_x, int blur_y) {
+    Image out = mask;
+    for (const bool along_x : {true, false}) {
+        const int blur = along_x ? blur_x : blur_y;
+        if (blur > 0) out = blur_mask_pass(out, blur, along_x);
+    }
+    return out;
 }
 
 bool crop_region_v2(const Image& mask, int pad, CropRegion* out) {

@@ -4,7 +4,7 @@
 // each rounded to 8 bits), cropped to the masked area for "only masked", the masked area pre-filled for "fill",
 // and at the end the original pasted back over the unmasked part (the overlay's alpha composite).
 // The per-step latent blend is in img2img.h (LatentStart::keep).
-// Left out: the webui's rounding-off option (mask_round is always on), separate x/y blur radii.
+// Left out: the webui's rounding-off option (mask_round is always on).
 #pragma once
 #include <vector>
 
@@ -22,6 +22,8 @@ Image invert_mask(const Image& mask);
 // (1, k), each pass rounded to 8 bits; borders reflected (BORDER_REFLECT_101). The kernel is the exact Gaussian
 // (OpenCV's 8-bit path quantises it): within one level of OpenCV's bytes.
 Image blur_mask(const Image& mask, int blur);
+// The webui's separate radii (mask_blur_x, mask_blur_y): the (k, 1) pass with blur_x, the (1, k) pass with blur_y.
+Image blur_mask(const Image& mask, int blur_x, int blur_y);
 
 struct CropRegion {
     int x1 = 0, y1 = 0, x2 = 0, y2 = 0;

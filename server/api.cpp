@@ -1,10 +1,15 @@
 // api.cpp — route table and handlers of the webui-compatible API (see api.h).
 #include "server/api.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
 #include <random>
 
 #include "json.h"
 #include "app/image_io.h"
+#include "pipeline/loras.h"
 
 namespace sd::serve {
 namespace {
@@ -69,13 +74,70 @@ std::string processed_json(const JobResult& r, int batch_size, const std::string
     info.end().key("index_of_first_image").value((int64_t)0).key("infotexts").array();
     for (const auto& s : r.infotexts) info.value(s);
     info.end().key("styles").array().end().key("job_timestamp").value(r.job_timestamp);
-    info.key("clip_skip").value(f.clip_skip).key("is_using_inpainting_conditioning").value(false);
+    info.key("clip_skip").value(f.clip_skip);
+    info.key("is_using_inpainting_conditioning").value(!f.conditional_mask_weight.empty());
     info.key("version").value(r.version).end();
     return info.str();
 }
 
 RngKind rng_of(const std::string& randn_source) {
     return randn_source == "CPU" ? RngKind::cpu : RngKind::philox;  // GPU (CUDA) and NV share Philox
+}
+
+// NetworkOnDisk.metadata: the safetensors header's "__metadata__" (sd_models.read_metadata_from_safetensors: in
+// file order, a string value that starts with '{' replaced by the JSON it holds), then stably sorted by
+// metadata_tags_order; *alias is ss_output_name when there is one. A file that cannot be read gives {}, as the
+// webui reports the error and lists the LoRA without metadata.
+std::string lora_metadata_json(const std::string& path, std::string* alias) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return "{}";
+    uint8_t len8[8] = {};
+    std::string header;
+    uint64_t n = 0;
+    if (std::fread(len8, 1, 8, f) == 8) {
+        for (int i = 7; i >= 0; i--) n = n << 8 | len8[i];
+        if (n >= 2 && n <= (100u << 20)) {  // the safetensors format's own bound on the header
+            header.resize(n);
+            if (std::fread(&header[0], 1, n, f) != n) header.clear();
+        }
+    }
+    std::fclose(f);
+    JsonValue h;
+    try {
+        JsonLimits lim;
+        lim.max_values = 1u << 22;
+        h = parse_json(header, lim);
+    } catch (const std::exception&) {
+        return "{}";
+    }
+    const JsonValue* md = h.get("__metadata__");
+    if (!md || md->kind != JsonValue::Object) return "{}";
+    auto order = [](const std::string& k) {
+        static const std::pair<const char*, int> tags[] = {{"ss_sd_model_name", 1}, {"ss_resolution", 2},
+                                                           {"ss_clip_skip", 3}, {"ss_num_train_images", 10},
+                                                           {"ss_tag_frequency", 20}};
+        for (const auto& [name, o] : tags)
+            if (k == name) return o;
+        return 999;
+    };
+    std::vector<size_t> idx(md->keys.size());
+    for (size_t i = 0; i < idx.size(); i++) idx[i] = i;
+    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return order(md->keys[a]) < order(md->keys[b]); });
+    JsonWriter w;
+    w.object();
+    for (size_t i : idx) {
+        const JsonValue& v = md->items[i];
+        std::string text = write_json(v);
+        if (v.kind == JsonValue::String && !v.text.empty() && v.text[0] == '{') {
+            try {
+                text = write_json(parse_json(v.text));
+            } catch (const std::exception&) {
+            }
+        }
+        if (md->keys[i] == "ss_output_name" && v.kind == JsonValue::String) *alias = v.text;
+        w.key(md->keys[i]).raw(text);
+    }
+    return w.end().str();
 }
 
 }  // namespace
@@ -107,7 +169,7 @@ void Api::handle(const http::Request& req, std::shared_ptr<http::Responder> out)
         {"/sdapi/v1/interrupt", false, true}, {"/sdapi/v1/skip", false, true}, {"/sdapi/v1/png-info", false, true},
         {"/sdapi/v1/refresh-checkpoints", false, true}, {"/internal/progress", false, true},
         {"/internal/ping", true, false}, {"/sdapi/v1/refresh-embeddings", false, true},
-        {"/sdapi/v1/img2img", false, true},
+        {"/sdapi/v1/img2img", false, true}, {"/sdapi/v1/refresh-loras", false, true},
     };
     const Route* route = nullptr;
     for (const Route& r : routes)
@@ -137,7 +199,12 @@ void Api::handle(const http::Request& req, std::shared_ptr<http::Responder> out)
     }
     if (p == "/sdapi/v1/img2img") return img2img(req, out);
     if (p == "/sdapi/v1/scripts") return out->send(json_response(200, "{\"txt2img\":[],\"img2img\":[]}"));
-    if (p == "/sdapi/v1/sd-vae" || p == "/sdapi/v1/loras" || p == "/sdapi/v1/upscalers" ||
+    if (p == "/sdapi/v1/loras") return out->send(loras());
+    if (p == "/sdapi/v1/refresh-loras") {
+        http::Response r = loras();
+        return out->send(r.status == 200 ? json_response(200, "null") : r);  // list_available_networks() is None
+    }
+    if (p == "/sdapi/v1/sd-vae" || p == "/sdapi/v1/upscalers" ||
         p == "/sdapi/v1/latent-upscale-modes" || p == "/sdapi/v1/hypernetworks" || p == "/sdapi/v1/face-restorers" ||
         p == "/sdapi/v1/prompt-styles")
         return empty_list();
@@ -163,6 +230,14 @@ void Api::handle(const http::Request& req, std::shared_ptr<http::Responder> out)
 
 // The job both generation routes make from the request's common fields; false when a refusal was sent.
 bool Api::make_job(const Txt2ImgRequest& t, std::shared_ptr<http::Responder>& out, Job* job) {
+    try {  // <lora:NAME:...> tags: an unknown name or a bad weight is refused before any work, as the CLI does
+        std::vector<ExtraNetworkTag> tags;
+        strip_extra_networks(t.prompt, &tags);
+        for (const LoraTag& l : lora_tags(tags)) find_lora(engine_.lora_dir(), l.name);
+    } catch (const std::exception& e) {
+        out->send(unprocessable("prompt", e.what()));
+        return false;
+    }
     if (!t.checkpoint.empty()) {
         Checkpoint c;
         if (!engine_.find_checkpoint(t.checkpoint, &c)) {
@@ -238,27 +313,52 @@ void Api::txt2img(const http::Request& req, std::shared_ptr<http::Responder> out
 
 // The webui's img2imgapi through the CLI's img2img (pipeline/img2img.h): the init image decoded here (a bad one is
 // a 422 naming init_images, where the webui answers 500), resized by resize_mode to width × height, encoded and
-// sampled from part way down the schedule. A mask (inpainting) is refused until the pipeline has it.
+// sampled from part way down the schedule. With a mask it is the webui's inpainting (pipeline/masking.h): the
+// mask must have the init image's size (the webui would crop or stretch a different one without a word).
 void Api::img2img(const http::Request& req, std::shared_ptr<http::Responder> out) {
     Img2ImgRequest t;
     std::vector<FieldError> errors;
     if (!parse_img2img(req.body, cfg_.limits, &t, &errors)) return out->send(unprocessable(errors));
-    if (!t.mask.empty()) return out->send(unprocessable("mask", "inpainting (a mask) is not supported by this server yet"));
-    auto ip = std::make_shared<Img2imgParams>();
+    struct Params {  // one allocation, so the job's Img2imgParams can point at its InpaintParams
+        Img2imgParams img2img;
+        InpaintParams inpaint;
+    };
+    auto holder = std::make_shared<Params>();
+    Img2imgParams& ip = holder->img2img;
     try {
-        ip->init = decode_image(t.init_image, "init_images[0]", 16 * cfg_.limits.max_pixels);
+        ip.init = decode_image(t.init_image, "init_images[0]", 16 * cfg_.limits.max_pixels);
     } catch (const std::exception& e) {
         return out->send(unprocessable("init_images", e.what()));
+    }
+    if (!t.mask.empty()) {
+        InpaintParams& in = holder->inpaint;
+        try {
+            in.mask = decode_image(t.mask, "mask", 16 * cfg_.limits.max_pixels);
+        } catch (const std::exception& e) {
+            return out->send(unprocessable("mask", e.what()));
+        }
+        if (in.mask.width != ip.init.width || in.mask.height != ip.init.height)
+            return out->send(unprocessable("mask", "the mask is " + std::to_string(in.mask.width) + "x" +
+                                                       std::to_string(in.mask.height) + " but init_images[0] is " +
+                                                       std::to_string(ip.init.width) + "x" +
+                                                       std::to_string(ip.init.height) + "; they must be the same size"));
+        in.blur = t.mask_blur_x;
+        in.blur_y = t.mask_blur_y;
+        in.invert = t.inpainting_mask_invert == 1;
+        in.fill = (InpaintFill)t.inpainting_fill;
+        in.full_res = t.inpaint_full_res;
+        in.padding = t.inpaint_full_res_padding;
+        ip.inpaint = &in;
     }
     try {
         check_img2img_sampler(t.sampler);
     } catch (const std::exception& e) {
         return out->send(unprocessable("sampler_name", e.what()));
     }
-    ip->strength = t.denoising_strength;
-    ip->resize_mode = (ResizeMode)t.resize_mode;
+    ip.strength = t.denoising_strength;
+    ip.resize_mode = (ResizeMode)t.resize_mode;
     Job job;
-    job.img2img = std::move(ip);
+    job.img2img = std::shared_ptr<const Img2imgParams>(holder, &holder->img2img);
     if (make_job(t, out, &job)) submit(std::move(job), t, out);
 }
 
@@ -287,6 +387,23 @@ http::Response Api::embeddings(bool reload) {
     w.object();
     list("loaded", db->loaded());
     list("skipped", db->skipped());
+    return json_response(200, w.end().str());
+}
+
+// The webui's Lora extension (extensions-builtin/Lora/scripts/lora_script.py get_loras, create_lora_json): every
+// file of the LoRA folder by stem, read again on each call (its refresh-loras rescans; here a listing is always
+// fresh, as the prompts' tags are looked up live).
+http::Response Api::loras() {
+    JsonWriter w;
+    w.array();
+    for (const auto& [name, path] : list_lora_files(engine_.lora_dir())) {
+        std::string alias = name;
+        const std::string metadata = path.size() > 12 && path.compare(path.size() - 12, 12, ".safetensors") == 0
+                                         ? lora_metadata_json(path, &alias)
+                                         : "{}";
+        w.object().key("name").value(name).key("alias").value(alias).key("path").value(path);
+        w.key("metadata").raw(metadata).end();
+    }
     return json_response(200, w.end().str());
 }
 

@@ -41,6 +41,7 @@ private:
     http::Response png_info(const http::Request& req);
     http::Response sd_models();
     http::Response embeddings(bool reload);
+    http::Response loras();
 
     Engine& engine_;
     ApiConfig cfg_;

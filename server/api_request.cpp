@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <stdexcept>
+#include <tuple>
 
 #include "app/infotext.h"
 #include "server/http.h"
@@ -130,42 +131,16 @@ struct Reader {
     }
 };
 
-// The fields of the webui's StableDiffusionTxt2ImgProcessingAPI model: name, type, default (as JSON).
+// The fields of the webui's request models: name, type, default (as JSON), in the models' order (the order the
+// response's "parameters" echoes them in).
 enum class Kind { Str, Int, Float, Bool, Dict, List, Any };
 struct Field {
     const char* name;
     Kind kind;
     const char* def;
 };
-const Field kTxt2ImgFields[] = {
-    {"prompt", Kind::Str, "\"\""}, {"negative_prompt", Kind::Str, "\"\""}, {"styles", Kind::List, "null"},
-    {"seed", Kind::Int, "-1"}, {"subseed", Kind::Int, "-1"}, {"subseed_strength", Kind::Float, "0"},
-    {"seed_resize_from_h", Kind::Int, "-1"}, {"seed_resize_from_w", Kind::Int, "-1"},
-    {"sampler_name", Kind::Str, "null"}, {"scheduler", Kind::Str, "null"}, {"batch_size", Kind::Int, "1"},
-    {"n_iter", Kind::Int, "1"}, {"steps", Kind::Int, "50"}, {"cfg_scale", Kind::Float, "7.0"},
-    {"width", Kind::Int, "512"}, {"height", Kind::Int, "512"}, {"restore_faces", Kind::Bool, "null"},
-    {"tiling", Kind::Bool, "null"}, {"do_not_save_samples", Kind::Bool, "false"},
-    {"do_not_save_grid", Kind::Bool, "false"}, {"eta", Kind::Float, "null"},
-    {"denoising_strength", Kind::Float, "0.75"}, {"s_min_uncond", Kind::Float, "null"},
-    {"s_churn", Kind::Float, "null"}, {"s_tmax", Kind::Float, "null"}, {"s_tmin", Kind::Float, "null"},
-    {"s_noise", Kind::Float, "null"}, {"override_settings", Kind::Dict, "null"},
-    {"override_settings_restore_afterwards", Kind::Bool, "true"}, {"refiner_checkpoint", Kind::Str, "null"},
-    {"refiner_switch_at", Kind::Float, "null"}, {"disable_extra_networks", Kind::Bool, "false"},
-    {"firstpass_image", Kind::Str, "null"}, {"comments", Kind::Dict, "null"}, {"enable_hr", Kind::Bool, "false"},
-    {"firstphase_width", Kind::Int, "0"}, {"firstphase_height", Kind::Int, "0"}, {"hr_scale", Kind::Float, "2.0"},
-    {"hr_upscaler", Kind::Str, "null"}, {"hr_second_pass_steps", Kind::Int, "0"}, {"hr_resize_x", Kind::Int, "0"},
-    {"hr_resize_y", Kind::Int, "0"}, {"hr_checkpoint_name", Kind::Str, "null"},
-    {"hr_sampler_name", Kind::Str, "null"}, {"hr_scheduler", Kind::Str, "null"}, {"hr_prompt", Kind::Str, "\"\""},
-    {"hr_negative_prompt", Kind::Str, "\"\""}, {"force_task_id", Kind::Str, "null"},
-    {"sampler_index", Kind::Str, "\"Euler\""}, {"script_name", Kind::Str, "null"}, {"script_args", Kind::List, "[]"},
-    {"send_images", Kind::Bool, "true"}, {"save_images", Kind::Bool, "false"}, {"alwayson_scripts", Kind::Dict, "{}"},
-    {"infotext", Kind::Str, "null"},
-};
-
-// StableDiffusionImg2ImgProcessingAPI: StableDiffusionProcessing's fields (as txt2img's, up to "comments"), then
-// StableDiffusionProcessingImg2Img's, then the API's additions (modules/api/models.py); include_init_images is
-// read but, being `exclude`d, never echoed. mask_blur is a property there, so its default is null.
-const Field kImg2ImgFields[] = {
+// StableDiffusionProcessing's own fields, which both request models start with (modules/processing.py).
+const Field kProcessingFields[] = {
     {"prompt", Kind::Str, "\"\""}, {"negative_prompt", Kind::Str, "\"\""}, {"styles", Kind::List, "null"},
     {"seed", Kind::Int, "-1"}, {"subseed", Kind::Int, "-1"}, {"subseed_strength", Kind::Float, "0"},
     {"seed_resize_from_h", Kind::Int, "-1"}, {"seed_resize_from_w", Kind::Int, "-1"},
@@ -180,6 +155,21 @@ const Field kImg2ImgFields[] = {
     {"override_settings_restore_afterwards", Kind::Bool, "true"}, {"refiner_checkpoint", Kind::Str, "null"},
     {"refiner_switch_at", Kind::Float, "null"}, {"disable_extra_networks", Kind::Bool, "false"},
     {"firstpass_image", Kind::Str, "null"}, {"comments", Kind::Dict, "null"},
+};
+// Then StableDiffusionProcessingTxt2Img's, then StableDiffusionTxt2ImgProcessingAPI's additions (modules/api/models.py).
+const Field kTxt2ImgOwnFields[] = {
+    {"enable_hr", Kind::Bool, "false"}, {"firstphase_width", Kind::Int, "0"}, {"firstphase_height", Kind::Int, "0"},
+    {"hr_scale", Kind::Float, "2.0"}, {"hr_upscaler", Kind::Str, "null"}, {"hr_second_pass_steps", Kind::Int, "0"},
+    {"hr_resize_x", Kind::Int, "0"}, {"hr_resize_y", Kind::Int, "0"}, {"hr_checkpoint_name", Kind::Str, "null"},
+    {"hr_sampler_name", Kind::Str, "null"}, {"hr_scheduler", Kind::Str, "null"}, {"hr_prompt", Kind::Str, "\"\""},
+    {"hr_negative_prompt", Kind::Str, "\"\""}, {"force_task_id", Kind::Str, "null"},
+    {"sampler_index", Kind::Str, "\"Euler\""}, {"script_name", Kind::Str, "null"}, {"script_args", Kind::List, "[]"},
+    {"send_images", Kind::Bool, "true"}, {"save_images", Kind::Bool, "false"}, {"alwayson_scripts", Kind::Dict, "{}"},
+    {"infotext", Kind::Str, "null"},
+};
+// Or StableDiffusionProcessingImg2Img's, then StableDiffusionImg2ImgProcessingAPI's; include_init_images is read
+// but, being `exclude`d, never echoed. mask_blur is a property there, so its default is null.
+const Field kImg2ImgOwnFields[] = {
     {"init_images", Kind::List, "null"}, {"resize_mode", Kind::Int, "0"}, {"image_cfg_scale", Kind::Float, "null"},
     {"mask", Kind::Str, "null"}, {"mask_blur_x", Kind::Int, "4"}, {"mask_blur_y", Kind::Int, "4"},
     {"mask_blur", Kind::Int, "null"}, {"mask_round", Kind::Bool, "true"}, {"inpainting_fill", Kind::Int, "0"},
@@ -191,6 +181,15 @@ const Field kImg2ImgFields[] = {
     {"send_images", Kind::Bool, "true"}, {"save_images", Kind::Bool, "false"}, {"alwayson_scripts", Kind::Dict, "{}"},
     {"infotext", Kind::Str, "null"},
 };
+
+template <size_t N>
+std::vector<Field> processing_fields_then(const Field (&own)[N]) {
+    std::vector<Field> all(std::begin(kProcessingFields), std::end(kProcessingFields));
+    all.insert(all.end(), std::begin(own), std::end(own));
+    return all;
+}
+const std::vector<Field> kTxt2ImgFields = processing_fields_then(kTxt2ImgOwnFields);
+const std::vector<Field> kImg2ImgFields = processing_fields_then(kImg2ImgOwnFields);
 
 // The webui's samplers (modules/sd_samplers_*.py): label, aliases, options as the API shows them.
 struct SamplerRow {
@@ -342,8 +341,7 @@ struct FieldValue {
 // What txt2img and img2img share: every field of `fields` read with pydantic's coercions into *out and echoed in
 // out->parameters_json (those named in `hidden` as null, those in `excluded` not at all), then the checks on the
 // common values. `extra` takes the fields only one of them has (it returns false for a name it does not know).
-template <size_t N>
-bool parse_generation(const JsonValue& obj, const Field (&fields)[N], const ApiLimits& limits, Txt2ImgRequest* out,
+bool parse_generation(const JsonValue& obj, const std::vector<Field>& fields, const ApiLimits& limits, Txt2ImgRequest* out,
                       std::vector<FieldError>* errors,
                       const std::function<void(const std::string&, const FieldValue&, Reader&)>& extra,
                       const std::vector<std::string>& hidden = {}, const std::vector<std::string>& excluded = {}) {
@@ -516,7 +514,11 @@ bool parse_img2img(const std::string& body, const ApiLimits& limits, Img2ImgRequ
         else if (name == "inpaint_full_res") out->inpaint_full_res = f.b;
         else if (name == "inpaint_full_res_padding") out->inpaint_full_res_padding = clamp(f.i);
         else if (name == "inpainting_mask_invert") out->inpainting_mask_invert = clamp(f.i);
-        else if (name == "image_cfg_scale" || name == "initial_noise_multiplier" || name == "latent_mask")
+        else if (name == "initial_noise_multiplier" && f.d != 1.0)  // the webui's default option value is 1.0
+            rd.value_error(name, "initial_noise_multiplier other than 1.0 is not supported by this server");
+        else if (name == "mask_round" && !f.b)
+            rd.value_error(name, "mask_round false (a mask left unrounded) is not supported by this server");
+        else if (name == "image_cfg_scale" || name == "latent_mask")
             rd.value_error(name, name + " is not supported by this server");
     };
     const std::vector<std::string> hidden = include ? std::vector<std::string>{}
@@ -546,10 +548,12 @@ bool parse_img2img(const std::string& body, const ApiLimits& limits, Img2ImgRequ
                                           "(latent nothing)");
     if (out->inpainting_mask_invert < 0 || out->inpainting_mask_invert > 1)
         rd.value_error("inpainting_mask_invert", "inpainting_mask_invert must be 0 or 1");
-    for (auto [name, v] : {std::pair<const char*, int>{"mask_blur_x", out->mask_blur_x}, {"mask_blur_y", out->mask_blur_y},
-                           {"inpaint_full_res_padding", out->inpaint_full_res_padding}}) {
+    // Bounds on the work a mask asks for: the blur's kernel grows with its radius (the webui's slider stops at 64).
+    for (auto [name, v, most] : {std::tuple<const char*, int, int>{"mask_blur_x", out->mask_blur_x, 64},
+                                 {"mask_blur_y", out->mask_blur_y, 64},
+                                 {"inpaint_full_res_padding", out->inpaint_full_res_padding, 256}}) {
         rd.ge(v, 0, name);
-        rd.le(v, 256, name);
+        rd.le(v, most, name);
     }
     out->denoising_strength_json = json_float(out->denoising_strength);  // Processed.js: the strength used
     return ok && errors->size() == before;

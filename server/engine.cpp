@@ -67,6 +67,9 @@ Engine::Engine(EngineConfig cfg) : cfg_(std::move(cfg)) {
         throw std::runtime_error("model '" + cfg_.model + "' does not exist or is not a file");
     if (!cfg_.models_dir.empty() && (stat(cfg_.models_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)))
         throw std::runtime_error("--models-dir '" + cfg_.models_dir + "' is not a folder");
+    const std::string beside = fs::path(cfg_.model).parent_path().string();
+    if (cfg_.lora_dir.empty()) cfg_.lora_dir = default_lora_dir(cfg_.model);
+    if (cfg_.upscalers_dir.empty()) cfg_.upscalers_dir = (fs::path(beside) / "upscalers").string();
     refresh_checkpoints();
     current_path_ = fs::absolute(cfg_.model).lexically_normal().string();
 }
@@ -390,7 +393,7 @@ JobResult Engine::run(const Job& job) {
     r.version = cfg_.version;
     // The fields every infotext of this job shares; each image's differ only in the seed.
     GenerateParams shared = job.params;
-    if (shared.lora_dir.empty()) shared.lora_dir = default_lora_dir(job.checkpoint);  // loras/ beside the model
+    shared.lora_dir = cfg_.lora_dir;
     shared.embeddings = embeddings.get();
     r.info = generation_infotext(shared, job.sampler_label, job.schedule_label);
     r.info.model_name = r.model_name;
@@ -445,8 +448,15 @@ JobResult Engine::run(const Job& job) {
                 state_.sampling_step = k;
                 if (n > 0) state_.sampling_steps = n;  // the steps the sampler really runs
             };
-            img = job.img2img ? generate_img2img(*model_, p, *job.img2img, arena, nullptr, on_step, &cancel_)
+            std::vector<std::pair<std::string, std::string>> img2img_info;
+            img = job.img2img ? generate_img2img(*model_, p, *job.img2img, arena, nullptr, on_step, &cancel_, &img2img_info)
                               : generate(*model_, p, arena, nullptr, on_step, &cancel_);
+            if (r.pngs.empty()) {  // the mask's fields are the same for every image: the job's, as the CLI writes them
+                for (auto& kv : img2img_info) {
+                    if (kv.first == "Conditional mask weight") r.info.conditional_mask_weight = kv.second;
+                    else r.info.extra.push_back(kv);
+                }
+            }
         } catch (const Cancelled&) {
             if (interrupt_.load()) { r.interrupted = true; break; }
             skip_.store(false);  // skipped: on with the next image

@@ -6,7 +6,8 @@
 // far are returned, nothing half-made), skip drops the current image and goes on with the next. shutdown()
 // refuses new jobs, answers queued ones with 503, lets the running one finish for a while, then interrupts it.
 // Textual-inversion embeddings come from one folder (as the CLI's), reloaded when it changes, as the webui does.
-// A job is txt2img or img2img (pipeline/img2img.h). Left out: inpainting, hires fix, VAE switching, LoRA.
+// A job is txt2img (with the hires fix or not), img2img or inpainting (pipeline/img2img.h), or an upscale (the
+// webui's extras); LoRAs named in prompts are merged as the CLI does. Left out: VAE switching.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -43,6 +44,8 @@ struct EngineConfig {
     bool taesd_previews = true;
     std::string version;     // "Version" in infotexts
     std::string embeddings_dir;  // textual-inversion embeddings; empty: embeddings/ beside -m (as the CLI)
+    std::string lora_dir;        // LoRAs named by <lora:...> in prompts; empty: loras/ beside -m (as the CLI)
+    std::string upscalers_dir;   // upscaler models (.safetensors); empty: upscalers/ beside -m
     // Bytes a job may still allocate; 0: ask the system (app/memory.h) — tests set it to see a refusal.
     size_t memory_available = 0;
 };
@@ -112,6 +115,8 @@ public:
     int clip_skip_default() const { return clip_skip_.load(); }
     void set_clip_skip_default(int v) { clip_skip_.store(v); }
     int text_layers();  // of the current model once loaded (CLIP skip bound); 12 before
+    const std::string& lora_dir() const { return cfg_.lora_dir; }          // resolved: never empty
+    const std::string& upscalers_dir() const { return cfg_.upscalers_dir; }  // resolved: never empty
 
     // The textual-inversion embeddings for the current checkpoint's text width (read from its header when it is not
     // loaded yet), reloaded when the folder changed since or `reload` is set (POST /sdapi/v1/refresh-embeddings).

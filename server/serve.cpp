@@ -47,6 +47,9 @@ A web UI at / and the AUTOMATIC1111 webui's HTTP API (/sdapi/v1/...), one job at
   --models-dir DIR          more checkpoints to switch between (sd_model_checkpoint)
   --embeddings-dir DIR      textual-inversion embeddings (.safetensors) named in prompts (default: the
                             folder embeddings/ beside the -m model)
+  --lora-dir DIR            LoRAs named by <lora:NAME:WEIGHT> in prompts (default: loras/ beside the -m model)
+  --upscalers-dir DIR       upscaler models (ESRGAN family, .safetensors) for /extra-single-image and the
+                            hires fix (default: upscalers/ beside the -m model)
   --port N                  TCP port (default 7860; 0: any free port, printed at start)
   --listen                  accept connections from other machines (all interfaces), not only this one;
                             refused without --api-auth unless --insecure is given too
@@ -91,6 +94,8 @@ ServeOptions parse(int argc, const char* const* argv) {
         else if (a == "-m" || a == "--model") o.engine.model = value();
         else if (a == "--models-dir") o.engine.models_dir = value();
         else if (a == "--embeddings-dir") o.engine.embeddings_dir = value();
+        else if (a == "--lora-dir") o.engine.lora_dir = value();
+        else if (a == "--upscalers-dir") o.engine.upscalers_dir = value();
         else if (a == "--port") o.server.port = (int)integer(0, 65535);
         else if (a == "--listen") o.listen = true;
         else if (a == "--api-auth") o.api_auth = value();

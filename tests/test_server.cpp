@@ -1224,7 +1224,7 @@ TEST_CASE("server: a job that cannot fit in the memory left is refused with one 
 
 // The webui's img2imgapi through the CLI's img2img (pipeline/img2img.h): the same image as `sd --init-img` for the
 // same request (a 96x80 RGBA init image, crop-and-resize to 64x64, strength 0.5), "Denoising strength" in the
-// infotext and Processed.js, and the refusals: a mask (inpainting), an unreadable image, a sampler img2img lacks.
+// infotext and Processed.js, and the refusals: an unreadable image, a sampler img2img lacks.
 TEST_CASE("server: /sdapi/v1/img2img makes the CLI's image from a base64 init image; bad ones are 422") {
     cache_dir();
     Image init;
@@ -1276,9 +1276,196 @@ TEST_CASE("server: /sdapi/v1/img2img makes the CLI's image from a base64 init im
         return member(d.items[0], "loc").items.back().text + ": " + member(d.items[0], "msg").text;
     };
     const std::string with_init = "{\"init_images\":[\"" + b64 + "\"],\"width\":64,\"height\":64,";
-    CHECK(refusal(with_init + "\"mask\":\"" + b64 + "\"}") == "mask: inpainting (a mask) is not supported by this server yet");
     CHECK(refusal("{\"init_images\":[\"aGVsbG8=\"]}").find("init_images: init_images[0] is not an image") == 0);
     CHECK(refusal(with_init + "\"sampler_name\":\"DDIM\"}").find("sampler_name: ") == 0);
     CHECK(refusal("{\"prompt\":\"x\"}") == "init_images: Init image not found");
     CHECK(call(s.port, "GET", "/sdapi/v1/img2img").status == 405);
+}
+
+// ---- LoRAs -----------------------------------------------------------------------------------------------------
+
+#include "models/lora.h"
+
+// The webui's Lora extension routes (extensions-builtin/Lora/scripts/lora_script.py): /loras lists the folder's
+// files by stem with create_lora_json's fields (metadata in read_metadata_from_safetensors' form, sorted by
+// metadata_tags_order; alias from ss_output_name), refresh-loras answers null; a prompt's <lora:...> tag is
+// merged as the CLI merges it (same pixels, same "Lora hashes"), and an unknown name is a 422 naming the prompt.
+TEST_CASE("server: /loras lists the LoRA folder as the webui; prompt tags apply them as the CLI does") {
+    cache_dir();
+    const std::string dir = cache_dir().dir + "/loras";
+    fs::create_directories(dir + "/sub");
+    fs::copy_file("tests/data/lora/kohya_locon.safetensors", dir + "/sub/kohya_locon.safetensors",
+                  fs::copy_options::overwrite_existing);
+    {
+        Tensor t = Tensor::zeros({1});
+        write_safetensors(dir + "/styled.safetensors", {{"t", t}},
+                          {{"a_first", "x"}, {"ss_output_name", "nice-style"}, {"ss_resolution", "(512, 512)"},
+                           {"ss_tag_frequency", "{\"cats\": {\"cat\": 3}}"}});
+    }
+    { std::ofstream(dir + "/old.pt") << "pickle"; }  // listed (the webui lists .pt), never read
+    serve::EngineConfig ec;
+    ec.lora_dir = dir;
+    TestServer s(ec);
+
+    Reply r = call(s.port, "GET", "/sdapi/v1/loras");
+    REQUIRE(r.status == 200);
+    JsonValue j = r.json();
+    REQUIRE(j.items.size() == 3);
+    CHECK(member(j.items[0], "name").text == "kohya_locon");
+    CHECK(member(j.items[0], "alias").text == "kohya_locon");
+    CHECK(member(j.items[0], "path").text == dir + "/sub/kohya_locon.safetensors");
+    CHECK(member(member(j.items[0], "metadata"), "tool").text == "tools/lora_reference.py");
+    CHECK(member(j.items[1], "name").text == "old");
+    CHECK(member(j.items[1], "metadata").kind == JsonValue::Object);
+    const JsonValue& styled = j.items[2];
+    CHECK(member(styled, "name").text == "styled");
+    CHECK(member(styled, "alias").text == "nice-style");
+    const JsonValue& md = member(styled, "metadata");
+    REQUIRE(md.keys.size() == 4);
+    CHECK(md.keys[0] == "ss_resolution");  // metadata_tags_order 2, then 20, then the rest as in the file
+    CHECK(md.keys[1] == "ss_tag_frequency");
+    CHECK(member(member(md, "ss_tag_frequency"), "cats").kind == JsonValue::Object);  // a '{' string read as JSON
+    CHECK(md.keys[2] == "a_first");
+    Reply refresh = call(s.port, "POST", "/sdapi/v1/refresh-loras");
+    CHECK(refresh.status == 200);
+    CHECK(refresh.body == "null");
+    CHECK(call(s.port, "GET", "/sdapi/v1/refresh-loras").status == 405);
+
+    const std::string prompt = "a red cube <lora:kohya_locon:0.8>";
+    Reply job = call(s.port, "POST", "/sdapi/v1/txt2img",
+                     "{\"prompt\":\"" + prompt + "\",\"steps\":2,\"width\":64,\"height\":64,\"seed\":5,"
+                     "\"sampler_name\":\"Euler\"}");
+    REQUIRE(job.status == 200);
+    JsonValue info = parse_json(member(job.json(), "info").text);
+    const std::string hash = lora_hash(dir + "/sub/kohya_locon.safetensors").substr(0, 12);
+    CHECK(member(member(info, "extra_generation_params"), "Lora hashes").text == "kohya_locon: " + hash);
+    CHECK(member(info, "infotexts").items[0].text.find("Lora hashes: \"kohya_locon: " + hash + "\"") != std::string::npos);
+    CHECK(member(info, "prompt").text == prompt);  // the tag stays in the prompt, as the webui keeps it
+    std::vector<uint8_t> png;
+    REQUIRE(http::base64_decode(member(job.json(), "images").items[0].text, &png));
+    const std::string served = cache_dir().dir + "/served_lora.png", cli = cache_dir().dir + "/cli_lora.png";
+    write_file_atomic(served, png);
+    Child c = start_sd({"-m", kTinyModel, "-p", prompt, "--steps", "2", "-W", "64", "-H", "64", "--seed", "5",
+                        "--sampler", "Euler", "--precision", "fp32", "--lora-dir", dir, "-o", cli});
+    REQUIRE(wait_exit(c, 60) == 0);
+    const Image a = read_image_rgb(served), b = read_image_rgb(cli);
+    REQUIRE(a.pixels.size() == b.pixels.size());
+    int diff = 0;
+    for (size_t i = 0; i < a.pixels.size(); i++) diff = std::max(diff, std::abs(a.pixels[i] - b.pixels[i]));
+    CHECK(diff <= 2);  // equal bits in the same build; see the embeddings case for the margin
+    // Without the tag (the merged weights are put back): another image.
+    Reply plain = call(s.port, "POST", "/sdapi/v1/txt2img",
+                       "{\"prompt\":\"a red cube\",\"steps\":2,\"width\":64,\"height\":64,\"seed\":5,"
+                       "\"sampler_name\":\"Euler\"}");
+    std::vector<uint8_t> plain_png;
+    REQUIRE(http::base64_decode(member(plain.json(), "images").items[0].text, &plain_png));
+    CHECK(plain_png != png);
+
+    auto refusal = [&](const std::string& p) {
+        Reply e = call(s.port, "POST", "/sdapi/v1/txt2img", "{\"prompt\":\"" + p + "\",\"width\":64,\"height\":64}");
+        CHECK(e.status == 422);
+        JsonValue d = member(e.json(), "detail");
+        REQUIRE(d.items.size() == 1);
+        return member(d.items[0], "loc").items.back().text + ": " + member(d.items[0], "msg").text;
+    };
+    CHECK(refusal("x <lora:kohya_locn:1>") == "prompt: no LoRA named 'kohya_locn' in " + dir + " (close: kohya_locon)");
+    CHECK(refusal("x <lora:kohya_locon:abc>") == "prompt: the weight 'abc' of <lora:kohya_locon:...> in the prompt is not a number");
+    CHECK(refusal("x <lora:old:1>").find("prompt: LoRA 'old' is ") == 0);
+}
+
+// ---- inpainting ------------------------------------------------------------------------------------------------
+
+// The webui's img2imgapi with a mask (StableDiffusionProcessingImg2Img.init's masking, pipeline/masking.h): the
+// same image and infotext as `sd --mask` for the API's defaults (fill, only masked, padding 0, blur 4) and for
+// the whole picture with an inverted mask and latent noise; the mask's refusals name their field.
+TEST_CASE("server: /sdapi/v1/img2img with a mask inpaints as sd --mask does; bad masks are 422") {
+    cache_dir();
+    Image init, mask;
+    init.width = mask.width = 96;
+    init.height = mask.height = 80;
+    init.channels = 3;
+    mask.channels = 3;
+    for (int y = 0; y < init.height; y++)
+        for (int x = 0; x < init.width; x++) {
+            for (int c = 0; c < 3; c++) init.pixels.push_back((uint8_t)((x * 5 + y * 3 + c * 60) % 256));
+            const uint8_t m = x >= 30 && x < 60 && y >= 20 && y < 50 ? 255 : 0;
+            for (int c = 0; c < 3; c++) mask.pixels.push_back(m);
+        }
+    const std::vector<uint8_t> init_png = encode_png(init, {}), mask_png = encode_png(mask, {});
+    const std::string init_path = cache_dir().dir + "/inpaint_init.png", mask_path = cache_dir().dir + "/inpaint_mask.png";
+    write_file_atomic(init_path, init_png);
+    write_file_atomic(mask_path, mask_png);
+    const std::string b64 = http::base64_encode(init_png.data(), init_png.size()),
+                      mask64 = http::base64_encode(mask_png.data(), mask_png.size());
+    TestServer s;
+    struct Case {
+        std::string fields;
+        std::vector<std::string> cli;
+        std::vector<std::string> infotext;
+    };
+    const Case cases[] = {
+        {"", {"--inpainting-fill", "fill", "--inpaint-full-res", "--inpaint-padding", "0"},
+         {"Mask blur: 4", "Inpaint area: Only masked", "Masked area padding: 0", "Masked content: fill"}},
+        {",\"inpaint_full_res\":false,\"inpainting_mask_invert\":1,\"inpainting_fill\":2,\"mask_blur\":2",
+         {"--inpainting-fill", "latent_noise", "--invert-mask", "--mask-blur", "2"},
+         {"Mask blur: 2", "Mask mode: Inpaint not masked", "Masked content: latent noise"}},
+    };
+    for (const Case& k : cases) {
+        CAPTURE(k.fields);
+        Reply r = call(s.port, "POST", "/sdapi/v1/img2img",
+                       "{\"init_images\":[\"" + b64 + "\"],\"mask\":\"" + mask64 + "\",\"prompt\":\"a red cube\","
+                       "\"steps\":4,\"width\":64,\"height\":64,\"seed\":7,\"sampler_name\":\"Euler\","
+                       "\"denoising_strength\":0.6" + k.fields + "}");
+        REQUIRE(r.status == 200);
+        JsonValue j = r.json();
+        CHECK(member(member(j, "parameters"), "mask").kind == JsonValue::Null);  // cleared, as init_images
+        JsonValue info = parse_json(member(j, "info").text);
+        const std::string infotext = member(info, "infotexts").items[0].text;
+        for (const std::string& field : k.infotext) CHECK_MESSAGE(infotext.find(field) != std::string::npos, field);
+        CHECK(member(member(info, "extra_generation_params"), "Mask blur").kind == JsonValue::String);
+        std::vector<uint8_t> png;
+        REQUIRE(http::base64_decode(member(j, "images").items[0].text, &png));
+        const std::string served = cache_dir().dir + "/served_inpaint.png", cli = cache_dir().dir + "/cli_inpaint.png";
+        write_file_atomic(served, png);
+        std::vector<std::string> args = {"-m", kTinyModel, "-p", "a red cube", "--steps", "4", "-W", "64", "-H", "64",
+                                         "--seed", "7", "--sampler", "Euler", "--precision", "fp32", "--init-img",
+                                         init_path, "--strength", "0.6", "--mask", mask_path, "-o", cli};
+        args.insert(args.end(), k.cli.begin(), k.cli.end());
+        Child c = start_sd(args);
+        REQUIRE(wait_exit(c, 60) == 0);
+        const Image a = read_image_rgb(served), b = read_image_rgb(cli);
+        REQUIRE(a.width == b.width);
+        REQUIRE(a.pixels.size() == b.pixels.size());
+        int diff = 0;
+        for (size_t i = 0; i < a.pixels.size(); i++) diff = std::max(diff, std::abs(a.pixels[i] - b.pixels[i]));
+        CHECK(diff <= 2);  // equal bits in the same build; see the embeddings case for the margin
+        const std::string cli_text = read_png_text(read_bytes(cli))[0].second;
+        auto fields = [](const std::string& t) {  // from the strength to the version (which names the binary)
+            const size_t b = t.find("Denoising strength:");
+            return t.substr(b, t.find(", Version:") - b);
+        };
+        CHECK(fields(cli_text) == fields(infotext));
+    }
+
+    auto refusal = [&](const std::string& fields) {
+        Reply e = call(s.port, "POST", "/sdapi/v1/img2img",
+                       "{\"init_images\":[\"" + b64 + "\"],\"width\":64,\"height\":64," + fields + "}");
+        CHECK(e.status == 422);
+        JsonValue d = member(e.json(), "detail");
+        REQUIRE(d.items.size() == 1);
+        return member(d.items[0], "loc").items.back().text + ": " + member(d.items[0], "msg").text;
+    };
+    Image small = mask;
+    small.width = 48;
+    small.height = 40;
+    small.pixels.resize(48 * 40 * 3);
+    const std::vector<uint8_t> small_png = encode_png(small, {});
+    CHECK(refusal("\"mask\":\"" + http::base64_encode(small_png.data(), small_png.size()) + "\"") ==
+          "mask: the mask is 48x40 but init_images[0] is 96x80; they must be the same size");
+    CHECK(refusal("\"mask\":\"aGVsbG8=\"").find("mask: mask is not an image") == 0);
+    CHECK(refusal("\"mask\":\"!!\"") == "mask: mask is not a base64 image");
+    CHECK(refusal("\"mask\":\"" + mask64 + "\",\"mask_blur_x\":65") == "mask_blur_x: ensure this value is less than or equal to 64");
+    CHECK(refusal("\"mask\":\"" + mask64 + "\",\"inpainting_fill\":4").find("inpainting_fill: ") == 0);
+    CHECK(refusal("\"mask\":\"" + mask64 + "\",\"initial_noise_multiplier\":0.5").find("initial_noise_multiplier: ") == 0);
+    CHECK(refusal("\"mask\":\"" + mask64 + "\",\"mask_round\":false").find("mask_round: ") == 0);
 }
