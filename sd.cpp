@@ -310,8 +310,9 @@ int cmd_generate(const Options& o) {
         HiresTimes hires_times;
         std::vector<std::pair<std::string, std::string>> img2img_info;
         Image img;
+        int steps_run = 0;  // img2img runs fewer steps than --steps (the strength skips the start)
         try {
-            auto on_step = [&](int k, int n) { progress.step(k, n); };
+            auto on_step = [&](int k, int n) { progress.step(k, n); steps_run = k; };
             img = img2img ? generate_img2img(m, p, ip, arena, &times, on_step, &g_interrupted, &img2img_info)
                   : hires ? generate_hires(m, p, hp, arena, &hires_times, on_step, &g_interrupted)
                           : generate(m, p, arena, &times, on_step, &g_interrupted);
@@ -348,7 +349,7 @@ int cmd_generate(const Options& o) {
         else
             std::fprintf(stderr, "time: load %.2f s, text encode %.2f s, sampling %.2f s (%.2f s/step), decode %.2f s; "
                          "peak memory %.2f GB\n",
-                         i == 0 ? load_s : 0.0, times.text, times.sampling, times.sampling / p.steps, times.decode,
+                         i == 0 ? load_s : 0.0, times.text, times.sampling, times.sampling / std::max(steps_run, 1), times.decode,
                          peak_rss_gb());
         if (o.verbose && !hires)
             std::fprintf(stderr, "cpu: load %.2f s, %stext encode %.2f s, sampling %.2f s, decode %.2f s (all threads)\n",
@@ -357,7 +358,7 @@ int cmd_generate(const Options& o) {
                          times.text_cpu, times.sampling_cpu, times.decode_cpu);
         if (!p.preview.empty())
             std::fprintf(stderr, "preview: %.3f s per step (TAESD decode + PNG write, included in sampling)\n",
-                         times.preview / p.steps);
+                         times.preview / std::max(steps_run, 1));
     }
     return 0;
 }
