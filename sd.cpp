@@ -252,7 +252,6 @@ int cmd_generate(const Options& o) {
             inpaint.padding = o.inpaint_padding;
             ip.inpaint = &inpaint;
         }
-        check_img2img_sampler(p.sampler);
     }
     HiresParams hp;
     const bool hires = o.hires();
@@ -269,7 +268,6 @@ int cmd_generate(const Options& o) {
             throw UsageError(e.what());
         }
         check_hires(p.width, p.height, hp);
-        check_img2img_sampler(p.sampler);
     }
     double t0 = now(), c0 = process_cpu_seconds();
     Model m = load_model(o.model, o.vae, o.prediction);

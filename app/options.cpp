@@ -113,8 +113,8 @@ hires fix (txt2img):
       --hires-height N      and/or this height
       --hires-steps N       second pass steps (default: as --steps)
       --hires-strength F    second pass denoising strength (default: 0.7)
-      --hires-upscaler U    latent (default), latent-bicubic, latent-nearest, latent-nearest-exact, lanczos,
-                            nearest, or an upscaler model .safetensors
+      --hires-upscaler U    latent (default), latent-antialiased, latent-bicubic, latent-bicubic-antialiased,
+                            latent-nearest, latent-nearest-exact, lanczos, nearest, or an upscaler model .safetensors
   -t, --threads N           worker threads (default: all cores)
       --runs N              bench: timed runs per stage, median reported (default: 3)
   -v, --verbose             more detail on stderr

@@ -218,9 +218,48 @@ float source_index(float scale, int64_t i, bool cubic) {
 float cubic1(float x, float A) { return ((A + 2) * x - (A + 3)) * x * x + 1; }
 float cubic2(float x, float A) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; }
 
+// torch's aa_filter of HelperInterpLinear / HelperInterpCubic (the literals are doubles there too)
+float aa_filter(float x, bool cubic) {
+    x = std::fabs(x);
+    if (!cubic) return x < 1.0f ? (float)(1.0 - x) : 0.0f;
+    const double a = -0.5;
+    if (x < 1.0f) return (float)(((a + 2.0) * x - (a + 3.0)) * x * x + 1);
+    if (x < 2.0f) return (float)((((x - 5) * x + 8) * x - 4) * a);
+    return 0.0f;
+}
+
+// The antialiased modes: per output index, the inputs [xmin, xmin + xsize) and their normalised weights, padded
+// with zero weights to `taps` (torch's max_interp_size), all in float32 as torch computes them for float tensors.
+void axis_weights_aa(int64_t in, int64_t out, bool cubic, std::vector<int64_t>& idx, std::vector<float>& wt, int& taps) {
+    const float scale = (float)in / (float)out;
+    const float support = (cubic ? 2.0f : 1.0f) * (scale >= 1.0f ? scale : 1.0f);
+    const float invscale = scale >= 1.0f ? (float)(1.0 / scale) : 1.0f;
+    taps = (int)std::ceil(support) * 2 + 1;
+    idx.assign((size_t)out * taps, 0);
+    wt.assign((size_t)out * taps, 0.0f);
+    for (int64_t i = 0; i < out; i++) {
+        // C++'s promotions as in torch: the 0.5 literals are doubles
+        const float center = (float)(scale * (i + 0.5));
+        const int64_t xmin = std::max((int64_t)((center - support) + 0.5), (int64_t)0);
+        const int64_t xsize = std::min((int64_t)((center + support) + 0.5), in) - xmin;
+        float* w = &wt[(size_t)i * taps];
+        float total = 0.0f;
+        for (int64_t j = 0; j < xsize; j++) {
+            w[j] = aa_filter((float)((((float)(j + xmin) - center) + 0.5) * invscale), cubic);
+            total += w[j];
+        }
+        for (int64_t j = 0; j < xsize; j++) {
+            if (total != 0.0f) w[j] /= total;
+            idx[(size_t)i * taps + j] = xmin + j;
+        }
+    }
+}
+
 // Per output index along one axis: the source indices and weights torch uses (2 taps linear, 4 cubic, 1 nearest).
 void axis_weights(int64_t in, int64_t out, LatentInterp mode, std::vector<int64_t>& idx, std::vector<float>& wt,
                   int& taps) {
+    if (mode == LatentInterp::bilinear_aa || mode == LatentInterp::bicubic_aa)
+        return axis_weights_aa(in, out, mode == LatentInterp::bicubic_aa, idx, wt, taps);
     const float scale = (float)in / (float)out;
     taps = mode == LatentInterp::bilinear ? 2 : mode == LatentInterp::bicubic ? 4 : 1;
     idx.assign((size_t)out * taps, 0);

@@ -6,8 +6,8 @@
 // normalised then rounded to 22-bit fixed point, sums rounded and clipped to 0..255; NEAREST is PIL's affine
 // scale (Geometry.c ImagingScaleAffine). An optional source box (floats, as PIL's box=) selects the region the
 // output covers — the webui's "resize and fill" uses zero-height boxes to smear the edge rows.
-// Latents: torch.nn.functional.interpolate (align_corners=False, no antialias), in float32 like torch's CPU kernels.
-// Left out: PIL's reducing_gap, the BOX and HAMMING filters, torch's antialiased modes.
+// Latents: torch.nn.functional.interpolate (align_corners=False; antialias=True too), in float32 like torch's CPU
+// kernels. Left out: PIL's reducing_gap, the BOX and HAMMING filters.
 #pragma once
 #include <vector>
 
@@ -30,7 +30,11 @@ void pil_paste(Image& dst, const Image& src, int x, int y);
 // PIL's im.crop((x0, y0, x1, y1)): pixels outside the image are 0.
 Image pil_crop(const Image& im, int x0, int y0, int x1, int y1);
 
-enum class LatentInterp { nearest, nearest_exact, bilinear, bicubic };
+// bilinear_aa / bicubic_aa: interpolate(..., antialias=True), torch's PIL-style separable filter (UpSampleKernel.cpp
+// _compute_weights_aa): output i reads the inputs within `support` of its centre scale·(i + 0.5), support =
+// taps/2 · max(scale, 1) (2 taps linear, 4 cubic with Keys' a = −0.5, not the −0.75 of plain bicubic), weights
+// normalised to sum 1; the width pass first.
+enum class LatentInterp { nearest, nearest_exact, bilinear, bicubic, bilinear_aa, bicubic_aa };
 
 // torch.nn.functional.interpolate(x, size=(out_h, out_w), mode=..., align_corners=False) of x (C, h, w), float32.
 std::vector<float> torch_interpolate(const std::vector<float>& x, int64_t channels, int64_t h, int64_t w,

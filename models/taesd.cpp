@@ -128,9 +128,7 @@ Tensor taesd_encode(const Taesd& t, const Tensor& img, Arena& a) {
     if (t.is_decoder) throw std::runtime_error("taesd_encode: these TAESD weights are a decoder");
     const TaesdEncoder& e = t.encoder;
     check_input(img, 3, "taesd_encode");
-    if (img.shape[2] % 8 || img.shape[3] % 8)
-        throw std::runtime_error("taesd_encode: image size " + std::to_string(img.shape[3]) + "x" +
-                                 std::to_string(img.shape[2]) + " is not a multiple of 8");
+    // any size: each stride-2 conv (padding 1) rounds an odd side up, so the latent is ceil(H/8) × ceil(W/8)
     ArenaScope s(a);  // the running activation x always starts where s does
     Tensor x = conv(a, img, e.conv_in);  // (B, 64, H, W)
     x = s.keep(block(e.block_in, x, a));
@@ -138,7 +136,7 @@ Tensor taesd_encode(const Taesd& t, const Tensor& img, Arena& a) {
         x = s.keep(conv(a, x, st.down, /*stride=*/2, /*pad=*/1));  // (B, 64, ·/2, ·/2)
         for (const TaesdBlock& b : st.blocks) x = s.keep(block(b, x, a));
     }
-    return s.keep(conv(a, x, e.conv_out));  // (B, 4, H/8, W/8)
+    return s.keep(conv(a, x, e.conv_out));  // (B, 4, ⌈H/8⌉, ⌈W/8⌉)
 }
 
 }  // namespace sd

@@ -226,10 +226,12 @@ Tensor vae_decode(const Vae& vae, const Tensor& z, Arena& a) {
 Tensor vae_encode(const Vae& vae, const Tensor& img, Arena& a) {
     if (!vae.has_encoder) throw std::runtime_error("vae_encode: this VAE has no encoder weights");
     check_input(img, vae.cfg.image_channels, "vae_encode");
+    // Any size of at least one latent pixel: each downsampling floors the side (as ldm's, on the webui's
+    // latent-upscale path, which encodes the image at its own size).
     const int64_t factor = vae.cfg.downscale();
-    if (img.shape[2] % factor || img.shape[3] % factor)
+    if (img.shape[2] < factor || img.shape[3] < factor)
         throw std::runtime_error("vae_encode: image size " + std::to_string(img.shape[3]) + "x" +
-                                 std::to_string(img.shape[2]) + " is not a multiple of " + std::to_string(factor));
+                                 std::to_string(img.shape[2]) + " is smaller than " + std::to_string(factor) + " pixels a side");
     const VaeEncoder& e = vae.encoder;
     const int64_t z = vae.cfg.z_channels;
     reserve(a, vae_encode_arena_bytes(vae, img.shape[0], img.shape[2], img.shape[3]));

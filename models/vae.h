@@ -110,7 +110,8 @@ void vae_check_tiling(int tile_latent, int overlap_latent);
 // least `overlap`, spread evenly, the first at 0 and the last ending at `length`; {0} when one tile covers it.
 std::vector<int64_t> vae_tile_starts(int64_t length, int64_t tile, int64_t overlap);
 
-// img (B, 3, H, W) in [-1, 1], H and W multiples of 8 → latent (B, z, H/8, W/8) in UNet space:
+// img (B, 3, H, W) in [-1, 1], H, W >= 8 → latent (B, z, H/8, W/8) in UNet space (each stride-2 downsampling,
+// after ldm's right/bottom zero pad, floors an odd side: floor(H/8) for any H):
 // vae.scale × the posterior mean (the first z of quant_conv's 2z output channels).
 Tensor vae_encode(const Vae& vae, const Tensor& img, Arena& arena);
 

@@ -18,9 +18,11 @@ struct LatentMode {
     const char* label;
     LatentInterp interp;
 };
-// shared.latent_upscale_modes without the antialiased ones
+// shared.latent_upscale_modes
 const LatentMode kLatentModes[] = {{"latent", "Latent", LatentInterp::bilinear},
+                                   {"latent-antialiased", "Latent (antialiased)", LatentInterp::bilinear_aa},
                                    {"latent-bicubic", "Latent (bicubic)", LatentInterp::bicubic},
+                                   {"latent-bicubic-antialiased", "Latent (bicubic antialiased)", LatentInterp::bicubic_aa},
                                    {"latent-nearest", "Latent (nearest)", LatentInterp::nearest},
                                    {"latent-nearest-exact", "Latent (nearest-exact)", LatentInterp::nearest_exact}};
 
@@ -48,21 +50,6 @@ std::string stem(const std::string& path) {
     std::string f = s == std::string::npos ? path : path.substr(s + 1);
     size_t d = f.rfind('.');
     return d == std::string::npos || d == 0 ? f : f.substr(0, d);
-}
-
-// Upscaler.upscale(img, scale): do_upscale passes (at most 3) until the image reaches the multiple of 8 below
-// W·scale by H·scale, then a Lanczos resize to exactly that.
-Image upscaler_upscale(const Image& img, double scale, const std::function<Image(const Image&)>& do_upscale) {
-    const int dest_w = (int)(std::floor(img.width * scale / 8) * 8), dest_h = (int)(std::floor(img.height * scale / 8) * 8);
-    Image cur = img;
-    for (int i = 0; i < 3; i++) {
-        if (cur.width >= dest_w && cur.height >= dest_h && (i > 0 || scale != 1)) break;
-        const int w0 = cur.width, h0 = cur.height;
-        cur = do_upscale(cur);
-        if (cur.width == w0 && cur.height == h0) break;
-    }
-    if (cur.width != dest_w || cur.height != dest_h) cur = pil_resize(cur, dest_w, dest_h, PilFilter::lanczos);
-    return cur;
 }
 
 // images.resize_image(0, im, w, h, upscaler_name): the upscaler only when enlarging, then Lanczos to (w, h).
@@ -107,8 +94,9 @@ std::string hires_upscaler_label(const std::string& name) {
     if (lower(name) == "lanczos") return "Lanczos";
     if (lower(name) == "nearest") return "Nearest";
     if (is_model_file(name)) return stem(name);
-    throw std::runtime_error("--hires-upscaler must be latent, latent-bicubic, latent-nearest, latent-nearest-exact, "
-                             "lanczos, nearest or an upscaler model .safetensors file, got '" + name + "'");
+    throw std::runtime_error("--hires-upscaler must be latent, latent-antialiased, latent-bicubic, "
+                             "latent-bicubic-antialiased, latent-nearest, latent-nearest-exact, lanczos, nearest or an "
+                             "upscaler model .safetensors file, got '" + name + "'");
 }
 
 void check_hires(int width, int height, const HiresParams& hp) {

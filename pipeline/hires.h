@@ -3,7 +3,7 @@
 // (torch interpolate: "Latent", "Latent (bicubic)", ...) or of the decoded image (Lanczos, Nearest, or an ESRGAN
 // model via pipeline/upscale.h) re-encoded —, then an img2img second pass there with its own strength and step
 // count (the img2img_fix_steps rule: exactly hires_steps steps run), seeded like the first.
-// Left out: the antialiased latent modes, a second checkpoint, sampler, schedule or prompt for the second pass.
+// Left out: a second checkpoint, sampler, schedule or prompt for the second pass.
 #pragma once
 #include <string>
 #include <utility>
@@ -19,8 +19,9 @@ struct HiresParams {
     int width = 0, height = 0;    // "Resize width/height to"; one of them 0: from the other, keeping the aspect
     int steps = 0;                // second-pass steps; 0: as the first pass
     double strength = 0.7;        // second-pass denoising strength
-    std::string upscaler = "latent";  // latent, latent-bicubic, latent-nearest, latent-nearest-exact, lanczos,
-                                      // nearest, or an upscaler model file (.safetensors)
+    std::string upscaler = "latent";  // latent, latent-antialiased, latent-bicubic, latent-bicubic-antialiased,
+                                      // latent-nearest, latent-nearest-exact, lanczos, nearest, or an upscaler
+                                      // model file (.safetensors)
 };
 
 // calculate_target_resolution: the size the first pass is upscaled to, and how many latent columns / rows the
@@ -33,7 +34,8 @@ struct HiresTarget {
 };
 HiresTarget hires_target(int width, int height, const HiresParams& hp);
 
-// The webui's name of the upscaler ("Latent", "Latent (bicubic)", "Lanczos", "Nearest", or a model file's stem,
+// The webui's name of the upscaler ("Latent", "Latent (antialiased)", "Latent (bicubic)", "Lanczos", "Nearest",
+// or a model file's stem,
 // as its ESRGAN loader names models); throws one sentence for an unknown name.
 std::string hires_upscaler_label(const std::string& name);
 

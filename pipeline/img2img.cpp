@@ -109,25 +109,45 @@ Img2imgSteps img2img_steps(int steps, double strength, int hires_steps) {
     return s;
 }
 
-void check_img2img_sampler(SamplerKind kind) {
-    switch (kind) {
-        case SamplerKind::ddim: case SamplerKind::plms: case SamplerKind::dpm_fast: case SamplerKind::dpm_adaptive:
-        case SamplerKind::ddim_cfgpp: case SamplerKind::unipc:
-            throw std::runtime_error(std::string("img2img with the ") + sampler_display_name(kind) +
-                                     " sampler is not supported yet; use Euler, Euler a, DPM++ 2M or another "
-                                     "k-diffusion sampler");
-        default: break;
+Img2imgRun img2img_run(SamplerKind kind, const std::vector<float>& sigmas, const Img2imgSteps& s,
+                       const DiscreteSchedule& table) {
+    Img2imgRun r;
+    if (s.steps <= 0) throw std::runtime_error("img2img: denoising strength leaves no step to run");
+    if (sampler_is_timestep(kind)) {
+        // sigmas are those of timesteps[L - 1], ..., timesteps[0] (sampler_sigmas): timesteps[:t_enc] are the last t_enc
+        const int T = (int)table.alphas_cumprod.size(), L = (int)sigmas.size();
+        if (s.t_enc >= L) throw std::runtime_error("img2img: denoising strength leaves no step to run");
+        r.sigmas.assign(sigmas.end() - s.t_enc, sigmas.end());
+        const int t_noise = std::min(1 + s.t_enc * (T / s.steps), T - 1);  // timesteps[t_enc]
+        const float abar = table.alphas_cumprod[t_noise];
+        r.x0_scale = std::sqrt(abar);  // float32, as torch.sqrt of the float32 table entry
+        r.noise_scale = std::sqrt(1.0f - abar);
+        if (s.t_enc > 0) r.unipc_t_start = std::min(1 + (s.t_enc - 1) * (T / s.steps), T - 1) / 1000.0 + 1 / 1000.0;
+        return r;
     }
-}
-
-std::vector<float> img2img_sigmas(SamplerKind kind, const std::vector<float>& sigmas, const Img2imgSteps& s) {
-    check_img2img_sampler(kind);
     // sigmas has the schedule's steps + 1 entries (one more before a discarded penultimate sigma was dropped);
     // the webui slices from steps - t_enc - 1 whatever the length.
     const int from = s.steps - s.t_enc - 1;
-    if (s.steps <= 0 || from < 0 || from >= (int)sigmas.size() - 1)
+    if (from < 0 || from >= (int)sigmas.size() - 1)
         throw std::runtime_error("img2img: denoising strength leaves no step to run");
-    return std::vector<float>(sigmas.begin() + from, sigmas.end());
+    r.sigmas.assign(sigmas.begin() + from, sigmas.end());
+    r.noise_scale = r.sigmas[0];
+    return r;
+}
+
+void sample_img2img(SamplerKind kind, const Denoiser& model, std::vector<float>& x, const Img2imgRun& run, Rng& rng,
+                    const SamplerCallback& callback, const SamplerOptions& opt) {
+    const std::vector<float>& sig = run.sigmas;
+    switch (kind) {
+        case SamplerKind::dpm_fast:  // sigma_min = sigma_sched[-2], sigma_max = sigma_sched[0], n = len - 1
+            return sample_dpm_fast(model, x, sig[sig.size() - 2], sig[0], (int)sig.size() - 1, rng, callback, opt);
+        case SamplerKind::dpm_adaptive:
+            return sample_dpm_adaptive(model, x, sig[sig.size() - 2], sig[0], rng, callback, opt);
+        case SamplerKind::unipc:  // steps = len(timesteps[:t_enc]), t_start as img2img_run says
+            return sample_unipc(model, x, (int)sig.size(), sd_schedule().alphas_cumprod, callback, opt.unipc,
+                                run.unipc_t_start);
+        default: return sample(kind, model, x, sig, rng, callback, opt);
+    }
 }
 
 void blend_latent(std::vector<float>& x, const LatentStart& start) {
@@ -136,17 +156,37 @@ void blend_latent(std::vector<float>& x, const LatentStart& start) {
         x[i] = start.latent[i] * keep[i] + (1.0f - keep[i]) * x[i];
 }
 
-Denoiser blend_denoiser(Denoiser inner, const LatentStart& start) {
-    return [inner, &start](const std::vector<float>& x, float sigma, std::vector<float>& denoised) {
-        inner(x, sigma, denoised);
-        blend_latent(denoised, start);
+Denoiser blend_denoiser(Denoiser inner, const LatentStart& start, bool timestep_sampler) {
+    if (!timestep_sampler)
+        return [inner, &start](const std::vector<float>& x, float sigma, std::vector<float>& denoised,
+                               const DenoiseExtras& extras) {
+            inner(x, sigma, denoised, extras);
+            blend_latent(denoised, start);
+        };
+    return [inner, &start](const std::vector<float>& x, float sigma, std::vector<float>& denoised,
+                           const DenoiseExtras& extras) {
+        // x = x_t / sqrt(abar) with abar = 1 / (1 + sigma²): the UNet sees x_t · (1 − keep) + init · keep, i.e.
+        // xb = x · (1 − keep) + init · keep · sqrt(1 + sigma²) at this scale. Its eps e = (xb − Db) / sigma; the
+        // sampler reads eps and pred_x0 off D = x − sigma · e against its own x, so D = Db + (x − xb).
+        const double s = std::sqrt(1.0 + (double)sigma * sigma);
+        std::vector<float> xb(x.size());
+        for (size_t i = 0; i < x.size(); i++) {
+            const float xt = (float)(x[i] / s);  // the webui's float32 x_t
+            xb[i] = (float)((xt * (1.0f - start.keep[i]) + start.latent[i] * start.keep[i]) * s);
+        }
+        inner(xb, sigma, denoised, extras);
+        for (size_t i = 0; i < x.size(); i++) {
+            denoised[i] = (float)(denoised[i] + ((double)x[i] - xb[i]));
+            if (extras.uncond) (*extras.uncond)[i] = (float)((*extras.uncond)[i] + ((double)x[i] - xb[i]));
+        }
     };
 }
 
 namespace {
 
 // x (1, 3, H, W): in [-1, 1] for the VAE, [0, 1] for TAESD → UNet-space latent (1, 4, H/8, W/8), as floats.
-std::vector<float> encode_tensor(Model& m, const Tensor& x, bool taesd, Arena& arena) {
+std::vector<float> encode_tensor(Model& m, const Tensor& x, bool taesd, Arena& arena, int64_t* h = nullptr,
+                                 int64_t* w = nullptr) {
     Tensor z;
     if (taesd) {
         if (!m.taesd_encoder) m.taesd_encoder = std::make_unique<Taesd>(load_taesd_encoder());
@@ -155,6 +195,8 @@ std::vector<float> encode_tensor(Model& m, const Tensor& x, bool taesd, Arena& a
         if (!m.vae.has_encoder) throw std::runtime_error("this VAE has no encoder; img2img needs one (or use --taesd)");
         z = vae_encode(m.vae, x, arena);
     }
+    if (h) *h = z.shape[2];
+    if (w) *w = z.shape[3];
     std::vector<float> out(z.f32(), z.f32() + z.numel());
     for (float v : out)
         if (!std::isfinite(v)) throw std::runtime_error("the image encoder produced NaN/Inf");
@@ -169,9 +211,13 @@ void check_encodable(int width, int height) {
 
 }  // namespace
 
-std::vector<float> encode_image(Model& m, const Image& img, bool taesd, Arena& arena, int vae_tiling) {
+std::vector<float> encode_image(Model& m, const Image& img, bool taesd, Arena& arena, int vae_tiling, int64_t* h,
+                                int64_t* w) {
     if (img.channels != 3) throw std::runtime_error("encode_image: expected an RGB image");
-    check_encodable(img.width, img.height);
+    if (!h) check_encodable(img.width, img.height);
+    if (img.width < 8 || img.height < 8)
+        throw std::runtime_error("the image to encode is " + std::to_string(img.width) + "x" +
+                                 std::to_string(img.height) + " pixels; it needs at least 8 on each side");
     (void)vae_tiling;  // the encoder has no tiled pass yet: the sizes sd makes (<= 2048²) fit in memory
     const int64_t H = img.height, W = img.width, HW = H * W;
     Arena::Mark mk = arena.mark();
@@ -181,9 +227,17 @@ std::vector<float> encode_image(Model& m, const Image& img, bool taesd, Arena& a
             const float v = (float)img.pixels[i * 3 + c] / 255.0f;  // np.float32 / 255.0, as the webui
             x.f32()[c * HW + i] = taesd ? v : v * 2.0f - 1.0f;
         }
-    std::vector<float> out = encode_tensor(m, x, taesd, arena);
+    std::vector<float> out = encode_tensor(m, x, taesd, arena, h, w);
     arena.release(mk);
     return out;
+}
+
+std::vector<float> encode_latent_resize(Model& m, const Image& img, int width, int height, bool taesd, Arena& arena,
+                                        int vae_tiling) {
+    int64_t h = 0, w = 0;
+    std::vector<float> z = encode_image(m, img, taesd, arena, vae_tiling, &h, &w);
+    // init_latent = F.interpolate(init_latent, size=(height // 8, width // 8), mode="bilinear")
+    return torch_interpolate(z, 4, h, w, height / 8, width / 8, LatentInterp::bilinear);
 }
 
 std::vector<float> inpainting_image_conditioning(Model& m, const Image& image, const Image& mask, Arena& arena) {
@@ -286,13 +340,7 @@ Image generate_img2img(Model& m, const GenerateParams& p, const Img2imgParams& i
     LatentStart start;
     start.strength = ip.strength;
     if (ip.resize_mode == ResizeMode::latent_upscale) {
-        // the image is encoded at its own size (cut to a multiple of 8, as sd's encoder needs), then the latent is
-        // resized bilinearly to the output's.
-        Image cut = pil_crop(image, 0, 0, image.width / 8 * 8, image.height / 8 * 8);
-        if (cut.width == 0 || cut.height == 0) throw std::runtime_error("the init image is smaller than 8x8 pixels");
-        std::vector<float> z = encode_image(m, cut, p.taesd, arena, p.vae_tiling);
-        start.latent = torch_interpolate(z, 4, cut.height / 8, cut.width / 8, p.height / 8, p.width / 8,
-                                         LatentInterp::bilinear);
+        start.latent = encode_latent_resize(m, image, p.width, p.height, p.taesd, arena, p.vae_tiling);
     } else {
         start.latent = encode_image(m, image, p.taesd, arena, p.vae_tiling);
     }

@@ -10,7 +10,7 @@
 // so exactly hires_steps steps run — the webui's img2img_fix_steps rule.
 // The VAE's latent is the posterior mean: the webui samples mean + std · N(0, I) from torch's global generator,
 // whose state no seed controls, so its own img2img is not reproducible there (std is ~1e-3 of the mean on SD's VAE).
-// Left out: DDIM, PLMS, DPM fast and DPM adaptive in img2img (a clear error), batches of init images.
+// Every sampler runs in img2img as the webui runs it (img2img_run below). Left out: batches of init images.
 #pragma once
 #include <string>
 #include <vector>
@@ -65,20 +65,46 @@ std::vector<float> inpainting_image_conditioning(Model& m, const Image& image, c
 // txt2img_image_conditioning: a mask of ones and the latent of a grey (0.5) image, VAE or TAESD as `taesd`.
 std::vector<float> unmasked_image_conditioning(Model& m, int64_t h, int64_t w, bool taesd, Arena& arena);
 
-// The part of the sampler's sigmas img2img runs (sigmas[steps - t_enc - 1 :]); throws for the samplers it does
-// not support.
-std::vector<float> img2img_sigmas(SamplerKind kind, const std::vector<float>& sigmas, const Img2imgSteps& s);
-void check_img2img_sampler(SamplerKind kind);  // throws for DDIM, PLMS, DPM fast, DPM adaptive
+// The webui's Sampler.sample_img2img, per sampler family: the part of the sampler's schedule that runs and how
+// the init latent x0 is noised to where it starts, x = x0_scale · x0 + noise_scale · noise.
+// - k-diffusion samplers (sd_samplers_kdiffusion.py): sigma_sched = sigmas[steps − t_enc − 1:], x = x0 + noise ·
+//   sigma_sched[0]; DPM fast and DPM adaptive solve from sigma_sched[0] down to sigma_sched[-2] (the last
+//   positive one), DPM fast in len(sigma_sched) − 1 model evaluations.
+// - Timestep samplers, DDIM, DDIM CFG++, PLMS, UniPC (sd_samplers_timesteps.py): of the ascending timesteps
+//   min(1 + k · (1000 // steps), 999), the first t_enc are visited, from the top (DDIM and PLMS make t_enc − 1
+//   steps between them), and x = sqrt(abar) · x0 + sqrt(1 − abar) · noise with abar = alphas_cumprod at
+//   timesteps[t_enc]: one timestep above the first one visited, as the webui has it. UniPC makes t_enc steps of
+//   its own time grid from t = timesteps[t_enc − 1] / 1000 + 1 / 1000 (its is_img2img start).
+struct Img2imgRun {
+    std::vector<float> sigmas;   // the noise levels of the part of the schedule that runs, in the order visited
+    float x0_scale = 1, noise_scale = 0;
+    double unipc_t_start = 1;    // UniPC: the continuous time its grid starts from
+};
+Img2imgRun img2img_run(SamplerKind kind, const std::vector<float>& sigmas, const Img2imgSteps& s,
+                       const DiscreteSchedule& table);
+// Runs `kind` from x (x0 noised as `run` says) over run.sigmas, as the webui's sample_img2img calls the sampler.
+void sample_img2img(SamplerKind kind, const Denoiser& model, std::vector<float>& x, const Img2imgRun& run, Rng& rng,
+                    const SamplerCallback& callback = {}, const SamplerOptions& opt = {});
 
 // The webui's inpainting blend for ordinary checkpoints: each step's denoised estimate (CFGDenoiser, after the
 // model) and the final latent (StableDiffusionProcessingImg2Img.sample) become init · keep + x · (1 − keep).
-Denoiser blend_denoiser(Denoiser inner, const LatentStart& start);
+// Timestep samplers blend the model's input instead (CFGDenoiserTimesteps: mask_before_denoising): their latent
+// x_t (variance preserving) becomes x_t · (1 − keep) + init · keep before the UNet sees it, while the sampler
+// goes on from its own x_t with the eps predicted there.
+Denoiser blend_denoiser(Denoiser inner, const LatentStart& start, bool timestep_sampler = false);
 void blend_latent(std::vector<float>& x, const LatentStart& start);
 
 // images_tensor_to_samples: an RGB image → its UNet-space latent (1, 4, H/8, W/8): the VAE's posterior mean ×
 // 0.18215 of 2·x/255 − 1 (tiled above 1024×1024 pixels like the decoder, unless vae_tiling says otherwise), or
 // TAESD's encoder of x/255. H and W must be multiples of 8.
-std::vector<float> encode_image(Model& m, const Image& img, bool taesd, Arena& arena, int vae_tiling = -1);
+// With h and w given, any size of at least 8×8 is encoded (the latent's size is written there: the VAE floors
+// each side to H/8, TAESD rounds it up), as the webui's latent-upscale path encodes the init image at its own size.
+std::vector<float> encode_image(Model& m, const Image& img, bool taesd, Arena& arena, int vae_tiling = -1,
+                                int64_t* h = nullptr, int64_t* w = nullptr);
+// Resize mode "latent" (processing.py, resize_mode 3): the init image, not resized, encoded at its own size, then
+// its latent resized bilinearly (torch interpolate, align_corners False) to (height/8, width/8).
+std::vector<float> encode_latent_resize(Model& m, const Image& img, int width, int height, bool taesd, Arena& arena,
+                                        int vae_tiling = -1);
 
 // Inpainting (the webui's inpaint tab): what the mask says and how the masked area is treated.
 enum class InpaintFill { fill = 0, original = 1, latent_noise = 2, latent_nothing = 3 };

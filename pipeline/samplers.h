@@ -16,7 +16,7 @@
 // its per-image generators), so a seed gives the webui's image. Euler, Heun and DPM2 draw every step even
 // though the noise is unused at the webui's default s_churn = 0.
 // Names, labels, the webui's per-sampler sigma rules: sampler_names.h.
-// Left out: img2img's partial schedules.
+// img2img's partial schedules and how each sampler starts there: pipeline/img2img.h.
 #pragma once
 #include <cmath>
 #include <functional>
@@ -145,8 +145,9 @@ void sample_ddim_cfgpp(const Denoiser& model, std::vector<float>& x, const std::
 // webui sd_samplers_timesteps_impl.unipc (samplers_unipc.cpp): UniPC multistep with data prediction over `steps`
 // steps of its own time grid on SD's table `alphas_cumprod`; x is variance-preserving noise, as for DDIM. The webui
 // passes the number of DDIM timesteps as `steps` (sampler_sigmas' length for unipc). One model call per step.
+// t_start: the continuous time the grid starts from (1: the top; img2img starts lower, pipeline/img2img.h).
 void sample_unipc(const Denoiser& model, std::vector<float>& x, int steps, const std::vector<float>& alphas_cumprod,
-                  const SamplerCallback& callback = {}, const UniPCOptions& opt = {});
+                  const SamplerCallback& callback = {}, const UniPCOptions& opt = {}, double t_start = 1.0);
 
 // webui sd_samplers_extra.restart_sampler (Xu et al. 2023, "Restart Sampling for Improving Generative
 // Processes"): Heun steps; from 20 steps on, the schedule is rebuilt as Karras and one (36+: two) stretch below

@@ -53,9 +53,9 @@ struct VpSchedule {
     }
 };
 
-// UniPC.get_time_steps from t_T = 1 to t_0 = 1/N in `steps` steps (steps + 1 times)
-std::vector<double> time_steps(UniPCSkip skip, const VpSchedule& ns, int steps) {
-    const double t_T = 1.0, t_0 = ns.t.front();
+// UniPC.get_time_steps from t_T (1, or img2img's t_start) to t_0 = 1/N in `steps` steps (steps + 1 times)
+std::vector<double> time_steps(UniPCSkip skip, const VpSchedule& ns, int steps, double t_T) {
+    const double t_0 = ns.t.front();
     auto linspace = [&](double a, double b, int i) { return a + (b - a) * i / steps; };
     std::vector<double> ts;
     for (int i = 0; i <= steps; i++) {
@@ -252,14 +252,14 @@ UniPCSkip parse_unipc_skip(const std::string& s) {
 }
 
 void sample_unipc(const Denoiser& model, std::vector<float>& x, int steps, const std::vector<float>& alphas_cumprod,
-                  const SamplerCallback& callback, const UniPCOptions& opt) {
+                  const SamplerCallback& callback, const UniPCOptions& opt, double t_start) {
     const int order = opt.order;
     if (order < 1) throw std::runtime_error("the UniPC order must be at least 1, got " + std::to_string(order));
     if (steps < order)  // uni_pc.py: assert steps >= order, "UniPC order must be < sampling steps"
         throw std::runtime_error("UniPC of order " + std::to_string(order) + " needs at least " + std::to_string(order) +
                                  " steps, got " + std::to_string(steps));
     const VpSchedule ns(alphas_cumprod);
-    const std::vector<double> ts = time_steps(opt.skip_type, ns, steps);
+    const std::vector<double> ts = time_steps(opt.skip_type, ns, steps, t_start);
     UniPC u{model, ns, opt.variant, {}, {}};
 
     std::vector<std::vector<double>> m(1);  // the model's x0 estimates, oldest first, at most `order`

@@ -461,7 +461,8 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     const Img2imgSteps i2i = p.start ? img2img_steps(p.steps, p.start->strength, p.start->hires_steps) : Img2imgSteps{};
     std::vector<float> sigmas = sampler_sigmas(p.sampler, p.schedule, p.start ? i2i.steps : p.steps, sd_schedule(),
                                                schedule_options_for(m.info.family, p.schedule_options));
-    const std::vector<float> run = p.start ? img2img_sigmas(p.sampler, sigmas, i2i) : sigmas;
+    const Img2imgRun i2r = p.start ? img2img_run(p.sampler, sigmas, i2i, table) : Img2imgRun{};
+    const std::vector<float>& run = p.start ? i2r.sigmas : sigmas;
     if (p.start && (int64_t)p.start->latent.size() != n)
         throw std::runtime_error("img2img: the init latent does not match the output size");
     ImageRng rng(p.rng, {p.seed});
@@ -471,8 +472,8 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
         dump(p.dump_latents, "noise", x, h, w);
     }
     if (p.start) {
-        for (int64_t i = 0; i < n; i++) x[i] = p.start->latent[i] + x[i] * run[0];  // x0 + noise · sigma_start
-        if (!p.start->keep.empty()) denoise = blend_denoiser(denoise, *p.start);
+        for (int64_t i = 0; i < n; i++) x[i] = i2r.x0_scale * p.start->latent[i] + x[i] * i2r.noise_scale;
+        if (!p.start->keep.empty()) denoise = blend_denoiser(denoise, *p.start, sampler_is_timestep(p.sampler));
     } else {
         const float scale = initial_noise_scale(p.sampler, sigmas);
         for (float& v : x) v *= scale;
@@ -494,18 +495,20 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
         if (p.on_denoised) p.on_denoised(done, d);
         if (on_step) on_step(done, steps);
     };
-    if (on_step) on_step(0, (int)run.size() - 1);  // sampling starts now
+    if (on_step) on_step(0, std::max((int)run.size() - 1, 0));  // sampling starts now
     SamplerOptions opt;
     opt.unipc = p.unipc;
     // the Brownian tree spans the whole schedule, img2img's too (the webui's create_noise_sampler(x, sigmas, p))
     if (sampler_uses_brownian_noise(p.sampler)) opt.noise_sampler = brownian_noise_sampler(sigmas, {p.seed}, p.rng, n);
-    sample(p.sampler, denoise, x, run, rng, cb, opt);
+    if (p.start) sample_img2img(p.sampler, denoise, x, i2r, rng, cb, opt);
+    else sample(p.sampler, denoise, x, run, rng, cb, opt);
     if (p.start && !p.start->keep.empty()) blend_latent(x, *p.start);
     if (!p.dump_latents.empty()) dump(p.dump_latents, step_name(done), x, h, w);
     double t2 = now(), c2 = process_cpu_seconds();
     if (times) {
         times->text = t1 - t0; times->sampling = t2 - t1; times->preview = preview_s;
         times->text_cpu = c1 - c0; times->sampling_cpu = c2 - c1;
+        times->steps = done;
     }
 
     Tensor latent = Tensor::zeros({1, 4, h, w});

@@ -98,6 +98,7 @@ struct StageTimes {
     double preview = 0;  // of `sampling`: the TAESD previews (decode, PNG encode, write)
     double text_cpu = 0, sampling_cpu = 0, decode_cpu = 0;  // CPU seconds of the whole process (all threads)
     double encode_cpu = 0;  // img2img: resizing and encoding the init image
+    int steps = 0;          // sampling steps run (img2img runs part of the schedule)
 };
 
 // CPU seconds used by this process so far, all threads (per-stage cost on a shared machine).

@@ -139,6 +139,19 @@ Image upscale_with_model(const Upscaler& u, const Image& img, UpscaleTiling tili
     return out;
 }
 
+Image upscaler_upscale(const Image& img, double scale, const std::function<Image(const Image&)>& do_upscale) {
+    const int dest_w = (int)(std::floor(img.width * scale / 8) * 8), dest_h = (int)(std::floor(img.height * scale / 8) * 8);
+    Image cur = img;
+    for (int i = 0; i < 3; i++) {
+        if (cur.width >= dest_w && cur.height >= dest_h && (i > 0 || scale != 1)) break;
+        const int w0 = cur.width, h0 = cur.height;
+        cur = do_upscale(cur);
+        if (cur.width == w0 && cur.height == h0) break;
+    }
+    if (cur.width != dest_w || cur.height != dest_h) cur = pil_resize(cur, dest_w, dest_h, PilFilter::lanczos);
+    return cur;
+}
+
 Image upscale_image(const Upscaler& u, const Image& img, double scale, UpscaleTiling tiling,
                     const UpscaleProgress& progress) {
     if (!(scale > 0 && scale <= 16))
@@ -147,15 +160,7 @@ Image upscale_image(const Upscaler& u, const Image& img, double scale, UpscaleTi
     if (dest_w < 8 || dest_h < 8)
         throw std::runtime_error("upscaling " + std::to_string(img.width) + "x" + std::to_string(img.height) +
                                  " by " + std::to_string(scale) + " gives less than 8 pixels a side");
-    Image cur = img;
-    for (int i = 0; i < 3; i++) {
-        if (cur.width >= dest_w && cur.height >= dest_h && (i > 0 || scale != 1)) break;
-        const int w = cur.width, h = cur.height;
-        cur = upscale_with_model(u, cur, tiling, progress);
-        if (w == cur.width && h == cur.height) break;
-    }
-    if (cur.width != dest_w || cur.height != dest_h) cur = pil_resize(cur, dest_w, dest_h, PilFilter::lanczos);
-    return cur;
+    return upscaler_upscale(img, scale, [&](const Image& x) { return upscale_with_model(u, x, tiling, progress); });
 }
 
 }  // namespace sd

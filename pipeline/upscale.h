@@ -26,8 +26,13 @@ using UpscaleProgress = std::function<void(int done, int total)>;
 Image upscale_with_model(const Upscaler& u, const Image& img, UpscaleTiling tiling = {},
                          const UpscaleProgress& progress = nullptr);
 
-// Upscaler.upscale(img, scale): the target is int(W·scale) // 8 · 8 by int(H·scale) // 8 · 8; the model runs
-// (at most 3 times) until the image reaches it, then a Lanczos resize makes it exact. scale in (0, 16].
+// Upscaler.upscale(img, scale) for any upscaler's do_upscale (a model pass, or the Lanczos / Nearest filters of
+// the hires fix): the target is int(W·scale) // 8 · 8 by int(H·scale) // 8 · 8; do_upscale runs (at most 3
+// times, stopping early when it no longer changes the size) until the image reaches it, then a Lanczos resize
+// makes it exact.
+Image upscaler_upscale(const Image& img, double scale, const std::function<Image(const Image&)>& do_upscale);
+
+// upscaler_upscale with the model's passes (tiled): `sd upscale`. scale in (0, 16].
 Image upscale_image(const Upscaler& u, const Image& img, double scale, UpscaleTiling tiling = {},
                     const UpscaleProgress& progress = nullptr);
 

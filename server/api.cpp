@@ -350,11 +350,6 @@ void Api::img2img(const http::Request& req, std::shared_ptr<http::Responder> out
         in.padding = t.inpaint_full_res_padding;
         ip.inpaint = &in;
     }
-    try {
-        check_img2img_sampler(t.sampler);
-    } catch (const std::exception& e) {
-        return out->send(unprocessable("sampler_name", e.what()));
-    }
     ip.strength = t.denoising_strength;
     ip.resize_mode = (ResizeMode)t.resize_mode;
     Job job;

@@ -758,9 +758,6 @@ TEST_CASE("cli: img2img's bad inputs are one sentence each, before the model is 
                   {"--resize-mode must be resize, crop, fill or latent"}, 2);
     check_failure("absurd hires scale", run_sd(job(s, kTiny, {"--hires-scale", "100"}), s), s,
                   {"--hires-scale must be between 1 and 8, got 100"}, 2);
-    check_failure("DDIM img2img", run_sd(job(s, kTiny, {"--init-img", "tests/data/astronaut_256.png",
-                                                       "--sampler", "ddim"}), s), s,
-                  {"img2img with the DDIM sampler is not supported yet"}, 1);
 }
 
 TEST_CASE("cli: img2img writes the webui's infotext with the denoising strength") {
@@ -772,6 +769,14 @@ TEST_CASE("cli: img2img writes the webui's infotext with the denoising strength"
     std::string text = png_parameters(s.out + "/x.png");
     CHECK_MESSAGE(text.find("Size: 64x64, Model hash: ") != std::string::npos, text);
     CHECK_MESSAGE(text.find("Model: tiny_sd, Denoising strength: 0.5, RNG: CPU, Version: ") != std::string::npos, text);
+    // the timestep samplers run in img2img too (their runs are golden-tested in test_img2img)
+    Scratch s2;
+    r = run_sd(job(s2, kTiny, {"--init-img", "tests/data/astronaut_256.png", "--strength", "0.5", "--sampler", "ddim"}),
+               s2);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    text = png_parameters(s2.out + "/x.png");
+    CHECK_MESSAGE(text.find("Sampler: DDIM, ") != std::string::npos, text);
+    CHECK_MESSAGE(text.find("Denoising strength: 0.5, ") != std::string::npos, text);
 }
 
 TEST_CASE("cli: the hires fix writes the target size and the webui's hires fields") {

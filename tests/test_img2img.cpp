@@ -88,7 +88,7 @@ TEST_CASE("img2img: the webui's resize modes and flatten, byte for byte") {
     CHECK_THROWS_WITH(parse_resize_mode("stretch"), doctest::Contains("--resize-mode must be"));
 }
 
-TEST_CASE("resample: torch's interpolate of latents (nearest, nearest-exact, bilinear, bicubic)") {
+TEST_CASE("resample: torch's interpolate of latents (nearest, nearest-exact, bilinear, bicubic, antialiased)") {
     SafeTensors g("tests/data/golden_resample.safetensors");
     const std::vector<float> in = floats(g.get("lat/in"));  // (4, 5, 7)
     const std::pair<const char*, LatentInterp> modes[] = {{"nearest", LatentInterp::nearest},
@@ -106,6 +106,20 @@ TEST_CASE("resample: torch's interpolate of latents (nearest, nearest-exact, bil
             test::Diff d = test::compare(got.data(), want.f32(), want.numel(), test::abs_tol(2e-6));
             CHECK_MESSAGE(d.ok, d.summary(k));
         }
+    // antialias=True (the hires fix's "Latent (antialiased)" and "Latent (bicubic antialiased)"), down and up
+    const int aa_sizes[][2] = {{10, 14}, {3, 4}, {8, 11}, {5, 7}, {2, 3}, {4, 9}, {13, 20}};
+    for (auto [name, mode] : {std::pair{"bilinear_aa", LatentInterp::bilinear_aa},
+                              std::pair{"bicubic_aa", LatentInterp::bicubic_aa}})
+        for (auto& hw : aa_sizes) {
+            std::string k = std::string("lat/") + name + "/" + std::to_string(hw[0]) + "x" + std::to_string(hw[1]);
+            std::vector<float> got = torch_interpolate(in, 4, 5, 7, hw[0], hw[1], mode);
+            Tensor want = g.get(k);
+            REQUIRE(want.numel() == (int64_t)got.size());
+            // float32 on both sides; the wider windows sum up to 9 products per axis (values up to 2.9: 4e-6 is
+            // ~16 float32 steps there)
+            test::Diff d = test::compare(got.data(), want.f32(), want.numel(), test::abs_tol(4e-6));
+            CHECK_MESSAGE(d.ok, d.summary(k));
+        }
 }
 
 TEST_CASE("img2img: strength → steps, the hires fix's fixed step count, and the part of the schedule run") {
@@ -121,10 +135,20 @@ TEST_CASE("img2img: strength → steps, the hires fix's fixed step count, and th
     CHECK(img2img_steps(20, 0.7, 10).t_enc == 9);
     CHECK(img2img_steps(20, 1.0, 10).steps == 10);  // int(10 / 0.999) = 10
     std::vector<float> sig = {14.6f, 7.f, 3.f, 1.f, 0.5f, 0.f};  // 5 steps
-    std::vector<float> run = img2img_sigmas(SamplerKind::euler, sig, img2img_steps(5, 0.6));  // t_enc 3: from 1
-    CHECK(run == std::vector<float>{7.f, 3.f, 1.f, 0.5f, 0.f});
-    CHECK_THROWS_WITH(img2img_sigmas(SamplerKind::ddim, sig, img2img_steps(5, 0.6)),
-                      doctest::Contains("img2img with the DDIM sampler is not supported yet"));
+    const DiscreteSchedule& table = sd_schedule();
+    Img2imgRun run = img2img_run(SamplerKind::euler, sig, img2img_steps(5, 0.6), table);  // t_enc 3: from 1
+    CHECK(run.sigmas == std::vector<float>{7.f, 3.f, 1.f, 0.5f, 0.f});
+    CHECK(run.x0_scale == 1.0f);
+    CHECK(run.noise_scale == 7.f);
+    // timestep samplers: 6 steps → timesteps 1, 167, ..., 997 (range(0, 1000, 166): 7 of them); t_enc 3 visits
+    // 333, 167, 1, noised at 499
+    std::vector<float> ddim = sampler_sigmas(SamplerKind::ddim, ScheduleKind::discrete, 6, table);
+    REQUIRE(ddim.size() == 7);
+    run = img2img_run(SamplerKind::ddim, ddim, img2img_steps(6, 0.6), table);
+    CHECK(run.sigmas == std::vector<float>{table.sigmas[333], table.sigmas[167], table.sigmas[1]});
+    CHECK(run.x0_scale == std::sqrt(table.alphas_cumprod[499]));
+    CHECK(run.noise_scale == std::sqrt(1.0f - table.alphas_cumprod[499]));
+    CHECK(img2img_run(SamplerKind::unipc, ddim, img2img_steps(6, 0.6), table).unipc_t_start == doctest::Approx(0.334));
 }
 
 TEST_CASE("img2img: encode, img2img, hires-pass and inpainting-blend runs on the tiny model match the reference") {
@@ -167,6 +191,70 @@ TEST_CASE("img2img: encode, img2img, hires-pass and inpainting-blend runs on the
     }
 }
 
+TEST_CASE("img2img: DDIM, PLMS, UniPC, DPM fast and adaptive, a masked DDIM and a DDIM hires pass match the reference") {
+    SafeTensors g("tests/data/golden_img2img.safetensors");
+    Model m = load_model("tests/data/tiny_sd.safetensors");
+    Arena arena;
+    struct Run { const char* name; SamplerKind sampler; uint64_t seed; int steps; double strength; int hires; };
+    for (const Run& r : {Run{"ddim", SamplerKind::ddim, 9, 6, 0.6, 0}, Run{"plms", SamplerKind::plms, 10, 8, 0.75, 0},
+                         Run{"unipc", SamplerKind::unipc, 11, 8, 0.6, 0},
+                         Run{"dpm_fast", SamplerKind::dpm_fast, 12, 6, 0.6, 0},
+                         Run{"dpm_adaptive", SamplerKind::dpm_adaptive, 13, 5, 0.5, 0},
+                         Run{"ddim_mask", SamplerKind::ddim, 14, 8, 0.9, 0},
+                         Run{"ddim_hr", SamplerKind::ddim, 15, 20, 0.5, 3}}) {
+        const std::string name = r.name;
+        LatentStart start;
+        start.latent = floats(g.get("init_latent"));
+        start.strength = r.strength;
+        start.hires_steps = r.hires;
+        if (name == "ddim_mask") start.keep = floats(g.get("ddim_mask/keep"));
+        GenerateParams p;
+        p.prompt = "a photo of an astronaut riding a horse";
+        p.sampler = r.sampler;
+        p.schedule = ScheduleKind::discrete;
+        p.steps = r.steps;
+        p.cfg_scale = 7.0;
+        p.seed = r.seed;
+        p.rng = RngKind::cpu;
+        p.width = p.height = 64;
+        p.start = &start;
+        Tensor x = sample_latent(m, p, arena);
+        Tensor want = g.get(name + "/x");
+        REQUIRE(x.numel() == want.numel());
+        // as the k-diffusion runs above; DPM adaptive's step-size control compares errors to tolerances, so a
+        // rounding difference could change its steps: it did not here
+        test::Diff d = test::compare(x.f32(), want.f32(), x.numel(), test::scale_tol(1e-5, 1e-10));
+        MESSAGE(d.summary("img2img " + name));
+        CHECK_MESSAGE(d.ok, d.summary("img2img " + name));
+    }
+}
+
+TEST_CASE("img2img: resize mode latent encodes the init image at its own size (67x61) and resizes the latent") {
+    SafeTensors g("tests/data/golden_img2img.safetensors");
+    Model m = load_model("tests/data/tiny_sd.safetensors");
+    Arena arena;
+    const Image init = golden_image(g, "latent_mode/init");
+    REQUIRE(init.width == 67);
+    int64_t h = 0, w = 0;
+    std::vector<float> z = encode_image(m, init, false, arena, -1, &h, &w);
+    CHECK(h == 7);  // floor(61 / 8): each downsampling floors an odd side, as ldm's
+    CHECK(w == 8);
+    Tensor want_z = g.get("latent_mode/z");
+    REQUIRE(want_z.numel() == (int64_t)z.size());
+    test::Diff dz = test::compare(z.data(), want_z.f32(), want_z.numel(), test::scale_tol(2e-5, 1e-10));
+    CHECK_MESSAGE(dz.ok, dz.summary("encode 67x61"));
+    std::vector<float> x0 = encode_latent_resize(m, init, 64, 64, false, arena);
+    Tensor want = g.get("latent_mode/x0");
+    REQUIRE(want.numel() == (int64_t)x0.size());
+    test::Diff d = test::compare(x0.data(), want.f32(), want.numel(), test::scale_tol(2e-5, 1e-10));
+    CHECK_MESSAGE(d.ok, d.summary("latent resize 67x61 -> 64x64"));
+    Image tiny;
+    tiny.width = 7; tiny.height = 40; tiny.channels = 3;
+    tiny.pixels.assign(7 * 40 * 3, 128);
+    CHECK_THROWS_WITH(encode_latent_resize(m, tiny, 64, 64, false, arena),
+                      doctest::Contains("it needs at least 8 on each side"));
+}
+
 TEST_CASE("hires: the Lanczos and Nearest upscalers as resize_image runs them, byte for byte") {
     SafeTensors g("tests/data/golden_resample.safetensors");
     const Image src = golden_image(g, "src");
@@ -199,6 +287,8 @@ TEST_CASE("hires: target sizes and truncation as calculate_target_resolution") {
     CHECK(t.width() == 1024); CHECK(t.height() == 1024);
     CHECK(hires_upscaler_label("latent-bicubic") == "Latent (bicubic)");
     CHECK(hires_upscaler_label("Latent (nearest-exact)") == "Latent (nearest-exact)");
+    CHECK(hires_upscaler_label("latent-antialiased") == "Latent (antialiased)");
+    CHECK(hires_upscaler_label("Latent (bicubic antialiased)") == "Latent (bicubic antialiased)");
     CHECK(hires_upscaler_label("lanczos") == "Lanczos");
     CHECK(hires_upscaler_label("models/4x-UltraSharp.safetensors") == "4x-UltraSharp");
     CHECK_THROWS_WITH(hires_upscaler_label("bilinear"), doctest::Contains("--hires-upscaler must be latent"));

@@ -151,7 +151,9 @@ TEST_CASE("vae: a standalone file with 2-D attention weights decodes the same; m
 
     Vae vae = load_vae(st);
     CHECK_THROWS_AS(vae_decode(vae, Tensor::zeros({1, 3, 8, 8}), arena), std::runtime_error);     // 3 channels
-    CHECK_THROWS_AS(vae_encode(vae, Tensor::zeros({1, 3, 36, 32}), arena), std::runtime_error);   // 36 % 8
+    CHECK_THROWS_AS(vae_encode(vae, Tensor::zeros({1, 3, 4, 32}), arena), std::runtime_error);    // 4 < 8
+    // other sides floor as ldm's padded stride-2 downsampling does (the latent resize mode encodes any size)
+    CHECK(vae_encode(vae, Tensor::zeros({1, 3, 36, 39}), arena).same_shape({1, vae.cfg.z_channels, 4, 4}));
 }
 
 // The decode's FLOPs counted again from the ldm config alone (a second, independent walk of the architecture;

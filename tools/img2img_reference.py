@@ -28,6 +28,8 @@ prompt as the txt2img golden, negative "", CFG 7):
   hires: the txt2img golden's Euler run (seed 1, 3 steps, 64x64) as first pass, upscaled "Latent" (bilinear) to
         128x128, second pass seed 1, hires steps 3, strength 0.5 (schedule of 6, sigmas[3:]); hires/first, hires/x
   inpaint9: a 9-channel inpainting UNet (see inpaint9()), img2img with a mask
+  ddim, plms, unipc, dpm_fast, dpm_adaptive, ddim_mask, ddim_hr: I2I_SAMPLERS, see run_sampler()
+  latent_mode: resize mode 3 on a 67x61 init image (see latent_mode()): the latent at its own size and resized
 Stored: init (uint8 (64, 64, 3)), init_latent (1, 4, 8, 8), <run>/x the final latent, <run>/sigmas the sigmas run.
 """
 import argparse
@@ -183,6 +185,121 @@ def inpaint9(clip, vae, u8, init_latent):
             "inpaint9/image_cond": image_cond.float().numpy(), "inpaint9/x": x.float().numpy()}
 
 
+# Every sampler in img2img (sd_samplers_timesteps.py and sd_samplers_kdiffusion.py sample_img2img), 64x64, CFG 7:
+I2I_SAMPLERS = [dict(name="ddim", sampler="ddim", seed=9, steps=6, strength=0.6, mask=False),
+                dict(name="plms", sampler="plms", seed=10, steps=8, strength=0.75, mask=False),
+                dict(name="unipc", sampler="unipc", seed=11, steps=8, strength=0.6, mask=False),
+                dict(name="dpm_fast", sampler="dpm_fast", seed=12, steps=6, strength=0.6, mask=False),
+                dict(name="dpm_adaptive", sampler="dpm_adaptive", seed=13, steps=5, strength=0.5, mask=False),
+                dict(name="ddim_mask", sampler="ddim", seed=14, steps=8, strength=0.9, mask=True),
+                dict(name="ddim_hr", sampler="ddim", seed=15, steps=20, strength=0.5, mask=False, hires=3)]
+
+
+def run_sampler(clip, unet, init_latent, r):
+    """sample_img2img of the webui for the timestep samplers (CompVisSampler) and DPM fast / adaptive
+    (KDiffusionSampler), written out from its source:
+      timestep samplers: timesteps = clip(range(0, 1000, 1000 // steps) + 1, 0, 999) (ascending), sched =
+        timesteps[:t_enc]; abar = alphas_cumprod[timesteps[t_enc]] (float32); xi = x * sqrt(abar) +
+        noise * sqrt(1 - abar) in float32; ddim / plms (sd_samplers_timesteps_impl) over sched, the UNet seeing the
+        VP latent and the integer timestep; unipc: steps = len(sched), t_start = sched[-1] / 1000 + 1 / 1000.
+        With a mask (CFGDenoiserTimesteps.mask_before_denoising): the UNet's input is x * nmask + init * mask.
+      DPM fast / adaptive: sigma_sched = sigmas[steps - t_enc - 1:]; xi = x + noise * sigma_sched[0];
+        sigma_min = sigma_sched[-2], sigma_max = sigma_sched[0], n = len(sigma_sched) - 1; eta 1 (the webui's
+        "Eta for ancestral samplers"), its noise the image RNG's next draws.
+    The final latent is blended with the mask as StableDiffusionProcessingImg2Img.sample does."""
+    sd = S.sd_table()
+    steps, t_enc = setup_img2img_steps(r["steps"], r["strength"], r.get("hires", 0))
+    with torch.no_grad():
+        cond = clip(T.ids(R.PROMPT_IDS[1:-1]))["hidden_last"]
+        uncond = clip(T.ids([]))["hidden_last"]
+    context = torch.cat([uncond, cond])
+    rng = T.WebuiCpuRng(r["seed"])
+    noise = rng.next()
+    out = {}
+    nmask = None
+    if r["mask"]:
+        nmask = torch.zeros((1, 4, T.H, T.W), dtype=torch.float64)
+        nmask[:, :, 1:6, 2:7] = 1.0
+        out[f"{r['name']}/keep"] = (1.0 - nmask).float().numpy()
+    x0 = init_latent.float()
+    if r["sampler"] in ("ddim", "plms", "unipc"):
+        ts = S.ddim_timesteps(steps)
+        sched = ts[:t_enc]
+        acp = sd.acp  # float32
+        a = acp[ts[t_enc]]
+        x = (x0 * torch.sqrt(a) + noise.float() * torch.sqrt(1 - a)).double()
+
+        def E(xv, t):  # the CFG-combined eps at VP latent xv, UNet timestep t (float)
+            if nmask is not None:
+                xv = xv * nmask + init_latent * (1 - nmask)
+            with torch.no_grad():
+                e = unet(torch.cat([xv, xv]), torch.tensor([t, t], dtype=torch.float64), context)
+            return e[0:1] + 7.0 * (e[1:2] - e[0:1])
+
+        if r["sampler"] == "unipc":
+            def x0_model(xv, t, alpha, sigma):
+                return (xv - sigma * E(xv, (t - 1.0 / 1000) * 1000.0)) / alpha
+            t_start = float(sched[-1]) / 1000 + 1 / 1000
+            x = S.run_unipc(None, x, len(sched), acp, lambda *a: None, x0_model=x0_model, t_T=t_start)
+        else:
+            alphas = acp[sched].double()
+            alphas_prev = acp[torch.nn.functional.pad(sched[:-1], pad=(1, 0))].double()
+            old_eps = []
+            for i in range(len(sched) - 1):
+                index = len(sched) - 1 - i
+                a_t, a_prev = alphas[index].item(), alphas_prev[index].item()
+
+                def step(e):
+                    p0 = (x - (1 - a_t) ** 0.5 * e) / a_t ** 0.5
+                    return a_prev ** 0.5 * p0 + (1 - a_prev) ** 0.5 * e
+
+                e_t = E(x, float(sched[index]))
+                if r["sampler"] == "ddim":  # eta 0: sigma_t = 0 (its noise is drawn and multiplied by 0)
+                    x = step(e_t)
+                    continue
+                if len(old_eps) == 0:  # plms
+                    e_prime = (e_t + E(step(e_t), float(sched[max(index - 1, 0)]))) / 2
+                elif len(old_eps) == 1:
+                    e_prime = (3 * e_t - old_eps[-1]) / 2
+                elif len(old_eps) == 2:
+                    e_prime = (23 * e_t - 16 * old_eps[-1] + 5 * old_eps[-2]) / 12
+                else:
+                    e_prime = (55 * e_t - 59 * old_eps[-1] + 37 * old_eps[-2] - 9 * old_eps[-3]) / 24
+                old_eps.append(e_t)
+                if len(old_eps) >= 4:
+                    old_eps.pop(0)
+                x = step(e_prime)
+        out[f"{r['name']}/sigmas"] = sd.sigmas[sched.flip(0)].numpy()
+    else:
+        sigmas = S.sampler_sigmas(r["sampler"], "discrete", steps, sd, sd)
+        sched = sigmas[steps - t_enc - 1:]
+        x = init_latent + noise * sched[0].double()
+        D32 = T.make_denoiser(unet, context, 7.0, sd, False)
+        D = lambda xv, s: D32(xv, torch.tensor(s, dtype=torch.float32))  # noqa: E731  the model sees float32 sigmas
+        runner = S.run_dpm_fast if r["sampler"] == "dpm_fast" else S.run_dpm_adaptive
+        x = runner(D, x, sched, rng.next, {"eta": 1.0, "s_noise": 1.0}, lambda *a: None,
+                   smin=sched[-2].item(), smax=sched[0].item())
+        out[f"{r['name']}/sigmas"] = sched.numpy()
+    if nmask is not None:
+        x = x * nmask + init_latent * (1 - nmask)
+    out[f"{r['name']}/x"] = x.float().numpy()
+    return out
+
+
+def latent_mode(vae):
+    """Resize mode 3 ("Just resize (latent upscale)", processing.py): the init image is not resized; it is encoded
+    at its own size (67x61 here: ldm's Downsample pads right/bottom by one before its stride-2 conv, so each level
+    floors an odd side: latent 8x7), then init_latent = F.interpolate(init_latent, (64 // 8, 64 // 8), "bilinear")."""
+    img = Image.open(os.path.join(R.ROOT, "tests", "data", "astronaut_256.png")).convert("RGB").crop((90, 60, 157, 121))
+    u8 = np.asarray(img, dtype=np.uint8)
+    x = torch.from_numpy(np.moveaxis(u8.astype(np.float32) / 255.0, 2, 0)[None] * 2 - 1).double()
+    with torch.no_grad():
+        z = (0.18215 * vae.encode_mean(x)).float()
+    assert z.shape[2:] == (7, 8), z.shape
+    up = torch.nn.functional.interpolate(z, size=(T.H, T.W), mode="bilinear")
+    return {"latent_mode/init": u8, "latent_mode/z": z.numpy(), "latent_mode/x0": up.numpy()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="compare with the stored golden, write nothing")
@@ -205,9 +322,14 @@ def main():
         print(f"  {r['name']:5s} final latent mean {xr.mean():+.4f} std {xr.std():.4f}")
     out.update(hires(clip, unet))
     out.update(inpaint9(clip, vae, u8, start))
+    out.update(latent_mode(vae))
+    for r in I2I_SAMPLERS:
+        out.update(run_sampler(clip, unet, start, r))
+        xr = out[f"{r['name']}/x"]
+        print(f"  {r['name']:12s} final latent mean {xr.mean():+.4f} std {xr.std():.4f}")
     if args.check:
         stored, _ = read_safetensors(OUT)
-        bad = [k for k in out if not np.array_equal(out[k], stored[k])]
+        bad = [k for k in out if k not in stored or not np.array_equal(out[k], stored[k])]
         print("  [ok] the stored golden is reproduced bit-exactly" if not bad else f"  differs: {bad}")
         return 1 if bad else 0
     write_safetensors(OUT, out, {"tool": "tools/img2img_reference.py", "torch": torch.__version__, "runs": repr(RUNS)})

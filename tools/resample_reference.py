@@ -18,7 +18,8 @@ Every image is stored as uint8 (H, W, C) under its name; the name says the case:
   up/<upscaler>/<W>x<H>       resize_image(0, source, W, H, upscaler_name="Lanczos" / "Nearest") as the hires fix
                               upscales a decoded first pass (Upscaler.upscale, then LANCZOS to the size)
   flatten                     images.flatten(RGBA source, "#ffffff"): alpha = a ramp over x and y
-  lat/in (4, 5, 7) float32 random; lat/<mode>/<H>x<W> torch interpolate (align_corners=False where it applies)
+  lat/in (4, 5, 7) float32 random; lat/<mode>/<H>x<W> torch interpolate (align_corners=False where it applies);
+                              lat/bilinear_aa, lat/bicubic_aa: the same with antialias=True
 """
 import argparse
 import os
@@ -45,6 +46,7 @@ MODES = [(64, 48), (32, 64), (40, 30), (48, 48), (64, 32), (24, 16)]
 UPSCALES = [(80, 60), (96, 64), (100, 75), (32, 24)]
 LAT_SIZES = [(10, 14), (3, 4), (8, 11), (5, 7)]
 LAT_MODES = ["nearest", "nearest-exact", "bilinear", "bicubic"]
+LAT_AA_SIZES = [(2, 3), (4, 9), (13, 20)]  # the antialiased modes also downscale by non-integer factors
 
 
 def resize_image(resize_mode, im, width, height):
@@ -154,6 +156,10 @@ def compute():
             kw = {"align_corners": False} if mode in ("bilinear", "bicubic") else {}
             y = torch.nn.functional.interpolate(lat, size=(h, w), mode=mode, **kw)
             out[f"lat/{mode}/{h}x{w}"] = y[0].numpy()
+    for mode in ("bilinear", "bicubic"):  # shared.latent_upscale_modes "Latent (antialiased)", "(bicubic antialiased)"
+        for h, w in LAT_SIZES + LAT_AA_SIZES:
+            y = torch.nn.functional.interpolate(lat, size=(h, w), mode=mode, align_corners=False, antialias=True)
+            out[f"lat/{mode}_aa/{h}x{w}"] = y[0].numpy()
     return out
 
 

@@ -656,8 +656,8 @@ class VP:
         return self.interp(la, self.la[::-1].copy(), self.t[::-1].copy())
 
 
-def unipc_times(ns, skip, steps):
-    t_T, t_0 = 1.0, 1.0 / ns.N
+def unipc_times(ns, skip, steps, t_T=1.0):
+    t_0 = 1.0 / ns.N
     if skip == "time_uniform":
         return list(np.linspace(t_T, t_0, steps + 1))
     if skip == "time_quadratic":
@@ -665,12 +665,13 @@ def unipc_times(ns, skip, steps):
     return [ns.inverse_lambda(v) for v in np.linspace(ns.lam(t_T), ns.lam(t_0), steps + 1)]
 
 
-def run_unipc(D, x, steps, acp, cb, variant="bh1", skip="time_uniform", order=3, lower_order_final=True, x0_model=None):
+def run_unipc(D, x, steps, acp, cb, variant="bh1", skip="time_uniform", order=3, lower_order_final=True, x0_model=None,
+              t_T=1.0):
     """The webui's unipc (sd_samplers_timesteps_impl.py + models/diffusion/uni_pc/uni_pc.py: multistep,
     predict_x0, no thresholding), from the UniPC paper's formulas (Zhao et al. 2023, Alg. 1-2 with B(h) = h or
     e^h - 1, and the varying-coefficient form), float64. The model at (x, t) is x0 = D(x / alpha_t, sigma_t / alpha_t)."""
     ns = VP(acp)
-    ts = unipc_times(ns, skip, steps)
+    ts = unipc_times(ns, skip, steps, t_T)  # t_T: UniPC.sample's t_start (img2img starts below 1)
     assert steps >= order
 
     def model_x0(xv, t):
