@@ -11,11 +11,12 @@ namespace sd {
 
 void conv2d_small_cout(float* out, const float* in, const void* w, DType w_dtype, const float* bias, int64_t N,
                        int64_t Cin, int64_t H, int64_t W, int64_t Cout) {
+    const ConvSmallKernels& kr = kernels().conv_small;
+    if (!kr.rows) return conv2d(out, in, w, w_dtype, bias, N, Cin, H, W, Cout, 3, 1, 1);  // scalar: the textbook loop
     std::vector<float> taps(Cout * Cin * 9), wt(Cout * Cin * 9);  // (Cout, Cin, 3, 3) → (Cin, 3, 3, Cout)
     convert_to_f32(taps.data(), w, w_dtype, Cout * Cin * 9);
     for (int64_t co = 0; co < Cout; co++)
         for (int64_t k = 0; k < Cin * 9; k++) wt[k * Cout + co] = taps[co * Cin * 9 + k];
-    const ConvSmallKernels& kr = kernels().conv_small;
     const int64_t R = kr.rows_per_block, blocks = (H + R - 1) / R;
     parallel_for(N * blocks, [&](int64_t b0, int64_t b1) {
         std::vector<float> work(conv_small_work(kr.rows_per_block, kr.width, W));

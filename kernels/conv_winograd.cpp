@@ -21,12 +21,6 @@
 
 namespace sd {
 
-namespace {
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-}  // namespace
-
 int64_t winograd_band_rows(int64_t th, int64_t tw, int64_t band_rows) {
     return std::min(th, band_rows > 0 ? band_rows : ceil_div(1024, tw));
 }

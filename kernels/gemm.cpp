@@ -104,8 +104,6 @@ struct PackBuffers {
 };
 thread_local PackBuffers tl_pack;
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // Packs B's columns [j0, j0+n) × rows [k0, k0+kc) into nr-wide panels.
 void pack_b_block(const GemmKernels& kr, const GemmProblem& p, float* dst, int64_t j0, int64_t n, int64_t k0,
                   int64_t kc) {
@@ -212,8 +210,8 @@ void run_textbook(const GemmProblem& p) {
                              : bf16_to_f32(static_cast<const uint16_t*>(base)[i]);
     };
     assert(p.b_kind != kBIm2col);  // conv2d runs its own textbook loop
-    auto b_at = [&](int64_t k, int64_t j) {
-        return p.b_kind == kBRowsNK ? value(p.B, p.b_dtype, j * p.ldb + k) : static_cast<const float*>(p.B)[k * p.ldb + j];
+    auto b_at = [&](int64_t k, int64_t j) {  // (N, K) weights or (K, N) f32
+        return p.b_kind == kBRowsNK ? value(p.B, p.b_dtype, j * p.ldb + k) : value(p.B, kF32, k * p.ldb + j);
     };
     parallel_for(p.M, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; i++) {

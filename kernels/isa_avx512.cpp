@@ -132,7 +132,8 @@ void tile_kernel_bf16(int64_t kc, const float* a_panel, const float* b_panel, fl
 }
 
 double dpbf16_peak(int64_t iters) {
-    const __m512bh x = _mm512_cvtne2ps_pbh(vset1(0.999f), vset1(0.999f)), y = _mm512_cvtne2ps_pbh(vset1(1e-7f), vset1(1e-7f));
+    const __m512bh x = _mm512_cvtne2ps_pbh(vset1(0.999f), vset1(0.999f));
+    const __m512bh y = _mm512_cvtne2ps_pbh(vset1(1e-7f), vset1(1e-7f));
     return 4.0 * chains(iters, [=](vf acc) { return _mm512_dpbf16_ps(acc, x, y); });
 }
 

@@ -118,6 +118,7 @@ struct WinogradKernels {
     void (*up_output)(float* y, const float* m0, const float* m1, const float* bias, int64_t Cout, int64_t H,
                       int64_t W, int64_t tw, int64_t ty0, int64_t rows, int p, int64_t c0, int64_t c1, float* work);
 };
+constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t winograd_input_work(int64_t tw, int64_t rows) { return (2 * rows + 2) * 4 * tw + 2 * (tw + 2); }
 inline int64_t winograd_output_work(int64_t tw) { return 10 * tw; }
 inline int64_t upsample_input_work(int64_t tw, int64_t rows) { return (2 * rows + 1) * 3 * tw + 2 * (tw + 2); }
@@ -129,6 +130,7 @@ struct ConvSmallKernels {
     int width;           // columns one register block covers
     // Output rows [y0, y1) of one image: out (Cout, H, W) = conv3x3(in (Cin, H, W)) + bias (pad 1), weights in
     // f32 laid out (Cin, 3, 3, Cout). bias may be null. work: conv_small_work(rows_per_block, width, W) floats.
+    // Null in the scalar table: conv2d's textbook loop is the twin.
     void (*rows)(float* out, const float* in, const float* w, const float* bias, int64_t Cin, int64_t H, int64_t W,
                  int64_t Cout, int64_t y0, int64_t y1, float* work);
 };
