@@ -170,6 +170,7 @@ void Api::handle(const http::Request& req, std::shared_ptr<http::Responder> out)
         {"/sdapi/v1/refresh-checkpoints", false, true}, {"/internal/progress", false, true},
         {"/internal/ping", true, false}, {"/sdapi/v1/refresh-embeddings", false, true},
         {"/sdapi/v1/img2img", false, true}, {"/sdapi/v1/refresh-loras", false, true},
+        {"/sdapi/v1/extra-single-image", false, true}, {"/sdapi/v1/extra-batch-images", false, true},
     };
     const Route* route = nullptr;
     for (const Route& r : routes)
@@ -204,8 +205,17 @@ void Api::handle(const http::Request& req, std::shared_ptr<http::Responder> out)
         http::Response r = loras();
         return out->send(r.status == 200 ? json_response(200, "null") : r);  // list_available_networks() is None
     }
-    if (p == "/sdapi/v1/sd-vae" || p == "/sdapi/v1/upscalers" ||
-        p == "/sdapi/v1/latent-upscale-modes" || p == "/sdapi/v1/hypernetworks" || p == "/sdapi/v1/face-restorers" ||
+    if (p == "/sdapi/v1/upscalers") return out->send(upscalers());
+    if (p == "/sdapi/v1/latent-upscale-modes") {  // shared.latent_upscale_modes, those the hires fix runs
+        JsonWriter w;
+        w.array();
+        for (const char* m : {"Latent", "Latent (bicubic)", "Latent (nearest)", "Latent (nearest-exact)"})
+            w.object().key("name").value(m).end();
+        return out->send(json_response(200, w.end().str()));
+    }
+    if (p == "/sdapi/v1/extra-single-image") return extras(req, out, false);
+    if (p == "/sdapi/v1/extra-batch-images") return extras(req, out, true);
+    if (p == "/sdapi/v1/sd-vae" || p == "/sdapi/v1/hypernetworks" || p == "/sdapi/v1/face-restorers" ||
         p == "/sdapi/v1/prompt-styles")
         return empty_list();
     if (p == "/sdapi/v1/options") return out->send(get ? options_get() : options_post(req));
@@ -355,6 +365,101 @@ void Api::img2img(const http::Request& req, std::shared_ptr<http::Responder> out
     Job job;
     job.img2img = std::shared_ptr<const Img2imgParams>(holder, &holder->img2img);
     if (make_job(t, out, &job)) submit(std::move(job), t, out);
+}
+
+// The webui's get_upscalers: shared.sd_upscalers as name, model_name (the Upscaler class's: None for the built-ins
+// and, here, for the model files too), model_path (UpscalerData.data_path), model_url (None) and scale.
+http::Response Api::upscalers() {
+    JsonWriter w;
+    w.array();
+    for (const UpscalerEntry& u : list_upscalers(engine_.upscalers_dir())) {
+        w.object().key("name").value(u.name).key("model_name").null().key("model_path");
+        if (u.path.empty()) w.null();
+        else w.value(u.path);
+        w.key("model_url").null().key("scale").value(u.scale).end();
+    }
+    return json_response(200, w.end().str());
+}
+
+// The webui's extras_single_image_api / extras_batch_images_api: the images decoded and the upscalers looked up
+// here (a bad one is a 422 naming its field; the webui asserts, a 500), the output's size checked before any work,
+// then a queued job (server/extras.h); the answer is ExtrasSingleImageResponse {"html_info", "image"} or
+// ExtrasBatchImagesResponse {"html_info", "images"}.
+void Api::extras(const http::Request& req, std::shared_ptr<http::Responder> out, bool batch) {
+    ExtrasRequest x;
+    std::vector<FieldError> errors;
+    if (!parse_extras(req.body, batch, cfg_.limits, &x, &errors)) return out->send(unprocessable(errors));
+    auto job = std::make_shared<ExtrasJob>();
+    const std::vector<UpscalerEntry> all = list_upscalers(engine_.upscalers_dir());
+    auto find = [&](const std::string& field, const std::string& name, std::shared_ptr<const UpscalerEntry>* u) {
+        if (name == "None") return true;
+        for (const UpscalerEntry& e : all)
+            if (e.name == name) {
+                *u = std::make_shared<UpscalerEntry>(e);
+                return true;
+            }
+        std::string names;
+        for (const UpscalerEntry& e : all) names += (names.empty() ? "" : ", ") + e.name;
+        out->send(unprocessable(field, "could not find upscaler named " + name + " (there are: " + names + ")"));
+        return false;
+    };
+    if (!find("upscaler_1", x.upscaler_1, &job->upscaler_1) || !find("upscaler_2", x.upscaler_2, &job->upscaler_2))
+        return;
+    const std::string field = batch ? "imageList" : "image";
+    for (size_t i = 0; i < x.images.size(); i++) {
+        const std::string what = batch ? "imageList[" + std::to_string(i) + "]" : "image";
+        Image img;
+        try {
+            img = decode_image(x.images[i], what, 16 * cfg_.limits.max_pixels);
+        } catch (const std::exception& e) {
+            return out->send(unprocessable(field, e.what()));
+        }
+        if (img.channels == 4) {  // img.convert("RGB"), as `sd upscale`: the alpha channel is dropped
+            Image rgb = img;
+            rgb.channels = 3;
+            rgb.pixels.clear();
+            for (size_t k = 0; k < img.pixels.size(); k += 4) rgb.pixels.insert(rgb.pixels.end(), &img.pixels[k], &img.pixels[k + 3]);
+            img = std::move(rgb);
+        }
+        const auto [w, h] = extras_output_size(x, img.width, img.height);
+        const int64_t most = 16 * cfg_.limits.max_pixels;
+        if (w < 8 || h < 8 || w > kMaxImageSide || h > kMaxImageSide || (int64_t)w * h > most)
+            return out->send(unprocessable(x.resize_mode == 1 ? "upscaling_resize_w" : "upscaling_resize",
+                                           "upscaling " + what + " (" + std::to_string(img.width) + "x" +
+                                               std::to_string(img.height) + ") would make a " + std::to_string(w) +
+                                               "x" + std::to_string(h) + " image; this server makes at least 8 and at "
+                                               "most " + std::to_string(kMaxImageSide) + " pixels a side and " +
+                                               std::to_string(most) + " pixels in all"));
+        std::vector<std::pair<std::string, std::string>> text;  // read_info_from_image: the input's text chunks
+        try {
+            text = read_png_text(x.images[i]);
+        } catch (const std::exception&) {
+        }
+        job->images.push_back(std::move(img));
+        job->texts.push_back(std::move(text));
+    }
+    job->request = std::move(x);
+    Job j;
+    j.extras = job;
+    j.params.steps = 0;
+    engine_.submit(std::move(j), [out, batch](JobResult r) {
+        if (r.status != 200) {
+            out->send(failure(r.status, r.status == 503 ? "HTTPException" : "RuntimeError", r.error));
+            return;
+        }
+        JsonWriter w;
+        w.object().key("html_info").value(r.html_info);
+        if (batch) {
+            w.key("images").array();
+            for (const auto& png : r.pngs) w.value(http::base64_encode(png.data(), png.size()));
+            w.end();
+        } else {
+            w.key("image");
+            if (r.pngs.empty()) w.null();  // interrupted or skipped
+            else w.value(http::base64_encode(r.pngs[0].data(), r.pngs[0].size()));
+        }
+        out->send(json_response(200, w.end().str()));
+    });
 }
 
 // The webui's get_embeddings: every embedding by name with its EmbeddingItem fields. step, sd_checkpoint and

@@ -42,6 +42,8 @@ private:
     http::Response sd_models();
     http::Response embeddings(bool reload);
     http::Response loras();
+    http::Response upscalers();
+    void extras(const http::Request& req, std::shared_ptr<http::Responder> out, bool batch);
 
     Engine& engine_;
     ApiConfig cfg_;

@@ -559,6 +559,111 @@ bool parse_img2img(const std::string& body, const ApiLimits& limits, Img2ImgRequ
     return ok && errors->size() == before;
 }
 
+// ExtrasBaseRequest's fields with pydantic's checks (Literal[0, 1], ge / le / gt), then the image(s). An upscale
+// factor above 16 or a target side above 16384 is refused here; the output's size is checked again against the
+// decoded image before any work (server/extras.h).
+bool parse_extras(const std::string& body, bool batch, const ApiLimits& limits, ExtrasRequest* out,
+                  std::vector<FieldError>* errors) {
+    JsonValue obj;
+    if (!parse_body_object(body, true, &obj, errors)) return false;
+    Reader rd{errors, {}};
+    const size_t before = errors->size();
+    auto number_in = [&](const char* f, int lo, int hi, double* v) {  // Field(ge=lo, le=hi)
+        if (const JsonValue* j = obj.get(f); j && rd.number(*j, f, v)) {
+            const std::string lo_s = std::to_string(lo), hi_s = std::to_string(hi);
+            if (*v < lo)
+                errors->push_back(field_error({f}, "ensure this value is greater than or equal to " + lo_s,
+                                              "value_error.number.not_ge", "{\"limit_value\":" + lo_s + "}"));
+            else if (*v > hi)
+                errors->push_back(field_error({f}, "ensure this value is less than or equal to " + hi_s,
+                                              "value_error.number.not_le", "{\"limit_value\":" + hi_s + "}"));
+        }
+    };
+    auto integer = [&](const char* f, int64_t lo, int64_t hi, int* v) {
+        int64_t i = *v;
+        if (const JsonValue* j = obj.get(f); j && rd.integer(*j, f, &i)) {
+            rd.ge(i, lo, f);
+            rd.le(i, hi, f);
+            *v = (int)std::max<int64_t>(lo, std::min<int64_t>(i, hi));
+        }
+    };
+    if (const JsonValue* j = obj.get("resize_mode")) {
+        int64_t m = 0;
+        if (rd.integer(*j, "resize_mode", &m) && j->kind != JsonValue::Null) {
+            if (m != 0 && m != 1)
+                errors->push_back(field_error({"resize_mode"}, "unexpected value; permitted: 0, 1", "value_error.const",
+                                              "{\"given\":" + std::to_string(m) + ",\"permitted\":[0,1]}"));
+            out->resize_mode = m == 1;
+        }
+    }
+    if (const JsonValue* j = obj.get("show_extras_results")) rd.boolean(*j, "show_extras_results", &out->show_extras_results);
+    double gfpgan = 0, codeformer = 0, codeformer_weight = 0;
+    number_in("gfpgan_visibility", 0, 1, &gfpgan);
+    number_in("codeformer_visibility", 0, 1, &codeformer);
+    number_in("codeformer_weight", 0, 1, &codeformer_weight);
+    if (gfpgan > 0 && gfpgan <= 1) rd.value_error("gfpgan_visibility", "GFPGAN face restoration is not available on this server");
+    if (codeformer > 0 && codeformer <= 1)
+        rd.value_error("codeformer_visibility", "CodeFormer face restoration is not available on this server");
+    if (const JsonValue* j = obj.get("upscaling_resize"); j && rd.number(*j, "upscaling_resize", &out->upscaling_resize)) {
+        if (!(out->upscaling_resize > 0))
+            errors->push_back(field_error({"upscaling_resize"}, "ensure this value is greater than 0",
+                                          "value_error.number.not_gt", "{\"limit_value\":0}"));
+        else if (out->upscaling_resize > 16)
+            rd.value_error("upscaling_resize", "upscaling_resize must be at most 16 on this server");
+    }
+    integer("upscaling_resize_w", 1, 16384, &out->upscaling_resize_w);
+    integer("upscaling_resize_h", 1, 16384, &out->upscaling_resize_h);
+    if (const JsonValue* j = obj.get("upscaling_crop")) rd.boolean(*j, "upscaling_crop", &out->upscaling_crop);
+    if (const JsonValue* j = obj.get("upscaler_1")) rd.string(*j, "upscaler_1", &out->upscaler_1);
+    if (const JsonValue* j = obj.get("upscaler_2")) rd.string(*j, "upscaler_2", &out->upscaler_2);
+    number_in("extras_upscaler_2_visibility", 0, 1, &out->upscaler_2_visibility);
+    if (const JsonValue* j = obj.get("upscale_first")) {
+        bool b = false;
+        rd.boolean(*j, "upscale_first", &b);
+    }
+    if (!batch) {
+        std::string image;
+        if (const JsonValue* j = obj.get("image")) rd.string(*j, "image", &image);
+        size_t b = image.find_first_not_of(" \t\r\n");
+        image = b == std::string::npos ? "" : image.substr(b);
+        std::vector<uint8_t> bytes;
+        if (image.empty()) rd.value_error("image", "image not selected");  // the webui's assertion (its 500)
+        else if (!http::base64_decode(image, &bytes) || bytes.empty()) rd.value_error("image", "image is not a base64 image");
+        else out->images.push_back(std::move(bytes));
+    } else {
+        const JsonValue* list = obj.get("imageList");
+        if (!list || list->kind == JsonValue::Null) {
+            errors->push_back(field_error({"imageList"}, "field required", "value_error.missing"));
+        } else if (rd.list(*list, "imageList")) {
+            if ((int64_t)list->items.size() > limits.max_images)
+                rd.value_error("imageList", "imageList holds " + std::to_string(list->items.size()) +
+                                                " images; this server takes at most " + std::to_string(limits.max_images));
+            for (size_t i = 0; i < list->items.size() && errors->size() == before; i++) {
+                const JsonValue& f = list->items[i];
+                const std::string at = std::to_string(i);
+                const JsonValue* data = f.kind == JsonValue::Object ? f.get("data") : nullptr;
+                const JsonValue* name = f.kind == JsonValue::Object ? f.get("name") : nullptr;
+                if (f.kind != JsonValue::Object) {
+                    errors->push_back(field_error({"imageList", at}, "value is not a valid dict", "type_error.dict"));
+                } else if (!data || !name) {
+                    errors->push_back(field_error({"imageList", at, !data ? "data" : "name"}, "field required",
+                                                  "value_error.missing"));
+                } else {
+                    Reader ri{errors, {"imageList", at}};
+                    std::string d, n;
+                    std::vector<uint8_t> bytes;
+                    if (ri.string(*data, "data", &d) && ri.string(*name, "name", &n)) {
+                        if (!http::base64_decode(d, &bytes) || bytes.empty())
+                            ri.value_error("data", "imageList[" + at + "].data is not a base64 image");
+                        else out->images.push_back(std::move(bytes));
+                    }
+                }
+            }
+        }
+    }
+    return errors->size() == before;
+}
+
 bool parse_options(const std::string& body, OptionsUpdate* out, std::vector<FieldError>* errors) {
     JsonValue obj;
     if (!parse_body_object(body, true, &obj, errors)) return false;

@@ -75,6 +75,22 @@ struct Img2ImgRequest : Txt2ImgRequest {
 bool parse_img2img(const std::string& body, const ApiLimits& limits, Img2ImgRequest* out,
                    std::vector<FieldError>* errors);
 
+// The webui's ExtrasSingleImageRequest / ExtrasBatchImagesRequest (modules/api/models.py ExtrasBaseRequest): the
+// Extras tab's upscale. Face restoration (gfpgan / codeformer visibility above 0) is refused: there is none here.
+struct ExtrasRequest {
+    std::vector<std::vector<uint8_t>> images;  // image, or imageList[i].data, decoded from base64
+    int resize_mode = 0;                       // 0: scale by upscaling_resize; 1: to upscaling_resize_w × _h
+    bool show_extras_results = true;
+    double upscaling_resize = 2;
+    int upscaling_resize_w = 512, upscaling_resize_h = 512;
+    bool upscaling_crop = true;
+    std::string upscaler_1 = "None", upscaler_2 = "None";
+    double upscaler_2_visibility = 0;
+};
+// batch: imageList (at most limits.max_images entries) instead of image.
+bool parse_extras(const std::string& body, bool batch, const ApiLimits& limits, ExtrasRequest* out,
+                  std::vector<FieldError>* errors);
+
 // POST /sdapi/v1/options: the settings we honour, validated; unknown keys are ignored as the webui's opts.set does.
 struct OptionsUpdate {
     std::string checkpoint;  // empty: unchanged

@@ -297,9 +297,10 @@ void Engine::worker() {
             p = std::move(queue_.front());
             queue_.pop_front();
             state_ = ProgressInfo{};
-            state_.job = p.job.img2img ? "img2img" : "txt2img";
-            state_.job_count = p.job.batch_size * p.job.n_iter;
-            state_.sampling_steps = p.job.img2img  // img2img runs only the last t_enc + 1 steps of the schedule
+            state_.job = p.job.extras ? "extras" : p.job.img2img ? "img2img" : "txt2img";
+            state_.job_count = p.job.extras ? (int)p.job.extras->images.size() : p.job.batch_size * p.job.n_iter;
+            state_.sampling_steps = p.job.extras ? 0
+                                  : p.job.img2img  // img2img runs only the last t_enc + 1 steps of the schedule
                                         ? img2img_steps(p.job.params.steps, p.job.img2img->strength).t_enc + 1
                                         : p.job.params.steps;
             state_.job_timestamp = local_time("%Y%m%d%H%M%S");
@@ -352,7 +353,41 @@ void Engine::ensure_model(const std::string& path) {
     text_width_ = text_encoder(*model_, 1).width;
 }
 
+// The webui's run_postprocessing for each image in turn (interrupt stops between tiles; skip drops an image):
+// PNGs with the input's text chunks plus "postprocessing", as encode_pil_to_base64 writes image.info.
+JobResult Engine::run_extras(const ExtrasJob& job) {
+    JobResult r;
+    std::string info;
+    for (size_t i = 0; i < job.images.size(); i++) {
+        if (interrupt_.load()) { r.interrupted = true; break; }
+        {
+            std::lock_guard<std::mutex> lock(m_);
+            state_.job_no = (int)i;
+            state_.skipped = false;
+        }
+        Image out;
+        try {
+            out = extras_upscale(job.request, job.images[i], job.upscaler_1.get(), job.upscaler_2.get(), &info, [&] {
+                if (cancel_.load()) throw Cancelled();
+            });
+        } catch (const Cancelled&) {
+            if (interrupt_.load()) { r.interrupted = true; break; }
+            skip_.store(false);
+            cancel_.store(false);
+            continue;
+        }
+        std::vector<std::pair<std::string, std::string>> text = job.texts[i];
+        auto it = std::find_if(text.begin(), text.end(), [](const auto& kv) { return kv.first == "postprocessing"; });
+        if (it != text.end()) it->second = info;
+        else text.push_back({"postprocessing", info});
+        r.pngs.push_back(encode_png(out, text));
+    }
+    r.html_info = plaintext_to_html(info);
+    return r;
+}
+
 JobResult Engine::run(const Job& job) {
+    if (job.extras) return run_extras(*job.extras);
     ensure_model(job.checkpoint);
     if (!model_->sd2() && job.params.clip_skip > model_->clip.cfg.layers)
         throw std::runtime_error("CLIP skip " + std::to_string(job.params.clip_skip) + " is more than the text "

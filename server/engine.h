@@ -22,8 +22,10 @@
 
 #include "app/infotext.h"
 #include "pipeline/conditioning.h"
+#include "pipeline/hires.h"
 #include "pipeline/img2img.h"
 #include "pipeline/txt2img.h"
+#include "server/extras.h"
 
 namespace sd::serve {
 
@@ -50,6 +52,14 @@ struct EngineConfig {
     size_t memory_available = 0;
 };
 
+// The Extras tab's upscale of decoded images (server/extras.h), with the text chunks each keeps.
+struct ExtrasJob {
+    ExtrasRequest request;
+    std::vector<Image> images;
+    std::vector<std::vector<std::pair<std::string, std::string>>> texts;  // each input PNG's text chunks
+    std::shared_ptr<const UpscalerEntry> upscaler_1, upscaler_2;            // null: "None"
+};
+
 struct Job {
     GenerateParams params;   // seed: the first image's; image i uses seed + i
     int batch_size = 1, n_iter = 1;
@@ -58,6 +68,8 @@ struct Job {
     std::string task_id;     // for /internal/progress; may be empty
     std::string sampler_label, schedule_label;  // for infotexts: "Euler a", "Karras"
     std::shared_ptr<const Img2imgParams> img2img;  // the init image and strength; null: txt2img
+    std::shared_ptr<const HiresParams> hires;      // txt2img with the hires fix; null: without
+    std::shared_ptr<const ExtrasJob> extras;       // an upscale instead of a generation; null: none
 };
 
 struct JobResult {
@@ -70,12 +82,13 @@ struct JobResult {
     std::string model_name, model_hash;
     std::string job_timestamp, version;  // "YYYYmmddHHMMSS" of the start; the infotexts' Version
     bool interrupted = false;
+    std::string html_info;  // extras: the last image's "postprocessing" text as HTML
 };
 
 // The webui's shared.state.dict() plus our queue length, and the values /progress computes from it.
 struct ProgressInfo {
     bool skipped = false, interrupted = false;
-    std::string job;                 // "" idle, "txt2img" or "img2img" busy
+    std::string job;                 // "" idle, "txt2img", "img2img" or "extras" busy
     int job_count = 0, job_no = 0, sampling_step = 0, sampling_steps = 0;
     std::string job_timestamp;       // "YYYYmmddHHMMSS" of the running job's start
     int queued = 0;                  // jobs waiting behind the running one
@@ -135,6 +148,7 @@ private:
     };
     void worker();
     JobResult run(const Job& job);
+    JobResult run_extras(const ExtrasJob& job);
     void ensure_model(const std::string& path);
     std::shared_ptr<const EmbeddingDb> embeddings_for(int64_t width, bool reload);
     size_t memory_available() const;

@@ -586,8 +586,8 @@ TEST_CASE("server: every list route answers 200 with the webui's shapes") {
     CHECK(member(j.items[0], "title").text == "tiny_sd.safetensors");
     CHECK(member(j.items[0], "model_name").text == "tiny_sd");
     CHECK(member(j.items[0], "filename").text.find("tiny_sd.safetensors") != std::string::npos);
-    for (const char* p : {"/sdapi/v1/sd-vae", "/sdapi/v1/loras", "/sdapi/v1/upscalers", "/sdapi/v1/hypernetworks",
-                          "/sdapi/v1/face-restorers", "/sdapi/v1/prompt-styles", "/sdapi/v1/latent-upscale-modes"}) {
+    for (const char* p : {"/sdapi/v1/sd-vae", "/sdapi/v1/loras", "/sdapi/v1/hypernetworks", "/sdapi/v1/face-restorers",
+                          "/sdapi/v1/prompt-styles"}) {  // no loras/ beside the tiny model; upscalers: see below
         r = call(s.port, "GET", p);
         CHECK(r.status == 200);
         CHECK(r.body == "[]");
@@ -1467,4 +1467,145 @@ TEST_CASE("server: /sdapi/v1/img2img with a mask inpaints as sd --mask does; bad
     CHECK(refusal("\"mask\":\"" + mask64 + "\",\"inpainting_fill\":4").find("inpainting_fill: ") == 0);
     CHECK(refusal("\"mask\":\"" + mask64 + "\",\"initial_noise_multiplier\":0.5").find("initial_noise_multiplier: ") == 0);
     CHECK(refusal("\"mask\":\"" + mask64 + "\",\"mask_round\":false").find("mask_round: ") == 0);
+}
+
+// ---- upscalers and the Extras tab --------------------------------------------------------------------------------
+
+#include "app/resample.h"
+
+// The webui's /upscalers (shared.sd_upscalers: the built-ins, then the upscaler folder's models) and
+// /latent-upscale-modes, and its Extras upscale (postprocessing_upscale.py through run_extras): Lanczos, Nearest and
+// a model as `sd upscale` runs it, "scale to" with the crop, the second upscaler's blend, the "postprocessing"
+// text and html_info, the batch route; refusals name their field before any work.
+TEST_CASE("server: /upscalers, /latent-upscale-modes and /extra-single-image as the webui's Extras upscale") {
+    cache_dir();
+    const std::string dir = cache_dir().dir + "/upscalers";
+    fs::create_directories(dir);
+    fs::copy_file("tests/data/upscaler_compact_x4.safetensors", dir + "/compact_x4.safetensors",
+                  fs::copy_options::overwrite_existing);
+    fs::copy_file("tests/data/upscaler_realesrgan_x2plus.safetensors", dir + "/x2plus.safetensors",
+                  fs::copy_options::overwrite_existing);
+    { std::ofstream(dir + "/broken.safetensors") << "no"; }  // left out with a note
+    serve::EngineConfig ec;
+    ec.upscalers_dir = dir;
+    TestServer s(ec);
+
+    JsonValue list = call(s.port, "GET", "/sdapi/v1/upscalers").json();
+    REQUIRE(list.items.size() == 5);
+    const char* names[] = {"None", "Lanczos", "Nearest", "compact_x4", "x2plus"};
+    for (int i = 0; i < 5; i++) {
+        CHECK(member(list.items[i], "name").text == names[i]);
+        CHECK(member(list.items[i], "model_name").kind == JsonValue::Null);
+        CHECK(member(list.items[i], "model_url").kind == JsonValue::Null);
+        CHECK(member(list.items[i], "model_path").kind == (i < 3 ? JsonValue::Null : JsonValue::String));
+    }
+    CHECK(member(list.items[3], "scale").text == "4");
+    CHECK(member(list.items[4], "scale").text == "2");
+    JsonValue modes = call(s.port, "GET", "/sdapi/v1/latent-upscale-modes").json();
+    REQUIRE(modes.items.size() == 4);
+    CHECK(member(modes.items[0], "name").text == "Latent");
+    CHECK(member(modes.items[3], "name").text == "Latent (nearest-exact)");
+
+    Image src;
+    src.width = 40;
+    src.height = 24;
+    src.channels = 3;
+    for (int y = 0; y < src.height; y++)
+        for (int x = 0; x < src.width; x++)
+            for (int c = 0; c < 3; c++) src.pixels.push_back((uint8_t)((x * 11 + y * 7 + c * 50) % 256));
+    const std::vector<uint8_t> src_png = encode_png(src, {{"parameters", "a cat\nSteps: 2, Seed: 1, Size: 40x24"}});
+    const std::string src64 = http::base64_encode(src_png.data(), src_png.size());
+    auto extras = [&](const std::string& fields, std::vector<std::pair<std::string, std::string>>* text = nullptr,
+                      std::string* html = nullptr) {
+        Reply r = call(s.port, "POST", "/sdapi/v1/extra-single-image", "{\"image\":\"" + src64 + "\"," + fields + "}");
+        REQUIRE(r.status == 200);
+        JsonValue j = r.json();
+        REQUIRE(j.keys.size() == 2);
+        CHECK(j.keys[0] == "html_info");
+        std::vector<uint8_t> png;
+        REQUIRE(http::base64_decode(member(j, "image").text, &png));
+        if (text) *text = read_png_text(png);
+        if (html) *html = member(j, "html_info").text;
+        const std::string path = cache_dir().dir + "/extras.png";
+        write_file_atomic(path, png);
+        return read_image_rgb(path);
+    };
+    // Lanczos by 2: one PIL resize to 80x48 (already a multiple of 8); the input's parameters kept.
+    std::vector<std::pair<std::string, std::string>> text;
+    std::string html;
+    Image lanczos = extras("\"upscaler_1\":\"Lanczos\",\"upscaling_resize\":2", &text, &html);
+    CHECK(lanczos.pixels == pil_resize(src, 80, 48, PilFilter::lanczos).pixels);
+    CHECK(html == "<p>Postprocess upscale by: 2.0, Postprocess upscaler: Lanczos</p>");
+    REQUIRE(text.size() == 2);
+    CHECK(text[0].first == "parameters");
+    CHECK(text[1] == std::pair<std::string, std::string>{"postprocessing", "Postprocess upscale by: 2.0, Postprocess upscaler: Lanczos"});
+    // Nearest by 1.5: int(40·1.5) = 60 wide, then Lanczos to the multiple of 8 below (56x32).
+    Image nearest = extras("\"upscaler_1\":\"Nearest\",\"upscaling_resize\":1.5");
+    CHECK(nearest.pixels == pil_resize(pil_resize(src, 60, 36, PilFilter::nearest), 56, 32, PilFilter::lanczos).pixels);
+    // "Scale to" 100x60 with the crop: by max(2.5, 2.5), 96x56, pasted centred on black.
+    Image to = extras("\"resize_mode\":1,\"upscaling_resize_w\":100,\"upscaling_resize_h\":60,\"upscaler_1\":\"Nearest\"",
+                      nullptr, &html);
+    CHECK(html == "<p>Postprocess upscale to: 100x60, Postprocess crop to: 100x60, Postprocess upscaler: Nearest</p>");
+    REQUIRE(to.width == 100);
+    REQUIRE(to.height == 60);
+    CHECK(to.pixels[0] == 0);  // the black border: (100 − 96) / 2 = 2 columns, (60 − 56) / 2 = 2 rows
+    // A second upscaler blended at 0.3: Image.blend's truncation of in1 + 0.3·(in2 − in1).
+    Image blend = extras("\"upscaler_1\":\"Lanczos\",\"upscaler_2\":\"Nearest\",\"extras_upscaler_2_visibility\":0.3,"
+                         "\"upscaling_resize\":2", nullptr, &html);
+    CHECK(html == "<p>Postprocess upscale by: 2.0, Postprocess upscaler: Lanczos, Postprocess upscaler 2: Nearest</p>");
+    const Image near2 = pil_resize(src, 80, 48, PilFilter::nearest);
+    int off = 0;
+    for (size_t i = 0; i < blend.pixels.size(); i++)
+        off += blend.pixels[i] != (uint8_t)((float)lanczos.pixels[i] + 0.3f * (float)(near2.pixels[i] - lanczos.pixels[i]));
+    CHECK(off == 0);
+    // A model: the image `sd upscale` makes.
+    Image model = extras("\"upscaler_1\":\"compact_x4\",\"upscaling_resize\":4", nullptr, &html);
+    CHECK(html == "<p>Postprocess upscale by: 4.0, Postprocess upscaler: compact_x4</p>");
+    const std::string in_path = cache_dir().dir + "/extras_in.png", cli = cache_dir().dir + "/extras_cli.png";
+    write_file_atomic(in_path, src_png);
+    Child c = start_sd({"upscale", "-m", dir + "/compact_x4.safetensors", "-i", in_path, "-o", cli, "--scale", "4",
+                        "--precision", "fp32"});
+    REQUIRE(wait_exit(c, 60) == 0);
+    const Image want = read_image_rgb(cli);
+    REQUIRE(model.pixels.size() == want.pixels.size());
+    int diff = 0;
+    for (size_t i = 0; i < model.pixels.size(); i++) diff = std::max(diff, std::abs(model.pixels[i] - want.pixels[i]));
+    CHECK(diff <= 2);  // equal bits in the same build; see the embeddings case for the margin
+    // "None": the image as it came, an empty postprocessing text.
+    Image none = extras("\"upscaler_1\":\"None\"", &text, &html);
+    CHECK(none.pixels == src.pixels);
+    CHECK(html == "<p></p>");
+
+    // The batch route: every image, in order.
+    Reply b = call(s.port, "POST", "/sdapi/v1/extra-batch-images",
+                   "{\"imageList\":[{\"data\":\"" + src64 + "\",\"name\":\"a.png\"},{\"data\":\"data:image/png;base64," +
+                   src64 + "\",\"name\":\"b.png\"}],\"upscaler_1\":\"Lanczos\"}");
+    REQUIRE(b.status == 200);
+    CHECK(member(b.json(), "images").items.size() == 2);
+    CHECK(member(b.json(), "html_info").text == "<p>Postprocess upscale by: 2.0, Postprocess upscaler: Lanczos</p>");
+
+    auto refusal = [&](const std::string& path, const std::string& body) {
+        Reply e = call(s.port, "POST", path, body);
+        CHECK(e.status == 422);
+        JsonValue d = member(e.json(), "detail");
+        REQUIRE(d.items.size() >= 1);
+        return member(d.items[0], "loc").items.back().text + ": " + member(d.items[0], "msg").text;
+    };
+    const std::string single = "/sdapi/v1/extra-single-image", with = "{\"image\":\"" + src64 + "\",";
+    CHECK(refusal(single, with + "\"gfpgan_visibility\":0.5}") ==
+          "gfpgan_visibility: GFPGAN face restoration is not available on this server");
+    CHECK(refusal(single, with + "\"codeformer_visibility\":1}").find("codeformer_visibility: ") == 0);
+    CHECK(refusal(single, with + "\"upscaler_1\":\"ESRGAN_4x\"}") ==
+          "upscaler_1: could not find upscaler named ESRGAN_4x (there are: None, Lanczos, Nearest, compact_x4, x2plus)");
+    CHECK(refusal(single, with + "\"upscaling_resize\":0}") == "upscaling_resize: ensure this value is greater than 0");
+    CHECK(refusal(single, with + "\"upscaling_resize\":17}") == "upscaling_resize: upscaling_resize must be at most 16 on this server");
+    CHECK(refusal(single, with + "\"resize_mode\":2}") == "resize_mode: unexpected value; permitted: 0, 1");
+    CHECK(refusal(single, with + "\"extras_upscaler_2_visibility\":1.5}") ==
+          "extras_upscaler_2_visibility: ensure this value is less than or equal to 1");
+    CHECK(refusal(single, with + "\"upscaler_1\":\"Lanczos\",\"resize_mode\":1,\"upscaling_resize_w\":16384,"
+                                 "\"upscaling_resize_h\":16384}").find("upscaling_resize_w: upscaling image (40x24) would make a 16384x16384 image") == 0);
+    CHECK(refusal(single, "{\"upscaler_1\":\"Lanczos\"}") == "image: image not selected");
+    CHECK(refusal(single, "{\"image\":\"aGVsbG8=\"}").find("image: image is not an image") == 0);
+    CHECK(refusal("/sdapi/v1/extra-batch-images", "{\"imageList\":[{\"data\":\"" + src64 + "\"}]}") == "name: field required");
+    CHECK(call(s.port, "GET", single).status == 405);
 }

@@ -84,7 +84,7 @@ inline int fuzz_one_http(const uint8_t* data, size_t size) {
 // ---- api: the bytes as a request body for txt2img, options and png-info, and as an infotext -------------------
 // Promises: the 422 detail is valid JSON whose every loc starts with "body"; an accepted txt2img request is
 // inside the limits (steps, sizes multiple of 64, pixels, images per request, CFG, seed) with valid "parameters"
-// JSON; accepted options are in range; the infotext parser and the Latin-1 repair always give valid JSON / UTF-8.
+// JSON; accepted extras requests are in range; accepted options are in range; the infotext parser and the Latin-1 repair always give valid JSON / UTF-8.
 // Verdict: the txt2img reading's.
 inline int fuzz_one_api(const uint8_t* data, size_t size) {
     const std::string body((const char*)data, size);
@@ -127,6 +127,22 @@ inline int fuzz_one_api(const uint8_t* data, size_t size) {
         JsonValue params;
         expect(valid_json(im.parameters_json, &params) && params.kind == JsonValue::Object,
                "img2img: parameters is not a JSON object");
+    }
+    for (const bool batch : {false, true}) {  // extra-single-image, extra-batch-images
+        serve::ExtrasRequest x;
+        errors.clear();
+        const bool ok_x = serve::parse_extras(body, batch, lim, &x, &errors);
+        expect(ok_x == errors.empty(), "extras: the verdict disagrees with the error list");
+        expect(valid_json(serve::detail_json(errors), &detail), "extras: the 422 detail is not valid JSON");
+        if (ok_x) {
+            expect(!x.images.empty() || batch, "extras: accepted without an image");
+            expect((int64_t)x.images.size() <= lim.max_images, "extras: too many images accepted");
+            expect(x.upscaling_resize > 0 && x.upscaling_resize <= 16, "extras: upscaling_resize out of range");
+            expect(x.upscaling_resize_w >= 1 && x.upscaling_resize_w <= 16384 && x.upscaling_resize_h >= 1 &&
+                       x.upscaling_resize_h <= 16384, "extras: a target size out of range accepted");
+            expect(x.upscaler_2_visibility >= 0 && x.upscaler_2_visibility <= 1, "extras: a visibility out of range");
+            expect(x.resize_mode == 0 || x.resize_mode == 1, "extras: resize_mode out of range");
+        }
     }
     serve::OptionsUpdate u;
     errors.clear();
