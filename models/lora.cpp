@@ -6,7 +6,7 @@
 #include <set>
 #include <stdexcept>
 
-#include "app/sha256.h"
+#include "sha256.h"
 #include "kernels/kernels.h"
 
 namespace sd {

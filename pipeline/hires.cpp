@@ -187,12 +187,4 @@ Image generate_hires(Model& m, const GenerateParams& p, const HiresParams& hp, A
     return out;
 }
 
-void add_hires_infotext(const HiresParams& hp, InfoText& info) {
-    info.denoising_strength = python_float_repr(hp.strength);
-    if (hp.width == 0 && hp.height == 0) info.extra.push_back({"Hires upscale", python_float_repr(hp.scale)});
-    else info.extra.push_back({"Hires resize", std::to_string(hp.width) + "x" + std::to_string(hp.height)});
-    if (hp.steps > 0) info.extra.push_back({"Hires steps", std::to_string(hp.steps)});
-    info.extra.push_back({"Hires upscaler", hires_upscaler_label(hp.upscaler)});
-}
-
 }  // namespace sd

@@ -4,12 +4,12 @@
 // model via pipeline/upscale.h) re-encoded —, then an img2img second pass there with its own strength and step
 // count (the img2img_fix_steps rule: exactly hires_steps steps run), seeded like the first.
 // Left out: a second checkpoint, sampler, schedule or prompt for the second pass.
+// Its infotext fields: add_hires_infotext (app/generation_infotext.h).
 #pragma once
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "app/infotext.h"
 #include "pipeline/img2img.h"
 
 namespace sd {
@@ -61,9 +61,5 @@ Tensor hires_latent(Model& m, const GenerateParams& p, const HiresParams& hp, Ar
 Image generate_hires(Model& m, const GenerateParams& p, const HiresParams& hp, Arena& arena,
                      HiresTimes* times = nullptr, const StepCallback& on_step = {},
                      const std::atomic<bool>* cancel = nullptr);
-
-// The webui's infotext fields of a hires run: "Denoising strength" in its place, then "Hires upscale" or
-// "Hires resize", "Hires steps" (when asked for) and "Hires upscaler", in the order its init() adds them.
-void add_hires_infotext(const HiresParams& hp, InfoText& info);
 
 }  // namespace sd

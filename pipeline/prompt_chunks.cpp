@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "app/sha256.h"
+#include "sha256.h"
 #include "pipeline/conditioning.h"
 #include "safetensors.h"
 #include "tokenizer/clip_tokenizer.h"

@@ -1,7 +1,6 @@
 // txt2img.cpp — the text-to-image pipeline: conditioning, the CFG denoiser, sampling, decoding.
 #include "pipeline/txt2img.h"
 
-#include <sys/stat.h>
 #include <time.h>
 
 #include <chrono>
@@ -10,7 +9,6 @@
 #include <cstring>
 #include <fstream>
 
-#include "app/npy.h"
 #include "pipeline/img2img.h"
 #include "json.h"
 #include "models/cost.h"
@@ -42,10 +40,6 @@ Tensor pad_to_chunks(const Tensor& c, int64_t T, const Tensor& pad) {
     std::memcpy(out.f32(), c.f32(), have * C * sizeof(float));
     for (int64_t t = have; t < T; t += 77) std::memcpy(out.f32() + t * C, pad.f32(), 77 * C * sizeof(float));
     return out;
-}
-
-void dump(const std::string& dir, const std::string& name, const std::vector<float>& x, int64_t h, int64_t w) {
-    write_npy(dir + "/" + name + ".npy", x.data(), {1, 4, h, w});
 }
 
 std::string step_name(int k) {
@@ -467,10 +461,7 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
         throw std::runtime_error("img2img: the init latent does not match the output size");
     ImageRng rng(p.rng, {p.seed});
     std::vector<float> x = rng.randn(n);
-    if (!p.dump_latents.empty()) {
-        mkdir(p.dump_latents.c_str(), 0755);
-        dump(p.dump_latents, "noise", x, h, w);
-    }
+    if (p.on_latent) p.on_latent("noise", x, h, w);
     if (p.start) {
         for (int64_t i = 0; i < n; i++) x[i] = i2r.x0_scale * p.start->latent[i] + x[i] * i2r.noise_scale;
         if (!p.start->keep.empty()) denoise = blend_denoiser(denoise, *p.start, sampler_is_timestep(p.sampler));
@@ -485,10 +476,11 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     int done = 0;
     double preview_s = 0;
     SamplerCallback cb = [&](int step, int steps, float, const std::vector<float>& xs, const std::vector<float>& d) {
-        if (!p.dump_latents.empty()) dump(p.dump_latents, step_name(step), xs, h, w);
-        if (!p.preview.empty()) {
+        if (p.on_latent) p.on_latent(step_name(step), xs, h, w);
+        if (p.on_preview) {
             double s0 = now();
-            write_preview(m, p.preview, d, h, w, arena);
+            const Image im = preview_image(m, d, h, w, arena);
+            if (!im.pixels.empty()) p.on_preview(im);
             preview_s += now() - s0;
         }
         done = step + 1;
@@ -503,7 +495,7 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     if (p.start) sample_img2img(p.sampler, denoise, x, i2r, rng, cb, opt);
     else sample(p.sampler, denoise, x, run, rng, cb, opt);
     if (p.start && !p.start->keep.empty()) blend_latent(x, *p.start);
-    if (!p.dump_latents.empty()) dump(p.dump_latents, step_name(done), x, h, w);
+    if (p.on_latent) p.on_latent(step_name(done), x, h, w);
     double t2 = now(), c2 = process_cpu_seconds();
     if (times) {
         times->text = t1 - t0; times->sampling = t2 - t1; times->preview = preview_s;
@@ -516,9 +508,8 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     return latent;
 }
 
-void write_preview(Model& m, const std::string& path, const std::vector<float>& latent, int64_t h, int64_t w,
-                   Arena& arena) {
-    if (first_non_finite(latent.data(), (int64_t)latent.size()) >= 0) return;  // the sampler will say why
+Image preview_image(Model& m, const std::vector<float>& latent, int64_t h, int64_t w, Arena& arena) {
+    if (first_non_finite(latent.data(), (int64_t)latent.size()) >= 0) return Image();  // the sampler will say why
     if (!m.taesd) m.taesd = std::make_unique<Taesd>(load_taesd_decoder("", m.sdxl()));
     Arena::Mark mk = arena.mark();
     Tensor z = arena.alloc({1, 4, h, w});
@@ -534,7 +525,7 @@ void write_preview(Model& m, const std::string& path, const std::vector<float>& 
             out.pixels[i * 3 + c] = (uint8_t)((v < 0 ? 0 : v > 1 ? 1 : v) * 255.0f);
         }
     arena.release(mk);
-    write_file_atomic(path, encode_png(out, {}));  // a viewer never sees half a file
+    return out;
 }
 
 bool vae_tile_decode(int vae_tiling, int64_t width, int64_t height, int64_t auto_above) {

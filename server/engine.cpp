@@ -9,13 +9,13 @@
 #include <ctime>
 #include <filesystem>
 
-#include "app/checkpoint.h"
+#include "models/checkpoint.h"
 #include "app/image_io.h"
 #include "app/infotext.h"
 #include "app/memory.h"
-#include "app/sha256.h"
+#include "app/model_hash.h"
 #include "models/taesd.h"
-#include "pipeline/generation_infotext.h"
+#include "app/generation_infotext.h"
 #include "pipeline/loras.h"
 
 namespace sd::serve {

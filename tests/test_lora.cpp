@@ -213,7 +213,7 @@ TEST_CASE("lora: refusals name the file, the layer and the problem") {
 }
 
 #include "app/infotext.h"
-#include "pipeline/generation_infotext.h"
+#include "app/generation_infotext.h"
 
 TEST_CASE("lora: the infotext keeps the tags in the prompt and carries Lora hashes as the webui writes them") {
     GenerateParams p;

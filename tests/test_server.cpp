@@ -1094,7 +1094,7 @@ TEST_CASE("sd serve: SIGTERM during a job answers it, refuses new work and exits
 
 #include <fstream>
 
-#include "app/sha256.h"
+#include "app/model_hash.h"
 #include "safetensors.h"
 
 namespace {
@@ -1471,7 +1471,7 @@ TEST_CASE("server: /sdapi/v1/img2img with a mask inpaints as sd --mask does; bad
 
 // ---- upscalers and the Extras tab --------------------------------------------------------------------------------
 
-#include "app/resample.h"
+#include "pipeline/resample.h"
 
 // The webui's /upscalers (shared.sd_upscalers: the built-ins, then the upscaler folder's models) and
 // /latent-upscale-modes, and its Extras upscale (postprocessing_upscale.py through run_extras): Lanczos, Nearest and
