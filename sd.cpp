@@ -53,12 +53,6 @@ double now() {
     return duration<double>(steady_clock::now().time_since_epoch()).count();
 }
 
-double peak_rss_gb() {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss / (1024.0 * 1024.0);  // ru_maxrss is in KiB on Linux
-}
-
 std::string stem(const std::string& path) {
     size_t s = path.rfind('/');
     std::string name = s == std::string::npos ? path : path.substr(s + 1);

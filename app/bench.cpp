@@ -2,9 +2,6 @@
 // quoted against a peak measured in the same process with the same thread count.
 #include "app/bench.h"
 
-#include <sys/resource.h>
-#include <time.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -12,6 +9,7 @@
 #include <functional>
 #include <vector>
 
+#include "app/memory.h"
 #include "kernels/kernels.h"
 #include "models/ops.h"
 #include "pipeline/txt2img.h"
@@ -23,12 +21,6 @@ namespace {
 double now() {
     using namespace std::chrono;
     return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-
-double process_cpu_seconds() {
-    timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 // Median wall and CPU seconds of `runs` calls. CPU time (all threads) is what a shared, loaded machine does
@@ -45,12 +37,6 @@ Timing median_time(int runs, const std::function<void()>& fn) {
     std::sort(w.begin(), w.end());
     std::sort(c.begin(), c.end());
     return {w[w.size() / 2], c[c.size() / 2]};
-}
-
-double peak_rss_gb() {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss / (1024.0 * 1024.0);
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "models/ops.h"
+
 namespace sd {
 
 // ---- encoding -------------------------------------------------------------------------------------------------------
@@ -59,7 +61,7 @@ std::vector<Tensor> encode_texts(const TextEncoder& enc, const std::vector<std::
                 const int64_t len = std::min<int64_t>(T - offset - 1, e->vectors);
                 for (int64_t k = 0; k < len; k++) rows[offset + 1 + k] = e->data.data() + k * C;
             }
-            Arena::Mark mk = arena.mark();
+            ArenaScope scratch(arena);  // the encoder's activations, given back after each chunk
             float* pooled_out = i == 0 && !pooled_distinct.empty() ? pooled_distinct[d].f32() : nullptr;
             Tensor z = enc.encode(ch.tokens, rows.data(), arena, pooled_out);  // (77, C)
             float* dst = out_distinct[d].f32() + i * T * C;
@@ -77,7 +79,6 @@ std::vector<Tensor> encode_texts(const TextEncoder& enc, const std::vector<std::
                 sum[g] += s * count[d];
                 weighted_sum[g] += ws * count[d];
             }
-            arena.release(mk);
         }
         for (size_t g = 0; g < G; g++) {
             const double n = (double)texts.size() * T * (groups[g].second - groups[g].first);

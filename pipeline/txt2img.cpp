@@ -12,6 +12,7 @@
 #include "pipeline/img2img.h"
 #include "json.h"
 #include "models/cost.h"
+#include "models/ops.h"
 #include "pipeline/loras.h"
 #include "pipeline/sdxl.h"
 #include "tokenizer/clip_tokenizer.h"
@@ -270,7 +271,7 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
                const std::vector<float>& x, float sigma, std::vector<float>& out, const DenoiseExtras& extras) {
         if (cancel && cancel->load()) throw Cancelled();
         const int step = (*calls)++;
-        Arena::Mark mk = arena.mark();
+        ArenaScope scratch(arena);  // this call's activations
         const float c_in = (float)(1.0 / std::sqrt((double)sigma * sigma + 1.0));
         // UniPC names its (fractional) timestep itself, as the webui's CFGDenoiserTimesteps passes it to the UNet
         const bool given_t = extras.timestep >= 0;
@@ -296,7 +297,7 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
         };
         auto run = [&](const Tensor& context, int64_t first_row) {
             const int64_t B = context.shape[0];
-            Arena::Mark rm = arena.mark();
+            ArenaScope batch(arena);
             // the UNet's input: x · c_in, then (inpainting models) the image conditioning, unscaled (ldm's c_concat)
             Tensor xin = arena.alloc({B, 4 + nc / (h * w), h, w});
             for (int64_t b = 0; b < B; b++) {
@@ -312,7 +313,6 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
                                          " (evaluation " + std::to_string(step + 1) +
                                          "); the checkpoint's weights may be broken");
             std::memcpy(eps.data() + first_row * n, e.f32(), B * n * sizeof(float));
-            arena.release(rm);
         };
         if (u && u->dim(1) == T) {  // one batch: parts, then the uncond
             Tensor both = Tensor::zeros({P + 1, T, C});
@@ -351,7 +351,6 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
             // CFG++ reads the unconditional prediction (without an uncond pass, at CFG 1: the conditional one)
             if (extras.uncond) (*extras.uncond)[i] = (float)denoised(i, e_u ? e_u[i] : eps[i]);
         }
-        arena.release(mk);
     };
 }
 
@@ -380,7 +379,7 @@ Denoiser make_cfg_denoiser(Model& m, const Tensor& context, double cfg_scale, co
     return [&m, context, cfg_scale, table, h, w, &arena, cancel, B, n, evals, lcm, v](
                const std::vector<float>& x, float sigma, std::vector<float>& out) {
         if (cancel && cancel->load()) throw Cancelled();
-        Arena::Mark mk = arena.mark();
+        ArenaScope scratch(arena);  // this call's activations
         // k-diffusion's CompVisDenoiser: c_in = 1/sqrt(sigma^2 + 1), t = sigma_to_t(sigma), D = x - sigma * eps;
         // CompVisVDenoiser: the same c_in and t, D = c_skip * x + c_out * v (pipeline/prediction.h).
         const float c_in = (float)(1.0 / std::sqrt((double)sigma * sigma + 1.0));
@@ -408,7 +407,6 @@ Denoiser make_cfg_denoiser(Model& m, const Tensor& context, double cfg_scale, co
             double d = v ? denoised_from_output(Prediction::v, x[i], e, sigma) : x[i] - (double)sigma * e;
             out[i] = (float)(c_out * d + c_skip * x[i]);
         }
-        arena.release(mk);
     };
 }
 
@@ -511,7 +509,7 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
 Image preview_image(Model& m, const std::vector<float>& latent, int64_t h, int64_t w, Arena& arena) {
     if (first_non_finite(latent.data(), (int64_t)latent.size()) >= 0) return Image();  // the sampler will say why
     if (!m.taesd) m.taesd = std::make_unique<Taesd>(load_taesd_decoder("", m.sdxl()));
-    Arena::Mark mk = arena.mark();
+    ArenaScope scratch(arena);
     Tensor z = arena.alloc({1, 4, h, w});
     std::memcpy(z.f32(), latent.data(), latent.size() * sizeof(float));
     Tensor img = taesd_decode(*m.taesd, z, arena);  // (1, 3, 8h, 8w) in [0, 1]
@@ -524,7 +522,6 @@ Image preview_image(Model& m, const std::vector<float>& latent, int64_t h, int64
             float v = img.f32()[c * HW + i];
             out.pixels[i * 3 + c] = (uint8_t)((v < 0 ? 0 : v > 1 ? 1 : v) * 255.0f);
         }
-    arena.release(mk);
     return out;
 }
 
@@ -537,8 +534,8 @@ int64_t vae_auto_tile_pixels(const Model& m) { return m.sdxl() ? 768 * 768 : 102
 Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, int vae_tiling) {
     if (first_non_finite(latent.f32(), latent.numel()) >= 0)
         throw std::runtime_error("the latent to decode contains NaN/Inf; no image was written");
-    Arena::Mark mk = arena.mark();
-    if (mk.block == 0 && mk.used == 0) arena.clear();  // the UNet's blocks go back before the decoder grows its own
+    ArenaScope scratch(arena);
+    if (scratch.start().block == 0 && scratch.start().used == 0) arena.clear();  // the UNet's blocks go back before the decoder grows its own
     Tensor img;  // (1, 3, H, W)
     if (taesd) {
         if (!m.taesd) m.taesd = std::make_unique<Taesd>(load_taesd_decoder("", m.sdxl()));
@@ -561,7 +558,6 @@ Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, in
             v = v < 0 ? 0 : v > 1 ? 1 : v;
             out.pixels[i * 3 + c] = (uint8_t)(v * 255.0f);  // truncation, as the webui's astype(uint8)
         }
-    arena.release(mk);
     return out;
 }
 
