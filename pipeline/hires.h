@@ -32,7 +32,32 @@ struct HiresTarget {
     int width() const { return upscale_w - 8 * truncate_x; }   // the second pass's (and the image's) size
     int height() const { return upscale_h - 8 * truncate_y; }
 };
-HiresTarget hires_target(int width, int height, const HiresParams& hp);
+// Inline: the server checks a request's size with it before any work, without the pipeline linked in (fuzzers).
+inline HiresTarget hires_target(int width, int height, const HiresParams& hp) {
+    HiresTarget t;
+    if (hp.width == 0 && hp.height == 0) {
+        t.upscale_w = (int)(width * hp.scale);
+        t.upscale_h = (int)(height * hp.scale);
+    } else if (hp.height == 0) {
+        t.upscale_w = hp.width;
+        t.upscale_h = hp.width * height / width;
+    } else if (hp.width == 0) {
+        t.upscale_w = hp.height * width / height;
+        t.upscale_h = hp.height;
+    } else {
+        const double src_ratio = (double)width / height, dst_ratio = (double)hp.width / hp.height;
+        if (src_ratio < dst_ratio) {
+            t.upscale_w = hp.width;
+            t.upscale_h = hp.width * height / width;
+        } else {
+            t.upscale_w = hp.height * width / height;
+            t.upscale_h = hp.height;
+        }
+        t.truncate_x = (t.upscale_w - hp.width) / 8;  // both >= 0 here: Python's // is C's /
+        t.truncate_y = (t.upscale_h - hp.height) / 8;
+    }
+    return t;
+}
 
 // The webui's name of the upscaler ("Latent", "Latent (antialiased)", "Latent (bicubic)", "Lanczos", "Nearest",
 // or a model file's stem,
