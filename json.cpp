@@ -56,10 +56,10 @@ struct Parser {
         switch (*p) {
         case '{': object(v, depth + 1); break;
         case '[': array(v, depth + 1); break;
-        case '"': v.kind = JsonValue::String; v.text = string(); break;
-        case 't': literal("true", 4); v.kind = JsonValue::Bool; v.boolean = true; break;
-        case 'f': literal("false", 5); v.kind = JsonValue::Bool; v.boolean = false; break;
-        case 'n': literal("null", 4); v.kind = JsonValue::Null; break;
+        case '"': v.kind = JsonKind::string; v.text = string(); break;
+        case 't': literal("true", 4); v.kind = JsonKind::boolean; v.boolean = true; break;
+        case 'f': literal("false", 5); v.kind = JsonKind::boolean; v.boolean = false; break;
+        case 'n': literal("null", 4); v.kind = JsonKind::null; break;
         default:
             if (*p == '-' || (*p >= '0' && *p <= '9')) number(v);
             else fail("unexpected " + here() + ", expected a value");
@@ -73,7 +73,7 @@ struct Parser {
 
     void object(JsonValue& v, int depth) {
         enter(depth);
-        v.kind = JsonValue::Object;
+        v.kind = JsonKind::object;
         p++;  // '{'
         skip_ws();
         if (p < end && *p == '}') { p++; return; }
@@ -98,7 +98,7 @@ struct Parser {
 
     void array(JsonValue& v, int depth) {
         enter(depth);
-        v.kind = JsonValue::Array;
+        v.kind = JsonKind::array;
         p++;  // '['
         skip_ws();
         if (p < end && *p == ']') { p++; return; }
@@ -135,7 +135,7 @@ struct Parser {
             if (p < end && (*p == '+' || *p == '-')) p++;
             if (!digits()) fail("expected a digit in the exponent of number");
         }
-        v.kind = JsonValue::Number;
+        v.kind = JsonKind::number;
         v.text.assign(start, p);
         // from_chars is locale-independent (strtod would read "1.5" wrongly under a ',' locale).
         // Out of range: ±inf or 0 is fine for our uses; exact integers go through as_uint64.
@@ -287,14 +287,14 @@ struct Parser {
 }  // namespace
 
 const JsonValue* JsonValue::get(const std::string& key) const {
-    if (kind != Object) return nullptr;
+    if (kind != JsonKind::object) return nullptr;
     for (size_t i = 0; i < keys.size(); i++)
         if (keys[i] == key) return &items[i];
     return nullptr;
 }
 
 bool JsonValue::as_uint64(uint64_t* out) const {
-    if (kind != Number || text.empty()) return false;
+    if (kind != JsonKind::number || text.empty()) return false;
     uint64_t v = 0;
     for (char c : text) {
         if (c < '0' || c > '9') return false;  // sign, fraction or exponent
@@ -306,14 +306,14 @@ bool JsonValue::as_uint64(uint64_t* out) const {
     return true;
 }
 
-const char* JsonValue::kind_name(Kind k) {
+const char* JsonValue::kind_name(JsonKind k) {
     switch (k) {
-    case Null: return "null";
-    case Bool: return "boolean";
-    case Number: return "number";
-    case String: return "string";
-    case Array: return "array";
-    case Object: return "object";
+    case JsonKind::null: return "null";
+    case JsonKind::boolean: return "boolean";
+    case JsonKind::number: return "number";
+    case JsonKind::string: return "string";
+    case JsonKind::array: return "array";
+    case JsonKind::object: return "object";
     }
     return "?";
 }
@@ -407,16 +407,16 @@ JsonWriter& JsonWriter::raw(const std::string& json) { before_value(); out_ += j
 
 std::string write_json(const JsonValue& v) {
     switch (v.kind) {
-    case JsonValue::Null: return "null";
-    case JsonValue::Bool: return v.boolean ? "true" : "false";
-    case JsonValue::Number: return v.text;
-    case JsonValue::String: return json_quote(v.text);
-    case JsonValue::Array: {
+    case JsonKind::null: return "null";
+    case JsonKind::boolean: return v.boolean ? "true" : "false";
+    case JsonKind::number: return v.text;
+    case JsonKind::string: return json_quote(v.text);
+    case JsonKind::array: {
         std::string s = "[";
         for (size_t i = 0; i < v.items.size(); i++) s += (i ? "," : "") + write_json(v.items[i]);
         return s + "]";
     }
-    case JsonValue::Object: {
+    case JsonKind::object: {
         std::string s = "{";
         for (size_t i = 0; i < v.items.size(); i++)
             s += (i ? "," : "") + json_quote(v.keys[i]) + ":" + write_json(v.items[i]);

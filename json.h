@@ -15,9 +15,10 @@
 
 namespace sd {
 
+enum class JsonKind : uint8_t { null, boolean, number, string, array, object };
+
 struct JsonValue {
-    enum Kind : uint8_t { Null, Bool, Number, String, Array, Object };
-    Kind kind = Null;
+    JsonKind kind = JsonKind::null;
     bool boolean = false;
     double number = 0;              // Number: the value as the nearest double
     std::string text;               // String: decoded UTF-8 (may hold NUL from \u0000); Number: the literal
@@ -30,7 +31,7 @@ struct JsonValue {
     // True and *out set when this is a Number written as a plain non-negative integer (no sign, fraction
     // or exponent) that fits in 64 bits; the conversion is exact, unlike `number`.
     bool as_uint64(uint64_t* out) const;
-    static const char* kind_name(Kind k);  // "null", "boolean", "number", "string", "array", "object"
+    static const char* kind_name(JsonKind k);  // "null", "boolean", "number", "string", "array", "object"
 };
 
 // Bounds on what a hostile text can make the parser do. max_depth keeps the recursion off the end of the

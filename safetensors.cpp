@@ -109,16 +109,16 @@ void SafeTensors::Impl::validate() {
     } catch (const std::runtime_error& e) {
         fail(std::string("header ") + e.what() + " (the header starts at byte 8)");
     }
-    if (root.kind != JsonValue::Object)
+    if (root.kind != JsonKind::object)
         fail(std::string("header is a JSON ") + JsonValue::kind_name(root.kind) + ", expected an object");
 
     for (size_t i = 0; i < root.keys.size(); i++) {
         const std::string& name = root.keys[i];
         const JsonValue& v = root.items[i];
         if (name == "__metadata__") {
-            if (v.kind != JsonValue::Object) fail("__metadata__ is not an object of strings");
+            if (v.kind != JsonKind::object) fail("__metadata__ is not an object of strings");
             for (size_t j = 0; j < v.keys.size(); j++) {
-                if (v.items[j].kind != JsonValue::String)
+                if (v.items[j].kind != JsonKind::string)
                     fail("__metadata__ value for " + json_quote(v.keys[j]) + " is a " +
                          JsonValue::kind_name(v.items[j].kind) + ", expected a string");
                 metadata[v.keys[j]] = v.items[j].text;
@@ -148,14 +148,14 @@ void SafeTensors::Impl::validate() {
 
 void SafeTensors::Impl::parse_tensor(const std::string& name, const JsonValue& v) {
     if (name.find('\0') != std::string::npos) fail_tensor(name, "name contains a NUL byte");
-    if (v.kind != JsonValue::Object)
+    if (v.kind != JsonKind::object)
         fail_tensor(name, std::string("entry is a JSON ") + JsonValue::kind_name(v.kind) + ", expected an object");
     const JsonValue* dtype = v.get("dtype");
     const JsonValue* shape = v.get("shape");
     const JsonValue* offsets = v.get("data_offsets");
-    if (!dtype || dtype->kind != JsonValue::String) fail_tensor(name, "missing or non-string \"dtype\"");
-    if (!shape || shape->kind != JsonValue::Array) fail_tensor(name, "missing or non-array \"shape\"");
-    if (!offsets || offsets->kind != JsonValue::Array || offsets->items.size() != 2)
+    if (!dtype || dtype->kind != JsonKind::string) fail_tensor(name, "missing or non-string \"dtype\"");
+    if (!shape || shape->kind != JsonKind::array) fail_tensor(name, "missing or non-array \"shape\"");
+    if (!offsets || offsets->kind != JsonKind::array || offsets->items.size() != 2)
         fail_tensor(name, "\"data_offsets\" must be an array of two integers [begin, end]");
 
     TensorInfo t;
@@ -168,7 +168,7 @@ void SafeTensors::Impl::parse_tensor(const std::string& name, const JsonValue& v
     for (const JsonValue& d : shape->items) {
         uint64_t n;
         if (!d.as_uint64(&n) || n > (uint64_t)INT64_MAX)
-            fail_tensor(name, "shape entry " + (d.kind == JsonValue::Number ? d.text : JsonValue::kind_name(d.kind)) +
+            fail_tensor(name, "shape entry " + (d.kind == JsonKind::number ? d.text : JsonValue::kind_name(d.kind)) +
                                   " is not a non-negative 64-bit integer");
         t.shape.push_back((int64_t)n);
         if (mul_overflows(total_bits, n, &total_bits))
@@ -181,7 +181,7 @@ void SafeTensors::Impl::parse_tensor(const std::string& name, const JsonValue& v
         const JsonValue& o = offsets->items[k];
         uint64_t& dst = k ? t.end : t.begin;
         if (!o.as_uint64(&dst))
-            fail_tensor(name, "data offset " + (o.kind == JsonValue::Number ? o.text : JsonValue::kind_name(o.kind)) +
+            fail_tensor(name, "data offset " + (o.kind == JsonKind::number ? o.text : JsonValue::kind_name(o.kind)) +
                                   " is not a non-negative 64-bit integer");
     }
     if (t.begin > t.end)
@@ -268,9 +268,9 @@ Tensor SafeTensors::original(const std::string& name) const {
     const TensorInfo* t = find(name);
     if (!t) impl_->fail("no tensor named " + json_quote(name));
     DType dt;
-    if (t->dtype == "F32") dt = DType::F32;
-    else if (t->dtype == "F16") dt = DType::F16;
-    else if (t->dtype == "BF16") dt = DType::BF16;
+    if (t->dtype == "F32") dt = DType::f32;
+    else if (t->dtype == "F16") dt = DType::f16;
+    else if (t->dtype == "BF16") dt = DType::bf16;
     else impl_->fail_tensor(name, "has dtype " + t->dtype + "; only F32, F16 and BF16 tensors can be used");
     if (t->shape.size() > 4)
         impl_->fail_tensor(name, "has rank " + std::to_string(t->shape.size()) + " (shape " +

@@ -116,13 +116,13 @@ int cmd_info(const Options& o) {
         return 0;
     }
     std::printf("%s", format_info(info).c_str());
-    if (info.family == ModelFamily::SD1 || info.family == ModelFamily::SD2) {
+    if (info.family == ModelFamily::sd1 || info.family == ModelFamily::sd2) {
         // What generating with it would use: the webui's decision (pipeline/prediction.h), which for an SD 2.x file
         // runs its UNet once on an 8x8 latent.
         try {
             Arena arena;
             UNet unet;
-            if (info.family == ModelFamily::SD2 && o.prediction.empty())
+            if (info.family == ModelFamily::sd2 && o.prediction.empty())
                 unet = load_unet(st, "model.diffusion_model.", unet_head_dim(st, true));
             PredictionChoice pc = decide_prediction(info, unet.input_blocks.empty() ? nullptr : &unet, o.prediction, arena);
             std::printf("  %-14s%s (%s)\n", "prediction", prediction_name(pc.prediction), pc.why.c_str());

@@ -17,15 +17,15 @@
 
 namespace sd {
 
-enum class DType : uint8_t { F32, F16, BF16 };
+enum class DType : uint8_t { f32, f16, bf16 };
 
-inline size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
+inline size_t dtype_size(DType t) { return t == DType::f32 ? 4 : 2; }
 inline const char* dtype_name(DType t) {
-    return t == DType::F32 ? "F32" : t == DType::F16 ? "F16" : "BF16";
+    return t == DType::f32 ? "F32" : t == DType::f16 ? "F16" : "BF16";
 }
 
 struct Tensor {
-    DType dtype = DType::F32;
+    DType dtype = DType::f32;
     int ndim = 0;
     int64_t shape[4] = {1, 1, 1, 1};
     void* data = nullptr;
@@ -43,8 +43,8 @@ struct Tensor {
         assert(i >= 0 && i < ndim);
         return shape[i];
     }
-    float* f32() { assert(dtype == DType::F32); return static_cast<float*>(data); }
-    const float* f32() const { assert(dtype == DType::F32); return static_cast<const float*>(data); }
+    float* f32() { assert(dtype == DType::f32); return static_cast<float*>(data); }
+    const float* f32() const { assert(dtype == DType::f32); return static_cast<const float*>(data); }
 
     std::vector<int64_t> dims() const { return std::vector<int64_t>(shape, shape + ndim); }
     std::string shape_str() const {
@@ -68,10 +68,10 @@ struct Tensor {
     }
 
     // An owning, zero-filled tensor.
-    static Tensor zeros(std::initializer_list<int64_t> s, DType dt = DType::F32) {
+    static Tensor zeros(std::initializer_list<int64_t> s, DType dt = DType::f32) {
         return zeros(std::vector<int64_t>(s), dt);
     }
-    static Tensor zeros(const std::vector<int64_t>& s, DType dt = DType::F32) {
+    static Tensor zeros(const std::vector<int64_t>& s, DType dt = DType::f32) {
         Tensor t;
         t.dtype = dt;
         set_shape(t, s);
@@ -84,7 +84,7 @@ struct Tensor {
         return t;
     }
     // A non-owning view of memory that outlives the tensor.
-    static Tensor view_of(void* p, const std::vector<int64_t>& s, DType dt = DType::F32) {
+    static Tensor view_of(void* p, const std::vector<int64_t>& s, DType dt = DType::f32) {
         Tensor t;
         t.dtype = dt;
         set_shape(t, s);
@@ -112,10 +112,10 @@ public:
     Arena(const Arena&) = delete;
     Arena& operator=(const Arena&) = delete;
 
-    Tensor alloc(std::initializer_list<int64_t> s, DType dt = DType::F32) {
+    Tensor alloc(std::initializer_list<int64_t> s, DType dt = DType::f32) {
         return alloc(std::vector<int64_t>(s), dt);
     }
-    Tensor alloc(const std::vector<int64_t>& s, DType dt = DType::F32) {
+    Tensor alloc(const std::vector<int64_t>& s, DType dt = DType::f32) {
         Tensor t;
         t.dtype = dt;
         Tensor::set_shape(t, s);

@@ -58,7 +58,7 @@ double rss_gb() {
 // plain / merge / runtime so that other load on a shared machine falls on all three alike.
 void lora_bench(const Options& o, Model& m, const std::vector<LoraTag>& tags, const std::function<void()>& step) {
     const std::string dir = o.lora_dir.empty() ? default_lora_dir(o.model) : o.lora_dir;
-    const LoraApply modes[2] = {LoraApply::Merge, LoraApply::Runtime};
+    const LoraApply modes[2] = {LoraApply::merge, LoraApply::runtime};
     const char* names[3] = {"plain", "merge", "runtime"};
     std::vector<std::string> warnings;
     step();
@@ -77,7 +77,7 @@ void lora_bench(const Options& o, Model& m, const std::vector<LoraTag>& tags, co
     std::vector<double> cpu[3], wall[3];
     for (int r = 0; r < o.bench_runs; r++)
         for (int k = 0; k < 3; k++) {
-            apply_loras(m, k ? tags : std::vector<LoraTag>(), dir, k ? modes[k - 1] : LoraApply::Merge, &warnings);
+            apply_loras(m, k ? tags : std::vector<LoraTag>(), dir, k ? modes[k - 1] : LoraApply::merge, &warnings);
             double t0 = now(), c0 = process_cpu_seconds();
             step();
             wall[k].push_back(now() - t0), cpu[k].push_back(process_cpu_seconds() - c0);
@@ -112,7 +112,7 @@ int run_bench(const Options& o) {
                 peak, threads, core_peak);
     if (const double bf16 = bf16_speedup())  // vdpbf16ps: 2x the FMA's rate on Zen 4, 0.5x on Sapphire Rapids
         std::printf("bf16 dot products peak at %.2fx that (measured)%s\n", bf16,
-                    active_precision() == Precision::BF16 ? ": % peak below can exceed 100%" : "");
+                    active_precision() == Precision::bf16 ? ": % peak below can exceed 100%" : "");
 
     double t0 = now();
     Model m = load_model(o.model, o.vae, o.prediction);

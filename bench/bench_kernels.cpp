@@ -83,9 +83,9 @@ std::vector<uint8_t> random_weights(std::mt19937& rng, DType dt, int64_t n) {
     std::vector<uint8_t> w(n * dtype_size(dt));
     for (int64_t i = 0; i < n; i++) {
         float x = nd(rng);
-        if (dt == DType::F32) std::memcpy(&w[i * 4], &x, 4);
+        if (dt == DType::f32) std::memcpy(&w[i * 4], &x, 4);
         else {
-            uint16_t h = dt == DType::F16 ? f32_to_f16(x) : f32_to_bf16(x);
+            uint16_t h = dt == DType::f16 ? f32_to_f16(x) : f32_to_bf16(x);
             std::memcpy(&w[i * 2], &h, 2);
         }
     }
@@ -102,8 +102,8 @@ int main(int argc, char** argv) {
         if (std::fscanf(f, "%lf", &load) != 1) load = 0;
         std::fclose(f);
     }
-    set_precision(Precision::FP32);
-    const bool bf16 = precision_supported(Precision::BF16);
+    set_precision(Precision::fp32);
+    const bool bf16 = precision_supported(Precision::bf16);
     std::printf("kernel benchmark: isa=%s (CPU: %s), %d threads, bf16 products %s, load average %.2f before start\n",
                 isa_name(active_isa()), cpu_features(), T, bf16 ? "yes" : "no", load);
     Times p1 = fma_peak_gflops(1, kernels().fma_peak), pT = fma_peak_gflops(T, kernels().fma_peak);
@@ -132,9 +132,9 @@ int main(int argc, char** argv) {
                     gf1_cpu, 100 * gf1_cpu / peak1_cpu, gfT, 100 * gfT / peakT, gfT / gf1, t1.cpu / tT.cpu);
         if (bf16) {
             set_num_threads(1);
-            set_precision(Precision::BF16);
+            set_precision(Precision::bf16);
             Times b1 = median_time(fn, reps);
-            set_precision(Precision::FP32);
+            set_precision(Precision::fp32);
             double bf_cpu = flop / b1.cpu * 1e-9;
             std::printf(" %7.1f %5.0f%% %6.2fx", bf_cpu, 100 * bf_cpu / bf16_peak1_cpu, t1.cpu / b1.cpu);
         }
@@ -150,7 +150,7 @@ int main(int argc, char** argv) {
     const int64_t shapes[][3] = {{4096, 320, 320},  {4096, 320, 2560}, {4096, 1280, 320}, {1024, 640, 640},
                                  {256, 1280, 1280}, {154, 768, 320},   {2, 320, 1280},    {2, 1280, 1280}};
     for (auto& s : shapes)
-        for (DType dt : {DType::F16, DType::F32}) {
+        for (DType dt : {DType::f16, DType::f32}) {
             int64_t M = s[0], K = s[1], N = s[2];
             std::vector<float> A(M * K), C(M * N);
             for (float& x : A) x = nd(rng);
@@ -172,12 +172,12 @@ int main(int argc, char** argv) {
         int64_t Ho = conv_out_size(H, k, stride, pad), Wo = conv_out_size(W, k, stride, pad);
         std::vector<float> in(Cin * H * W), out(Cout * Ho * Wo), bias(Cout, 0.1f);
         for (float& x : in) x = nd(rng);
-        std::vector<uint8_t> w = random_weights(rng, DType::F16, Cout * Cin * k * k);
+        std::vector<uint8_t> w = random_weights(rng, DType::f16, Cout * Cin * k * k);
         char name[64];
         std::snprintf(name, sizeof name, "conv %lldx%lldx%lld->%lld k%d s%d F16", (long long)H, (long long)W,
                       (long long)Cin, (long long)Cout, k, stride);
         measure(name, 2.0 * Cout * Ho * Wo * Cin * k * k, [&] {
-            conv2d(out.data(), in.data(), w.data(), DType::F16, bias.data(), 1, Cin, H, W, Cout, k, stride, pad);
+            conv2d(out.data(), in.data(), w.data(), DType::f16, bias.data(), 1, Cin, H, W, Cout, k, stride, pad);
         });
     }
     set_num_threads(0);

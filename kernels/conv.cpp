@@ -16,8 +16,8 @@ void conv2d_textbook(float* out, const float* in, const void* w, DType w_dtype, 
                      int64_t Cin, int64_t H, int64_t W, int64_t Cout, int k, int s, int pad, bool accumulate) {
     const int64_t Ho = conv_out_size(H, k, s, pad), Wo = conv_out_size(W, k, s, pad);
     auto weight = [&](int64_t i) {
-        return w_dtype == DType::F32 ? static_cast<const float*>(w)[i]
-             : w_dtype == DType::F16 ? f16_to_f32(static_cast<const uint16_t*>(w)[i])
+        return w_dtype == DType::f32 ? static_cast<const float*>(w)[i]
+             : w_dtype == DType::f16 ? f16_to_f32(static_cast<const uint16_t*>(w)[i])
                                      : bf16_to_f32(static_cast<const uint16_t*>(w)[i]);
     };
     parallel_for(N * Cout, [&](int64_t p0, int64_t p1) {

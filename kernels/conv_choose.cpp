@@ -17,7 +17,7 @@ bool is_3x3_same(const ConvShape& s) { return s.k == 3 && s.stride == 1 && s.pad
 // precision, at 16×16 in fp32 or with a batch of 2, slower below.
 bool winograd_repays(const ConvShape& s) {
     const int64_t pixels = s.H * s.W;
-    return pixels >= 32 * 32 || (pixels >= 16 * 16 && (active_precision() == Precision::FP32 || s.N >= 2));
+    return pixels >= 32 * 32 || (pixels >= 16 * 16 && (active_precision() == Precision::fp32 || s.N >= 2));
 }
 
 // The fused upsample conv against upsample + conv, measured: faster from a 16×16 input map.
@@ -26,18 +26,18 @@ bool upsample2x_repays(const ConvShape& s) { return s.H * s.W >= 16 * 16; }
 }  // namespace
 
 ConvAlgo choose_conv(const ConvShape& s) {
-    if (s.upsample2x) return upsample2x_repays(s) ? ConvAlgo::Upsample2x : ConvAlgo::UpsampleThenConv;
-    if (!is_3x3_same(s)) return ConvAlgo::Direct;
-    if (s.in_place) return ConvAlgo::Winograd;                           // the only one that reads before writing
-    if (s.Cout <= 4) return s.accumulate ? ConvAlgo::Direct : ConvAlgo::SmallCout;  // an image / latent output
-    if (s.Cin < 8) return ConvAlgo::Direct;                              // from an image / latent: too thin
-    return winograd_repays(s) ? ConvAlgo::Winograd : ConvAlgo::Direct;
+    if (s.upsample2x) return upsample2x_repays(s) ? ConvAlgo::upsample2x : ConvAlgo::upsample_then_conv;
+    if (!is_3x3_same(s)) return ConvAlgo::direct;
+    if (s.in_place) return ConvAlgo::winograd;                           // the only one that reads before writing
+    if (s.Cout <= 4) return s.accumulate ? ConvAlgo::direct : ConvAlgo::small_cout;  // an image / latent output
+    if (s.Cin < 8) return ConvAlgo::direct;                              // from an image / latent: too thin
+    return winograd_repays(s) ? ConvAlgo::winograd : ConvAlgo::direct;
 }
 
 size_t conv_scratch_floats(ConvAlgo algo, const ConvShape& s) {
     switch (algo) {
-        case ConvAlgo::Winograd: return conv2d_winograd_scratch(s.Cin, s.H, s.W, s.Cout);
-        case ConvAlgo::Upsample2x: return conv2d_upsample2x_scratch(s.Cin, s.H, s.W, s.Cout);
+        case ConvAlgo::winograd: return conv2d_winograd_scratch(s.Cin, s.H, s.W, s.Cout);
+        case ConvAlgo::upsample2x: return conv2d_upsample2x_scratch(s.Cin, s.H, s.W, s.Cout);
         default: return 0;
     }
 }

@@ -28,9 +28,9 @@
 
 namespace sd {
 
-static_assert((int)DType::F32 == kF32 && (int)DType::F16 == kF16 && (int)DType::BF16 == kBF16, "dtype codes");
-static_assert((int)Act::None == kActNone && (int)Act::GELU == kActGelu && (int)Act::QuickGELU == kActQuickGelu &&
-                  (int)Act::SiLU == kActSilu, "activation codes");
+static_assert((int)DType::f32 == kF32 && (int)DType::f16 == kF16 && (int)DType::bf16 == kBF16, "dtype codes");
+static_assert((int)Act::none == kActNone && (int)Act::gelu == kActGelu && (int)Act::quick_gelu == kActQuickGelu &&
+                  (int)Act::silu == kActSilu, "activation codes");
 
 // ---- precision ---------------------------------------------------------------------------------------------
 namespace {
@@ -38,7 +38,7 @@ namespace {
 Precision& requested_precision() {  // SD_PRECISION if set, else fp32
     static Precision p = [] {
         const char* env = std::getenv("SD_PRECISION");
-        if (!env || !*env) return Precision::FP32;
+        if (!env || !*env) return Precision::fp32;
         Precision p = parse_precision(env);
         if (!precision_supported(p))
             throw std::runtime_error(std::string("SD_PRECISION=") + env + " asks for " + precision_name(p) +
@@ -51,30 +51,30 @@ Precision& requested_precision() {  // SD_PRECISION if set, else fp32
 
 }  // namespace
 
-const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : "fp32"; }
+const char* precision_name(Precision p) { return p == Precision::bf16 ? "bf16" : "fp32"; }
 
 Precision parse_precision(const char* name) {
     std::string s = name;
-    if (s == "fp32") return Precision::FP32;
-    if (s == "bf16") return Precision::BF16;
+    if (s == "fp32") return Precision::fp32;
+    if (s == "bf16") return Precision::bf16;
     throw std::runtime_error("unknown precision '" + s + "' (valid: fp32, bf16)");
 }
 
 bool precision_supported(Precision p) {
-    return p == Precision::FP32 || (kernels().gemm_bf16 && cpu_has_bf16());
+    return p == Precision::fp32 || (kernels().gemm_bf16 && cpu_has_bf16());
 }
 
 // bf16 only where its dot products outrun the FMAs enough to pay for the pair packing: at 2x (Zen 4) the products run
 // 1.6-1.85x faster; at 0.5x (Intel Sapphire/Emerald Rapids) they run at ~0.6x fp32's speed.
 Precision best_precision() {
-    if (!precision_supported(Precision::BF16)) return Precision::FP32;
+    if (!precision_supported(Precision::bf16)) return Precision::fp32;
     static const double speedup = bf16_speedup();
-    return speedup >= 1.3 ? Precision::BF16 : Precision::FP32;
+    return speedup >= 1.3 ? Precision::bf16 : Precision::fp32;
 }
 
 Precision active_precision() {
-    return requested_precision() == Precision::BF16 && precision_supported(Precision::BF16) ? Precision::BF16
-                                                                                              : Precision::FP32;
+    return requested_precision() == Precision::bf16 && precision_supported(Precision::bf16) ? Precision::bf16
+                                                                                              : Precision::fp32;
 }
 
 void set_precision(Precision p) {
@@ -240,7 +240,7 @@ void gemm_run(const GemmProblem& p) {
     if (p.M <= 0 || p.N <= 0) return;
     const KernelTable& table = kernels();
     if (!table.gemm) return run_textbook(p);
-    const GemmKernels& kr = active_precision() == Precision::BF16 ? *table.gemm_bf16 : *table.gemm;
+    const GemmKernels& kr = active_precision() == Precision::bf16 ? *table.gemm_bf16 : *table.gemm;
     if (p.M <= 4 && p.b_kind == kBRowsNK && p.a_dtype == kF32 && p.alpha == 1.0f && !p.bias_m) {
         run_dot(kr, p);
         return;
@@ -275,7 +275,7 @@ void gemm_run(const GemmProblem& p) {
 
 void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const void* B, DType b_dtype, int64_t ldb,
           const float* bias, int64_t M, int64_t N, int64_t K, Act act, bool accumulate) {
-    assert(!accumulate || act == Act::None);
+    assert(!accumulate || act == Act::none);
     GemmProblem p = {};
     p.C = C; p.ldc = ldc; p.M = M; p.N = N; p.K = K;
     p.A = A; p.a_dtype = kF32; p.lda = lda; p.alpha = 1.0f;

@@ -19,7 +19,7 @@ const char* isa_name(Isa isa) {
 }
 
 Isa parse_isa(const char* name) {
-    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
+    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon})
         if (std::string(name) == isa_name(isa)) return isa;
     throw std::runtime_error(std::string("unknown instruction set '") + name + "' (valid: scalar, avx2, avx512, neon)");
 }
@@ -27,21 +27,21 @@ Isa parse_isa(const char* name) {
 bool isa_supported(Isa isa) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (isa == Isa::Avx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (isa == Isa::Avx512)
+    if (isa == Isa::avx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (isa == Isa::avx512)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                __builtin_cpu_supports("fma");
 #elif defined(__aarch64__)
-    if (isa == Isa::Neon) return true;  // Advanced SIMD is mandatory on ARM64
+    if (isa == Isa::neon) return true;  // Advanced SIMD is mandatory on ARM64
 #endif
-    return isa == Isa::Scalar;
+    return isa == Isa::scalar;
 }
 
 Isa best_isa() {
-    for (Isa isa : {Isa::Avx512, Isa::Avx2, Isa::Neon})
+    for (Isa isa : {Isa::avx512, Isa::avx2, Isa::neon})
         if (isa_supported(isa)) return isa;
-    return Isa::Scalar;
+    return Isa::scalar;
 }
 
 static Isa& current() {  // SD_ISA if set, else the best
@@ -69,11 +69,11 @@ void set_isa(Isa isa) {
 const KernelTable& kernels() {
     switch (active_isa()) {
 #if defined(__x86_64__)
-        case Isa::Avx2: return kernels_avx2();
-        case Isa::Avx512: return kernels_avx512();
+        case Isa::avx2: return kernels_avx2();
+        case Isa::avx512: return kernels_avx512();
 #endif
 #if defined(__aarch64__)
-        case Isa::Neon: return kernels_neon();
+        case Isa::neon: return kernels_neon();
 #endif
         default: return kernels_scalar();
     }

@@ -14,7 +14,7 @@
 namespace sd {
 
 // ---- instruction set selection -----------------------------------------------------------------------
-enum class Isa { Scalar, Avx2, Avx512, Neon };
+enum class Isa { scalar, avx2, avx512, neon };
 const char* isa_name(Isa isa);
 bool isa_supported(Isa isa);       // compiled in and the CPU (and OS) supports it
 Isa best_isa();                    // the best supported level
@@ -33,7 +33,7 @@ const char* cpu_features();
 // The library starts in FP32 (what the tests check) unless SD_PRECISION=fp32|bf16 says otherwise; the CLI
 // picks best_precision(). BF16 runs on the AVX-512 or NEON kernels only: after set_isa() to another level
 // the products are f32 again, and active_precision() says so.
-enum class Precision { FP32, BF16 };
+enum class Precision { fp32, bf16 };
 const char* precision_name(Precision p);      // "fp32" | "bf16"
 Precision parse_precision(const char* name);  // throws with the valid names
 bool precision_supported(Precision p);        // FP32 always; BF16 with AVX-512 or NEON active and cpu_has_bf16()
@@ -56,13 +56,13 @@ void convert_to_f32(float* dst, const void* src, DType src_dtype, int64_t n);
 void convert_from_f32(void* dst, DType dst_dtype, const float* src, int64_t n);  // round to nearest even
 
 // ---- matrix products ---------------------------------------------------------------------------------
-enum class Act { None, GELU /*erf*/, QuickGELU, SiLU };
+enum class Act { none, gelu /*erf*/, quick_gelu, silu };
 
 // C(M,N) = act(A(M,K) · B(N,K)^T + bias(N)) — a Linear layer: A row stride lda, B row stride ldb
 // (B in f32/f16/bf16, the PyTorch weight layout), C row stride ldc. bias may be null.
 // If accumulate, C += result (act must be None) — used for residual adds.
 void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const void* B, DType b_dtype, int64_t ldb,
-          const float* bias, int64_t M, int64_t N, int64_t K, Act act = Act::None, bool accumulate = false);
+          const float* bias, int64_t M, int64_t N, int64_t K, Act act = Act::none, bool accumulate = false);
 
 // Plain f32 C(M,N) = alpha * A(M,K) · B(K,N) (both row-major, strides lda/ldb/ldc), for activations × activations.
 void matmul_nn(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb,
@@ -148,11 +148,11 @@ void timestep_embedding(float* out, const float* t, int64_t n, int64_t dim, floa
 // by one rule for every model: model code never reads the precision or the instruction set. Thresholds and their
 // measurements: docs/performance.md ("Choosing a conv algorithm").
 enum class ConvAlgo {
-    Direct,            // conv2d (implicit GEMM): any k, stride, pad
-    Winograd,          // conv2d_winograd: 3×3 stride 1 pad 1, 4/9 of the multiply-adds; scratch
-    SmallCout,         // conv2d_small_cout: 3×3 stride 1 pad 1 to at most 4 channels (an image or latent out)
-    Upsample2x,        // conv2d_upsample2x: nearest 2× then 3×3, fused, 1/4 of the multiply-adds; scratch
-    UpsampleThenConv,  // upsample_nearest2x into a map, then the 3×3 conv chosen for the upsampled shape
+    direct,            // conv2d (implicit GEMM): any k, stride, pad
+    winograd,          // conv2d_winograd: 3×3 stride 1 pad 1, 4/9 of the multiply-adds; scratch
+    small_cout,         // conv2d_small_cout: 3×3 stride 1 pad 1 to at most 4 channels (an image or latent out)
+    upsample2x,        // conv2d_upsample2x: nearest 2× then 3×3, fused, 1/4 of the multiply-adds; scratch
+    upsample_then_conv,  // upsample_nearest2x into a map, then the 3×3 conv chosen for the upsampled shape
 };
 struct ConvShape {
     int64_t N = 1, Cin = 0, H = 0, W = 0, Cout = 0;  // input (N, Cin, H, W), before any upsample

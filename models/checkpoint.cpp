@@ -138,10 +138,10 @@ enum Bucket { kUNet, kText, kVAE, kOther };
 // The component a key counts toward, given the family (component files count whole).
 Bucket bucket_of(const std::string& n, ModelFamily f) {
     switch (f) {
-    case ModelFamily::DiffusersUNet: return kUNet;
-    case ModelFamily::DiffusersTextEncoder: return kText;
-    case ModelFamily::VAE:
-    case ModelFamily::TAESD: return kVAE;
+    case ModelFamily::diffusers_unet: return kUNet;
+    case ModelFamily::diffusers_text_encoder: return kText;
+    case ModelFamily::vae:
+    case ModelFamily::taesd: return kVAE;
     default: break;
     }
     if (starts(n, "model.diffusion_model.")) return kUNet;
@@ -160,27 +160,27 @@ void classify(CheckpointInfo& info, const Signs& s, const SafeTensors& st) {
     auto note = [&](const std::string& n) { info.notes.push_back(n); };
     bool ldm = s.ldm_unet || s.hf_clip || s.open_clip || s.conditioner;
 
-    if (s.lora) { info.family = F::LoRA; info.what = "a LoRA file, not a checkpoint"; return; }
-    if (s.controlnet) { info.family = F::ControlNet; info.what = "a ControlNet model, not a checkpoint"; return; }
+    if (s.lora) { info.family = F::lora; info.what = "a LoRA file, not a checkpoint"; return; }
+    if (s.controlnet) { info.family = F::controlnet; info.what = "a ControlNet model, not a checkpoint"; return; }
     if (s.double_blocks || s.single_transformer_blocks) {
-        info.family = F::Flux;
+        info.family = F::flux;
         info.what = "a Flux checkpoint";
         return;
     }
-    if (s.joint_blocks) { info.family = F::SD3; info.what = "an SD3 checkpoint"; return; }
+    if (s.joint_blocks) { info.family = F::sd3; info.what = "an SD3 checkpoint"; return; }
 
     if (ldm) {
         bool conv_proj = info.proj_in_rank == 4, linear_proj = info.proj_in_rank == 2;
         if (s.conditioner || s.label_emb || info.context_dim == 2048) {
-            info.family = F::SDXL;
+            info.family = F::sdxl;
             bool refiner = (s.conditioner && !s.xl_clip_l) || info.context_dim == 1280;
             info.what = refiner ? "an SDXL refiner checkpoint" : "an SDXL checkpoint";
         } else if (s.open_clip || (!s.hf_clip && (linear_proj || info.context_dim == 1024))) {
-            info.family = F::SD2;
+            info.family = F::sd2;
             info.what = "an SD 2.x checkpoint";
             note("SD 2.x models are epsilon- or v-prediction; the weights do not say which (see 'prediction')");
         } else if (s.hf_clip || conv_proj || info.context_dim == 768) {
-            info.family = F::SD1;
+            info.family = F::sd1;
             info.what = "an SD 1.x checkpoint";
             if (info.context_dim && info.context_dim != 768)
                 note("context width " + std::to_string(info.context_dim) + " (SD 1.x has 768): a small test model?");
@@ -196,13 +196,13 @@ void classify(CheckpointInfo& info, const Signs& s, const SafeTensors& st) {
         int64_t in = info.unet_in_channels;
         if (in == 9) note("inpainting UNet (9 input channels)");
         else if (in == 8) note("instruct-pix2pix-style UNet (8 input channels)");
-        else if (in == 5 && info.family == F::SD2) note("depth-conditioned UNet (5 input channels)");
+        else if (in == 5 && info.family == F::sd2) note("depth-conditioned UNet (5 input channels)");
         else if (in && in != 4) note("UNet with " + std::to_string(in) + " input channels");
         return;
     }
 
     if (s.diffusers_unet && st.has("conv_in.weight")) {
-        info.family = F::DiffusersUNet;
+        info.family = F::diffusers_unet;
         const char* gen = s.add_embedding ? "SDXL-like" : generation_of_context(info.context_dim);
         info.what = std::string("a diffusers UNet component file (") + gen +
                     (info.context_dim ? ", context " + std::to_string(info.context_dim) : std::string()) +
@@ -210,25 +210,25 @@ void classify(CheckpointInfo& info, const Signs& s, const SafeTensors& st) {
         return;
     }
     if (s.diffusers_text) {
-        info.family = F::DiffusersTextEncoder;
+        info.family = F::diffusers_text_encoder;
         info.what = "a diffusers text encoder component file (CLIP" +
                     (info.text_widths.empty() ? std::string() : ", width " + std::to_string(info.text_widths[0])) +
                     "), not a single-file checkpoint";
         return;
     }
     if (s.vae_encoder && s.vae_decoder) {
-        info.family = F::VAE;
+        info.family = F::vae;
         info.what = s.vae_diffusers_layout ? "a standalone VAE file (diffusers layout), not a full checkpoint"
                                            : "a standalone VAE file (ldm layout), not a full checkpoint";
         return;
     }
     if (s.first_stage) {  // only first_stage_model.*: a VAE extracted with its checkpoint prefix
-        info.family = F::VAE;
+        info.family = F::vae;
         info.what = "a standalone VAE file (first_stage_model.* only), not a full checkpoint";
         return;
     }
     if (s.tiny_diffusers) {
-        info.family = F::TAESD;
+        info.family = F::taesd;
         info.what = "a TAESD tiny autoencoder file (diffusers AutoencoderTiny layout)";
         return;
     }
@@ -237,22 +237,22 @@ void classify(CheckpointInfo& info, const Signs& s, const SafeTensors& st) {
         const TensorInfo* enc = find_shape(st, "0.weight", 4);
         const TensorInfo* dec = find_shape(st, "1.weight", 4);
         if (enc && enc->shape[1] == 3) {
-            info.family = F::TAESD;
+            info.family = F::taesd;
             info.what = "a TAESD tiny autoencoder encoder file (" + std::to_string(enc->shape[0]) + " channels)";
             return;
         }
         if (dec && !st.has("0.weight")) {
-            info.family = F::TAESD;
+            info.family = F::taesd;
             info.what = "a TAESD tiny autoencoder decoder file (" + std::to_string(dec->shape[1]) + " latent channels)";
             return;
         }
     }
     if (s.embedding) {
-        info.family = F::Embedding;
+        info.family = F::embedding;
         info.what = "a textual-inversion embedding, not a checkpoint";
         return;
     }
-    info.family = F::Unknown;
+    info.family = F::unknown;
     info.what = "not a Stable Diffusion checkpoint";
 }
 
@@ -260,19 +260,19 @@ void classify(CheckpointInfo& info, const Signs& s, const SafeTensors& st) {
 
 const char* family_name(ModelFamily f) {
     switch (f) {
-    case ModelFamily::SD1: return "SD 1.x";
-    case ModelFamily::SD2: return "SD 2.x";
-    case ModelFamily::SDXL: return "SDXL";
-    case ModelFamily::SD3: return "SD3";
-    case ModelFamily::Flux: return "Flux";
-    case ModelFamily::DiffusersUNet: return "diffusers UNet";
-    case ModelFamily::DiffusersTextEncoder: return "diffusers text encoder";
-    case ModelFamily::VAE: return "VAE";
-    case ModelFamily::TAESD: return "TAESD";
-    case ModelFamily::LoRA: return "LoRA";
-    case ModelFamily::ControlNet: return "ControlNet";
-    case ModelFamily::Embedding: return "textual-inversion embedding";
-    case ModelFamily::Unknown: return "unknown";
+    case ModelFamily::sd1: return "SD 1.x";
+    case ModelFamily::sd2: return "SD 2.x";
+    case ModelFamily::sdxl: return "SDXL";
+    case ModelFamily::sd3: return "SD3";
+    case ModelFamily::flux: return "Flux";
+    case ModelFamily::diffusers_unet: return "diffusers UNet";
+    case ModelFamily::diffusers_text_encoder: return "diffusers text encoder";
+    case ModelFamily::vae: return "VAE";
+    case ModelFamily::taesd: return "TAESD";
+    case ModelFamily::lora: return "LoRA";
+    case ModelFamily::controlnet: return "ControlNet";
+    case ModelFamily::embedding: return "textual-inversion embedding";
+    case ModelFamily::unknown: return "unknown";
     }
     return "unknown";
 }
@@ -337,20 +337,20 @@ std::string format_info(const CheckpointInfo& info) {
                       (long long)c.tensors, c.tensors == 1 ? "tensor" : "tensors", human_bytes(c.bytes).c_str());
         line(label, buf + (detail.empty() ? "" : "  " + detail));
     };
-    bool single_file = info.family == ModelFamily::SD1 || info.family == ModelFamily::SD2 ||
-                       info.family == ModelFamily::SDXL || info.family == ModelFamily::SD3;
+    bool single_file = info.family == ModelFamily::sd1 || info.family == ModelFamily::sd2 ||
+                       info.family == ModelFamily::sdxl || info.family == ModelFamily::sd3;
     std::string unet = single_file ? "model.diffusion_model.*" : "";
     if (info.unet_in_channels) unet += (unet.empty() ? "" : ", ") + std::string("in ") + std::to_string(info.unet_in_channels) +
                                        ", channels " + std::to_string(info.model_channels);
     if (info.context_dim) unet += ", context " + std::to_string(info.context_dim);
     if (info.proj_in_rank) unet += info.proj_in_rank == 4 ? ", proj_in conv" : ", proj_in linear";
-    std::string text = single_file ? (info.family == ModelFamily::SDXL ? "conditioner.*" : "cond_stage_model.*") : "";
+    std::string text = single_file ? (info.family == ModelFamily::sdxl ? "conditioner.*" : "cond_stage_model.*") : "";
     for (size_t i = 0; i < info.text_widths.size(); i++)
         text += (i ? ", " : (text.empty() ? "width " : ", width ")) + std::to_string(info.text_widths[i]);
     std::string vae = single_file ? "first_stage_model.*" : "";
     if (info.vae_latent_channels)
         vae += (vae.empty() ? "" : ", ") + std::string("latent channels ") + std::to_string(info.vae_latent_channels);
-    component(info.family == ModelFamily::SD3 || info.family == ModelFamily::Flux ? "diffusion" : "UNet", info.unet, unet);
+    component(info.family == ModelFamily::sd3 || info.family == ModelFamily::flux ? "diffusion" : "UNet", info.unet, unet);
     component("text encoder", info.text_encoder, text);
     component("VAE", info.vae, vae);
     std::string examples;
@@ -387,9 +387,9 @@ std::string format_info(const CheckpointInfo& info) {
 }
 
 void require_sd1(const CheckpointInfo& info, bool need_vae) {
-    const bool xl = info.family == ModelFamily::SDXL;
-    if (info.family != ModelFamily::SD1 && info.family != ModelFamily::SD2 && !xl) {
-        bool component = info.family == ModelFamily::DiffusersUNet || info.family == ModelFamily::DiffusersTextEncoder;
+    const bool xl = info.family == ModelFamily::sdxl;
+    if (info.family != ModelFamily::sd1 && info.family != ModelFamily::sd2 && !xl) {
+        bool component = info.family == ModelFamily::diffusers_unet || info.family == ModelFamily::diffusers_text_encoder;
         throw std::runtime_error(info.path + " is " + info.what + "; sd currently runs " +
                                  (component ? "single-file SD 1.x, 2.x and SDXL checkpoints only"
                                             : "SD 1.x, 2.x and SDXL models only"));
@@ -398,7 +398,7 @@ void require_sd1(const CheckpointInfo& info, bool need_vae) {
     if (xl && info.text_widths.size() != 2)
         throw std::runtime_error(info.path + " is " + info.what +
                                  "; sd runs SDXL base models (two text encoders), not the refiner");
-    const char* fam = info.family == ModelFamily::SD1 ? "SD 1.x" : xl ? "SDXL" : "SD 2.x";
+    const char* fam = info.family == ModelFamily::sd1 ? "SD 1.x" : xl ? "SDXL" : "SD 2.x";
     // 9 input channels: an SD 1.x/2.x inpainting UNet (pipeline/img2img.h feeds it the mask and the masked image)
     if (info.unet_in_channels && info.unet_in_channels != 4 && (info.unet_in_channels != 9 || xl)) {
         std::string kind = info.unet_in_channels == 9 ? "inpainting" : info.unet_in_channels == 8 ? "instruct-pix2pix"

@@ -22,19 +22,19 @@
 namespace sd {
 
 enum class ModelFamily {
-    SD1,                   // ldm single file: model.diffusion_model.* + cond_stage_model.transformer.* (HF CLIP)
-    SD2,                   // ldm single file: linear proj_in, OpenCLIP text encoder cond_stage_model.model.*
-    SDXL,                  // ldm single file: conditioner.embedders.*, label_emb (base) — refiner too
-    SD3,                   // model.diffusion_model.joint_blocks.* — not supported
-    Flux,                  // double_blocks.* — not supported
-    DiffusersUNet,         // diffusers component: down_blocks.*, no prefix
-    DiffusersTextEncoder,  // diffusers component: text_model.encoder.layers.* (HF CLIP)
-    VAE,                   // standalone autoencoder: encoder.conv_in + decoder.conv_in, no prefix
-    TAESD,                 // tiny autoencoder (madebyollin/taesd): nn.Sequential keys "1.weight", ...
-    LoRA,                  // low-rank adapter: *.lora_down.*, *.lora_A.* ...
-    ControlNet,            // control_model.* / controlnet_cond_embedding.*
-    Embedding,             // textual inversion: emb_params / string_to_param
-    Unknown,               // none of the above: not a Stable Diffusion checkpoint
+    sd1,                   // ldm single file: model.diffusion_model.* + cond_stage_model.transformer.* (HF CLIP)
+    sd2,                   // ldm single file: linear proj_in, OpenCLIP text encoder cond_stage_model.model.*
+    sdxl,                  // ldm single file: conditioner.embedders.*, label_emb (base) — refiner too
+    sd3,                   // model.diffusion_model.joint_blocks.* — not supported
+    flux,                  // double_blocks.* — not supported
+    diffusers_unet,         // diffusers component: down_blocks.*, no prefix
+    diffusers_text_encoder,  // diffusers component: text_model.encoder.layers.* (HF CLIP)
+    vae,                   // standalone autoencoder: encoder.conv_in + decoder.conv_in, no prefix
+    taesd,                 // tiny autoencoder (madebyollin/taesd): nn.Sequential keys "1.weight", ...
+    lora,                  // low-rank adapter: *.lora_down.*, *.lora_A.* ...
+    controlnet,            // control_model.* / controlnet_cond_embedding.*
+    embedding,             // textual inversion: emb_params / string_to_param
+    unknown,               // none of the above: not a Stable Diffusion checkpoint
 };
 
 // "SD 1.x", "SDXL", "diffusers UNet", ...
@@ -50,7 +50,7 @@ struct CheckpointInfo {
     std::string path;
     uint64_t file_size = 0;
     int64_t tensor_count = 0;
-    ModelFamily family = ModelFamily::Unknown;
+    ModelFamily family = ModelFamily::unknown;
     std::string what;                  // a phrase for "PATH is ...": "an SD 1.x checkpoint", "a standalone VAE file"
     std::vector<std::string> notes;    // variants and oddities: "inpainting UNet (9 input channels)", ...
 

@@ -68,7 +68,7 @@ void attention_block(const ClipLayer& l, const ClipConfig& c, Tensor& x, Arena& 
 void mlp_block(const ClipLayer& l, const ClipConfig& c, Tensor& x, Arena& a) {
     ArenaScope s(a);
     Tensor h = layer_norm(a, x, l.layer_norm2, c.eps);      // (T, C)
-    Tensor f = linear(a, h, l.fc1, Act::QuickGELU);         // (T, F)
+    Tensor f = linear(a, h, l.fc1, Act::quick_gelu);         // (T, F)
     linear_add(x, f, l.fc2);
 }
 

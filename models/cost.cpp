@@ -83,16 +83,16 @@ struct PeakMeter {
         s.Cin = cin, s.H = h, s.W = w, s.Cout = c, s.upsample2x = true;
         return conv_scratch(s);
     }
-    // res_block: same width: x and the norm1 output (conv1 writes over it), plus a conv's scratch; else x and the
+    // resblock: same width: x and the norm1 output (conv1 writes over it), plus a conv's scratch; else x and the
     // shortcut output, conv1's output unless it writes over x (narrowing), plus a conv's scratch.
-    void res_block(int64_t cin, int64_t c, int64_t h, int64_t w) {
+    void resblock(int64_t cin, int64_t c, int64_t h, int64_t w) {
         size_t scratch = std::max(conv3x3_scratch(cin, c, h, w), conv3x3_scratch(c, c, h, w));
         if (cin == c) stage(2 * map(c, h, w) + scratch);
         else stage(map(cin, h, w) + map(c, h, w) + (c < cin ? 0 : map(c, h, w)) + scratch);
     }
     // mid: its res blocks, and attention's x, normed tokens, q, k, v, attention output, projection.
     void mid(int64_t C, int64_t h, int64_t w) {
-        res_block(C, C, h, w);
+        resblock(C, C, h, w);
         stage(7 * map(C, h, w));
     }
 };
@@ -108,7 +108,7 @@ size_t vae_decode_arena_bytes(const Vae& vae, int64_t B, int64_t h, int64_t w) {
     m.mid(W.back(), h, w);
     int64_t cin = W.back();
     for (size_t i = W.size(); i-- > 0;) {
-        for (int64_t j = 0; j <= vae.cfg.num_res_blocks; j++, cin = W[i]) m.res_block(cin, W[i], h, w);
+        for (int64_t j = 0; j <= vae.cfg.num_res_blocks; j++, cin = W[i]) m.resblock(cin, W[i], h, w);
         if (i > 0) {  // x, the upsampling conv's output and its scratch
             m.stage(m.map(W[i], h, w) + m.map(W[i], 2 * h, 2 * w) + m.upsample_conv_scratch(W[i], W[i], h, w));
             h *= 2, w *= 2;
@@ -126,7 +126,7 @@ size_t vae_encode_arena_bytes(const Vae& vae, int64_t B, int64_t H, int64_t W_) 
     int64_t h = H, w = W_, cin = W[0];
     m.stage(m.map(W[0], h, w) + m.conv3x3_scratch(vae.cfg.image_channels, W[0], h, w));  // conv_in; image: caller's
     for (size_t i = 0; i < W.size(); i++) {
-        for (int64_t j = 0; j < vae.cfg.num_res_blocks; j++, cin = W[i]) m.res_block(cin, W[i], h, w);
+        for (int64_t j = 0; j < vae.cfg.num_res_blocks; j++, cin = W[i]) m.resblock(cin, W[i], h, w);
         if (i + 1 < W.size()) {  // x and its padded copy, then that and the stride-2 conv output
             m.stage(m.map(W[i], h, w) + m.map(W[i], h + 1, w + 1));
             m.stage(m.map(W[i], h + 1, w + 1) + m.map(W[i], h / 2, w / 2));
@@ -179,7 +179,7 @@ namespace {
 // 2 × multiply-adds of a conv or linear weight applied at `positions` output positions: 2·Cout·Cin·k²·positions.
 double weight_flops(const Tensor& w, double positions) { return w.data ? 2.0 * (double)w.numel() * positions : 0.0; }
 
-double res_block_flops(const VaeResBlock& b, double positions) {
+double resblock_flops(const VaeResBlock& b, double positions) {
     return weight_flops(b.conv1.w, positions) + weight_flops(b.conv2.w, positions) + weight_flops(b.skip.w, positions);
 }
 
@@ -188,7 +188,7 @@ double mid_flops(const VaeMid& m, double B, double HW) {
     double C = (double)t.q.w.shape[0];
     double attn = weight_flops(t.q.w, B * HW) + weight_flops(t.k.w, B * HW) + weight_flops(t.v.w, B * HW) +
                   weight_flops(t.proj_out.w, B * HW) + B * 4.0 * HW * HW * C;  // QKᵀ and AV
-    return res_block_flops(m.block_1, B * HW) + attn + res_block_flops(m.block_2, B * HW);
+    return resblock_flops(m.block_1, B * HW) + attn + resblock_flops(m.block_2, B * HW);
 }
 
 }  // namespace
@@ -199,7 +199,7 @@ double vae_decode_flops(const Vae& vae, int64_t B, int64_t h, int64_t w) {
     double f = weight_flops(vae.post_quant_conv.w, pos) + weight_flops(d.conv_in.w, pos);
     f += mid_flops(d.mid, (double)B, (double)(h * w));
     for (size_t i = d.up.size(); i-- > 0;) {
-        for (const VaeResBlock& b : d.up[i].blocks) f += res_block_flops(b, pos);
+        for (const VaeResBlock& b : d.up[i].blocks) f += resblock_flops(b, pos);
         if (d.up[i].resample.w.data) {
             pos *= 4;
             f += weight_flops(d.up[i].resample.w, pos);
@@ -215,7 +215,7 @@ double vae_encode_flops(const Vae& vae, int64_t B, int64_t H, int64_t W) {
     double f = weight_flops(e.conv_in.w, pos);
     int64_t h = H, w = W;
     for (const VaeLevel& lv : e.down) {
-        for (const VaeResBlock& b : lv.blocks) f += res_block_flops(b, pos);
+        for (const VaeResBlock& b : lv.blocks) f += resblock_flops(b, pos);
         if (lv.resample.w.data) {
             h /= 2, w /= 2;
             pos = (double)(B * h * w);

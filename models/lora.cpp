@@ -508,8 +508,8 @@ Tensor lora_delta(const LoraLayer& l, const std::vector<int64_t>& shape, const s
 // ---- merging -------------------------------------------------------------------------------------------------------
 
 LoraApply parse_lora_apply(const std::string& s) {
-    if (s == "merge") return LoraApply::Merge;
-    if (s == "runtime") return LoraApply::Runtime;
+    if (s == "merge") return LoraApply::merge;
+    if (s == "runtime") return LoraApply::runtime;
     throw std::runtime_error("--lora-apply must be merge or runtime, got '" + s + "'");
 }
 
@@ -590,7 +590,7 @@ LoraWeights prepare_loras(const SafeTensors& ckpt, const std::string& model_fami
             if (p.target.rows) shape[0] = p.target.rows;
             const std::string what = "LoRA '" + p.use->name + "'";
             LowRank lr;
-            if (apply == LoraApply::Runtime &&
+            if (apply == LoraApply::runtime &&
                 runtime_factors(*p.layer, shape, p.target, p.mult, p.use->dyn, p.use->file->st,
                                 what + ": layer " + p.layer->key, &lr)) {
                 out.low_rank[name].push_back(lr);
@@ -604,7 +604,7 @@ LoraWeights prepare_loras(const SafeTensors& ckpt, const std::string& model_fami
             scale_add(acc.f32() + p.target.row0 * row, d.f32(), p.mult, d.numel());
         }
         if (!acc.data) continue;
-        if (w.dtype == DType::F32) {
+        if (w.dtype == DType::f32) {
             out.merged[name] = acc;
         } else {  // the stored dtype, as the webui merges into the loaded (half) weights
             Tensor t = Tensor::zeros(w.dims(), w.dtype);
@@ -617,7 +617,7 @@ LoraWeights prepare_loras(const SafeTensors& ckpt, const std::string& model_fami
 
 std::map<std::string, Tensor> merge_loras(const SafeTensors& ckpt, const std::string& model_family,
                                           const std::vector<LoraUse>& uses, std::vector<std::string>* warnings) {
-    return prepare_loras(ckpt, model_family, uses, LoraApply::Merge, warnings).merged;
+    return prepare_loras(ckpt, model_family, uses, LoraApply::merge, warnings).merged;
 }
 
 }  // namespace sd

@@ -101,7 +101,7 @@ struct LoraUse {
 // per prompt (what the webui does). Runtime: the weights stay as mapped and each layer adds
 // multiplier·scale·(x·down)·up as it runs (models/ops.h LowRank): only kohya LoRA / PEFT products on linear
 // layers and 1×1 convs can; 3×3 LoCon, lora_mid (CP), LoHa and LoKr are merged in either mode.
-enum class LoraApply { Merge, Runtime };
+enum class LoraApply { merge, runtime };
 // "merge" | "runtime"; throws naming the valid values.
 LoraApply parse_lora_apply(const std::string& s);
 
@@ -116,7 +116,7 @@ struct LoraWeights {
 // than `model_family` ("SD 1.x", "SD 2.x", "SDXL"), or none of its layers match.
 LoraWeights prepare_loras(const SafeTensors& ckpt, const std::string& model_family, const std::vector<LoraUse>& uses,
                           LoraApply apply, std::vector<std::string>* warnings);
-// prepare_loras(..., LoraApply::Merge).merged.
+// prepare_loras(..., LoraApply::merge).merged.
 std::map<std::string, Tensor> merge_loras(const SafeTensors& ckpt, const std::string& model_family,
                                           const std::vector<LoraUse>& uses, std::vector<std::string>* warnings);
 

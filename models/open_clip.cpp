@@ -73,7 +73,7 @@ void attention_block(const OpenClipLayer& l, const ClipConfig& c, Tensor& x, Are
 void mlp_block(const OpenClipLayer& l, const ClipConfig& c, Tensor& x, Arena& a) {
     ArenaScope s(a);
     Tensor h = layer_norm(a, x, l.ln_2, c.eps);       // (T, C)
-    Tensor f = linear(a, h, l.c_fc, Act::GELU);       // (T, F)
+    Tensor f = linear(a, h, l.c_fc, Act::gelu);       // (T, F)
     linear_add(x, f, l.c_proj);
 }
 

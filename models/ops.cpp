@@ -29,7 +29,7 @@ void reserve(Arena& a, size_t bytes) {
 }
 
 void check_input(const Tensor& t, int64_t channels, const char* what) {
-    if (t.dtype != DType::F32 || t.ndim != 4 || t.shape[1] != channels)
+    if (t.dtype != DType::f32 || t.ndim != 4 || t.shape[1] != channels)
         throw std::runtime_error(std::string(what) + ": expected an F32 (B, " + std::to_string(channels) +
                                  ", H, W) tensor, got " + dtype_name(t.dtype) + " " + t.shape_str());
 }
@@ -49,15 +49,15 @@ void add_low_rank(float* y, int64_t ldy, const float* x, int64_t M, int64_t K, c
         mid.resize((size_t)(M * r));
         gemm(mid.data(), r, x, K, d.down.data, d.down.dtype, K, nullptr, M, r, K);  // (M, r) = x·downᵀ
         for (float& v : mid) v *= d.scale;
-        gemm(y + d.col0, ldy, mid.data(), r, d.up.data, d.up.dtype, d.up.shape[1], nullptr, M, n, r, Act::None,
+        gemm(y + d.col0, ldy, mid.data(), r, d.up.data, d.up.dtype, d.up.shape[1], nullptr, M, n, r, Act::none,
              /*accumulate=*/true);                                                   // y += mid·upᵀ
     }
 }
 
 void activate(float* y, int64_t n, Act act) {
-    if (act == Act::SiLU) silu(y, y, n);
-    else if (act == Act::GELU) gelu(y, y, n);
-    else if (act == Act::QuickGELU) quick_gelu(y, y, n);
+    if (act == Act::silu) silu(y, y, n);
+    else if (act == Act::gelu) gelu(y, y, n);
+    else if (act == Act::quick_gelu) quick_gelu(y, y, n);
 }
 
 }  // namespace
@@ -73,9 +73,9 @@ Tensor linear(Arena& a, const Tensor& x, const Linear& l, Act act) {
 void linear_into(Tensor& y, const Tensor& x, const Linear& l, Act act) {
     const int64_t K = x.dim(-1), N = l.w.shape[0], M = x.numel() / K;
     assert(l.w.ndim == 2 && l.w.shape[1] == K && y.dim(-1) == N && y.numel() == M * N);
-    assert(!l.b.data || (l.b.dtype == DType::F32 && l.b.numel() == N));
+    assert(!l.b.data || (l.b.dtype == DType::f32 && l.b.numel() == N));
     const bool lr = !l.low_rank.empty();  // then the activation follows the LoRAs' sum
-    gemm(y.f32(), N, x.f32(), K, l.w.data, l.w.dtype, K, l.b.data ? l.b.f32() : nullptr, M, N, K, lr ? Act::None : act);
+    gemm(y.f32(), N, x.f32(), K, l.w.data, l.w.dtype, K, l.b.data ? l.b.f32() : nullptr, M, N, K, lr ? Act::none : act);
     if (lr) {
         add_low_rank(y.f32(), N, x.f32(), M, K, l.low_rank);
         activate(y.f32(), M * N, act);
@@ -85,7 +85,7 @@ void linear_into(Tensor& y, const Tensor& x, const Linear& l, Act act) {
 void linear_add(Tensor& x, const Tensor& h, const Linear& l) {
     const int64_t K = h.dim(-1), N = l.w.shape[0], M = h.numel() / K;
     assert(l.w.ndim == 2 && l.w.shape[1] == K && x.dim(-1) == N && x.numel() == M * N);
-    gemm(x.f32(), N, h.f32(), K, l.w.data, l.w.dtype, K, l.b.data ? l.b.f32() : nullptr, M, N, K, Act::None,
+    gemm(x.f32(), N, h.f32(), K, l.w.data, l.w.dtype, K, l.b.data ? l.b.f32() : nullptr, M, N, K, Act::none,
          /*accumulate=*/true);
     add_low_rank(x.f32(), N, h.f32(), M, K, l.low_rank);
 }
@@ -103,19 +103,19 @@ void run_conv(Arena& a, ConvAlgo algo, const ConvShape& s, float* out, const Ten
     const size_t scratch_floats = conv_scratch_floats(algo, s);
     float* scratch = scratch_floats ? a.alloc({(int64_t)scratch_floats}).f32() : nullptr;
     switch (algo) {
-        case ConvAlgo::Direct:
+        case ConvAlgo::direct:
             sd::conv2d(out, x.f32(), w, wt, bias, s.N, s.Cin, s.H, s.W, s.Cout, s.k, s.stride, s.pad, s.accumulate);
             break;
-        case ConvAlgo::Winograd:
+        case ConvAlgo::winograd:
             conv2d_winograd(out, x.f32(), w, wt, bias, s.N, s.Cin, s.H, s.W, s.Cout, scratch, s.accumulate);
             break;
-        case ConvAlgo::SmallCout:
+        case ConvAlgo::small_cout:
             conv2d_small_cout(out, x.f32(), w, wt, bias, s.N, s.Cin, s.H, s.W, s.Cout);
             break;
-        case ConvAlgo::Upsample2x:
+        case ConvAlgo::upsample2x:
             conv2d_upsample2x(out, x.f32(), w, wt, bias, s.N, s.Cin, s.H, s.W, s.Cout, scratch);
             break;
-        case ConvAlgo::UpsampleThenConv: {
+        case ConvAlgo::upsample_then_conv: {
             Tensor u = a.alloc({s.N, s.Cin, 2 * s.H, 2 * s.W});  // (N, Cin, 2H, 2W)
             upsample_nearest2x(u.f32(), x.f32(), s.N * s.Cin, s.H, s.W);
             ConvShape t = s;
@@ -148,7 +148,7 @@ Tensor conv(Arena& a, const Tensor& x, const Conv& c, int stride, int pad) {
         ArenaScope scope(a);
         for (const LowRank& d : c.low_rank) {
             const int64_t r = d.rank, n = d.up.shape[0];
-            assert(d.down.dtype == DType::F32 && d.up.dtype == DType::F32 && d.down.shape[1] == s.Cin);
+            assert(d.down.dtype == DType::f32 && d.up.dtype == DType::f32 && d.down.shape[1] == s.Cin);
             if (r == 0) continue;
             Tensor mid = a.alloc({r, HW}), u = a.alloc({n, HW});
             for (int64_t i = 0; i < s.N; i++) {
@@ -169,7 +169,7 @@ void conv_into(Arena& a, Tensor& out, const Tensor& x, const Conv& c, bool accum
     s.accumulate = accumulate;
     s.in_place = out.data == x.data;
     const ConvAlgo algo = choose_conv(s);
-    assert(!s.in_place || (algo == ConvAlgo::Winograd && s.Cout <= s.Cin && !accumulate));
+    assert(!s.in_place || (algo == ConvAlgo::winograd && s.Cout <= s.Cin && !accumulate));
     run_conv(a, algo, s, out.f32(), x, c);
 }
 

@@ -77,9 +77,9 @@ void check_input(const Tensor& t, int64_t channels, const char* what);
 // ---- layers -------------------------------------------------------------------------------------------------
 
 // x (..., in) → x·wᵀ + b (..., out), then act.
-Tensor linear(Arena& a, const Tensor& x, const Linear& l, Act act = Act::None);
+Tensor linear(Arena& a, const Tensor& x, const Linear& l, Act act = Act::none);
 // y (..., out) = act(x·wᵀ + b), into a given tensor (a chunk of a larger buffer).
-void linear_into(Tensor& y, const Tensor& x, const Linear& l, Act act = Act::None);
+void linear_into(Tensor& y, const Tensor& x, const Linear& l, Act act = Act::none);
 // x (..., out) += h (..., in)·wᵀ + b: a projection added onto the residual stream, in place.
 void linear_add(Tensor& x, const Tensor& h, const Linear& l);
 

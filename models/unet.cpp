@@ -313,7 +313,7 @@ static Tensor block_tail(const UNetBlock& b, Tensor h, const Tensor& context, in
 }
 
 static void check_inputs(const UNetConfig& c, const Tensor& x, const Tensor& context) {
-    if (x.ndim != 4 || x.shape[1] != c.in_channels || x.dtype != DType::F32)
+    if (x.ndim != 4 || x.shape[1] != c.in_channels || x.dtype != DType::f32)
         throw std::runtime_error("UNet: the latent must be f32 (B, " + std::to_string(c.in_channels) +
                                  ", h, w); got " + x.shape_str());
     const int64_t B = x.shape[0], H = x.shape[2], W = x.shape[3], ds = c.downscale();
@@ -322,7 +322,7 @@ static void check_inputs(const UNetConfig& c, const Tensor& x, const Tensor& con
                                  " is not a multiple of " + std::to_string(ds) + " (images must be multiples of " +
                                  std::to_string(ds * 8) + " pixels on each side)");
     if (context.ndim != 3 || context.shape[0] != B || context.shape[2] != c.context_dim ||
-        context.dtype != DType::F32)
+        context.dtype != DType::f32)
         throw std::runtime_error("UNet: the context must be f32 (" + std::to_string(B) + ", T, " +
                                  std::to_string(c.context_dim) + "); got " + context.shape_str());
 }
@@ -334,7 +334,7 @@ Tensor unet_forward(const UNet& u, const Tensor& x, const float* timesteps, cons
     const UNetConfig& c = u.cfg;
     check_inputs(c, x, context);
     if (c.adm_in_channels && (!vec || vec->ndim != 2 || vec->shape[0] != x.shape[0] ||
-                              vec->shape[1] != c.adm_in_channels || vec->dtype != DType::F32))
+                              vec->shape[1] != c.adm_in_channels || vec->dtype != DType::f32))
         throw std::runtime_error("UNet: this SDXL UNet needs the f32 vector y (" + std::to_string(x.shape[0]) + ", " +
                                  std::to_string(c.adm_in_channels) + ")" + (vec ? "; got " + vec->shape_str() : ""));
     if (!c.adm_in_channels && vec) throw std::runtime_error("UNet: a vector y was given, but this UNet has no label_emb");
@@ -345,10 +345,10 @@ Tensor unet_forward(const UNet& u, const Tensor& x, const float* timesteps, cons
     // (B, temb), shared by every res block.
     Tensor t = a.alloc({B, c.model_channels});
     timestep_embedding(t.f32(), timesteps, B, c.model_channels);
-    Tensor emb = pass.keep(linear(a, linear(a, t, u.time1, Act::SiLU), u.time2));  // (B, temb)
+    Tensor emb = pass.keep(linear(a, linear(a, t, u.time1, Act::silu), u.time2));  // (B, temb)
     if (c.adm_in_channels) {  // SDXL: emb += label_emb(y), the same MLP shape on the size/text vector
         ArenaScope s(a);
-        add_(emb, linear(a, linear(a, *vec, u.label1, Act::SiLU), u.label2));
+        add_(emb, linear(a, linear(a, *vec, u.label1, Act::silu), u.label2));
     }
 
     // Down: every input block's output is a skip, kept stacked in the arena in order.

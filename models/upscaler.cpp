@@ -20,7 +20,7 @@ namespace {
 
 // ---- key conventions --------------------------------------------------------------------------------------
 
-enum class Layout { OldESRGAN, BasicSR, BSRGAN };
+enum class Layout { old_esrgan, basicsr, bsrgan };
 
 // The module path of each RRDBNet layer in one convention (the BasicSR names are the ones used in code).
 struct EsrganKeys {
@@ -28,32 +28,32 @@ struct EsrganKeys {
     int64_t blocks;
     int n_up;
 
-    std::string first() const { return layout == Layout::OldESRGAN ? "model.0" : "conv_first"; }
+    std::string first() const { return layout == Layout::old_esrgan ? "model.0" : "conv_first"; }
     std::string dense(int64_t b, int rdb, int conv) const {  // rdb, conv 1-based, as in the files
         const std::string B = std::to_string(b), r = std::to_string(rdb), c = std::to_string(conv);
-        if (layout == Layout::OldESRGAN) return "model.1.sub." + B + ".RDB" + r + ".conv" + c + ".0";
-        if (layout == Layout::BSRGAN) return "RRDB_trunk." + B + ".RDB" + r + ".conv" + c;
+        if (layout == Layout::old_esrgan) return "model.1.sub." + B + ".RDB" + r + ".conv" + c + ".0";
+        if (layout == Layout::bsrgan) return "RRDB_trunk." + B + ".RDB" + r + ".conv" + c;
         return "body." + B + ".rdb" + r + ".conv" + c;
     }
     std::string body() const {
-        if (layout == Layout::OldESRGAN) return "model.1.sub." + std::to_string(blocks);
-        return layout == Layout::BSRGAN ? "trunk_conv" : "conv_body";
+        if (layout == Layout::old_esrgan) return "model.1.sub." + std::to_string(blocks);
+        return layout == Layout::bsrgan ? "trunk_conv" : "conv_body";
     }
     std::string up(int i) const {  // i = 0 .. n_up-1; the old Sequential is [Upsample, Conv, LeakyReLU] per stage
-        if (layout == Layout::OldESRGAN) return "model." + std::to_string(3 * (i + 1));
-        return (layout == Layout::BSRGAN ? "upconv" : "conv_up") + std::to_string(i + 1);
+        if (layout == Layout::old_esrgan) return "model." + std::to_string(3 * (i + 1));
+        return (layout == Layout::bsrgan ? "upconv" : "conv_up") + std::to_string(i + 1);
     }
     std::string hr() const {
-        if (layout == Layout::OldESRGAN) return "model." + std::to_string(3 * n_up + 2);
-        return layout == Layout::BSRGAN ? "HRconv" : "conv_hr";
+        if (layout == Layout::old_esrgan) return "model." + std::to_string(3 * n_up + 2);
+        return layout == Layout::bsrgan ? "HRconv" : "conv_hr";
     }
     std::string last() const {
-        return layout == Layout::OldESRGAN ? "model." + std::to_string(3 * n_up + 4) : "conv_last";
+        return layout == Layout::old_esrgan ? "model." + std::to_string(3 * n_up + 4) : "conv_last";
     }
 };
 
 const char* layout_name(Layout l) {
-    return l == Layout::OldESRGAN ? "old ESRGAN" : l == Layout::BSRGAN ? "BSRGAN" : "BasicSR";
+    return l == Layout::old_esrgan ? "old ESRGAN" : l == Layout::bsrgan ? "BSRGAN" : "BasicSR";
 }
 
 bool is_rank4(const SafeTensors& st, const std::string& name) {
@@ -63,9 +63,9 @@ bool is_rank4(const SafeTensors& st, const std::string& name) {
 
 // Which RRDBNet convention the file uses, or false (spandrel's ESRGANArch detect conditions).
 bool detect_esrgan(const SafeTensors& st, Layout* layout) {
-    if (st.has("model.0.weight") && st.has("model.1.sub.0.RDB1.conv1.0.weight")) *layout = Layout::OldESRGAN;
-    else if (st.has("conv_first.weight") && st.has("body.0.rdb1.conv1.weight")) *layout = Layout::BasicSR;
-    else if (st.has("conv_first.weight") && st.has("RRDB_trunk.0.RDB1.conv1.weight")) *layout = Layout::BSRGAN;
+    if (st.has("model.0.weight") && st.has("model.1.sub.0.RDB1.conv1.0.weight")) *layout = Layout::old_esrgan;
+    else if (st.has("conv_first.weight") && st.has("body.0.rdb1.conv1.weight")) *layout = Layout::basicsr;
+    else if (st.has("conv_first.weight") && st.has("RRDB_trunk.0.RDB1.conv1.weight")) *layout = Layout::bsrgan;
     else return false;
     return true;
 }
@@ -91,9 +91,9 @@ void load_esrgan(Upscaler& u, Layout layout) {
         throw std::runtime_error(st.path() + ": ESRGAN+ models (conv1x1 in the dense blocks) are not supported");
     EsrganKeys k{layout, 0, 0};
     // Block count: 1 + the largest trunk index (the old layout's conv_body is the entry after the last block).
-    if (layout == Layout::OldESRGAN) k.blocks = file.count_indexed("model.1.sub.") - 1;
-    else k.blocks = file.count_indexed(layout == Layout::BSRGAN ? "RRDB_trunk." : "body.");
-    if (layout == Layout::OldESRGAN) {
+    if (layout == Layout::old_esrgan) k.blocks = file.count_indexed("model.1.sub.") - 1;
+    else k.blocks = file.count_indexed(layout == Layout::bsrgan ? "RRDB_trunk." : "body.");
+    if (layout == Layout::old_esrgan) {
         // model: conv, shortcut, [upsample, conv, lrelu] × n_up, conv, lrelu, conv — spandrel's _get_scale.
         const int64_t seq_len = file.count_indexed("model.");
         if (seq_len < 5 || (seq_len - 5) % 3 != 0)
@@ -329,10 +329,10 @@ Upscaler load_upscaler(std::shared_ptr<const SafeTensors> file) {
     u.file = std::move(file);
     Layout layout;
     if (detect_esrgan(*u.file, &layout)) {
-        u.arch = UpscalerArch::ESRGAN;
+        u.arch = UpscalerArch::esrgan;
         load_esrgan(u, layout);
     } else if (detect_compact(*u.file)) {
-        u.arch = UpscalerArch::Compact;
+        u.arch = UpscalerArch::compact;
         load_compact(u);
     } else {
         throw std::runtime_error(u.file->path() + " is not an ESRGAN (RRDBNet) or Real-ESRGAN Compact (SRVGGNet) upscaler");
@@ -354,7 +354,7 @@ std::string describe_upscaler(const SafeTensors& st) {
         return std::string("an upscaler this program cannot run: ") + e.what();
     }
     std::string s;
-    if (u.arch == UpscalerArch::ESRGAN) {
+    if (u.arch == UpscalerArch::esrgan) {
         s = "ESRGAN (RRDBNet, " + u.layout + " keys) " + std::to_string(u.scale) + "x, " +
             std::to_string(u.rrdb.body.size()) + " blocks, " + std::to_string(u.rrdb.nf) + " features, growth " +
             std::to_string(u.rrdb.gc);
@@ -370,13 +370,13 @@ Tensor upscaler_forward(const Upscaler& u, const Tensor& x, Arena& a) {
     check_input(x, u.in_channels, "upscaler_forward");
     if (x.shape[0] != 1) throw std::runtime_error("upscaler_forward: one image at a time (got a batch of " +
                                                   std::to_string(x.shape[0]) + ")");
-    if (u.arch == UpscalerArch::Compact) return compact_forward(u.compact, x, u.scale, a);
+    if (u.arch == UpscalerArch::compact) return compact_forward(u.compact, x, u.scale, a);
     return rrdbnet_forward(u.rrdb, x, x.shape[2] * u.scale, x.shape[3] * u.scale, a);
 }
 
 double upscaler_macs_per_pixel(const Upscaler& u) {
     auto conv = [](const Conv& c) { return (double)c.w.numel(); };  // per output pixel: Cout·Cin·k²
-    if (u.arch == UpscalerArch::Compact) {
+    if (u.arch == UpscalerArch::compact) {
         double m = conv(u.compact.conv_last);
         for (const Conv& c : u.compact.conv) m += conv(c);
         return m;

@@ -50,11 +50,11 @@ struct SRVGGNetCompact {
     Conv conv_last;             // body.2·num_conv+2 (out·scale², nf, 3, 3), then pixel shuffle
 };
 
-enum class UpscalerArch { ESRGAN, Compact };
+enum class UpscalerArch { esrgan, compact };
 
 struct Upscaler {
     std::shared_ptr<const SafeTensors> file;  // the weights are views into it
-    UpscalerArch arch = UpscalerArch::ESRGAN;
+    UpscalerArch arch = UpscalerArch::esrgan;
     std::string layout;             // "old ESRGAN", "BasicSR", "BSRGAN" or "SRVGGNetCompact" keys
     int scale = 4;                  // output size / input size (after any unshuffle)
     int64_t in_channels = 3, out_channels = 3;

@@ -24,7 +24,7 @@ namespace {
 
 // ---- binding ----------------------------------------------------------------------------------------------
 
-VaeResBlock bind_res_block(Binder& w, const std::string& p, int64_t cin, int64_t cout) {
+VaeResBlock bind_resblock(Binder& w, const std::string& p, int64_t cin, int64_t cout) {
     VaeResBlock b;
     b.norm1 = w.norm(p + "norm1", cin);
     b.conv1 = w.conv(p + "conv1", cout, cin, 3);
@@ -35,7 +35,7 @@ VaeResBlock bind_res_block(Binder& w, const std::string& p, int64_t cin, int64_t
 }
 
 // ldm stores q/k/v/proj_out as 1×1 convs (C, C, 1, 1); some converted files store Linear weights (C, C).
-VaeAttn bind_attn(Binder& w, const std::string& p, int64_t C) {
+VaeAttn bind_attention(Binder& w, const std::string& p, int64_t C) {
     VaeAttn t;
     t.norm = w.norm(p + "norm", C);
     t.q = w.proj(p + "q", C, C);
@@ -47,9 +47,9 @@ VaeAttn bind_attn(Binder& w, const std::string& p, int64_t C) {
 
 VaeMid bind_mid(Binder& w, const std::string& p, int64_t C) {
     VaeMid m;
-    m.block_1 = bind_res_block(w, p + "block_1.", C, C);
-    m.attn_1 = bind_attn(w, p + "attn_1.", C);
-    m.block_2 = bind_res_block(w, p + "block_2.", C, C);
+    m.block_1 = bind_resblock(w, p + "block_1.", C, C);
+    m.attn_1 = bind_attention(w, p + "attn_1.", C);
+    m.block_2 = bind_resblock(w, p + "block_2.", C, C);
     return m;
 }
 
@@ -84,7 +84,7 @@ VaeEncoder bind_encoder(Binder& w, const VaeConfig& c) {
         VaeLevel lv;
         for (int64_t j = 0; j < c.num_res_blocks; j++) {
             int64_t cin = j == 0 ? W[i ? i - 1 : 0] : W[i];
-            lv.blocks.push_back(bind_res_block(w, p + "block." + std::to_string(j) + ".", cin, W[i]));
+            lv.blocks.push_back(bind_resblock(w, p + "block." + std::to_string(j) + ".", cin, W[i]));
         }
         if (i + 1 < L) lv.resample = w.conv(p + "downsample.conv", W[i], W[i], 3);
         e.down.push_back(std::move(lv));
@@ -106,7 +106,7 @@ VaeDecoder bind_decoder(Binder& w, const VaeConfig& c) {
         VaeLevel lv;
         for (int64_t j = 0; j <= c.num_res_blocks; j++) {
             int64_t cin = j == 0 ? W[i + 1 < L ? i + 1 : L - 1] : W[i];
-            lv.blocks.push_back(bind_res_block(w, p + "block." + std::to_string(j) + ".", cin, W[i]));
+            lv.blocks.push_back(bind_resblock(w, p + "block." + std::to_string(j) + ".", cin, W[i]));
         }
         if (i > 0) lv.resample = w.conv(p + "upsample.conv", W[i], W[i], 3);
         d.up.push_back(std::move(lv));
@@ -121,7 +121,7 @@ VaeDecoder bind_decoder(Binder& w, const VaeConfig& c) {
 constexpr float kEps = 1e-6f;  // ldm Normalize(): GroupNorm(num_groups=32, eps=1e-6) — not torch's 1e-5
 
 // x (N, Cin, H, W), the arena's top allocation → (N, Cout, H, W). Consumes x (its memory is reused).
-Tensor res_block(const VaeResBlock& b, Tensor x, Arena& a) {
+Tensor resblock(const VaeResBlock& b, Tensor x, Arena& a) {
     const int64_t N = x.shape[0], Cin = x.shape[1], H = x.shape[2], W = x.shape[3], Cout = b.conv1.w.shape[0];
     if (!b.skip.w.data) {  // same width: x += conv2(silu(norm2(conv1(silu(norm1(x)))))), in place
         ArenaScope s(a);
@@ -174,9 +174,9 @@ Tensor pad_right_bottom(Arena& a, const Tensor& x) {
 }
 
 Tensor mid_forward(const VaeMid& m, Tensor x, Arena& a) {
-    x = res_block(m.block_1, x, a);
+    x = resblock(m.block_1, x, a);
     x = attn_block(m.attn_1, x, a);
-    return res_block(m.block_2, x, a);
+    return resblock(m.block_2, x, a);
 }
 
 }  // namespace
@@ -215,7 +215,7 @@ Tensor vae_decode(const Vae& vae, const Tensor& z, Arena& a) {
     x = s.keep(conv(a, x, d.conv_in));            // (B, Wlast, h, w)
     x = mid_forward(d.mid, x, a);                        // (B, Wlast, h, w)
     for (size_t i = d.up.size(); i-- > 0;) {  // the deepest level first
-        for (const VaeResBlock& b : d.up[i].blocks) x = s.keep(res_block(b, x, a));  // (B, W[i], ., .)
+        for (const VaeResBlock& b : d.up[i].blocks) x = s.keep(resblock(b, x, a));  // (B, W[i], ., .)
         if (d.up[i].resample.w.data) x = s.keep(upsample_conv(a, x, d.up[i].resample));  // (B, W[i], 2·, 2·)
     }
     group_norm_(x, d.norm_out, kEps, /*silu=*/true);
@@ -238,7 +238,7 @@ Tensor vae_encode(const Vae& vae, const Tensor& img, Arena& a) {
     ArenaScope s(a);  // the running activation x always starts where s does
     Tensor x = conv(a, img, e.conv_in);  // (B, W0, H, W)
     for (const VaeLevel& lv : e.down) {
-        for (const VaeResBlock& b : lv.blocks) x = s.keep(res_block(b, x, a));
+        for (const VaeResBlock& b : lv.blocks) x = s.keep(resblock(b, x, a));
         if (lv.resample.w.data) {
             x = s.keep(pad_right_bottom(a, x));                                    // (B, C, H+1, W+1)
             x = s.keep(conv(a, x, lv.resample, /*stride=*/2, /*pad=*/0));  // (B, C, H/2, W/2)
@@ -249,7 +249,7 @@ Tensor vae_encode(const Vae& vae, const Tensor& img, Arena& a) {
     x = s.keep(conv(a, x, e.conv_out));  // (B, 2z, h, w): mean μ, log-variance
     // Only the mean is wanted: the first z output channels of quant_conv, i.e. the first z rows of its weight.
     Conv mean{Tensor::view_of(vae.quant_conv.w.data, {z, 2 * z, 1, 1}, vae.quant_conv.w.dtype),
-              Tensor::view_of(vae.quant_conv.b.data, {z}, DType::F32), {}};
+              Tensor::view_of(vae.quant_conv.b.data, {z}, DType::f32), {}};
     x = s.keep(conv(a, x, mean));  // (B, z, h, w)
     float* xp = x.f32();
     for (int64_t i = 0; i < x.numel(); i++) xp[i] *= vae.scale;  // into UNet space

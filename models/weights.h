@@ -64,7 +64,7 @@ public:
 
     // An owned f32 copy of any usable tensor.
     static Tensor to_f32(const Tensor& t) {
-        Tensor out = Tensor::zeros(t.dims(), DType::F32);
+        Tensor out = Tensor::zeros(t.dims(), DType::f32);
         convert_to_f32(out.f32(), t.data, t.dtype, t.numel());
         return out;
     }

@@ -146,9 +146,9 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 
 std::string family_name(const Model& m) {
     switch (m.info.family) {
-    case ModelFamily::SD1: return "SD 1.x";
-    case ModelFamily::SD2: return "SD 2.x";
-    case ModelFamily::SDXL: return "SDXL";
+    case ModelFamily::sd1: return "SD 1.x";
+    case ModelFamily::sd2: return "SD 2.x";
+    case ModelFamily::sdxl: return "SDXL";
     default: return "";
     }
 }
@@ -243,7 +243,7 @@ std::string find_lora(const std::string& dir, const std::string& name) {
 
 void apply_loras(Model& m, const std::vector<LoraTag>& tags, const std::string& dir, LoraApply apply,
                  std::vector<std::string>* warnings) {
-    std::string key = tags.empty() ? "" : apply == LoraApply::Runtime ? "runtime|" : "merge|";
+    std::string key = tags.empty() ? "" : apply == LoraApply::runtime ? "runtime|" : "merge|";
     for (const LoraTag& t : tags) {
         char w[96];
         std::snprintf(w, sizeof w, ":%.9g:%.9g:%lld|", t.te, t.unet, (long long)t.dyn);

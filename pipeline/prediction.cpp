@@ -124,7 +124,7 @@ PredictionChoice decide_prediction(const CheckpointInfo& info, const UNet* unet,
                 (c.prediction == Prediction::v ? "parameterization v" : "nothing about v");
         return c;
     }
-    if (info.family != ModelFamily::SD2) {
+    if (info.family != ModelFamily::sd2) {
         c.why = std::string(family_name(info.family)) + " models predict epsilon";
         return c;
     }

@@ -241,7 +241,7 @@ int webui_total_steps(SamplerKind kind, int steps) {
 }
 
 ScheduleOptions schedule_options_for(ModelFamily family, ScheduleOptions opt) {
-    opt.sdxl = family == ModelFamily::SDXL;
+    opt.sdxl = family == ModelFamily::sdxl;
     return opt;
 }
 

@@ -45,8 +45,8 @@ struct Model {
     std::string loras;                  // the LoRAs applied to the weights now (pipeline/loras.h); "": none
     LowRankTable low_rank;              // of those, the ones the layers add at run time (--lora-apply runtime)
     std::unique_ptr<Taesd> taesd_encoder;  // loaded on first use (img2img with --taesd)
-    bool sd2() const { return info.family == ModelFamily::SD2; }
-    bool sdxl() const { return info.family == ModelFamily::SDXL; }
+    bool sd2() const { return info.family == ModelFamily::sd2; }
+    bool sdxl() const { return info.family == ModelFamily::sdxl; }
 };
 
 // The UNet's channels per attention head: 0 for SD 1.x (8 heads at every level), 64 for SD 2.x and SDXL
@@ -88,7 +88,7 @@ struct GenerateParams {
     // included, is StageTimes::preview (--preview writes it as a PNG). Empty: no preview is decoded.
     std::function<void(const Image& preview)> on_preview;
     std::string lora_dir;      // where the prompt's <lora:NAME:...> files are (pipeline/loras.h)
-    LoraApply lora_apply = LoraApply::Merge;  // merged into copies of the touched weights, or added at run time
+    LoraApply lora_apply = LoraApply::merge;  // merged into copies of the touched weights, or added at run time
     const LatentStart* start = nullptr;  // img2img / hires pass: start from this latent part way down; null: noise
 };
 

@@ -111,7 +111,7 @@ std::string lora_metadata_json(const std::string& path, std::string* alias) {
         return "{}";
     }
     const JsonValue* md = h.get("__metadata__");
-    if (!md || md->kind != JsonValue::Object) return "{}";
+    if (!md || md->kind != JsonKind::object) return "{}";
     auto order = [](const std::string& k) {
         static const std::pair<const char*, int> tags[] = {{"ss_sd_model_name", 1}, {"ss_resolution", 2},
                                                            {"ss_clip_skip", 3}, {"ss_num_train_images", 10},
@@ -128,13 +128,13 @@ std::string lora_metadata_json(const std::string& path, std::string* alias) {
     for (size_t i : idx) {
         const JsonValue& v = md->items[i];
         std::string text = write_json(v);
-        if (v.kind == JsonValue::String && !v.text.empty() && v.text[0] == '{') {
+        if (v.kind == JsonKind::string && !v.text.empty() && v.text[0] == '{') {
             try {
                 text = write_json(parse_json(v.text));
             } catch (const std::exception&) {
             }
         }
-        if (md->keys[i] == "ss_output_name" && v.kind == JsonValue::String) *alias = v.text;
+        if (md->keys[i] == "ss_output_name" && v.kind == JsonKind::string) *alias = v.text;
         w.key(md->keys[i]).raw(text);
     }
     return w.end().str();
@@ -638,9 +638,9 @@ http::Response Api::internal_progress(const http::Request& req) {
     std::string id;
     int64_t id_live_preview = -1;
     bool want_preview = true;
-    if (const JsonValue* v = obj.get("id_task"); v && v->kind == JsonValue::String) id = v->text;
-    if (const JsonValue* v = obj.get("id_live_preview"); v && v->kind == JsonValue::Number) id_live_preview = (int64_t)v->number;
-    if (const JsonValue* v = obj.get("live_preview"); v && v->kind == JsonValue::Bool) want_preview = v->boolean;
+    if (const JsonValue* v = obj.get("id_task"); v && v->kind == JsonKind::string) id = v->text;
+    if (const JsonValue* v = obj.get("id_live_preview"); v && v->kind == JsonKind::number) id_live_preview = (int64_t)v->number;
+    if (const JsonValue* v = obj.get("live_preview"); v && v->kind == JsonKind::boolean) want_preview = v->boolean;
     TaskState t = engine_.task(id);
     ProgressInfo p = engine_.progress(t.active && want_preview);
     JsonWriter w;

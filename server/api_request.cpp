@@ -45,13 +45,13 @@ struct Reader {
     }
 
     bool integer(const JsonValue& v, const std::string& f, int64_t* out) {
-        if (v.kind == JsonValue::Null) return true;
-        if (v.kind == JsonValue::Bool) { *out = v.boolean; return true; }
-        if (v.kind == JsonValue::Number && std::isfinite(v.number) && std::fabs(v.number) < 9.2e18) {
+        if (v.kind == JsonKind::null) return true;
+        if (v.kind == JsonKind::boolean) { *out = v.boolean; return true; }
+        if (v.kind == JsonKind::number && std::isfinite(v.number) && std::fabs(v.number) < 9.2e18) {
             *out = (int64_t)v.number;  // int(20.7) == 20, as pydantic v1
             return true;
         }
-        if (v.kind == JsonValue::String) {
+        if (v.kind == JsonKind::string) {
             std::string s = v.text;
             size_t b = s.find_first_not_of(" \t\n"), e = s.find_last_not_of(" \t\n");
             if (b != std::string::npos) {
@@ -67,10 +67,10 @@ struct Reader {
     }
 
     bool number(const JsonValue& v, const std::string& f, double* out) {
-        if (v.kind == JsonValue::Null) return true;
-        if (v.kind == JsonValue::Bool) { *out = v.boolean; return true; }
-        if (v.kind == JsonValue::Number && std::isfinite(v.number)) { *out = v.number; return true; }
-        if (v.kind == JsonValue::String && !v.text.empty() && v.text.size() < 64) {
+        if (v.kind == JsonKind::null) return true;
+        if (v.kind == JsonKind::boolean) { *out = v.boolean; return true; }
+        if (v.kind == JsonKind::number && std::isfinite(v.number)) { *out = v.number; return true; }
+        if (v.kind == JsonKind::string && !v.text.empty() && v.text.size() < 64) {
             char* end = nullptr;
             double d = std::strtod(v.text.c_str(), &end);
             if (end && *end == 0 && std::isfinite(d)) { *out = d; return true; }
@@ -80,10 +80,10 @@ struct Reader {
     }
 
     bool boolean(const JsonValue& v, const std::string& f, bool* out) {
-        if (v.kind == JsonValue::Null) return true;
-        if (v.kind == JsonValue::Bool) { *out = v.boolean; return true; }
-        if (v.kind == JsonValue::Number && (v.text == "0" || v.text == "1")) { *out = v.text == "1"; return true; }
-        if (v.kind == JsonValue::String) {
+        if (v.kind == JsonKind::null) return true;
+        if (v.kind == JsonKind::boolean) { *out = v.boolean; return true; }
+        if (v.kind == JsonKind::number && (v.text == "0" || v.text == "1")) { *out = v.text == "1"; return true; }
+        if (v.kind == JsonKind::string) {
             std::string s = lower(v.text);
             for (const char* t : {"1", "on", "t", "true", "y", "yes"})
                 if (s == t) { *out = true; return true; }
@@ -95,22 +95,22 @@ struct Reader {
     }
 
     bool string(const JsonValue& v, const std::string& f, std::string* out) {
-        if (v.kind == JsonValue::Null) return true;
-        if (v.kind == JsonValue::String) { *out = v.text; return true; }
-        if (v.kind == JsonValue::Number) { *out = v.text; return true; }  // pydantic v1: str(20)
-        if (v.kind == JsonValue::Bool) { *out = v.boolean ? "True" : "False"; return true; }
+        if (v.kind == JsonKind::null) return true;
+        if (v.kind == JsonKind::string) { *out = v.text; return true; }
+        if (v.kind == JsonKind::number) { *out = v.text; return true; }  // pydantic v1: str(20)
+        if (v.kind == JsonKind::boolean) { *out = v.boolean ? "True" : "False"; return true; }
         errors->push_back(field_error(at(f), "str type expected", "type_error.str"));
         return false;
     }
 
     bool object(const JsonValue& v, const std::string& f) {
-        if (v.kind == JsonValue::Null || v.kind == JsonValue::Object) return true;
+        if (v.kind == JsonKind::null || v.kind == JsonKind::object) return true;
         errors->push_back(field_error(at(f), "value is not a valid dict", "type_error.dict"));
         return false;
     }
 
     bool list(const JsonValue& v, const std::string& f) {
-        if (v.kind == JsonValue::Null || v.kind == JsonValue::Array) return true;
+        if (v.kind == JsonKind::null || v.kind == JsonKind::array) return true;
         errors->push_back(field_error(at(f), "value is not a valid list", "type_error.list"));
         return false;
     }
@@ -134,7 +134,7 @@ struct Reader {
 
 // The fields of the webui's request models: name, type, default (as JSON), in the models' order (the order the
 // response's "parameters" echoes them in).
-enum class Kind { Str, Int, Float, Bool, Dict, List, Any };
+enum class Kind { string, integer, number, boolean, dict, list, any };
 struct Field {
     const char* name;
     Kind kind;
@@ -142,45 +142,45 @@ struct Field {
 };
 // StableDiffusionProcessing's own fields, which both request models start with (modules/processing.py).
 const Field kProcessingFields[] = {
-    {"prompt", Kind::Str, "\"\""}, {"negative_prompt", Kind::Str, "\"\""}, {"styles", Kind::List, "null"},
-    {"seed", Kind::Int, "-1"}, {"subseed", Kind::Int, "-1"}, {"subseed_strength", Kind::Float, "0"},
-    {"seed_resize_from_h", Kind::Int, "-1"}, {"seed_resize_from_w", Kind::Int, "-1"},
-    {"sampler_name", Kind::Str, "null"}, {"scheduler", Kind::Str, "null"}, {"batch_size", Kind::Int, "1"},
-    {"n_iter", Kind::Int, "1"}, {"steps", Kind::Int, "50"}, {"cfg_scale", Kind::Float, "7.0"},
-    {"width", Kind::Int, "512"}, {"height", Kind::Int, "512"}, {"restore_faces", Kind::Bool, "null"},
-    {"tiling", Kind::Bool, "null"}, {"do_not_save_samples", Kind::Bool, "false"},
-    {"do_not_save_grid", Kind::Bool, "false"}, {"eta", Kind::Float, "null"},
-    {"denoising_strength", Kind::Float, "0.75"}, {"s_min_uncond", Kind::Float, "null"},
-    {"s_churn", Kind::Float, "null"}, {"s_tmax", Kind::Float, "null"}, {"s_tmin", Kind::Float, "null"},
-    {"s_noise", Kind::Float, "null"}, {"override_settings", Kind::Dict, "null"},
-    {"override_settings_restore_afterwards", Kind::Bool, "true"}, {"refiner_checkpoint", Kind::Str, "null"},
-    {"refiner_switch_at", Kind::Float, "null"}, {"disable_extra_networks", Kind::Bool, "false"},
-    {"firstpass_image", Kind::Str, "null"}, {"comments", Kind::Dict, "null"},
+    {"prompt", Kind::string, "\"\""}, {"negative_prompt", Kind::string, "\"\""}, {"styles", Kind::list, "null"},
+    {"seed", Kind::integer, "-1"}, {"subseed", Kind::integer, "-1"}, {"subseed_strength", Kind::number, "0"},
+    {"seed_resize_from_h", Kind::integer, "-1"}, {"seed_resize_from_w", Kind::integer, "-1"},
+    {"sampler_name", Kind::string, "null"}, {"scheduler", Kind::string, "null"}, {"batch_size", Kind::integer, "1"},
+    {"n_iter", Kind::integer, "1"}, {"steps", Kind::integer, "50"}, {"cfg_scale", Kind::number, "7.0"},
+    {"width", Kind::integer, "512"}, {"height", Kind::integer, "512"}, {"restore_faces", Kind::boolean, "null"},
+    {"tiling", Kind::boolean, "null"}, {"do_not_save_samples", Kind::boolean, "false"},
+    {"do_not_save_grid", Kind::boolean, "false"}, {"eta", Kind::number, "null"},
+    {"denoising_strength", Kind::number, "0.75"}, {"s_min_uncond", Kind::number, "null"},
+    {"s_churn", Kind::number, "null"}, {"s_tmax", Kind::number, "null"}, {"s_tmin", Kind::number, "null"},
+    {"s_noise", Kind::number, "null"}, {"override_settings", Kind::dict, "null"},
+    {"override_settings_restore_afterwards", Kind::boolean, "true"}, {"refiner_checkpoint", Kind::string, "null"},
+    {"refiner_switch_at", Kind::number, "null"}, {"disable_extra_networks", Kind::boolean, "false"},
+    {"firstpass_image", Kind::string, "null"}, {"comments", Kind::dict, "null"},
 };
 // Then StableDiffusionProcessingTxt2Img's, then StableDiffusionTxt2ImgProcessingAPI's additions (modules/api/models.py).
 const Field kTxt2ImgOwnFields[] = {
-    {"enable_hr", Kind::Bool, "false"}, {"firstphase_width", Kind::Int, "0"}, {"firstphase_height", Kind::Int, "0"},
-    {"hr_scale", Kind::Float, "2.0"}, {"hr_upscaler", Kind::Str, "null"}, {"hr_second_pass_steps", Kind::Int, "0"},
-    {"hr_resize_x", Kind::Int, "0"}, {"hr_resize_y", Kind::Int, "0"}, {"hr_checkpoint_name", Kind::Str, "null"},
-    {"hr_sampler_name", Kind::Str, "null"}, {"hr_scheduler", Kind::Str, "null"}, {"hr_prompt", Kind::Str, "\"\""},
-    {"hr_negative_prompt", Kind::Str, "\"\""}, {"force_task_id", Kind::Str, "null"},
-    {"sampler_index", Kind::Str, "\"Euler\""}, {"script_name", Kind::Str, "null"}, {"script_args", Kind::List, "[]"},
-    {"send_images", Kind::Bool, "true"}, {"save_images", Kind::Bool, "false"}, {"alwayson_scripts", Kind::Dict, "{}"},
-    {"infotext", Kind::Str, "null"},
+    {"enable_hr", Kind::boolean, "false"}, {"firstphase_width", Kind::integer, "0"}, {"firstphase_height", Kind::integer, "0"},
+    {"hr_scale", Kind::number, "2.0"}, {"hr_upscaler", Kind::string, "null"}, {"hr_second_pass_steps", Kind::integer, "0"},
+    {"hr_resize_x", Kind::integer, "0"}, {"hr_resize_y", Kind::integer, "0"}, {"hr_checkpoint_name", Kind::string, "null"},
+    {"hr_sampler_name", Kind::string, "null"}, {"hr_scheduler", Kind::string, "null"}, {"hr_prompt", Kind::string, "\"\""},
+    {"hr_negative_prompt", Kind::string, "\"\""}, {"force_task_id", Kind::string, "null"},
+    {"sampler_index", Kind::string, "\"Euler\""}, {"script_name", Kind::string, "null"}, {"script_args", Kind::list, "[]"},
+    {"send_images", Kind::boolean, "true"}, {"save_images", Kind::boolean, "false"}, {"alwayson_scripts", Kind::dict, "{}"},
+    {"infotext", Kind::string, "null"},
 };
 // Or StableDiffusionProcessingImg2Img's, then StableDiffusionImg2ImgProcessingAPI's; include_init_images is read
 // but, being `exclude`d, never echoed. mask_blur is a property there, so its default is null.
 const Field kImg2ImgOwnFields[] = {
-    {"init_images", Kind::List, "null"}, {"resize_mode", Kind::Int, "0"}, {"image_cfg_scale", Kind::Float, "null"},
-    {"mask", Kind::Str, "null"}, {"mask_blur_x", Kind::Int, "4"}, {"mask_blur_y", Kind::Int, "4"},
-    {"mask_blur", Kind::Int, "null"}, {"mask_round", Kind::Bool, "true"}, {"inpainting_fill", Kind::Int, "0"},
-    {"inpaint_full_res", Kind::Bool, "true"}, {"inpaint_full_res_padding", Kind::Int, "0"},
-    {"inpainting_mask_invert", Kind::Int, "0"}, {"initial_noise_multiplier", Kind::Float, "null"},
-    {"latent_mask", Kind::Str, "null"}, {"force_task_id", Kind::Str, "null"},
-    {"sampler_index", Kind::Str, "\"Euler\""}, {"include_init_images", Kind::Bool, "false"},
-    {"script_name", Kind::Str, "null"}, {"script_args", Kind::List, "[]"},
-    {"send_images", Kind::Bool, "true"}, {"save_images", Kind::Bool, "false"}, {"alwayson_scripts", Kind::Dict, "{}"},
-    {"infotext", Kind::Str, "null"},
+    {"init_images", Kind::list, "null"}, {"resize_mode", Kind::integer, "0"}, {"image_cfg_scale", Kind::number, "null"},
+    {"mask", Kind::string, "null"}, {"mask_blur_x", Kind::integer, "4"}, {"mask_blur_y", Kind::integer, "4"},
+    {"mask_blur", Kind::integer, "null"}, {"mask_round", Kind::boolean, "true"}, {"inpainting_fill", Kind::integer, "0"},
+    {"inpaint_full_res", Kind::boolean, "true"}, {"inpaint_full_res_padding", Kind::integer, "0"},
+    {"inpainting_mask_invert", Kind::integer, "0"}, {"initial_noise_multiplier", Kind::number, "null"},
+    {"latent_mask", Kind::string, "null"}, {"force_task_id", Kind::string, "null"},
+    {"sampler_index", Kind::string, "\"Euler\""}, {"include_init_images", Kind::boolean, "false"},
+    {"script_name", Kind::string, "null"}, {"script_args", Kind::list, "[]"},
+    {"send_images", Kind::boolean, "true"}, {"save_images", Kind::boolean, "false"}, {"alwayson_scripts", Kind::dict, "{}"},
+    {"infotext", Kind::string, "null"},
 };
 
 template <size_t N>
@@ -292,7 +292,7 @@ std::string detail_json(const std::vector<FieldError>& errors) {
 bool parse_body_object(const std::string& body, bool required, JsonValue* out, std::vector<FieldError>* errors) {
     size_t b = body.find_first_not_of(" \t\r\n");
     if (b == std::string::npos) {
-        if (!required) { out->kind = JsonValue::Object; return true; }
+        if (!required) { out->kind = JsonKind::object; return true; }
         FieldError e;
         e.loc = {"\"body\""};
         e.msg = "field required";
@@ -317,7 +317,7 @@ bool parse_body_object(const std::string& body, bool required, JsonValue* out, s
         errors->push_back(e);
         return false;
     }
-    if (out->kind != JsonValue::Object) {
+    if (out->kind != JsonKind::object) {
         FieldError e;
         e.loc = {"\"body\""};
         e.msg = "value is not a valid dict";
@@ -366,29 +366,29 @@ bool parse_generation(const JsonValue& obj, const std::vector<Field>& fields, co
         if (v) {
             JsonWriter one;
             switch (f.kind) {
-            case Kind::Int:
-                if ((ok = rd.integer(*v, name, &fv.i)) && v->kind != JsonValue::Null) shown = one.value(fv.i).str();
+            case Kind::integer:
+                if ((ok = rd.integer(*v, name, &fv.i)) && v->kind != JsonKind::null) shown = one.value(fv.i).str();
                 break;
-            case Kind::Float:
-                if ((ok = rd.number(*v, name, &fv.d)) && v->kind != JsonValue::Null) shown = one.value(fv.d).str();
+            case Kind::number:
+                if ((ok = rd.number(*v, name, &fv.d)) && v->kind != JsonKind::null) shown = one.value(fv.d).str();
                 break;
-            case Kind::Bool:
-                if ((ok = rd.boolean(*v, name, &fv.b)) && v->kind != JsonValue::Null) shown = one.value(fv.b).str();
+            case Kind::boolean:
+                if ((ok = rd.boolean(*v, name, &fv.b)) && v->kind != JsonKind::null) shown = one.value(fv.b).str();
                 break;
-            case Kind::Str:
-                if ((ok = rd.string(*v, name, &fv.s)) && v->kind != JsonValue::Null) shown = one.value(fv.s).str();
+            case Kind::string:
+                if ((ok = rd.string(*v, name, &fv.s)) && v->kind != JsonKind::null) shown = one.value(fv.s).str();
                 break;
-            case Kind::Dict:
-                if ((ok = rd.object(*v, name)) && v->kind != JsonValue::Null) shown = write_json(*v);
+            case Kind::dict:
+                if ((ok = rd.object(*v, name)) && v->kind != JsonKind::null) shown = write_json(*v);
                 break;
-            case Kind::List:
-                if ((ok = rd.list(*v, name)) && v->kind != JsonValue::Null) shown = write_json(*v);
+            case Kind::list:
+                if ((ok = rd.list(*v, name)) && v->kind != JsonKind::null) shown = write_json(*v);
                 break;
-            case Kind::Any: shown = write_json(*v); break;
+            case Kind::any: shown = write_json(*v); break;
             }
         }
         if (!listed(excluded, name)) params.key(name).raw(ok && !listed(hidden, name) ? shown : "null");
-        if (!v || !ok || v->kind == JsonValue::Null) continue;
+        if (!v || !ok || v->kind == JsonKind::null) continue;
         const int64_t i = fv.i;
         const double d = fv.d;
         const bool b = fv.b;
@@ -462,7 +462,7 @@ bool parse_generation(const JsonValue& obj, const std::vector<Field>& fields, co
         if (const JsonValue* v = overrides->get("sd_model_checkpoint")) ro.string(*v, "sd_model_checkpoint", &out->checkpoint);
         if (const JsonValue* v = overrides->get("CLIP_stop_at_last_layers")) {
             int64_t cs = 0;
-            if (ro.integer(*v, "CLIP_stop_at_last_layers", &cs) && v->kind != JsonValue::Null) {
+            if (ro.integer(*v, "CLIP_stop_at_last_layers", &cs) && v->kind != JsonKind::null) {
                 ro.ge(cs, 1, "CLIP_stop_at_last_layers");
                 ro.le(cs, 12, "CLIP_stop_at_last_layers");
                 out->clip_skip = (int)std::max<int64_t>(0, std::min<int64_t>(cs, 12));
@@ -585,12 +585,12 @@ bool parse_img2img(const std::string& body, const ApiLimits& limits, Img2ImgRequ
     const bool ok = parse_generation(obj, kImg2ImgFields, limits, out, errors, extra, hidden, {"include_init_images"});
     Reader rd{errors, {}};
     if (!init) {
-        if (!obj.get("init_images") || obj.get("init_images")->kind == JsonValue::Null)
+        if (!obj.get("init_images") || obj.get("init_images")->kind == JsonKind::null)
             errors->push_back(field_error({"init_images"}, "Init image not found", "value_error.missing"));
     } else if (init->items.size() != 1) {
         rd.value_error("init_images", "init_images must hold exactly one image, it holds " +
                                           std::to_string(init->items.size()));
-    } else if (init->items[0].kind != JsonValue::String) {
+    } else if (init->items[0].kind != JsonKind::string) {
         errors->push_back(field_error({"init_images", "0"}, "str type expected", "type_error.str"));
     } else if (!http::base64_decode(init->items[0].text, &out->init_image) || out->init_image.empty()) {
         rd.value_error("init_images", "init_images[0] is not a base64 image");
@@ -648,7 +648,7 @@ bool parse_extras(const std::string& body, bool batch, const ApiLimits& limits, 
     };
     if (const JsonValue* j = obj.get("resize_mode")) {
         int64_t m = 0;
-        if (rd.integer(*j, "resize_mode", &m) && j->kind != JsonValue::Null) {
+        if (rd.integer(*j, "resize_mode", &m) && j->kind != JsonKind::null) {
             if (m != 0 && m != 1)
                 errors->push_back(field_error({"resize_mode"}, "unexpected value; permitted: 0, 1", "value_error.const",
                                               "{\"given\":" + std::to_string(m) + ",\"permitted\":[0,1]}"));
@@ -691,7 +691,7 @@ bool parse_extras(const std::string& body, bool batch, const ApiLimits& limits, 
         else out->images.push_back(std::move(bytes));
     } else {
         const JsonValue* list = obj.get("imageList");
-        if (!list || list->kind == JsonValue::Null) {
+        if (!list || list->kind == JsonKind::null) {
             errors->push_back(field_error({"imageList"}, "field required", "value_error.missing"));
         } else if (rd.list(*list, "imageList")) {
             if ((int64_t)list->items.size() > limits.max_images)
@@ -700,9 +700,9 @@ bool parse_extras(const std::string& body, bool batch, const ApiLimits& limits, 
             for (size_t i = 0; i < list->items.size() && errors->size() == before; i++) {
                 const JsonValue& f = list->items[i];
                 const std::string at = std::to_string(i);
-                const JsonValue* data = f.kind == JsonValue::Object ? f.get("data") : nullptr;
-                const JsonValue* name = f.kind == JsonValue::Object ? f.get("name") : nullptr;
-                if (f.kind != JsonValue::Object) {
+                const JsonValue* data = f.kind == JsonKind::object ? f.get("data") : nullptr;
+                const JsonValue* name = f.kind == JsonKind::object ? f.get("name") : nullptr;
+                if (f.kind != JsonKind::object) {
                     errors->push_back(field_error({"imageList", at}, "value is not a valid dict", "type_error.dict"));
                 } else if (!data || !name) {
                     errors->push_back(field_error({"imageList", at, !data ? "data" : "name"}, "field required",
@@ -733,7 +733,7 @@ bool parse_options(const std::string& body, OptionsUpdate* out, std::vector<Fiel
     }
     if (const JsonValue* v = obj.get("CLIP_stop_at_last_layers")) {
         int64_t cs = 0;
-        if (rd.integer(*v, "CLIP_stop_at_last_layers", &cs) && v->kind != JsonValue::Null) {
+        if (rd.integer(*v, "CLIP_stop_at_last_layers", &cs) && v->kind != JsonKind::null) {
             rd.ge(cs, 1, "CLIP_stop_at_last_layers");
             rd.le(cs, 12, "CLIP_stop_at_last_layers");
             out->clip_skip = (int)std::max<int64_t>(0, std::min<int64_t>(cs, 12));
@@ -834,7 +834,7 @@ std::string parse_generation_parameters_json(const std::string& text_in) {
                 std::string quoted = last.substr(i, j - i + 1);
                 try {
                     JsonValue jv = parse_json(quoted);
-                    val = jv.kind == JsonValue::String ? jv.text : quoted;
+                    val = jv.kind == JsonKind::string ? jv.text : quoted;
                 } catch (const std::exception&) {
                     val = quoted;
                 }

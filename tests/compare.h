@@ -94,10 +94,10 @@ inline void random_weights(std::mt19937& rng, int64_t n, DType dt, std::vector<u
     exact.resize(n);
     for (int64_t i = 0; i < n; i++) {
         float x = nd(rng);
-        if (dt == DType::F32) { std::memcpy(&raw[i * 4], &x, 4); exact[i] = x; continue; }
-        uint16_t h = dt == DType::F16 ? f32_to_f16(x) : f32_to_bf16(x);
+        if (dt == DType::f32) { std::memcpy(&raw[i * 4], &x, 4); exact[i] = x; continue; }
+        uint16_t h = dt == DType::f16 ? f32_to_f16(x) : f32_to_bf16(x);
         std::memcpy(&raw[i * 2], &h, 2);
-        exact[i] = dt == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
+        exact[i] = dt == DType::f16 ? f16_to_f32(h) : bf16_to_f32(h);
     }
 }
 

@@ -43,9 +43,9 @@ int main(int argc, char** argv) {
     int rc = ctx.run();
     // The kernel tests loop over the instruction sets this CPU has; name the ones whose bodies went untested.
 #if defined(__x86_64__)
-    for (sd::Isa isa : {sd::Isa::Avx2, sd::Isa::Avx512})
+    for (sd::Isa isa : {sd::Isa::avx2, sd::Isa::avx512})
 #else
-    for (sd::Isa isa : {sd::Isa::Neon})
+    for (sd::Isa isa : {sd::Isa::neon})
 #endif
         if (!sd::isa_supported(isa))
             g_skips.push_back(std::string("every per-ISA kernel test: ") + sd::isa_name(isa) + " not on this CPU");

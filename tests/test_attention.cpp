@@ -19,7 +19,7 @@ namespace {
 
 std::vector<Isa> supported_isas() {
     std::vector<Isa> v;
-    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
+    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon})
         if (isa_supported(isa)) v.push_back(isa);
     return v;
 }

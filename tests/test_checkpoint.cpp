@@ -30,7 +30,7 @@ std::string checkpoint_scratch() {
 // Writes the keys as zero F16 tensors with write_safetensors, opens the file and inspects it.
 CheckpointInfo inspect_keys(const std::string& file, const std::vector<Key>& keys) {
     std::vector<std::pair<std::string, Tensor>> ts;
-    for (const Key& k : keys) ts.push_back({k.name, Tensor::zeros(k.shape, DType::F16)});
+    for (const Key& k : keys) ts.push_back({k.name, Tensor::zeros(k.shape, DType::f16)});
     std::string path = checkpoint_scratch() + "/" + file;
     write_safetensors(path, ts, {{"format", "pt"}});
     SafeTensors st(path);
@@ -85,7 +85,7 @@ TEST_CASE("checkpoint: SD 1.x is recognised, counted by component, and accepted"
     keys.push_back({"optimizer.state.0.exp_avg", {3}});
     keys.push_back({"some.unknown.tensor", {2, 2}});
     CheckpointInfo info = inspect_keys("sd1.safetensors", keys);
-    CHECK(info.family == ModelFamily::SD1);
+    CHECK(info.family == ModelFamily::sd1);
     CHECK(info.what == "an SD 1.x checkpoint");
     CHECK(info.context_dim == 768);
     CHECK(info.proj_in_rank == 4);
@@ -135,7 +135,7 @@ TEST_CASE("checkpoint: integer buffers are listed but are not parameters") {
     bytes += header + std::string(664, '\0');
     SafeTensors st = SafeTensors::from_memory(bytes.data(), bytes.size(), "te.safetensors");
     CheckpointInfo info = inspect_checkpoint(st);
-    CHECK(info.family == ModelFamily::SD1);  // a text encoder alone still says which generation it is
+    CHECK(info.family == ModelFamily::sd1);  // a text encoder alone still says which generation it is
     CHECK(info.text_encoder.tensors == 2);
     CHECK(info.text_encoder.params == 12);
     CHECK(info.text_encoder.bytes == 664);
@@ -146,7 +146,7 @@ TEST_CASE("checkpoint: integer buffers are listed but are not parameters") {
 
 TEST_CASE("checkpoint: SD 1.x variants and missing parts are refused with a reason") {
     CheckpointInfo inpaint = inspect_keys("inpaint.safetensors", sd1_keys(9));
-    CHECK(inpaint.family == ModelFamily::SD1);
+    CHECK(inpaint.family == ModelFamily::sd1);
     CHECK(has_note(inpaint, "inpainting UNet (9 input channels)"));
     CHECK(refusal(inpaint).empty());  // inpainting checkpoints run (img2img with a mask)
     CheckpointInfo pix2pix = inspect_keys("ip2p.safetensors", sd1_keys(8));
@@ -157,7 +157,7 @@ TEST_CASE("checkpoint: SD 1.x variants and missing parts are refused with a reas
     std::vector<Key> no_vae = sd1_keys();
     no_vae.resize(6);
     CheckpointInfo info = inspect_keys("novae.safetensors", no_vae);
-    CHECK(info.family == ModelFamily::SD1);
+    CHECK(info.family == ModelFamily::sd1);
     CHECK_FALSE(info.has_vae());
     CHECK_HAS(refusal(info), "novae.safetensors is an SD 1.x checkpoint without its VAE (first_stage_model.*)");
     CHECK(refusal(info, /*need_vae=*/false) == "");
@@ -172,7 +172,7 @@ TEST_CASE("checkpoint: SD 2.x is named and accepted, SDXL named and refused") {
         {"cond_stage_model.model.transformer.resblocks.0.attn.in_proj_weight", {12, 4}},
         {"first_stage_model.encoder.conv_in.weight", {8, 3, 3, 3}},
     });
-    CHECK(sd2.family == ModelFamily::SD2);
+    CHECK(sd2.family == ModelFamily::sd2);
     CHECK(sd2.context_dim == 1024);
     CHECK(sd2.proj_in_rank == 2);
     CHECK(sd2.text_widths == std::vector<int64_t>{1024});
@@ -189,7 +189,7 @@ TEST_CASE("checkpoint: SD 2.x is named and accepted, SDXL named and refused") {
         {"first_stage_model.decoder.conv_in.weight", {8, 4, 3, 3}},
     };
     CheckpointInfo sdxl = inspect_keys("sdxl.safetensors", xl);
-    CHECK(sdxl.family == ModelFamily::SDXL);
+    CHECK(sdxl.family == ModelFamily::sdxl);
     CHECK(sdxl.context_dim == 2048);
     CHECK(sdxl.text_widths == std::vector<int64_t>{768, 1280});
     CHECK(sdxl.text_encoder.tensors == 2);  // conditioner.* counts as text encoder
@@ -200,7 +200,7 @@ TEST_CASE("checkpoint: SD 2.x is named and accepted, SDXL named and refused") {
         {U + "input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight", {64, 1280}},
         {"conditioner.embedders.0.model.token_embedding.weight", {10, 1280}},
     });
-    CHECK(refiner.family == ModelFamily::SDXL);
+    CHECK(refiner.family == ModelFamily::sdxl);
     CHECK(refiner.what == "an SDXL refiner checkpoint");
     CHECK(refusal(refiner) == refiner.path + " is an SDXL refiner checkpoint; sd runs SDXL base models (two text "
                                              "encoders), not the refiner");
@@ -214,7 +214,7 @@ TEST_CASE("checkpoint: diffusers component files are told apart from single-file
         {"down_blocks.0.attentions.0.proj_in.weight", {32, 32, 1, 1}},
         {"down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight", {32, 768}},
     });
-    CHECK(unet.family == ModelFamily::DiffusersUNet);
+    CHECK(unet.family == ModelFamily::diffusers_unet);
     CHECK(unet.context_dim == 768);
     CHECK(unet.unet_in_channels == 4);
     CHECK(unet.what == "a diffusers UNet component file (SD 1.x-like, context 768), not a single-file checkpoint");
@@ -226,7 +226,7 @@ TEST_CASE("checkpoint: diffusers component files are told apart from single-file
         {"text_model.embeddings.token_embedding.weight", {10, 768}},
         {"text_model.encoder.layers.0.self_attn.q_proj.weight", {768, 768}},
     });
-    CHECK(te.family == ModelFamily::DiffusersTextEncoder);
+    CHECK(te.family == ModelFamily::diffusers_text_encoder);
     CHECK_HAS(te.what, "diffusers text encoder component file (CLIP, width 768)");
     CHECK(te.text_encoder.tensors == 2);
     CHECK_HAS(refusal(te), "not a single-file checkpoint");
@@ -240,7 +240,7 @@ TEST_CASE("checkpoint: VAE, TAESD and unsupported families are named as such") {
         {"post_quant_conv.weight", {4, 4, 1, 1}},
         {"loss.logvar", {}},
     });
-    CHECK(vae.family == ModelFamily::VAE);
+    CHECK(vae.family == ModelFamily::vae);
     CHECK(vae.what == "a standalone VAE file (ldm layout), not a full checkpoint");
     CHECK(vae.vae.tensors == 4);
     CHECK(vae.vae_latent_channels == 4);
@@ -252,16 +252,16 @@ TEST_CASE("checkpoint: VAE, TAESD and unsupported families are named as such") {
         {"encoder.down_blocks.0.resnets.0.conv1.weight", {8, 8, 3, 3}},
         {"decoder.conv_in.weight", {8, 4, 3, 3}},
     });
-    CHECK(dvae.family == ModelFamily::VAE);
+    CHECK(dvae.family == ModelFamily::vae);
     CHECK_HAS(dvae.what, "diffusers layout");
 
     CheckpointInfo tenc = inspect_keys("taesd_encoder.safetensors", {
         {"0.weight", {64, 3, 3, 3}}, {"0.bias", {64}}, {"1.conv.0.weight", {64, 64, 3, 3}}});
-    CHECK(tenc.family == ModelFamily::TAESD);
+    CHECK(tenc.family == ModelFamily::taesd);
     CHECK_HAS(tenc.what, "TAESD tiny autoencoder encoder");
     CheckpointInfo tdec = inspect_keys("taesd_decoder.safetensors", {
         {"1.weight", {64, 4, 3, 3}}, {"1.bias", {64}}, {"3.conv.0.weight", {64, 64, 3, 3}}});
-    CHECK(tdec.family == ModelFamily::TAESD);
+    CHECK(tdec.family == ModelFamily::taesd);
     CHECK(tdec.what == "a TAESD tiny autoencoder decoder file (4 latent channels)");
     CHECK(tdec.vae.params == 64 * 36 + 64 + 64 * 64 * 9);
 
@@ -269,46 +269,46 @@ TEST_CASE("checkpoint: VAE, TAESD and unsupported families are named as such") {
         {U + "joint_blocks.0.x_block.attn.qkv.weight", {12, 4}},
         {"text_encoders.clip_l.transformer.text_model.embeddings.token_embedding.weight", {10, 768}},
     });
-    CHECK(sd3.family == ModelFamily::SD3);
+    CHECK(sd3.family == ModelFamily::sd3);
     CHECK(refusal(sd3) == sd3.path + " is an SD3 checkpoint; sd currently runs SD 1.x, 2.x and SDXL models only");
     CheckpointInfo flux = inspect_keys("flux.safetensors", {{"double_blocks.0.img_attn.qkv.weight", {12, 4}}});
-    CHECK(flux.family == ModelFamily::Flux);
+    CHECK(flux.family == ModelFamily::flux);
     CHECK_HAS(refusal(flux), "is a Flux checkpoint");
     CheckpointInfo flux_ldm = inspect_keys("flux2.safetensors", {{U + "double_blocks.0.img_attn.qkv.weight", {12, 4}}});
-    CHECK(flux_ldm.family == ModelFamily::Flux);
+    CHECK(flux_ldm.family == ModelFamily::flux);
 
     // LoRA keys embed UNet block names: must not pass for a UNet
     CheckpointInfo lora = inspect_keys("lora.safetensors", {
         {"lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight", {4, 32}},
         {"lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight", {32, 4}},
     });
-    CHECK(lora.family == ModelFamily::LoRA);
+    CHECK(lora.family == ModelFamily::lora);
     CheckpointInfo peft = inspect_keys("peft.safetensors", {{"down_blocks.0.attentions.0.proj_in.lora_A.weight", {4, 32}}});
-    CHECK(peft.family == ModelFamily::LoRA);
+    CHECK(peft.family == ModelFamily::lora);
     CheckpointInfo cn = inspect_keys("cn.safetensors", {
         {"control_model.input_hint_block.0.weight", {16, 3, 3, 3}},
         {"control_model.input_blocks.0.0.weight", {32, 4, 3, 3}},
     });
-    CHECK(cn.family == ModelFamily::ControlNet);
+    CHECK(cn.family == ModelFamily::controlnet);
     CheckpointInfo emb = inspect_keys("emb.safetensors", {{"emb_params", {2, 768}}});
-    CHECK(emb.family == ModelFamily::Embedding);
+    CHECK(emb.family == ModelFamily::embedding);
 }
 
 TEST_CASE("checkpoint: anything else is not a Stable Diffusion checkpoint") {
     CheckpointInfo other = inspect_keys("resnet.safetensors", {{"fc.weight", {10, 4}}, {"conv1.weight", {8, 3, 7, 7}}});
-    CHECK(other.family == ModelFamily::Unknown);
+    CHECK(other.family == ModelFamily::unknown);
     CHECK(other.what == "not a Stable Diffusion checkpoint");
     CHECK(other.other.tensors == 2);
     CHECK(refusal(other) == other.path + " is not a Stable Diffusion checkpoint; sd currently runs SD 1.x, 2.x and SDXL models only");
     CHECK_HAS(format_info(other), "resnet.safetensors: not a Stable Diffusion checkpoint\n");
 
     CheckpointInfo empty = inspect_keys("empty.safetensors", {});
-    CHECK(empty.family == ModelFamily::Unknown);
+    CHECK(empty.family == ModelFamily::unknown);
     CHECK(empty.tensor_count == 0);
     CHECK_HAS(format_info(empty), "dtypes        none");
 
     CheckpointInfo numbered_only = inspect_keys("seq.safetensors", {{"0.weight", {4, 4}}});  // rank 2: not TAESD
-    CHECK(numbered_only.family == ModelFamily::Unknown);
+    CHECK(numbered_only.family == ModelFamily::unknown);
 }
 
 TEST_CASE("checkpoint: real files (the tiny SD test model, the embedded TAESD decoder)") {
@@ -316,7 +316,7 @@ TEST_CASE("checkpoint: real files (the tiny SD test model, the embedded TAESD de
     {
         SafeTensors st("tests/data/tiny_sd.safetensors");
         CheckpointInfo info = inspect_checkpoint(st);
-        CHECK(info.family == ModelFamily::SD1);
+        CHECK(info.family == ModelFamily::sd1);
         CHECK(info.unet.tensors == 686);   // the real SD 1.5 key set, at tiny widths
         CHECK(info.vae.tensors == 248);
         CHECK(refusal(info) == "");
@@ -324,7 +324,7 @@ TEST_CASE("checkpoint: real files (the tiny SD test model, the embedded TAESD de
     {
         SafeTensors st("models/taesd/taesd_decoder.safetensors");  // madebyollin's file, byte for byte
         CheckpointInfo info = inspect_checkpoint(st);
-        CHECK(info.family == ModelFamily::TAESD);
+        CHECK(info.family == ModelFamily::taesd);
         CHECK(info.vae.params == 1222531);  // as the TAESD README says
         CHECK(info.dtypes["BF16"].tensors == 67);
     }

@@ -415,10 +415,10 @@ TEST_CASE("cli: a checkpoint sd cannot run is refused, saying why") {
         // The keys that make a file an SDXL refiner (as in test_checkpoint.cpp), as small zero tensors.
         const std::string U = "model.diffusion_model.";
         std::vector<std::pair<std::string, Tensor>> ts = {
-            {U + "input_blocks.0.0.weight", Tensor::zeros({32, 4, 3, 3}, DType::F16)},
-            {U + "input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight", Tensor::zeros({64, 1280}, DType::F16)},
-            {"conditioner.embedders.0.model.token_embedding.weight", Tensor::zeros({10, 1280}, DType::F16)},
-            {"first_stage_model.decoder.conv_in.weight", Tensor::zeros({8, 4, 3, 3}, DType::F16)},
+            {U + "input_blocks.0.0.weight", Tensor::zeros({32, 4, 3, 3}, DType::f16)},
+            {U + "input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight", Tensor::zeros({64, 1280}, DType::f16)},
+            {"conditioner.embedders.0.model.token_embedding.weight", Tensor::zeros({10, 1280}, DType::f16)},
+            {"first_stage_model.decoder.conv_in.weight", Tensor::zeros({8, 4, 3, 3}, DType::f16)},
         };
         write_safetensors(model, ts);
         check_failure("a checkpoint sd does not run", run_sd(job(s, model), s), s,

@@ -54,7 +54,7 @@ TEST_CASE("clip: tiny text encoder matches the PyTorch golden, last layer and cl
     // f32 summation order, and still fails a bf16-rounded activation path (errors ~1e-2).
     const double tol = 1e-4;
     Arena arena;
-    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
+    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
         if (!isa_supported(isa)) continue;
         set_isa(isa);
         for (const char* sfx : {"", "_b"}) {

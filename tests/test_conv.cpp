@@ -31,7 +31,7 @@ TEST_CASE("conv2d matches the double reference for every ISA, dtype and thread c
         {1, 16, 24, 24, 40, 3, 1, 1}, {1, 64, 6, 6, 160, 3, 1, 1}};  // the last two: split 3 ways, along N / M
     int variant = 0;
     for (const ConvCase& cc : cases)
-        for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+        for (DType dt : {DType::f32, DType::f16, DType::bf16}) {
             variant++;
             bool use_bias = variant % 2 == 1, accumulate = variant % 3 == 0;
             int64_t N = cc.N, Cin = cc.Cin, H = cc.H, W = cc.W, Cout = cc.Cout;
@@ -44,10 +44,10 @@ TEST_CASE("conv2d matches the double reference for every ISA, dtype and thread c
             std::vector<uint8_t> wraw(Cout * K * dtype_size(dt));
             for (int64_t i = 0; i < Cout * K; i++) {
                 float x = nd(rng);
-                if (dt == DType::F32) { std::memcpy(&wraw[i * 4], &x, 4); wv[i] = x; continue; }
-                uint16_t h = dt == DType::F16 ? f32_to_f16(x) : f32_to_bf16(x);
+                if (dt == DType::f32) { std::memcpy(&wraw[i * 4], &x, 4); wv[i] = x; continue; }
+                uint16_t h = dt == DType::f16 ? f32_to_f16(x) : f32_to_bf16(x);
                 std::memcpy(&wraw[i * 2], &h, 2);
-                wv[i] = dt == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
+                wv[i] = dt == DType::f16 ? f16_to_f32(h) : bf16_to_f32(h);
             }
             std::vector<double> ref(out0.size()), mag(out0.size());
             for (int64_t n = 0; n < N; n++)
@@ -69,7 +69,7 @@ TEST_CASE("conv2d matches the double reference for every ISA, dtype and thread c
                             ref[o] = accumulate ? sum + out0[o] : sum;
                             mag[o] = m + std::fabs(ref[o]) + (accumulate ? std::fabs(out0[o]) : 0.0);
                         }
-            for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
+            for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
                 if (!isa_supported(isa)) continue;
                 set_isa(isa);
                 std::vector<float> first;
@@ -104,12 +104,12 @@ TEST_CASE("conv2d matches the double reference for every ISA, dtype and thread c
 // bf16 precision: the reference rounds weights and inputs to bf16 and sums in double (test_gemm.cpp explains
 // the 1e-5 tolerance and why an f32 product would fail it). Each output's sum has up to Cin·k² terms.
 TEST_CASE("conv2d in bf16 matches the bf16-rounded double reference, same bits for 1..3 threads") {
-    if (!precision_supported(Precision::BF16)) {  // test_gemm.cpp checks the refusal
+    if (!precision_supported(Precision::bf16)) {  // test_gemm.cpp checks the refusal
         SKIPPED("no AVX512_BF16 or ARM64 BF16 on this CPU");
         return;
     }
     set_isa(best_isa());
-    set_precision(Precision::BF16);
+    set_precision(Precision::bf16);
     auto r = [](float x) { return bf16_to_f32(f32_to_bf16(x)); };
     std::mt19937 rng(777);
     std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -118,7 +118,7 @@ TEST_CASE("conv2d in bf16 matches the bf16-rounded double reference, same bits f
                               {1, 45, 12, 12, 9, 3, 1, 1}, {1, 16, 24, 24, 40, 3, 1, 1}, {1, 64, 6, 6, 160, 3, 1, 1}};
     int variant = 0;
     for (const ConvCase& cc : cases)
-        for (DType dt : {DType::F32, DType::F16}) {
+        for (DType dt : {DType::f32, DType::f16}) {
             variant++;
             bool use_bias = variant % 2 == 1, accumulate = variant % 3 == 0;
             int64_t N = cc.N, Cin = cc.Cin, H = cc.H, W = cc.W, Cout = cc.Cout;
@@ -131,7 +131,7 @@ TEST_CASE("conv2d in bf16 matches the bf16-rounded double reference, same bits f
             std::vector<uint8_t> wraw(Cout * K * dtype_size(dt));
             for (int64_t i = 0; i < Cout * K; i++) {
                 float x = nd(rng);
-                if (dt == DType::F32) { std::memcpy(&wraw[i * 4], &x, 4); wv[i] = x; continue; }
+                if (dt == DType::f32) { std::memcpy(&wraw[i * 4], &x, 4); wv[i] = x; continue; }
                 uint16_t h = f32_to_f16(x);
                 std::memcpy(&wraw[i * 2], &h, 2);
                 wv[i] = f16_to_f32(h);
@@ -178,7 +178,7 @@ TEST_CASE("conv2d in bf16 matches the bf16-rounded double reference, same bits f
                 else CHECK(std::memcmp(first.data(), out.data(), out.size() * 4) == 0);
             }
         }
-    set_precision(Precision::FP32);
+    set_precision(Precision::fp32);
     set_isa(best_isa());
     set_num_threads(0);
 }

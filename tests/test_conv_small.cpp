@@ -24,7 +24,7 @@ TEST_CASE("conv2d_small_cout matches the double reference for every ISA, dtype a
     std::normal_distribution<float> nd(0.0f, 1.0f);
     int variant = 0;
     for (const Case& c : cases)
-        for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+        for (DType dt : {DType::f32, DType::f16, DType::bf16}) {
             const bool use_bias = ++variant % 2 == 0;
             const int64_t N = c.N, Cin = c.Cin, H = c.H, W = c.W, Cout = c.Cout;
             std::vector<float> in(N * Cin * H * W), bias(Cout), wv;
@@ -35,7 +35,7 @@ TEST_CASE("conv2d_small_cout matches the double reference for every ISA, dtype a
             std::vector<double> ref, mag;
             test::conv3x3_reference(in.data(), N, Cin, H, W, wv.data(), use_bias ? bias.data() : nullptr, Cout, 1,
                                     ref, mag);
-            for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
+            for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
                 if (!isa_supported(isa)) continue;
                 set_isa(isa);
                 std::vector<float> first;

@@ -30,7 +30,7 @@ TEST_CASE("conv2d_upsample2x matches conv3x3 of the 2x upsampled input (double r
                           {2, 5, 4, 4, 6}, {1, 40, 12, 10, 24}, {1, 24, 16, 64, 20}};
     int variant = 0;
     for (const Case& c : cases)
-        for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+        for (DType dt : {DType::f32, DType::f16, DType::bf16}) {
             const bool use_bias = ++variant % 2 == 1;
             const int64_t N = c.N, Cin = c.Cin, H = c.H, W = c.W, Cout = c.Cout;
             std::vector<float> in(N * Cin * H * W), bias(Cout), wv;
@@ -41,7 +41,7 @@ TEST_CASE("conv2d_upsample2x matches conv3x3 of the 2x upsampled input (double r
             std::vector<double> ref, mag;
             test::conv3x3_reference(in.data(), N, Cin, H, W, wv.data(), use_bias ? bias.data() : nullptr, Cout, 2,
                                     ref, mag);
-            for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
+            for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
                 if (!isa_supported(isa)) continue;
                 set_isa(isa);
                 std::vector<float> first;

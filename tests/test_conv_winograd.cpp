@@ -32,7 +32,7 @@ TEST_CASE("conv2d_winograd matches the double reference for every ISA, dtype, th
                           {3, 16, 13, 10, 16}, {1, 40, 17, 31, 24}, {2, 24, 32, 64, 20}};
     int variant = 0;
     for (const Case& c : cases)
-        for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+        for (DType dt : {DType::f32, DType::f16, DType::bf16}) {
             variant++;
             const bool use_bias = variant % 2 == 1, accumulate = variant % 3 == 0;
             const int64_t N = c.N, Cin = c.Cin, H = c.H, W = c.W, Cout = c.Cout;
@@ -51,7 +51,7 @@ TEST_CASE("conv2d_winograd matches the double reference for every ISA, dtype, th
                     ref[o] = sum + out0[o];
                     mag[o] += std::fabs(ref[o]) - std::fabs(sum) + std::fabs(out0[o]);
                 }
-            for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
+            for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
                 if (!isa_supported(isa)) continue;
                 set_isa(isa);
                 std::vector<float> first;
@@ -90,19 +90,19 @@ TEST_CASE("conv2d_winograd in place (out = in, Cout <= Cin) gives the out-of-pla
         std::vector<uint8_t> wraw;
         for (float& x : in) x = nd(rng);
         for (float& x : bias) x = nd(rng);
-        test::random_weights(rng, Cout * Cin * 9, DType::F16, wraw, wv);
-        for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
+        test::random_weights(rng, Cout * Cin * 9, DType::f16, wraw, wv);
+        for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
             if (!isa_supported(isa)) continue;
             set_isa(isa);
             std::vector<float> want(N * Cout * H * W);
             test::GuardedScratch s0(conv2d_winograd_scratch(Cin, H, W, Cout));
-            conv2d_winograd(want.data(), in.data(), wraw.data(), DType::F16, bias.data(), N, Cin, H, W, Cout,
+            conv2d_winograd(want.data(), in.data(), wraw.data(), DType::f16, bias.data(), N, Cin, H, W, Cout,
                             s0.data());
             for (int64_t band : {0, 1, 2, 100}) {
                 set_num_threads(band == 2 ? 3 : band == 1 ? 1 : 2);
                 std::vector<float> x = in;
                 test::GuardedScratch scratch(conv2d_winograd_scratch(Cin, H, W, Cout, band));
-                conv2d_winograd(x.data(), x.data(), wraw.data(), DType::F16, bias.data(), N, Cin, H, W, Cout,
+                conv2d_winograd(x.data(), x.data(), wraw.data(), DType::f16, bias.data(), N, Cin, H, W, Cout,
                                 scratch.data(), false, band);
                 INFO("isa=", std::string(isa_name(isa)), " band=", band, " N=", N, " Cin=", Cin, " H=", H, " W=", W,
                      " Cout=", Cout);

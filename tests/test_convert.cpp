@@ -18,7 +18,7 @@ namespace {
 
 std::vector<Isa> supported_isas() {
     std::vector<Isa> v;
-    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
+    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon})
         if (isa_supported(isa)) v.push_back(isa);
     return v;
 }
@@ -137,8 +137,8 @@ TEST_CASE("convert_to_f32: all 65536 f16 and bf16 patterns, every ISA, 1..3 thre
             CAPTURE(isa_name(isa));
             CAPTURE(threads);
             std::vector<float> f(65536), b(65536);
-            convert_to_f32(f.data(), all.data(), DType::F16, 65536);
-            convert_to_f32(b.data(), all.data(), DType::BF16, 65536);
+            convert_to_f32(f.data(), all.data(), DType::f16, 65536);
+            convert_to_f32(b.data(), all.data(), DType::bf16, 65536);
             int bad = 0;
             for (int i = 0; i < 65536; i++) {
                 double want = f16_value((uint16_t)i);
@@ -148,7 +148,7 @@ TEST_CASE("convert_to_f32: all 65536 f16 and bf16 patterns, every ISA, 1..3 thre
             }
             CHECK(bad == 0);
             std::vector<float> f32(1001);  // F32 source: a plain copy
-            convert_to_f32(f32.data(), f.data() + 15000, DType::F32, 1001);
+            convert_to_f32(f32.data(), f.data() + 15000, DType::f32, 1001);
             CHECK(std::memcmp(f32.data(), f.data() + 15000, 1001 * 4) == 0);
         }
     }
@@ -168,8 +168,8 @@ TEST_CASE("convert_from_f32: f16 / bf16 round to nearest even, every ISA, 1..3 t
             for (int64_t n : {(int64_t)0, (int64_t)1, (int64_t)3, (int64_t)7, (int64_t)65, (int64_t)77, (int64_t)in.size()}) {
                 CAPTURE(n);
                 std::vector<uint16_t> h(n + 1, 0xabcd), b(n + 1, 0xabcd);  // last one guards the end
-                convert_from_f32(h.data(), DType::F16, in.data(), n);
-                convert_from_f32(b.data(), DType::BF16, in.data(), n);
+                convert_from_f32(h.data(), DType::f16, in.data(), n);
+                convert_from_f32(b.data(), DType::bf16, in.data(), n);
                 int bad = 0;
                 for (int64_t i = 0; i < n; i++) {
                     // same value as half.h (checked above against the independent rounding); any NaN for NaN
@@ -183,7 +183,7 @@ TEST_CASE("convert_from_f32: f16 / bf16 round to nearest even, every ISA, 1..3 t
                 CHECK(h[n] == 0xabcd);
                 CHECK(b[n] == 0xabcd);
                 std::vector<float> f(n + 1, 7.0f);
-                convert_from_f32(f.data(), DType::F32, in.data(), n);
+                convert_from_f32(f.data(), DType::f32, in.data(), n);
                 CHECK(std::memcmp(f.data(), in.data(), n * 4) == 0);
                 CHECK(f[n] == 7.0f);
             }

@@ -20,7 +20,7 @@ namespace {
 
 std::vector<Isa> supported_isas() {
     std::vector<Isa> v;
-    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
+    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon})
         if (isa_supported(isa)) v.push_back(isa);
     return v;
 }
@@ -37,20 +37,20 @@ Weights make_weights(std::mt19937& rng, DType dt, int64_t n) {
     w.value.resize(n);
     for (int64_t i = 0; i < n; i++) {
         float x = nd(rng);
-        if (dt == DType::F32) { std::memcpy(&w.raw[i * 4], &x, 4); w.value[i] = x; continue; }
-        uint16_t h = dt == DType::F16 ? f32_to_f16(x) : f32_to_bf16(x);
+        if (dt == DType::f32) { std::memcpy(&w.raw[i * 4], &x, 4); w.value[i] = x; continue; }
+        uint16_t h = dt == DType::f16 ? f32_to_f16(x) : f32_to_bf16(x);
         std::memcpy(&w.raw[i * 2], &h, 2);
-        w.value[i] = dt == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
+        w.value[i] = dt == DType::f16 ? f16_to_f32(h) : bf16_to_f32(h);
     }
     return w;
 }
 
 double ref_act(double x, Act act) {
     switch (act) {
-        case Act::None: return x;
-        case Act::GELU: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
-        case Act::QuickGELU: return x / (1.0 + std::exp(-1.702 * x));
-        case Act::SiLU: return x / (1.0 + std::exp(-x));
+        case Act::none: return x;
+        case Act::gelu: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+        case Act::quick_gelu: return x / (1.0 + std::exp(-1.702 * x));
+        case Act::silu: return x / (1.0 + std::exp(-x));
     }
     return x;
 }
@@ -86,10 +86,10 @@ TEST_CASE("gemm matches the double reference for every ISA, dtype, bias, activat
     const GemmCase cases[] = {{1, 1, 1},   {1, 65, 17},  {2, 37, 300},  {3, 7, 17},  {7, 17, 65},
                               {17, 3, 7},  {17, 65, 33}, {65, 70, 129}, {33, 1100, 20}, {150, 97, 700}, {5, 40, 1000},
                               {300, 40, 300}, {40, 300, 300}};  // the last two: big enough to split 3 ways, along M / N
-    const Act acts[] = {Act::None, Act::GELU, Act::QuickGELU, Act::SiLU};
+    const Act acts[] = {Act::none, Act::gelu, Act::quick_gelu, Act::silu};
     int variant = 0;
     for (const GemmCase& gc : cases)
-        for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+        for (DType dt : {DType::f32, DType::f16, DType::bf16}) {
             int64_t M = gc.M, N = gc.N, K = gc.K, lda = K + 3, ldb = K + 5, ldc = N + 2;
             std::vector<float> A(M * lda), bias(N), C0(M * ldc);
             for (float& x : A) x = nd(rng);
@@ -111,7 +111,7 @@ TEST_CASE("gemm matches the double reference for every ISA, dtype, bias, activat
                 }
             for (Act act : acts) {
                 variant++;
-                bool use_bias = variant % 2 == 0, accumulate = act == Act::None && variant % 3 != 0;
+                bool use_bias = variant % 2 == 0, accumulate = act == Act::none && variant % 3 != 0;
                 std::vector<double> ref(M * N), tol(M * N);
                 for (int64_t i = 0; i < M; i++)
                     for (int64_t j = 0; j < N; j++) {
@@ -208,54 +208,54 @@ float round_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
 }  // namespace
 
 TEST_CASE("precision: names, and bf16 is refused with a clear message where the CPU lacks AVX512_BF16 / BF16") {
-    CHECK(parse_precision("fp32") == Precision::FP32);
-    CHECK(parse_precision("bf16") == Precision::BF16);
+    CHECK(parse_precision("fp32") == Precision::fp32);
+    CHECK(parse_precision("bf16") == Precision::bf16);
     CHECK_THROWS_WITH_AS(parse_precision("fp16"), doctest::Contains("valid: fp32, bf16"), std::runtime_error);
-    CHECK(precision_supported(Precision::FP32));
-    CHECK(active_precision() == Precision::FP32);  // the library's default unless SD_PRECISION says otherwise
+    CHECK(precision_supported(Precision::fp32));
+    CHECK(active_precision() == Precision::fp32);  // the library's default unless SD_PRECISION says otherwise
     set_isa(best_isa());  // AVX-512 or NEON where the CPU has bf16 dot products
-    bool bf16 = cpu_has_bf16() && (best_isa() == Isa::Avx512 || best_isa() == Isa::Neon);
-    CHECK(precision_supported(Precision::BF16) == bf16);
+    bool bf16 = cpu_has_bf16() && (best_isa() == Isa::avx512 || best_isa() == Isa::neon);
+    CHECK(precision_supported(Precision::bf16) == bf16);
     // bf16 by default only where its dot products measure faster (Zen 4: 2x; Intel Sapphire/Emerald Rapids: 0.5x)
     const double speedup = bf16_speedup();
     if (bf16) CHECK((speedup > 0.2 && speedup < 4.0));
     else CHECK(speedup == 0.0);
-    CHECK(best_precision() == (bf16 && speedup >= 1.3 ? Precision::BF16 : Precision::FP32));
+    CHECK(best_precision() == (bf16 && speedup >= 1.3 ? Precision::bf16 : Precision::fp32));
     if (!bf16) {
-        CHECK_THROWS_WITH_AS(set_precision(Precision::BF16), doctest::Contains("AVX512_BF16"), std::runtime_error);
-        CHECK(active_precision() == Precision::FP32);
+        CHECK_THROWS_WITH_AS(set_precision(Precision::bf16), doctest::Contains("AVX512_BF16"), std::runtime_error);
+        CHECK(active_precision() == Precision::fp32);
         SKIPPED("no AVX512_BF16 or ARM64 BF16 on this CPU: only the refusal was checked");
         return;
     }
     // bf16 runs on the AVX-512 or NEON kernels only: another instruction set means f32 products again.
-    set_precision(Precision::BF16);
-    CHECK(active_precision() == Precision::BF16);
-    set_isa(Isa::Scalar);
-    CHECK(active_precision() == Precision::FP32);
-    CHECK_THROWS_WITH_AS(set_precision(Precision::BF16), doctest::Contains("active instruction set is scalar"),
+    set_precision(Precision::bf16);
+    CHECK(active_precision() == Precision::bf16);
+    set_isa(Isa::scalar);
+    CHECK(active_precision() == Precision::fp32);
+    CHECK_THROWS_WITH_AS(set_precision(Precision::bf16), doctest::Contains("active instruction set is scalar"),
                          std::runtime_error);
     set_isa(best_isa());
-    CHECK(active_precision() == Precision::BF16);
-    set_precision(Precision::FP32);
-    CHECK(active_precision() == Precision::FP32);
+    CHECK(active_precision() == Precision::bf16);
+    set_precision(Precision::fp32);
+    CHECK(active_precision() == Precision::fp32);
 }
 
 TEST_CASE("gemm and matmul_nn in bf16 match the bf16-rounded double reference, same bits for 1..3 threads") {
     set_isa(best_isa());
-    if (!precision_supported(Precision::BF16)) {  // the case above checks the refusal
+    if (!precision_supported(Precision::bf16)) {  // the case above checks the refusal
         SKIPPED("no AVX512_BF16 or ARM64 BF16 on this CPU");
         return;
     }
-    set_precision(Precision::BF16);
+    set_precision(Precision::bf16);
     std::mt19937 rng(4242);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     // odd K (a padded last pair), K across slice boundaries (384), partial tiles, splits along M and N
     const GemmCase cases[] = {{5, 1, 1},     {7, 17, 3},     {17, 65, 33},   {65, 70, 129}, {33, 100, 385},
                               {150, 97, 700}, {300, 40, 301}, {40, 300, 300}, {29, 33, 800}};
-    const Act acts[] = {Act::None, Act::GELU, Act::SiLU};
+    const Act acts[] = {Act::none, Act::gelu, Act::silu};
     int variant = 0;
     for (const GemmCase& gc : cases)
-        for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+        for (DType dt : {DType::f32, DType::f16, DType::bf16}) {
             int64_t M = gc.M, N = gc.N, K = gc.K, lda = K + 3, ldb = K + 1, ldc = N + 2;
             std::vector<float> A(M * lda), bias(N), C0(M * ldc);
             for (float& x : A) x = nd(rng);
@@ -263,7 +263,7 @@ TEST_CASE("gemm and matmul_nn in bf16 match the bf16-rounded double reference, s
             for (float& x : C0) x = nd(rng);
             Weights B = make_weights(rng, dt, N * ldb);
             Act act = acts[variant % 3];
-            bool use_bias = variant % 2 == 0, accumulate = act == Act::None && variant % 4 != 0;
+            bool use_bias = variant % 2 == 0, accumulate = act == Act::none && variant % 4 != 0;
             variant++;
             std::vector<double> ref(M * N), tol(M * N);
             for (int64_t i = 0; i < M; i++)
@@ -332,7 +332,7 @@ TEST_CASE("gemm and matmul_nn in bf16 match the bf16-rounded double reference, s
             }
         }
     }
-    set_precision(Precision::FP32);
+    set_precision(Precision::fp32);
     set_isa(best_isa());
     set_num_threads(0);
 }

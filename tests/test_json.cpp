@@ -24,7 +24,7 @@ std::string json_error(const std::string& text) {
 
 TEST_CASE("json: values, nesting and member order") {
     JsonValue v = parse_json(" {\"b\": [1, -2.5e1, true, false, null, \"s\"], \"a\": {}, \"c\": []}\n");
-    REQUIRE(v.kind == JsonValue::Object);
+    REQUIRE(v.kind == JsonKind::object);
     REQUIRE(v.keys.size() == 3);
     CHECK(v.keys[0] == "b");  // order of appearance, not sorted
     CHECK(v.keys[1] == "a");
@@ -34,13 +34,13 @@ TEST_CASE("json: values, nesting and member order") {
     CHECK(b->items[0].number == 1);
     CHECK(b->items[1].number == -25);
     CHECK(b->items[1].text == "-2.5e1");
-    CHECK(b->items[2].kind == JsonValue::Bool);
+    CHECK(b->items[2].kind == JsonKind::boolean);
     CHECK(b->items[2].boolean);
     CHECK_FALSE(b->items[3].boolean);
-    CHECK(b->items[4].kind == JsonValue::Null);
+    CHECK(b->items[4].kind == JsonKind::null);
     CHECK(b->items[5].text == "s");
     CHECK(b->offset == 7);
-    CHECK(v.get("a")->kind == JsonValue::Object);
+    CHECK(v.get("a")->kind == JsonKind::object);
     CHECK(v.get("c")->items.empty());
     CHECK(v.get("zzz") == nullptr);
     CHECK(parse_json("0").number == 0);

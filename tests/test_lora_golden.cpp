@@ -153,14 +153,14 @@ TEST_CASE("lora golden: added at run time, the LoRAs give the merged latents (SD
         p.lora_dir = "tests/data/lora";
         p.prompt = "a photo of an astronaut riding a horse <lora:kohya_locon:0.8> <lora:loha:0.5:1.2> <lora:lokr> "
                    "<lora:peft:te=-0.5:unet=0.7>";
-        p.lora_apply = LoraApply::Runtime;
+        p.lora_apply = LoraApply::runtime;
         Tensor x = sample_latent(m, p, arena);
         CHECK(!m.low_rank.empty());
         Tensor want = golden.get("stacked/x");
         test::Diff d = test::compare(x.f32(), want.f32(), x.numel(), test::scale_tol(1e-3, 1e-6));
         MESSAGE(d.summary("stacked LoRAs at run time"));
         CHECK_MESSAGE(d.ok, d.summary("stacked LoRAs at run time"));
-        p.lora_apply = LoraApply::Merge;  // the same model switches back: the merge path's own golden result
+        p.lora_apply = LoraApply::merge;  // the same model switches back: the merge path's own golden result
         Tensor merged = sample_latent(m, p, arena);
         CHECK(m.low_rank.empty());
         test::Diff dm = test::compare(merged.f32(), want.f32(), x.numel(), test::scale_tol(1e-4, 1e-8));
@@ -179,7 +179,7 @@ TEST_CASE("lora golden: added at run time, the LoRAs give the merged latents (SD
         p.width = 128;
         p.height = 64;
         p.lora_dir = "tests/data/lora_sdxl";
-        p.lora_apply = LoraApply::Runtime;
+        p.lora_apply = LoraApply::runtime;
         Tensor x = sample_latent(m, p, arena);
         // te2's k rows of the fused in_proj, the label_emb linear and proj_in run as products; the 3×3 conv merges
         CHECK(m.low_rank.count("conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight"));
@@ -204,11 +204,11 @@ TEST_CASE("lora golden: a kohya SD 2.x LoRA on the tiny SD 2.x model, merged and
     const std::vector<float> sigmas = sampler_sigmas(SamplerKind::euler, ScheduleKind::discrete, 3, table);
     Tensor noise = sd2.get("sample/noise", {1, 4, 8, 8}), want = golden.get("sd2/x", {1, 4, 8, 8});
     std::vector<LoraTag> tags = {{"sd2_kohya", 0.8f, 1.1f}};
-    for (LoraApply mode : {LoraApply::Merge, LoraApply::Runtime}) {
+    for (LoraApply mode : {LoraApply::merge, LoraApply::runtime}) {
         std::vector<std::string> warnings;
         apply_loras(m, tags, "tests/data/lora_sd2", mode, &warnings);
         CHECK(warnings.empty());
-        CHECK(m.low_rank.size() == (mode == LoraApply::Runtime ? 9u : 0u));  // 10 layers on 9 tensors, none merged
+        CHECK(m.low_rank.size() == (mode == LoraApply::runtime ? 9u : 0u));  // 10 layers on 9 tensors, none merged
         Arena arena;
         Tensor ctx = make_conditioning(m, "a photo of an astronaut riding a horse", "", true, 1, arena);
         Denoiser den = make_cfg_denoiser(m, ctx, 5, table, 8, 8, arena);
@@ -218,8 +218,8 @@ TEST_CASE("lora golden: a kohya SD 2.x LoRA on the tiny SD 2.x model, merged and
         sample(SamplerKind::euler, den, x, sigmas, rng);
         // Merged: f16-ulp differences in the merged weights (check_merged), f32 against float64, as test_sd2's 1e-4;
         // at run time the updates are not rounded to f16 at all (see the SD 1.x case above): 1e-3.
-        const char* what = mode == LoraApply::Merge ? "sd2 LoRA merged" : "sd2 LoRA at run time";
-        test::Diff d = test::compare(x.data(), want.f32(), 256, test::scale_tol(mode == LoraApply::Merge ? 1e-4 : 1e-3));
+        const char* what = mode == LoraApply::merge ? "sd2 LoRA merged" : "sd2 LoRA at run time";
+        test::Diff d = test::compare(x.data(), want.f32(), 256, test::scale_tol(mode == LoraApply::merge ? 1e-4 : 1e-3));
         MESSAGE(d.summary(what));
         CHECK_MESSAGE(d.ok, d.summary(what));
     }

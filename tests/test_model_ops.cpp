@@ -70,34 +70,34 @@ TEST_CASE("model ops: ArenaScope keeps one tensor at its start and gives the res
 
 TEST_CASE("model ops: the conv algorithm chosen for each shape") {
     const Precision saved = active_precision();
-    set_precision(Precision::FP32);
+    set_precision(Precision::fp32);
     // One rule for every model: Winograd from 32x32, at 16x16 in fp32 or with a batch; conv2d below.
-    CHECK(choose_conv(shape3x3(1, 320, 32, 32, 320)) == ConvAlgo::Winograd);
-    CHECK(choose_conv(shape3x3(1, 320, 16, 16, 320)) == ConvAlgo::Winograd);
-    CHECK(choose_conv(shape3x3(2, 1280, 8, 8, 1280)) == ConvAlgo::Direct);
-    CHECK(choose_conv(shape3x3(2, 4, 64, 64, 320)) == ConvAlgo::Direct);   // conv_in
-    CHECK(choose_conv(shape3x3(2, 320, 64, 64, 4)) == ConvAlgo::SmallCout);  // conv_out
+    CHECK(choose_conv(shape3x3(1, 320, 32, 32, 320)) == ConvAlgo::winograd);
+    CHECK(choose_conv(shape3x3(1, 320, 16, 16, 320)) == ConvAlgo::winograd);
+    CHECK(choose_conv(shape3x3(2, 1280, 8, 8, 1280)) == ConvAlgo::direct);
+    CHECK(choose_conv(shape3x3(2, 4, 64, 64, 320)) == ConvAlgo::direct);   // conv_in
+    CHECK(choose_conv(shape3x3(2, 320, 64, 64, 4)) == ConvAlgo::small_cout);  // conv_out
     ConvShape up = shape3x3(2, 1280, 16, 16, 1280);
     up.upsample2x = true;
-    CHECK(choose_conv(up) == ConvAlgo::Upsample2x);
+    CHECK(choose_conv(up) == ConvAlgo::upsample2x);
     up.H = up.W = 8;
-    CHECK(choose_conv(up) == ConvAlgo::UpsampleThenConv);
+    CHECK(choose_conv(up) == ConvAlgo::upsample_then_conv);
     // The VAE's and TAESD's maps at real sizes (32x32 and up): Winograd, as the UNet's; small maps: conv2d.
-    CHECK(choose_conv(shape3x3(1, 512, 8, 8, 512)) == ConvAlgo::Direct);
-    CHECK(choose_conv(shape3x3(1, 64, 256, 256, 64)) == ConvAlgo::Winograd);
+    CHECK(choose_conv(shape3x3(1, 512, 8, 8, 512)) == ConvAlgo::direct);
+    CHECK(choose_conv(shape3x3(1, 64, 256, 256, 64)) == ConvAlgo::winograd);
     // Not 3x3 stride 1: conv2d; writing over the input: Winograd, the only one that allows it.
     ConvShape down = shape3x3(1, 320, 64, 64, 320);
     down.stride = 2;
-    CHECK(choose_conv(down) == ConvAlgo::Direct);
+    CHECK(choose_conv(down) == ConvAlgo::direct);
     ConvShape in_place = shape3x3(1, 256, 4, 4, 128);
     in_place.in_place = true;
-    CHECK(choose_conv(in_place) == ConvAlgo::Winograd);
-    CHECK(conv_scratch_floats(ConvAlgo::Direct, down) == 0);
-    CHECK(conv_scratch_floats(ConvAlgo::Winograd, in_place) == conv2d_winograd_scratch(256, 4, 4, 128));
-    if (precision_supported(Precision::BF16)) {  // bf16 products: 16x16 pays only with a batch
-        set_precision(Precision::BF16);
-        CHECK(choose_conv(shape3x3(1, 320, 16, 16, 320)) == ConvAlgo::Direct);
-        CHECK(choose_conv(shape3x3(2, 320, 16, 16, 320)) == ConvAlgo::Winograd);
+    CHECK(choose_conv(in_place) == ConvAlgo::winograd);
+    CHECK(conv_scratch_floats(ConvAlgo::direct, down) == 0);
+    CHECK(conv_scratch_floats(ConvAlgo::winograd, in_place) == conv2d_winograd_scratch(256, 4, 4, 128));
+    if (precision_supported(Precision::bf16)) {  // bf16 products: 16x16 pays only with a batch
+        set_precision(Precision::bf16);
+        CHECK(choose_conv(shape3x3(1, 320, 16, 16, 320)) == ConvAlgo::direct);
+        CHECK(choose_conv(shape3x3(2, 320, 16, 16, 320)) == ConvAlgo::winograd);
     } else {
         SKIPPED("no bf16 products on this CPU: the bf16 thresholds are not checked");
     }

@@ -22,7 +22,7 @@ using namespace sd;
 namespace {
 
 // bf16 dot products on the best instruction set: AVX-512 with AVX512_BF16, or NEON with BF16 (BFDOT).
-bool bf16_available() { return cpu_has_bf16() && (best_isa() == Isa::Avx512 || best_isa() == Isa::Neon); }
+bool bf16_available() { return cpu_has_bf16() && (best_isa() == Isa::avx512 || best_isa() == Isa::neon); }
 
 // PSNR of two 8-bit images over the [0, 255] range; infinite when identical.
 double psnr_u8(const Image& a, const Image& b) {
@@ -40,7 +40,7 @@ Image generate_at(Model& m, const GenerateParams& p, Precision precision, int th
     set_num_threads(threads);
     Arena arena;
     Image img = generate(m, p, arena);
-    set_precision(Precision::FP32);
+    set_precision(Precision::fp32);
     set_num_threads(0);
     return img;
 }
@@ -62,7 +62,7 @@ double thread_cpu_s() {
 // differ, or the bf16 path did not run.
 TEST_CASE("precision: the tiny model's bf16 image is within 35 dB PSNR of the fp32 one, same bits for 1..3 threads") {
     if (!bf16_available()) {
-        CHECK_FALSE(precision_supported(Precision::BF16));
+        CHECK_FALSE(precision_supported(Precision::bf16));
         SKIPPED("no AVX512_BF16 or ARM64 BF16 on this CPU");
         return;
     }
@@ -73,14 +73,14 @@ TEST_CASE("precision: the tiny model's bf16 image is within 35 dB PSNR of the fp
     p.width = p.height = 64;
     p.steps = 4;
     p.seed = 7;
-    Image fp32 = generate_at(m, p, Precision::FP32, 0);
-    Image bf16 = generate_at(m, p, Precision::BF16, 1);
+    Image fp32 = generate_at(m, p, Precision::fp32, 0);
+    Image bf16 = generate_at(m, p, Precision::bf16, 1);
     double psnr = psnr_u8(fp32, bf16);
     MESSAGE("tiny model, 64x64, 4 steps: bf16 vs fp32 PSNR " << psnr << " dB");
     CHECK(psnr >= 35.0);
     CHECK(psnr < 90.0);  // not identical: the products really were bf16
     for (int threads : {2, 3}) {
-        Image again = generate_at(m, p, Precision::BF16, threads);
+        Image again = generate_at(m, p, Precision::bf16, threads);
         INFO("threads=" << threads);
         CHECK(again.pixels == bf16.pixels);
     }
@@ -107,7 +107,7 @@ TEST_CASE("precision: full-size SD1.5 UNet, 32x32 latent, batch 2, fp32 vs bf16"
     double cpu[2] = {INFINITY, INFINITY};
     for (int run = 0; run < 4; run++) {  // fp32, bf16, fp32, bf16: the best of two, the first pages the weights in
         int k = run % 2;
-        set_precision(k == 0 ? Precision::FP32 : Precision::BF16);
+        set_precision(k == 0 ? Precision::fp32 : Precision::bf16);
         Arena arena;
         double c0 = thread_cpu_s();
         Tensor y = unet_forward(u, x, t, ctx, arena);
@@ -117,7 +117,7 @@ TEST_CASE("precision: full-size SD1.5 UNet, 32x32 latent, batch 2, fp32 vs bf16"
         MESSAGE(std::string(precision_name(active_precision())) << ": " << s << " s CPU (1 thread), " << gflop / s
                                                                 << " GFLOP/s");
     }
-    set_precision(Precision::FP32);
+    set_precision(Precision::fp32);
     set_num_threads(0);
     double err2 = 0, ref2 = 0, max_abs = 0, scale = 0;
     for (size_t i = 0; i < out[0].size(); i++) {

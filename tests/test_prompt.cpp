@@ -51,14 +51,14 @@ std::string chunk_text(const PromptChunk& c) {
 
 TEST_CASE("prompt syntax: emphasis, AND, schedules and chunks equal the reference's for every golden prompt") {
     const JsonValue& g = golden();
-    REQUIRE(g.kind == JsonValue::Array);
+    REQUIRE(g.kind == JsonKind::array);
     REQUIRE(g.items.size() > 300);
     size_t chunk_cases = 0, schedules = 0, varying = 0;
     for (const JsonValue& c : g.items) {
         const std::string prompt = c.get("prompt")->text;
         INFO("prompt: '" << prompt << "'");
         const JsonValue* att = c.get("attention");
-        if (att->kind == JsonValue::Null) {
+        if (att->kind == JsonKind::null) {
             CHECK_THROWS_AS(parse_prompt_attention(prompt), std::runtime_error);
         } else {
             std::vector<WeightedText> runs = parse_prompt_attention(prompt);

@@ -99,16 +99,16 @@ std::string tensor_json(const std::string& name, const std::string& dtype, const
 }  // namespace
 
 TEST_CASE("safetensors: write then read F32, F16, BF16 and metadata") {
-    Tensor a = Tensor::zeros({2, 3}, DType::F32);
+    Tensor a = Tensor::zeros({2, 3}, DType::f32);
     for (int i = 0; i < 6; i++) a.f32()[i] = 0.5f * (float)i - 1.0f;
-    Tensor h = Tensor::zeros({3}, DType::F16);
-    Tensor b = Tensor::zeros({1, 1, 2, 2}, DType::BF16);
+    Tensor h = Tensor::zeros({3}, DType::f16);
+    Tensor b = Tensor::zeros({1, 1, 2, 2}, DType::bf16);
     const float hv[3] = {1.0f, -2.5f, 65504.0f};
     for (int i = 0; i < 3; i++) static_cast<uint16_t*>(h.data)[i] = f32_to_f16(hv[i]);
     for (int i = 0; i < 4; i++) static_cast<uint16_t*>(b.data)[i] = f32_to_bf16(3.0f * (float)i);
-    Tensor scalar = Tensor::zeros(std::vector<int64_t>{}, DType::F32);
+    Tensor scalar = Tensor::zeros(std::vector<int64_t>{}, DType::f32);
     scalar.f32()[0] = 42.0f;
-    Tensor empty = Tensor::zeros({0, 5}, DType::F16);
+    Tensor empty = Tensor::zeros({0, 5}, DType::f16);
 
     std::string path = scratch_dir() + "/roundtrip.safetensors";
     std::map<std::string, std::string> meta = {{"format", "pt"}, {"quote\"and\\slash", "line\nbreak \xc3\xa9"}};
@@ -133,14 +133,14 @@ TEST_CASE("safetensors: write then read F32, F16, BF16 and metadata") {
     CHECK(st.file_size() == 8 + header_len + data_bytes);
 
     Tensor ra = st.get("w.weight", {2, 3});
-    CHECK(ra.dtype == DType::F32);
+    CHECK(ra.dtype == DType::f32);
     CHECK(std::memcmp(ra.data, a.data, 24) == 0);
     Tensor rh = st.get("half");
-    CHECK(rh.dtype == DType::F16);
+    CHECK(rh.dtype == DType::f16);
     CHECK(rh.same_shape({3}));
     for (int i = 0; i < 3; i++) CHECK(f16_to_f32(static_cast<const uint16_t*>(rh.data)[i]) == hv[i]);
     Tensor rb = st.get("b", {1, 1, 2, 2});
-    CHECK(rb.dtype == DType::BF16);
+    CHECK(rb.dtype == DType::bf16);
     CHECK(std::memcmp(rb.data, b.data, 8) == 0);
     Tensor rs = st.get("s");
     CHECK(rs.ndim == 0);
@@ -367,7 +367,7 @@ TEST_CASE("safetensors: file problems — missing, directory, empty, short, trun
     CHECK_HAS(file_error(dir + "/text.safetensors"), "exceeds the 100 MB limit");
 
     // a valid file cut short in its data, then in its header
-    Tensor w = Tensor::zeros({64}, DType::F32);
+    Tensor w = Tensor::zeros({64}, DType::f32);
     std::string path = dir + "/whole.safetensors";
     write_safetensors(path, {{"w", w}});
     std::string whole = read_all(path);
@@ -390,7 +390,7 @@ TEST_CASE("safetensors: file problems — missing, directory, empty, short, trun
 TEST_CASE("safetensors: a 1000-tensor header opens in well under a millisecond per tensor") {
     std::vector<std::pair<std::string, Tensor>> ts;
     for (int i = 0; i < 1000; i++)
-        ts.push_back({"model.diffusion_model.block." + std::to_string(i) + ".weight", Tensor::zeros({4, 4}, DType::F16)});
+        ts.push_back({"model.diffusion_model.block." + std::to_string(i) + ".weight", Tensor::zeros({4, 4}, DType::f16)});
     std::string path = scratch_dir() + "/many.safetensors";
     write_safetensors(path, ts);
     auto t0 = std::chrono::steady_clock::now();

@@ -320,10 +320,10 @@ TEST_CASE("schedule: Align Your Steps takes the SDXL list for SDXL models") {
         CHECK(close_rel(name, make_sigmas(ScheduleKind::align_your_steps, n, sd, opt), golden(st, name), 2e-6));
     }
     // The selection by model family: SDXL (base or refiner) gets the SDXL list, every other family the SD 1.5 one.
-    CHECK(schedule_options_for(ModelFamily::SDXL, {}).sdxl);
-    CHECK(!schedule_options_for(ModelFamily::SD1, {}).sdxl);
-    CHECK(!schedule_options_for(ModelFamily::SD2, {}).sdxl);
-    CHECK(make_sigmas(ScheduleKind::align_your_steps, 11, sd, schedule_options_for(ModelFamily::SDXL, {}))[3] == 2.181f);
+    CHECK(schedule_options_for(ModelFamily::sdxl, {}).sdxl);
+    CHECK(!schedule_options_for(ModelFamily::sd1, {}).sdxl);
+    CHECK(!schedule_options_for(ModelFamily::sd2, {}).sdxl);
+    CHECK(make_sigmas(ScheduleKind::align_your_steps, 11, sd, schedule_options_for(ModelFamily::sdxl, {}))[3] == 2.181f);
 }
 
 TEST_CASE("schedule: sigma_to_t and t_to_sigma (log-sigma interpolation)") {

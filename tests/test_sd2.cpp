@@ -53,7 +53,7 @@ TEST_CASE("sd2: OpenCLIP tower matches the golden, penultimate and last layer, e
     // f32 sums of at most 32 terms of O(1) values: measured max-abs ~1e-6; 1e-4 fails a quick-GELU (~1e-2).
     const double tol = 1e-4;
     Arena arena;
-    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
+    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
         if (!isa_supported(isa)) continue;
         set_isa(isa);
         for (const char* sfx : {"a", "b"}) {
@@ -125,7 +125,7 @@ TEST_CASE("sd2: prediction is decided as the webui does: override, config beside
     std::system("rm -rf build/test_sd2_cache");
     SafeTensors st(kTiny2);
     CheckpointInfo info = inspect_checkpoint(st);
-    REQUIRE(info.family == ModelFamily::SD2);
+    REQUIRE(info.family == ModelFamily::sd2);
     Model& m = tiny2(Prediction::eps);
     Arena arena;
     PredictionChoice pc = decide_prediction(info, &m.unet, "", arena);

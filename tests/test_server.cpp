@@ -391,7 +391,7 @@ TEST_CASE("txt2img request: the webui's defaults, pydantic's coercions, unknown 
     CHECK(t.send_images);
     JsonValue params = parse_json(t.parameters_json);
     CHECK(params.get("sampler_index")->text == "Euler");
-    CHECK(params.get("sampler_name")->kind == JsonValue::Null);
+    CHECK(params.get("sampler_name")->kind == JsonKind::null);
     CHECK(params.get("steps")->text == "50");
     t = {};
     REQUIRE(serve::parse_txt2img("{\"steps\":\"20\",\"cfg_scale\":\"4.5\",\"width\":128.9,\"prompt\":5,\"send_images\":"
@@ -429,11 +429,11 @@ TEST_CASE("img2img request: the webui's fields and defaults, init image and mask
     CHECK(r.inpainting_fill == 0);
     CHECK(r.inpaint_full_res);
     JsonValue params = parse_json(r.parameters_json);
-    CHECK(params.get("init_images")->kind == JsonValue::Null);  // cleared unless include_init_images
-    CHECK(params.get("mask")->kind == JsonValue::Null);
+    CHECK(params.get("init_images")->kind == JsonKind::null);  // cleared unless include_init_images
+    CHECK(params.get("mask")->kind == JsonKind::null);
     CHECK(params.get("include_init_images") == nullptr);          // exclude=True in the webui's model
     CHECK(params.get("denoising_strength")->text == "0.75");
-    CHECK(params.get("mask_blur")->kind == JsonValue::Null);      // a property there: no default
+    CHECK(params.get("mask_blur")->kind == JsonKind::null);      // a property there: no default
     CHECK(params.get("resize_mode")->text == "0");
     CHECK(params.get("inpainting_mask_invert")->text == "0");
     CHECK(params.get("sampler_index")->text == "Euler");
@@ -493,7 +493,7 @@ TEST_CASE("txt2img request: wrong types, bad values and limits name the field in
         JsonValue d = parse_json(serve::detail_json(errors));
         const JsonValue& e = d.get("detail")->items[0];
         std::string loc;
-        for (const auto& l : e.get("loc")->items) loc += (loc.empty() ? "" : ".") + (l.kind == JsonValue::String ? l.text : "#");
+        for (const auto& l : e.get("loc")->items) loc += (loc.empty() ? "" : ".") + (l.kind == JsonKind::string ? l.text : "#");
         return loc + " " + e.get("type")->text;
     };
     CHECK(first_error("{\"steps\":\"many\"}") == "body.steps type_error.integer");
@@ -570,10 +570,10 @@ TEST_CASE("png-info: the webui's parse_generation_parameters on our own infotext
     CHECK(p.get("Clip skip")->text == "1");
     // The schedule settings: 0 (a number) when the infotext has none, else their value under the setting's name
     CHECK(p.get("Schedule min sigma")->text == "0");
-    CHECK(p.get("Schedule rho")->kind == JsonValue::Number);
+    CHECK(p.get("Schedule rho")->kind == JsonKind::number);
     JsonValue sch = parse_json(serve::parse_generation_parameters_json("p\nSteps: 2, Schedule min sigma: 0.1, Schedule rho: 5.0, Seed: 1"));
     CHECK(sch.get("Schedule min sigma")->text == "0.1");
-    CHECK(sch.get("sigma_min")->kind == JsonValue::Number);
+    CHECK(sch.get("sigma_min")->kind == JsonKind::number);
     CHECK(sch.get("sigma_min")->number == 0.1);
     CHECK(sch.get("rho")->number == 5.0);
     CHECK(sch.get("Schedule max sigma")->number == 0);
@@ -595,16 +595,16 @@ TEST_CASE("server: every list route answers 200 with the webui's shapes") {
     CHECK(r.status == 200);
     CHECK(r.headers["content-type"] == "application/json");
     JsonValue j = r.json();
-    REQUIRE(j.kind == JsonValue::Array);
+    REQUIRE(j.kind == JsonKind::array);
     bool euler_a = false;
     for (const auto& it : j.items) {
-        CHECK(member(it, "aliases").kind == JsonValue::Array);
-        CHECK(member(it, "options").kind == JsonValue::Object);
+        CHECK(member(it, "aliases").kind == JsonKind::array);
+        CHECK(member(it, "options").kind == JsonKind::object);
         euler_a |= member(it, "name").text == "Euler a";
     }
     CHECK(euler_a);
     j = call(s.port, "GET", "/sdapi/v1/schedulers").json();
-    REQUIRE(j.kind == JsonValue::Array);
+    REQUIRE(j.kind == JsonKind::array);
     CHECK(member(j.items[0], "name").text == "automatic");
     CHECK(member(j.items[0], "label").text == "Automatic");
     j = call(s.port, "GET", "/sdapi/v1/sd-models").json();
@@ -619,8 +619,8 @@ TEST_CASE("server: every list route answers 200 with the webui's shapes") {
         CHECK(r.body == "[]");
     }
     j = call(s.port, "GET", "/sdapi/v1/embeddings").json();
-    CHECK(member(j, "loaded").kind == JsonValue::Object);
-    CHECK(member(j, "skipped").kind == JsonValue::Object);
+    CHECK(member(j, "loaded").kind == JsonKind::object);
+    CHECK(member(j, "skipped").kind == JsonKind::object);
     j = call(s.port, "GET", "/sdapi/v1/options").json();
     CHECK(member(j, "sd_model_checkpoint").text == "tiny_sd.safetensors");
     CHECK(member(j, "CLIP_stop_at_last_layers").text == "1");
@@ -628,7 +628,7 @@ TEST_CASE("server: every list route answers 200 with the webui's shapes") {
     CHECK(member(j, "progress").number == 0);
     CHECK(member(j, "eta_relative").number == 0);
     CHECK(member(member(j, "state"), "job_count").number == 0);
-    CHECK(member(j, "current_image").kind == JsonValue::Null);
+    CHECK(member(j, "current_image").kind == JsonKind::null);
     r = call(s.port, "GET", "/");
     CHECK(r.status == 200);
     CHECK(r.headers["content-type"].find("text/html") == 0);
@@ -719,7 +719,7 @@ TEST_CASE("server: txt2img answers the webui's response; png-info reads the PNG 
     CHECK(member(pj, "info").text == infotext);
     CHECK(member(member(pj, "parameters"), "Seed").text == "78");
     CHECK(member(member(pj, "parameters"), "Size-1").text == "64");
-    CHECK(member(pj, "items").kind == JsonValue::Object);
+    CHECK(member(pj, "items").kind == JsonKind::object);
     // Same seed, same image; send_images false sends none.
     Reply again = call(s.port, "POST", "/sdapi/v1/txt2img", tiny_job(2, 78, "\"sampler_name\":\"Euler a\",\"negative_prompt\":\"blur\""));
     CHECK(member(again.json(), "images").items[0].text == member(j, "images").items[1].text);
@@ -769,10 +769,10 @@ TEST_CASE("server: progress during a job, with a live preview; interrupt and ski
     // A preview is rendered at the step after someone asked (the first one loads TAESD: seconds under TSan).
     for (const double until = now_s() + 60 * slowdown(); now_s() < until;) {
         p = call(s.port, "GET", "/sdapi/v1/progress").json();
-        if (member(p, "current_image").kind == JsonValue::String) break;
+        if (member(p, "current_image").kind == JsonKind::string) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    if (member(p, "current_image").kind != JsonValue::String) {  // end the job before failing: t must be joined
+    if (member(p, "current_image").kind != JsonKind::string) {  // end the job before failing: t must be joined
         call(s.port, "POST", "/sdapi/v1/interrupt");
         t.join();
         FAIL("no live preview within 60 s");
@@ -781,7 +781,7 @@ TEST_CASE("server: progress during a job, with a live preview; interrupt and ski
     CHECK(member(member(p, "state"), "job_count").text == "3");
     CHECK(member(member(p, "state"), "sampling_steps").text == "150");
     CHECK(member(p, "progress").number > 0);
-    REQUIRE(member(p, "current_image").kind == JsonValue::String);
+    REQUIRE(member(p, "current_image").kind == JsonKind::string);
     std::vector<uint8_t> preview;
     REQUIRE(http::base64_decode(member(p, "current_image").text, &preview));
     CHECK(preview.size() > 8);
@@ -1163,9 +1163,9 @@ TEST_CASE("server: textual-inversion embeddings are listed as the webui lists th
     const JsonValue& loaded = member(j, "loaded");
     REQUIRE(loaded.keys.size() == 1);
     const JsonValue& shiny = member(loaded, "shiny-thing");
-    CHECK(member(shiny, "step").kind == JsonValue::Null);
-    CHECK(member(shiny, "sd_checkpoint").kind == JsonValue::Null);
-    CHECK(member(shiny, "sd_checkpoint_name").kind == JsonValue::Null);
+    CHECK(member(shiny, "step").kind == JsonKind::null);
+    CHECK(member(shiny, "sd_checkpoint").kind == JsonKind::null);
+    CHECK(member(shiny, "sd_checkpoint_name").kind == JsonKind::null);
     CHECK(member(shiny, "shape").text == "32");
     CHECK(member(shiny, "vectors").text == "2");
     const JsonValue& skipped = member(j, "skipped");
@@ -1273,7 +1273,7 @@ TEST_CASE("server: /sdapi/v1/img2img makes the CLI's image from a base64 init im
     REQUIRE(r.status == 200);
     JsonValue j = r.json();
     REQUIRE(member(j, "images").items.size() == 1);
-    CHECK(member(member(j, "parameters"), "init_images").kind == JsonValue::Null);
+    CHECK(member(member(j, "parameters"), "init_images").kind == JsonKind::null);
     CHECK(member(member(j, "parameters"), "denoising_strength").text == "0.5");
     JsonValue info = parse_json(member(j, "info").text);
     CHECK(member(info, "denoising_strength").text == "0.5");
@@ -1396,7 +1396,7 @@ TEST_CASE("server: /loras lists the LoRA folder as the webui; prompt tags apply 
     CHECK(member(j.items[0], "path").text == dir + "/sub/kohya_locon.safetensors");
     CHECK(member(member(j.items[0], "metadata"), "tool").text == "tools/lora_reference.py");
     CHECK(member(j.items[1], "name").text == "old");
-    CHECK(member(j.items[1], "metadata").kind == JsonValue::Object);
+    CHECK(member(j.items[1], "metadata").kind == JsonKind::object);
     const JsonValue& styled = j.items[2];
     CHECK(member(styled, "name").text == "styled");
     CHECK(member(styled, "alias").text == "nice-style");
@@ -1404,7 +1404,7 @@ TEST_CASE("server: /loras lists the LoRA folder as the webui; prompt tags apply 
     REQUIRE(md.keys.size() == 4);
     CHECK(md.keys[0] == "ss_resolution");  // metadata_tags_order 2, then 20, then the rest as in the file
     CHECK(md.keys[1] == "ss_tag_frequency");
-    CHECK(member(member(md, "ss_tag_frequency"), "cats").kind == JsonValue::Object);  // a '{' string read as JSON
+    CHECK(member(member(md, "ss_tag_frequency"), "cats").kind == JsonKind::object);  // a '{' string read as JSON
     CHECK(md.keys[2] == "a_first");
     Reply refresh = call(s.port, "POST", "/sdapi/v1/refresh-loras");
     CHECK(refresh.status == 200);
@@ -1498,11 +1498,11 @@ TEST_CASE("server: /sdapi/v1/img2img with a mask inpaints as sd --mask does; bad
                        "\"denoising_strength\":0.6" + k.fields + "}");
         REQUIRE(r.status == 200);
         JsonValue j = r.json();
-        CHECK(member(member(j, "parameters"), "mask").kind == JsonValue::Null);  // cleared, as init_images
+        CHECK(member(member(j, "parameters"), "mask").kind == JsonKind::null);  // cleared, as init_images
         JsonValue info = parse_json(member(j, "info").text);
         const std::string infotext = member(info, "infotexts").items[0].text;
         for (const std::string& field : k.infotext) CHECK_MESSAGE(infotext.find(field) != std::string::npos, field);
-        CHECK(member(member(info, "extra_generation_params"), "Mask blur").kind == JsonValue::String);
+        CHECK(member(member(info, "extra_generation_params"), "Mask blur").kind == JsonKind::string);
         std::vector<uint8_t> png;
         REQUIRE(http::base64_decode(member(j, "images").items[0].text, &png));
         const std::string served = cache_dir().dir + "/served_inpaint.png", cli = cache_dir().dir + "/cli_inpaint.png";
@@ -1576,9 +1576,9 @@ TEST_CASE("server: /upscalers, /latent-upscale-modes and /extra-single-image as 
     const char* names[] = {"None", "Lanczos", "Nearest", "compact_x4", "x2plus"};
     for (int i = 0; i < 5; i++) {
         CHECK(member(list.items[i], "name").text == names[i]);
-        CHECK(member(list.items[i], "model_name").kind == JsonValue::Null);
-        CHECK(member(list.items[i], "model_url").kind == JsonValue::Null);
-        CHECK(member(list.items[i], "model_path").kind == (i < 3 ? JsonValue::Null : JsonValue::String));
+        CHECK(member(list.items[i], "model_name").kind == JsonKind::null);
+        CHECK(member(list.items[i], "model_url").kind == JsonKind::null);
+        CHECK(member(list.items[i], "model_path").kind == (i < 3 ? JsonKind::null : JsonKind::string));
     }
     CHECK(member(list.items[3], "scale").text == "4");
     CHECK(member(list.items[4], "scale").text == "2");

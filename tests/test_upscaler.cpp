@@ -63,7 +63,7 @@ TEST_CASE("upscaler: RRDBNet and SRVGGNetCompact match the PyTorch reference in 
         Upscaler u = load_upscaler(model_path(c.name));
         CHECK(u.layout == c.layout);
         CHECK(u.scale == c.scale);
-        if (u.arch == UpscalerArch::ESRGAN) {
+        if (u.arch == UpscalerArch::esrgan) {
             CHECK(u.rrdb.body.size() == c.blocks);
             CHECK(u.rrdb.nf == 8);
             CHECK(u.rrdb.gc == 4);

@@ -85,11 +85,11 @@ inline int fuzz_one_safetensors(const uint8_t* data, size_t size) {
 // ---- JSON: parse, then serialise the tree with json_quote and parse that again: same tree --------------------------
 inline void json_write(const JsonValue& v, std::string& out) {
     switch (v.kind) {
-    case JsonValue::Null: out += "null"; break;
-    case JsonValue::Bool: out += v.boolean ? "true" : "false"; break;
-    case JsonValue::Number: out += v.text; break;
-    case JsonValue::String: out += json_quote(v.text); break;
-    case JsonValue::Array:
+    case JsonKind::null: out += "null"; break;
+    case JsonKind::boolean: out += v.boolean ? "true" : "false"; break;
+    case JsonKind::number: out += v.text; break;
+    case JsonKind::string: out += json_quote(v.text); break;
+    case JsonKind::array:
         out += '[';
         for (size_t i = 0; i < v.items.size(); i++) {
             if (i) out += ',';
@@ -97,7 +97,7 @@ inline void json_write(const JsonValue& v, std::string& out) {
         }
         out += ']';
         break;
-    case JsonValue::Object:
+    case JsonKind::object:
         out += '{';
         for (size_t i = 0; i < v.items.size(); i++) {
             if (i) out += ',';
@@ -114,7 +114,7 @@ inline bool json_same(const JsonValue& a, const JsonValue& b) {
     if (a.kind != b.kind || a.boolean != b.boolean || a.text != b.text || a.keys != b.keys ||
         a.items.size() != b.items.size())
         return false;
-    if (a.kind == JsonValue::Number && !(a.number == b.number || (a.number != a.number && b.number != b.number)))
+    if (a.kind == JsonKind::number && !(a.number == b.number || (a.number != a.number && b.number != b.number)))
         return false;
     for (size_t i = 0; i < a.items.size(); i++)
         if (!json_same(a.items[i], b.items[i])) return false;
@@ -123,7 +123,7 @@ inline bool json_same(const JsonValue& a, const JsonValue& b) {
 
 inline void json_check(const JsonValue& v, int depth) {
     expect(depth <= 64, "accepted nesting deeper than the limit");
-    if (v.kind == JsonValue::Object) {
+    if (v.kind == JsonKind::object) {
         expect(v.keys.size() == v.items.size(), "object with different numbers of keys and values");
         for (size_t i = 0; i < v.keys.size(); i++)
             expect(v.get(v.keys[i]) == &v.items[i], "get() misses key " + json_quote(v.keys[i]) + " (duplicate?)");
@@ -131,7 +131,7 @@ inline void json_check(const JsonValue& v, int depth) {
         expect(v.keys.empty(), "a non-object has keys");
         expect(v.get("") == nullptr, "get() on a non-object found something");
     }
-    if (v.kind == JsonValue::Number) {
+    if (v.kind == JsonKind::number) {
         uint64_t u = 0;
         if (v.as_uint64(&u)) expect(std::to_string(u) == v.text, "as_uint64 misread " + v.text);
     }

@@ -109,7 +109,7 @@ inline int fuzz_one_api(const uint8_t* data, size_t size) {
         expect(t.seed >= -1, "txt2img: a seed below -1 accepted");
         expect(t.clip_skip >= 0 && t.clip_skip <= 12, "txt2img: CLIP skip out of range accepted");
         JsonValue params;
-        expect(valid_json(t.parameters_json, &params) && params.kind == JsonValue::Object,
+        expect(valid_json(t.parameters_json, &params) && params.kind == JsonKind::object,
                "txt2img: parameters is not a JSON object");
     }
     // img2img: the same fields and checks, plus the init image and the inpainting values.
@@ -125,7 +125,7 @@ inline int fuzz_one_api(const uint8_t* data, size_t size) {
                "img2img: a mode out of range accepted");
         expect(im.steps >= 1 && im.steps <= lim.max_steps, "img2img: steps out of range accepted");
         JsonValue params;
-        expect(valid_json(im.parameters_json, &params) && params.kind == JsonValue::Object,
+        expect(valid_json(im.parameters_json, &params) && params.kind == JsonKind::object,
                "img2img: parameters is not a JSON object");
     }
     for (const bool batch : {false, true}) {  // extra-single-image, extra-batch-images
@@ -154,7 +154,7 @@ inline int fuzz_one_api(const uint8_t* data, size_t size) {
     const bool ok_png = serve::parse_png_info(body, &image, &errors);
     expect(ok_png == errors.empty(), "png-info: the verdict disagrees with the error list");
     JsonValue gp;
-    expect(valid_json(serve::parse_generation_parameters_json(body), &gp) && gp.kind == JsonValue::Object,
+    expect(valid_json(serve::parse_generation_parameters_json(body), &gp) && gp.kind == JsonKind::object,
            "parse_generation_parameters gave invalid JSON");
     const std::string u8 = serve::to_utf8(body);
     JsonValue q;
