@@ -1,69 +1,85 @@
-// conv_winograd.cpp — 3×3 stride-1 pad-1 convolution by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray,
-// "Fast Algorithms for Convolutional Neural Networks", 2015): 16 multiplies per 2×2 output tile instead of 36.
+// conv_winograd.cpp — the two Winograd convolutions (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+// Networks", 2015): the 3×3 stride-1 pad-1 conv by F(2×2, 3×3), and conv3x3(upsample_nearest2x(x)) (ldm's and
+// diffusers' Upsample) by F(2×2, 2×2) per upsampling phase, without the upsampled map.
 //
-// Per (output channel co, input channel ci) the 3×3 filter g becomes U = G g Gᵀ (4×4); per input channel and
-// 2×2 output tile the 4×4 input patch d (rows 2ty-1..2ty+2, zero outside) becomes V = Bᵀ d B; then each of the 16
-// positions ξ of the 4×4 transformed tile is one matrix product M_ξ (Cout, tiles) = U_ξ (Cout, Cin) · V_ξ (Cin,
-// tiles), run by matmul_nn (so the active ISA and precision apply), and Y = Aᵀ M A gives the 2×2 outputs:
-//   Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1],  Aᵀ = [1 1 1 0; 0 1 -1 -1].
-// The image is processed a band of ~1024 tiles at a time, so V and M (16 values per channel and tile) stay
-// bounded whatever the image size. A band's outputs are written only after the next band's V is built, which
-// lets `out` be `in` itself (narrowing convs write over their input).
-// Results differ from conv2d's by a few ulps of the partial sums, never with the thread count or band height.
-// Left out: other tile sizes (docs/performance.md, "Kernel design notes"), strides, other kernel sizes.
+// Both go the same way: each filter is transformed once per call (U = G g Gᵀ); per band of tile rows the input
+// tiles are transformed (V = Bᵀ d B, winograd_body.inc); each position ξ of the transformed tile is one matrix
+// product M_ξ (Cout, tiles) = U_ξ (Cout, Cin) · V_ξ (Cin, tiles), run by matmul_nn (so the active ISA and
+// precision apply); the output transform Y = Aᵀ M A writes the outputs. A band holds ~1024 tiles, so V and M stay
+// bounded whatever the image size. Results differ from conv2d's by a few ulps of the partial sums, never with the
+// thread count or band height. Left out: other tile sizes (docs/performance.md, "Kernel design notes"), strides,
+// other kernel sizes, other upsampling modes.
 #include <algorithm>
 #include <cassert>
-#include <cstring>
 #include <vector>
 
-#include "kernels/table.h"
 #include "kernels/kernels.h"
+#include "kernels/table.h"
 
 namespace sd {
 
-int64_t winograd_band_rows(int64_t th, int64_t tw, int64_t band_rows) {
+// Tile rows (of 2×2 tiles) per band: `band_rows` when given, else about 1024 tiles (why: docs/performance.md,
+// "Kernel design notes").
+static int64_t band_height(int64_t th, int64_t tw, int64_t band_rows) {
     return std::min(th, band_rows > 0 ? band_rows : ceil_div(1024, tw));
 }
 
+// Floats rounded up to a multiple of 16, so each part of a scratch buffer stays 64-byte aligned.
+static size_t pad16(size_t floats) { return (floats + 15) & ~size_t(15); }
+
+// f(co, taps) for every output channel co, taps (Cin, 3, 3) its filters widened to f32; split over the threads.
+template <class F>
+static void for_each_filter(const void* w, DType w_dtype, int64_t Cout, int64_t Cin, F f) {
+    parallel_for(Cout, [&](int64_t c0, int64_t c1) {
+        std::vector<float> taps(Cin * 9);
+        for (int64_t co = c0; co < c1; co++) {
+            convert_to_f32(taps.data(), static_cast<const char*>(w) + (size_t)(co * Cin * 9) * dtype_size(w_dtype),
+                           w_dtype, Cin * 9);
+            f(co, taps.data());
+        }
+    }, 8);
+}
+
+// ---- F(2×2, 3×3) -----------------------------------------------------------------------------------------------
+// Per 2×2 output tile, the 4×4 input patch d (rows 2ty-1..2ty+2, zero outside): 16 multiplies instead of 36.
+//   Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1],  Aᵀ = [1 1 1 0; 0 1 -1 -1].
+// A band's outputs are written only after the next band's V is built, which lets `out` be `in` itself
+// (narrowing convs write over their input).
+
 size_t conv2d_winograd_scratch(int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t band_rows) {
-    const int64_t th = ceil_div(H, 2), tw = ceil_div(W, 2), nt = winograd_band_rows(th, tw, band_rows) * tw;
-    return winograd_pad16(16 * Cout * Cin) + winograd_pad16(16 * Cin * nt) + winograd_pad16(16 * Cout * nt);
+    const int64_t th = ceil_div(H, 2), tw = ceil_div(W, 2), nt = band_height(th, tw, band_rows) * tw;
+    return pad16(16 * Cout * Cin) + pad16(16 * Cin * nt) + pad16(16 * Cout * nt);
 }
 
 void conv2d_winograd(float* out, const float* in, const void* w, DType w_dtype, const float* bias, int64_t N,
                      int64_t Cin, int64_t H, int64_t W, int64_t Cout, float* scratch, bool accumulate,
                      int64_t band_rows) {
     assert(out != in || (Cout <= Cin && !accumulate));
-    const int64_t th = ceil_div(H, 2), tw = ceil_div(W, 2), nb = winograd_band_rows(th, tw, band_rows), nt_max = nb * tw;
-    float* u = scratch;                           // (16, Cout, Cin)
-    float* v = u + winograd_pad16(16 * Cout * Cin);        // (16, Cin, band tiles)
-    float* m = v + winograd_pad16(16 * Cin * nt_max);      // (16, Cout, band tiles)
+    const int64_t th = ceil_div(H, 2), tw = ceil_div(W, 2), nb = band_height(th, tw, band_rows), nt_max = nb * tw;
+    float* u = scratch;                          // (16, Cout, Cin)
+    float* v = u + pad16(16 * Cout * Cin);       // (16, Cin, band tiles)
+    float* m = v + pad16(16 * Cin * nt_max);  // (16, Cout, band tiles)
     const WinogradKernels& kr = kernels().winograd;
-    const size_t esize = dtype_size(w_dtype);
-    parallel_for(Cout, [&](int64_t c0, int64_t c1) {  // U = G g Gᵀ per (co, ci); u (16, Cout, Cin)
-        std::vector<float> taps(Cin * 9);
-        const int64_t step = Cout * Cin;  // between positions ξ of u
-        for (int64_t co = c0; co < c1; co++) {
-            convert_to_f32(taps.data(), static_cast<const char*>(w) + (size_t)(co * Cin * 9) * esize, w_dtype, Cin * 9);
-            for (int64_t ci = 0; ci < Cin; ci++) {
-                const float* k = &taps[ci * 9];
-                float t[4][3];
-                for (int c = 0; c < 3; c++) {  // G g: the filter's rows combined
-                    t[0][c] = k[c];
-                    t[1][c] = 0.5f * (k[c] + k[3 + c] + k[6 + c]);
-                    t[2][c] = 0.5f * (k[c] - k[3 + c] + k[6 + c]);
-                    t[3][c] = k[6 + c];
-                }
-                for (int i = 0; i < 4; i++) {  // (G g) Gᵀ: then its columns
-                    float* ui = u + (int64_t)(4 * i) * step + co * Cin + ci;
-                    ui[0] = t[i][0];
-                    ui[step] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-                    ui[2 * step] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-                    ui[3 * step] = t[i][2];
-                }
+    const int64_t step = Cout * Cin;  // between positions ξ of u
+    for_each_filter(w, w_dtype, Cout, Cin, [&](int64_t co, const float* taps) {  // U = G g Gᵀ per (co, ci)
+        for (int64_t ci = 0; ci < Cin; ci++) {
+            const float* k = taps + ci * 9;
+            float t[4][3];
+            for (int c = 0; c < 3; c++) {  // G g: the filter's rows combined
+                t[0][c] = k[c];
+                t[1][c] = 0.5f * (k[c] + k[3 + c] + k[6 + c]);
+                t[2][c] = 0.5f * (k[c] - k[3 + c] + k[6 + c]);
+                t[3][c] = k[6 + c];
+            }
+            for (int i = 0; i < 4; i++) {  // (G g) Gᵀ: then its columns
+                float* ui = u + (int64_t)(4 * i) * step + co * Cin + ci;
+                ui[0] = t[i][0];
+                ui[step] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+                ui[2 * step] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+                ui[3 * step] = t[i][2];
             }
         }
-    }, 8);
+    });
     // The band whose products sit in m, not yet written: image, first tile row, tile rows. Image n's output at
     // out + n·Cout·H·W never reaches input rows a later band still reads (Cout <= Cin when out is in).
     int64_t held_n = -1, held_ty0 = 0, held_rows = 0;
@@ -90,5 +106,69 @@ void conv2d_winograd(float* out, const float* in, const void* w, DType w_dtype, 
     write_held();
 }
 
-}  // namespace sd
+// ---- the upsample conv: F(2×2, 2×2) per phase ----------------------------------------------------------------
+// Output pixel (2i+p, 2j+q) reads the upsampled rows 2i+p-1 .. 2i+p+1, which are x rows i+p-1 and i+p only (two
+// of the three taps land on the same x row), likewise for columns. So each of the four output phases (p, q) is a
+// 2×2 conv of x whose taps are sums of the 3×3 ones (4/9 of the multiply-adds), and each of those runs as
+// F(2×2, 2×2) on tiles of 2×2 x positions: 9 multiplies per tile instead of 16 (9/16 again, with transforms that
+// only add). Per band and phase, V (9, Cin, tiles) and 9 products; the two phases of a row parity p are then
+// written together, their columns interleaved.
 
+size_t conv2d_upsample2x_scratch(int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t band_rows) {
+    const int64_t th = ceil_div(H, 2), tw = ceil_div(W, 2), nt = band_height(th, tw, band_rows) * tw;
+    return pad16(36 * Cout * Cin) + pad16(9 * Cin * nt) + 2 * pad16(9 * Cout * nt);
+}
+
+void conv2d_upsample2x(float* out, const float* in, const void* w, DType w_dtype, const float* bias, int64_t N,
+                       int64_t Cin, int64_t H, int64_t W, int64_t Cout, float* scratch, int64_t band_rows) {
+    const int64_t th = ceil_div(H, 2), tw = ceil_div(W, 2), nb = band_height(th, tw, band_rows), nt_max = nb * tw;
+    float* u = scratch;                                  // (4 phases, 9, Cout, Cin)
+    float* v = u + pad16(36 * Cout * Cin);               // (9, Cin, band tiles)
+    float* m[2] = {v + pad16(9 * Cin * nt_max), nullptr};
+    m[1] = m[0] + pad16(9 * Cout * nt_max);         // (9, Cout, band tiles) for q = 0 and 1
+    const WinogradKernels& kr = kernels().winograd;
+    const int64_t step = Cout * Cin;  // between positions ξ of u
+    // U per phase (p, q), output and input channel: the 2×2 taps f (sums of the 3×3 ones, the conv of the upsampled
+    // map seen from x), then G f Gᵀ with G = [1 0; 1 1; 0 1].
+    for_each_filter(w, w_dtype, Cout, Cin, [&](int64_t co, const float* taps) {
+        for (int p = 0; p < 2; p++)
+            for (int q = 0; q < 2; q++)
+                for (int64_t ci = 0; ci < Cin; ci++) {
+                    float f[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
+                    for (int ky = 0; ky < 3; ky++)
+                        for (int kx = 0; kx < 3; kx++)
+                            f[(p + ky + 1) / 2 - p][(q + kx + 1) / 2 - q] += taps[ci * 9 + 3 * ky + kx];
+                    const float r[3][2] = {{f[0][0], f[0][1]}, {f[0][0] + f[1][0], f[0][1] + f[1][1]}, {f[1][0], f[1][1]}};
+                    float* o = u + (int64_t)(2 * p + q) * 9 * step + co * Cin + ci;
+                    for (int i = 0; i < 3; i++) {
+                        o[(3 * i) * step] = r[i][0];
+                        o[(3 * i + 1) * step] = r[i][0] + r[i][1];
+                        o[(3 * i + 2) * step] = r[i][1];
+                    }
+                }
+    });
+    for (int64_t n = 0; n < N; n++) {
+        const float* x = in + n * Cin * H * W;  // (Cin, H, W)
+        float* y = out + n * Cout * 4 * H * W;   // (Cout, 2H, 2W)
+        for (int64_t ty0 = 0; ty0 < th; ty0 += nb) {
+            const int64_t rows = std::min(nb, th - ty0), nt = rows * tw;
+            for (int p = 0; p < 2; p++) {
+                for (int q = 0; q < 2; q++) {
+                    parallel_for(Cin, [&](int64_t c0, int64_t c1) {
+                        std::vector<float> work(upsample_input_work(tw, rows));
+                        kr.up_input(v, x, Cin, H, W, tw, ty0, rows, p, q, c0, c1, work.data());
+                    }, 4);
+                    const float* up = u + (int64_t)(2 * p + q) * 9 * step;
+                    for (int xi = 0; xi < 9; xi++)
+                        matmul_nn(m[q] + xi * Cout * nt, nt, up + xi * step, Cin, v + xi * Cin * nt, nt, Cout, nt, Cin);
+                }
+                parallel_for(Cout, [&](int64_t c0, int64_t c1) {
+                    std::vector<float> work(upsample_output_work(tw));
+                    kr.up_output(y, m[0], m[1], bias, Cout, H, W, tw, ty0, rows, p, c0, c1, work.data());
+                }, 4);
+            }
+        }
+    }
+}
+
+}  // namespace sd

@@ -11,24 +11,22 @@
 namespace sd {
 
 void convert_to_f32(float* dst, const void* src, DType src_dtype, int64_t n) {
-    const auto widen = src_dtype == DType::f16 ? kernels().ops.f16_to_f32 : kernels().ops.bf16_to_f32;
-    const uint16_t* s16 = static_cast<const uint16_t*>(src);
+    const OpsTable& t = kernels().ops;
     for_chunks(n, [&](int64_t i, int64_t m) {
         if (src_dtype == DType::f32)
             std::memcpy(dst + i, static_cast<const float*>(src) + i, (size_t)m * 4);
         else
-            widen(dst + i, s16 + i, m);
+            t.widen(dst + i, static_cast<const uint16_t*>(src) + i, m, (int)src_dtype);
     });
 }
 
 void convert_from_f32(void* dst, DType dst_dtype, const float* src, int64_t n) {
-    const auto narrow = dst_dtype == DType::f16 ? kernels().ops.f32_to_f16 : kernels().ops.f32_to_bf16;
-    uint16_t* d16 = static_cast<uint16_t*>(dst);
+    const OpsTable& t = kernels().ops;
     for_chunks(n, [&](int64_t i, int64_t m) {
         if (dst_dtype == DType::f32)
             std::memcpy(static_cast<float*>(dst) + i, src + i, (size_t)m * 4);
         else
-            narrow(d16 + i, src + i, m);
+            t.narrow(static_cast<uint16_t*>(dst) + i, src + i, m, (int)dst_dtype);
     });
 }
 

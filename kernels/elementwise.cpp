@@ -1,10 +1,8 @@
-// elementwise.cpp — activations, GEGLU, adds, broadcasts, upsampling, transposes (one with an add), timestep
-// embedding.
+// elementwise.cpp — activations, GEGLU, adds, broadcasts, upsampling, transposes (one with an add).
 //
 // The scalar entries (isa_scalar.cpp) are the plain formulas with libm; the SIMD entries (vec_body.inc) use
-// vmath.inc's polynomial exp/erf, accurate to a few ulp. Upsampling, transposes and the timestep embedding are memory moves or
-// tiny, so they have only the portable code here.
-#include <cmath>
+// vmath.inc's polynomial exp/erf, accurate to a few ulp. Upsampling and transposes are memory moves, so
+// they have only the portable code here.
 #include <cstring>
 
 #include "kernels/kernels.h"
@@ -44,7 +42,7 @@ void scale_add(float* y, const float* x, float s, int64_t n) {
 void add_channel_bias(float* x, const float* b, int64_t N, int64_t C, int64_t HW) {
     const OpsTable& t = kernels().ops;
     for_rows(N * C, HW, [&](int64_t p0, int64_t p1) {
-        for (int64_t p = p0; p < p1; p++) t.add_scalar(x + p * HW, b[p], HW);  // plane p = (n, c)
+        for (int64_t p = p0; p < p1; p++) t.affine(x + p * HW, x + p * HW, 0.0f, 1.0f, b[p], HW, false);  // plane p = (n, c): x + b
     });
 }
 
@@ -89,23 +87,6 @@ void transpose(float* out, const float* in, int64_t rows, int64_t cols) {
 }
 void add_tokens(float* y, const float* x, const float* t, int64_t N, int64_t C, int64_t HW) {
     transpose_add(y, t, x, N, HW, C);
-}
-
-void timestep_embedding(float* out, const float* t, int64_t n, int64_t dim, float max_period) {
-    // Same float32 steps as ldm/diffusers, so the arguments of cos/sin round as theirs do; cos/sin
-    // themselves are taken in double and rounded once.
-    int64_t half = dim / 2;
-    float log_max = (float)std::log((double)max_period);
-    for (int64_t k = 0; k < n; k++) {
-        float* o = out + k * dim;
-        for (int64_t i = 0; i < half; i++) {
-            float freq = std::exp(-log_max * (float)i / (float)half);
-            double arg = (double)(t[k] * freq);
-            o[i] = (float)std::cos(arg);
-            o[half + i] = (float)std::sin(arg);
-        }
-        if (dim % 2) o[dim - 1] = 0.0f;  // odd dim: zero pad, as diffusers does
-    }
 }
 
 }  // namespace sd

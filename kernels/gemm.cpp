@@ -17,7 +17,6 @@
 #include <cassert>
 #include <cmath>
 #include <cstdlib>
-#include <new>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -92,23 +91,12 @@ void set_precision(Precision p) {
 // ---- the blocked product -----------------------------------------------------------------------------------
 namespace {
 
-// Per-thread packing buffers, grown on demand and kept for the next call.
-struct PackBuffers {
-    float* a = nullptr;
-    float* b = nullptr;
-    size_t a_size = 0, b_size = 0;
-    ~PackBuffers() { std::free(a); std::free(b); }
-    static float* grow(float*& p, size_t& have, size_t want) {
-        if (want > have) {
-            std::free(p);
-            p = static_cast<float*>(std::aligned_alloc(64, (want * 4 + 63) & ~size_t(63)));
-            if (!p) throw std::bad_alloc();
-            have = want;
-        }
-        return p;
-    }
-};
-thread_local PackBuffers tl_pack;
+// Per-thread packing buffers, grown on demand and kept for the next call; 64-byte aligned.
+thread_local std::vector<float> tl_pack_a, tl_pack_b;
+float* pack_buffer(std::vector<float>& buf, size_t floats) {
+    if (buf.size() < floats + 16) buf.resize(floats + 16);
+    return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t(63));
+}
 
 // Packs B's columns [j0, j0+n) × rows [k0, k0+kc) into nr-wide panels.
 void pack_b_block(const GemmKernels& kr, const GemmProblem& p, float* dst, int64_t j0, int64_t n, int64_t k0,
@@ -143,9 +131,8 @@ void run_block(const GemmKernels& kr, const GemmProblem& p, int64_t m0, int64_t 
     nc = ceil_div(ceil_div(n1 - n0, ceil_div(n1 - n0, nc)), kr.nr) * kr.nr;
     const int64_t mc = std::max<int64_t>(1, kr.mc / kr.mr) * kr.mr;
     // Panel words: kr.kc is a multiple of kpair, so slice s starts at word k0/kpair of each column.
-    float* bbuf = PackBuffers::grow(tl_pack.b, tl_pack.b_size, (size_t)(ceil_div(K, kr.kpair) * nc));
-    float* abuf = PackBuffers::grow(tl_pack.a, tl_pack.a_size,
-                                    (size_t)(ceil_div(std::min<int64_t>(kr.kc, K), kr.kpair) * kr.mr));
+    float* bbuf = pack_buffer(tl_pack_b, (size_t)(ceil_div(K, kr.kpair) * nc));
+    float* abuf = pack_buffer(tl_pack_a, (size_t)(ceil_div(std::min<int64_t>(kr.kc, K), kr.kpair) * kr.mr));
     const size_t a_es = p.a_dtype == kF32 ? 4 : 2;
     for (int64_t jc = n0; jc < n1; jc += nc) {
         int64_t ncur = std::min(nc, n1 - jc);

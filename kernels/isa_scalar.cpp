@@ -17,9 +17,11 @@ namespace {
 namespace scalar {  // (the public kernels.h functions carry the same names)
 
 // ---- conversion: exact, round to nearest even (half.h) ---------------------------------------------------------
-template <class D, class S, D (*f)(S)>
-void convert(D* dst, const S* src, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] = f(src[i]);
+void widen(float* dst, const uint16_t* src, int64_t n, int dtype) {
+    for (int64_t i = 0; i < n; i++) dst[i] = dtype == kF16 ? f16_to_f32(src[i]) : bf16_to_f32(src[i]);
+}
+void narrow(uint16_t* dst, const float* src, int64_t n, int dtype) {
+    for (int64_t i = 0; i < n; i++) dst[i] = dtype == kF16 ? f32_to_f16(src[i]) : f32_to_bf16(src[i]);
 }
 
 // ---- elementwise -----------------------------------------------------------------------------------------------
@@ -46,9 +48,6 @@ void mul(float* y, const float* a, const float* b, int64_t n) {
 }
 void scale_add(float* y, const float* x, float s, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += s * x[i];
-}
-void add_scalar(float* x, float b, int64_t n) {
-    for (int64_t i = 0; i < n; i++) x[i] += b;
 }
 
 // ---- reductions and norms: sums in double ------------------------------------------------------------------------
@@ -137,9 +136,7 @@ double fma_peak_scalar(int64_t iters) {  // 8 independent multiply-add chains
 
 const KernelTable& kernels_scalar() {
     static const KernelTable t = {
-        {scalar::convert<float, uint16_t, f16_to_f32>, scalar::convert<float, uint16_t, bf16_to_f32>,
-         scalar::convert<uint16_t, float, f32_to_f16>, scalar::convert<uint16_t, float, f32_to_bf16>,
-         scalar::act, scalar::gelu_mul, scalar::add, scalar::mul, scalar::scale_add, scalar::add_scalar,
+        {scalar::widen, scalar::narrow, scalar::act, scalar::gelu_mul, scalar::add, scalar::mul, scalar::scale_add,
          scalar::sum, scalar::sum_sq_dev, scalar::affine, scalar::norm_affine, scalar::softmax_row,
          scalar::attn_block_q, scalar::attention},
         nullptr, nullptr,

@@ -74,7 +74,7 @@ void conv2d(float* out, const float* in, const void* w, DType w_dtype, const flo
             int64_t Cin, int64_t H, int64_t W, int64_t Cout, int k, int stride, int pad, bool accumulate = false);
 inline int64_t conv_out_size(int64_t in, int k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
 
-// out(N,Cout,2H,2W) = conv2d(upsample_nearest2x(in(N,Cin,H,W)), w) + bias, 3×3 pad 1 (conv_upsample.cpp),
+// out(N,Cout,2H,2W) = conv2d(upsample_nearest2x(in(N,Cin,H,W)), w) + bias, 3×3 pad 1 (conv_winograd.cpp),
 // without the upsampled map and with 1/4 of the multiply-adds: each output phase is a 2×2 conv of `in` with
 // summed taps, run as Winograd F(2×2, 2×2), so the sums round a few ulps off conv2d's. scratch:
 // conv2d_upsample2x_scratch() floats, 64-byte aligned; band_rows (rows of 2×2 tiles of `in` per step) 0 picks a
@@ -138,10 +138,6 @@ void transpose(float* out, const float* in, int64_t rows, int64_t cols);
 // y (N, C, HW) = x (N, C, HW) + t (N, HW, C) transposed: a token branch added back onto a feature map (the
 // spatial transformer's residual). y may equal x; t must not overlap y.
 void add_tokens(float* y, const float* x, const float* t, int64_t N, int64_t C, int64_t HW);
-
-// Sinusoidal timestep embedding as in ldm/diffusers (flip_sin_to_cos=True, shift 0): for each t,
-// out = [cos(t·f_0..f_{h-1}), sin(t·f_0..f_{h-1})], f_i = exp(-ln(max_period)·i/h), h = dim/2.
-void timestep_embedding(float* out, const float* t, int64_t n, int64_t dim, float max_period = 10000.0f);
 
 // ---- choosing a convolution algorithm (conv_choose.cpp) ----------------------------------------------------
 // A model asks for "this conv" and the kernel layer picks the algorithm from the shape and the active precision,

@@ -14,6 +14,7 @@ namespace {
 
 class Pool {
 public:
+    explicit Pool(int n) { resize(n); }
     ~Pool() { stop(); }
 
     void resize(int n) {
@@ -92,24 +93,17 @@ private:
 };
 thread_local bool Pool::in_parallel_ = false;
 
+int hardware_threads() { return std::max(1, (int)std::thread::hardware_concurrency()); }
+
 Pool& pool() {
-    static Pool p;
-    static bool init = [] {
-        unsigned hc = std::thread::hardware_concurrency();
-        p.resize(hc ? (int)hc : 1);
-        return true;
-    }();
-    (void)init;
+    static Pool p(hardware_threads());
     return p;
 }
 
 }  // namespace
 
 void set_num_threads(int n) {
-    if (n <= 0) {
-        unsigned hc = std::thread::hardware_concurrency();
-        n = hc ? (int)hc : 1;
-    }
+    if (n <= 0) n = hardware_threads();
     if (n != pool().size()) pool().resize(n);
 }
 int num_threads() { return pool().size(); }

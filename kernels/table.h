@@ -29,18 +29,15 @@ struct AttnArgs {
 
 // Each entry does one thread's share of work on contiguous data; kernels.h's functions split the work.
 struct OpsTable {
-    // dtype conversion of n values; f32 → f16/bf16 rounds to nearest even
-    void (*f16_to_f32)(float* dst, const uint16_t* src, int64_t n);
-    void (*bf16_to_f32)(float* dst, const uint16_t* src, int64_t n);
-    void (*f32_to_f16)(uint16_t* dst, const float* src, int64_t n);
-    void (*f32_to_bf16)(uint16_t* dst, const float* src, int64_t n);
+    // dtype conversion of n values between f32 and dtype kF16 or kBF16; narrowing rounds to nearest even
+    void (*widen)(float* dst, const uint16_t* src, int64_t n, int dtype);
+    void (*narrow)(uint16_t* dst, const float* src, int64_t n, int dtype);
     // elementwise over n values (y may equal any input)
     void (*act)(float* y, const float* x, int64_t n, int act);              // y = act(x), act a kAct code
     void (*gelu_mul)(float* y, const float* a, const float* g, int64_t n);  // y = a · gelu(g)
     void (*add)(float* y, const float* a, const float* b, int64_t n);
     void (*mul)(float* y, const float* a, const float* b, int64_t n);
     void (*scale_add)(float* y, const float* x, float s, int64_t n);      // y += s·x
-    void (*add_scalar)(float* x, float b, int64_t n);                     // x += b
     // reductions and normalisation pieces over n values
     double (*sum)(const float* x, int64_t n);
     double (*sum_sq_dev)(const float* x, int64_t n, float mean);  // Σ (x - mean)²
@@ -97,8 +94,7 @@ struct GemmKernels {
                 int n, int64_t K);
 };
 
-// ---- Winograd transforms (conv_winograd.cpp F(2×2, 3×3); conv_upsample.cpp F(2×2, 2×2) per phase) ------------------
-// (The weight transforms, once per call, are plain loops in the drivers.)
+// ---- Winograd transforms (conv_winograd.cpp: F(2×2, 3×3), and F(2×2, 2×2) per upsampling phase) -----------------
 struct WinogradKernels {
     // V = Bᵀ d B for channels [c0, c1) of tile rows [ty0, ty0 + rows) of x (Cin, H, W): v (16, Cin, rows·tw).
     // work: winograd_input_work(tw, rows) floats.
@@ -108,7 +104,7 @@ struct WinogradKernels {
     // work: winograd_output_work(tw) floats.
     void (*output)(float* y, const float* m, const float* bias, int64_t Cout, int64_t H, int64_t W, int64_t tw,
                    int64_t ty0, int64_t rows, int accumulate, int64_t c0, int64_t c1, float* work);
-    // The upsampling phases (conv_upsample.cpp).
+    // The upsampling phases.
     // V (9, Cin, rows·tw) of phase (p, q) for channels [c0, c1) of x tile rows [ty0, ty0 + rows) (2×2 x positions
     // a tile). work: upsample_input_work(tw, rows) floats.
     void (*up_input)(float* v, const float* x, int64_t Cin, int64_t H, int64_t W, int64_t tw, int64_t ty0,
@@ -174,11 +170,5 @@ struct GemmProblem {
     bool accumulate;
 };
 void gemm_run(const GemmProblem& p);
-
-// The Winograd drivers' shared helpers (conv_winograd.cpp). Tile rows per band: `band_rows` when given, else about
-// 1024 tiles (why: docs/performance.md, "Kernel design notes").
-int64_t winograd_band_rows(int64_t th, int64_t tw, int64_t band_rows);
-// Floats rounded up to a multiple of 16, so each part of a scratch buffer stays 64-byte aligned.
-inline size_t winograd_pad16(size_t floats) { return (floats + 15) & ~size_t(15); }
 
 }  // namespace sd

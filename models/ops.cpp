@@ -287,4 +287,21 @@ void add_channel_bias_(Tensor& x, const Tensor& e) {
     add_channel_bias(x.f32(), e.f32(), x.shape[0], x.shape[1], x.shape[2] * x.shape[3]);
 }
 
+void timestep_embedding(float* out, const float* t, int64_t n, int64_t dim, float max_period) {
+    // Same float32 steps as ldm/diffusers, so the arguments of cos/sin round as theirs do; cos/sin
+    // themselves are taken in double and rounded once.
+    int64_t half = dim / 2;
+    float log_max = (float)std::log((double)max_period);
+    for (int64_t k = 0; k < n; k++) {
+        float* o = out + k * dim;
+        for (int64_t i = 0; i < half; i++) {
+            float freq = std::exp(-log_max * (float)i / (float)half);
+            double arg = (double)(t[k] * freq);
+            o[i] = (float)std::cos(arg);
+            o[half + i] = (float)std::sin(arg);
+        }
+        if (dim % 2) o[dim - 1] = 0.0f;  // odd dim: zero pad, as diffusers does
+    }
+}
+
 }  // namespace sd

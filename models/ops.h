@@ -130,4 +130,8 @@ void add_tokens_(Tensor& x, const Tensor& t);
 // x (N, C, H, W) += e (N, C), the same value over every pixel of a channel (a res block's time embedding).
 void add_channel_bias_(Tensor& x, const Tensor& e);
 
+// Sinusoidal timestep embedding as in ldm/diffusers (flip_sin_to_cos=True, shift 0): for each t,
+// out = [cos(t·f_0..f_{h-1}), sin(t·f_0..f_{h-1})], f_i = exp(-ln(max_period)·i/h), h = dim/2.
+void timestep_embedding(float* out, const float* t, int64_t n, int64_t dim, float max_period = 10000.0f);
+
 }  // namespace sd

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/kernels.h"
+#include "models/ops.h"
 #include "pipeline/prompt_parser.h"
 
 namespace sd {

@@ -1,4 +1,4 @@
-// conv2d_upsample2x (conv_upsample.cpp) against a double reference of conv3x3(nearest2x(x)): odd sizes, batches,
+// conv2d_upsample2x (conv_winograd.cpp) against a double reference of conv3x3(nearest2x(x)): odd sizes, batches,
 // partial last bands, every weight dtype, every ISA this CPU runs, 1..3 threads and several band heights, each
 // giving the same bits; the scratch bound is checked with a guard band.
 #include <doctest/doctest.h>

@@ -1,9 +1,12 @@
 // The model vocabulary's plumbing (models/ops.h): ArenaScope's keep / drop_all_but / end-of-scope release, and
 // the conv algorithm chosen for a shape (kernels/conv_choose.cpp) at the shapes docs/performance.md tabulates.
-// The layers themselves are covered through the model goldens (test_unet, test_vae, test_clip, test_taesd).
+// The timestep embedding against values PyTorch printed. The layers themselves are covered through the model
+// goldens (test_unet, test_vae, test_clip, test_taesd).
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "kernels/kernels.h"
 #include "models/ops.h"
@@ -102,4 +105,36 @@ TEST_CASE("model ops: the conv algorithm chosen for each shape") {
         SKIPPED("no bf16 products on this CPU: the bf16 thresholds are not checked");
     }
     set_precision(saved);
+}
+
+TEST_CASE("timestep_embedding: cos first, f_i = exp(-ln(max_period)·i/half), odd dim zero-padded") {
+    // Printed by PyTorch 1.13 from the ldm / diffusers formula (flip_sin_to_cos=True, shift 0), dim 7.
+    const float t[4] = {1.0f, 999.0f, 0.0f, 500.5f};
+    const float torch_out[4][7] = {
+        {0.540302336f, 0.998922944f, 0.999997675f, 0.841470957f, 0.0463992245f, 0.00215443317f, 0.0f},
+        {0.999649823f, -0.728670716f, -0.549264669f, -0.0264607519f, 0.684864163f, 0.835648477f, 0.0f},
+        {1.0f, 1.0f, 1.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+        {-0.551388979f, -0.324793458f, 0.472831756f, -0.834248304f, -0.945784986f, 0.881152749f, 0.0f}};
+    float out[4][7];
+    timestep_embedding(&out[0][0], t, 4, 7);
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < 7; i++) {
+            CAPTURE(k);
+            CAPTURE(i);
+            // PyTorch's f32 exp may round f_i the other way: allow an ulp of the argument t·f_i
+            CHECK(std::fabs(out[k][i] - torch_out[k][i]) <= 2e-6f + 1.5e-7f * t[k]);
+        }
+    // dim 320 (SD's UNet) against the formula in double; the f32 argument t·f_i carries up to a few ulp
+    // of t·f_i, which is what the tolerance allows.
+    const int64_t dim = 320, half = dim / 2;
+    const float ts[3] = {0.0f, 261.0f, 999.0f};
+    std::vector<float> e(3 * dim);
+    timestep_embedding(e.data(), ts, 3, dim);
+    for (int k = 0; k < 3; k++)
+        for (int64_t i = 0; i < half; i++) {
+            double arg = ts[k] * std::exp(-std::log(10000.0) * (double)i / (double)half);
+            double tol = 1e-6 + std::fabs(arg) * 4e-7;
+            CHECK(std::fabs(e[k * dim + i] - std::cos(arg)) <= tol);
+            CHECK(std::fabs(e[k * dim + half + i] - std::sin(arg)) <= tol);
+        }
 }
