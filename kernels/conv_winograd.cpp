@@ -160,7 +160,8 @@ void conv2d_upsample2x(float* out, const float* in, const void* w, DType w_dtype
                     }, 4);
                     const float* up = u + (int64_t)(2 * p + q) * 9 * step;
                     for (int xi = 0; xi < 9; xi++)
-                        matmul_nn(m[q] + xi * Cout * nt, nt, up + xi * step, Cin, v + xi * Cin * nt, nt, Cout, nt, Cin);
+                        matmul_nn(m[q] + xi * Cout * nt, nt, up + xi * step, Cin, v + xi * Cin * nt, nt, Cout, nt,
+                                  Cin);
                 }
                 parallel_for(Cout, [&](int64_t c0, int64_t c1) {
                     std::vector<float> work(upsample_output_work(tw));

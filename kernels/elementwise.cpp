@@ -41,8 +41,8 @@ void scale_add(float* y, const float* x, float s, int64_t n) {
 
 void add_channel_bias(float* x, const float* b, int64_t N, int64_t C, int64_t HW) {
     const OpsTable& t = kernels().ops;
-    for_rows(N * C, HW, [&](int64_t p0, int64_t p1) {
-        for (int64_t p = p0; p < p1; p++) t.affine(x + p * HW, x + p * HW, 0.0f, 1.0f, b[p], HW, false);  // plane p = (n, c): x + b
+    for_rows(N * C, HW, [&](int64_t p0, int64_t p1) {  // plane p = (n, c): x = (x - 0)·1 + b, exactly x + b
+        for (int64_t p = p0; p < p1; p++) t.affine(x + p * HW, x + p * HW, 0.0f, 1.0f, b[p], HW, false);
     });
 }
 

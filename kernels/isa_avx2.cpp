@@ -4,13 +4,9 @@
 #include "kernels/simd_avx2.h"
 #include "kernels/table.h"
 
-namespace sd {
-namespace {
 const int GEMM_MR = 6, GEMM_NV = 2, FMA_CHAINS = 12;
 const int ATT_QV = 2, ATT_KB = 6, ATT_DB = 6, ATT_NK = 60, ATT_TILE_BYTES = 32768;
 const int CONV_SMALL_ROWS = 4;
-}  // namespace
-}  // namespace sd
 
 #include "kernels/bodies.inc"
 

@@ -5,13 +5,9 @@
 #include "kernels/simd_avx512.h"
 #include "kernels/table.h"
 
-namespace sd {
-namespace {
 const int GEMM_MR = 14, GEMM_NV = 2, FMA_CHAINS = 12;
 const int ATT_QV = 3, ATT_KB = 8, ATT_DB = 8, ATT_NK = 64, ATT_TILE_BYTES = 32768;
 const int CONV_SMALL_ROWS = 8;
-}  // namespace
-}  // namespace sd
 
 #include "kernels/bodies.inc"
 

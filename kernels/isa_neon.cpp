@@ -4,13 +4,9 @@
 #include "kernels/simd_neon.h"
 #include "kernels/table.h"
 
-namespace sd {
-namespace {
 const int GEMM_MR = 7, GEMM_NV = 3, FMA_CHAINS = 16;
 const int ATT_QV = 4, ATT_KB = 4, ATT_DB = 4, ATT_NK = 64, ATT_TILE_BYTES = 32768;
 const int CONV_SMALL_ROWS = 4;
-}  // namespace
-}  // namespace sd
 
 #include "kernels/bodies.inc"
 

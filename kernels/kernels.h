@@ -27,12 +27,11 @@ bool cpu_has_bf16();  // bf16 dot products: AVX512_BF16 (x86-64) or FEAT_BF16 BF
 const char* cpu_features();
 
 // ---- matrix product precision --------------------------------------------------------------------------
-// FP32: f32 products and sums. BF16: gemm, matmul_nn and conv2d round both operands to bfloat16 (nearest
-// even) and sum the exact products in f32 (AVX512_BF16 vdpbf16ps, ARM64 BFDOT: ~3 significant digits per operand;
-// twice the f32 FMA rate on Zen 4, half of it on Intel Sapphire/Emerald Rapids, hence best_precision() measures). Attention, norms, elementwise ops and the M <= 4 Linear path stay f32.
-// The library starts in FP32 (what the tests check) unless SD_PRECISION=fp32|bf16 says otherwise; the CLI
-// picks best_precision(). BF16 runs on the AVX-512 or NEON kernels only: after set_isa() to another level
-// the products are f32 again, and active_precision() says so.
+// FP32: f32 products and sums. BF16: gemm, matmul_nn and conv2d round both operands to bfloat16 (nearest even) and
+// sum the exact products in f32 (AVX512_BF16 vdpbf16ps, ARM64 BFDOT); attention, norms, elementwise ops and the
+// M <= 4 Linear path stay f32. The library starts in FP32 (what the tests check) unless SD_PRECISION=fp32|bf16 says
+// otherwise; the CLI picks best_precision(). BF16 runs on the AVX-512 or NEON kernels only: after set_isa() to another
+// level the products are f32 again, and active_precision() says so.
 enum class Precision { fp32, bf16 };
 const char* precision_name(Precision p);      // "fp32" | "bf16"
 Precision parse_precision(const char* name);  // throws with the valid names
@@ -41,10 +40,9 @@ Precision best_precision();                   // BF16 where supported and bf16_s
 Precision active_precision();                 // what the matrix products run at now
 void set_precision(Precision p);              // throws if unsupported
 
-// The machine's fp32 FMA peak with `threads` threads (register-only loop of independent FMA chains on the
-// active ISA; median of a few runs): the yardstick every throughput figure is quoted against. `wall` is
-// GFLOP/s by the clock; `per_core` is GFLOP per CPU-second of one thread, which other processes on a shared
-// machine do not distort.
+// The fp32 FMA peak with `threads` threads (register-only FMA chains on the active ISA, median of a few runs), the
+// yardstick for every throughput figure: `wall` in GFLOP/s by the clock, `per_core` in GFLOP per CPU-second of one
+// thread (which other processes on a shared machine do not distort).
 struct FmaPeak { double wall, per_core; };
 FmaPeak measure_fma_peak(int threads);
 // The bf16 dot product's register-only throughput over the fp32 FMA's on the calling thread (a few ms of CPU): 2.0
@@ -74,19 +72,16 @@ void conv2d(float* out, const float* in, const void* w, DType w_dtype, const flo
             int64_t Cin, int64_t H, int64_t W, int64_t Cout, int k, int stride, int pad, bool accumulate = false);
 inline int64_t conv_out_size(int64_t in, int k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
 
-// out(N,Cout,2H,2W) = conv2d(upsample_nearest2x(in(N,Cin,H,W)), w) + bias, 3×3 pad 1 (conv_winograd.cpp),
-// without the upsampled map and with 1/4 of the multiply-adds: each output phase is a 2×2 conv of `in` with
-// summed taps, run as Winograd F(2×2, 2×2), so the sums round a few ulps off conv2d's. scratch:
-// conv2d_upsample2x_scratch() floats, 64-byte aligned; band_rows (rows of 2×2 tiles of `in` per step) 0 picks a
-// size, any value gives the same bits.
+// out(N,Cout,2H,2W) = conv2d(upsample_nearest2x(in(N,Cin,H,W)), w) + bias, 3×3 pad 1, without the upsampled map and
+// with 1/4 of the multiply-adds (Winograd F(2×2, 2×2) per output phase, conv_winograd.cpp): a few ulps off conv2d's.
+// scratch: conv2d_upsample2x_scratch() floats, 64-byte aligned; band_rows (rows of 2×2 tiles of `in` per step) 0
+// picks a size, any value gives the same bits.
 void conv2d_upsample2x(float* out, const float* in, const void* w, DType w_dtype, const float* bias, int64_t N,
                        int64_t Cin, int64_t H, int64_t W, int64_t Cout, float* scratch, int64_t band_rows = 0);
 size_t conv2d_upsample2x_scratch(int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t band_rows = 0);
-// out(N,Cout,H,W) (+)= conv2d(in(N,Cin,H,W), w) + bias, 3×3 stride 1 pad 1, by Winograd F(2×2, 3×3)
-// (conv_winograd.cpp): 4/9 of the multiply-adds, rounding a few ulps off conv2d's (in BF16 precision ~3× conv2d's
-// squared error, the transformed operands being rounded to bf16). out may be in itself when Cout <= Cin and not
-// accumulating (the input is then overwritten). scratch: conv2d_winograd_scratch() floats, 64-byte aligned;
-// band_rows (rows of 2×2 output tiles per step) 0 picks a size, any value gives the same bits.
+// out(N,Cout,H,W) (+)= conv2d(in(N,Cin,H,W), w) + bias, 3×3 stride 1 pad 1, by Winograd F(2×2, 3×3): 4/9 of the
+// multiply-adds, a few ulps off conv2d's (in BF16 ~3× its squared error: the transformed operands are rounded). out
+// may be in when Cout <= Cin and not accumulating. scratch and band_rows (output tile rows) as conv2d_upsample2x's.
 void conv2d_winograd(float* out, const float* in, const void* w, DType w_dtype, const float* bias, int64_t N,
                      int64_t Cin, int64_t H, int64_t W, int64_t Cout, float* scratch, bool accumulate = false,
                      int64_t band_rows = 0);
@@ -97,10 +92,9 @@ void conv2d_small_cout(float* out, const float* in, const void* w, DType w_dtype
                        int64_t Cin, int64_t H, int64_t W, int64_t Cout);
 
 // ---- attention -----------------------------------------------------------------------------------------
-// Multi-head scaled dot-product attention, computed tile by tile with an online softmax so memory is
-// O(Nq + Nk), never O(Nq·Nk). q (B, Nq, heads*D) with row stride ldq; k, v (B, Nk, heads*D) with row strides
-// ldk, ldv; out (B, Nq, heads*D) row stride ldo. Head h uses columns [h*D, (h+1)*D). causal masks j > i.
-// scale is usually 1/sqrt(D).
+// Multi-head scaled dot-product attention by tiles with an online softmax: O(Nq + Nk) memory, never Nq·Nk. q (B, Nq,
+// heads*D) row stride ldq; k, v (B, Nk, heads*D) row strides ldk, ldv; out (B, Nq, heads*D) row stride ldo. Head h
+// uses columns [h*D, (h+1)*D); causal masks keys j > i; scale is usually 1/sqrt(D).
 void attention(float* out, int64_t ldo, const float* q, int64_t ldq, const float* k, int64_t ldk,
                const float* v, int64_t ldv, int64_t B, int64_t Nq, int64_t Nk, int64_t heads, int64_t D,
                float scale, bool causal);
@@ -140,9 +134,8 @@ void transpose(float* out, const float* in, int64_t rows, int64_t cols);
 void add_tokens(float* y, const float* x, const float* t, int64_t N, int64_t C, int64_t HW);
 
 // ---- choosing a convolution algorithm (conv_choose.cpp) ----------------------------------------------------
-// A model asks for "this conv" and the kernel layer picks the algorithm from the shape and the active precision,
-// by one rule for every model: model code never reads the precision or the instruction set. Thresholds and their
-// measurements: docs/performance.md ("Choosing a conv algorithm").
+// One rule for every model, from the shape and the active precision: model code never reads the precision or the
+// instruction set. Thresholds and their measurements: docs/performance.md ("Choosing a conv algorithm").
 enum class ConvAlgo {
     direct,            // conv2d (implicit GEMM): any k, stride, pad
     winograd,          // conv2d_winograd: 3×3 stride 1 pad 1, 4/9 of the multiply-adds; scratch
