@@ -2,6 +2,8 @@
 // quoted against a peak measured in the same process with the same thread count.
 #include "app/bench.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -10,6 +12,7 @@
 #include <vector>
 
 #include "app/memory.h"
+#include "app/options.h"
 #include "kernels/kernels.h"
 #include "models/ops.h"
 #include "pipeline/loras.h"
@@ -17,6 +20,38 @@
 #include "tokenizer/clip_tokenizer.h"
 
 namespace sd {
+
+FmaPeak measure_fma_peak(int threads) {
+    auto thread_cpu_seconds = [] {
+        timespec ts;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return ts.tv_sec + ts.tv_nsec * 1e-9;
+    };
+    const int64_t iters = 10000000;
+    int saved = num_threads();
+    set_num_threads(threads);
+    std::vector<double> flops(threads), cpu(threads), walls, cores;
+    for (int rep = 0; rep < 5; rep++) {
+        auto t0 = std::chrono::steady_clock::now();
+        parallel_for(threads, [&](int64_t b, int64_t e) {
+            for (int64_t i = b; i < e; i++) {
+                double c0 = thread_cpu_seconds();
+                flops[i] = fma_peak_flops(iters);
+                cpu[i] = thread_cpu_seconds() - c0;
+            }
+        });
+        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        double total = 0;
+        for (double f : flops) total += f;
+        walls.push_back(total / s * 1e-9);
+        cores.push_back(flops[0] / cpu[0] * 1e-9);
+    }
+    set_num_threads(saved);
+    std::sort(walls.begin(), walls.end());
+    std::sort(cores.begin(), cores.end());
+    return {walls[walls.size() / 2], cores[cores.size() / 2]};
+}
+
 namespace {
 
 double now() {

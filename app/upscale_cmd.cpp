@@ -24,6 +24,7 @@
 #include <string>
 #include <unistd.h>
 
+#include "app/bench.h"
 #include "app/image_io.h"
 #include "app/infotext.h"
 #include "kernels/kernels.h"

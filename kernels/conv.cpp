@@ -15,11 +15,6 @@ namespace {
 void conv2d_textbook(float* out, const float* in, const void* w, DType w_dtype, const float* bias, int64_t N,
                      int64_t Cin, int64_t H, int64_t W, int64_t Cout, int k, int s, int pad, bool accumulate) {
     const int64_t Ho = conv_out_size(H, k, s, pad), Wo = conv_out_size(W, k, s, pad);
-    auto weight = [&](int64_t i) {
-        return w_dtype == DType::f32 ? static_cast<const float*>(w)[i]
-             : w_dtype == DType::f16 ? f16_to_f32(static_cast<const uint16_t*>(w)[i])
-                                     : bf16_to_f32(static_cast<const uint16_t*>(w)[i]);
-    };
     parallel_for(N * Cout, [&](int64_t p0, int64_t p1) {
         for (int64_t p = p0; p < p1; p++) {  // output plane p = (n, co)
             const int64_t n = p / Cout, co = p % Cout;
@@ -31,7 +26,8 @@ void conv2d_textbook(float* out, const float* in, const void* w, DType w_dtype, 
                             for (int kx = 0; kx < k; kx++) {
                                 const int64_t iy = oy * s - pad + ky, ix = ox * s - pad + kx;
                                 if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                                sum += weight(((co * Cin + ci) * k + ky) * k + kx) * in[((n * Cin + ci) * H + iy) * W + ix];
+                                const float wv = value_f32(w, (int)w_dtype, ((co * Cin + ci) * k + ky) * k + kx);
+                                sum += wv * in[((n * Cin + ci) * H + iy) * W + ix];
                             }
                     float* o = out + (p * Ho + oy) * Wo + ox;
                     *o = (accumulate ? *o : 0.0f) + sum + (bias ? bias[co] : 0.0f);

@@ -16,7 +16,7 @@ void convert_to_f32(float* dst, const void* src, DType src_dtype, int64_t n) {
         if (src_dtype == DType::f32)
             std::memcpy(dst + i, static_cast<const float*>(src) + i, (size_t)m * 4);
         else
-            t.widen(dst + i, static_cast<const uint16_t*>(src) + i, m, (int)src_dtype);
+            t.to_f32(dst + i, static_cast<const uint16_t*>(src) + i, (int)src_dtype, m);
     });
 }
 
@@ -26,7 +26,7 @@ void convert_from_f32(void* dst, DType dst_dtype, const float* src, int64_t n) {
         if (dst_dtype == DType::f32)
             std::memcpy(static_cast<float*>(dst) + i, src + i, (size_t)m * 4);
         else
-            t.narrow(static_cast<uint16_t*>(dst) + i, src + i, m, (int)dst_dtype);
+            t.from_f32(static_cast<uint16_t*>(dst) + i, src + i, m, (int)dst_dtype);
     });
 }
 

@@ -11,13 +11,10 @@
 
 namespace sd {
 
-static void activation(float* y, const float* x, int64_t n, int act) {
+void activation(float* y, const float* x, int64_t n, Act act) {
     const OpsTable& t = kernels().ops;
-    for_chunks(n, [&](int64_t i, int64_t m) { t.act(y + i, x + i, m, act); });
+    for_chunks(n, [&](int64_t i, int64_t m) { t.act(y + i, x + i, m, (int)act); });
 }
-void silu(float* y, const float* x, int64_t n) { activation(y, x, n, kActSilu); }
-void gelu(float* y, const float* x, int64_t n) { activation(y, x, n, kActGelu); }
-void quick_gelu(float* y, const float* x, int64_t n) { activation(y, x, n, kActQuickGelu); }
 
 void geglu(float* y, const float* x, int64_t rows, int64_t C) {
     const OpsTable& t = kernels().ops;
@@ -59,7 +56,9 @@ void upsample_nearest2x(float* out, const float* in, int64_t NC, int64_t H, int6
 
 // out (N, cols, rows) = in (N, rows, cols) transposed per sample, plus add (N, cols, rows) when not null. Units
 // (sample, tile of T output rows) split over threads; within one, strips of 8 input rows: 8 sequential read
-// streams and 8 contiguous floats written per output row (~2x the plain tiled loop).
+// streams and 8 contiguous floats written per output row (~2x the plain tiled loop). Add is a template argument so
+// that the inner loops carry no branch.
+template <bool Add>
 static void transpose_add(float* out, const float* in, const float* add, int64_t N, int64_t rows, int64_t cols) {
     constexpr int64_t T = 64;
     const int64_t tiles = (cols + T - 1) / T;
@@ -67,26 +66,26 @@ static void transpose_add(float* out, const float* in, const float* add, int64_t
         for (int64_t u = u0; u < u1; u++) {
             const int64_t n = u / tiles, c0 = u % tiles * T, c1 = c0 + T < cols ? c0 + T : cols;
             const float* src = in + n * rows * cols;
-            const float* a = add ? add + n * rows * cols : nullptr;
+            const float* a = Add ? add + n * rows * cols : nullptr;
             float* dst = out + n * rows * cols;
             int64_t r = 0;
             for (; r + 8 <= rows; r += 8)
                 for (int64_t c = c0; c < c1; c++)
                     for (int k = 0; k < 8; k++) {
                         const float v = src[(r + k) * cols + c];
-                        dst[c * rows + r + k] = a ? a[c * rows + r + k] + v : v;
+                        dst[c * rows + r + k] = Add ? a[c * rows + r + k] + v : v;
                     }
             for (; r < rows; r++)
                 for (int64_t c = c0; c < c1; c++)
-                    dst[c * rows + r] = a ? a[c * rows + r] + src[r * cols + c] : src[r * cols + c];
+                    dst[c * rows + r] = Add ? a[c * rows + r] + src[r * cols + c] : src[r * cols + c];
         }
     }, rows >= 64 ? 1 : 8);
 }
 void transpose(float* out, const float* in, int64_t rows, int64_t cols) {
-    transpose_add(out, in, nullptr, 1, rows, cols);
+    transpose_add<false>(out, in, nullptr, 1, rows, cols);
 }
 void add_tokens(float* y, const float* x, const float* t, int64_t N, int64_t C, int64_t HW) {
-    transpose_add(y, t, x, N, HW, C);
+    transpose_add<true>(y, t, x, N, HW, C);
 }
 
 }  // namespace sd

@@ -13,6 +13,8 @@
 // the activation. Left out: splitting K across threads (it would make the bits depend on the split).
 // The precision setting picks the kernel table: bf16 panels hold pairs along k, so a panel of kc steps
 // takes ceil(kc/2) words per column (GemmKernels::kpair); the loop nest is the same.
+#include <time.h>
+
 #include <algorithm>
 #include <cassert>
 #include <cmath>
@@ -61,6 +63,25 @@ Precision parse_precision(const char* name) {
 
 bool precision_supported(Precision p) {
     return p == Precision::fp32 || (kernels().gemm_bf16 && cpu_has_bf16());
+}
+
+double fma_peak_flops(int64_t iters) { return kernels().fma_peak(iters); }
+
+double bf16_speedup() {
+    const KernelTable& kr = kernels();
+    if (!kr.fma_peak_bf16 || !cpu_has_bf16()) return 0.0;
+    auto thread_cpu_seconds = [] {
+        timespec ts;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return ts.tv_sec + ts.tv_nsec * 1e-9;
+    };
+    double rate[2] = {0.0, 0.0};  // fp32 FMA, bf16 dot: FLOP per CPU-second of this thread, best of three ~1 ms runs
+    for (int rep = 0; rep < 3; rep++)
+        for (int k = 0; k < 2; k++) {
+            double c0 = thread_cpu_seconds(), flops = (k ? kr.fma_peak_bf16 : kr.fma_peak)(100000);
+            rate[k] = std::max(rate[k], flops / std::max(thread_cpu_seconds() - c0, 1e-9));
+        }
+    return rate[1] / rate[0];
 }
 
 // bf16 only where its dot products outrun the FMAs enough to pay for the pair packing: at 2x (Zen 4) the products run
@@ -197,21 +218,16 @@ void run_dot(const GemmKernels& kr, const GemmProblem& p) {
 // The scalar twin: C(i, j) = act(alpha · Σ_k A(i, k) B(k, j) + bias [+ C]), one output at a time, sums in
 // k order; split over the threads by rows of C.
 void run_textbook(const GemmProblem& p) {
-    auto value = [](const void* base, int dtype, int64_t i) {
-        return dtype == kF32 ? static_cast<const float*>(base)[i]
-             : dtype == kF16 ? f16_to_f32(static_cast<const uint16_t*>(base)[i])
-                             : bf16_to_f32(static_cast<const uint16_t*>(base)[i]);
-    };
     assert(p.b_kind != kBIm2col);  // conv2d runs its own textbook loop
     auto b_at = [&](int64_t k, int64_t j) {  // (N, K) weights or (K, N) f32
-        return p.b_kind == kBRowsNK ? value(p.B, p.b_dtype, j * p.ldb + k) : value(p.B, kF32, k * p.ldb + j);
+        return p.b_kind == kBRowsNK ? value_f32(p.B, p.b_dtype, j * p.ldb + k) : value_f32(p.B, kF32, k * p.ldb + j);
     };
     parallel_for(p.M, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; i++) {
             float* c = p.C + i * p.ldc;
             for (int64_t j = 0; j < p.N; j++) {
                 float s = 0.0f;
-                for (int64_t k = 0; k < p.K; k++) s += value(p.A, p.a_dtype, i * p.lda + k) * p.alpha * b_at(k, j);
+                for (int64_t k = 0; k < p.K; k++) s += value_f32(p.A, p.a_dtype, i * p.lda + k) * p.alpha * b_at(k, j);
                 if (p.bias_n) s += p.bias_n[j];
                 if (p.bias_m) s += p.bias_m[i];
                 c[j] = p.accumulate ? s + c[j] : s;

@@ -45,4 +45,11 @@ inline uint16_t f32_to_f16(float f) {
     return (uint16_t)(sign | (a >> 13));
 }
 
+// Element i of a buffer of dtype code 0 (f32), 1 (f16) or 2 (bf16) (table.h's kF32, kF16, kBF16), as f32.
+inline float value_f32(const void* base, int dtype, int64_t i) {
+    return dtype == 0 ? static_cast<const float*>(base)[i]
+         : dtype == 1 ? f16_to_f32(static_cast<const uint16_t*>(base)[i])
+                      : bf16_to_f32(static_cast<const uint16_t*>(base)[i]);
+}
+
 }  // namespace sd

@@ -18,7 +18,7 @@ const char* isa_name(Isa isa) {
     return names[(int)isa];
 }
 
-Isa parse_isa(const char* name) {
+static Isa parse_isa(const char* name) {  // throws with the valid names
     for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon})
         if (std::string(name) == isa_name(isa)) return isa;
     throw std::runtime_error(std::string("unknown instruction set '") + name + "' (valid: scalar, avx2, avx512, neon)");

@@ -133,12 +133,9 @@ double dpbf16_peak(int64_t iters) {
     return 4.0 * chains(iters, [=](vf acc) { return _mm512_dpbf16_ps(acc, x, y); });
 }
 
-}  // namespace
-}  // namespace sd
-
 #include "kernels/gemm_bf16_body.inc"
 
-namespace sd {
+}  // namespace
 
 const KernelTable& kernels_avx512() {
     static const GemmKernels gemm = {MR, NR, 384, 112, 512, 1, tile_kernel, pack_rows_transposing<1>, pack_kn,

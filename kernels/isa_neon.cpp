@@ -83,10 +83,10 @@ double bfdot_peak(int64_t iters) {
     return 4.0 * VL * FMA_CHAINS * (double)iters;
 }
 
+#include "kernels/gemm_bf16_body.inc"
+
 }  // namespace
 }  // namespace sd
-
-#include "kernels/gemm_bf16_body.inc"
 #pragma GCC pop_options
 
 namespace sd {

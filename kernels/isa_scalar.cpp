@@ -10,17 +10,18 @@
 #include "kernels/simd_scalar.h"
 #include "kernels/table.h"
 
-#include "kernels/winograd_body.inc"
-
 namespace sd {
 namespace {
+
+#include "kernels/winograd_body.inc"
+
 namespace scalar {  // (the public kernels.h functions carry the same names)
 
 // ---- conversion: exact, round to nearest even (half.h) ---------------------------------------------------------
-void widen(float* dst, const uint16_t* src, int64_t n, int dtype) {
-    for (int64_t i = 0; i < n; i++) dst[i] = dtype == kF16 ? f16_to_f32(src[i]) : bf16_to_f32(src[i]);
+void to_f32(float* dst, const void* src, int dtype, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = value_f32(src, dtype, i);
 }
-void narrow(uint16_t* dst, const float* src, int64_t n, int dtype) {
+void from_f32(uint16_t* dst, const float* src, int64_t n, int dtype) {
     for (int64_t i = 0; i < n; i++) dst[i] = dtype == kF16 ? f32_to_f16(src[i]) : f32_to_bf16(src[i]);
 }
 
@@ -136,7 +137,7 @@ double fma_peak_scalar(int64_t iters) {  // 8 independent multiply-add chains
 
 const KernelTable& kernels_scalar() {
     static const KernelTable t = {
-        {scalar::widen, scalar::narrow, scalar::act, scalar::gelu_mul, scalar::add, scalar::mul, scalar::scale_add,
+        {scalar::to_f32, scalar::from_f32, scalar::act, scalar::gelu_mul, scalar::add, scalar::mul, scalar::scale_add,
          scalar::sum, scalar::sum_sq_dev, scalar::affine, scalar::norm_affine, scalar::softmax_row,
          scalar::attn_block_q, scalar::attention},
         nullptr, nullptr,

@@ -20,7 +20,6 @@ bool isa_supported(Isa isa);       // compiled in and the CPU (and OS) supports 
 Isa best_isa();                    // the best supported level
 Isa active_isa();                  // chosen once: SD_ISA env var if set, else best_isa()
 void set_isa(Isa isa);             // tests and benchmarks switch levels; throws if unsupported
-Isa parse_isa(const char* name);   // "scalar" | "avx2" | "avx512" | "neon"; throws with the valid names
 bool cpu_has_bf16();  // bf16 dot products: AVX512_BF16 (x86-64) or FEAT_BF16 BFDOT (ARM64, HWCAP2_BF16)
 // The CPU's vector features that matter here, as detected (cpuid on x86-64, the kernel's hardware capability
 // bits on ARM64), e.g. "avx2 fma f16c avx512f avx512bf16" or "neon fp16 bf16 i8mm"; for --version and bench.
@@ -40,11 +39,9 @@ Precision best_precision();                   // BF16 where supported and bf16_s
 Precision active_precision();                 // what the matrix products run at now
 void set_precision(Precision p);              // throws if unsupported
 
-// The fp32 FMA peak with `threads` threads (register-only FMA chains on the active ISA, median of a few runs), the
-// yardstick for every throughput figure: `wall` in GFLOP/s by the clock, `per_core` in GFLOP per CPU-second of one
-// thread (which other processes on a shared machine do not distort).
-struct FmaPeak { double wall, per_core; };
-FmaPeak measure_fma_peak(int threads);
+// The active ISA's register-only loop of independent fp32 FMA chains, `iters` rounds on the calling thread; returns
+// the flops done. The yardstick every throughput figure is quoted against (sd bench measures its rate).
+double fma_peak_flops(int64_t iters);
 // The bf16 dot product's register-only throughput over the fp32 FMA's on the calling thread (a few ms of CPU): 2.0
 // on Zen 4, ~0.5 on Intel Sapphire/Emerald Rapids. 0 without bf16 kernels or bf16 in the CPU.
 double bf16_speedup();
@@ -115,9 +112,8 @@ void layer_norm(float* y, const float* x, const float* gamma, const float* beta,
 void softmax_rows(float* x, int64_t rows, int64_t n);
 
 // ---- elementwise ---------------------------------------------------------------------------------------------
-void silu(float* y, const float* x, int64_t n);
-void gelu(float* y, const float* x, int64_t n);        // exact: x·Φ(x) with erf
-void quick_gelu(float* y, const float* x, int64_t n);  // x·sigmoid(1.702x)
+// y = act(x): SiLU x·sigmoid(x), GELU exact x·Φ(x) with erf, QuickGELU x·sigmoid(1.702x) (None copies).
+void activation(float* y, const float* x, int64_t n, Act act);
 // x (rows, 2C) → y (rows, C): y = x[:, :C] · gelu(x[:, C:]) (diffusers/ldm GEGLU order).
 void geglu(float* y, const float* x, int64_t rows, int64_t C);
 void add(float* y, const float* a, const float* b, int64_t n);  // y = a + b (y may alias either)

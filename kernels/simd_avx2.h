@@ -1,6 +1,6 @@
 // simd_avx2.h — the vector wrapper over AVX2 + FMA + F16C (ymm, 8 floats) that every kernel body (*_body.inc)
 // is written in. Included only by isa_avx2.cpp, which is compiled with those instructions enabled.
-// Internal linkage throughout (see table.h). The same names in simd_avx512.h, simd_neon.h, simd_scalar.h.
+// Internal linkage throughout (docs/architecture.md). The same names in simd_avx512.h, simd_neon.h, simd_scalar.h.
 #pragma once
 #include <immintrin.h>
 

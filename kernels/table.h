@@ -1,11 +1,6 @@
-// table.h — the kernel table: what each instruction set provides, and the one switch that picks it.
-//
-// Convention: each ISA file (isa_avx2.cpp, isa_avx512.cpp, isa_neon.cpp) includes its vector wrapper
-// (simd_<isa>.h), then the shared bodies (*_body.inc), and exports exactly one function, kernels_<isa>(),
-// returning a complete KernelTable. Each body opens `namespace sd { namespace {` itself, so everything it
-// defines has internal linkage: nothing compiled for one instruction set can be picked by the linker for a
-// caller on another. The scalar table (isa_scalar.cpp) holds the plain loops: the readable twin of every entry.
-// Plain C types only here (no tensor.h, no STL): the ISA files include this header.
+// table.h — the kernel table: what each instruction set provides, and the one switch that picks it. The scalar
+// table (isa_scalar.cpp) holds the plain loops, the readable twin of every entry. How the ISA files build theirs, and
+// why plain C types only here: docs/architecture.md ("From a layer to the kernels").
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -29,9 +24,9 @@ struct AttnArgs {
 
 // Each entry does one thread's share of work on contiguous data; kernels.h's functions split the work.
 struct OpsTable {
-    // dtype conversion of n values between f32 and dtype kF16 or kBF16; narrowing rounds to nearest even
-    void (*widen)(float* dst, const uint16_t* src, int64_t n, int dtype);
-    void (*narrow)(uint16_t* dst, const float* src, int64_t n, int dtype);
+    // dtype conversion of n values: any dtype code to f32; f32 to kF16 or kBF16, rounding to nearest even
+    void (*to_f32)(float* dst, const void* src, int dtype, int64_t n);
+    void (*from_f32)(uint16_t* dst, const float* src, int64_t n, int dtype);
     // elementwise over n values (y may equal any input)
     void (*act)(float* y, const float* x, int64_t n, int act);              // y = act(x), act a kAct code
     void (*gelu_mul)(float* y, const float* a, const float* g, int64_t n);  // y = a · gelu(g)

@@ -55,9 +55,7 @@ void add_low_rank(float* y, int64_t ldy, const float* x, int64_t M, int64_t K, c
 }
 
 void activate(float* y, int64_t n, Act act) {
-    if (act == Act::silu) silu(y, y, n);
-    else if (act == Act::gelu) gelu(y, y, n);
-    else if (act == Act::quick_gelu) quick_gelu(y, y, n);
+    if (act != Act::none) activation(y, y, n, act);
 }
 
 }  // namespace
@@ -244,7 +242,7 @@ Tensor attention_qkv(Arena& a, const Tensor& qkv, int64_t heads, bool causal) {
 
 Tensor silu(Arena& a, const Tensor& x) {
     Tensor y = a.alloc(x.dims());
-    sd::silu(y.f32(), x.f32(), x.numel());
+    activation(y.f32(), x.f32(), x.numel(), Act::silu);
     return y;
 }
 
