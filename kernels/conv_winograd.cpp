@@ -86,17 +86,17 @@ void conv2d_winograd(float* out, const float* in, const void* w, DType w_dtype, 
     auto write_held = [&] {
         if (held_n < 0) return;
         parallel_for(Cout, [&](int64_t c0, int64_t c1) {
-            std::vector<float> work(winograd_output_work(tw));
-            kr.output(out + held_n * Cout * H * W, m, bias, Cout, H, W, tw, held_ty0, held_rows, accumulate, c0, c1,
-                      work.data());
+            std::vector<float> work(winograd_output_work(4, tw));
+            kr.output(4, out + held_n * Cout * H * W, &m, bias, Cout, H, W, tw, held_ty0, held_rows, 0, accumulate, c0,
+                      c1, work.data());
         }, 4);
     };
     for (int64_t n = 0; n < N; n++)
         for (int64_t ty0 = 0; ty0 < th; ty0 += nb) {
             const int64_t rows = std::min(nb, th - ty0), nt = rows * tw;
             parallel_for(Cin, [&](int64_t c0, int64_t c1) {
-                std::vector<float> work(winograd_input_work(tw, rows));
-                kr.input(v, in + n * Cin * H * W, Cin, H, W, tw, ty0, rows, c0, c1, work.data());
+                std::vector<float> work(winograd_input_work(4, tw, rows));
+                kr.input(4, v, in + n * Cin * H * W, Cin, H, W, tw, 2 * ty0 - 1, rows, 0, c0, c1, work.data());
             }, 4);
             write_held();  // after this band's V: it was the last reader of the held band's input rows
             for (int xi = 0; xi < 16; xi++)
@@ -109,7 +109,8 @@ void conv2d_winograd(float* out, const float* in, const void* w, DType w_dtype, 
 // ---- the upsample conv: F(2×2, 2×2) per phase ----------------------------------------------------------------
 // Output pixel (2i+p, 2j+q) reads the upsampled rows 2i+p-1 .. 2i+p+1, which are x rows i+p-1 and i+p only (two
 // of the three taps land on the same x row), likewise for columns. So each of the four output phases (p, q) is a
-// 2×2 conv of x whose taps are sums of the 3×3 ones (4/9 of the multiply-adds), and each of those runs as
+// 2×2 conv of x whose tap (dy, dx) sums the 3×3 taps (ky, kx) with dy = (p+ky+1)/2 - p, dx = (q+kx+1)/2 - q (4/9 of
+// the multiply-adds), reading x rows i+p-1+dy and columns j+q-1+dx; each of those runs as
 // F(2×2, 2×2) on tiles of 2×2 x positions: 9 multiplies per tile instead of 16 (9/16 again, with transforms that
 // only add). Per band and phase, V (9, Cin, tiles) and 9 products; the two phases of a row parity p are then
 // written together, their columns interleaved.
@@ -155,8 +156,8 @@ void conv2d_upsample2x(float* out, const float* in, const void* w, DType w_dtype
             for (int p = 0; p < 2; p++) {
                 for (int q = 0; q < 2; q++) {
                     parallel_for(Cin, [&](int64_t c0, int64_t c1) {
-                        std::vector<float> work(upsample_input_work(tw, rows));
-                        kr.up_input(v, x, Cin, H, W, tw, ty0, rows, p, q, c0, c1, work.data());
+                        std::vector<float> work(winograd_input_work(3, tw, rows));
+                        kr.input(3, v, x, Cin, H, W, tw, 2 * ty0 + p - 1, rows, q, c0, c1, work.data());
                     }, 4);
                     const float* up = u + (int64_t)(2 * p + q) * 9 * step;
                     for (int xi = 0; xi < 9; xi++)
@@ -164,8 +165,8 @@ void conv2d_upsample2x(float* out, const float* in, const void* w, DType w_dtype
                                   Cin);
                 }
                 parallel_for(Cout, [&](int64_t c0, int64_t c1) {
-                    std::vector<float> work(upsample_output_work(tw));
-                    kr.up_output(y, m[0], m[1], bias, Cout, H, W, tw, ty0, rows, p, c0, c1, work.data());
+                    std::vector<float> work(winograd_output_work(3, tw));
+                    kr.output(3, y, m, bias, Cout, H, W, tw, ty0, rows, p, 0, c0, c1, work.data());
                 }, 4);
             }
         }

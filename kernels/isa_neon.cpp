@@ -66,21 +66,10 @@ inline void vstore_pairs(float* dst, vf lo, vf hi) {
     vst1q_u16(reinterpret_cast<uint16_t*>(dst), vcombine_u16(z.val[0], z.val[1]));
 }
 
-// gemm_body.inc's chains() written out: a loop compiled outside this bf16 region would call the step, not inline it.
 double bfdot_peak(int64_t iters) {
-    vf acc[FMA_CHAINS];
-    for (int i = 0; i < FMA_CHAINS; i++) acc[i] = vset1((float)i);
     const bfloat16x4_t h = vcvt_bf16_f32(vset1(0.999f)), l = vcvt_bf16_f32(vset1(1e-7f));
     const bfloat16x8_t x = vcombine_bf16(h, h), y = vcombine_bf16(l, l);
-    for (int64_t it = 0; it < iters; it++) {
-#pragma GCC unroll 32
-        for (int i = 0; i < FMA_CHAINS; i++) acc[i] = vbfdotq_f32(acc[i], x, y);
-    }
-    vf s = vzero();
-    for (int i = 0; i < FMA_CHAINS; i++) s = vadd(s, acc[i]);
-    volatile float sink = vsum(s);
-    (void)sink;
-    return 4.0 * VL * FMA_CHAINS * (double)iters;
+    return 4.0 * chains(iters, [=](vf acc) { return vbfdotq_f32(acc, x, y); });
 }
 
 #include "kernels/gemm_bf16_body.inc"

@@ -141,7 +141,7 @@ const KernelTable& kernels_scalar() {
          scalar::sum, scalar::sum_sq_dev, scalar::affine, scalar::norm_affine, scalar::softmax_row,
          scalar::attn_block_q, scalar::attention},
         nullptr, nullptr,
-        {winograd_input, winograd_output, upsample_input, upsample_output},
+        {winograd_input, winograd_output},
         {1, 1, nullptr},  // conv2d_small_cout runs conv2d's textbook loop
         scalar::fma_peak_scalar, nullptr,
     };

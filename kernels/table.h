@@ -89,31 +89,25 @@ struct GemmKernels {
                 int n, int64_t K);
 };
 
-// ---- Winograd transforms (conv_winograd.cpp: F(2×2, 3×3), and F(2×2, 2×2) per upsampling phase) -----------------
+// ---- Winograd transforms (conv_winograd.cpp): F(2×2, 3×3) with T = 4, F(2×2, 2×2) per upsampling phase with T = 3 ---
+// A tile is 2×2 outputs (or x positions of a phase); a band is `rows` tile rows of tw tiles.
 struct WinogradKernels {
-    // V = Bᵀ d B for channels [c0, c1) of tile rows [ty0, ty0 + rows) of x (Cin, H, W): v (16, Cin, rows·tw).
-    // work: winograd_input_work(tw, rows) floats.
-    void (*input)(float* v, const float* x, int64_t Cin, int64_t H, int64_t W, int64_t tw, int64_t ty0,
-                  int64_t rows, int64_t c0, int64_t c1, float* work);
-    // y (Cout, H, W) (+)= Aᵀ M A + bias for channels [c0, c1) of those tile rows, m (16, Cout, rows·tw).
-    // work: winograd_output_work(tw) floats.
-    void (*output)(float* y, const float* m, const float* bias, int64_t Cout, int64_t H, int64_t W, int64_t tw,
-                   int64_t ty0, int64_t rows, int accumulate, int64_t c0, int64_t c1, float* work);
-    // The upsampling phases.
-    // V (9, Cin, rows·tw) of phase (p, q) for channels [c0, c1) of x tile rows [ty0, ty0 + rows) (2×2 x positions
-    // a tile). work: upsample_input_work(tw, rows) floats.
-    void (*up_input)(float* v, const float* x, int64_t Cin, int64_t H, int64_t W, int64_t tw, int64_t ty0,
-                     int64_t rows, int p, int q, int64_t c0, int64_t c1, float* work);
-    // y (Cout, 2H, 2W): its rows of phase p for channels [c0, c1) of those tile rows, from the products of phases
-    // (p, 0) and (p, 1), m0 and m1 (9, Cout, rows·tw), plus bias. work: upsample_output_work(tw) floats.
-    void (*up_output)(float* y, const float* m0, const float* m1, const float* bias, int64_t Cout, int64_t H,
-                      int64_t W, int64_t tw, int64_t ty0, int64_t rows, int p, int64_t c0, int64_t c1, float* work);
+    // V = Bᵀ d B for channels [c0, c1) of x (Cin, H, W): v (T·T, Cin, rows·tw); tile (r, tx) reads x rows
+    // iy0 + 2r .. iy0 + 2r + T - 1 and columns 2tx + shift - 1 .. 2tx + shift + T - 2 (zero outside).
+    void (*input)(int T, float* v, const float* x, int64_t Cin, int64_t H, int64_t W, int64_t tw, int64_t iy0,
+                  int64_t rows, int shift, int64_t c0, int64_t c1, float* work);
+    // Y = Aᵀ M A + bias for channels [c0, c1) of tile rows [ty0, ty0 + rows), M = m[q] (T·T, Cout, rows·tw). T = 4:
+    // y (Cout, H, W) (+)= Y. T = 3: the products of phases (p, 0) and (p, 1), written interleaved into the rows of
+    // parity p of y (Cout, 2H, 2W).
+    void (*output)(int T, float* y, const float* const* m, const float* bias, int64_t Cout, int64_t H, int64_t W,
+                   int64_t tw, int64_t ty0, int64_t rows, int p, int accumulate, int64_t c0, int64_t c1, float* work);
 };
 constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-inline int64_t winograd_input_work(int64_t tw, int64_t rows) { return (2 * rows + 2) * 4 * tw + 2 * (tw + 2); }
-inline int64_t winograd_output_work(int64_t tw) { return 10 * tw; }
-inline int64_t upsample_input_work(int64_t tw, int64_t rows) { return (2 * rows + 1) * 3 * tw + 2 * (tw + 2); }
-inline int64_t upsample_output_work(int64_t tw) { return 16 * tw; }
+// The work buffers of input and output, in floats.
+inline int64_t winograd_input_work(int T, int64_t tw, int64_t rows) {
+    return (2 * rows + T - 2) * T * tw + 2 * (tw + 2);
+}
+inline int64_t winograd_output_work(int T, int64_t tw) { return T == 4 ? 10 * tw : 16 * tw; }
 
 // ---- the direct small-Cout 3×3 conv (conv_small.cpp) -------------------------------------------------------------
 struct ConvSmallKernels {
