@@ -1,9 +1,6 @@
-// attention.cpp — multi-head scaled dot-product attention, softmax(q·kᵀ·scale)·v, optionally causal.
-//
-// The work is split into units of (batch, head, block of query rows); a unit never needs more than O(Nk)
-// scratch, never an Nq×Nk matrix. The scalar entry (isa_scalar.cpp) is the plain per-row version (scores for
-// one query row, softmax, weighted sum of v); the SIMD entries (attention_body.inc) run a tiled online softmax.
-
+// attention.cpp — multi-head scaled dot-product attention, softmax(q·kᵀ·scale)·v, optionally causal, split over the
+// threads in units of (batch, head, block of query rows). The scalar entry (isa_scalar.cpp) is the plain per-row
+// version (scores, softmax, weighted sum of v); the SIMD entries (attention_body.inc) run a tiled online softmax.
 #include "kernels/kernels.h"
 #include "kernels/table.h"
 

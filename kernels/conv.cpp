@@ -1,18 +1,16 @@
-// conv.cpp — 2-D convolution (NCHW, square kernels, stride 1/2, zero padding) as an implicit GEMM:
-// out(Cout, Ho·Wo) = W(Cout, Cin·k·k) · im2col(Cin·k·k, Ho·Wo) per image. The weights are already
-// contiguous in (Cout, Cin·k·k) order; the im2col panels are gathered from the image inside the B packer,
-// one kc×nr panel at a time, so no full im2col buffer ever exists. A 1×1 stride-1 conv is a plain GEMM.
-// Beside it, its scalar twin: the convolution's definition as six nested loops.
+// conv.cpp — 2-D convolution (NCHW, square kernels, stride 1/2, zero padding) as an implicit GEMM: out(Cout, Ho·Wo) =
+// W(Cout, Cin·k·k) · im2col(Cin·k·k, Ho·Wo) per image. The weights are already contiguous in (Cout, Cin·k·k) order; the
+// im2col panels are gathered from the image inside the B packer, one kc×nr panel at a time, so no full im2col buffer
+// ever exists. A 1×1 stride-1 conv is a plain GEMM. Beside it, its scalar twin: the convolution's definition as six
+// nested loops.
 #include "kernels/half.h"
 #include "kernels/kernels.h"
 #include "kernels/table.h"
 
 namespace sd {
 
-namespace {
-
 // out[n][co][oy][ox] (+)= bias[co] + Σ_{ci, ky, kx} w[co][ci][ky][kx] · in[n][ci][oy·s - pad + ky][ox·s - pad + kx]
-void conv2d_textbook(float* out, const float* in, const void* w, DType w_dtype, const float* bias, int64_t N,
+static void conv2d_textbook(float* out, const float* in, const void* w, DType w_dtype, const float* bias, int64_t N,
                      int64_t Cin, int64_t H, int64_t W, int64_t Cout, int k, int s, int pad, bool accumulate) {
     const int64_t Ho = conv_out_size(H, k, s, pad), Wo = conv_out_size(W, k, s, pad);
     parallel_for(N * Cout, [&](int64_t p0, int64_t p1) {
@@ -35,8 +33,6 @@ void conv2d_textbook(float* out, const float* in, const void* w, DType w_dtype, 
         }
     });
 }
-
-}  // namespace
 
 void conv2d(float* out, const float* in, const void* w, DType w_dtype, const float* bias, int64_t N,
             int64_t Cin, int64_t H, int64_t W, int64_t Cout, int k, int stride, int pad, bool accumulate) {

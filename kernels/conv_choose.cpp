@@ -9,21 +9,17 @@
 
 namespace sd {
 
-namespace {
-
-bool is_3x3_same(const ConvShape& s) { return s.k == 3 && s.stride == 1 && s.pad == 1; }
+static bool is_3x3_same(const ConvShape& s) { return s.k == 3 && s.stride == 1 && s.pad == 1; }
 
 // Winograd against conv2d, measured (SD1.5 shapes, f16 weights, 2 threads): faster from 32×32 at any batch and
 // precision, at 16×16 in fp32 or with a batch of 2, slower below.
-bool winograd_repays(const ConvShape& s) {
+static bool winograd_repays(const ConvShape& s) {
     const int64_t pixels = s.H * s.W;
     return pixels >= 32 * 32 || (pixels >= 16 * 16 && (active_precision() == Precision::fp32 || s.N >= 2));
 }
 
 // The fused upsample conv against upsample + conv, measured: faster from a 16×16 input map.
-bool upsample2x_repays(const ConvShape& s) { return s.H * s.W >= 16 * 16; }
-
-}  // namespace
+static bool upsample2x_repays(const ConvShape& s) { return s.H * s.W >= 16 * 16; }
 
 ConvAlgo choose_conv(const ConvShape& s) {
     if (s.upsample2x) return upsample2x_repays(s) ? ConvAlgo::upsample2x : ConvAlgo::upsample_then_conv;

@@ -107,13 +107,12 @@ void conv2d_winograd(float* out, const float* in, const void* w, DType w_dtype, 
 }
 
 // ---- the upsample conv: F(2×2, 2×2) per phase ----------------------------------------------------------------
-// Output pixel (2i+p, 2j+q) reads the upsampled rows 2i+p-1 .. 2i+p+1, which are x rows i+p-1 and i+p only (two
-// of the three taps land on the same x row), likewise for columns. So each of the four output phases (p, q) is a
-// 2×2 conv of x whose tap (dy, dx) sums the 3×3 taps (ky, kx) with dy = (p+ky+1)/2 - p, dx = (q+kx+1)/2 - q (4/9 of
-// the multiply-adds), reading x rows i+p-1+dy and columns j+q-1+dx; each of those runs as
-// F(2×2, 2×2) on tiles of 2×2 x positions: 9 multiplies per tile instead of 16 (9/16 again, with transforms that
-// only add). Per band and phase, V (9, Cin, tiles) and 9 products; the two phases of a row parity p are then
-// written together, their columns interleaved.
+// Output pixel (2i+p, 2j+q) reads the upsampled rows 2i+p-1 .. 2i+p+1, which are x rows i+p-1 and i+p only (two of the
+// three taps land on the same x row), likewise for columns. So each of the four output phases (p, q) is a 2×2 conv of x
+// whose tap (dy, dx) sums the 3×3 taps (ky, kx) with dy = (p+ky+1)/2 - p, dx = (q+kx+1)/2 - q (4/9 of the
+// multiply-adds), reading x rows i+p-1+dy and columns j+q-1+dx; each of those runs as F(2×2, 2×2) on tiles of 2×2 x
+// positions: 9 multiplies per tile instead of 16 (9/16 again, with transforms that only add). Per band and phase, V (9,
+// Cin, tiles) and 9 products; the two phases of a row parity p are then written together, their columns interleaved.
 
 size_t conv2d_upsample2x_scratch(int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t band_rows) {
     const int64_t th = ceil_div(H, 2), tw = ceil_div(W, 2), nt = band_height(th, tw, band_rows) * tw;

@@ -1,8 +1,8 @@
 // elementwise.cpp — activations, GEGLU, adds, broadcasts, upsampling, transposes (one with an add).
 //
-// The scalar entries (isa_scalar.cpp) are the plain formulas with libm; the SIMD entries (vec_body.inc) use
-// vmath.inc's polynomial exp/erf, accurate to a few ulp. Upsampling and transposes are memory moves, so
-// they have only the portable code here.
+// The scalar entries (isa_scalar.cpp) are the plain formulas with libm; the SIMD entries (vec_body.inc) use vmath.inc's
+// polynomial exp/erf, accurate to a few ulp. Upsampling and transposes are memory moves, so they have only the portable
+// code here.
 #include <cstring>
 
 #include "kernels/kernels.h"

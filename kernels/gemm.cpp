@@ -34,9 +34,7 @@ static_assert((int)Act::none == kActNone && (int)Act::gelu == kActGelu && (int)A
                   (int)Act::silu == kActSilu, "activation codes");
 
 // ---- precision ---------------------------------------------------------------------------------------------
-namespace {
-
-Precision& requested_precision() {  // SD_PRECISION if set, else fp32
+static Precision& requested_precision() {  // SD_PRECISION if set, else fp32
     static Precision p = [] {
         const char* env = std::getenv("SD_PRECISION");
         if (!env || !*env) return Precision::fp32;
@@ -49,8 +47,6 @@ Precision& requested_precision() {  // SD_PRECISION if set, else fp32
     }();
     return p;
 }
-
-}  // namespace
 
 const char* precision_name(Precision p) { return p == Precision::bf16 ? "bf16" : "fp32"; }
 
@@ -127,17 +123,14 @@ void pack_b_block(const GemmKernels& kr, const GemmProblem& p, float* dst, int64
         int w = (int)std::min<int64_t>(kr.nr, n - jp);
         float* d = dst + jp * steps;
         int64_t j = j0 + jp;
-        switch (p.b_kind) {
-            case kBRowsNK: {
-                size_t es = p.b_dtype == kF32 ? 4 : 2;
-                const char* src = static_cast<const char*>(p.B) + (size_t)(j * p.ldb + k0) * es;
-                kr.pack_rows(d, kr.nr, src, p.b_dtype, p.ldb, w, kc, 1.0f);
-                break;
-            }
-            case kBRowsKN:
-                kr.pack_kn(d, static_cast<const float*>(p.B) + k0 * p.ldb + j, p.ldb, w, kc);
-                break;
-            case kBIm2col: kr.pack_im2col(d, p.conv, k0, kc, j, w); break;
+        if (p.b_kind == kBRowsNK) {
+            const size_t es = p.b_dtype == kF32 ? 4 : 2;
+            kr.pack_rows(d, kr.nr, static_cast<const char*>(p.B) + (size_t)(j * p.ldb + k0) * es, p.b_dtype, p.ldb, w,
+                         kc, 1.0f);
+        } else if (p.b_kind == kBRowsKN) {
+            kr.pack_kn(d, static_cast<const float*>(p.B) + k0 * p.ldb + j, p.ldb, w, kc);
+        } else {
+            kr.pack_im2col(d, p.conv, k0, kc, j, w);
         }
     }
 }

@@ -20,10 +20,8 @@ inline uint16_t f32_to_bf16(float f) {
 inline float f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
     if (exp == 0x1f) return bits_to_f32(sign | 0x7f800000u | (man << 13));  // inf / nan
-    if (exp == 0) {
-        if (man == 0) return bits_to_f32(sign);
-        // subnormal: value = man * 2^-24
-        float v = (float)man * (1.0f / 16777216.0f);
+    if (exp == 0) {  // zero or subnormal: man · 2^-24
+        const float v = (float)man * (1.0f / 16777216.0f);
         return sign ? -v : v;
     }
     return bits_to_f32(sign | ((exp + 112) << 23) | (man << 13));

@@ -1,6 +1,6 @@
 // isa_avx512.cpp — the kernel table for AVX-512 (zmm, 16 floats): every body compiled over simd_avx512.h, plus a
-// transposing row packer and, where the CPU has AVX512_BF16, the bf16 matrix product (the second GEMM table).
-// With 32 registers: a 14×32 GEMM tile, 8 × 48 attention tiles, 8-row small-Cout conv blocks (the measurements:
+// transposing row packer and, where the CPU has AVX512_BF16, the bf16 matrix product (the second GEMM table). With 32
+// registers: a 14×32 GEMM tile, 8 × 48 attention tiles, 8-row small-Cout conv blocks (the measurements:
 // docs/performance.md, "Kernel design notes").
 #include "kernels/simd_avx512.h"
 #include "kernels/table.h"
@@ -14,31 +14,25 @@ const int CONV_SMALL_ROWS = 8;
 namespace sd {
 namespace {
 
-// In place: r[i] lane j ↔ r[j] lane i.
+// In place: r[i] lane j ↔ r[j] lane i, in four rounds of block swaps: round s (8, 4, 2, 1) swaps bit s of the row
+// and of the lane, moving lanes with bit s set of each row i without it to row i + s, and back the other way.
 inline void transpose16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#pragma GCC unroll 4
+    for (int s = 8; s >= 1; s /= 2) {
+        const __mmask16 upper = _mm512_test_epi32_mask(iota, _mm512_set1_epi32(s));  // lanes with bit s set
+        // permutex2var indices: 0..15 pick a's lanes, 16..31 b's
+        const __m512i lo = _mm512_mask_add_epi32(iota, upper, iota, _mm512_set1_epi32(16 - s));  // a[j] | b[j - s]
+        const __m512i hi = _mm512_add_epi32(iota, _mm512_mask_blend_epi32(upper, _mm512_set1_epi32(s),
+                                                                          _mm512_set1_epi32(16)));  // a[j + s] | b[j]
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            if (!(i & s)) {
+                const __m512 a = r[i], b = r[i + s];
+                r[i] = _mm512_permutex2var_ps(a, lo, b);
+                r[i + s] = _mm512_permutex2var_ps(a, hi, b);
+            }
     }
-    for (int i = 0; i < 4; i++) {  // r[4i+j], 128-bit lane L: rows 4i..4i+3 at column 4L+j
-        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
-        __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
-        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
-        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
-    }
-    __m512 out[16];
-    for (int j = 0; j < 4; j++) {
-        __m512 x = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88), y = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
-        __m512 z = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88), w = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
-        out[j] = _mm512_shuffle_f32x4(x, z, 0x88);
-        out[8 + j] = _mm512_shuffle_f32x4(x, z, 0xdd);
-        out[4 + j] = _mm512_shuffle_f32x4(y, w, 0x88);
-        out[12 + j] = _mm512_shuffle_f32x4(y, w, 0xdd);
-    }
-    for (int i = 0; i < 16; i++) r[i] = out[i];
 }
 
 // ---- bf16 products, f32 sums (AVX512_BF16) -----------------------------------------------------------------

@@ -1,8 +1,8 @@
-// isa_scalar.cpp — the scalar kernel table: every entry as the plain loop, in portable C++ with libm. These are
-// the readable twins of the vector bodies (vec_body.inc, attention_body.inc), the fallback
-// for CPUs without a vector ISA we support, and what SD_ISA=scalar runs. The Winograd transforms are the one
-// body compiled here over one-float "vectors" (simd_scalar.h); the matrix product's twin, the textbook triple
-// loop, sits beside its fast driver in gemm.cpp (the GEMM entry here is null), and the convolutions' in conv.cpp.
+// isa_scalar.cpp — the scalar kernel table: every entry as the plain loop, in portable C++ with libm. These are the
+// readable twins of the vector bodies (vec_body.inc, attention_body.inc), the fallback for CPUs without a vector ISA we
+// support, and what SD_ISA=scalar runs. The Winograd transforms are the one body compiled here over one-float "vectors"
+// (simd_scalar.h); the matrix product's twin, the textbook triple loop, sits beside its fast driver in gemm.cpp (the
+// GEMM entry here is null), and the convolutions' in conv.cpp.
 #include <cmath>
 #include <vector>
 
@@ -123,10 +123,9 @@ void attention(const AttnArgs& a, int64_t u0, int64_t u1) {
 }
 
 double fma_peak_scalar(int64_t iters) {  // 8 independent multiply-add chains
-    float acc[8];
-    for (int i = 0; i < 8; i++) acc[i] = (float)i;
+    float acc[8] = {0, 1, 2, 3, 4, 5, 6, 7};
     for (int64_t it = 0; it < iters; it++)
-        for (int i = 0; i < 8; i++) acc[i] = acc[i] * 0.999999f + 1e-7f;
+        for (float& a : acc) a = a * 0.999999f + 1e-7f;
     volatile float sink = acc[0] + acc[7];
     (void)sink;
     return 2.0 * 8 * (double)iters;

@@ -1,9 +1,8 @@
 // norm.cpp — group norm (optionally fused with SiLU, or written in token layout), layer norm and row softmax.
 //
-// Statistics are two-pass: the mean first, then the variance as the mean of squared deviations from it,
-// both accumulated in double (the SIMD entries sum short runs in f32 lanes and add those into double), so
-// large offsets do not cancel. Each group / row is one unit of work, so the reduction order does not
-// depend on the thread count.
+// Statistics are two-pass: the mean first, then the variance as the mean of squared deviations from it, both
+// accumulated in double (the SIMD entries sum short runs in f32 lanes and add those into double), so large offsets do
+// not cancel. Each group / row is one unit of work, so the reduction order does not depend on the thread count.
 #include <cassert>
 #include <cmath>
 #include <vector>

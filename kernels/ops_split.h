@@ -23,8 +23,7 @@ void for_chunks(int64_t n, F&& f) {
 // Calls f(r0, r1) over [0, rows) so that each range holds at least about kFlatChunk values of `row_len`.
 template <class F>
 void for_rows(int64_t rows, int64_t row_len, F&& f) {
-    int64_t grain = row_len > 0 ? (kFlatChunk + row_len - 1) / row_len : 1;
-    parallel_for(rows, [&](int64_t r0, int64_t r1) { f(r0, r1); }, grain > 0 ? grain : 1);
+    parallel_for(rows, f, row_len > 0 ? (kFlatChunk + row_len - 1) / row_len : 1);
 }
 
 }  // namespace sd

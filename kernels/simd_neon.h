@@ -1,6 +1,6 @@
 // simd_neon.h — the vector wrapper over ARM64 Advanced SIMD (NEON, 4 floats) that every kernel body is written in
-// (names as in simd_avx2.h). Every ARM64 CPU has it, with FMA, division, rounding and the native f16
-// conversions (fcvtl/fcvtn), so nothing here is optional. Included only by isa_neon.cpp.
+// (names as in simd_avx2.h). Every ARM64 CPU has it, with FMA, division, rounding and the native f16 conversions
+// (fcvtl/fcvtn), so nothing here is optional. Included only by isa_neon.cpp.
 #pragma once
 #include <arm_neon.h>
 
