@@ -52,7 +52,6 @@ void conv2d(float* out, const float* in, const void* w, DType w_dtype, const flo
             p.b_kind = kBIm2col; p.conv = &g;
         }
         p.bias_m = bias;
-        p.act = kActNone;
         p.accumulate = accumulate;
         gemm_run(p);
     }

@@ -1,6 +1,5 @@
-// conv_choose.cpp — which algorithm runs a convolution, decided from its shape and the active precision (see
-// kernels.h), one rule for the UNet, the VAE, TAESD and the upscalers, so that model code never reads the
-// precision or the instruction set.
+// conv_choose.cpp — which algorithm runs a convolution (kernels.h): one rule for the UNet, the VAE, TAESD and the
+// upscalers, from the shape and the active precision.
 //
 // Winograd F(2×2, 3×3) and the fused upsample conv transform the whole weight on every call (16·Cout·Cin
 // floats); only a large enough map, or a batch, repays that. The measurements behind the thresholds below are
@@ -8,8 +7,6 @@
 #include "kernels/kernels.h"
 
 namespace sd {
-
-static bool is_3x3_same(const ConvShape& s) { return s.k == 3 && s.stride == 1 && s.pad == 1; }
 
 // Winograd against conv2d, measured (SD1.5 shapes, f16 weights, 2 threads): faster from 32×32 at any batch and
 // precision, at 16×16 in fp32 or with a batch of 2, slower below.
@@ -23,7 +20,7 @@ static bool upsample2x_repays(const ConvShape& s) { return s.H * s.W >= 16 * 16;
 
 ConvAlgo choose_conv(const ConvShape& s) {
     if (s.upsample2x) return upsample2x_repays(s) ? ConvAlgo::upsample2x : ConvAlgo::upsample_then_conv;
-    if (!is_3x3_same(s)) return ConvAlgo::direct;
+    if (s.k != 3 || s.stride != 1 || s.pad != 1) return ConvAlgo::direct;
     if (s.in_place) return ConvAlgo::winograd;                           // the only one that reads before writing
     if (s.Cout <= 4) return s.accumulate ? ConvAlgo::direct : ConvAlgo::small_cout;  // an image / latent output
     if (s.Cin < 8) return ConvAlgo::direct;                              // from an image / latent: too thin

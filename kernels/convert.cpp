@@ -12,11 +12,9 @@ namespace sd {
 
 void convert_to_f32(float* dst, const void* src, DType src_dtype, int64_t n) {
     const OpsTable& t = kernels().ops;
+    const size_t es = dtype_size(src_dtype);
     for_chunks(n, [&](int64_t i, int64_t m) {
-        if (src_dtype == DType::f32)
-            std::memcpy(dst + i, static_cast<const float*>(src) + i, (size_t)m * 4);
-        else
-            t.to_f32(dst + i, static_cast<const uint16_t*>(src) + i, (int)src_dtype, m);
+        t.to_f32(dst + i, static_cast<const char*>(src) + i * es, (int)src_dtype, m);
     });
 }
 

@@ -9,15 +9,13 @@
 //                                             the B slice (kc × nc) is read from L2
 //         for each mr-row panel of A:         A panel (kc × mr) packed, stays in L1
 //           for each nr-wide panel of B:      micro-kernel: mr×nr sums in registers
-// The first slice adds the bias (and C when accumulating), later slices add into C, the last applies
-// the activation. Left out: splitting K across threads (it would make the bits depend on the split).
-// The precision setting picks the kernel table: bf16 panels hold pairs along k, so a panel of kc steps
-// takes ceil(kc/2) words per column (GemmKernels::kpair); the loop nest is the same.
+// The first slice adds the bias (and C when accumulating), later slices add into C, the last applies the activation.
+// Left out: splitting K across threads (it would make the bits depend on the split). BF16 precision picks the bf16
+// table, whose panels hold pairs along k (GemmKernels::kpair); the loop nest is the same.
 #include <time.h>
 
 #include <algorithm>
 #include <cassert>
-#include <cmath>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -57,9 +55,7 @@ Precision parse_precision(const char* name) {
     throw std::runtime_error("unknown precision '" + s + "' (valid: fp32, bf16)");
 }
 
-bool precision_supported(Precision p) {
-    return p == Precision::fp32 || (kernels().gemm_bf16 && cpu_has_bf16());
-}
+bool precision_supported(Precision p) { return p == Precision::fp32 || (kernels().gemm_bf16 && cpu_has_bf16()); }
 
 double fma_peak_flops(int64_t iters) { return kernels().fma_peak(iters); }
 
@@ -237,6 +233,7 @@ void gemm_run(const GemmProblem& p) {
     const KernelTable& table = kernels();
     if (!table.gemm) return run_textbook(p);
     const GemmKernels& kr = active_precision() == Precision::bf16 ? *table.gemm_bf16 : *table.gemm;
+    assert(kr.kc % kr.kpair == 0);  // every K slice but the last starts on a pair boundary
     if (p.M <= 4 && p.b_kind == kBRowsNK && p.a_dtype == kF32 && p.alpha == 1.0f && !p.bias_m) {
         run_dot(kr, p);
         return;

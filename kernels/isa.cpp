@@ -18,12 +18,6 @@ const char* isa_name(Isa isa) {
     return names[(int)isa];
 }
 
-static Isa parse_isa(const char* name) {  // throws with the valid names
-    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon})
-        if (std::string(name) == isa_name(isa)) return isa;
-    throw std::runtime_error(std::string("unknown instruction set '") + name + "' (valid: scalar, avx2, avx512, neon)");
-}
-
 bool isa_supported(Isa isa) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
@@ -48,12 +42,16 @@ static Isa& current() {  // SD_ISA if set, else the best
     static Isa isa = [] {
         const char* env = std::getenv("SD_ISA");
         if (!env || !*env) return best_isa();
-        Isa isa = parse_isa(env);
-        if (!isa_supported(isa))
-            throw std::runtime_error(std::string("SD_ISA=") + env + " asks for " + isa_name(isa) +
-                                     ", which this CPU does not support (best available: " +
-                                     isa_name(best_isa()) + ")");
-        return isa;
+        for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
+            if (std::string(env) != isa_name(isa)) continue;
+            if (!isa_supported(isa))
+                throw std::runtime_error(std::string("SD_ISA=") + env + " asks for " + isa_name(isa) +
+                                         ", which this CPU does not support (best available: " +
+                                         isa_name(best_isa()) + ")");
+            return isa;
+        }
+        throw std::runtime_error(std::string("unknown instruction set '") + env +
+                                 "' (valid: scalar, avx2, avx512, neon)");
     }();
     return isa;
 }

@@ -40,9 +40,6 @@ inline void transpose16(__m512 r[16]) {
 // products to 16 f32 sums. Operands are rounded to nearest even (vcvtne2ps2bf16, which, like vdpbf16ps, treats
 // denormals as zero) while packing; the epilogue is the f32 one.
 
-const int KC_BF16 = 384;  // even: every slice but the last starts on a pair boundary
-static_assert(KC_BF16 % 2 == 0, "bf16 slices start at even k");
-
 inline __m512bh as_bf16x32(__m512i v) { return (__m512bh)v; }
 
 // 16 pair words: lo's values in the low halves (k even), hi's in the high halves (k odd). vcvtne2ps2bf16 puts
@@ -134,7 +131,7 @@ double dpbf16_peak(int64_t iters) {
 const KernelTable& kernels_avx512() {
     static const GemmKernels gemm = {MR, NR, 384, 112, 512, 1, tile_kernel, pack_rows_transposing<1>, pack_kn,
                                      pack_im2col, dot_rows};
-    static const GemmKernels gemm_bf16 = {MR, NR, KC_BF16, 112, 512, 2, tile_kernel_bf16, pack_rows_transposing<2>,
+    static const GemmKernels gemm_bf16 = {MR, NR, 384, 112, 512, 2, tile_kernel_bf16, pack_rows_transposing<2>,
                                           pack_kn_bf16, pack_im2col_bf16, dot_rows};
     static const KernelTable t = vector_table(&gemm, &gemm_bf16, dpbf16_peak);
     return t;

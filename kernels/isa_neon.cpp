@@ -1,6 +1,5 @@
-// isa_neon.cpp — the kernel table for ARM64 Advanced SIMD: every body compiled over simd_neon.h (4 floats).
-// With 32 registers: a 7×12 GEMM tile, 4 × 16 attention tiles, 4-row small-Cout conv blocks (docs/performance.md,
-// "Kernel design notes"). The bf16 GEMM (BFDOT) below is compiled for FEAT_BF16 and chosen at run time.
+// isa_neon.cpp — the kernel table for ARM64 Advanced SIMD: every body compiled over simd_neon.h (4 floats), plus the
+// bf16 GEMM (BFDOT, below). With 32 registers: a 7×12 GEMM tile, 4 × 16 attention tiles, 4-row small-Cout conv blocks.
 #include "kernels/simd_neon.h"
 #include "kernels/table.h"
 

@@ -53,8 +53,7 @@ struct OpsTable {
 struct TileArgs {
     const float* bias_n;  // per column (Linear bias), at the tile's first column
     const float* bias_m;  // per row (conv bias per output channel), at the tile's first row
-    int load_c;
-    int act;
+    int load_c, act;
 };
 
 // One image's geometry for im2col packing: B(kk, p) = in[ci][oy*stride - pad + ky][ox*stride - pad + kx]
