@@ -1,20 +1,12 @@
 // peak.cpp — the fp32 FMA peak this machine reaches, measured, so benchmarks can say "% of peak".
-#include <time.h>
-
 #include <algorithm>
-#include <chrono>
 #include <vector>
 
+#include "clock.h"
 #include "kernels/table.h"
 #include "kernels/kernels.h"
 
 namespace sd {
-
-static double thread_cpu_seconds() {
-    timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 FmaPeak measure_fma_peak(int threads) {
     const KernelTable& kr = kernels();
@@ -23,7 +15,7 @@ FmaPeak measure_fma_peak(int threads) {
     set_num_threads(threads);
     std::vector<double> flops(threads), cpu(threads), walls, cores;
     for (int rep = 0; rep < 5; rep++) {
-        auto t0 = std::chrono::steady_clock::now();
+        const double t0 = wall_seconds();
         parallel_for(threads, [&](int64_t b, int64_t e) {
             for (int64_t i = b; i < e; i++) {
                 double c0 = thread_cpu_seconds();
@@ -31,7 +23,7 @@ FmaPeak measure_fma_peak(int threads) {
                 cpu[i] = thread_cpu_seconds() - c0;
             }
         });
-        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        double s = wall_seconds() - t0;
         double total = 0;
         for (double f : flops) total += f;
         walls.push_back(total / s * 1e-9);
