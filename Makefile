@@ -117,9 +117,9 @@ FUZZ_CXX     ?= clang++
 FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 # Only the parsers the targets reach are built (not all of libsd.a): faster, and unrelated work in progress
 # cannot break `make fuzz`. An undefined reference at link time means this list needs the new dependency.
-FUZZ_OBJ := $(addprefix build-fuzz/,json.o safetensors.o app/checkpoint.o app/options.o \
+FUZZ_OBJ := $(addprefix build-fuzz/,json.o safetensors.o models/checkpoint.o app/options.o \
               app/image_io.o tokenizer/clip_tokenizer.o tokenizer/unicode_tables.o \
-              app/sha256.o pipeline/prompt_parser.o pipeline/prompt_chunks.o \
+              sha256.o pipeline/prompt_parser.o pipeline/prompt_chunks.o \
               server/http.o server/api_request.o pipeline/sampler_names.o pipeline/schedule.o app/infotext.o \
               models/lora.o $(patsubst %.cpp,%.o,$(filter-out kernels/isa_neon.cpp,$(wildcard kernels/*.cpp))))
 fuzz-build:
@@ -149,7 +149,7 @@ test-aarch64:
 
 # models/taesd_embed.cpp .incbin's these files; the compiler's dependency files cannot see that.
 $(BUILD)/models/taesd_embed.o: models/taesd/taesd_decoder.safetensors models/taesd/taesd_encoder.safetensors \
-                               models/taesd/taesdxl_decoder.safetensors
+                               models/taesd/taesdxl_decoder.safetensors models/taesd/taesdxl_encoder.safetensors
 
 # server/ui_embed.cpp .incbin's the web page; the compiler's dependency files cannot see that.
 $(BUILD)/server/ui_embed.o: server/ui/index.html

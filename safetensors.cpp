@@ -259,10 +259,14 @@ const TensorInfo* SafeTensors::find(const std::string& name) const {
 const void* SafeTensors::data(const TensorInfo& t) const { return impl_->data + t.begin; }
 
 Tensor SafeTensors::get(const std::string& name) const {
-    const TensorInfo* t = find(name);
-    if (!t) impl_->fail("no tensor named " + json_quote(name));
     auto o = impl_->overrides.find(name);
     if (o != impl_->overrides.end()) return o->second;
+    return original(name);
+}
+
+Tensor SafeTensors::original(const std::string& name) const {
+    const TensorInfo* t = find(name);
+    if (!t) impl_->fail("no tensor named " + json_quote(name));
     DType dt;
     if (t->dtype == "F32") dt = DType::F32;
     else if (t->dtype == "F16") dt = DType::F16;

@@ -61,6 +61,8 @@ public:
     // Tensors get() returns instead of the file's own of the same name (merged LoRA weights: private copies of
     // the touched tensors, while the rest stays mapped). Each must exist in the file with the same shape.
     void set_overrides(std::map<std::string, Tensor> overrides);
+    // The file's own tensor, overridden or not (what a new LoRA set merges into).
+    Tensor original(const std::string& name) const;
 
 private:
     SafeTensors();

@@ -18,20 +18,21 @@
 #include <string>
 
 #include "app/bench.h"
-#include "app/checkpoint.h"
+#include "app/generation_infotext.h"
 #include "app/image_io.h"
 #include "app/infotext.h"
 #include "app/memory.h"
+#include "app/model_hash.h"
+#include "app/npy.h"
 #include "app/options.h"
-#include "app/sha256.h"
 #include "app/upscale_cmd.h"
 #include "kernels/kernels.h"
+#include "models/checkpoint.h"
 #include "models/upscaler.h"
-#include "pipeline/generation_infotext.h"
 #include "pipeline/hires.h"
 #include "pipeline/img2img.h"
-#include "pipeline/prediction.h"
 #include "pipeline/loras.h"
+#include "pipeline/prediction.h"
 #include "pipeline/txt2img.h"
 #include "server/serve.h"
 #include "tokenizer/clip_tokenizer.h"
@@ -50,12 +51,6 @@ void on_sigint(int) {
 double now() {
     using namespace std::chrono;
     return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-
-double peak_rss_gb() {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss / (1024.0 * 1024.0);  // ru_maxrss is in KiB on Linux
 }
 
 std::string stem(const std::string& path) {
@@ -218,14 +213,20 @@ int cmd_generate(const Options& o) {
     p.clip_skip = o.clip_skip;
     p.taesd = o.taesd;
     p.vae_tiling = o.vae_tiling;
-    p.dump_latents = o.dump_latents;
-    p.preview = o.preview;
+    if (!o.dump_latents.empty())
+        p.on_latent = [dir = o.dump_latents](const std::string& name, const std::vector<float>& x, int64_t h, int64_t w) {
+            if (name == "noise") mkdir(dir.c_str(), 0755);  // each trajectory starts with its noise
+            write_npy(dir + "/" + name + ".npy", x.data(), {1, 4, h, w});
+        };
+    if (!o.preview.empty())  // rewritten after every step, atomically: a viewer never sees half a file
+        p.on_preview = [path = o.preview](const Image& im) { write_file_atomic(path, encode_png(im, {})); };
     for (int i = 0; i < o.batch_count; i++) check_output_writable(output_path(o.output, i, o.batch_count));
-    if (!p.preview.empty()) check_output_writable(p.preview);
+    if (!o.preview.empty()) check_output_writable(o.preview);
     uint64_t seed = !o.random_seed ? o.seed : std::random_device{}() % 4294967294u;
 
     check_prompts(p.prompt, p.negative_prompt, webui_total_steps(p.sampler, p.steps));  // before any loading
     p.lora_dir = o.lora_dir.empty() ? default_lora_dir(o.model) : o.lora_dir;
+    p.lora_apply = parse_lora_apply(o.lora_apply);
     {
         std::vector<ExtraNetworkTag> tags;
         strip_extra_networks(p.prompt, &tags);
@@ -354,7 +355,7 @@ int cmd_generate(const Options& o) {
                          i == 0 ? load_cpu : 0.0,
                          img2img ? ("resize + encode " + std::to_string(times.encode_cpu).substr(0, 5) + " s, ").c_str() : "",
                          times.text_cpu, times.sampling_cpu, times.decode_cpu);
-        if (!p.preview.empty())
+        if (p.on_preview)
             std::fprintf(stderr, "preview: %.3f s per step (TAESD decode + PNG write, included in sampling)\n",
                          times.preview / std::max(steps_run, 1));
     }

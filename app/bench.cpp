@@ -2,9 +2,6 @@
 // quoted against a peak measured in the same process with the same thread count.
 #include "app/bench.h"
 
-#include <sys/resource.h>
-#include <time.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -12,8 +9,10 @@
 #include <functional>
 #include <vector>
 
+#include "app/memory.h"
 #include "kernels/kernels.h"
 #include "models/ops.h"
+#include "pipeline/loras.h"
 #include "pipeline/txt2img.h"
 #include "tokenizer/clip_tokenizer.h"
 
@@ -23,12 +22,6 @@ namespace {
 double now() {
     using namespace std::chrono;
     return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-
-double process_cpu_seconds() {
-    timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 // Median wall and CPU seconds of `runs` calls. CPU time (all threads) is what a shared, loaded machine does
@@ -47,10 +40,62 @@ Timing median_time(int runs, const std::function<void()>& fn) {
     return {w[w.size() / 2], c[c.size() / 2]};
 }
 
-double peak_rss_gb() {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss / (1024.0 * 1024.0);
+// The resident set now (VmRSS), GB: what a LoRA mode keeps, read after a step has touched it.
+double rss_gb() {
+    FILE* f = std::fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    long kb = 0;
+    while (std::fgets(line, sizeof line, f))
+        if (std::sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
+    std::fclose(f);
+    return kb / (1024.0 * 1024.0);
+}
+
+// `sd bench -p "<lora:...>"`: the two ways of applying LoRAs (models/lora.h LoraApply) around one UNet step, in one
+// process: the one-time cost of preparing them (merge: ΔW into copies of the touched tensors; runtime: views of
+// the factors), the resident memory each keeps over the plain model, and the step's CPU time, taking turns
+// plain / merge / runtime so that other load on a shared machine falls on all three alike.
+void lora_bench(const Options& o, Model& m, const std::vector<LoraTag>& tags, const std::function<void()>& step) {
+    const std::string dir = o.lora_dir.empty() ? default_lora_dir(o.model) : o.lora_dir;
+    const LoraApply modes[2] = {LoraApply::Merge, LoraApply::Runtime};
+    const char* names[3] = {"plain", "merge", "runtime"};
+    std::vector<std::string> warnings;
+    step();
+    const double base_rss = rss_gb();
+    double prep_cpu[2], prep_wall[2], extra_rss[2];
+    for (int i = 0; i < 2; i++) {
+        double t0 = now(), c0 = process_cpu_seconds();
+        apply_loras(m, tags, dir, modes[i], &warnings);
+        prep_wall[i] = now() - t0, prep_cpu[i] = process_cpu_seconds() - c0;
+        step();
+        extra_rss[i] = rss_gb() - base_rss;
+        apply_loras(m, {}, dir, modes[i], &warnings);
+        step();
+    }
+    for (const std::string& w : warnings) std::printf("warning: %s\n", w.c_str());
+    std::vector<double> cpu[3], wall[3];
+    for (int r = 0; r < o.bench_runs; r++)
+        for (int k = 0; k < 3; k++) {
+            apply_loras(m, k ? tags : std::vector<LoraTag>(), dir, k ? modes[k - 1] : LoraApply::Merge, &warnings);
+            double t0 = now(), c0 = process_cpu_seconds();
+            step();
+            wall[k].push_back(now() - t0), cpu[k].push_back(process_cpu_seconds() - c0);
+        }
+    auto median = [](std::vector<double> v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; };
+    std::printf("\nLoRAs: %s (%zu), %d runs of one UNet step (batch 2) each, taking turns\n", o.prompt.c_str(),
+                tags.size(), o.bench_runs);
+    std::printf("%-8s %14s %14s %12s %9s %14s\n", "mode", "prepare CPU-s", "prepare wall", "step CPU-s", "x plain",
+                "extra RSS GB");
+    const double plain = median(cpu[0]);
+    for (int k = 0; k < 3; k++) {
+        if (k == 0) std::printf("%-8s %14s %14s %12.3f %9.3f %14s\n", names[k], "-", "-", plain, 1.0, "-");
+        else
+            std::printf("%-8s %14.3f %14.3f %12.3f %9.3f %14.3f\n", names[k], prep_cpu[k - 1], prep_wall[k - 1],
+                        median(cpu[k]), median(cpu[k]) / plain, extra_rss[k - 1]);
+    }
+    std::printf("step wall s (median): plain %.3f, merge %.3f, runtime %.3f; peak RSS %.2f GB\n", median(wall[0]),
+                median(wall[1]), median(wall[2]), peak_rss_gb());
 }
 
 }  // namespace
@@ -65,8 +110,9 @@ int run_bench(const Options& o) {
     const double peak = pk.wall, core_peak = pk.per_core;
     std::printf("fp32 FMA peak (measured): %.1f GFLOP/s on %d threads by the clock, %.1f GFLOP per CPU-second of one core\n",
                 peak, threads, core_peak);
-    if (active_precision() == Precision::BF16)  // vdpbf16ps does twice the multiply-adds of an FMA
-        std::printf("bf16 products peak at ~2x that: %% peak below can exceed 100%%\n");
+    if (const double bf16 = bf16_speedup())  // vdpbf16ps: 2x the FMA's rate on Zen 4, 0.5x on Sapphire Rapids
+        std::printf("bf16 dot products peak at %.2fx that (measured)%s\n", bf16,
+                    active_precision() == Precision::BF16 ? ": % peak below can exceed 100%" : "");
 
     double t0 = now();
     Model m = load_model(o.model, o.vae, o.prediction);
@@ -100,6 +146,12 @@ int run_bench(const Options& o) {
         ArenaScope s(arena);
         unet_forward(m.unet, x, ts, ctx, arena, m.unet.cfg.adm_in_channels ? &y : nullptr);
     };
+    std::vector<ExtraNetworkTag> tags;
+    strip_extra_networks(o.prompt, &tags);
+    if (!lora_tags(tags).empty()) {
+        lora_bench(o, m, lora_tags(tags), unet_once);
+        return 0;
+    }
     unet_once();  // warm-up: pages the weights in and sizes the arena
     Timing unet_s = median_time(o.bench_runs, unet_once);
     double unet_f = unet_flops(m.unet, 2, h, w, 77);

@@ -4,12 +4,9 @@
 #include <string>
 #include <vector>
 
-namespace sd {
+#include "pipeline/image.h"
 
-struct Image {
-    int width = 0, height = 0, channels = 0;  // channels: 3 (RGB) or 4 (RGBA)
-    std::vector<uint8_t> pixels;              // (height, width, channels), row-major
-};
+namespace sd {
 
 // Encodes `img` as PNG with tEXt/iTXt chunks for each (key, value) pair — tEXt when the value is
 // Latin-1 text (what PIL, and so the webui, writes), iTXt (UTF-8) otherwise.

@@ -52,4 +52,10 @@ std::string memory_refusal(size_t need, size_t avail, int width, int height) {
            " MiB is available; choose a smaller size";
 }
 
+double peak_rss_gb() {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / (1024.0 * 1024.0);  // ru_maxrss is in KiB on Linux
+}
+
 }  // namespace sd

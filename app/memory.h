@@ -15,4 +15,7 @@ size_t available_memory();
 // smaller size". Empty when it fits or avail is unknown (0).
 std::string memory_refusal(size_t need, size_t avail, int width, int height);
 
+// The most memory this process has had resident so far (getrusage's ru_maxrss), in GB.
+double peak_rss_gb();
+
 }  // namespace sd

@@ -45,7 +45,8 @@ usage:
   sd tokenize "TEXT"                   print CLIP token ids (with start and end tokens)
   sd tokenize --weights "PROMPT"       one line per 77-token chunk: id:weight as the text encoder sees them
   sd tokenize --schedule --steps N "PROMPT"   the prompt-editing schedule: END_STEP<TAB>TEXT per line
-  sd bench -m MODEL [-W W -H H -t N]   time text encode, one UNet step (batch 2) and the VAE decode
+  sd bench -m MODEL [-W W -H H -t N]   time text encode, one UNet step (batch 2) and the VAE decode;
+                                       with -p "<lora:...>": LoRA merge against run-time cost
   sd serve -m MODEL [--listen ...]     web UI and the webui's HTTP API (sd serve --help)
 
 options:
@@ -83,6 +84,10 @@ options:
       --lora-dir DIR        LoRA / LyCORIS files (.safetensors, also in subfolders) the prompt names with
                             <lora:NAME:WEIGHT> or <lora:NAME:TE_WEIGHT:UNET_WEIGHT> (default: the folder
                             loras/ beside the model)
+      --lora-apply MODE     merge (default, the cheapest per step: docs/performance.md): LoRAs are added
+                            into private copies of the weights they touch, once per prompt; runtime:
+                            linear layers add (x·down)·up as they run (3×3 LoCon, LoHa and LoKr are
+                            merged either way). `sd bench -p "<lora:...>"` measures both
       --clip-skip N         use the N-th CLIP layer from the end, 1..12 (default: 1 = last layer); SD 2.x
                             always uses the penultimate OpenCLIP layer, as the webui does (recorded only)
       --prediction eps|v    what the UNet predicts (default: decided as the webui does; `sd info` says)
@@ -153,6 +158,7 @@ Options parse_args(int argc, const char* const* argv) {
         else if (o.command == "tokenize" && a == "--weights") o.tokenize_weights = true;
         else if (a == "--embeddings-dir") o.embeddings_dir = value();
         else if (a == "--lora-dir") o.lora_dir = value();
+        else if (a == "--lora-apply") o.lora_apply = value();
         else if (a == "--scheduler" || a == "--schedule") o.scheduler = value();
         else if (a == "--beta-alpha") o.beta_alpha = parse_float(a, value(), 1e-3, 100);
         else if (a == "--beta-beta") o.beta_beta = parse_float(a, value(), 1e-3, 100);
@@ -246,6 +252,8 @@ Options parse_args(int argc, const char* const* argv) {
     }
     if (o.command == "help" || o.command == "version") return o;
     if (o.command == "generate" || o.command == "bench") {
+        if (o.lora_apply != "merge" && o.lora_apply != "runtime")
+            throw UsageError("--lora-apply must be merge or runtime, got '" + o.lora_apply + "'");
         if (!o.args.empty()) throw UsageError("unexpected argument '" + o.args[0] + "' (did you mean -p \"" + o.args[0] + "\"?)");
         if (o.width % 64 || o.height % 64)
             throw UsageError("width and height must be multiples of 64, got " + std::to_string(o.width) + "x" +

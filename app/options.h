@@ -46,6 +46,7 @@ struct Options {
     bool verbose = false;
     std::string embeddings_dir;        // --embeddings-dir; empty: embeddings/ beside the model
     std::string lora_dir;              // --lora-dir; empty: loras/ beside the model
+    std::string lora_apply = "merge";  // --lora-apply merge|runtime (models/lora.h LoraApply)
     bool tokenize_weights = false;     // tokenize --weights: id:weight per 77-token chunk
     bool tokenize_schedule = false;    // tokenize --schedule: the prompt schedule over --steps
     // img2img and inpainting (pipeline/img2img.h, pipeline/masking.h)

@@ -1,11 +1,7 @@
-// conv_small.cpp — a direct 3×3 convolution for a few output channels (the VAE's and TAESD's last conv to RGB,
-// Cout = 3), where the implicit GEMM of conv2d wastes most of its 14-row register tile and spends its time
-// gathering im2col panels. Here each loaded input vector (16 or 8 pixels of one row) feeds every output row and
-// channel it touches straight from registers: for an R-row block, input row iy meets output rows iy-1..iy+1,
-// so one load serves up to 3 rows × 3 taps × Cout multiply-adds (input channels in chunks whose rows stay in
-// L2 while the column blocks sweep them). The weights are widened to f32 once per call,
-// in (Cin, 3, 3, Cout) order. Threads split the output rows; each output is one thread's sequential sum, so
-// the bits do not depend on the thread count. Left out: strides, other kernel sizes, accumulate.
+// conv_small.cpp — a direct 3×3 convolution for a few output channels (the VAE's and TAESD's last conv to RGB),
+// where conv2d's implicit GEMM would waste most of its register tile (why: docs/performance.md, "Kernel design
+// notes"). The weights are widened to f32 once per call, in (Cin, 3, 3, Cout) order. Threads split the output
+// rows, so the bits do not depend on the thread count. Left out: strides, other kernel sizes, accumulate.
 #include <vector>
 
 #include "kernels/table.h"
@@ -15,11 +11,12 @@ namespace sd {
 
 void conv2d_small_cout(float* out, const float* in, const void* w, DType w_dtype, const float* bias, int64_t N,
                        int64_t Cin, int64_t H, int64_t W, int64_t Cout) {
+    const ConvSmallKernels& kr = kernels().conv_small;
+    if (!kr.rows) return conv2d(out, in, w, w_dtype, bias, N, Cin, H, W, Cout, 3, 1, 1);  // scalar: the textbook loop
     std::vector<float> taps(Cout * Cin * 9), wt(Cout * Cin * 9);  // (Cout, Cin, 3, 3) → (Cin, 3, 3, Cout)
     convert_to_f32(taps.data(), w, w_dtype, Cout * Cin * 9);
     for (int64_t co = 0; co < Cout; co++)
         for (int64_t k = 0; k < Cin * 9; k++) wt[k * Cout + co] = taps[co * Cin * 9 + k];
-    const ConvSmallKernels& kr = kernels().conv_small;
     const int64_t R = kr.rows_per_block, blocks = (H + R - 1) / R;
     parallel_for(N * blocks, [&](int64_t b0, int64_t b1) {
         std::vector<float> work(conv_small_work(kr.rows_per_block, kr.width, W));

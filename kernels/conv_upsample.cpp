@@ -18,12 +18,6 @@
 
 namespace sd {
 
-namespace {
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-}  // namespace
-
 size_t conv2d_upsample2x_scratch(int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t band_rows) {
     const int64_t th = ceil_div(H, 2), tw = ceil_div(W, 2), nt = winograd_band_rows(th, tw, band_rows) * tw;
     return winograd_pad16(36 * Cout * Cin) + winograd_pad16(9 * Cin * nt) + 2 * winograd_pad16(9 * Cout * nt);

@@ -9,11 +9,8 @@
 // The image is processed a band of ~1024 tiles at a time, so V and M (16 values per channel and tile) stay
 // bounded whatever the image size. A band's outputs are written only after the next band's V is built, which
 // lets `out` be `in` itself (narrowing convs write over their input).
-// Rounding: the transforms add and subtract up to 9 values, so results differ from conv2d's by a few ulps of the
-// largest partial sums (~1e-6 relative in practice; in BF16 precision the transformed operands are rounded to
-// bf16, ~3× the squared error of conv2d's bf16 products); the bits do not depend on the thread count or band
-// height. Left out: other tile sizes (F(4×4, 3×3) needs 1/4 of the direct multiplies instead of 4/9, but its
-// transform constants reach 8 and 1/24: ~16× our max error in a float32 trial), strides, other kernel sizes.
+// Results differ from conv2d's by a few ulps of the partial sums, never with the thread count or band height.
+// Left out: other tile sizes (docs/performance.md, "Kernel design notes"), strides, other kernel sizes.
 #include <algorithm>
 #include <cassert>
 #include <cstring>
@@ -23,12 +20,6 @@
 #include "kernels/kernels.h"
 
 namespace sd {
-
-namespace {
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-}  // namespace
 
 int64_t winograd_band_rows(int64_t th, int64_t tw, int64_t band_rows) {
     return std::min(th, band_rows > 0 ? band_rows : ceil_div(1024, tw));

@@ -11,31 +11,25 @@
 namespace sd {
 
 void convert_to_f32(float* dst, const void* src, DType src_dtype, int64_t n) {
-    const OpsTable& t = kernels().ops;
+    const auto widen = src_dtype == DType::F16 ? kernels().ops.f16_to_f32 : kernels().ops.bf16_to_f32;
     const uint16_t* s16 = static_cast<const uint16_t*>(src);
-    switch (src_dtype) {
-        case DType::F32:
-            for_chunks(n, [&](int64_t i, int64_t m) {
-                std::memcpy(dst + i, static_cast<const float*>(src) + i, (size_t)m * 4);
-            });
-            break;
-        case DType::F16: for_chunks(n, [&](int64_t i, int64_t m) { t.f16_to_f32(dst + i, s16 + i, m); }); break;
-        case DType::BF16: for_chunks(n, [&](int64_t i, int64_t m) { t.bf16_to_f32(dst + i, s16 + i, m); }); break;
-    }
+    for_chunks(n, [&](int64_t i, int64_t m) {
+        if (src_dtype == DType::F32)
+            std::memcpy(dst + i, static_cast<const float*>(src) + i, (size_t)m * 4);
+        else
+            widen(dst + i, s16 + i, m);
+    });
 }
 
 void convert_from_f32(void* dst, DType dst_dtype, const float* src, int64_t n) {
-    const OpsTable& t = kernels().ops;
+    const auto narrow = dst_dtype == DType::F16 ? kernels().ops.f32_to_f16 : kernels().ops.f32_to_bf16;
     uint16_t* d16 = static_cast<uint16_t*>(dst);
-    switch (dst_dtype) {
-        case DType::F32:
-            for_chunks(n, [&](int64_t i, int64_t m) {
-                std::memcpy(static_cast<float*>(dst) + i, src + i, (size_t)m * 4);
-            });
-            break;
-        case DType::F16: for_chunks(n, [&](int64_t i, int64_t m) { t.f32_to_f16(d16 + i, src + i, m); }); break;
-        case DType::BF16: for_chunks(n, [&](int64_t i, int64_t m) { t.f32_to_bf16(d16 + i, src + i, m); }); break;
-    }
+    for_chunks(n, [&](int64_t i, int64_t m) {
+        if (dst_dtype == DType::F32)
+            std::memcpy(static_cast<float*>(dst) + i, src + i, (size_t)m * 4);
+        else
+            narrow(d16 + i, src + i, m);
+    });
 }
 
 }  // namespace sd

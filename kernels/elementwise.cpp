@@ -13,18 +13,13 @@
 
 namespace sd {
 
-void silu(float* y, const float* x, int64_t n) {
+static void activation(float* y, const float* x, int64_t n, int act) {
     const OpsTable& t = kernels().ops;
-    for_chunks(n, [&](int64_t i, int64_t m) { t.silu(y + i, x + i, m); });
+    for_chunks(n, [&](int64_t i, int64_t m) { t.act(y + i, x + i, m, act); });
 }
-void gelu(float* y, const float* x, int64_t n) {
-    const OpsTable& t = kernels().ops;
-    for_chunks(n, [&](int64_t i, int64_t m) { t.gelu(y + i, x + i, m); });
-}
-void quick_gelu(float* y, const float* x, int64_t n) {
-    const OpsTable& t = kernels().ops;
-    for_chunks(n, [&](int64_t i, int64_t m) { t.quick_gelu(y + i, x + i, m); });
-}
+void silu(float* y, const float* x, int64_t n) { activation(y, x, n, kActSilu); }
+void gelu(float* y, const float* x, int64_t n) { activation(y, x, n, kActGelu); }
+void quick_gelu(float* y, const float* x, int64_t n) { activation(y, x, n, kActQuickGelu); }
 
 void geglu(float* y, const float* x, int64_t rows, int64_t C) {
     const OpsTable& t = kernels().ops;
@@ -64,48 +59,36 @@ void upsample_nearest2x(float* out, const float* in, int64_t NC, int64_t H, int6
     });
 }
 
-void transpose(float* out, const float* in, int64_t rows, int64_t cols) {
-    // Column tiles of T (split over threads: they are output rows); within one, strips of 8 input rows:
-    // 8 sequential read streams and 8 contiguous floats written per column (~2x the plain tiled loop).
+// out (N, cols, rows) = in (N, rows, cols) transposed per sample, plus add (N, cols, rows) when not null. Units
+// (sample, tile of T output rows) split over threads; within one, strips of 8 input rows: 8 sequential read
+// streams and 8 contiguous floats written per output row (~2x the plain tiled loop).
+static void transpose_add(float* out, const float* in, const float* add, int64_t N, int64_t rows, int64_t cols) {
     constexpr int64_t T = 64;
-    int64_t col_tiles = (cols + T - 1) / T;
-    parallel_for(col_tiles, [&](int64_t t0, int64_t t1) {
-        for (int64_t c0 = t0 * T; c0 < t1 * T && c0 < cols; c0 += T) {
-            int64_t c1 = c0 + T < cols ? c0 + T : cols, r = 0;
-            for (; r + 8 <= rows; r += 8) {
-                const float* strip = in + r * cols;
-                for (int64_t c = c0; c < c1; c++) {
-                    float* o = out + c * rows + r;
-                    for (int k = 0; k < 8; k++) o[k] = strip[k * cols + c];
-                }
-            }
+    const int64_t tiles = (cols + T - 1) / T;
+    parallel_for(N * tiles, [&](int64_t u0, int64_t u1) {
+        for (int64_t u = u0; u < u1; u++) {
+            const int64_t n = u / tiles, c0 = u % tiles * T, c1 = c0 + T < cols ? c0 + T : cols;
+            const float* src = in + n * rows * cols;
+            const float* a = add ? add + n * rows * cols : nullptr;
+            float* dst = out + n * rows * cols;
+            int64_t r = 0;
+            for (; r + 8 <= rows; r += 8)
+                for (int64_t c = c0; c < c1; c++)
+                    for (int k = 0; k < 8; k++) {
+                        const float v = src[(r + k) * cols + c];
+                        dst[c * rows + r + k] = a ? a[c * rows + r + k] + v : v;
+                    }
             for (; r < rows; r++)
-                for (int64_t c = c0; c < c1; c++) out[c * rows + r] = in[r * cols + c];
+                for (int64_t c = c0; c < c1; c++)
+                    dst[c * rows + r] = a ? a[c * rows + r] + src[r * cols + c] : src[r * cols + c];
         }
     }, rows >= 64 ? 1 : 8);
 }
-
+void transpose(float* out, const float* in, int64_t rows, int64_t cols) {
+    transpose_add(out, in, nullptr, 1, rows, cols);
+}
 void add_tokens(float* y, const float* x, const float* t, int64_t N, int64_t C, int64_t HW) {
-    // transpose()'s loop with the add folded in: units (sample, tile of T channels) split over threads (they
-    // are output rows); within one, strips of 8 tokens: 8 sequential read streams of t, 8 contiguous
-    // floats of x read and of y written per channel.
-    constexpr int64_t T = 64;
-    int64_t tiles = (C + T - 1) / T;
-    parallel_for(N * tiles, [&](int64_t u0, int64_t u1) {
-        for (int64_t u = u0; u < u1; u++) {
-            int64_t n = u / tiles, c0 = u % tiles * T, c1 = c0 + T < C ? c0 + T : C, p = 0;
-            const float* tn = t + n * HW * C;
-            const float* xn = x + n * C * HW;
-            float* yn = y + n * C * HW;
-            for (; p + 8 <= HW; p += 8) {
-                const float* strip = tn + p * C;
-                for (int64_t c = c0; c < c1; c++)
-                    for (int k = 0; k < 8; k++) yn[c * HW + p + k] = xn[c * HW + p + k] + strip[k * C + c];
-            }
-            for (; p < HW; p++)
-                for (int64_t c = c0; c < c1; c++) yn[c * HW + p] = xn[c * HW + p] + tn[p * C + c];
-        }
-    }, HW >= 64 ? 1 : 8);
+    transpose_add(y, t, x, N, HW, C);
 }
 
 void timestep_embedding(float* out, const float* t, int64_t n, int64_t dim, float max_period) {

@@ -35,19 +35,17 @@ static_assert((int)Act::None == kActNone && (int)Act::GELU == kActGelu && (int)A
 // ---- precision ---------------------------------------------------------------------------------------------
 namespace {
 
-Precision initial_precision() {
-    const char* env = std::getenv("SD_PRECISION");
-    if (!env || !*env) return Precision::FP32;
-    Precision p = parse_precision(env);
-    if (!precision_supported(p))
-        throw std::runtime_error(std::string("SD_PRECISION=") + env + " asks for " + precision_name(p) +
-                                 " products, which need AVX512_BF16 (x86-64) or BF16 (ARM64); this CPU (or SD_ISA) "
-                                 "runs fp32 only");
-    return p;
-}
-
-Precision& requested_precision() {
-    static Precision p = initial_precision();
+Precision& requested_precision() {  // SD_PRECISION if set, else fp32
+    static Precision p = [] {
+        const char* env = std::getenv("SD_PRECISION");
+        if (!env || !*env) return Precision::FP32;
+        Precision p = parse_precision(env);
+        if (!precision_supported(p))
+            throw std::runtime_error(std::string("SD_PRECISION=") + env + " asks for " + precision_name(p) +
+                                     " products, which need AVX512_BF16 (x86-64) or BF16 (ARM64); this CPU (or "
+                                     "SD_ISA) runs fp32 only");
+        return p;
+    }();
     return p;
 }
 
@@ -66,7 +64,13 @@ bool precision_supported(Precision p) {
     return p == Precision::FP32 || (kernels().gemm_bf16 && cpu_has_bf16());
 }
 
-Precision best_precision() { return precision_supported(Precision::BF16) ? Precision::BF16 : Precision::FP32; }
+// bf16 only where its dot products outrun the FMAs enough to pay for the pair packing: at 2x (Zen 4) the products run
+// 1.6-1.85x faster; at 0.5x (Intel Sapphire/Emerald Rapids) they run at ~0.6x fp32's speed.
+Precision best_precision() {
+    if (!precision_supported(Precision::BF16)) return Precision::FP32;
+    static const double speedup = bf16_speedup();
+    return speedup >= 1.3 ? Precision::BF16 : Precision::FP32;
+}
 
 Precision active_precision() {
     return requested_precision() == Precision::BF16 && precision_supported(Precision::BF16) ? Precision::BF16
@@ -105,8 +109,6 @@ struct PackBuffers {
     }
 };
 thread_local PackBuffers tl_pack;
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Packs B's columns [j0, j0+n) × rows [k0, k0+kc) into nr-wide panels.
 void pack_b_block(const GemmKernels& kr, const GemmProblem& p, float* dst, int64_t j0, int64_t n, int64_t k0,
@@ -186,15 +188,6 @@ void run_block(const GemmKernels& kr, const GemmProblem& p, int64_t m0, int64_t 
     }
 }
 
-float act_scalar(float x, int act) {
-    switch (act) {
-        case kActGelu: return 0.5f * x * std::erfc(-x * 0.70710678118654752f);
-        case kActQuickGelu: return x / (1.0f + std::exp(-1.702f * x));
-        case kActSilu: return x / (1.0f + std::exp(-x));
-    }
-    return x;
-}
-
 // M <= 4 Linear: dot products straight from the stored weights, split over columns.
 void run_dot(const GemmKernels& kr, const GemmProblem& p) {
     size_t es = p.b_dtype == kF32 ? 4 : 2;
@@ -202,14 +195,15 @@ void run_dot(const GemmKernels& kr, const GemmProblem& p) {
         std::vector<float> dots(p.M * (j1 - j0));
         kr.dot(dots.data(), j1 - j0, static_cast<const float*>(p.A), p.lda, (int)p.M,
                static_cast<const char*>(p.B) + (size_t)(j0 * p.ldb) * es, p.b_dtype, p.ldb, (int)(j1 - j0), p.K);
-        for (int64_t i = 0; i < p.M; i++)
+        for (int64_t i = 0; i < p.M; i++) {
+            float* c = p.C + i * p.ldc;
             for (int64_t j = j0; j < j1; j++) {
                 float r = dots[i * (j1 - j0) + j - j0];
                 if (p.bias_n) r += p.bias_n[j];
-                float* c = p.C + i * p.ldc + j;
-                if (p.accumulate) r += *c;
-                *c = act_scalar(r, p.act);
+                c[j] = p.accumulate ? r + c[j] : r;
             }
+            kernels_scalar().ops.act(c + j0, c + j0, j1 - j0, p.act);  // libm's, as the textbook loop
+        }
     }, 64);
 }
 
@@ -221,25 +215,22 @@ void run_textbook(const GemmProblem& p) {
              : dtype == kF16 ? f16_to_f32(static_cast<const uint16_t*>(base)[i])
                              : bf16_to_f32(static_cast<const uint16_t*>(base)[i]);
     };
-    auto b_at = [&](int64_t k, int64_t j) -> float {
-        if (p.b_kind == kBRowsNK) return value(p.B, p.b_dtype, j * p.ldb + k);
-        if (p.b_kind == kBRowsKN) return static_cast<const float*>(p.B)[k * p.ldb + j];
-        const ConvGeom& g = *p.conv;  // im2col: k = (ci, ky, kx), j = (oy, ox)
-        int64_t ci = k / (g.k * g.k), ky = k / g.k % g.k, kx = k % g.k;
-        int64_t iy = j / g.Wo * g.stride - g.pad + ky, ix = j % g.Wo * g.stride - g.pad + kx;
-        return iy < 0 || iy >= g.H || ix < 0 || ix >= g.W ? 0.0f : g.in[(ci * g.H + iy) * g.W + ix];
+    assert(p.b_kind != kBIm2col);  // conv2d runs its own textbook loop
+    auto b_at = [&](int64_t k, int64_t j) {  // (N, K) weights or (K, N) f32
+        return p.b_kind == kBRowsNK ? value(p.B, p.b_dtype, j * p.ldb + k) : value(p.B, kF32, k * p.ldb + j);
     };
     parallel_for(p.M, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; i++)
+        for (int64_t i = i0; i < i1; i++) {
+            float* c = p.C + i * p.ldc;
             for (int64_t j = 0; j < p.N; j++) {
                 float s = 0.0f;
                 for (int64_t k = 0; k < p.K; k++) s += value(p.A, p.a_dtype, i * p.lda + k) * p.alpha * b_at(k, j);
                 if (p.bias_n) s += p.bias_n[j];
                 if (p.bias_m) s += p.bias_m[i];
-                float* c = p.C + i * p.ldc + j;
-                if (p.accumulate) s += *c;
-                *c = act_scalar(s, p.act);
+                c[j] = p.accumulate ? s + c[j] : s;
             }
+            kernels_scalar().ops.act(c, c, p.N, p.act);
+        }
     });
 }
 

@@ -12,71 +12,50 @@
 #endif
 
 namespace sd {
-namespace {
 
-bool cpu_supports(Isa isa) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    switch (isa) {
-        case Isa::Scalar: return true;
-        case Isa::Avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        case Isa::Avx512:
-            return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                   __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-                   __builtin_cpu_supports("fma");
-        case Isa::Neon: return false;
-    }
-    return false;
-#elif defined(__aarch64__)
-    return isa == Isa::Scalar || isa == Isa::Neon;  // Advanced SIMD is mandatory on ARM64
-#else
-    return isa == Isa::Scalar;
-#endif
+const char* isa_name(Isa isa) {
+    static const char* const names[] = {"scalar", "avx2", "avx512", "neon"};  // Isa's order
+    return names[(int)isa];
 }
 
-Isa initial_isa() {
-    const char* env = std::getenv("SD_ISA");
-    if (env && *env) {
+Isa parse_isa(const char* name) {
+    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
+        if (std::string(name) == isa_name(isa)) return isa;
+    throw std::runtime_error(std::string("unknown instruction set '") + name + "' (valid: scalar, avx2, avx512, neon)");
+}
+
+bool isa_supported(Isa isa) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (isa == Isa::Avx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (isa == Isa::Avx512)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("fma");
+#elif defined(__aarch64__)
+    if (isa == Isa::Neon) return true;  // Advanced SIMD is mandatory on ARM64
+#endif
+    return isa == Isa::Scalar;
+}
+
+Isa best_isa() {
+    for (Isa isa : {Isa::Avx512, Isa::Avx2, Isa::Neon})
+        if (isa_supported(isa)) return isa;
+    return Isa::Scalar;
+}
+
+static Isa& current() {  // SD_ISA if set, else the best
+    static Isa isa = [] {
+        const char* env = std::getenv("SD_ISA");
+        if (!env || !*env) return best_isa();
         Isa isa = parse_isa(env);
         if (!isa_supported(isa))
             throw std::runtime_error(std::string("SD_ISA=") + env + " asks for " + isa_name(isa) +
                                      ", which this CPU does not support (best available: " +
                                      isa_name(best_isa()) + ")");
         return isa;
-    }
-    return best_isa();
-}
-
-Isa& current() {
-    static Isa isa = initial_isa();
+    }();
     return isa;
-}
-
-}  // namespace
-
-const char* isa_name(Isa isa) {
-    switch (isa) {
-        case Isa::Scalar: return "scalar";
-        case Isa::Avx2: return "avx2";
-        case Isa::Avx512: return "avx512";
-        case Isa::Neon: return "neon";
-    }
-    return "?";
-}
-
-Isa parse_isa(const char* name) {
-    std::string s = name;
-    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
-        if (s == isa_name(isa)) return isa;
-    throw std::runtime_error("unknown instruction set '" + s + "' (valid: scalar, avx2, avx512, neon)");
-}
-
-bool isa_supported(Isa isa) { return cpu_supports(isa); }
-
-Isa best_isa() {
-    for (Isa isa : {Isa::Avx512, Isa::Avx2, Isa::Neon})
-        if (isa_supported(isa)) return isa;
-    return Isa::Scalar;
 }
 
 Isa active_isa() { return current(); }

@@ -1,7 +1,6 @@
 // isa_avx2.cpp — the kernel table for AVX2 + FMA + F16C: every body compiled over simd_avx2.h (ymm, 8 floats).
-// With 16 registers: a 6×16 GEMM tile (12 accumulators); attention tiles of 6 keys (or 6 output columns) × 16
-// queries (12 accumulators, 2 query vectors, 1 broadcast; 4 × 24 needs all 16 registers and GCC then re-loads the
-// query vectors inside the loop: ~20% slower on Zen 4); small-Cout conv blocks of 4 rows × 8 columns × 3 channels.
+// With 16 registers: a 6×16 GEMM tile, 6 × 16 attention tiles, 4-row small-Cout conv blocks (docs/performance.md,
+// "Kernel design notes").
 #include "kernels/simd_avx2.h"
 #include "kernels/table.h"
 
@@ -13,26 +12,13 @@ const int CONV_SMALL_ROWS = 4;
 }  // namespace
 }  // namespace sd
 
-#include "kernels/vmath.inc"
-#include "kernels/vec_body.inc"
-#include "kernels/attention_body.inc"
-#include "kernels/gemm_body.inc"
-#include "kernels/winograd_body.inc"
-#include "kernels/conv_small_body.inc"
+#include "kernels/bodies.inc"
 
 namespace sd {
 
 const KernelTable& kernels_avx2() {
     static const GemmKernels gemm = {MR, NR, 384, 96, 512, 1, tile_kernel, pack_rows, pack_kn, pack_im2col, dot_rows};
-    static const KernelTable t = {
-        {k_f16_to_f32, k_bf16_to_f32, k_f32_to_f16, k_f32_to_bf16, k_silu, k_gelu, k_quick_gelu, k_gelu_mul, k_add,
-         k_mul, k_scale_add, k_add_scalar, k_sum, k_sum_sq_dev, k_affine, k_norm_affine, k_softmax_row, ATT_MQ,
-         k_attention},
-        &gemm, nullptr,
-        {winograd_input, winograd_output, upsample_input, upsample_output},
-        {CONV_SMALL_ROWS, VL, rows_kernel},
-        fma_peak, nullptr,
-    };
+    static const KernelTable t = vector_table(&gemm, nullptr, nullptr);
     return t;
 }
 

@@ -1,11 +1,7 @@
 // isa_avx512.cpp — the kernel table for AVX-512 (zmm, 16 floats): every body compiled over simd_avx512.h, plus a
-// transposing weight packer and, where the CPU has AVX512_BF16, the bf16 matrix product (the second GEMM table).
-//
-// Zen 4 splits each 512-bit FMA over its two 256-bit pipes, so the gain over AVX2 is fewer instructions and 32
-// registers: a 14×32 GEMM tile (28 accumulators: fewer loads per FMA), 8-key × 48-query attention score tiles and
-// 8-column × 48-query P·V tiles (24 accumulators each), 8-row small-Cout conv blocks, vscalefps for 2^n. Its
-// vdpbf16ps does two multiply-adds per f32 lane in the time of one FMA: bf16 operands double the arithmetic rate
-// and halve the bytes the packed panels take.
+// transposing row packer and, where the CPU has AVX512_BF16, the bf16 matrix product (the second GEMM table).
+// With 32 registers: a 14×32 GEMM tile, 8 × 48 attention tiles, 8-row small-Cout conv blocks (the measurements:
+// docs/performance.md, "Kernel design notes").
 #include "kernels/simd_avx512.h"
 #include "kernels/table.h"
 
@@ -17,12 +13,7 @@ const int CONV_SMALL_ROWS = 8;
 }  // namespace
 }  // namespace sd
 
-#include "kernels/vmath.inc"
-#include "kernels/vec_body.inc"
-#include "kernels/attention_body.inc"
-#include "kernels/gemm_body.inc"
-#include "kernels/winograd_body.inc"
-#include "kernels/conv_small_body.inc"
+#include "kernels/bodies.inc"
 
 namespace sd {
 namespace {
@@ -54,52 +45,22 @@ inline void transpose16(__m512 r[16]) {
     for (int i = 0; i < 16; i++) r[i] = out[i];
 }
 
-// pack_rows by 16×16 register transposes: 16 rows × 16 k values loaded (and converted) as 16 vectors,
-// stored as 16 k-rows of the panel. The k tail goes through the generic packer's element order.
-void pack_rows_transposing(float* dst, int width, const void* src, int dtype, int64_t ld, int rows, int64_t kc,
-                           float alpha) {
-    const int64_t k16 = kc / 16 * 16;
-    const size_t es = dtype == kF32 ? 4 : 2;
-    const char* base = static_cast<const char*>(src);
-    const vf scale = vset1(alpha);
-    for (int g = 0; g < width; g += 16) {
-        int lanes = width - g < 16 ? width - g : 16;
-        __mmask16 mask = (__mmask16)((1u << lanes) - 1);
-        for (int64_t k0 = 0; k0 < k16; k0 += 16) {
-            __m512 r[16];
-            for (int i = 0; i < 16; i++) {
-                int row = g + i;
-                if (row >= rows || i >= lanes) { r[i] = vzero(); continue; }
-                const char* p = base + (size_t)(row * ld + k0) * es;
-                __builtin_prefetch(p + 4 * 64, 0, 3);
-                r[i] = dtype == kF32 ? vload((const float*)p)
-                     : dtype == kF16 ? vload_f16((const uint16_t*)p) : vload_bf16((const uint16_t*)p);
-                if (alpha != 1.0f) r[i] = vmul(r[i], scale);
-            }
-            transpose16(r);
-            for (int k = 0; k < 16; k++) _mm512_mask_storeu_ps(dst + (k0 + k) * width + g, mask, r[k]);
-        }
-    }
-    if (k16 < kc)  // the last kc % 16 k-rows of the panel
-        pack_rows(dst + k16 * width, width, base + k16 * es, dtype, ld, rows, kc - k16, alpha);
-}
-
 // ---- bf16 products, f32 sums (AVX512_BF16) -----------------------------------------------------------------
-// Panels hold 32-bit words, each a pair of bf16 along k (gemm_internal.h): vdpbf16ps multiplies a broadcast
-// A pair by 16 B pairs and adds both exact products to 16 f32 sums. Operands are rounded to nearest even
-// (vcvtne2ps2bf16, which, like vdpbf16ps, treats denormals as zero) while packing; the epilogue is the f32 one.
+// Panels hold table.h's bf16 pairs: vdpbf16ps multiplies a broadcast A pair by 16 B pairs and adds both exact
+// products to 16 f32 sums. Operands are rounded to nearest even (vcvtne2ps2bf16, which, like vdpbf16ps, treats
+// denormals as zero) while packing; the epilogue is the f32 one.
 
 const int KC_BF16 = 384;  // even: every slice but the last starts on a pair boundary
 static_assert(KC_BF16 % 2 == 0, "bf16 slices start at even k");
 
 inline __m512bh as_bf16x32(__m512i v) { return (__m512bh)v; }
 
-// 32 bf16 = 16 pairs from the 16 lanes of lo (k even) and hi (k odd): vcvtne2ps2bf16 puts lo's 16 values in
-// the low half and hi's in the high half; the word shuffle interleaves them.
-inline __m512i pairs_from(vf lo, vf hi) {
+// 16 pair words: lo's values in the low halves (k even), hi's in the high halves (k odd). vcvtne2ps2bf16 puts
+// lo's 16 values in the low half of the vector and hi's in the high half; the word shuffle interleaves them.
+inline void vstore_pairs(float* dst, vf lo, vf hi) {
     const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
                                                 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    return _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    _mm512_storeu_si512(dst, _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(hi, lo)));
 }
 
 // min(len, 16) values of a dtype from p as f32, zeros past len (masked-off lanes are never read).
@@ -109,6 +70,41 @@ inline vf load_masked(const void* p, int dtype, int len) {
     __m256i h = _mm256_maskz_loadu_epi16(m, p);
     if (dtype == kF16) return _mm512_cvtph_ps(h);
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// pack_rows by 16×16 register transposes of 32-bit words: per 16 rows, each row's next 16 words (16 values, or
+// with Kpair 2, 32 values made 16 bf16 pairs: a row's pairs are adjacent in memory) loaded as one vector, then
+// stored as 16 word-rows of the panel.
+template <int Kpair>
+void pack_rows_transposing(float* dst, int width, const void* src, int dtype, int64_t ld, int rows, int64_t kc,
+                           float alpha) {
+    const size_t es = dtype == kF32 ? 4 : 2;
+    const char* base = static_cast<const char*>(src);
+    const vf scale = vset1(alpha);
+    for (int g = 0; g < width; g += 16) {
+        int lanes = width - g < 16 ? width - g : 16;
+        __mmask16 mask = (__mmask16)((1u << lanes) - 1);
+        for (int64_t k0 = 0; k0 < kc; k0 += 16 * Kpair) {
+            int len = kc - k0 < 16 * Kpair ? (int)(kc - k0) : 16 * Kpair;
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) {
+                int row = g + i;
+                if (row >= rows || i >= lanes) { r[i] = vzero(); continue; }
+                const char* p = base + (size_t)(row * ld + k0) * es;
+                __builtin_prefetch(p + 4 * 64, 0, 3);
+                r[i] = load_masked(p, dtype, len);
+                if (alpha != 1.0f) r[i] = vmul(r[i], scale);
+                if (Kpair == 2) {  // word t = values 2t, 2t+1
+                    vf hi = load_masked(p + 16 * es, dtype, len - 16);
+                    if (alpha != 1.0f) hi = vmul(hi, scale);
+                    r[i] = _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(hi, r[i]));
+                }
+            }
+            transpose16(r);
+            for (int t = 0; t < (len + Kpair - 1) / Kpair; t++)
+                _mm512_mask_storeu_ps(dst + (k0 / Kpair + t) * width + g, mask, r[t]);
+        }
+    }
 }
 
 void tile_kernel_bf16(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc, int m, int n,
@@ -135,92 +131,25 @@ void tile_kernel_bf16(int64_t kc, const float* a_panel, const float* b_panel, fl
     tile_store(acc, c, ldc, m, n, args);
 }
 
-// pack_rows for bf16 pairs: per 16 rows, 32 k values of each row become one vector of 16 pairs (a row's
-// pairs are adjacent in memory), and a 16×16 transpose of 32-bit words turns them into 16 pair-rows.
-void pack_rows_bf16(float* dst, int width, const void* src, int dtype, int64_t ld, int rows, int64_t kc,
-                    float alpha) {
-    const size_t es = dtype == kF32 ? 4 : 2;
-    const char* base = static_cast<const char*>(src);
-    const vf scale = vset1(alpha);
-    for (int g = 0; g < width; g += 16) {
-        int lanes = width - g < 16 ? width - g : 16;
-        __mmask16 mask = (__mmask16)((1u << lanes) - 1);
-        for (int64_t k0 = 0; k0 < kc; k0 += 32) {
-            int len = kc - k0 < 32 ? (int)(kc - k0) : 32;
-            __m512 r[16];
-            for (int i = 0; i < 16; i++) {
-                int row = g + i;
-                if (row >= rows || i >= lanes) { r[i] = vzero(); continue; }
-                const char* p = base + (size_t)(row * ld + k0) * es;
-                __builtin_prefetch(p + 4 * 64, 0, 3);
-                vf lo = load_masked(p, dtype, len), hi = load_masked(p + 16 * es, dtype, len - 16);
-                if (alpha != 1.0f) { lo = vmul(lo, scale); hi = vmul(hi, scale); }
-                r[i] = _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(hi, lo));  // word t = values 2t, 2t+1
-            }
-            transpose16(r);
-            for (int t = 0; t < (len + 1) / 2; t++)
-                _mm512_mask_storeu_epi32(dst + (k0 / 2 + t) * width + g, mask, _mm512_castps_si512(r[t]));
-        }
-    }
-}
-
-// pack_kn for bf16 pairs: rows 2t and 2t+1 of the (K, N) source interleaved into pair-row t.
-void pack_kn_bf16(float* dst, const float* src, int64_t ld, int n, int64_t kc) {
-    for (int64_t t = 0; t < (kc + 1) / 2; t++, dst += NR) {
-        const float* even = src + 2 * t * ld;
-        bool has_odd = 2 * t + 1 < kc;
-        for (int v = 0; v < NV; v++) {
-            int cols = n - v * VL;
-            vf lo = cols > 0 ? load_masked(even + v * VL, kF32, cols) : vzero();
-            vf hi = cols > 0 && has_odd ? load_masked(even + ld + v * VL, kF32, cols) : vzero();
-            _mm512_storeu_si512(dst + v * VL, pairs_from(lo, hi));
-        }
-    }
-}
-
-// pack_im2col for bf16 pairs: 32 k-rows at a time gathered as f32 by the f32 packer (4 KB, stays in L1),
-// then interleaved into pairs.
-void pack_im2col_bf16(float* dst, const ConvGeom* g, int64_t k0, int64_t kc, int64_t p0, int n) {
-    alignas(64) float rows[32 * NR];
-    for (int64_t c = 0; c < kc; c += 32) {
-        int64_t len = kc - c < 32 ? kc - c : 32;
-        pack_im2col(rows, g, k0 + c, len, p0, n);
-        pack_kn_bf16(dst + c / 2 * NR, rows, NR, NR, len);
-    }
-}
-
-// Register-only vdpbf16ps throughput: FMA_CHAINS independent chains, 2 multiply-adds per lane per instruction.
 double dpbf16_peak(int64_t iters) {
-    vf acc[FMA_CHAINS];
-    for (int i = 0; i < FMA_CHAINS; i++) acc[i] = vset1((float)i);
-    __m512bh x = _mm512_cvtne2ps_pbh(vset1(0.999f), vset1(0.999f)), y = _mm512_cvtne2ps_pbh(vset1(1e-7f), vset1(1e-7f));
-    for (int64_t it = 0; it < iters; it++) {
-#pragma GCC unroll 32
-        for (int i = 0; i < FMA_CHAINS; i++) acc[i] = _mm512_dpbf16_ps(acc[i], x, y);
-    }
-    vf s = vzero();
-    for (int i = 0; i < FMA_CHAINS; i++) s = vadd(s, acc[i]);
-    volatile float sink = vsum(s);
-    (void)sink;
-    return 2.0 * 2 * VL * FMA_CHAINS * (double)iters;
+    const __m512bh x = _mm512_cvtne2ps_pbh(vset1(0.999f), vset1(0.999f));
+    const __m512bh y = _mm512_cvtne2ps_pbh(vset1(1e-7f), vset1(1e-7f));
+    return 4.0 * chains(iters, [=](vf acc) { return _mm512_dpbf16_ps(acc, x, y); });
 }
 
 }  // namespace
+}  // namespace sd
+
+#include "kernels/gemm_bf16_body.inc"
+
+namespace sd {
 
 const KernelTable& kernels_avx512() {
-    static const GemmKernels gemm = {MR, NR, 384, 112, 512, 1, tile_kernel, pack_rows_transposing, pack_kn,
+    static const GemmKernels gemm = {MR, NR, 384, 112, 512, 1, tile_kernel, pack_rows_transposing<1>, pack_kn,
                                      pack_im2col, dot_rows};
-    static const GemmKernels gemm_bf16 = {MR, NR, KC_BF16, 112, 512, 2, tile_kernel_bf16, pack_rows_bf16,
+    static const GemmKernels gemm_bf16 = {MR, NR, KC_BF16, 112, 512, 2, tile_kernel_bf16, pack_rows_transposing<2>,
                                           pack_kn_bf16, pack_im2col_bf16, dot_rows};
-    static const KernelTable t = {
-        {k_f16_to_f32, k_bf16_to_f32, k_f32_to_f16, k_f32_to_bf16, k_silu, k_gelu, k_quick_gelu, k_gelu_mul, k_add,
-         k_mul, k_scale_add, k_add_scalar, k_sum, k_sum_sq_dev, k_affine, k_norm_affine, k_softmax_row, ATT_MQ,
-         k_attention},
-        &gemm, &gemm_bf16,
-        {winograd_input, winograd_output, upsample_input, upsample_output},
-        {CONV_SMALL_ROWS, VL, rows_kernel},
-        fma_peak, dpbf16_peak,
-    };
+    static const KernelTable t = vector_table(&gemm, &gemm_bf16, dpbf16_peak);
     return t;
 }
 

@@ -1,7 +1,6 @@
 // isa_neon.cpp — the kernel table for ARM64 Advanced SIMD: every body compiled over simd_neon.h (4 floats).
-// With 32 registers: an 8×12 GEMM tile (24 accumulators, 3 for B, the A values broadcast from memory); attention
-// tiles of 4 keys (or 4 output columns) × 16 queries; small-Cout conv blocks of 8 rows × 4 columns × 3 channels
-// (24 accumulators). The bf16 GEMM (BFDOT) below is compiled for FEAT_BF16 and chosen at run time.
+// With 32 registers: a 7×12 GEMM tile, 4 × 16 attention tiles, 4-row small-Cout conv blocks (docs/performance.md,
+// "Kernel design notes"). The bf16 GEMM (BFDOT) below is compiled for FEAT_BF16 and chosen at run time.
 #include "kernels/simd_neon.h"
 #include "kernels/table.h"
 
@@ -13,12 +12,7 @@ const int CONV_SMALL_ROWS = 4;
 }  // namespace
 }  // namespace sd
 
-#include "kernels/vmath.inc"
-#include "kernels/vec_body.inc"
-#include "kernels/attention_body.inc"
-#include "kernels/gemm_body.inc"
-#include "kernels/winograd_body.inc"
-#include "kernels/conv_small_body.inc"
+#include "kernels/bodies.inc"
 
 // ---- bf16 products, f32 sums (FEAT_BF16: Graviton 3/4, Neoverse V1/V2/N2; used only where cpu_has_bf16()) ----
 // The panels are table.h's bf16 pairs, as on AVX-512. BFDOT by element multiplies 4 B pairs (4 columns) by one A
@@ -70,37 +64,18 @@ void pack_rows_bf16(float* dst, int width, const void* src, int dtype, int64_t l
         }
 }
 
-// (K, N) f32 rows 2t and 2t+1 → pair-row t: bf16 of both, interleaved.
-void pack_kn_bf16(float* dst, const float* src, int64_t ld, int n, int64_t kc) {
-    float lo[NR], hi[NR];
-    for (int64_t t = 0; t < (kc + 1) / 2; t++, dst += NR) {
-        for (int j = 0; j < NR; j++) {
-            lo[j] = j < n ? src[2 * t * ld + j] : 0.0f;
-            hi[j] = j < n && 2 * t + 1 < kc ? src[(2 * t + 1) * ld + j] : 0.0f;
-        }
-        for (int v = 0; v < NV; v++) {
-            uint16x4x2_t z = vzip_u16(vreinterpret_u16_bf16(vcvt_bf16_f32(vload(lo + v * VL))),
-                                      vreinterpret_u16_bf16(vcvt_bf16_f32(vload(hi + v * VL))));
-            vst1q_u16(reinterpret_cast<uint16_t*>(dst + v * VL), vcombine_u16(z.val[0], z.val[1]));
-        }
-    }
+// VL pair words from lo (k even) and hi (k odd): both rounded to bf16, interleaved.
+inline void vstore_pairs(float* dst, vf lo, vf hi) {
+    uint16x4x2_t z = vzip_u16(vreinterpret_u16_bf16(vcvt_bf16_f32(lo)), vreinterpret_u16_bf16(vcvt_bf16_f32(hi)));
+    vst1q_u16(reinterpret_cast<uint16_t*>(dst), vcombine_u16(z.val[0], z.val[1]));
 }
 
-// 32 k-rows at a time gathered as f32 by the f32 packer (stays in L1), then made pairs.
-void pack_im2col_bf16(float* dst, const ConvGeom* g, int64_t k0, int64_t kc, int64_t p0, int n) {
-    float rows[32 * NR];
-    for (int64_t c = 0; c < kc; c += 32) {
-        int64_t len = kc - c < 32 ? kc - c : 32;
-        pack_im2col(rows, g, k0 + c, len, p0, n);
-        pack_kn_bf16(dst + c / 2 * NR, rows, NR, NR, len);
-    }
-}
-
+// gemm_body.inc's chains() written out: a loop compiled outside this bf16 region would call the step, not inline it.
 double bfdot_peak(int64_t iters) {
     vf acc[FMA_CHAINS];
     for (int i = 0; i < FMA_CHAINS; i++) acc[i] = vset1((float)i);
-    bfloat16x4_t h = vcvt_bf16_f32(vset1(0.999f)), l = vcvt_bf16_f32(vset1(1e-7f));
-    bfloat16x8_t x = vcombine_bf16(h, h), y = vcombine_bf16(l, l);
+    const bfloat16x4_t h = vcvt_bf16_f32(vset1(0.999f)), l = vcvt_bf16_f32(vset1(1e-7f));
+    const bfloat16x8_t x = vcombine_bf16(h, h), y = vcombine_bf16(l, l);
     for (int64_t it = 0; it < iters; it++) {
 #pragma GCC unroll 32
         for (int i = 0; i < FMA_CHAINS; i++) acc[i] = vbfdotq_f32(acc[i], x, y);
@@ -109,11 +84,13 @@ double bfdot_peak(int64_t iters) {
     for (int i = 0; i < FMA_CHAINS; i++) s = vadd(s, acc[i]);
     volatile float sink = vsum(s);
     (void)sink;
-    return 2.0 * 2 * VL * FMA_CHAINS * (double)iters;
+    return 4.0 * VL * FMA_CHAINS * (double)iters;
 }
 
 }  // namespace
 }  // namespace sd
+
+#include "kernels/gemm_bf16_body.inc"
 #pragma GCC pop_options
 
 namespace sd {
@@ -122,15 +99,7 @@ const KernelTable& kernels_neon() {
     static const GemmKernels gemm = {MR, NR, 384, 96, 480, 1, tile_kernel, pack_rows, pack_kn, pack_im2col, dot_rows};
     static const GemmKernels gemm_bf16 = {MR, NR, 384, 96, 480, 2, tile_kernel_bf16, pack_rows_bf16, pack_kn_bf16,
                                           pack_im2col_bf16, dot_rows};
-    static const KernelTable t = {
-        {k_f16_to_f32, k_bf16_to_f32, k_f32_to_f16, k_f32_to_bf16, k_silu, k_gelu, k_quick_gelu, k_gelu_mul, k_add,
-         k_mul, k_scale_add, k_add_scalar, k_sum, k_sum_sq_dev, k_affine, k_norm_affine, k_softmax_row, ATT_MQ,
-         k_attention},
-        &gemm, &gemm_bf16,
-        {winograd_input, winograd_output, upsample_input, upsample_output},
-        {CONV_SMALL_ROWS, VL, rows_kernel},
-        fma_peak, bfdot_peak,
-    };
+    static const KernelTable t = vector_table(&gemm, &gemm_bf16, bfdot_peak);
     return t;
 }
 

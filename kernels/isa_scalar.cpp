@@ -1,8 +1,8 @@
 // isa_scalar.cpp — the scalar kernel table: every entry as the plain loop, in portable C++ with libm. These are
-// the readable twins of the vector bodies (vec_body.inc, attention_body.inc, conv_small_body.inc), the fallback
+// the readable twins of the vector bodies (vec_body.inc, attention_body.inc), the fallback
 // for CPUs without a vector ISA we support, and what SD_ISA=scalar runs. The Winograd transforms are the one
 // body compiled here over one-float "vectors" (simd_scalar.h); the matrix product's twin, the textbook triple
-// loop, sits beside its fast driver in gemm.cpp (the GEMM entry here is null).
+// loop, sits beside its fast driver in gemm.cpp (the GEMM entry here is null), and the convolutions' in conv.cpp.
 #include <cmath>
 #include <vector>
 
@@ -17,33 +17,26 @@ namespace {
 namespace scalar {  // (the public kernels.h functions carry the same names)
 
 // ---- conversion: exact, round to nearest even (half.h) ---------------------------------------------------------
-void f16_to_f32(float* dst, const uint16_t* src, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] = sd::f16_to_f32(src[i]);
-}
-void bf16_to_f32(float* dst, const uint16_t* src, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] = sd::bf16_to_f32(src[i]);
-}
-void f32_to_f16(uint16_t* dst, const float* src, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] = sd::f32_to_f16(src[i]);
-}
-void f32_to_bf16(uint16_t* dst, const float* src, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] = sd::f32_to_bf16(src[i]);
+template <class D, class S, D (*f)(S)>
+void convert(D* dst, const S* src, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = f(src[i]);
 }
 
 // ---- elementwise -----------------------------------------------------------------------------------------------
-void silu(float* y, const float* x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + std::exp(-x[i]));
+float act1(float x, int act) {
+    switch (act) {
+        // Φ(x) = erfc(-x/√2)/2 keeps full relative accuracy in the far negative tail, where 1 + erf(x/√2) cancels.
+        case kActGelu: return 0.5f * x * std::erfc(-x * 0.70710678118654752f);
+        case kActQuickGelu: return x / (1.0f + std::exp(-1.702f * x));  // x·sigmoid(1.702x)
+        case kActSilu: return x / (1.0f + std::exp(-x));                // x·sigmoid(x)
+    }
+    return x;
 }
-// Φ(x) = erfc(-x/√2)/2 keeps full relative accuracy in the far negative tail, where 1 + erf(x/√2) cancels.
-inline float gelu1(float x) { return 0.5f * x * std::erfc(-x * 0.70710678118654752f); }
-void gelu(float* y, const float* x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = gelu1(x[i]);
-}
-void quick_gelu(float* y, const float* x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + std::exp(-1.702f * x[i]));
+void act(float* y, const float* x, int64_t n, int a) {
+    for (int64_t i = 0; i < n; i++) y[i] = act1(x[i], a);
 }
 void gelu_mul(float* y, const float* a, const float* g, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = a[i] * gelu1(g[i]);
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] * act1(g[i], kActGelu);
 }
 void add(float* y, const float* a, const float* b, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
@@ -75,7 +68,7 @@ double sum_sq_dev(const float* x, int64_t n, float mean) {
 void affine(float* y, const float* x, float mean, float a, float b, int64_t n, bool silu) {
     for (int64_t i = 0; i < n; i++) {
         float v = (x[i] - mean) * a + b;
-        y[i] = silu ? v / (1.0f + std::exp(-v)) : v;
+        y[i] = silu ? act1(v, kActSilu) : v;
     }
 }
 void norm_affine(float* y, const float* x, float mean, float rstd, const float* gamma, const float* beta,
@@ -129,31 +122,6 @@ void attention(const AttnArgs& a, int64_t u0, int64_t u1) {
     }
 }
 
-// ---- small-Cout conv ------------------------------------------------------------------------------------------------
-// The scalar kernel: the reference order of the vector ones, one pixel at a time.
-void rows_scalar(float* out, const float* in, const float* w, const float* bias, int64_t Cin, int64_t H, int64_t W,
-                 int64_t Cout, int64_t y0, int64_t y1, float*) {
-    std::vector<float> acc(Cout);
-    for (int64_t y = y0; y < y1; y++)
-        for (int64_t x = 0; x < W; x++) {
-            for (int64_t co = 0; co < Cout; co++) acc[co] = 0.0f;
-            for (int64_t ci = 0; ci < Cin; ci++)
-                for (int ky = 0; ky < 3; ky++) {
-                    const int64_t iy = y - 1 + ky;
-                    if (iy < 0 || iy >= H) continue;
-                    for (int kx = 0; kx < 3; kx++) {
-                        const int64_t ix = x - 1 + kx;
-                        if (ix < 0 || ix >= W) continue;
-                        const float v = in[(ci * H + iy) * W + ix];
-                        const float* wk = w + (ci * 9 + ky * 3 + kx) * Cout;
-                        for (int64_t co = 0; co < Cout; co++) acc[co] += v * wk[co];
-                    }
-                }
-            for (int64_t co = 0; co < Cout; co++) out[(co * H + y) * W + x] = acc[co] + (bias ? bias[co] : 0.0f);
-        }
-}
-
-
 double fma_peak_scalar(int64_t iters) {  // 8 independent multiply-add chains
     float acc[8];
     for (int i = 0; i < 8; i++) acc[i] = (float)i;
@@ -169,13 +137,14 @@ double fma_peak_scalar(int64_t iters) {  // 8 independent multiply-add chains
 
 const KernelTable& kernels_scalar() {
     static const KernelTable t = {
-        {scalar::f16_to_f32, scalar::bf16_to_f32, scalar::f32_to_f16, scalar::f32_to_bf16, scalar::silu, scalar::gelu,
-         scalar::quick_gelu, scalar::gelu_mul, scalar::add, scalar::mul, scalar::scale_add, scalar::add_scalar,
+        {scalar::convert<float, uint16_t, f16_to_f32>, scalar::convert<float, uint16_t, bf16_to_f32>,
+         scalar::convert<uint16_t, float, f32_to_f16>, scalar::convert<uint16_t, float, f32_to_bf16>,
+         scalar::act, scalar::gelu_mul, scalar::add, scalar::mul, scalar::scale_add, scalar::add_scalar,
          scalar::sum, scalar::sum_sq_dev, scalar::affine, scalar::norm_affine, scalar::softmax_row,
          scalar::attn_block_q, scalar::attention},
         nullptr, nullptr,
         {winograd_input, winograd_output, upsample_input, upsample_output},
-        {1, 1, scalar::rows_scalar},
+        {1, 1, nullptr},  // conv2d_small_cout runs conv2d's textbook loop
         scalar::fma_peak_scalar, nullptr,
     };
     return t;

@@ -28,8 +28,8 @@ const char* cpu_features();
 
 // ---- matrix product precision --------------------------------------------------------------------------
 // FP32: f32 products and sums. BF16: gemm, matmul_nn and conv2d round both operands to bfloat16 (nearest
-// even) and sum the exact products in f32 (AVX512_BF16 vdpbf16ps, ARM64 BFDOT: about twice the f32 FMA rate, ~3
-// significant digits per operand). Attention, norms, elementwise ops and the M <= 4 Linear path stay f32.
+// even) and sum the exact products in f32 (AVX512_BF16 vdpbf16ps, ARM64 BFDOT: ~3 significant digits per operand;
+// twice the f32 FMA rate on Zen 4, half of it on Intel Sapphire/Emerald Rapids, hence best_precision() measures). Attention, norms, elementwise ops and the M <= 4 Linear path stay f32.
 // The library starts in FP32 (what the tests check) unless SD_PRECISION=fp32|bf16 says otherwise; the CLI
 // picks best_precision(). BF16 runs on the AVX-512 or NEON kernels only: after set_isa() to another level
 // the products are f32 again, and active_precision() says so.
@@ -37,7 +37,7 @@ enum class Precision { FP32, BF16 };
 const char* precision_name(Precision p);      // "fp32" | "bf16"
 Precision parse_precision(const char* name);  // throws with the valid names
 bool precision_supported(Precision p);        // FP32 always; BF16 with AVX-512 or NEON active and cpu_has_bf16()
-Precision best_precision();                   // BF16 where supported, else FP32
+Precision best_precision();                   // BF16 where supported and bf16_speedup() >= 1.3, else FP32
 Precision active_precision();                 // what the matrix products run at now
 void set_precision(Precision p);              // throws if unsupported
 
@@ -47,6 +47,9 @@ void set_precision(Precision p);              // throws if unsupported
 // machine do not distort.
 struct FmaPeak { double wall, per_core; };
 FmaPeak measure_fma_peak(int threads);
+// The bf16 dot product's register-only throughput over the fp32 FMA's on the calling thread (a few ms of CPU): 2.0
+// on Zen 4, ~0.5 on Intel Sapphire/Emerald Rapids. 0 without bf16 kernels or bf16 in the CPU.
+double bf16_speedup();
 
 // ---- dtype conversion --------------------------------------------------------------------------------
 void convert_to_f32(float* dst, const void* src, DType src_dtype, int64_t n);

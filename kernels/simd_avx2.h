@@ -28,7 +28,6 @@ inline vf vround(vf x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _
 inline vf vpow2i(vf n) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
 }
-inline vf vldexp(vf p, vf n) { return _mm256_mul_ps(p, vpow2i(n)); }  // p·2^n, n as for vpow2i
 inline vf vblend_lt(vf a, vf b, vf x, vf y) { return _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_LT_OQ)); }  // a < b ? x : y
 inline float vsum(vf v) {  // sum of the lanes
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

@@ -27,7 +27,6 @@ inline vf vround(vf x) { return vrndnq_f32(x); }
 inline vf vpow2i(vf n) {
     return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23));
 }
-inline vf vldexp(vf p, vf n) { return vmulq_f32(p, vpow2i(n)); }
 inline vf vblend_lt(vf a, vf b, vf x, vf y) { return vbslq_f32(vcltq_f32(a, b), x, y); }
 inline float vsum(vf v) { return vaddvq_f32(v); }
 inline vf vload_f16(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }

@@ -18,14 +18,10 @@ enum { kActNone = 0, kActGelu = 1, kActQuickGelu = 2, kActSilu = 3 };  // = Act'
 // ---- conversion, elementwise, normalisation, attention ---------------------------------------------------------
 // One attention call, as passed to kernels.h's attention(); see there for the meaning of each field.
 struct AttnArgs {
-    float* out;
-    int64_t ldo;
-    const float* q;
-    int64_t ldq;
-    const float* k;
-    int64_t ldk;
-    const float* v;
-    int64_t ldv;
+    float* out; int64_t ldo;
+    const float* q; int64_t ldq;
+    const float* k; int64_t ldk;
+    const float* v; int64_t ldv;
     int64_t B, Nq, Nk, heads, D;
     float scale;
     bool causal;
@@ -39,9 +35,7 @@ struct OpsTable {
     void (*f32_to_f16)(uint16_t* dst, const float* src, int64_t n);
     void (*f32_to_bf16)(uint16_t* dst, const float* src, int64_t n);
     // elementwise over n values (y may equal any input)
-    void (*silu)(float* y, const float* x, int64_t n);
-    void (*gelu)(float* y, const float* x, int64_t n);
-    void (*quick_gelu)(float* y, const float* x, int64_t n);
+    void (*act)(float* y, const float* x, int64_t n, int act);              // y = act(x), act a kAct code
     void (*gelu_mul)(float* y, const float* a, const float* g, int64_t n);  // y = a · gelu(g)
     void (*add)(float* y, const float* a, const float* b, int64_t n);
     void (*mul)(float* y, const float* a, const float* b, int64_t n);
@@ -124,10 +118,11 @@ struct WinogradKernels {
     void (*up_output)(float* y, const float* m0, const float* m1, const float* bias, int64_t Cout, int64_t H,
                       int64_t W, int64_t tw, int64_t ty0, int64_t rows, int p, int64_t c0, int64_t c1, float* work);
 };
+constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t winograd_input_work(int64_t tw, int64_t rows) { return (2 * rows + 2) * 4 * tw + 2 * (tw + 2); }
 inline int64_t winograd_output_work(int64_t tw) { return 10 * tw; }
 inline int64_t upsample_input_work(int64_t tw, int64_t rows) { return (2 * rows + 1) * 3 * tw + 2 * (tw + 2); }
-inline int64_t upsample_output_work(int64_t tw) { return 20 * tw; }
+inline int64_t upsample_output_work(int64_t tw) { return 16 * tw; }
 
 // ---- the direct small-Cout 3×3 conv (conv_small.cpp) -------------------------------------------------------------
 struct ConvSmallKernels {
@@ -135,6 +130,7 @@ struct ConvSmallKernels {
     int width;           // columns one register block covers
     // Output rows [y0, y1) of one image: out (Cout, H, W) = conv3x3(in (Cin, H, W)) + bias (pad 1), weights in
     // f32 laid out (Cin, 3, 3, Cout). bias may be null. work: conv_small_work(rows_per_block, width, W) floats.
+    // Null in the scalar table: conv2d's textbook loop is the twin.
     void (*rows)(float* out, const float* in, const float* w, const float* bias, int64_t Cin, int64_t H, int64_t W,
                  int64_t Cout, int64_t y0, int64_t y1, float* work);
 };
@@ -180,9 +176,7 @@ struct GemmProblem {
 void gemm_run(const GemmProblem& p);
 
 // The Winograd drivers' shared helpers (conv_winograd.cpp). Tile rows per band: `band_rows` when given, else about
-// 1024 tiles — enough columns for both threads' products to reuse each packed weight panel over 512 columns, few
-// enough that V and M stay a small fraction of the large maps (at 512², 256 → 128 channels: 4 tile rows, V 16 and
-// M 8 MiB next to 128 MiB maps).
+// 1024 tiles (why: docs/performance.md, "Kernel design notes").
 int64_t winograd_band_rows(int64_t th, int64_t tw, int64_t band_rows);
 // Floats rounded up to a multiple of 16, so each part of a scratch buffer stays 64-byte aligned.
 inline size_t winograd_pad16(size_t floats) { return (floats + 15) & ~size_t(15); }

@@ -12,8 +12,8 @@
 
 namespace sd {
 
-ClipTextModel load_clip_text(const SafeTensors& st, const std::string& prefix, int heads) {
-    WeightLoader file(st, prefix);
+ClipTextModel load_clip_text(const SafeTensors& st, const std::string& prefix, int heads, const LowRankTable* low_rank) {
+    WeightLoader file(st, prefix, low_rank);
     Binder w(file);
     ClipTextModel m;
     ClipConfig& c = m.cfg;

@@ -47,7 +47,8 @@ struct ClipTextModel {
 // Binds the text model under `prefix` (a diffusers text_encoder file: "text_model."). heads = 0: width / 64.
 // Throws naming any missing or misshaped tensor, or a head count that does not divide the width.
 ClipTextModel load_clip_text(const SafeTensors& st,
-                             const std::string& prefix = "cond_stage_model.transformer.text_model.", int heads = 0);
+                             const std::string& prefix = "cond_stage_model.transformer.text_model.", int heads = 0,
+                             const LowRankTable* low_rank = nullptr);  // run-time LoRAs (models/ops.h)
 
 // ids: cfg.positions token ids (one tokenizer chunk: start, ≤75 ids, end, end padding) → (positions, width).
 // clip_skip N ≥ 1 (the webui's "CLIP skip"): the output of the N-th layer from the end, through the final layer

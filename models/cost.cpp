@@ -149,16 +149,25 @@ size_t vae_decode_tiled_arena_bytes(const Vae& vae, int64_t B, int64_t h, int64_
            vae_decode_arena_bytes(vae, B, th, tw);                          // its decode
 }
 
+int vae_decode_tile(const Vae& vae, int64_t h, int64_t w, size_t budget, int overlap_latent) {
+    const int64_t L = std::max(h, w);
+    for (int64_t k = 2;; k++) {
+        const int64_t tile = (L + (k - 1) * overlap_latent + k - 1) / k;
+        if (tile <= 64) return 64;
+        if (vae_decode_tiled_arena_bytes(vae, 1, h, w, (int)tile, overlap_latent) <= budget) return (int)tile;
+    }
+}
+
 // ---- txt2img: working memory -------------------------------------------------------------------------------
 
 size_t txt2img_working_bytes(const UNet& unet, const Vae& vae, int64_t width, int64_t height, bool taesd,
-                             bool vae_tiled) {
+                             int vae_tile) {
     const int64_t h = height / 8, w = width / 8;
     // UNet (batch 2): the largest level holds ~ a dozen (2, C0, h, w) maps plus the skip stack, and one
     // attention tile set per thread; measured arena peaks scale with h·w.
     size_t u = (size_t)2 * unet.cfg.model_channels * h * w * sizeof(float) * 40;
     size_t v = taesd       ? (size_t)64 * 4 * width * height * sizeof(float)
-               : vae_tiled ? vae_decode_tiled_arena_bytes(vae, 1, h, w)
+               : vae_tile ? vae_decode_tiled_arena_bytes(vae, 1, h, w, vae_tile)
                            : vae_decode_arena_bytes(vae, 1, h, w);
     return std::max(u, v) + ((size_t)256 << 20);
 }

@@ -28,11 +28,18 @@ size_t vae_encode_arena_bytes(const Vae& vae, int64_t B, int64_t H, int64_t W);
 size_t vae_decode_tiled_arena_bytes(const Vae& vae, int64_t B, int64_t h, int64_t w, int tile_latent = 64,
                                     int overlap_latent = 16);
 
+// The square tile (latent pixels) a tiled decode of an h × w latent uses: the fewest tiles per axis, k, whose pass
+// fits `budget` bytes of arena, each ceil((L + (k − 1)·overlap) / k) for the longer side L; never below 64 (the
+// fixed tile it replaces). SDXL at 1024² (1.56 GB in one pass): 2 × 2 tiles of 72, 0.5 GB, 1.27× one pass's work,
+// where 3 × 3 tiles of 64 did 2.25×.
+constexpr size_t kVaeTileBudget = (size_t)1 << 30;
+int vae_decode_tile(const Vae& vae, int64_t h, int64_t w, size_t budget = kVaeTileBudget, int overlap_latent = 16);
+
 // Rough working memory (bytes) one txt2img image of width × height needs beyond the mapped weights — the UNet
 // pass (batch 2) or the decode, whichever is larger, plus slack — so a size that cannot fit is refused before
-// anything is allocated. taesd: decoded by TAESD; vae_tiled: by vae_decode_tiled.
+// anything is allocated. taesd: decoded by TAESD; vae_tile > 0: by vae_decode_tiled in tiles of vae_tile.
 size_t txt2img_working_bytes(const UNet& unet, const Vae& vae, int64_t width, int64_t height, bool taesd,
-                             bool vae_tiled);
+                             int vae_tile);
 
 // Multiply-adds ×2 of one clip_encode with all layers (projections, MLP, QKᵀ and AV; norms left out).
 double clip_encode_flops(const ClipConfig& cfg);

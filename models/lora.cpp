@@ -1,13 +1,15 @@
 // lora.cpp — LoRA / LyCORIS files: grouping, the name table, ΔW per format, merging (see lora.h).
 #include "models/lora.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <set>
 #include <stdexcept>
 
-#include "app/sha256.h"
+#include "sha256.h"
 #include "kernels/kernels.h"
+#include "models/weights.h"
 
 namespace sd {
 
@@ -397,7 +399,24 @@ const Tensor* part(const LoraLayer& l, const char* name) {
 
 }  // namespace
 
-Tensor lora_delta(const LoraLayer& l, const std::vector<int64_t>& shape, const std::string& label) {
+namespace {
+
+// The ranks a kohya product uses: dyn as a Python slice bound ([:dyn]) over r, all of them without dyn.
+int64_t used_rank(int64_t r, int64_t dyn) {
+    if (dyn == kAllRanks) return r;
+    return dyn < 0 ? std::max<int64_t>(0, r + dyn) : std::min(dyn, r);
+}
+
+// network.py calc_scale: the file's "scale", else alpha / rank (dim: the rank alpha divides by; 0: none), else 1.
+float layer_scale(const LoraLayer& l, int64_t dim) {
+    if (const Tensor* s = part(l, "scale")) return scalar_of(*s);
+    if (const Tensor* a = part(l, "alpha"); a && dim > 0) return scalar_of(*a) / (float)dim;
+    return 1;
+}
+
+}  // namespace
+
+Tensor lora_delta(const LoraLayer& l, const std::vector<int64_t>& shape, const std::string& label, int64_t dyn) {
     const std::string what = label + ": layer " + l.key;
     int64_t numel = 1;
     for (int64_t s : shape) numel *= s;
@@ -418,6 +437,15 @@ Tensor lora_delta(const LoraLayer& l, const std::vector<int64_t>& shape, const s
             if (U.c != D.r)
                 throw std::runtime_error(what + ": rank mismatch, lora_up " + up->shape_str() + " and lora_down " +
                                          down->shape_str() + " (the rank is lora_down's first dimension)");
+            const int64_t k = used_rank(D.r, dyn);
+            if (k < D.r) {  // dyn=: up[:, :k] · down[:k]
+                Mat u;
+                u.r = U.r, u.c = k;
+                for (int64_t i = 0; i < U.r; i++) u.v.insert(u.v.end(), U.v.begin() + i * U.c, U.v.begin() + i * U.c + k);
+                U = std::move(u);
+                D.r = k;
+                D.v.resize((size_t)(k * D.c));
+            }
             d = matmul(U, D, numel, what);
         }
     } else if (part(l, "lora_up.weight")) {
@@ -471,10 +499,7 @@ Tensor lora_delta(const LoraLayer& l, const std::vector<int64_t>& shape, const s
         throw std::runtime_error(what + " gives a " + std::to_string(d.r) + "x" + std::to_string(d.c) +
                                  " update for a layer of shape " + s + "]; is the LoRA for another model?");
     }
-    // network.py calc_scale: the file's "scale", else alpha / rank, else 1.
-    float scale = 1;
-    if (const Tensor* s = part(l, "scale")) scale = scalar_of(*s);
-    else if (const Tensor* a = part(l, "alpha"); a && dim > 0) scale = scalar_of(*a) / (float)dim;
+    const float scale = layer_scale(l, dim);
     Tensor out = Tensor::zeros(shape);
     for (int64_t i = 0; i < numel; i++) out.f32()[i] = d.v[(size_t)i] * scale;
     return out;
@@ -482,8 +507,50 @@ Tensor lora_delta(const LoraLayer& l, const std::vector<int64_t>& shape, const s
 
 // ---- merging -------------------------------------------------------------------------------------------------------
 
-std::map<std::string, Tensor> merge_loras(const SafeTensors& ckpt, const std::string& model_family,
-                                          const std::vector<LoraUse>& uses, std::vector<std::string>* warnings) {
+LoraApply parse_lora_apply(const std::string& s) {
+    if (s == "merge") return LoraApply::Merge;
+    if (s == "runtime") return LoraApply::Runtime;
+    throw std::runtime_error("--lora-apply must be merge or runtime, got '" + s + "'");
+}
+
+namespace {
+
+// A layer's update as run-time factors, if it is a plain kohya / PEFT product on a linear layer or a 1×1 conv:
+// down (rank, in) and up (out, rank) as 2-D views into the mapped file (which they keep mapped), f32 copies
+// for a 1×1 conv (a Conv's run-time product reads f32: ops.cpp). False for every other kind, which is merged.
+bool runtime_factors(const LoraLayer& l, const std::vector<int64_t>& shape, const LoraTarget& t, float mult,
+                     int64_t dyn, const std::shared_ptr<SafeTensors>& file, const std::string& what, LowRank* out) {
+    const Tensor* down = part(l, "lora_down.weight");
+    const Tensor* up = part(l, "lora_up.weight");
+    if (!down || !up || part(l, "lora_mid.weight")) return false;
+    const bool conv1x1 = shape.size() == 4 && shape[2] == 1 && shape[3] == 1;
+    if (shape.size() != 2 && !conv1x1) return false;
+    const int64_t rows = t.rows ? t.rows : shape[0], in = shape[1];
+    const int64_t r = down->shape[0];
+    if (down->numel() != r * in || up->ndim < 2 || up->shape[0] != rows || up->numel() != rows * up->shape[1])
+        return false;  // not this layer's shape: lora_delta says why
+    if (up->shape[1] != r)
+        throw std::runtime_error(what + ": rank mismatch, lora_up " + up->shape_str() + " and lora_down " +
+                                 down->shape_str() + " (the rank is lora_down's first dimension)");
+    out->down = down->reshape({r, in});
+    out->up = up->reshape({rows, r});
+    if (conv1x1) {
+        out->down = WeightLoader::to_f32(out->down);
+        out->up = WeightLoader::to_f32(out->up);
+    } else {
+        out->down.storage = file;
+        out->up.storage = file;
+    }
+    out->rank = used_rank(r, dyn);
+    out->scale = mult * layer_scale(l, r);
+    out->col0 = t.row0;
+    return true;
+}
+
+}  // namespace
+
+LoraWeights prepare_loras(const SafeTensors& ckpt, const std::string& model_family, const std::vector<LoraUse>& uses,
+                          LoraApply apply, std::vector<std::string>* warnings) {
     struct Piece { const LoraLayer* layer; LoraTarget target; float mult; const LoraUse* use; };
     std::map<std::string, std::vector<Piece>> by_tensor;  // touched tensor → its updates, in prompt order
     LoraIndex index(ckpt.tensors());
@@ -513,27 +580,44 @@ std::map<std::string, Tensor> merge_loras(const SafeTensors& ckpt, const std::st
                                 std::to_string(u.file->layers.size()) + " layers match no layer of the model (first: " +
                                 first + "); they are skipped");
     }
-    std::map<std::string, Tensor> merged;
+    LoraWeights out;
     for (const auto& [name, pieces] : by_tensor) {
-        const Tensor w = ckpt.get(name);
-        Tensor acc = Tensor::zeros(w.dims());
-        convert_to_f32(acc.f32(), w.data, w.dtype, w.numel());
+        const Tensor w = ckpt.original(name);  // not an earlier LoRA set's merged copy
+        Tensor acc;  // f32 W + Σ multiplier·ΔW of the pieces that are merged; empty while none is
         const int64_t row = w.numel() / w.shape[0];
         for (const Piece& p : pieces) {
             std::vector<int64_t> shape = w.dims();
             if (p.target.rows) shape[0] = p.target.rows;
-            Tensor d = lora_delta(*p.layer, shape, "LoRA '" + p.use->name + "'");
+            const std::string what = "LoRA '" + p.use->name + "'";
+            LowRank lr;
+            if (apply == LoraApply::Runtime &&
+                runtime_factors(*p.layer, shape, p.target, p.mult, p.use->dyn, p.use->file->st,
+                                what + ": layer " + p.layer->key, &lr)) {
+                out.low_rank[name].push_back(lr);
+                continue;
+            }
+            if (!acc.data) {
+                acc = Tensor::zeros(w.dims());
+                convert_to_f32(acc.f32(), w.data, w.dtype, w.numel());
+            }
+            Tensor d = lora_delta(*p.layer, shape, what, p.use->dyn);
             scale_add(acc.f32() + p.target.row0 * row, d.f32(), p.mult, d.numel());
         }
+        if (!acc.data) continue;
         if (w.dtype == DType::F32) {
-            merged[name] = acc;
+            out.merged[name] = acc;
         } else {  // the stored dtype, as the webui merges into the loaded (half) weights
-            Tensor out = Tensor::zeros(w.dims(), w.dtype);
-            convert_from_f32(out.data, w.dtype, acc.f32(), acc.numel());
-            merged[name] = out;
+            Tensor t = Tensor::zeros(w.dims(), w.dtype);
+            convert_from_f32(t.data, w.dtype, acc.f32(), acc.numel());
+            out.merged[name] = t;
         }
     }
-    return merged;
+    return out;
+}
+
+std::map<std::string, Tensor> merge_loras(const SafeTensors& ckpt, const std::string& model_family,
+                                          const std::vector<LoraUse>& uses, std::vector<std::string>* warnings) {
+    return prepare_loras(ckpt, model_family, uses, LoraApply::Merge, warnings).merged;
 }
 
 }  // namespace sd

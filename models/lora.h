@@ -13,11 +13,13 @@
 // files already use the sgm UNet's names (lora_unet_input_blocks_...). lora_candidates() is the one table from
 // those names to ours. Left out: DoRA, (IA)³, GLoRA, OFT, "full" and norm modules (refused by name), .pt files.
 #pragma once
+#include <climits>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "models/ops.h"
 #include "safetensors.h"
 #include "tensor.h"
 
@@ -31,7 +33,7 @@ struct LoraLayer {
 
 struct LoraFile {
     std::string path;
-    std::unique_ptr<SafeTensors> st;   // the mapped file the parts point into
+    std::shared_ptr<SafeTensors> st;   // the mapped file the parts point into (run-time LoRAs share it)
     std::vector<LoraLayer> layers;     // in file order of their first tensor
 };
 
@@ -77,22 +79,44 @@ private:
     std::map<std::string, Module> modules_;  // "model_diffusion_model_out_2" → {"model.diffusion_model.out.2.weight", 4}
 };
 
+// A LoRA tag without dyn=: every rank is used.
+constexpr int64_t kAllRanks = INT64_MIN;
+
 // ΔW of one layer, f32 in the target's shape (rows × the rest of the tensor's dims), scale (alpha / rank, or the
-// file's "scale") applied, multiplier not. Throws naming the file and layer for inconsistent ranks or a product
-// whose shape is not the target's.
-Tensor lora_delta(const LoraLayer& layer, const std::vector<int64_t>& target_shape, const std::string& label);
+// file's "scale") applied, multiplier not. dyn ≥ 0: a kohya LoRA's product uses only its first dyn ranks (the
+// tag's dyn=, DyLoRA; lyco_helpers.rebuild_conventional), scale still alpha / the full rank. Throws naming the
+// file and layer for inconsistent ranks or a product whose shape is not the target's.
+Tensor lora_delta(const LoraLayer& layer, const std::vector<int64_t>& target_shape, const std::string& label,
+                  int64_t dyn = kAllRanks);
 
 // One LoRA as the prompt asks for it.
 struct LoraUse {
     std::string name;             // as written in the tag (the infotext's name)
     const LoraFile* file = nullptr;
     float te = 1, unet = 1;       // multipliers for text-encoder and UNet layers
+    int64_t dyn = kAllRanks;      // ranks used by kohya LoRA products: [:dyn] (the tag's dyn=)
 };
 
-// The merged weights: for every checkpoint tensor some LoRA touches, a private copy W + Σ multiplier·ΔW in the
-// tensor's stored dtype (as the webui merges into the loaded weights). Untouched tensors stay mapped.
-// `warnings` gets one line per LoRA with layers that match nothing in the checkpoint. Throws if a LoRA was made
-// for another family than `model_family` ("SD 1.x", "SD 2.x", "SDXL"), or none of its layers match.
+// How LoRAs reach the weights. Merge: W' = W + Σ multiplier·ΔW into private copies of the touched tensors, once
+// per prompt (what the webui does). Runtime: the weights stay as mapped and each layer adds
+// multiplier·scale·(x·down)·up as it runs (models/ops.h LowRank): only kohya LoRA / PEFT products on linear
+// layers and 1×1 convs can; 3×3 LoCon, lora_mid (CP), LoHa and LoKr are merged in either mode.
+enum class LoraApply { Merge, Runtime };
+// "merge" | "runtime"; throws naming the valid values.
+LoraApply parse_lora_apply(const std::string& s);
+
+struct LoraWeights {
+    std::map<std::string, Tensor> merged;  // checkpoint tensor → its private copy W + Σ multiplier·ΔW, stored dtype
+    LowRankTable low_rank;                 // checkpoint tensor → the updates its layer adds at run time
+};
+
+// The LoRAs prepared for the checkpoint: every touched tensor either merged (in its stored dtype, as the webui
+// merges into the loaded weights) or given run-time updates; untouched tensors stay mapped. `warnings` gets one
+// line per LoRA with layers that match nothing in the checkpoint. Throws if a LoRA was made for another family
+// than `model_family` ("SD 1.x", "SD 2.x", "SDXL"), or none of its layers match.
+LoraWeights prepare_loras(const SafeTensors& ckpt, const std::string& model_family, const std::vector<LoraUse>& uses,
+                          LoraApply apply, std::vector<std::string>* warnings);
+// prepare_loras(..., LoraApply::Merge).merged.
 std::map<std::string, Tensor> merge_loras(const SafeTensors& ckpt, const std::string& model_family,
                                           const std::vector<LoraUse>& uses, std::vector<std::string>* warnings);
 

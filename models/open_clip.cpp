@@ -11,8 +11,9 @@
 
 namespace sd {
 
-OpenClipTextModel load_open_clip_text(const SafeTensors& st, const std::string& prefix, int heads) {
-    WeightLoader file(st, prefix);
+OpenClipTextModel load_open_clip_text(const SafeTensors& st, const std::string& prefix, int heads,
+                                      const LowRankTable* low_rank) {
+    WeightLoader file(st, prefix, low_rank);
     Binder w(file);
     OpenClipTextModel m;
     ClipConfig& c = m.cfg;
@@ -39,7 +40,8 @@ OpenClipTextModel load_open_clip_text(const SafeTensors& st, const std::string& 
         std::string p = "transformer.resblocks." + std::to_string(i) + ".";
         OpenClipLayer l;
         l.ln_1 = w.norm(p + "ln_1", C);
-        l.in_proj = {w.mat(p + "attn.in_proj_weight", {3 * C, C}), w.vec(p + "attn.in_proj_bias", {3 * C})};
+        l.in_proj = {w.mat(p + "attn.in_proj_weight", {3 * C, C}), w.vec(p + "attn.in_proj_bias", {3 * C}),
+                     file.low_rank(p + "attn.in_proj_weight")};
         l.out_proj = w.linear(p + "attn.out_proj", C, C);
         l.ln_2 = w.norm(p + "ln_2", C);
         l.c_fc = w.linear(p + "mlp.c_fc", F, C);

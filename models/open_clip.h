@@ -42,7 +42,7 @@ struct OpenClipTextModel {
 
 // Binds the tower under `prefix`. heads = 0: width / 64 (ViT-H: 16). Throws naming any missing or misshaped tensor.
 OpenClipTextModel load_open_clip_text(const SafeTensors& st, const std::string& prefix = "cond_stage_model.model.",
-                                      int heads = 0);
+                                      int heads = 0, const LowRankTable* low_rank = nullptr);  // run-time LoRAs
 
 // ids: cfg.positions ids → (positions, width): ln_final of the output of layer (layers - skip + 1), counting from
 // 1; skip 1 is the last layer, 2 the penultimate one SD 2.x uses. The result is allocated in `arena` where its top

@@ -36,21 +36,50 @@ void check_input(const Tensor& t, int64_t channels, const char* what) {
 
 // ---- linear -------------------------------------------------------------------------------------------------
 
+namespace {
+
+// y (M, ldy) += scale·(x·downᵀ)·upᵀ for each of a layer's run-time LoRAs: two thin products through an (M, rank)
+// middle, which lives in a per-thread buffer (linear_into and linear_add have no arena; it is M·rank floats).
+void add_low_rank(float* y, int64_t ldy, const float* x, int64_t M, int64_t K, const std::vector<LowRank>& lr) {
+    thread_local std::vector<float> mid;
+    for (const LowRank& d : lr) {
+        const int64_t r = d.rank, n = d.up.shape[0];
+        assert(d.down.ndim == 2 && d.down.shape[1] == K && d.up.ndim == 2 && r <= d.up.shape[1]);
+        if (r == 0) continue;
+        mid.resize((size_t)(M * r));
+        gemm(mid.data(), r, x, K, d.down.data, d.down.dtype, K, nullptr, M, r, K);  // (M, r) = x·downᵀ
+        for (float& v : mid) v *= d.scale;
+        gemm(y + d.col0, ldy, mid.data(), r, d.up.data, d.up.dtype, d.up.shape[1], nullptr, M, n, r, Act::None,
+             /*accumulate=*/true);                                                   // y += mid·upᵀ
+    }
+}
+
+void activate(float* y, int64_t n, Act act) {
+    if (act == Act::SiLU) silu(y, y, n);
+    else if (act == Act::GELU) gelu(y, y, n);
+    else if (act == Act::QuickGELU) quick_gelu(y, y, n);
+}
+
+}  // namespace
+
 Tensor linear(Arena& a, const Tensor& x, const Linear& l, Act act) {
-    const int64_t K = x.dim(-1), N = l.w.shape[0], M = x.numel() / K;
-    assert(l.w.ndim == 2 && l.w.shape[1] == K);
-    assert(!l.b.data || (l.b.dtype == DType::F32 && l.b.numel() == N));
     std::vector<int64_t> s = x.dims();
-    s.back() = N;
+    s.back() = l.w.shape[0];
     Tensor y = a.alloc(s);
-    gemm(y.f32(), N, x.f32(), K, l.w.data, l.w.dtype, K, l.b.data ? l.b.f32() : nullptr, M, N, K, act);
+    linear_into(y, x, l, act);
     return y;
 }
 
 void linear_into(Tensor& y, const Tensor& x, const Linear& l, Act act) {
     const int64_t K = x.dim(-1), N = l.w.shape[0], M = x.numel() / K;
     assert(l.w.ndim == 2 && l.w.shape[1] == K && y.dim(-1) == N && y.numel() == M * N);
-    gemm(y.f32(), N, x.f32(), K, l.w.data, l.w.dtype, K, l.b.data ? l.b.f32() : nullptr, M, N, K, act);
+    assert(!l.b.data || (l.b.dtype == DType::F32 && l.b.numel() == N));
+    const bool lr = !l.low_rank.empty();  // then the activation follows the LoRAs' sum
+    gemm(y.f32(), N, x.f32(), K, l.w.data, l.w.dtype, K, l.b.data ? l.b.f32() : nullptr, M, N, K, lr ? Act::None : act);
+    if (lr) {
+        add_low_rank(y.f32(), N, x.f32(), M, K, l.low_rank);
+        activate(y.f32(), M * N, act);
+    }
 }
 
 void linear_add(Tensor& x, const Tensor& h, const Linear& l) {
@@ -58,6 +87,7 @@ void linear_add(Tensor& x, const Tensor& h, const Linear& l) {
     assert(l.w.ndim == 2 && l.w.shape[1] == K && x.dim(-1) == N && x.numel() == M * N);
     gemm(x.f32(), N, h.f32(), K, l.w.data, l.w.dtype, K, l.b.data ? l.b.f32() : nullptr, M, N, K, Act::None,
          /*accumulate=*/true);
+    add_low_rank(x.f32(), N, h.f32(), M, K, l.low_rank);
 }
 
 // ---- convolution --------------------------------------------------------------------------------------------
@@ -112,11 +142,29 @@ Tensor conv(Arena& a, const Tensor& x, const Conv& c, int stride, int pad) {
     const ConvShape s = shape_of(x, c, stride, pad);
     Tensor y = a.alloc({s.N, s.Cout, conv_out_size(s.H, s.k, s.stride, s.pad), conv_out_size(s.W, s.k, s.stride, s.pad)});
     run_conv(a, choose_conv(s), s, y.f32(), x, c);
+    if (!c.low_rank.empty()) {  // a 1×1 conv's run-time LoRAs, per sample: y (Cout, HW) += scale·up·(down·x)
+        assert(s.k == 1 && s.stride == 1 && s.pad == 0);
+        const int64_t HW = s.H * s.W;
+        ArenaScope scope(a);
+        for (const LowRank& d : c.low_rank) {
+            const int64_t r = d.rank, n = d.up.shape[0];
+            assert(d.down.dtype == DType::F32 && d.up.dtype == DType::F32 && d.down.shape[1] == s.Cin);
+            if (r == 0) continue;
+            Tensor mid = a.alloc({r, HW}), u = a.alloc({n, HW});
+            for (int64_t i = 0; i < s.N; i++) {
+                float* yi = y.f32() + (i * s.Cout + d.col0) * HW;
+                matmul_nn(mid.f32(), HW, d.down.f32(), s.Cin, x.f32() + i * s.Cin * HW, HW, r, HW, s.Cin);
+                matmul_nn(u.f32(), HW, d.up.f32(), d.up.shape[1], mid.f32(), HW, n, HW, r, d.scale);
+                add(yi, yi, u.f32(), n * HW);
+            }
+        }
+    }
     return y;
 }
 
 void conv_into(Arena& a, Tensor& out, const Tensor& x, const Conv& c, bool accumulate) {
     ConvShape s = shape_of(x, c, 1, 1);
+    assert(c.low_rank.empty());  // 3×3 LoRAs are merged (pipeline/loras.h)
     assert(s.k == 3 && out.ndim == 4 && out.shape[1] == s.Cout && out.shape[2] == s.H && out.shape[3] == s.W);
     s.accumulate = accumulate;
     s.in_place = out.data == x.data;
@@ -127,7 +175,7 @@ void conv_into(Arena& a, Tensor& out, const Tensor& x, const Conv& c, bool accum
 
 Tensor upsample_conv(Arena& a, const Tensor& x, const Conv& c) {
     ConvShape s = shape_of(x, c, 1, 1);
-    assert(s.k == 3);
+    assert(s.k == 3 && c.low_rank.empty());
     s.upsample2x = true;
     Tensor y = a.alloc({s.N, s.Cout, 2 * s.H, 2 * s.W});
     run_conv(a, choose_conv(s), s, y.f32(), x, c);

@@ -9,7 +9,9 @@
 // upsample) is the kernel layer's choice (choose_conv), the same rule for every model.
 #pragma once
 #include <cassert>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "kernels/kernels.h"
 #include "tensor.h"
@@ -18,8 +20,21 @@ namespace sd {
 
 // ---- weights ------------------------------------------------------------------------------------------------
 
-struct Linear { Tensor w, b; };  // w (out, in) in its stored dtype; b (out) f32, or empty: no bias
-struct Conv { Tensor w, b; };    // w (Cout, Cin, k, k) in its stored dtype; b (Cout) f32, or empty
+// A low-rank update added at run time instead of merged into the weight (a LoRA: models/lora.h): the layer's
+// output columns [col0, col0 + n) gain scale · (x·downᵀ)·upᵀ, two thin products through an (M, rank) middle.
+struct LowRank {
+    Tensor down;        // (r, in): only its first `rank` rows are used (the tag's dyn=)
+    Tensor up;          // (n, r): only its first `rank` columns. Any dtype on a Linear, f32 on a Conv (matmul_nn)
+    int64_t rank = 0;   // <= r
+    float scale = 1;    // multiplier · alpha / r
+    int64_t col0 = 0;   // a block of output rows of a fused weight (OpenCLIP's q | k | v)
+};
+// The checkpoint's weight name → the low-rank updates the binders attach to that layer.
+using LowRankTable = std::map<std::string, std::vector<LowRank>>;
+
+// Weights in their stored dtype, biases f32 (empty: none); low_rank: LoRAs added at run time (empty: none).
+struct Linear { Tensor w, b; std::vector<LowRank> low_rank; };  // w (out, in), b (out)
+struct Conv { Tensor w, b; std::vector<LowRank> low_rank; };    // w (Cout, Cin, k, k), b (Cout); low_rank: 1×1 only
 struct Norm { Tensor w, b; };    // (C) f32: the scale γ and shift β (PyTorch's "weight" and "bias")
 
 // ---- arena scopes -------------------------------------------------------------------------------------------

@@ -84,9 +84,10 @@ Taesd load_taesd_decoder(const std::string& path, bool xl) {
     return t;
 }
 
-Taesd load_taesd_encoder(const std::string& path) {
+Taesd load_taesd_encoder(const std::string& path, bool xl) {
     Taesd t;
-    t.file = open_weights(path, taesd_embedded_encoder(), "built-in taesd_encoder.safetensors");
+    t.file = xl ? open_weights(path, taesdxl_embedded_encoder(), "built-in taesdxl_encoder.safetensors")
+                : open_weights(path, taesd_embedded_encoder(), "built-in taesd_encoder.safetensors");
     t.is_decoder = false;
     require(*t.file, "0.weight", "encoder");
     WeightLoader file(*t.file, "");

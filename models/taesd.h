@@ -5,8 +5,8 @@
 // BF16. The SD1 pair is compiled into the binary (models/taesd/*.safetensors, see taesd_embed.cpp), so
 // load_taesd_decoder() needs no file; a path loads another file of the same layout instead.
 // Conventions differ from the VAE: images in [0, 1] (not [-1, 1]) and latents in UNet space directly
-// (latent scale 1: no 0.18215). TAESDXL, the same network trained on SDXL's latents, is built in too (decoder
-// only: previews and --taesd). Left out: the SD3/FLUX variants (other latent channels are accepted as far as the
+// (latent scale 1: no 0.18215). TAESDXL, the same network trained on SDXL's latents, is built in too (previews,
+// --taesd, and img2img's --taesd encode). Left out: the SD3/FLUX variants (other latent channels are accepted as far as the
 // shapes go, nothing more), the decoder's optional output clamp (the caller clamps).
 #pragma once
 #include <memory>
@@ -60,7 +60,7 @@ struct Taesd {
 // The built-in SD1 weights when path is empty (TAESDXL's with xl), else the file at path. Throws naming the file and
 // any missing or misshaped tensor.
 Taesd load_taesd_decoder(const std::string& path = "", bool xl = false);
-Taesd load_taesd_encoder(const std::string& path = "");
+Taesd load_taesd_encoder(const std::string& path = "", bool xl = false);
 
 // z (B, 4, h, w), UNet-space latent → image (B, 3, 8h, 8w), ≈[0, 1], not clamped. Allocated in `arena` where
 // its top was on entry; the temporaries are released.
@@ -68,10 +68,11 @@ Tensor taesd_decode(const Taesd& taesd, const Tensor& z, Arena& arena);
 // img (B, 3, H, W) in [0, 1], H and W multiples of 8 → latent (B, 4, H/8, W/8) in UNet space.
 Tensor taesd_encode(const Taesd& taesd, const Tensor& img, Arena& arena);
 
-// The built-in weight files (bytes of models/taesd/taesd_{decoder,encoder}.safetensors linked into the binary).
+// The built-in weight files (bytes of models/taesd/taesd{,xl}_{decoder,encoder}.safetensors linked into the binary).
 struct EmbeddedFile { const void* data; size_t size; };
 EmbeddedFile taesd_embedded_decoder();
 EmbeddedFile taesd_embedded_encoder();
 EmbeddedFile taesdxl_embedded_decoder();
+EmbeddedFile taesdxl_embedded_encoder();
 
 }  // namespace sd

@@ -1,4 +1,4 @@
-// taesd_embed.cpp — the SD1 TAESD weight files and the TAESDXL decoder, linked into the binary with the assembler's .incbin so
+// taesd_embed.cpp — the SD1 TAESD and the TAESDXL weight files, linked into the binary with the assembler's .incbin so
 // previews and the fast decoder need no file next to the executable (2.4 MB each, BF16).
 //
 // The paths are relative to the repository root, where make runs the compiler; the Makefile names both files
@@ -29,10 +29,12 @@
 SD_INCBIN(sd_taesd_decoder, "models/taesd/taesd_decoder.safetensors");
 SD_INCBIN(sd_taesd_encoder, "models/taesd/taesd_encoder.safetensors");
 SD_INCBIN(sd_taesdxl_decoder, "models/taesd/taesdxl_decoder.safetensors");
+SD_INCBIN(sd_taesdxl_encoder, "models/taesd/taesdxl_encoder.safetensors");
 
 extern "C" const unsigned char sd_taesd_decoder_start[], sd_taesd_decoder_end[];
 extern "C" const unsigned char sd_taesd_encoder_start[], sd_taesd_encoder_end[];
 extern "C" const unsigned char sd_taesdxl_decoder_start[], sd_taesdxl_decoder_end[];
+extern "C" const unsigned char sd_taesdxl_encoder_start[], sd_taesdxl_encoder_end[];
 
 namespace sd {
 
@@ -44,6 +46,9 @@ EmbeddedFile taesd_embedded_encoder() {
 }
 EmbeddedFile taesdxl_embedded_decoder() {
     return {sd_taesdxl_decoder_start, (size_t)(sd_taesdxl_decoder_end - sd_taesdxl_decoder_start)};
+}
+EmbeddedFile taesdxl_embedded_encoder() {
+    return {sd_taesdxl_encoder_start, (size_t)(sd_taesdxl_encoder_end - sd_taesdxl_encoder_start)};
 }
 
 }  // namespace sd

@@ -159,8 +159,8 @@ static SpatialTransformer bind_transformer(Binder& w, const std::string& p, int6
     return st;
 }
 
-UNet load_unet(const SafeTensors& st, const std::string& prefix, int64_t head_dim) {
-    WeightLoader loader(st, prefix);
+UNet load_unet(const SafeTensors& st, const std::string& prefix, int64_t head_dim, const LowRankTable* low_rank) {
+    WeightLoader loader(st, prefix, low_rank);
     Binder w(loader);
     UNet u;
     u.cfg = infer_config(loader);

@@ -117,7 +117,9 @@ struct UNet {
 // outlive the UNet. Throws std::runtime_error naming the tensor (and its expected shape) when one is missing
 // or misshaped, and naming the first tensor under `prefix` that the inferred structure does not use.
 // head_dim 0: 8 heads at every level (SD1); else channels / head_dim heads (SD2: 64), which must divide.
-UNet load_unet(const SafeTensors& st, const std::string& prefix = "model.diffusion_model.", int64_t head_dim = 0);
+// low_rank: LoRAs added at run time to the layers it names (models/ops.h LowRank).
+UNet load_unet(const SafeTensors& st, const std::string& prefix = "model.diffusion_model.", int64_t head_dim = 0,
+               const LowRankTable* low_rank = nullptr);
 
 // One denoising evaluation: x (B, 4, h, w) latent, timesteps (B), context (B, T, context_dim) with any T
 // (77·k for long prompts) → (B, 4, h, w) predicted noise, allocated in `arena` at the mark it had on entry

@@ -249,7 +249,7 @@ Tensor vae_encode(const Vae& vae, const Tensor& img, Arena& a) {
     x = s.keep(conv(a, x, e.conv_out));  // (B, 2z, h, w): mean μ, log-variance
     // Only the mean is wanted: the first z output channels of quant_conv, i.e. the first z rows of its weight.
     Conv mean{Tensor::view_of(vae.quant_conv.w.data, {z, 2 * z, 1, 1}, vae.quant_conv.w.dtype),
-              Tensor::view_of(vae.quant_conv.b.data, {z}, DType::F32)};
+              Tensor::view_of(vae.quant_conv.b.data, {z}, DType::F32), {}};
     x = s.keep(conv(a, x, mean));  // (B, z, h, w)
     float* xp = x.f32();
     for (int64_t i = 0; i < x.numel(); i++) xp[i] *= vae.scale;  // into UNet space

@@ -12,7 +12,7 @@
 // res blocks per level, latent channels) is read off the tensor shapes, so the same code loads the real 83M VAE
 // (widths 128/256/512/512) and tiny test ones. Left out: sampling from the posterior (encode returns the mean),
 // attention at levels other than mid (SD's VAE has none), diffusers key names (renamed elsewhere).
-// Tiled decoding for large images: vae_tiled.cpp.
+// Tiled decoding and encoding for large images: vae_tiled.cpp.
 #pragma once
 #include <string>
 #include <vector>
@@ -104,6 +104,11 @@ Tensor vae_decode(const Vae& vae, const Tensor& z, Arena& arena);
 // the image size. An approximation of vae_decode (each tile's GroupNorm statistics and attention see only the
 // tile); exactly vae_decode when one tile covers the latent. Throws unless 1 <= tile and 0 <= overlap < tile.
 Tensor vae_decode_tiled(const Vae& vae, const Tensor& z, Arena& arena, int tile_latent = 64, int overlap_latent = 16);
+// vae_encode for images too large for one pass (vae_tiled.cpp): the pixel tiles of tile × tile latent tiles
+// placed as vae_decode_tiled's, each encoded by vae_encode, the latents cross-faded with the same ramps. An
+// approximation of vae_encode (per-tile GroupNorm statistics and attention); exactly vae_encode when one tile covers
+// the image. H and W multiples of 8. Throws unless 1 <= tile and 0 <= overlap < tile.
+Tensor vae_encode_tiled(const Vae& vae, const Tensor& img, Arena& arena, int tile_latent = 64, int overlap_latent = 16);
 // Throws unless 1 <= tile and 0 <= overlap < tile (both in latent pixels).
 void vae_check_tiling(int tile_latent, int overlap_latent);
 // Where tiles of `tile` start along an axis of `length` (latent pixels): the fewest tiles with overlaps of at

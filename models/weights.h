@@ -21,7 +21,9 @@ namespace sd {
 
 class WeightLoader {
 public:
-    WeightLoader(const SafeTensors& st, std::string prefix) : st_(st), prefix_(std::move(prefix)) {}
+    // low_rank: LoRAs to add at run time to the layers it names (pipeline/loras.h); null: none.
+    WeightLoader(const SafeTensors& st, std::string prefix, const LowRankTable* low_rank = nullptr)
+        : st_(st), prefix_(std::move(prefix)), low_rank_(low_rank) {}
 
     Tensor mat(const std::string& name, std::initializer_list<int64_t> shape) const {
         return st_.get(prefix_ + name, shape);
@@ -53,6 +55,12 @@ public:
     }
     const std::string& prefix() const { return prefix_; }
     const SafeTensors& file() const { return st_; }
+    // The run-time LoRAs of the layer whose weight is `name` (empty: none).
+    std::vector<LowRank> low_rank(const std::string& name) const {
+        if (!low_rank_) return {};
+        auto it = low_rank_->find(prefix_ + name);
+        return it == low_rank_->end() ? std::vector<LowRank>() : it->second;
+    }
 
     // An owned f32 copy of any usable tensor.
     static Tensor to_f32(const Tensor& t) {
@@ -64,6 +72,7 @@ public:
 private:
     const SafeTensors& st_;
     std::string prefix_;
+    const LowRankTable* low_rank_;
 };
 
 // The binders' helper: a WeightLoader that remembers every name bound, so a loader can refuse a file with
@@ -83,10 +92,11 @@ public:
         return w_.vec(name, shape);
     }
     Linear linear(const std::string& p, int64_t out, int64_t in, bool bias = true) {
-        return {mat(p + ".weight", {out, in}), bias ? vec(p + ".bias", {out}) : Tensor()};
+        return {mat(p + ".weight", {out, in}), bias ? vec(p + ".bias", {out}) : Tensor(), w_.low_rank(p + ".weight")};
     }
     Conv conv(const std::string& p, int64_t cout, int64_t cin, int64_t k, bool bias = true) {
-        return {mat(p + ".weight", {cout, cin, k, k}), bias ? vec(p + ".bias", {cout}) : Tensor()};
+        return {mat(p + ".weight", {cout, cin, k, k}), bias ? vec(p + ".bias", {cout}) : Tensor(),
+                w_.low_rank(p + ".weight")};
     }
     Norm norm(const std::string& p, int64_t C) { return {vec(p + ".weight", {C}), vec(p + ".bias", {C})}; }
     // A 1×1 conv (ldm) or a Linear (SD 2.x, converted files): the same (out, in) matrix, kept as a Linear.
@@ -94,7 +104,7 @@ public:
         const std::string name = p + ".weight";
         Tensor w = w_.has(name) && w_.shape(name).size() == 2 ? mat(name, {out, in})
                                                               : mat(name, {out, in, 1, 1}).reshape({out, in});
-        return {w, bias ? vec(p + ".bias", {out}) : Tensor()};
+        return {w, bias ? vec(p + ".bias", {out}) : Tensor(), w_.low_rank(name)};
     }
 
     const WeightLoader& loader() const { return w_; }

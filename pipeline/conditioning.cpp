@@ -7,7 +7,18 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "models/ops.h"
+
 namespace sd {
+namespace {
+
+// "clip_l vectors 768 wide and clip_g 1280 wide" (an SDXL pair, or SDXL's two encoders), else "vectors 768 wide".
+std::string parts_text(const std::vector<int64_t>& parts, int64_t width) {
+    if (parts.size() != 2) return "vectors " + std::to_string(width) + " wide";
+    return "clip_l vectors " + std::to_string(parts[0]) + " wide and clip_g " + std::to_string(parts[1]) + " wide";
+}
+
+}  // namespace
 
 // ---- encoding -------------------------------------------------------------------------------------------------------
 
@@ -55,11 +66,15 @@ std::vector<Tensor> encode_texts(const TextEncoder& enc, const std::vector<std::
             const PromptChunk& ch = i < chunks[d].size() ? chunks[d][i] : empty;
             std::fill(rows.begin(), rows.end(), nullptr);
             for (const auto& [offset, e] : ch.fixes) {
+                if (e->parts != enc.groups)  // same total width, split otherwise (or a one-tensor file on SDXL)
+                    throw std::runtime_error("embedding '" + e->name + "' holds " + parts_text(e->parts, e->width) +
+                                             ", but this model's text encoders take " +
+                                             parts_text(enc.groups, enc.width));
                 if (used && std::find(used->begin(), used->end(), e) == used->end()) used->push_back(e);
                 const int64_t len = std::min<int64_t>(T - offset - 1, e->vectors);
                 for (int64_t k = 0; k < len; k++) rows[offset + 1 + k] = e->data.data() + k * C;
             }
-            Arena::Mark mk = arena.mark();
+            ArenaScope scratch(arena);  // the encoder's activations, given back after each chunk
             float* pooled_out = i == 0 && !pooled_distinct.empty() ? pooled_distinct[d].f32() : nullptr;
             Tensor z = enc.encode(ch.tokens, rows.data(), arena, pooled_out);  // (77, C)
             float* dst = out_distinct[d].f32() + i * T * C;
@@ -77,7 +92,6 @@ std::vector<Tensor> encode_texts(const TextEncoder& enc, const std::vector<std::
                 sum[g] += s * count[d];
                 weighted_sum[g] += ws * count[d];
             }
-            arena.release(mk);
         }
         for (size_t g = 0; g < G; g++) {
             const double n = (double)texts.size() * T * (groups[g].second - groups[g].first);

@@ -27,6 +27,10 @@ struct TextEmbedding {
     int64_t vectors = 0, width = 0;
     int64_t shape = 0;        // the webui's Embedding.shape: the width, or clip_g's + clip_l's for an SDXL pair
     std::vector<float> data;  // (vectors, width)
+    // An SDXL pair (`clip_l` and `clip_g` tensors): {clip_l's width, clip_g's}; each row of data is then
+    // [clip_l | clip_g], the order of SDXL's concatenated context, so width = their sum (the webui's expected
+    // shape for SDXL). Empty for a one-tensor embedding.
+    std::vector<int64_t> parts;
 };
 
 // The webui's EmbeddingDatabase: names by their token ids, longest first for each first token.
@@ -51,8 +55,9 @@ private:
     std::map<int, std::vector<std::pair<std::vector<int>, const TextEmbedding*>>> by_first_;
 };
 
-// Reads one .safetensors embedding: `emb_params`, `clip_l` (with `clip_g`), a webui `string_to_param.*` tensor,
-// or a file's single tensor (diffusers concepts), as (vectors, width) or (width).
+// Reads one .safetensors embedding: `emb_params`, a webui `string_to_param.*` tensor, a file's single tensor
+// (diffusers concepts), as (vectors, width) or (width); or an SDXL pair, `clip_l` and `clip_g` with the same
+// number of vectors.
 TextEmbedding load_text_embedding(const std::string& path);
 
 // A 77-token chunk as the encoder sees it: ids (start, 75, end), weights, and embeddings to splice in (at

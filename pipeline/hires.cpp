@@ -63,32 +63,6 @@ Image resize_with_upscaler(const Image& im, int w, int h, const std::function<Im
 
 }  // namespace
 
-HiresTarget hires_target(int width, int height, const HiresParams& hp) {
-    HiresTarget t;
-    if (hp.width == 0 && hp.height == 0) {
-        t.upscale_w = (int)(width * hp.scale);
-        t.upscale_h = (int)(height * hp.scale);
-    } else if (hp.height == 0) {
-        t.upscale_w = hp.width;
-        t.upscale_h = hp.width * height / width;
-    } else if (hp.width == 0) {
-        t.upscale_w = hp.height * width / height;
-        t.upscale_h = hp.height;
-    } else {
-        const double src_ratio = (double)width / height, dst_ratio = (double)hp.width / hp.height;
-        if (src_ratio < dst_ratio) {
-            t.upscale_w = hp.width;
-            t.upscale_h = hp.width * height / width;
-        } else {
-            t.upscale_w = hp.height * width / height;
-            t.upscale_h = hp.height;
-        }
-        t.truncate_x = (t.upscale_w - hp.width) / 8;  // both >= 0 here: Python's // is C's /
-        t.truncate_y = (t.upscale_h - hp.height) / 8;
-    }
-    return t;
-}
-
 std::string hires_upscaler_label(const std::string& name) {
     if (const LatentMode* m = latent_mode(name)) return m->label;
     if (lower(name) == "lanczos") return "Lanczos";
@@ -185,14 +159,6 @@ Image generate_hires(Model& m, const GenerateParams& p, const HiresParams& hp, A
     Image out = decode_latent(m, latent, p.taesd, arena, p.vae_tiling);
     if (times) times->decode = process_cpu_seconds() - c0;
     return out;
-}
-
-void add_hires_infotext(const HiresParams& hp, InfoText& info) {
-    info.denoising_strength = python_float_repr(hp.strength);
-    if (hp.width == 0 && hp.height == 0) info.extra.push_back({"Hires upscale", python_float_repr(hp.scale)});
-    else info.extra.push_back({"Hires resize", std::to_string(hp.width) + "x" + std::to_string(hp.height)});
-    if (hp.steps > 0) info.extra.push_back({"Hires steps", std::to_string(hp.steps)});
-    info.extra.push_back({"Hires upscaler", hires_upscaler_label(hp.upscaler)});
 }
 
 }  // namespace sd

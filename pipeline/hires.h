@@ -4,12 +4,12 @@
 // model via pipeline/upscale.h) re-encoded —, then an img2img second pass there with its own strength and step
 // count (the img2img_fix_steps rule: exactly hires_steps steps run), seeded like the first.
 // Left out: a second checkpoint, sampler, schedule or prompt for the second pass.
+// Its infotext fields: add_hires_infotext (app/generation_infotext.h).
 #pragma once
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "app/infotext.h"
 #include "pipeline/img2img.h"
 
 namespace sd {
@@ -32,7 +32,32 @@ struct HiresTarget {
     int width() const { return upscale_w - 8 * truncate_x; }   // the second pass's (and the image's) size
     int height() const { return upscale_h - 8 * truncate_y; }
 };
-HiresTarget hires_target(int width, int height, const HiresParams& hp);
+// Inline: the server checks a request's size with it before any work, without the pipeline linked in (fuzzers).
+inline HiresTarget hires_target(int width, int height, const HiresParams& hp) {
+    HiresTarget t;
+    if (hp.width == 0 && hp.height == 0) {
+        t.upscale_w = (int)(width * hp.scale);
+        t.upscale_h = (int)(height * hp.scale);
+    } else if (hp.height == 0) {
+        t.upscale_w = hp.width;
+        t.upscale_h = hp.width * height / width;
+    } else if (hp.width == 0) {
+        t.upscale_w = hp.height * width / height;
+        t.upscale_h = hp.height;
+    } else {
+        const double src_ratio = (double)width / height, dst_ratio = (double)hp.width / hp.height;
+        if (src_ratio < dst_ratio) {
+            t.upscale_w = hp.width;
+            t.upscale_h = hp.width * height / width;
+        } else {
+            t.upscale_w = hp.height * width / height;
+            t.upscale_h = hp.height;
+        }
+        t.truncate_x = (t.upscale_w - hp.width) / 8;  // both >= 0 here: Python's // is C's /
+        t.truncate_y = (t.upscale_h - hp.height) / 8;
+    }
+    return t;
+}
 
 // The webui's name of the upscaler ("Latent", "Latent (antialiased)", "Latent (bicubic)", "Lanczos", "Nearest",
 // or a model file's stem,
@@ -61,9 +86,5 @@ Tensor hires_latent(Model& m, const GenerateParams& p, const HiresParams& hp, Ar
 Image generate_hires(Model& m, const GenerateParams& p, const HiresParams& hp, Arena& arena,
                      HiresTimes* times = nullptr, const StepCallback& on_step = {},
                      const std::atomic<bool>* cancel = nullptr);
-
-// The webui's infotext fields of a hires run: "Denoising strength" in its place, then "Hires upscale" or
-// "Hires resize", "Hires steps" (when asked for) and "Hires upscaler", in the order its init() adds them.
-void add_hires_infotext(const HiresParams& hp, InfoText& info);
 
 }  // namespace sd

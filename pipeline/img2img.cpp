@@ -186,14 +186,18 @@ namespace {
 
 // x (1, 3, H, W): in [-1, 1] for the VAE, [0, 1] for TAESD → UNet-space latent (1, 4, H/8, W/8), as floats.
 std::vector<float> encode_tensor(Model& m, const Tensor& x, bool taesd, Arena& arena, int64_t* h = nullptr,
-                                 int64_t* w = nullptr) {
+                                 int64_t* w = nullptr, const int* vae_tiling_for_encode = nullptr) {
     Tensor z;
     if (taesd) {
-        if (!m.taesd_encoder) m.taesd_encoder = std::make_unique<Taesd>(load_taesd_encoder());
+        if (!m.taesd_encoder) m.taesd_encoder = std::make_unique<Taesd>(load_taesd_encoder("", m.sdxl()));
         z = taesd_encode(*m.taesd_encoder, x, arena);
     } else {
         if (!m.vae.has_encoder) throw std::runtime_error("this VAE has no encoder; img2img needs one (or use --taesd)");
-        z = vae_encode(m.vae, x, arena);
+        // tiled as the decoder is (above its model's threshold, or as --vae-tiling says), when the sides allow it
+        const int64_t H = x.shape[2], W = x.shape[3];
+        const bool tiled = vae_tiling_for_encode && H % 8 == 0 && W % 8 == 0 &&
+                           vae_tile_decode(*vae_tiling_for_encode, W, H, vae_auto_tile_pixels(m));
+        z = tiled ? vae_encode_tiled(m.vae, x, arena) : vae_encode(m.vae, x, arena);
     }
     if (h) *h = z.shape[2];
     if (w) *w = z.shape[3];
@@ -218,7 +222,6 @@ std::vector<float> encode_image(Model& m, const Image& img, bool taesd, Arena& a
     if (img.width < 8 || img.height < 8)
         throw std::runtime_error("the image to encode is " + std::to_string(img.width) + "x" +
                                  std::to_string(img.height) + " pixels; it needs at least 8 on each side");
-    (void)vae_tiling;  // the encoder has no tiled pass yet: the sizes sd makes (<= 2048²) fit in memory
     const int64_t H = img.height, W = img.width, HW = H * W;
     Arena::Mark mk = arena.mark();
     Tensor x = arena.alloc({1, 3, H, W});
@@ -227,7 +230,7 @@ std::vector<float> encode_image(Model& m, const Image& img, bool taesd, Arena& a
             const float v = (float)img.pixels[i * 3 + c] / 255.0f;  // np.float32 / 255.0, as the webui
             x.f32()[c * HW + i] = taesd ? v : v * 2.0f - 1.0f;
         }
-    std::vector<float> out = encode_tensor(m, x, taesd, arena, h, w);
+    std::vector<float> out = encode_tensor(m, x, taesd, arena, h, w, &vae_tiling);
     arena.release(mk);
     return out;
 }

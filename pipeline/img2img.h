@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "app/image_io.h"
-#include "app/resample.h"
+#include "pipeline/image.h"
+#include "pipeline/resample.h"
 #include "pipeline/txt2img.h"
 
 namespace sd {

@@ -5,10 +5,12 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <set>
 #include <stdexcept>
 
 #include "models/lora.h"
@@ -28,29 +30,105 @@ float tag_float(const std::string& name, const std::string& v) {
     return (float)d;
 }
 
-// Every .safetensors / .pt / .ckpt file under dir (recursively): stem → path. The first one found wins a
-// duplicate stem, in name order.
-void list_loras(const std::string& dir, std::map<std::string, std::string>* out, int depth = 0) {
-    DIR* d = opendir(dir.c_str());
-    if (!d) return;
-    std::vector<std::string> names;
-    while (dirent* e = readdir(d))
-        if (e->d_name[0] != '.') names.push_back(e->d_name);
-    closedir(d);
-    std::sort(names.begin(), names.end());
-    for (const std::string& n : names) {
-        const std::string path = dir + "/" + n;
-        struct stat st;
-        if (stat(path.c_str(), &st) != 0) continue;
-        if (S_ISDIR(st.st_mode)) {
-            if (depth < 8) list_loras(path, out, depth + 1);
+// Python's int() of a tag's dyn= value: an optional sign and decimal digits, spaces around.
+int64_t tag_int(const std::string& name, const std::string& v) {
+    size_t i = 0, j = v.size();
+    while (i < j && std::isspace((unsigned char)v[i])) i++;
+    while (j > i && std::isspace((unsigned char)v[j - 1])) j--;
+    const std::string t = v.substr(i, j - i);
+    size_t d = t.size() && (t[0] == '+' || t[0] == '-') ? 1 : 0;
+    bool ok = d < t.size() && t.size() - d <= 9;
+    for (size_t k = d; ok && k < t.size(); k++) ok = t[k] >= '0' && t[k] <= '9';
+    if (!ok)
+        throw std::runtime_error("the dyn value '" + v + "' of <lora:" + name +
+                                 ":...> in the prompt is not a whole number (the ranks of a DyLoRA to use)");
+    return std::stoll(t);
+}
+
+// modules/util.py natural_sort_key: digit runs compare as numbers, the text between them lower-cased.
+bool natural_less(const std::string& a, const std::string& b) {
+    size_t i = 0, j = 0;
+    while (i < a.size() && j < b.size()) {
+        const bool da = std::isdigit((unsigned char)a[i]), db = std::isdigit((unsigned char)b[j]);
+        if (da && db) {
+            size_t ie = i, je = j;
+            while (ie < a.size() && std::isdigit((unsigned char)a[ie])) ie++;
+            while (je < b.size() && std::isdigit((unsigned char)b[je])) je++;
+            std::string x = a.substr(i, ie - i), y = b.substr(j, je - j);
+            x.erase(0, std::min(x.find_first_not_of('0'), x.size() - 1));
+            y.erase(0, std::min(y.find_first_not_of('0'), y.size() - 1));
+            if (x.size() != y.size()) return x.size() < y.size();
+            if (x != y) return x < y;
+            i = ie, j = je;
             continue;
         }
-        const size_t dot = n.rfind('.');
-        if (dot == std::string::npos) continue;
-        const std::string ext = n.substr(dot);
-        if (ext == ".safetensors" || ext == ".pt" || ext == ".ckpt") out->emplace(n.substr(0, dot), path);
+        if (da != db) return da;  // "" before a number: a text run ends where the other's digits start
+        const char ca = (char)std::tolower((unsigned char)a[i]), cb = (char)std::tolower((unsigned char)b[j]);
+        if (ca != cb) return ca < cb;
+        i++, j++;
     }
+    return a.size() - i < b.size() - j;
+}
+
+// Every .safetensors / .pt / .ckpt file under dir, in the order the webui's walk_files gives them: folders by
+// their paths' natural order, then the files of each in natural order.
+std::vector<std::string> list_loras(const std::string& dir) {
+    std::vector<std::string> dirs = {dir}, files;
+    for (size_t k = 0; k < dirs.size() && dirs.size() < 10000; k++) {
+        DIR* d = opendir(dirs[k].c_str());
+        if (!d) continue;
+        while (dirent* e = readdir(d)) {
+            const std::string n = e->d_name;
+            if (n == "." || n == "..") continue;
+            const std::string path = dirs[k] + "/" + n;
+            struct stat st;
+            if (stat(path.c_str(), &st) != 0) continue;
+            if (S_ISDIR(st.st_mode)) dirs.push_back(path);
+        }
+        closedir(d);
+    }
+    std::sort(dirs.begin(), dirs.end(), natural_less);
+    for (const std::string& dpath : dirs) {
+        DIR* d = opendir(dpath.c_str());
+        if (!d) continue;
+        std::vector<std::string> names;
+        while (dirent* e = readdir(d)) names.push_back(e->d_name);
+        closedir(d);
+        std::sort(names.begin(), names.end(), natural_less);
+        for (const std::string& n : names) {
+            const size_t dot = n.rfind('.');
+            std::string ext = dot == std::string::npos ? "" : n.substr(dot);
+            for (char& c : ext) c = (char)std::tolower((unsigned char)c);
+            struct stat st;
+            const std::string path = dpath + "/" + n;
+            if ((ext == ".safetensors" || ext == ".pt" || ext == ".ckpt") && stat(path.c_str(), &st) == 0 &&
+                !S_ISDIR(st.st_mode))
+                files.push_back(path);
+        }
+    }
+    return files;
+}
+
+std::string stem_of(const std::string& path) {
+    const size_t s = path.rfind('/') + 1, dot = path.rfind('.');
+    return path.substr(s, dot == std::string::npos || dot < s ? std::string::npos : dot - s);
+}
+
+// A file's alias as NetworkOnDisk reads it: its ss_output_name metadata, else its name.
+std::string alias_of(const std::string& path) {
+    if (path.size() < 12 || path.compare(path.size() - 12, 12, ".safetensors") != 0) return stem_of(path);
+    try {
+        SafeTensors st(path);
+        auto it = st.metadata().find("ss_output_name");
+        return it == st.metadata().end() ? stem_of(path) : it->second;
+    } catch (const std::exception&) {
+        return stem_of(path);  // an unreadable file is reported when it is asked for by name
+    }
+}
+
+std::string lower(std::string s) {
+    for (char& c : s) c = (char)std::tolower((unsigned char)c);
+    return s;
 }
 
 size_t edit_distance(const std::string& a, const std::string& b) {
@@ -97,6 +175,8 @@ std::vector<LoraTag> lora_tags(const std::vector<ExtraNetworkTag>& tags) {
         if (named.count("te")) l.te = tag_float(what, named["te"]);
         l.unet = pos.size() > 2 ? tag_float(what, pos[2]) : l.te;
         if (named.count("unet")) l.unet = tag_float(what, named["unet"]);
+        if (pos.size() > 3) l.dyn = tag_int(what, pos[3]);
+        if (named.count("dyn")) l.dyn = tag_int(what, named["dyn"]);
         out.push_back(l);
     }
     return out;
@@ -104,7 +184,7 @@ std::vector<LoraTag> lora_tags(const std::vector<ExtraNetworkTag>& tags) {
 
 std::map<std::string, std::string> list_lora_files(const std::string& dir) {
     std::map<std::string, std::string> all;
-    list_loras(dir, &all);
+    for (const std::string& f : list_loras(dir)) all[stem_of(f)] = f;  // available_networks: the last one wins
     return all;
 }
 
@@ -114,35 +194,59 @@ std::string default_lora_dir(const std::string& model_path) {
 }
 
 std::string find_lora(const std::string& dir, const std::string& name) {
-    std::map<std::string, std::string> all;
-    list_loras(dir, &all);
-    auto it = all.find(name);
-    if (it != all.end()) {
-        if (it->second.size() < 12 || it->second.compare(it->second.size() - 12, 12, ".safetensors") != 0)
-            throw std::runtime_error("LoRA '" + name + "' is " + it->second +
+    // networks.py process_network_files / load_networks: a name is a file's name (stem) or its alias (the
+    // ss_output_name it was trained under). Files are listed in order and later ones win a shared stem; an alias
+    // that two files (or a file's alias and another's stem) share becomes "forbidden", as "none" is, and then
+    // only a file of that stem answers to it.
+    const std::vector<std::string> files = list_loras(dir);
+    std::string path;
+    for (const std::string& f : files)
+        if (stem_of(f) == name) path = f;  // available_networks[name]: the last one
+    if (path.empty() && lower(name) != "none") {
+        std::map<std::string, std::string> aliases;  // available_network_aliases
+        std::set<std::string> forbidden = {"none"};
+        for (const std::string& f : files) {
+            const std::string stem = stem_of(f), alias = alias_of(f);
+            if (aliases.count(alias)) forbidden.insert(lower(alias));
+            aliases[stem] = f;
+            aliases[alias] = f;
+        }
+        auto it = aliases.find(name);
+        if (forbidden.count(lower(name)) && it != aliases.end())
+            throw std::runtime_error("LoRA '" + name + "' is the alias (ss_output_name) of more than one file in " +
+                                     dir + ", so the webui does not accept it; name the file instead (e.g. " +
+                                     stem_of(it->second) + ")");
+        if (it != aliases.end()) path = it->second;
+    }
+    if (!path.empty()) {
+        if (path.size() < 12 || lower(path.substr(path.size() - 12)) != ".safetensors")
+            throw std::runtime_error("LoRA '" + name + "' is " + path +
                                      ", a pickled PyTorch file; only .safetensors LoRAs can be read");
-        return it->second;
+        return path;
     }
     struct stat st;
     if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
         throw std::runtime_error("LoRA '" + name + "': the LoRA folder " + dir +
                                  " does not exist (put NAME.safetensors in loras/ beside the model, or pass --lora-dir)");
     std::vector<std::pair<size_t, std::string>> near;
-    for (const auto& [stem, path] : all) near.push_back({edit_distance(stem, name), stem});
+    std::set<std::string> stems;
+    for (const std::string& f : files) stems.insert(stem_of(f));
+    for (const std::string& stem : stems) near.push_back({edit_distance(stem, name), stem});
     std::sort(near.begin(), near.end());
     std::string list;
     for (size_t i = 0; i < near.size() && i < 3 && near[i].first <= std::max<size_t>(3, name.size() / 2); i++)
         list += (list.empty() ? "" : ", ") + near[i].second;
     throw std::runtime_error("no LoRA named '" + name + "' in " + dir +
-                             (list.empty() ? all.empty() ? " (the folder has no .safetensors files)" : ""
+                             (list.empty() ? files.empty() ? " (the folder has no .safetensors files)" : ""
                                            : " (close: " + list + ")"));
 }
 
-void apply_loras(Model& m, const std::vector<LoraTag>& tags, const std::string& dir, std::vector<std::string>* warnings) {
-    std::string key;
+void apply_loras(Model& m, const std::vector<LoraTag>& tags, const std::string& dir, LoraApply apply,
+                 std::vector<std::string>* warnings) {
+    std::string key = tags.empty() ? "" : apply == LoraApply::Runtime ? "runtime|" : "merge|";
     for (const LoraTag& t : tags) {
-        char w[64];
-        std::snprintf(w, sizeof w, ":%.9g:%.9g|", t.te, t.unet);
+        char w[96];
+        std::snprintf(w, sizeof w, ":%.9g:%.9g:%lld|", t.te, t.unet, (long long)t.dyn);
         key += dir + "/" + t.name + w;
     }
     if (key == m.loras) return;
@@ -150,11 +254,13 @@ void apply_loras(Model& m, const std::vector<LoraTag>& tags, const std::string& 
     files.reserve(tags.size());
     std::vector<LoraUse> uses;
     for (const LoraTag& t : tags) files.push_back(read_lora(find_lora(dir, t.name)));
-    for (size_t i = 0; i < tags.size(); i++) uses.push_back({tags[i].name, &files[i], tags[i].te, tags[i].unet});
-    std::map<std::string, Tensor> merged;
-    if (!uses.empty()) merged = merge_loras(*m.file, family_name(m), uses, warnings);
+    for (size_t i = 0; i < tags.size(); i++)
+        uses.push_back({tags[i].name, &files[i], tags[i].te, tags[i].unet, tags[i].dyn});
+    LoraWeights lw;
+    if (!uses.empty()) lw = prepare_loras(*m.file, family_name(m), uses, apply, warnings);
     m.loras.clear();  // until the binding below succeeded
-    m.file->set_overrides(std::move(merged));
+    m.file->set_overrides(std::move(lw.merged));
+    m.low_rank = std::move(lw.low_rank);  // its factors keep their LoRA files mapped
     bind_networks(m);
     m.loras = key;
 }

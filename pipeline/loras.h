@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "models/lora.h"
 #include "pipeline/prompt_parser.h"
 
 namespace sd {
@@ -20,6 +21,7 @@ struct Model;
 struct LoraTag {
     std::string name;
     float te = 1, unet = 1;
+    int64_t dyn = kAllRanks;  // <lora:NAME:TE:UNET:DYN> or dyn=: a kohya LoRA uses ranks [:dyn] (DyLoRA)
 };
 
 // The lora (and lyco) tags among a prompt's extra-network tags; throws for a weight float() refuses.
@@ -30,15 +32,16 @@ std::vector<LoraTag> lora_tags(const std::vector<ExtraNetworkTag>& tags);
 std::string find_lora(const std::string& dir, const std::string& name);
 
 // Every LoRA file under dir, recursively, as the webui's Lora page lists them: file stem → path (.safetensors,
-// .pt, .ckpt; the first in name order wins a repeated stem).
+// .pt, .ckpt; a repeated stem is the last file in the webui's walk order, as find_lora takes it).
 std::map<std::string, std::string> list_lora_files(const std::string& dir);
 
 // The default LoRA folder: loras/ beside the model file.
 std::string default_lora_dir(const std::string& model_path);
 
-// Makes the model's weights those of its file plus the tagged LoRAs (none: the file's own); does nothing when
-// the same set is already merged. Warnings (layers that match nothing) go to `warnings`.
-void apply_loras(Model& m, const std::vector<LoraTag>& tags, const std::string& dir,
+// Makes the model's weights those of its file plus the tagged LoRAs (none: the file's own), merged or added at
+// run time (models/lora.h LoraApply); does nothing when the same set is already applied the same way. Warnings
+// (layers that match nothing) go to `warnings`.
+void apply_loras(Model& m, const std::vector<LoraTag>& tags, const std::string& dir, LoraApply apply,
                  std::vector<std::string>* warnings);
 
 // The infotext's "Lora hashes" value, `name: hash, ...` (hash: the first 12 hex digits of lora_hash, the name

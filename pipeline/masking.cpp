@@ -5,7 +5,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "app/resample.h"
+#include "pipeline/resample.h"
 #include "pipeline/img2img.h"
 
 namespace sd {

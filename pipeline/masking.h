@@ -8,7 +8,7 @@
 #pragma once
 #include <vector>
 
-#include "app/image_io.h"
+#include "pipeline/image.h"
 
 namespace sd {
 

@@ -14,7 +14,7 @@
 #include <cmath>
 #include <string>
 
-#include "app/checkpoint.h"
+#include "models/checkpoint.h"
 #include "models/unet.h"
 
 namespace sd {

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "app/sha256.h"
+#include "sha256.h"
 #include "pipeline/conditioning.h"
 #include "safetensors.h"
 #include "tokenizer/clip_tokenizer.h"
@@ -53,9 +53,21 @@ TextEmbedding load_text_embedding(const std::string& path) {
     e.data.assign(v.f32(), v.f32() + e.vectors * e.width);
     if (st.has("clip_l") && st.has("clip_g")) {  // the webui's shape is clip_g + clip_l: never SD 1.x
         const TensorInfo* g = st.find("clip_g");
-        e.width = -1;
-        e.shape = g->shape.back() + t->shape.back();
-        e.vectors = g->shape.size() == 2 ? g->shape[0] : 1;
+        if (!g->usable() || g->shape.empty() || g->shape.size() > 2)
+            throw std::runtime_error(path + ": embedding tensor 'clip_g' must be F32/F16/BF16 of shape (N, C) or (C)");
+        const int64_t gn = g->shape.size() == 2 ? g->shape[0] : 1, cl = e.width, cg = g->shape.back();
+        if (gn != e.vectors)
+            throw std::runtime_error(path + ": an SDXL embedding needs as many clip_l as clip_g vectors, it has " +
+                                     std::to_string(e.vectors) + " and " + std::to_string(gn));
+        Tensor vg = st.get("clip_g");
+        std::vector<float> rows((size_t)(e.vectors * (cl + cg)));
+        for (int64_t k = 0; k < e.vectors; k++) {
+            std::copy(v.f32() + k * cl, v.f32() + (k + 1) * cl, rows.begin() + k * (cl + cg));
+            std::copy(vg.f32() + k * cg, vg.f32() + (k + 1) * cg, rows.begin() + k * (cl + cg) + cl);
+        }
+        e.data = std::move(rows);
+        e.width = e.shape = cl + cg;
+        e.parts = {cl, cg};
     }
     e.shorthash = sha256_file(path).substr(0, 12);
     return e;

@@ -1,7 +1,6 @@
 // txt2img.cpp — the text-to-image pipeline: conditioning, the CFG denoiser, sampling, decoding.
 #include "pipeline/txt2img.h"
 
-#include <sys/stat.h>
 #include <time.h>
 
 #include <chrono>
@@ -10,10 +9,10 @@
 #include <cstring>
 #include <fstream>
 
-#include "app/npy.h"
 #include "pipeline/img2img.h"
 #include "json.h"
 #include "models/cost.h"
+#include "models/ops.h"
 #include "pipeline/loras.h"
 #include "pipeline/sdxl.h"
 #include "tokenizer/clip_tokenizer.h"
@@ -42,10 +41,6 @@ Tensor pad_to_chunks(const Tensor& c, int64_t T, const Tensor& pad) {
     std::memcpy(out.f32(), c.f32(), have * C * sizeof(float));
     for (int64_t t = have; t < T; t += 77) std::memcpy(out.f32() + t * C, pad.f32(), 77 * C * sizeof(float));
     return out;
-}
-
-void dump(const std::string& dir, const std::string& name, const std::vector<float>& x, int64_t h, int64_t w) {
-    write_npy(dir + "/" + name + ".npy", x.data(), {1, 4, h, w});
 }
 
 std::string step_name(int k) {
@@ -96,18 +91,20 @@ void bind_networks(Model& m) {
     const std::string& path = m.file->path();
     if (m.sdxl()) {  // sgm's conditioner: CLIP ViT-L, then OpenCLIP ViT-bigG (20 heads of 64)
         m.clip = load_clip_text(*m.file, "conditioner.embedders.0.transformer.text_model.",
-                                clip_heads_from_metadata(*m.file));
+                                clip_heads_from_metadata(*m.file), &m.low_rank);
         m.open_clip = load_open_clip_text(*m.file, "conditioner.embedders.1.model.",
-                                          clip_heads_from_metadata(*m.file, "open_clip_config"));
+                                          clip_heads_from_metadata(*m.file, "open_clip_config"), &m.low_rank);
         if (!m.open_clip.text_projection.data)
             throw std::runtime_error(path + ": SDXL's OpenCLIP encoder has no text_projection "
                                             "(conditioner.embedders.1.model.text_projection)");
     } else if (m.sd2()) {
-        m.open_clip = load_open_clip_text(*m.file, "cond_stage_model.model.", clip_heads_from_metadata(*m.file));
+        m.open_clip = load_open_clip_text(*m.file, "cond_stage_model.model.", clip_heads_from_metadata(*m.file),
+                                          &m.low_rank);
     } else {
-        m.clip = load_clip_text(*m.file, "cond_stage_model.transformer.text_model.", clip_heads_from_metadata(*m.file));
+        m.clip = load_clip_text(*m.file, "cond_stage_model.transformer.text_model.", clip_heads_from_metadata(*m.file),
+                                &m.low_rank);
     }
-    m.unet = load_unet(*m.file, "model.diffusion_model.", unet_head_dim(*m.file, m.sd2() || m.sdxl()));
+    m.unet = load_unet(*m.file, "model.diffusion_model.", unet_head_dim(*m.file, m.sd2() || m.sdxl()), &m.low_rank);
     if (m.sdxl() && m.unet.cfg.adm_in_channels != m.open_clip.text_projection.shape[1] + kSdxlSizeDims)
         throw std::runtime_error(path + ": the UNet's label_emb reads " + std::to_string(m.unet.cfg.adm_in_channels) +
                                  " numbers, but SDXL's vector has " +
@@ -170,18 +167,20 @@ static TextEncoder sdxl_text_encoder(const Model& m) {
     e.groups = {Cl, Cg};
     e.pooled_width = m.open_clip.text_projection.shape[1];
     e.encode = [&m, Cl, Cg](const std::vector<int>& ids, const float* const* rows, Arena& arena, float* pooled) {
-        for (int i = 0; i < (int)ids.size(); i++)
-            if (rows && rows[i])
-                throw std::runtime_error("textual-inversion embeddings are not supported for SDXL models yet");
         const int64_t T = (int64_t)ids.size(), C = Cl + Cg;
+        // A textual-inversion row is [clip_l | clip_g] (TextEmbedding::parts): each tower gets its own part, as the
+        // webui's EmbeddingsWithFixes with textual_inversion_key 'clip_l' and 'clip_g' splice them.
+        std::vector<const float*> rows_l(T, nullptr), rows_g(T, nullptr);
+        for (int64_t i = 0; rows && i < T; i++)
+            if (rows[i]) rows_l[i] = rows[i], rows_g[i] = rows[i] + Cl;
         Tensor out = arena.alloc({T, C});  // (77, Cl + Cg): [CLIP-L | bigG] per token
         ArenaScope s(arena);
-        Tensor zl = clip_encode(m.clip, ids.data(), /*clip_skip=*/2, arena, nullptr, /*final_norm=*/false);
+        Tensor zl = clip_encode(m.clip, ids.data(), /*clip_skip=*/2, arena, rows_l.data(), /*final_norm=*/false);
         std::vector<int> g = ids;
         open_clip_pad_ids(g.data(), T);
         std::vector<float> unused;
         if (!pooled) unused.resize((size_t)m.open_clip.text_projection.shape[1]);
-        Tensor zg = open_clip_encode_xl(m.open_clip, g.data(), arena, pooled ? pooled : unused.data());
+        Tensor zg = open_clip_encode_xl(m.open_clip, g.data(), arena, pooled ? pooled : unused.data(), rows_g.data());
         for (int64_t t = 0; t < T; t++) {
             std::memcpy(out.f32() + t * C, zl.f32() + t * Cl, Cl * sizeof(float));
             std::memcpy(out.f32() + t * C + Cl, zg.f32() + t * Cg, Cg * sizeof(float));
@@ -276,7 +275,7 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
                const std::vector<float>& x, float sigma, std::vector<float>& out, const DenoiseExtras& extras) {
         if (cancel && cancel->load()) throw Cancelled();
         const int step = (*calls)++;
-        Arena::Mark mk = arena.mark();
+        ArenaScope scratch(arena);  // this call's activations
         const float c_in = (float)(1.0 / std::sqrt((double)sigma * sigma + 1.0));
         // UniPC names its (fractional) timestep itself, as the webui's CFGDenoiserTimesteps passes it to the UNet
         const bool given_t = extras.timestep >= 0;
@@ -302,7 +301,7 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
         };
         auto run = [&](const Tensor& context, int64_t first_row) {
             const int64_t B = context.shape[0];
-            Arena::Mark rm = arena.mark();
+            ArenaScope batch(arena);
             // the UNet's input: x · c_in, then (inpainting models) the image conditioning, unscaled (ldm's c_concat)
             Tensor xin = arena.alloc({B, 4 + nc / (h * w), h, w});
             for (int64_t b = 0; b < B; b++) {
@@ -318,7 +317,6 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
                                          " (evaluation " + std::to_string(step + 1) +
                                          "); the checkpoint's weights may be broken");
             std::memcpy(eps.data() + first_row * n, e.f32(), B * n * sizeof(float));
-            arena.release(rm);
         };
         if (u && u->dim(1) == T) {  // one batch: parts, then the uncond
             Tensor both = Tensor::zeros({P + 1, T, C});
@@ -357,7 +355,6 @@ Denoiser make_multicond_denoiser(Model& m, const MultiCond& cond, const CondSche
             // CFG++ reads the unconditional prediction (without an uncond pass, at CFG 1: the conditional one)
             if (extras.uncond) (*extras.uncond)[i] = (float)denoised(i, e_u ? e_u[i] : eps[i]);
         }
-        arena.release(mk);
     };
 }
 
@@ -386,7 +383,7 @@ Denoiser make_cfg_denoiser(Model& m, const Tensor& context, double cfg_scale, co
     return [&m, context, cfg_scale, table, h, w, &arena, cancel, B, n, evals, lcm, v](
                const std::vector<float>& x, float sigma, std::vector<float>& out) {
         if (cancel && cancel->load()) throw Cancelled();
-        Arena::Mark mk = arena.mark();
+        ArenaScope scratch(arena);  // this call's activations
         // k-diffusion's CompVisDenoiser: c_in = 1/sqrt(sigma^2 + 1), t = sigma_to_t(sigma), D = x - sigma * eps;
         // CompVisVDenoiser: the same c_in and t, D = c_skip * x + c_out * v (pipeline/prediction.h).
         const float c_in = (float)(1.0 / std::sqrt((double)sigma * sigma + 1.0));
@@ -414,7 +411,6 @@ Denoiser make_cfg_denoiser(Model& m, const Tensor& context, double cfg_scale, co
             double d = v ? denoised_from_output(Prediction::v, x[i], e, sigma) : x[i] - (double)sigma * e;
             out[i] = (float)(c_out * d + c_skip * x[i]);
         }
-        arena.release(mk);
     };
 }
 
@@ -431,7 +427,7 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     std::vector<LoraTag> loras;
     const std::string prompt = strip_supported_networks(p.prompt, &loras);
     std::vector<std::string> warnings;
-    apply_loras(m, loras, p.lora_dir, &warnings);  // the webui's ExtraNetworkLora.activate
+    apply_loras(m, loras, p.lora_dir, p.lora_apply, &warnings);  // the webui's ExtraNetworkLora.activate
     for (const std::string& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     const TextEncoder enc = text_encoder(m, p.clip_skip);
     const int total_steps = webui_total_steps(p.sampler, p.steps);
@@ -467,10 +463,7 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
         throw std::runtime_error("img2img: the init latent does not match the output size");
     ImageRng rng(p.rng, {p.seed});
     std::vector<float> x = rng.randn(n);
-    if (!p.dump_latents.empty()) {
-        mkdir(p.dump_latents.c_str(), 0755);
-        dump(p.dump_latents, "noise", x, h, w);
-    }
+    if (p.on_latent) p.on_latent("noise", x, h, w);
     if (p.start) {
         for (int64_t i = 0; i < n; i++) x[i] = i2r.x0_scale * p.start->latent[i] + x[i] * i2r.noise_scale;
         if (!p.start->keep.empty()) denoise = blend_denoiser(denoise, *p.start, sampler_is_timestep(p.sampler));
@@ -485,10 +478,11 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     int done = 0;
     double preview_s = 0;
     SamplerCallback cb = [&](int step, int steps, float, const std::vector<float>& xs, const std::vector<float>& d) {
-        if (!p.dump_latents.empty()) dump(p.dump_latents, step_name(step), xs, h, w);
-        if (!p.preview.empty()) {
+        if (p.on_latent) p.on_latent(step_name(step), xs, h, w);
+        if (p.on_preview) {
             double s0 = now();
-            write_preview(m, p.preview, d, h, w, arena);
+            const Image im = preview_image(m, d, h, w, arena);
+            if (!im.pixels.empty()) p.on_preview(im);
             preview_s += now() - s0;
         }
         done = step + 1;
@@ -503,12 +497,11 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     if (p.start) sample_img2img(p.sampler, denoise, x, i2r, rng, cb, opt);
     else sample(p.sampler, denoise, x, run, rng, cb, opt);
     if (p.start && !p.start->keep.empty()) blend_latent(x, *p.start);
-    if (!p.dump_latents.empty()) dump(p.dump_latents, step_name(done), x, h, w);
+    if (p.on_latent) p.on_latent(step_name(done), x, h, w);
     double t2 = now(), c2 = process_cpu_seconds();
     if (times) {
         times->text = t1 - t0; times->sampling = t2 - t1; times->preview = preview_s;
         times->text_cpu = c1 - c0; times->sampling_cpu = c2 - c1;
-        times->steps = done;
     }
 
     Tensor latent = Tensor::zeros({1, 4, h, w});
@@ -516,11 +509,10 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     return latent;
 }
 
-void write_preview(Model& m, const std::string& path, const std::vector<float>& latent, int64_t h, int64_t w,
-                   Arena& arena) {
-    if (first_non_finite(latent.data(), (int64_t)latent.size()) >= 0) return;  // the sampler will say why
+Image preview_image(Model& m, const std::vector<float>& latent, int64_t h, int64_t w, Arena& arena) {
+    if (first_non_finite(latent.data(), (int64_t)latent.size()) >= 0) return Image();  // the sampler will say why
     if (!m.taesd) m.taesd = std::make_unique<Taesd>(load_taesd_decoder("", m.sdxl()));
-    Arena::Mark mk = arena.mark();
+    ArenaScope scratch(arena);
     Tensor z = arena.alloc({1, 4, h, w});
     std::memcpy(z.f32(), latent.data(), latent.size() * sizeof(float));
     Tensor img = taesd_decode(*m.taesd, z, arena);  // (1, 3, 8h, 8w) in [0, 1]
@@ -533,8 +525,7 @@ void write_preview(Model& m, const std::string& path, const std::vector<float>& 
             float v = img.f32()[c * HW + i];
             out.pixels[i * 3 + c] = (uint8_t)((v < 0 ? 0 : v > 1 ? 1 : v) * 255.0f);
         }
-    arena.release(mk);
-    write_file_atomic(path, encode_png(out, {}));  // a viewer never sees half a file
+    return out;
 }
 
 bool vae_tile_decode(int vae_tiling, int64_t width, int64_t height, int64_t auto_above) {
@@ -546,15 +537,17 @@ int64_t vae_auto_tile_pixels(const Model& m) { return m.sdxl() ? 768 * 768 : 102
 Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, int vae_tiling) {
     if (first_non_finite(latent.f32(), latent.numel()) >= 0)
         throw std::runtime_error("the latent to decode contains NaN/Inf; no image was written");
-    Arena::Mark mk = arena.mark();
-    if (mk.block == 0 && mk.used == 0) arena.clear();  // the UNet's blocks go back before the decoder grows its own
+    ArenaScope scratch(arena);
+    if (scratch.start().block == 0 && scratch.start().used == 0) arena.clear();  // the UNet's blocks go back before the decoder grows its own
     Tensor img;  // (1, 3, H, W)
     if (taesd) {
         if (!m.taesd) m.taesd = std::make_unique<Taesd>(load_taesd_decoder("", m.sdxl()));
         img = taesd_decode(*m.taesd, latent, arena);
     } else {
-        const bool tiled = vae_tile_decode(vae_tiling, 8 * latent.shape[3], 8 * latent.shape[2], vae_auto_tile_pixels(m));
-        img = tiled ? vae_decode_tiled(m.vae, latent, arena) : vae_decode(m.vae, latent, arena);
+        const int64_t h = latent.shape[2], w = latent.shape[3];
+        img = vae_tile_decode(vae_tiling, 8 * w, 8 * h, vae_auto_tile_pixels(m))
+                  ? vae_decode_tiled(m.vae, latent, arena, vae_decode_tile(m.vae, h, w))
+                  : vae_decode(m.vae, latent, arena);
     }
     const int64_t H = img.shape[2], W = img.shape[3], HW = H * W;
     if (first_non_finite(img.f32(), 3 * HW) >= 0)
@@ -570,7 +563,6 @@ Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, in
             v = v < 0 ? 0 : v > 1 ? 1 : v;
             out.pixels[i * 3 + c] = (uint8_t)(v * 255.0f);  // truncation, as the webui's astype(uint8)
         }
-    arena.release(mk);
     return out;
 }
 
@@ -585,7 +577,8 @@ Image generate(Model& m, const GenerateParams& p, Arena& arena, StageTimes* time
 
 size_t estimate_working_memory(const Model& m, int width, int height, bool taesd, int vae_tiling) {
     const bool tiled = !taesd && vae_tile_decode(vae_tiling, width, height, vae_auto_tile_pixels(m));
-    return txt2img_working_bytes(m.unet, m.vae, width, height, taesd, tiled);
+    return txt2img_working_bytes(m.unet, m.vae, width, height, taesd,
+                                 tiled ? vae_decode_tile(m.vae, height / 8, width / 8) : 0);
 }
 
 }  // namespace sd

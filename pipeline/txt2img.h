@@ -14,9 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "app/checkpoint.h"
-#include "app/image_io.h"
+#include "models/checkpoint.h"
+#include "pipeline/image.h"
 #include "models/clip.h"
+#include "models/lora.h"
 #include "models/open_clip.h"
 #include "models/taesd.h"
 #include "models/unet.h"
@@ -41,7 +42,8 @@ struct Model {
     Prediction prediction = Prediction::eps;
     std::string prediction_why;         // why (pipeline/prediction.h), for `sd info` and -v
     std::unique_ptr<Taesd> taesd;       // loaded on first use (--taesd, --preview)
-    std::string loras;                  // the LoRAs merged into the weights now (pipeline/loras.h); "": none
+    std::string loras;                  // the LoRAs applied to the weights now (pipeline/loras.h); "": none
+    LowRankTable low_rank;              // of those, the ones the layers add at run time (--lora-apply runtime)
     std::unique_ptr<Taesd> taesd_encoder;  // loaded on first use (img2img with --taesd)
     bool sd2() const { return info.family == ModelFamily::SD2; }
     bool sdxl() const { return info.family == ModelFamily::SDXL; }
@@ -74,13 +76,19 @@ struct GenerateParams {
     int clip_skip = 1;
     bool taesd = false;
     int vae_tiling = -1;       // VAE decode in tiles: -1 auto (above 1024×1024 pixels), 0 off, 1 on; not TAESD
-    std::string dump_latents;  // folder for .npy files of the trajectory; empty: none
+    // The trajectory, each latent (1, 4, h, w) named: "noise" (the seed's standard normals), then "step_000" (the
+    // scaled initial noise, or img2img's noised start), "step_001", ... (x after each step), the last the final
+    // latent (--dump-latents writes them as .npy). Empty: not called.
+    std::function<void(const std::string& name, const std::vector<float>& x, int64_t h, int64_t w)> on_latent;
     // Called after each sampling step (1, 2, ...) with the model's denoised estimate D(x), (1, 4, H/8, W/8):
     // what live previews show. Empty: not called.
     std::function<void(int step, const std::vector<float>& denoised)> on_denoised;
     const EmbeddingDb* embeddings = nullptr;  // textual-inversion embeddings the prompts may name
-    std::string preview;       // PNG rewritten after every step from the denoised estimate via TAESD; empty: none
+    // Called after every step with the TAESD decode of the denoised estimate (preview_image); its time, decode
+    // included, is StageTimes::preview (--preview writes it as a PNG). Empty: no preview is decoded.
+    std::function<void(const Image& preview)> on_preview;
     std::string lora_dir;      // where the prompt's <lora:NAME:...> files are (pipeline/loras.h)
+    LoraApply lora_apply = LoraApply::Merge;  // merged into copies of the touched weights, or added at run time
     const LatentStart* start = nullptr;  // img2img / hires pass: start from this latent part way down; null: noise
 };
 
@@ -95,10 +103,9 @@ int webui_total_steps(SamplerKind kind, int steps);
 // Wall-clock seconds per stage of the last generate() call.
 struct StageTimes {
     double text = 0, sampling = 0, decode = 0;
-    double preview = 0;  // of `sampling`: the TAESD previews (decode, PNG encode, write)
+    double preview = 0;  // of `sampling`: the previews (TAESD decode and on_preview: PNG encode, write)
     double text_cpu = 0, sampling_cpu = 0, decode_cpu = 0;  // CPU seconds of the whole process (all threads)
     double encode_cpu = 0;  // img2img: resizing and encoding the init image
-    int steps = 0;          // sampling steps run (img2img runs part of the schedule)
 };
 
 // CPU seconds used by this process so far, all threads (per-stage cost on a shared machine).
@@ -137,15 +144,16 @@ Denoiser make_cfg_denoiser(Model& m, const Tensor& context, double cfg_scale, co
                            int64_t h, int64_t w, Arena& arena, const std::atomic<bool>* cancel = nullptr,
                            bool lcm = false);
 
-// Writes `path` (atomically) as the TAESD decode of a (1, 4, h, w) latent: the live preview.
-void write_preview(Model& m, const std::string& path, const std::vector<float>& latent, int64_t h, int64_t w,
-                   Arena& arena);
+// The live preview: the TAESD decode of a (1, 4, h, w) latent as 8-bit RGB (8h, 8w); an empty image when the
+// latent holds NaN/Inf (the sampler then says why).
+Image preview_image(Model& m, const std::vector<float>& latent, int64_t h, int64_t w, Arena& arena);
 
 // The final latent (1, 4, H/8, W/8) for p; throws if the model produces NaN/Inf (naming the stage and step).
 Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes* times = nullptr,
                      const StepCallback& on_step = {}, const std::atomic<bool>* cancel = nullptr);
 // Decodes a latent with the VAE (or TAESD) into 8-bit RGB, as the webui quantises: clamp((x+1)/2)·255, truncated.
-// The VAE decodes in tiles (vae_decode_tiled) when vae_tile_decode(vae_tiling, W, H) says so.
+// The VAE decodes in tiles (vae_decode_tiled) when vae_tile_decode(vae_tiling, W, H) says so, as few and as large
+// as fit 1 GiB of activations (vae_decode_tile).
 Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, int vae_tiling = -1);
 // Whether the VAE decode of a width × height image is tiled: vae_tiling 1 yes, 0 no, -1 above auto_above pixels
 // (1024×1024 for SD 1.x/2.x; vae_auto_tile_pixels(m) gives the model's).

@@ -11,7 +11,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "app/resample.h"
+#include "pipeline/resample.h"
 
 
 namespace sd {

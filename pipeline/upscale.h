@@ -6,7 +6,7 @@
 #pragma once
 #include <functional>
 
-#include "app/image_io.h"
+#include "pipeline/image.h"
 #include "models/upscaler.h"
 
 namespace sd {

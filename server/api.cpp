@@ -291,6 +291,42 @@ bool Api::make_job(const Txt2ImgRequest& t, std::shared_ptr<http::Responder>& ou
     job->task_id = t.force_task_id;
     job->sampler_label = t.sampler_label;
     job->schedule_label = t.schedule_label;
+    if (t.enable_hr) {
+        auto hp = std::make_shared<HiresParams>();
+        hp->scale = t.hr_scale;
+        hp->width = t.hr_resize_x;
+        hp->height = t.hr_resize_y;
+        hp->steps = t.hr_second_pass_steps;
+        hp->strength = t.denoising_strength;
+        // The webui's names: shared.latent_upscale_modes' ("Latent", "Latent (bicubic)", ...; none given: its
+        // default "Latent"), the built-in Lanczos and Nearest, or an upscaler model of /upscalers by name.
+        hp->upscaler.clear();
+        const std::string name = t.hr_upscaler.empty() ? "Latent" : t.hr_upscaler;
+        for (const char* ours : {"latent", "latent-antialiased", "latent-bicubic", "latent-bicubic-antialiased",
+                                 "latent-nearest", "latent-nearest-exact", "lanczos", "nearest"})
+            if (hires_upscaler_label(ours) == name) hp->upscaler = ours;
+        if (hp->upscaler.empty())
+            for (const UpscalerEntry& u : list_upscalers(engine_.upscalers_dir()))
+                if (u.name == name && !u.path.empty()) hp->upscaler = u.path;
+        if (hp->upscaler.empty()) {
+            out->send(unprocessable("hr_upscaler", "could not find upscaler named " + name));
+            return false;
+        }
+        try {
+            check_hires(t.width, t.height, *hp);
+        } catch (const std::exception& e) {
+            out->send(unprocessable("hr_upscaler", e.what()));
+            return false;
+        }
+        const HiresTarget target = hires_target(t.width, t.height, *hp);
+        if (std::string no_room = engine_.memory_refusal_now(job->checkpoint, target.upscale_w, target.upscale_h);
+            !no_room.empty()) {
+            out->send(unprocessable("hr_scale", no_room));
+            return false;
+        }
+        job->hires_upscaler_named = !t.hr_upscaler.empty();
+        job->hires = hp;
+    }
     return true;
 }
 

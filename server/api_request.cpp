@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "app/infotext.h"
+#include "pipeline/hires.h"
 #include "server/http.h"
 
 namespace sd::serve {
@@ -350,7 +351,6 @@ bool parse_generation(const JsonValue& obj, const std::vector<Field>& fields, co
     JsonWriter params;  // "parameters": every field, the request's value (coerced) or the default
     params.object();
     std::string sampler_name, sampler_index = "Euler", scheduler;
-    bool enable_hr = false;
     std::string script_name;
     const JsonValue* overrides = nullptr;
     auto listed = [](const std::vector<std::string>& l, const std::string& n) {
@@ -408,7 +408,7 @@ bool parse_generation(const JsonValue& obj, const std::vector<Field>& fields, co
         else if (name == "send_images") out->send_images = b;
         else if (name == "save_images") out->save_images = b;
         else if (name == "force_task_id") out->force_task_id = s;
-        else if (name == "enable_hr") enable_hr = b;
+        else if (name == "enable_hr") out->enable_hr = b;
         else if (name == "script_name") script_name = s;
         else if (name == "override_settings") overrides = v;
         else if (name == "denoising_strength") {
@@ -455,7 +455,6 @@ bool parse_generation(const JsonValue& obj, const std::vector<Field>& fields, co
                                     " pixels; this server allows at most " + std::to_string(limits.max_pixels));
     if (!(out->cfg_scale >= 0 && out->cfg_scale <= 100)) rd.value_error("cfg_scale", "cfg_scale must be between 0 and 100");
     if (out->seed < -1) rd.ge(out->seed, -1, "seed");
-    if (enable_hr) rd.value_error("enable_hr", "hires fix is not supported by this server");
     if (!script_name.empty()) rd.value_error("script_name", "scripts are not supported by this server");
 
     if (overrides) {
@@ -484,7 +483,67 @@ bool parse_txt2img(const std::string& body, const ApiLimits& limits, Txt2ImgRequ
                    std::vector<FieldError>* errors) {
     JsonValue obj;
     if (!parse_body_object(body, true, &obj, errors)) return false;
-    return parse_generation(obj, kTxt2ImgFields, limits, out, errors, nullptr);
+    const size_t before = errors->size();
+    std::string hr_checkpoint, hr_sampler, hr_scheduler, hr_prompt, hr_negative;
+    auto clamp = [](int64_t v) { return (int)std::max<int64_t>(std::min<int64_t>(v, 1 << 20), -(1 << 20)); };
+    auto extra = [&](const std::string& name, const FieldValue& f, Reader&) {
+        if (name == "hr_scale") out->hr_scale = f.d;
+        else if (name == "hr_upscaler") out->hr_upscaler = f.s;
+        else if (name == "hr_second_pass_steps") out->hr_second_pass_steps = clamp(f.i);
+        else if (name == "hr_resize_x") out->hr_resize_x = clamp(f.i);
+        else if (name == "hr_resize_y") out->hr_resize_y = clamp(f.i);
+        else if (name == "hr_checkpoint_name") hr_checkpoint = f.s;
+        else if (name == "hr_sampler_name") hr_sampler = f.s;
+        else if (name == "hr_scheduler") hr_scheduler = f.s;
+        else if (name == "hr_prompt") hr_prompt = f.s;
+        else if (name == "hr_negative_prompt") hr_negative = f.s;
+    };
+    const bool ok = parse_generation(obj, kTxt2ImgFields, limits, out, errors, extra);
+    if (!ok || !out->enable_hr) return ok;
+    out->denoising_strength_json = json_float(out->denoising_strength);  // Processed.js: the second pass's
+    // The hires fix: what the second pass cannot do differently here, then its values and the size it makes,
+    // all before any work.
+    Reader rd{errors, {}};
+    if (!hr_checkpoint.empty() && hr_checkpoint != "Use same checkpoint")
+        rd.value_error("hr_checkpoint_name", "a second checkpoint for the hires pass is not supported by this server");
+    if (!hr_sampler.empty() && lower(hr_sampler) != "use same sampler" && hr_sampler != out->sampler_label)
+        rd.value_error("hr_sampler_name", "a second sampler for the hires pass is not supported by this server");
+    if (!hr_scheduler.empty() && lower(hr_scheduler) != "use same scheduler" && hr_scheduler != out->schedule_label)
+        rd.value_error("hr_scheduler", "a second scheduler for the hires pass is not supported by this server");
+    if (!hr_prompt.empty() && hr_prompt != out->prompt)
+        rd.value_error("hr_prompt", "a second prompt for the hires pass is not supported by this server");
+    if (!hr_negative.empty() && hr_negative != out->negative_prompt)
+        rd.value_error("hr_negative_prompt", "a second negative prompt for the hires pass is not supported by this "
+                                             "server");
+    if (!(out->denoising_strength > 0 && out->denoising_strength <= 1))
+        rd.value_error("denoising_strength", "denoising_strength must be above 0 and at most 1 for the hires fix");
+    rd.ge(out->hr_second_pass_steps, 0, "hr_second_pass_steps");
+    rd.le(out->hr_second_pass_steps, limits.max_steps, "hr_second_pass_steps");
+    for (auto [name, v] : {std::pair<const char*, int>{"hr_resize_x", out->hr_resize_x}, {"hr_resize_y", out->hr_resize_y}}) {
+        rd.ge(v, 0, name);
+        rd.le(v, limits.max_side, name);
+    }
+    if (out->hr_resize_x == 0 && out->hr_resize_y == 0 && !(out->hr_scale >= 1 && out->hr_scale <= 8))
+        rd.value_error("hr_scale", "hr_scale must be between 1 and 8");
+    if (errors->size() > before) return false;
+    HiresParams hp;
+    hp.scale = out->hr_scale;
+    hp.width = out->hr_resize_x;
+    hp.height = out->hr_resize_y;
+    const HiresTarget t = hires_target(out->width, out->height, hp);
+    const char* field = hp.width || hp.height ? (hp.width ? "hr_resize_x" : "hr_resize_y") : "hr_scale";
+    const std::string size = std::to_string(t.width()) + "x" + std::to_string(t.height());
+    if (t.width() <= 0 || t.height() <= 0 || t.width() % 64 || t.height() % 64)
+        rd.value_error(field, "the hires fix would make a " + size + " image; sd needs multiples of 64 on each side");
+    else if (t.upscale_w > limits.max_side || t.upscale_h > limits.max_side)  // the upscale before the crop, too
+        rd.value_error(field, "the hires fix would upscale to " + std::to_string(t.upscale_w) + "x" +
+                                  std::to_string(t.upscale_h) + "; this server allows at most " +
+                                  std::to_string(limits.max_side) + " pixels a side");
+    else if ((int64_t)t.upscale_w * t.upscale_h > limits.max_pixels)
+        rd.value_error(field, "the hires fix would upscale to " + std::to_string(t.upscale_w) + "x" +
+                                  std::to_string(t.upscale_h) + "; this server allows at most " +
+                                  std::to_string(limits.max_pixels) + " pixels");
+    return errors->size() == before;
 }
 
 // The webui's img2imgapi: init_images must be there (its 404 "Init image not found" is a 422 here, naming the

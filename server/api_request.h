@@ -3,7 +3,7 @@
 // coercions (20.0 and "20" are an int, "true" a bool, a number a str, null the default), unknown fields
 // ignored, and every refusal a FieldError that becomes HTTP 422 {"detail": [{"loc": ["body", field], "msg",
 // "type"}]}. On top of the webui: limits (steps, pixels, images per request) are refused here, before any
-// work, and values this engine cannot honour (a sampler it lacks, enable_hr) are refused instead of ignored.
+// work, and values this engine cannot honour (a sampler it lacks, a second hires checkpoint) are refused instead of ignored.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -55,6 +55,12 @@ struct Txt2ImgRequest {
     std::string parameters_json;         // the response's "parameters": every field of the request model
     double denoising_strength = 0.75;
     std::string denoising_strength_json = "null";
+    // The hires fix (StableDiffusionProcessingTxt2Img's hr_* fields; txt2img only). The second checkpoint,
+    // sampler, scheduler and prompts are refused unless left at the webui's "same as the first pass".
+    bool enable_hr = false;
+    double hr_scale = 2.0;
+    std::string hr_upscaler;             // the webui's name ("Latent", "Lanczos", a model's); empty: not given
+    int hr_second_pass_steps = 0, hr_resize_x = 0, hr_resize_y = 0;
 };
 
 bool parse_txt2img(const std::string& body, const ApiLimits& limits, Txt2ImgRequest* out,

@@ -9,13 +9,13 @@
 #include <ctime>
 #include <filesystem>
 
-#include "app/checkpoint.h"
+#include "models/checkpoint.h"
 #include "app/image_io.h"
 #include "app/infotext.h"
 #include "app/memory.h"
-#include "app/sha256.h"
+#include "app/model_hash.h"
 #include "models/taesd.h"
-#include "pipeline/generation_infotext.h"
+#include "app/generation_infotext.h"
 #include "pipeline/loras.h"
 
 namespace sd::serve {
@@ -394,10 +394,13 @@ JobResult Engine::run(const Job& job) {
                                  "encoder's " + std::to_string(model_->clip.cfg.layers) + " layers");
     JobResult r;
     // The CLI's check, before the first step: nothing else of ours is allocated now, so what is left is the job's.
+    // With the hires fix, the upscaled size's (as the CLI checks it).
+    const HiresTarget target = job.hires ? hires_target(job.params.width, job.params.height, *job.hires)
+                                         : HiresTarget{job.params.width, job.params.height, 0, 0};
     const std::string no_room =
-        memory_refusal(estimate_working_memory(*model_, job.params.width, job.params.height, false,
+        memory_refusal(estimate_working_memory(*model_, target.upscale_w, target.upscale_h, false,
                                                job.params.vae_tiling),
-                       memory_available(), job.params.width, job.params.height);
+                       memory_available(), target.upscale_w, target.upscale_h);
     if (!no_room.empty()) {
         r.status = 422;
         r.error = no_room;
@@ -433,6 +436,13 @@ JobResult Engine::run(const Job& job) {
     r.info = generation_infotext(shared, job.sampler_label, job.schedule_label);
     r.info.model_name = r.model_name;
     if (job.img2img) r.info.denoising_strength = python_float_repr(job.img2img->strength);
+    if (job.hires) {  // "Denoising strength", "Hires upscale"/"Hires resize", "Hires steps", "Hires upscaler"
+        add_hires_infotext(*job.hires, r.info);
+        if (!job.hires_upscaler_named)  // the webui adds "Hires upscaler" only when hr_upscaler was given
+            r.info.extra.erase(std::remove_if(r.info.extra.begin(), r.info.extra.end(),
+                                              [](const auto& kv) { return kv.first == "Hires upscaler"; }),
+                               r.info.extra.end());
+    }
     r.info.prediction = model_->sd2() ? prediction_name(model_->prediction) : "";
     r.info.version = cfg_.version;
     const int total = job.batch_size * job.n_iter;
@@ -444,10 +454,17 @@ JobResult Engine::run(const Job& job) {
         if (interrupt_.load()) { r.interrupted = true; break; }
         GenerateParams p = shared;
         p.seed = r.seeds[i];
-        const int64_t lh = p.height / 8, lw = p.width / 8;
         if (cfg_.taesd_previews)
             p.on_denoised = [&](int, const std::vector<float>& den) {
                 if (!preview_wanted_.exchange(false)) return;  // render only for someone watching
+                // The pass's latent size: the first pass's, or the hires second pass's (the upscaled size, or
+                // the cropped one).
+                int64_t lh = p.height / 8, lw = p.width / 8;
+                if (job.hires && (int64_t)den.size() != 4 * lh * lw) {
+                    lh = target.upscale_h / 8, lw = target.upscale_w / 8;
+                    if ((int64_t)den.size() != 4 * lh * lw) lh = target.height() / 8, lw = target.width() / 8;
+                }
+                if ((int64_t)den.size() != 4 * lh * lw) return;
                 if (!taesd) taesd = std::make_unique<Taesd>(load_taesd_decoder("", model_->sdxl()));
                 Tensor z = Tensor::zeros({1, 4, lh, lw});
                 std::memcpy(z.f32(), den.data(), 4 * lh * lw * sizeof(float));
@@ -485,6 +502,7 @@ JobResult Engine::run(const Job& job) {
             };
             std::vector<std::pair<std::string, std::string>> img2img_info;
             img = job.img2img ? generate_img2img(*model_, p, *job.img2img, arena, nullptr, on_step, &cancel_, &img2img_info)
+                              : job.hires ? generate_hires(*model_, p, *job.hires, arena, nullptr, on_step, &cancel_)
                               : generate(*model_, p, arena, nullptr, on_step, &cancel_);
             if (r.pngs.empty()) {  // the mask's fields are the same for every image: the job's, as the CLI writes them
                 for (auto& kv : img2img_info) {

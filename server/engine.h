@@ -69,6 +69,7 @@ struct Job {
     std::string sampler_label, schedule_label;  // for infotexts: "Euler a", "Karras"
     std::shared_ptr<const Img2imgParams> img2img;  // the init image and strength; null: txt2img
     std::shared_ptr<const HiresParams> hires;      // txt2img with the hires fix; null: without
+    bool hires_upscaler_named = false;             // hr_upscaler given (else no "Hires upscaler" in the infotext)
     std::shared_ptr<const ExtrasJob> extras;       // an upscale instead of a generation; null: none
 };
 

@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "app/infotext.h"
-#include "app/resample.h"
+#include "pipeline/resample.h"
 #include "models/upscaler.h"
 #include "pipeline/upscale.h"
 

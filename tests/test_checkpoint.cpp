@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "app/checkpoint.h"
+#include "models/checkpoint.h"
 
 using namespace sd;
 

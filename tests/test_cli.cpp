@@ -35,7 +35,7 @@
 #include <vector>
 
 #include "app/image_io.h"
-#include "app/sha256.h"
+#include "sha256.h"
 #include "json.h"
 #include "safetensors.h"
 #include "sd_command.h"

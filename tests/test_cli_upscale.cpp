@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "app/image_io.h"
-#include "app/resample.h"
+#include "pipeline/resample.h"
 #include "models/upscaler.h"
 #include "pipeline/upscale.h"
 #include "sd_command.h"

@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include <string>
 
-#include "app/resample.h"
+#include "pipeline/resample.h"
 #include "compare.h"
 #include "pipeline/hires.h"
 #include "pipeline/img2img.h"

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <fstream>
@@ -104,6 +106,7 @@ TEST_CASE("lora: the table's whole-module rows and text-encoder fallbacks") {
 #include <sys/stat.h>
 
 #include "pipeline/loras.h"
+#include "pipeline/txt2img.h"
 
 namespace {
 
@@ -152,6 +155,36 @@ TEST_CASE("lora: <lora:NAME:TE:UNET> tags read as the webui's ExtraNetworkLora")
     CHECK(has(error_of([] { tags_of("<lora:a:strong>"); }), "'strong'"));
 }
 
+TEST_CASE("lora: dyn= takes the first ranks of a kohya LoRA, scaled by alpha over the full rank") {
+    // extra_networks_lora.py: <lora:NAME:TE:UNET:DYN> or dyn=, int(); lyco_helpers.rebuild_conventional slices
+    // up[:, :dyn] and down[:dyn] (a Python slice: past the rank is all of it, negative counts from the end), and
+    // calc_scale still divides alpha by lora_down's rows.
+    std::vector<LoraTag> t = tags_of("<lora:a:1:0.5:2> <lora:b:dyn=3> <lora:c:0.7>");
+    CHECK((t[0].dyn == 2 && t[1].dyn == 3 && t[2].dyn == kAllRanks && t[1].te == 1));
+    CHECK(has(error_of([] { tags_of("<lora:a:1:1:2.5>"); }), "not a whole number"));
+    LoraLayer l;
+    l.key = "lora_te_text_model_encoder_layers_0_mlp_fc1";
+    Tensor up = Tensor::zeros({5, 4}), down = Tensor::zeros({4, 6}), alpha = Tensor::zeros({1});
+    for (int64_t i = 0; i < up.numel(); i++) up.f32()[i] = 0.1f * (float)(i % 5) - 0.2f;
+    for (int64_t i = 0; i < down.numel(); i++) down.f32()[i] = 0.05f * (float)(i % 7) - 0.1f;
+    alpha.f32()[0] = 2;
+    l.w = {{"lora_up.weight", up}, {"lora_down.weight", down}, {"alpha", alpha}};
+    auto want = [&](int64_t k) {
+        std::vector<float> d(30, 0.0f);
+        for (int64_t i = 0; i < 5; i++)
+            for (int64_t j = 0; j < 6; j++)
+                for (int64_t r = 0; r < k; r++) d[i * 6 + j] += up.f32()[i * 4 + r] * down.f32()[r * 6 + j] * 0.5f;
+        return d;
+    };
+    for (auto [dyn, ranks] : std::vector<std::pair<int64_t, int64_t>>{{kAllRanks, 4}, {2, 2}, {0, 0}, {9, 4}, {-1, 3}}) {
+        Tensor d = lora_delta(l, {5, 6}, "t", dyn);
+        std::vector<float> w = want(ranks);
+        float err = 0;
+        for (int i = 0; i < 30; i++) err = std::max(err, std::fabs(d.f32()[i] - w[i]));
+        CHECK_MESSAGE(err < 1e-6f, "dyn " << dyn);
+    }
+}
+
 TEST_CASE("lora: names, close matches, hashes") {
     CHECK(default_lora_dir("models/x.safetensors") == "models/loras");
     CHECK(default_lora_dir("x.safetensors") == "loras");
@@ -164,6 +197,52 @@ TEST_CASE("lora: names, close matches, hashes") {
     // ':' and ',' leave the name as the webui's remove_symbols does.
     CHECK(webui_lora_hashes(tags_of("<lora:kohya_locon:0.8> <lora:peft> <lora:kohya_locon:1>"), "tests/data/lora") ==
           "kohya_locon: ef229601016b, peft: cabefc73ef26");
+}
+
+TEST_CASE("lora: a LoRA answers to its ss_output_name alias, as networks.py's available_network_aliases") {
+    const std::string dir = "/tmp/sd_test_lora_alias_" + std::to_string(getpid());
+    const std::string q = "lora_te_text_model_encoder_layers_0_self_attn_q_proj";
+    const std::vector<std::pair<std::string, std::vector<int64_t>>> parts = {{q + ".lora_down.weight", {4, 32}},
+                                                                              {q + ".lora_up.weight", {32, 4}}};
+    write_lora(dir, "a", parts, {{"ss_output_name", "style_v2"}});
+    write_lora(dir, "b", parts, {{"ss_output_name", "dup"}});
+    write_lora(dir, "c", parts, {{"ss_output_name", "dup"}});
+    write_lora(dir, "d", parts, {{"ss_output_name", "a"}});     // another file's name: the name wins
+    write_lora(dir, "e", parts, {{"ss_output_name", "None"}});  // "none" is never an alias
+    write_lora(dir + "/sub", "a", parts);                       // the same name further down the walk: it wins
+    CHECK(find_lora(dir, "style_v2") == dir + "/a.safetensors");
+    CHECK(find_lora(dir, "a") == dir + "/sub/a.safetensors");
+    CHECK(find_lora(dir, "d") == dir + "/d.safetensors");
+    CHECK(has(error_of([&] { find_lora(dir, "dup"); }), "alias (ss_output_name) of more than one file"));
+    CHECK(has(error_of([&] { find_lora(dir, "None"); }), "no LoRA named 'None'"));
+    // the infotext names a LoRA as the prompt does (mentioned_name), alias or not
+    CHECK(webui_lora_hashes(tags_of("<lora:style_v2:1>"), dir).compare(0, 10, "style_v2: ") == 0);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+}
+
+TEST_CASE("lora: tags in the negative prompt are text, as in the webui (only the prompt's are parsed)") {
+    // processing.py parse_extra_network_prompts parses self.prompts only; the negative prompts go to
+    // get_learned_conditioning as written, <lora:...> and all, and nothing is activated for them.
+    Model m = load_model("tests/data/tiny_sd.safetensors");
+    GenerateParams p;
+    p.prompt = "a cat";
+    p.sampler = SamplerKind::euler;
+    p.steps = 1;
+    p.width = p.height = 64;
+    p.seed = 3;
+    p.lora_dir = "tests/data/lora";
+    Arena arena;
+    p.negative_prompt = "blurry <lora:no_such_lora:oops>";
+    CHECK_NOTHROW(check_prompts(p.prompt, p.negative_prompt, 1));
+    Tensor with_tag = sample_latent(m, p, arena);
+    CHECK(m.loras.empty());
+    p.negative_prompt = "blurry";
+    Tensor without = sample_latent(m, p, arena);
+    CHECK(std::memcmp(with_tag.f32(), without.f32(), with_tag.nbytes()) != 0);  // the tag's words are conditioning
+    Tensor a = encode_prompt(m, "blurry <lora:no_such_lora:oops>", 1, arena);
+    Tensor b = encode_prompt(m, "blurry", 1, arena);
+    CHECK(std::memcmp(a.f32(), b.f32(), a.nbytes()) != 0);
 }
 
 TEST_CASE("lora: refusals name the file, the layer and the problem") {
@@ -213,7 +292,7 @@ TEST_CASE("lora: refusals name the file, the layer and the problem") {
 }
 
 #include "app/infotext.h"
-#include "pipeline/generation_infotext.h"
+#include "app/generation_infotext.h"
 
 TEST_CASE("lora: the infotext keeps the tags in the prompt and carries Lora hashes as the webui writes them") {
     GenerateParams p;

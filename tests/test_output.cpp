@@ -13,7 +13,7 @@
 
 #include "app/image_io.h"
 #include "app/infotext.h"
-#include "app/sha256.h"
+#include "app/model_hash.h"
 #include "skip.h"
 
 using namespace sd;

@@ -214,7 +214,7 @@ TEST_CASE("seeds up to 2^64 - 1, as torch and the webui accept") {
 
 #include <filesystem>
 
-#include "app/sha256.h"
+#include "sha256.h"
 #include "safetensors.h"
 
 TEST_CASE("textual-inversion embeddings: spliced where their name's tokens are, TI hashes, pickles refused") {

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <unistd.h>
 
+#include "app/image_io.h"
 #include "compare.h"
 #include "models/open_clip.h"
 #include "pipeline/prediction.h"
@@ -210,17 +211,18 @@ TEST_CASE("sd2: generate end to end with --vae; a VAE file without the first_sta
     p.cfg_scale = 1;
     p.seed = 3;
     p.sampler = SamplerKind::euler;
-    p.preview = "build/test_sd2_preview.png";
-    std::remove(p.preview.c_str());
+    const std::string preview = "build/test_sd2_preview.png";
+    p.on_preview = [&](const Image& im) { write_file_atomic(preview, encode_png(im, {})); };  // as --preview
+    std::remove(preview.c_str());
     Arena arena;
     StageTimes times;
     Image img = generate(m, p, arena, &times);
     CHECK(img.width == 64);
     CHECK(img.height == 64);
-    std::ifstream prev(p.preview, std::ios::binary);
+    std::ifstream prev(preview, std::ios::binary);
     CHECK(prev.good());  // the preview was written (atomically) during sampling
     CHECK(times.preview > 0);
-    std::remove(p.preview.c_str());
+    std::remove(preview.c_str());
 
     // Without a VAE the SD 2.x file is refused with a sentence; a missing --vae file too.
     CHECK_THROWS_WITH_AS(load_model(kTiny2), doctest::Contains("without its VAE"), std::runtime_error);

@@ -7,9 +7,13 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <unistd.h>
 
 #include "compare.h"
 #include "models/open_clip.h"
+#include "models/taesd.h"
+#include "pipeline/img2img.h"
 #include "pipeline/sdxl.h"
 #include "pipeline/txt2img.h"
 #include "tokenizer/clip_tokenizer.h"
@@ -169,4 +173,65 @@ TEST_CASE("sdxl: emphasis rescales each encoder's part to its own unweighted mea
     // The pooled output is taken before emphasis: the same token ids give the same pooled vector.
     REQUIRE(pooled_w.size() == 1);
     for (int i = 0; i < 8; i++) CHECK(pooled_w[0].f32()[i] == pooled_p[0].f32()[i]);
+}
+
+// img2img --taesd on SDXL encodes with the TAESDXL encoder, as the webui's sd_vae_taesd.encoder_model() picks
+// taesdxl_encoder.pth for SDXL models (the SD1 encoder gives other latents). The encoder itself is golden-tested in test_taesd.
+TEST_CASE("sdxl: img2img with --taesd encodes with TAESDXL") {
+    Image img;
+    img.width = 64; img.height = 48; img.channels = 3;
+    for (int i = 0; i < 64 * 48 * 3; i++) img.pixels.push_back((uint8_t)(i * 37 % 251));
+    Tensor x = Tensor::zeros({1, 3, 48, 64});
+    for (int c = 0; c < 3; c++)
+        for (int i = 0; i < 64 * 48; i++) x.f32()[c * 64 * 48 + i] = img.pixels[i * 3 + c] / 255.0f;
+    Arena arena;
+    std::vector<float> z = encode_image(tiny_xl(), img, /*taesd=*/true, arena);
+    Tensor xl = taesd_encode(load_taesd_encoder("", /*xl=*/true), x, arena);
+    REQUIRE(z.size() == (size_t)xl.numel());
+    CHECK(std::memcmp(z.data(), xl.f32(), z.size() * sizeof(float)) == 0);
+    Tensor sd1 = taesd_encode(load_taesd_encoder(), x, arena);
+    CHECK(std::memcmp(z.data(), sd1.f32(), z.size() * sizeof(float)) != 0);
+}
+
+// An SDXL embedding file (clip_l and clip_g tensors) against tools/ti_sdxl_reference.py: each encoder splices its own
+// part at the name's positions (the webui's EmbeddingsWithFixes, textual_inversion_key clip_l / clip_g), emphasis per
+// encoder, and the pooled output sees the spliced bigG input.
+TEST_CASE("sdxl: a textual-inversion embedding with clip_l and clip_g is spliced into each encoder as the webui does") {
+    namespace fs = std::filesystem;
+    SafeTensors gold("tests/data/golden_ti_sdxl.safetensors");
+    const fs::path dir = fs::temp_directory_path() / ("sd_embxl_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    write_safetensors((dir / "shiny-thing.safetensors").string(),
+                      {{"clip_g", gold.get("emb/clip_g")}, {"clip_l", gold.get("emb/clip_l")}});
+    write_safetensors((dir / "sd1-thing.safetensors").string(), {{"emb_params", Tensor::zeros({1, 8})}});
+    write_safetensors((dir / "swapped.safetensors").string(),  // widths 4 + 12: the same sum, split otherwise
+                      {{"clip_g", Tensor::zeros({1, 12})}, {"clip_l", Tensor::zeros({1, 4})}});
+    const TextEncoder enc = text_encoder(tiny_xl(), 1);
+    EmbeddingDb db;
+    db.load_dir(dir.string(), enc.width);  // the webui's expected_shape: CLIP-L's width + bigG's
+    Arena arena;
+    CondSchedule c = learned_conditioning(enc, "a (shiny-thing:1.2) cube", 20, &db, arena);
+    REQUIRE(c.conds.size() == 1);
+    REQUIRE(c.pooled.size() == 1);
+    // Scale-relative bounds as the SDXL text goldens above (float64 reference, f16 weights, f32 here).
+    test::Diff d = test::compare(c.conds[0], gold.get("cond"), test::scale_tol(2e-5));
+    CHECK_MESSAGE(d.ok, d.summary("sdxl TI conditioning"));
+    d = test::compare(c.pooled[0], gold.get("pooled"), test::scale_tol(2e-5));
+    CHECK_MESSAGE(d.ok, d.summary("sdxl TI pooled"));
+    // the vectors matter: the name as plain text is far from it
+    CondSchedule plain = learned_conditioning(enc, "a (shiny-thing:1.2) cube", 20, nullptr, arena);
+    CHECK(!test::compare(plain.conds[0], gold.get("cond"), test::scale_tol(2e-5)).ok);
+    // a one-tensor (SD 1.x-style) embedding of another width is skipped, as the webui skips it: its name stays text
+    CHECK(tokenize_prompt("sd1-thing", &db)[0].fixes.empty());
+    // a pair of the right total width but other parts: one sentence naming both splits
+    CHECK_THROWS_WITH_AS(learned_conditioning(enc, "swapped", 20, &db, arena),
+                         doctest::Contains("holds clip_l vectors 4 wide and clip_g 12 wide, but this model's text "
+                                           "encoders take clip_l vectors 8 wide and clip_g 8 wide"),
+                         std::runtime_error);
+    // clip_l and clip_g with different vector counts: refused when read
+    write_safetensors((dir / "uneven.safetensors").string(),
+                      {{"clip_g", Tensor::zeros({2, 8})}, {"clip_l", Tensor::zeros({3, 8})}});
+    CHECK_THROWS_WITH_AS(load_text_embedding((dir / "uneven.safetensors").string()),
+                         doctest::Contains("needs as many clip_l as clip_g vectors, it has 3 and 2"), std::runtime_error);
+    fs::remove_all(dir);
 }

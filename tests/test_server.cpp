@@ -509,7 +509,33 @@ TEST_CASE("txt2img request: wrong types, bad values and limits name the field in
     CHECK(first_error("{\"batch_size\":4,\"n_iter\":5}") == "body.n_iter value_error");
     CHECK(first_error("{\"sampler_name\":\"Nope\"}") == "body.sampler_name value_error");
     CHECK(first_error("{\"scheduler\":\"nope\"}") == "body.scheduler value_error");
-    CHECK(first_error("{\"enable_hr\":true}") == "body.enable_hr value_error");
+    // The hires fix: what its second pass cannot do differently here, and sizes past the limits, before any work.
+    CHECK(first_error("{\"enable_hr\":true,\"hr_checkpoint_name\":\"other\"}") == "body.hr_checkpoint_name value_error");
+    CHECK(first_error("{\"enable_hr\":true,\"hr_sampler_name\":\"DDIM\"}") == "body.hr_sampler_name value_error");
+    CHECK(first_error("{\"enable_hr\":true,\"hr_scheduler\":\"Karras\"}") == "body.hr_scheduler value_error");
+    CHECK(first_error("{\"enable_hr\":true,\"hr_prompt\":\"a dog\"}") == "body.hr_prompt value_error");
+    CHECK(first_error("{\"enable_hr\":true,\"hr_negative_prompt\":\"a dog\"}") == "body.hr_negative_prompt value_error");
+    CHECK(first_error("{\"enable_hr\":true,\"hr_scale\":0.5}") == "body.hr_scale value_error");
+    CHECK(first_error("{\"enable_hr\":true,\"hr_scale\":2.5}") == "body.hr_scale value_error");  // 1280x1280
+    CHECK(first_error("{\"enable_hr\":true,\"hr_scale\":1.1}") == "body.hr_scale value_error");  // 563: not /64
+    CHECK(first_error("{\"enable_hr\":true,\"hr_resize_x\":-64}") == "body.hr_resize_x value_error.number.not_ge");
+    CHECK(first_error("{\"enable_hr\":true,\"hr_resize_y\":4096}") == "body.hr_resize_y value_error.number.not_le");
+    CHECK(first_error("{\"enable_hr\":true,\"width\":64,\"height\":2048,\"hr_resize_x\":2048}") ==
+          "body.hr_resize_x value_error");  // upscaled to 2048x65536 before the crop
+    CHECK(first_error("{\"enable_hr\":true,\"hr_second_pass_steps\":151}") ==
+          "body.hr_second_pass_steps value_error.number.not_le");
+    CHECK(first_error("{\"enable_hr\":true,\"denoising_strength\":0}") == "body.denoising_strength value_error");
+    CHECK(first_error("{\"enable_hr\":\"maybe\"}") == "body.enable_hr type_error.bool");
+    {  // the webui's defaults for "same as the first pass" are accepted
+        serve::Txt2ImgRequest t;
+        std::vector<serve::FieldError> errors;
+        CHECK(serve::parse_txt2img("{\"enable_hr\":true,\"prompt\":\"a\",\"hr_prompt\":\"a\",\"hr_checkpoint_name\":"
+                                   "\"Use same checkpoint\",\"hr_sampler_name\":\"Euler\",\"hr_scale\":1.5}",
+                                   serve::ApiLimits{}, &t, &errors));
+        CHECK(t.enable_hr);
+        CHECK(t.hr_scale == 1.5);
+        CHECK(t.denoising_strength == 0.75);
+    }
     CHECK(first_error("{\"seed\":-2}") == "body.seed value_error.number.not_ge");
     CHECK(first_error("{\"override_settings\":{\"CLIP_stop_at_last_layers\":\"x\"}}") ==
           "body.override_settings.CLIP_stop_at_last_layers type_error.integer");
@@ -1094,7 +1120,7 @@ TEST_CASE("sd serve: SIGTERM during a job answers it, refuses new work and exits
 
 #include <fstream>
 
-#include "app/sha256.h"
+#include "app/model_hash.h"
 #include "safetensors.h"
 
 namespace {
@@ -1279,6 +1305,61 @@ TEST_CASE("server: /sdapi/v1/img2img makes the CLI's image from a base64 init im
     CHECK(refusal("{\"init_images\":[\"aGVsbG8=\"]}").find("init_images: init_images[0] is not an image") == 0);
     CHECK(refusal("{\"prompt\":\"x\"}") == "init_images: Init image not found");
     CHECK(call(s.port, "GET", "/sdapi/v1/img2img").status == 405);
+}
+
+// The hires fix through /sdapi/v1/txt2img (StableDiffusionProcessingTxt2Img's hr_* fields): the same image as
+// `sd --hires-scale` for the same request, the webui's Hires fields in the infotext, the upscaler by its webui
+// name, and the refusals that need the server (an unknown upscaler).
+TEST_CASE("server: enable_hr makes the CLI's hires image with the webui's Hires infotext; bad values are 422") {
+    cache_dir();
+    const std::string cli = cache_dir().dir + "/cli_hires.png";
+    TestServer s;
+    Reply r = call(s.port, "POST", "/sdapi/v1/txt2img",
+                   "{\"prompt\":\"a red cube\",\"steps\":3,\"width\":64,\"height\":64,\"seed\":5,"
+                   "\"sampler_name\":\"Euler\",\"enable_hr\":true,\"hr_scale\":2,\"hr_upscaler\":\"Latent (bicubic)\","
+                   "\"hr_second_pass_steps\":2,\"denoising_strength\":0.6}");
+    REQUIRE(r.status == 200);
+    JsonValue j = r.json();
+    REQUIRE(member(j, "images").items.size() == 1);
+    JsonValue info = parse_json(member(j, "info").text);
+    CHECK(member(info, "denoising_strength").text == "0.6");
+    const std::string infotext = member(info, "infotexts").items[0].text;
+    for (const char* field : {"Size: 64x64", "Denoising strength: 0.6", "Hires upscale: 2.0", "Hires steps: 2",
+                              "Hires upscaler: Latent (bicubic)"})
+        CHECK_MESSAGE(infotext.find(field) != std::string::npos, field, " in ", infotext);
+    std::vector<uint8_t> png;
+    REQUIRE(http::base64_decode(member(j, "images").items[0].text, &png));
+    const std::string served = cache_dir().dir + "/served_hires.png";
+    write_file_atomic(served, png);
+    Child c = start_sd({"-m", kTinyModel, "-p", "a red cube", "--steps", "3", "-W", "64", "-H", "64", "--seed", "5",
+                        "--sampler", "Euler", "--precision", "fp32", "--hires-scale", "2", "--hires-upscaler",
+                        "latent-bicubic", "--hires-steps", "2", "--hires-strength", "0.6", "-o", cli});
+    REQUIRE(wait_exit(c, 60) == 0);
+    const Image a = read_image_rgb(served), b = read_image_rgb(cli);
+    CHECK(a.width == 128);
+    CHECK(a.height == 128);
+    REQUIRE(a.pixels.size() == b.pixels.size());
+    int diff = 0;
+    for (size_t i = 0; i < a.pixels.size(); i++) diff = std::max(diff, std::abs(a.pixels[i] - b.pixels[i]));
+    CHECK(diff <= 2);  // equal bits in the same build; see the embeddings case for the margin
+    CHECK(read_png_text(read_bytes(cli))[0].second.find("Hires upscaler: Latent (bicubic)") != std::string::npos);
+
+    // hr_upscaler not given: the webui's default "Latent", and no "Hires upscaler" field (as its init() adds it
+    // only when given); hr_resize_x alone keeps the aspect.
+    r = call(s.port, "POST", "/sdapi/v1/txt2img",
+             "{\"prompt\":\"a\",\"steps\":2,\"width\":64,\"height\":64,\"enable_hr\":true,\"hr_resize_x\":128}");
+    REQUIRE(r.status == 200);
+    const std::string text2 = member(parse_json(member(r.json(), "info").text), "infotexts").items[0].text;
+    CHECK(text2.find("Hires resize: 128x0") != std::string::npos);
+    CHECK(text2.find("Denoising strength: 0.75") != std::string::npos);
+    CHECK(text2.find("Hires upscaler") == std::string::npos);
+
+    Reply e = call(s.port, "POST", "/sdapi/v1/txt2img",
+                   "{\"width\":64,\"height\":64,\"enable_hr\":true,\"hr_upscaler\":\"No such\"}");
+    CHECK(e.status == 422);
+    JsonValue d = member(e.json(), "detail");
+    REQUIRE(d.items.size() == 1);
+    CHECK(member(d.items[0], "loc").items.back().text == "hr_upscaler");
 }
 
 // ---- LoRAs -----------------------------------------------------------------------------------------------------
@@ -1471,7 +1552,7 @@ TEST_CASE("server: /sdapi/v1/img2img with a mask inpaints as sd --mask does; bad
 
 // ---- upscalers and the Extras tab --------------------------------------------------------------------------------
 
-#include "app/resample.h"
+#include "pipeline/resample.h"
 
 // The webui's /upscalers (shared.sd_upscalers: the built-ins, then the upscaler folder's models) and
 // /latent-upscale-modes, and its Extras upscale (postprocessing_upscale.py through run_extras): Lanczos, Nearest and

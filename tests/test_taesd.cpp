@@ -60,7 +60,9 @@ Tensor owned(const Tensor& t) {  // an owned copy of a file-backed F32 tensor
 
 TEST_CASE("taesd: built-in weights are the files in models/taesd, byte for byte") {
     for (auto [file, path] : {std::pair{taesd_embedded_decoder(), "models/taesd/taesd_decoder.safetensors"},
-                              std::pair{taesd_embedded_encoder(), "models/taesd/taesd_encoder.safetensors"}}) {
+                              std::pair{taesd_embedded_encoder(), "models/taesd/taesd_encoder.safetensors"},
+                              std::pair{taesdxl_embedded_decoder(), "models/taesd/taesdxl_decoder.safetensors"},
+                              std::pair{taesdxl_embedded_encoder(), "models/taesd/taesdxl_encoder.safetensors"}}) {
         std::ifstream in(path, std::ios::binary);
         REQUIRE_MESSAGE(in, path);
         std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -125,4 +127,33 @@ TEST_CASE("taesd: round trip of a real photograph keeps PSNR >= 22 dB") {
     MESSAGE("taesd round trip PSNR " << psnr << " dB");
     CHECK(psnr >= 22.0);
     CHECK(psnr <= 23.0);  // far above the reference would mean the comparison itself is broken
+}
+
+// TAESDXL (built in, SDXL latents) against tools/taesd_reference.py: the same network in PyTorch float64, which first
+// reproduces the shared SD1 golden above within 5e-6. The SD1 weights would encode this photo to other latents
+// (the bug this guards: img2img on SDXL encoding with SD1's TAESD) by ~1, far outside the bounds above.
+TEST_CASE("taesd: TAESDXL encoder and decoder match the reference on a 256x256 photo") {
+    SafeTensors golden("tests/data/astronaut_256_taesdxl.safetensors");
+    Tensor latent = owned(golden.get("latent", {1, 4, 32, 32}));
+    Tensor decoded = owned(golden.get("decoded", {1, 3, 128, 128}));
+    Tensor photo = load_png("tests/data/astronaut_256.png");
+    Taesd enc = load_taesd_encoder("", /*xl=*/true), dec = load_taesd_decoder("", /*xl=*/true);
+    Arena arena;
+    Tensor z = taesd_encode(enc, photo, arena);
+    test::Diff d = test::compare(z, latent, test::abs_tol(kAtol, kMaxNmse));
+    CHECK_MESSAGE(d.ok, d.summary("taesdxl encode"));
+    arena.reset();
+
+    Tensor corner = Tensor::zeros({1, 4, 16, 16});  // the reference decodes latent[:, :, :16, :16]
+    for (int c = 0; c < 4; c++)
+        for (int y = 0; y < 16; y++)
+            std::memcpy(corner.f32() + (c * 16 + y) * 16, latent.f32() + (c * 32 + y) * 32, 16 * sizeof(float));
+    Tensor img = taesd_decode(dec, corner, arena);
+    REQUIRE(img.same_shape({1, 3, 128, 128}));
+    d = test::compare(img, decoded, test::abs_tol(kAtol, kMaxNmse));
+    CHECK_MESSAGE(d.ok, d.summary("taesdxl decode"));
+
+    arena.reset();
+    Taesd sd1 = load_taesd_encoder();
+    CHECK_FALSE(test::compare(taesd_encode(sd1, photo, arena), latent, test::abs_tol(kAtol, kMaxNmse)).ok);
 }

@@ -166,6 +166,9 @@ def delta(parts, shape):
         if w2.dim() == 4:
             w1 = w1[:, :, None, None]
         d = torch.kron(w1, w2)
+    if "lora_mid.weight" in p:  # kohya LoCon with CP: mid (n, m, k, l) between up (i, n) and down (m, j)
+        d = torch.einsum("nmkl,in,mj->ijkl", p["lora_mid.weight"], p["lora_up.weight"].flatten(1),
+                         p["lora_down.weight"].flatten(1))
     scale = float(p["alpha"]) / rank if "alpha" in p and rank else 1.0
     return d.reshape(shape) * scale
 
@@ -246,7 +249,7 @@ def merged_rows(ckpt, layers, te, unet):
     acc = {}
     for key, target, parts, rows in layers:
         w = acc.get(target, t64(ckpt[target])).clone()
-        m = te if target.startswith("conditioner.") else unet
+        m = te if target.startswith("conditioner.") or target.startswith("cond_stage_model.") else unet
         if rows is None:
             w += m * delta(parts, tuple(ckpt[target].shape))
         else:
@@ -280,6 +283,61 @@ def sdxl_latent(tensors):
         m.load_state_dict(sd, strict=True)
     with torch.no_grad():
         return f32(X.run(clip_l, bigg, unet, X.RUNS[0]))
+
+
+# ---- kohya LoCon with a CP middle (lora_mid), on the tiny SD 1.x checkpoint --------------------------------------
+
+def locon_cp(ckpt):
+    L = []
+    for key, target, rank, alpha in [("lora_unet_down_blocks_1_resnets_0_conv2", U + "input_blocks.4.0.out_layers.3.weight", 4, 2.0),
+                                     ("lora_unet_up_blocks_2_resnets_0_conv1", U + "output_blocks.6.0.in_layers.2.weight", 2, 1.0)]:
+        out, inn, k, _ = ckpt[target].shape
+        L.append((key, target, {"lora_down.weight": f16(rnd(rank, inn, 1, 1)), "lora_mid.weight": f16(rnd(rank, rank, k, k)),
+                                "lora_up.weight": f16(rnd(out, rank, 1, 1)), "alpha": np.array(alpha, dtype=np.float32)}))
+    return L
+
+
+# ---- SD 2.x: a kohya LoRA on the tiny SD 2.x checkpoint (OpenCLIP's fused q/k/v rows, linear proj_in/out) ---------
+
+S2T, S2U = "cond_stage_model.model.transformer.resblocks.", "model.diffusion_model."
+
+
+def sd2_kohya():
+    te = "lora_te_text_model_encoder_layers_"
+    return [lora_rows(te + "0_self_attn_q_proj", S2T + "0.attn.in_proj_weight", 8, 8, rows=0, alpha=2.0),
+            lora_rows(te + "0_self_attn_v_proj", S2T + "0.attn.in_proj_weight", 8, 8, rows=2, alpha=1.0),
+            lora_rows(te + "1_self_attn_k_proj", S2T + "1.attn.in_proj_weight", 8, 8, rows=1, alpha=None),
+            lora_rows(te + "1_self_attn_out_proj", S2T + "1.attn.out_proj.weight", 8, 8, alpha=4.0),
+            lora_rows(te + "2_mlp_fc1", S2T + "2.mlp.c_fc.weight", 32, 8, alpha=2.0),
+            lora_rows("lora_unet_down_blocks_0_attentions_0_proj_in", S2U + "input_blocks.1.1.proj_in.weight", 32, 32,
+                      alpha=2.0),
+            lora_rows("lora_unet_up_blocks_2_attentions_1_proj_out", S2U + "output_blocks.7.1.proj_out.weight", 64, 64,
+                      alpha=4.0),
+            lora_rows("lora_unet_mid_block_attentions_0_transformer_blocks_0_attn2_to_k",
+                      S2U + "middle_block.1.transformer_blocks.0.attn2.to_k.weight", 32, 8, alpha=1.0),
+            lora_rows("lora_unet_up_blocks_1_attentions_0_transformer_blocks_0_ff_net_0_proj",
+                      S2U + "output_blocks.3.1.transformer_blocks.0.ff.net.0.proj.weight", 256, 32, rank=8, alpha=4.0),
+            lora_rows("lora_unet_down_blocks_1_resnets_0_conv_shortcut", S2U + "input_blocks.4.0.skip_connection.weight",
+                      64, 32, k=1, alpha=2.0)]
+
+
+def sd2_latent(tensors):
+    """reference_sd2.py's v-prediction Euler run (3 steps, CFG 5, its sample/noise) on the given checkpoint tensors,
+    "a photo of an astronaut riding a horse" against the empty prompt."""
+    import reference_sd2 as S
+    from sampler_reference import sd_table
+    text, unet = S.build(S.SEED)
+    for prefix, m in ((S.TEXT_PREFIX, text), (S.UNET_PREFIX, unet)):
+        m.load_state_dict({n[len(prefix):]: t64(a) for n, a in tensors.items() if n.startswith(prefix)}, strict=True)
+    g, _ = read_safetensors(os.path.join(DATA, "golden_sd2.safetensors"))
+    ids_a = torch.tensor(S.PROMPT_IDS + [0] * (77 - len(S.PROMPT_IDS)), dtype=torch.int64)[None]
+    ids_u = torch.tensor([49406, 49407] + [0] * 75, dtype=torch.int64)[None]
+    with torch.no_grad():
+        cond, uncond = text.encode(ids_a, 1), text.encode(ids_u, 1)
+        table = sd_table()
+        sig = [float(v) for v in table.get_sigmas(3)]
+        D = S.make_denoiser(unet, table, "v", 5, cond, uncond)
+        return f32(S.run_euler(D, t64(g["sample/noise"]) * sig[0], sig))
 
 
 # ---- main -------------------------------------------------------------------------------------------------------
@@ -339,11 +397,32 @@ def main():
     x0 = sdxl_latent(xs)
     golden["sdxl/x"] = x
     print(f"  the SDXL LoRA moves the latent by {np.abs(x - x0).max():.4f} max (scale {np.abs(x0).max():.3f})")
+    # Written last, so the random draws of everything above stay as they were.
+    cp_layers = locon_cp(ckpt)
+    write_safetensors(os.path.join(DATA, "lora", "locon_cp.safetensors"), file_tensors(cp_layers), meta)
+    for t, w in merged(ckpt, [(cp_layers, 1.0, 1.0)]).items():
+        golden[f"merged/locon_cp/{t}"] = w
+    # SD 2.x: "<lora:sd2_kohya:0.8:1.1>" on tests/data/tiny_sd2.safetensors.
+    s2, _ = read_safetensors(os.path.join(DATA, "tiny_sd2.safetensors"))
+    layers = sd2_kohya()
+    os.makedirs(os.path.join(DATA, "lora_sd2"), exist_ok=True)
+    write_safetensors(os.path.join(DATA, "lora_sd2", "sd2_kohya.safetensors"),
+                      {f"{key}.{part}": a for key, _, parts, _ in layers for part, a in parts.items()},
+                      {**meta, "ss_v2": "True", "ss_base_model_version": "sd_v2"})
+    m = merged_rows(s2, layers, 0.8, 1.1)
+    for n, w in m.items():
+        golden[f"merged/sd2_kohya/{n}"] = w
+    x = sd2_latent({**s2, **m})
+    x0 = sd2_latent(s2)
+    golden["sd2/x"] = x
+    print(f"  the SD 2.x LoRA moves the latent by {np.abs(x - x0).max():.4f} max (scale {np.abs(x0).max():.3f})")
     out = os.path.join(DATA, "golden_lora.safetensors")
     write_safetensors(out, golden, {**meta, "stacked": repr([(n, te, un) for n, (_, te, un) in zip(files, mults)]),
                                     "sdxl_multipliers": "te 0.75, unet 1.5",
                                     "sdxl_tiny": "<lora:sdxl_tiny:0.7:1.3> on tests/data/tiny_sdxl.safetensors, "
-                                                 "reference_sdxl.py's euler run"})
+                                                 "reference_sdxl.py's euler run",
+                                    "sd2": "<lora:sd2_kohya:0.8:1.1> on tests/data/tiny_sd2.safetensors, "
+                                           "reference_sd2.py's v euler run, CFG 5, its sample/noise"})
     print(f"wrote {out} ({os.path.getsize(out)} bytes, {len(golden)} tensors)")
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """resample_reference.py — writes tests/data/golden_resample.safetensors: PIL's resize filters, the webui's
-resize_image modes and flatten, and torch's interpolate, for app/resample.cpp and pipeline/img2img.cpp to match
+resize_image modes and flatten, and torch's interpolate, for pipeline/resample.cpp and pipeline/img2img.cpp to match
 exactly (8-bit images) or to float32 rounding (latents).
 
     /usr/bin/python3 tools/resample_reference.py            # writes the golden (< 1 s)

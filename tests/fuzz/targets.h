@@ -20,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-#include "app/checkpoint.h"
+#include "models/checkpoint.h"
 #include "app/image_io.h"
 #include "app/options.h"
 #include "json.h"

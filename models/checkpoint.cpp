@@ -3,7 +3,7 @@
 // Detection goes from the most specific signature to the least: adapters (LoRA, ControlNet) first, since
 // their keys embed UNet names; then the unsupported transformer families (SD3, Flux); then the ldm
 // single-file layouts told apart by their text encoders and UNet shapes; then component files.
-#include "app/checkpoint.h"
+#include "models/checkpoint.h"
 
 #include <cstdio>
 #include <cstring>

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "app/infotext.h"
+#include "pipeline/hires.h"
 #include "pipeline/txt2img.h"
 
 namespace sd {
@@ -19,5 +20,9 @@ namespace sd {
 // "Automatic", or empty to leave it out). The TI hashes are read from p.embeddings (none when null).
 InfoText generation_infotext(const GenerateParams& p, const std::string& sampler_label,
                              const std::string& schedule_label);
+
+// The webui's infotext fields of a hires run: "Denoising strength" in its place, then "Hires upscale" or
+// "Hires resize", "Hires steps" (when asked for) and "Hires upscaler", in the order its init() adds them.
+void add_hires_infotext(const HiresParams& hp, InfoText& info);
 
 }  // namespace sd

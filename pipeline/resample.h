@@ -11,7 +11,7 @@
 #pragma once
 #include <vector>
 
-#include "app/image_io.h"
+#include "pipeline/image.h"
 
 namespace sd {
 

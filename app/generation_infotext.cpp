@@ -1,5 +1,5 @@
 // generation_infotext.cpp — see generation_infotext.h.
-#include "pipeline/generation_infotext.h"
+#include "app/generation_infotext.h"
 
 #include "pipeline/conditioning.h"
 #include "pipeline/loras.h"
@@ -39,6 +39,14 @@ InfoText generation_infotext(const GenerateParams& p, const std::string& sampler
     info.clip_skip = p.clip_skip;
     info.rng = p.rng == RngKind::philox ? "NV" : "CPU";
     return info;
+}
+
+void add_hires_infotext(const HiresParams& hp, InfoText& info) {
+    info.denoising_strength = python_float_repr(hp.strength);
+    if (hp.width == 0 && hp.height == 0) info.extra.push_back({"Hires upscale", python_float_repr(hp.scale)});
+    else info.extra.push_back({"Hires resize", std::to_string(hp.width) + "x" + std::to_string(hp.height)});
+    if (hp.steps > 0) info.extra.push_back({"Hires steps", std::to_string(hp.steps)});
+    info.extra.push_back({"Hires upscaler", hires_upscaler_label(hp.upscaler)});
 }
 
 }  // namespace sd

@@ -1,5 +1,5 @@
 // resample.cpp — PIL's resize filters in PIL's fixed-point arithmetic, and torch's interpolate for latents.
-#include "app/resample.h"
+#include "pipeline/resample.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,9 +1,10 @@
 // checkpoint.h — what kind of model a .safetensors file holds, from its key names and a few shapes.
 //
-// Used by `sd info MODEL` (a summary: family, parameters per component, dtypes, size, ignored extras) and
-// to refuse a wrong model up front with one sentence ("X is an SDXL checkpoint; sd currently runs SD 1.x
-// models only") rather than a missing-tensor error deep in a loader. Detection reads only the header, so
-// it takes microseconds even for a 7 GB file.
+// It sits with the networks because their loaders need it first: the family decides which binders run, and the
+// key names it reads are theirs. Used by `load_model`, by `sd info MODEL` (a summary: family, parameters per
+// component, dtypes, size, ignored extras) and to refuse a wrong model up front with one sentence ("X is an SDXL
+// refiner checkpoint; sd runs SDXL base models only") rather than a missing-tensor error deep in a loader.
+// Detection reads only the header, so it takes microseconds even for a 7 GB file.
 //
 // Recognised: SD 1.x / 2.x / XL single-file checkpoints (CompVis/ldm layout), diffusers component files
 // (UNet, CLIP text encoder), standalone VAEs (ldm or diffusers layout), TAESD, and — to name them when
