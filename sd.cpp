@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +25,7 @@
 #include "app/npy.h"
 #include "app/options.h"
 #include "app/upscale_cmd.h"
+#include "clock.h"
 #include "kernels/kernels.h"
 #include "models/checkpoint.h"
 #include "models/upscaler.h"
@@ -46,11 +46,6 @@ std::atomic<bool> g_interrupted{false};
 
 void on_sigint(int) {
     if (g_interrupted.exchange(true)) _exit(130);  // a second Ctrl-C: leave at once (nothing is half-written)
-}
-
-double now() {
-    using namespace std::chrono;
-    return duration<double>(steady_clock::now().time_since_epoch()).count();
 }
 
 std::string stem(const std::string& path) {
@@ -83,10 +78,10 @@ void check_output_writable(const std::string& out) {
 // Progress on stderr: a bar redrawn in place on a terminal, one plain line per step otherwise.
 struct Progress {
     bool tty = isatty(2);
-    double start = now();
+    double start = wall_seconds();
     void step(int k, int n) {
-        if (k == 0) { start = now(); return; }
-        double el = now() - start, per = el / k, eta = per * (n - k);
+        if (k == 0) { start = wall_seconds(); return; }
+        double el = wall_seconds() - start, per = el / k, eta = per * (n - k);
         if (tty) {
             int width = 30, fill = (int)((double)width * k / n);
             std::fprintf(stderr, "\r  [%.*s%*s] %d/%d  %.2f s/step  ETA %.0f s ", fill,
@@ -270,12 +265,12 @@ int cmd_generate(const Options& o) {
         }
         check_hires(p.width, p.height, hp);
     }
-    double t0 = now(), c0 = process_cpu_seconds();
+    double t0 = wall_seconds(), c0 = process_cpu_seconds();
     Model m = load_model(o.model, o.vae, o.prediction);
     EmbeddingDb embeddings;
     embeddings.load_dir(embeddings_dir(o), text_encoder(m, p.clip_skip).width);  // the webui's expected_shape
     p.embeddings = &embeddings;
-    double load_s = now() - t0, load_cpu = process_cpu_seconds() - c0;
+    double load_s = wall_seconds() - t0, load_cpu = process_cpu_seconds() - c0;
     if (!m.sd2() && p.clip_skip > m.clip.cfg.layers)
         throw std::runtime_error("--clip-skip " + std::to_string(p.clip_skip) + " is more than the text encoder's " +
                                  std::to_string(m.clip.cfg.layers) + " layers");
@@ -323,11 +318,11 @@ int cmd_generate(const Options& o) {
         }
         InfoText info = generation_infotext(p, sampler_display_name(p.sampler),
                                             webui_schedule_type(p.sampler, chosen_schedule));
-        double th = now();
+        double th = wall_seconds();
         info.model_hash = hash_job.get();
         if (o.verbose && i == 0)
             std::fprintf(stderr, "model hash %s: waited %.2f s for it after decoding\n", info.model_hash.c_str(),
-                         now() - th);
+                         wall_seconds() - th);
         info.model_name = stem(o.model);
         info.vae_name = p.taesd ? "TAESD" : o.vae.empty() ? "" : stem(o.vae);
         info.vae_hash = vae_hash_job ? vae_hash_job->get() : "";

@@ -2,15 +2,13 @@
 // quoted against a peak measured in the same process with the same thread count.
 #include "app/bench.h"
 
-#include <time.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <functional>
 #include <vector>
 
+#include "clock.h"
 #include "app/memory.h"
 #include "app/options.h"
 #include "kernels/kernels.h"
@@ -22,17 +20,12 @@
 namespace sd {
 
 FmaPeak measure_fma_peak(int threads) {
-    auto thread_cpu_seconds = [] {
-        timespec ts;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-        return ts.tv_sec + ts.tv_nsec * 1e-9;
-    };
     const int64_t iters = 10000000;
     int saved = num_threads();
     set_num_threads(threads);
     std::vector<double> flops(threads), cpu(threads), walls, cores;
     for (int rep = 0; rep < 5; rep++) {
-        auto t0 = std::chrono::steady_clock::now();
+        const double t0 = wall_seconds();
         parallel_for(threads, [&](int64_t b, int64_t e) {
             for (int64_t i = b; i < e; i++) {
                 double c0 = thread_cpu_seconds();
@@ -40,7 +33,7 @@ FmaPeak measure_fma_peak(int threads) {
                 cpu[i] = thread_cpu_seconds() - c0;
             }
         });
-        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        double s = wall_seconds() - t0;
         double total = 0;
         for (double f : flops) total += f;
         walls.push_back(total / s * 1e-9);
@@ -54,20 +47,15 @@ FmaPeak measure_fma_peak(int threads) {
 
 namespace {
 
-double now() {
-    using namespace std::chrono;
-    return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-
 // Median wall and CPU seconds of `runs` calls. CPU time (all threads) is what a shared, loaded machine does
 // not distort: GFLOP per CPU-second compares with the per-core peak however busy the other cores are.
 struct Timing { double wall, cpu; };
 Timing median_time(int runs, const std::function<void()>& fn) {
     std::vector<double> w, c;
     for (int r = 0; r < runs; r++) {
-        double t0 = now(), c0 = process_cpu_seconds();
+        double t0 = wall_seconds(), c0 = process_cpu_seconds();
         fn();
-        w.push_back(now() - t0);
+        w.push_back(wall_seconds() - t0);
         c.push_back(process_cpu_seconds() - c0);
     }
     std::sort(w.begin(), w.end());
@@ -100,9 +88,9 @@ void lora_bench(const Options& o, Model& m, const std::vector<LoraTag>& tags, co
     const double base_rss = rss_gb();
     double prep_cpu[2], prep_wall[2], extra_rss[2];
     for (int i = 0; i < 2; i++) {
-        double t0 = now(), c0 = process_cpu_seconds();
+        double t0 = wall_seconds(), c0 = process_cpu_seconds();
         apply_loras(m, tags, dir, modes[i], &warnings);
-        prep_wall[i] = now() - t0, prep_cpu[i] = process_cpu_seconds() - c0;
+        prep_wall[i] = wall_seconds() - t0, prep_cpu[i] = process_cpu_seconds() - c0;
         step();
         extra_rss[i] = rss_gb() - base_rss;
         apply_loras(m, {}, dir, modes[i], &warnings);
@@ -113,9 +101,9 @@ void lora_bench(const Options& o, Model& m, const std::vector<LoraTag>& tags, co
     for (int r = 0; r < o.bench_runs; r++)
         for (int k = 0; k < 3; k++) {
             apply_loras(m, k ? tags : std::vector<LoraTag>(), dir, k ? modes[k - 1] : LoraApply::merge, &warnings);
-            double t0 = now(), c0 = process_cpu_seconds();
+            double t0 = wall_seconds(), c0 = process_cpu_seconds();
             step();
-            wall[k].push_back(now() - t0), cpu[k].push_back(process_cpu_seconds() - c0);
+            wall[k].push_back(wall_seconds() - t0), cpu[k].push_back(process_cpu_seconds() - c0);
         }
     auto median = [](std::vector<double> v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; };
     std::printf("\nLoRAs: %s (%zu), %d runs of one UNet step (batch 2) each, taking turns\n", o.prompt.c_str(),
@@ -149,9 +137,9 @@ int run_bench(const Options& o) {
         std::printf("bf16 dot products peak at %.2fx that (measured)%s\n", bf16,
                     active_precision() == Precision::bf16 ? ": % peak below can exceed 100%" : "");
 
-    double t0 = now();
+    double t0 = wall_seconds();
     Model m = load_model(o.model, o.vae, o.prediction);
-    double load_s = now() - t0;
+    double load_s = wall_seconds() - t0;
     const int64_t h = o.height / 8, w = o.width / 8;
     Arena arena;
 

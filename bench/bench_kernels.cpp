@@ -12,15 +12,14 @@
 // of the busiest thread of the T-thread run (it sees imbalance and duplicated packing, not contention
 // for shared L3 or memory bandwidth).
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <functional>
 #include <random>
 #include <string>
-#include <time.h>
 #include <vector>
 
+#include "clock.h"
 #include "kernels/table.h"
 #include "kernels/half.h"
 #include "kernels/kernels.h"
@@ -28,15 +27,6 @@
 using namespace sd;
 
 namespace {
-
-double now_s() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-double thread_cpu_s() {
-    timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 // Medians in seconds: wall clock, and the CPU time of the busiest pool thread (part i of a
 // parallel_for over num_threads() parts always runs on the same thread, so each thread can clock itself).
@@ -47,13 +37,13 @@ Times median_time(const std::function<void()>& fn, int reps) {
     const int T = num_threads();
     std::vector<double> wall, cpu, c0(T), c1(T);
     auto clock_all = [&](std::vector<double>& c) {
-        parallel_for(T, [&](int64_t b, int64_t e) { for (int64_t i = b; i < e; i++) c[i] = thread_cpu_s(); });
+        parallel_for(T, [&](int64_t b, int64_t e) { for (int64_t i = b; i < e; i++) c[i] = thread_cpu_seconds(); });
     };
     for (int r = 0; r < reps; r++) {
         clock_all(c0);
-        double w0 = now_s();
+        double w0 = wall_seconds();
         fn();
-        wall.push_back(now_s() - w0);
+        wall.push_back(wall_seconds() - w0);
         clock_all(c1);
         double busiest = 0;
         for (int i = 0; i < T; i++) busiest = std::max(busiest, c1[i] - c0[i]);

@@ -12,8 +12,6 @@
 // The first slice adds the bias (and C when accumulating), later slices add into C, the last applies the activation.
 // Left out: splitting K across threads (it would make the bits depend on the split). BF16 precision picks the bf16
 // table, whose panels hold pairs along k (GemmKernels::kpair); the loop nest is the same.
-#include <time.h>
-
 #include <algorithm>
 #include <cassert>
 #include <cstdlib>
@@ -21,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "clock.h"
 #include "kernels/half.h"
 #include "kernels/kernels.h"
 #include "kernels/table.h"
@@ -62,11 +61,6 @@ double fma_peak_flops(int64_t iters) { return kernels().fma_peak(iters); }
 double bf16_speedup() {
     const KernelTable& kr = kernels();
     if (!kr.fma_peak_bf16 || !cpu_has_bf16()) return 0.0;
-    auto thread_cpu_seconds = [] {
-        timespec ts;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-        return ts.tv_sec + ts.tv_nsec * 1e-9;
-    };
     double rate[2] = {0.0, 0.0};  // fp32 FMA, bf16 dot: FLOP per CPU-second of this thread, best of three ~1 ms runs
     for (int rep = 0; rep < 3; rep++)
         for (int k = 0; k < 2; k++) {

@@ -82,25 +82,13 @@ Tensor clip_encode(const ClipTextModel& model, const int* ids, int clip_skip, Ar
         throw std::runtime_error("clip skip " + std::to_string(clip_skip) + " is outside [1, " +
                                  std::to_string(c.layers) + "] for this " + std::to_string(c.layers) +
                                  "-layer text encoder");
-    for (int64_t t = 0; t < T; t++)
-        if (ids[t] < 0 || ids[t] >= c.vocab)
-            throw std::runtime_error("token id " + std::to_string(ids[t]) + " at position " + std::to_string(t) +
-                                     " is outside the text encoder's vocabulary [0, " + std::to_string(c.vocab) + ")");
 
     Tensor out = a.alloc({T, C});  // (T, C): the result, below everything released at the end
     ArenaScope s(a);
 
     // Embeddings: the token's row (converted from its stored dtype) plus its position's.
     Tensor x = a.alloc({T, C});  // (T, C): the residual stream
-    const size_t row_bytes = (size_t)C * dtype_size(model.token_embedding.dtype);
-    for (int64_t t = 0; t < T; t++) {
-        if (token_rows && token_rows[t]) {
-            std::copy(token_rows[t], token_rows[t] + C, x.f32() + t * C);
-            continue;
-        }
-        const char* row = static_cast<const char*>(model.token_embedding.data) + (size_t)ids[t] * row_bytes;
-        convert_to_f32(x.f32() + t * C, row, model.token_embedding.dtype, C);
-    }
+    embed_tokens(x, model.token_embedding, ids, token_rows);
     add_(x, model.position_embedding);  // x += position embeddings (P = T rows)
 
     // clip skip N: stop after layer L - N (counting from 1), i.e. hidden_states[-N].

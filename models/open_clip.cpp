@@ -91,21 +91,7 @@ namespace {
 
 // The embeddings of ids (or the given rows) plus the positional embeddings, into x (T, C).
 void embed(const OpenClipTextModel& model, const int* ids, const float* const* token_rows, Tensor& x) {
-    const ClipConfig& c = model.cfg;
-    const int64_t T = c.positions, C = c.width;
-    for (int64_t t = 0; t < T; t++)
-        if (ids[t] < 0 || ids[t] >= c.vocab)
-            throw std::runtime_error("token id " + std::to_string(ids[t]) + " at position " + std::to_string(t) +
-                                     " is outside the text encoder's vocabulary [0, " + std::to_string(c.vocab) + ")");
-    const size_t row_bytes = (size_t)C * dtype_size(model.token_embedding.dtype);
-    for (int64_t t = 0; t < T; t++) {
-        if (token_rows && token_rows[t]) {
-            std::copy(token_rows[t], token_rows[t] + C, x.f32() + t * C);
-            continue;
-        }
-        const char* row = static_cast<const char*>(model.token_embedding.data) + (size_t)ids[t] * row_bytes;
-        convert_to_f32(x.f32() + t * C, row, model.token_embedding.dtype, C);
-    }
+    embed_tokens(x, model.token_embedding, ids, token_rows);
     add_(x, model.positional_embedding);  // x += positional embeddings
 }
 

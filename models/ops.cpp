@@ -270,6 +270,23 @@ Tensor copy(Arena& a, const Tensor& x) {
     return y;
 }
 
+void embed_tokens(Tensor& x, const Tensor& table, const int* ids, const float* const* token_rows) {
+    const int64_t T = x.dim(0), C = x.dim(-1), V = table.shape[0];
+    for (int64_t t = 0; t < T; t++)
+        if (ids[t] < 0 || ids[t] >= V)
+            throw std::runtime_error("token id " + std::to_string(ids[t]) + " at position " + std::to_string(t) +
+                                     " is outside the text encoder's vocabulary [0, " + std::to_string(V) + ")");
+    const size_t row_bytes = (size_t)C * dtype_size(table.dtype);
+    for (int64_t t = 0; t < T; t++) {
+        if (token_rows && token_rows[t]) {
+            std::memcpy(x.f32() + t * C, token_rows[t], C * sizeof(float));
+            continue;
+        }
+        const char* row = static_cast<const char*>(table.data) + (size_t)ids[t] * row_bytes;
+        convert_to_f32(x.f32() + t * C, row, table.dtype, C);
+    }
+}
+
 void add_(Tensor& x, const Tensor& y) {
     assert(x.numel() == y.numel());
     sd::add(x.f32(), x.f32(), y.f32(), x.numel());

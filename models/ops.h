@@ -121,6 +121,9 @@ inline Tensor rows(const Tensor& x, int64_t r0, int64_t n) {
     char* base = static_cast<char*>(const_cast<void*>(x.data));
     return Tensor::view_of(base + r0 * C * (int64_t)dtype_size(x.dtype), {n, C}, x.dtype);
 }
+// nn.Embedding: x (T, C) = rows ids[0..T) of table (V, C), converted from its stored dtype; where token_rows[t]
+// is given (a textual-inversion vector), that row instead. Throws naming an id outside [0, V).
+void embed_tokens(Tensor& x, const Tensor& table, const int* ids, const float* const* token_rows = nullptr);
 // A copy of x in the arena.
 Tensor copy(Arena& a, const Tensor& x);
 // x += y (same element count), in place: a residual connection.

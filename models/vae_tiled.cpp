@@ -95,6 +95,37 @@ AxisTiling tile_axis(int64_t length, int64_t tile, int64_t overlap, int64_t fact
     return a;
 }
 
+// tile (planes, th, tw) = the window of src (planes, H, W) whose top-left corner is (y0, x0).
+void crop(float* tile, const float* src, int64_t planes, int64_t H, int64_t W, int64_t y0, int64_t x0, int64_t th,
+          int64_t tw) {
+    for (int64_t c = 0; c < planes; c++)
+        for (int64_t y = 0; y < th; y++)
+            std::memcpy(tile + (c * th + y) * tw, src + (c * H + y0 + y) * W + x0, (size_t)tw * sizeof(float));
+}
+
+// out (planes, H, W) += wy(y) · wx(x) · tile over tile i of ty and tile j of tx (in out's pixels).
+void add_weighted(float* out, const float* tile, int64_t planes, int64_t H, int64_t W, const AxisTiling& ty,
+                  size_t i, const AxisTiling& tx, size_t j) {
+    const float* wy = ty.weights[i].data();
+    const float* wx = tx.weights[j].data();
+    const int64_t Y0 = ty.start_px[i], X0 = tx.start_px[j], TH = ty.tile_px, TW = tx.tile_px;
+    for (int64_t c = 0; c < planes; c++)
+        for (int64_t y = 0; y < TH; y++) {
+            const float* src = tile + (c * TH + y) * TW;
+            float* dst = out + (c * H + Y0 + y) * W + X0;
+            for (int64_t x = 0; x < TW; x++) dst[x] += wy[y] * wx[x] * src[x];
+        }
+}
+
+// out (planes, H, W) /= Σ wy(y) · Σ wx(x): the weighted sum becomes a weighted mean.
+void normalise(float* out, int64_t planes, int64_t H, int64_t W, const AxisTiling& ty, const AxisTiling& tx) {
+    for (int64_t c = 0; c < planes; c++)
+        for (int64_t y = 0; y < H; y++) {
+            float* row = out + (c * H + y) * W;
+            for (int64_t x = 0; x < W; x++) row[x] *= ty.inv_sum[(size_t)y] * tx.inv_sum[(size_t)x];
+        }
+}
+
 }  // namespace
 
 void vae_check_tiling(int tile_latent, int overlap_latent) {
@@ -135,27 +166,11 @@ Tensor vae_decode_tiled(const Vae& vae, const Tensor& z, Arena& a, int tile_late
             ArenaScope s(a);
             const int64_t y0 = ty.start_px[i] / f, x0 = tx.start_px[j] / f;
             Tensor zt = a.alloc({B, Cz, th, tw});  // (B, z, th, tw): the tile's latent
-            for (int64_t bc = 0; bc < B * Cz; bc++)
-                for (int64_t y = 0; y < th; y++)
-                    std::memcpy(zt.f32() + (bc * th + y) * tw, z.f32() + (bc * h + y0 + y) * w + x0,
-                                (size_t)tw * sizeof(float));
+            crop(zt.f32(), z.f32(), B * Cz, h, w, y0, x0, th, tw);
             Tensor img = vae_decode(vae, zt, a);  // (B, C, th·f, tw·f)
-            const float* wy = ty.weights[i].data();
-            const float* wx = tx.weights[j].data();
-            const int64_t Y0 = ty.start_px[i], X0 = tx.start_px[j], TH = ty.tile_px, TW = tx.tile_px;
-            for (int64_t bc = 0; bc < B * C; bc++)
-                for (int64_t y = 0; y < TH; y++) {
-                    const float* src = img.f32() + (bc * TH + y) * TW;
-                    float* dst = o + (bc * H + Y0 + y) * W + X0;
-                    for (int64_t x = 0; x < TW; x++) dst[x] += wy[y] * wx[x] * src[x];
-                }
+            add_weighted(o, img.f32(), B * C, H, W, ty, i, tx, j);
         }
-
-    for (int64_t bc = 0; bc < B * C; bc++)
-        for (int64_t y = 0; y < H; y++) {
-            float* row = o + (bc * H + y) * W;
-            for (int64_t x = 0; x < W; x++) row[x] *= ty.inv_sum[(size_t)y] * tx.inv_sum[(size_t)x];
-        }
+    normalise(o, B * C, H, W, ty, tx);
     return out;
 }
 
@@ -184,25 +199,11 @@ Tensor vae_encode_tiled(const Vae& vae, const Tensor& img, Arena& a, int tile_la
             ArenaScope s(a);
             const int64_t y0 = ty.start_px[i], x0 = tx.start_px[j];  // latent pixels
             Tensor xt = a.alloc({B, C, th * f, tw * f});             // the tile's pixels
-            for (int64_t bc = 0; bc < B * C; bc++)
-                for (int64_t y = 0; y < th * f; y++)
-                    std::memcpy(xt.f32() + (bc * th * f + y) * tw * f, img.f32() + (bc * H + y0 * f + y) * W + x0 * f,
-                                (size_t)(tw * f) * sizeof(float));
+            crop(xt.f32(), img.f32(), B * C, H, W, y0 * f, x0 * f, th * f, tw * f);
             Tensor zt = vae_encode(vae, xt, a);  // (B, z, th, tw)
-            const float* wy = ty.weights[i].data();
-            const float* wx = tx.weights[j].data();
-            for (int64_t bz = 0; bz < B * Z; bz++)
-                for (int64_t y = 0; y < th; y++) {
-                    const float* src = zt.f32() + (bz * th + y) * tw;
-                    float* dst = o + (bz * h + y0 + y) * w + x0;
-                    for (int64_t x = 0; x < tw; x++) dst[x] += wy[y] * wx[x] * src[x];
-                }
+            add_weighted(o, zt.f32(), B * Z, h, w, ty, i, tx, j);
         }
-    for (int64_t bz = 0; bz < B * Z; bz++)
-        for (int64_t y = 0; y < h; y++) {
-            float* row = o + (bz * h + y) * w;
-            for (int64_t x = 0; x < w; x++) row[x] *= ty.inv_sum[(size_t)y] * tx.inv_sum[(size_t)x];
-        }
+    normalise(o, B * Z, h, w, ty, tx);
     return out;
 }
 

@@ -8,6 +8,7 @@
 #include <functional>
 #include <stdexcept>
 
+#include "clock.h"
 #include "pipeline/upscale.h"
 
 namespace sd {

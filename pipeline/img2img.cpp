@@ -1,13 +1,14 @@
 // img2img.cpp — init image → latent → sampling from part way down the schedule → image.
 #include "pipeline/img2img.h"
 
-#include <chrono>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
+#include "clock.h"
+#include "models/ops.h"
 #include "pipeline/masking.h"
 
 namespace sd {
@@ -223,16 +224,14 @@ std::vector<float> encode_image(Model& m, const Image& img, bool taesd, Arena& a
         throw std::runtime_error("the image to encode is " + std::to_string(img.width) + "x" +
                                  std::to_string(img.height) + " pixels; it needs at least 8 on each side");
     const int64_t H = img.height, W = img.width, HW = H * W;
-    Arena::Mark mk = arena.mark();
+    ArenaScope scope(arena);
     Tensor x = arena.alloc({1, 3, H, W});
     for (int64_t c = 0; c < 3; c++)
         for (int64_t i = 0; i < HW; i++) {
             const float v = (float)img.pixels[i * 3 + c] / 255.0f;  // np.float32 / 255.0, as the webui
             x.f32()[c * HW + i] = taesd ? v : v * 2.0f - 1.0f;
         }
-    std::vector<float> out = encode_tensor(m, x, taesd, arena, h, w, &vae_tiling);
-    arena.release(mk);
-    return out;
+    return encode_tensor(m, x, taesd, arena, h, w, &vae_tiling);
 }
 
 std::vector<float> encode_latent_resize(Model& m, const Image& img, int width, int height, bool taesd, Arena& arena,
@@ -255,15 +254,17 @@ std::vector<float> inpainting_image_conditioning(Model& m, const Image& image, c
         const uint32_t l = mask.channels >= 3 ? (p[0] * 19595u + p[1] * 38470u + p[2] * 7471u + 0x8000u) >> 16 : p[0];
         cm[i] = std::nearbyint((float)l / 255.0f);
     }
-    Arena::Mark mk = arena.mark();
-    Tensor x = arena.alloc({1, 3, H, W});
-    for (int64_t c = 0; c < 3; c++)
-        for (int64_t i = 0; i < HW; i++) {
-            const float src = (float)image.pixels[i * 3 + c] / 255.0f * 2.0f - 1.0f;
-            x.f32()[c * HW + i] = src * (1.0f - cm[i]);  // torch.lerp(src, src·(1 − m), 1)
-        }
-    std::vector<float> z = encode_tensor(m, x, false, arena);  // encode_first_stage: always the VAE
-    arena.release(mk);
+    std::vector<float> z;
+    {
+        ArenaScope scope(arena);
+        Tensor x = arena.alloc({1, 3, H, W});
+        for (int64_t c = 0; c < 3; c++)
+            for (int64_t i = 0; i < HW; i++) {
+                const float src = (float)image.pixels[i * 3 + c] / 255.0f * 2.0f - 1.0f;
+                x.f32()[c * HW + i] = src * (1.0f - cm[i]);  // torch.lerp(src, src·(1 − m), 1)
+            }
+        z = encode_tensor(m, x, false, arena);  // encode_first_stage: always the VAE
+    }
     std::vector<float> out((size_t)(5 * h * w));
     for (int64_t y = 0; y < h; y++)  // F.interpolate(mode="nearest"): source index floor(i · 8)
         for (int64_t xx = 0; xx < w; xx++) out[y * w + xx] = cm[(y * 8) * W + xx * 8];
@@ -272,11 +273,13 @@ std::vector<float> inpainting_image_conditioning(Model& m, const Image& image, c
 }
 
 std::vector<float> unmasked_image_conditioning(Model& m, int64_t h, int64_t w, bool taesd, Arena& arena) {
-    Arena::Mark mk = arena.mark();
-    Tensor x = arena.alloc({1, 3, 8 * h, 8 * w});
-    for (int64_t i = 0; i < x.numel(); i++) x.f32()[i] = taesd ? 0.5f : 0.5f * 2.0f - 1.0f;
-    std::vector<float> z = encode_tensor(m, x, taesd, arena);
-    arena.release(mk);
+    std::vector<float> z;
+    {
+        ArenaScope scope(arena);
+        Tensor x = arena.alloc({1, 3, 8 * h, 8 * w});
+        for (int64_t i = 0; i < x.numel(); i++) x.f32()[i] = taesd ? 0.5f : 0.5f * 2.0f - 1.0f;
+        z = encode_tensor(m, x, taesd, arena);
+    }
     std::vector<float> out((size_t)(5 * h * w), 1.0f);  // F.pad(..., (0,0,0,0,1,0), value=1): the mask channel first
     std::copy(z.begin(), z.end(), out.begin() + h * w);
     return out;

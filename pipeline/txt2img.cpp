@@ -1,14 +1,13 @@
 // txt2img.cpp — the text-to-image pipeline: conditioning, the CFG denoiser, sampling, decoding.
 #include "pipeline/txt2img.h"
 
-#include <time.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 
+#include "clock.h"
 #include "pipeline/img2img.h"
 #include "json.h"
 #include "models/cost.h"
@@ -19,11 +18,6 @@
 
 namespace sd {
 namespace {
-
-double now() {
-    using namespace std::chrono;
-    return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
 
 // Index of the first NaN/Inf in [p, p+n), or -1.
 int64_t first_non_finite(const float* p, int64_t n) {
@@ -79,12 +73,6 @@ int64_t unet_head_dim(const SafeTensors& st, bool heads_by_width) {
         }
     }
     return 64;
-}
-
-double process_cpu_seconds() {
-    timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 void bind_networks(Model& m) {
@@ -420,7 +408,7 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
         throw std::runtime_error("width and height must be positive multiples of 64, got " + std::to_string(p.width) +
                                  "x" + std::to_string(p.height));
     const int64_t h = p.height / 8, w = p.width / 8, n = 4 * h * w;
-    double t0 = now(), c0 = process_cpu_seconds();
+    double t0 = wall_seconds(), c0 = process_cpu_seconds();
 
     // The webui's setup_conds: extra-network tags out of the prompt, then the negative prompt's schedule and the
     // prompt's AND parts with theirs, over the sampler's total steps.
@@ -441,7 +429,7 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
         if (!uncond.conds.empty())
             sdxl_finish_conditioning(uncond, p.width, p.height, sdxl_zero_negative(p.negative_prompt, total_steps));
     }
-    double t1 = now(), c1 = process_cpu_seconds();
+    double t1 = wall_seconds(), c1 = process_cpu_seconds();
     const DiscreteSchedule table = sampler_table(p.sampler, sd_schedule());
     // Inpainting models (9 input channels) see the image conditioning beside x: the mask and the masked image's
     // latent (img2img), else a mask of ones and the latent of a grey image (the webui's txt2img_image_conditioning).
@@ -480,10 +468,10 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     SamplerCallback cb = [&](int step, int steps, float, const std::vector<float>& xs, const std::vector<float>& d) {
         if (p.on_latent) p.on_latent(step_name(step), xs, h, w);
         if (p.on_preview) {
-            double s0 = now();
+            double s0 = wall_seconds();
             const Image im = preview_image(m, d, h, w, arena);
             if (!im.pixels.empty()) p.on_preview(im);
-            preview_s += now() - s0;
+            preview_s += wall_seconds() - s0;
         }
         done = step + 1;
         if (p.on_denoised) p.on_denoised(done, d);
@@ -498,7 +486,7 @@ Tensor sample_latent(Model& m, const GenerateParams& p, Arena& arena, StageTimes
     else sample(p.sampler, denoise, x, run, rng, cb, opt);
     if (p.start && !p.start->keep.empty()) blend_latent(x, *p.start);
     if (p.on_latent) p.on_latent(step_name(done), x, h, w);
-    double t2 = now(), c2 = process_cpu_seconds();
+    double t2 = wall_seconds(), c2 = process_cpu_seconds();
     if (times) {
         times->text = t1 - t0; times->sampling = t2 - t1; times->preview = preview_s;
         times->text_cpu = c1 - c0; times->sampling_cpu = c2 - c1;
@@ -569,9 +557,9 @@ Image decode_latent(Model& m, const Tensor& latent, bool taesd, Arena& arena, in
 Image generate(Model& m, const GenerateParams& p, Arena& arena, StageTimes* times, const StepCallback& on_step,
                const std::atomic<bool>* cancel) {
     Tensor latent = sample_latent(m, p, arena, times, on_step, cancel);
-    double t0 = now(), c0 = process_cpu_seconds();
+    double t0 = wall_seconds(), c0 = process_cpu_seconds();
     Image img = decode_latent(m, latent, p.taesd, arena, p.vae_tiling);
-    if (times) { times->decode = now() - t0; times->decode_cpu = process_cpu_seconds() - c0; }
+    if (times) { times->decode = wall_seconds() - t0; times->decode_cpu = process_cpu_seconds() - c0; }
     return img;
 }
 

@@ -108,9 +108,6 @@ struct StageTimes {
     double encode_cpu = 0;  // img2img: resizing and encoding the init image
 };
 
-// CPU seconds used by this process so far, all threads (per-stage cost on a shared machine).
-double process_cpu_seconds();
-
 // Called with step 0 when sampling starts, then after every sampling step (1, 2, ...).
 using StepCallback = std::function<void(int step, int steps)>;
 

@@ -9,12 +9,12 @@
 #include <ctime>
 #include <filesystem>
 
+#include "clock.h"
 #include "models/checkpoint.h"
 #include "app/image_io.h"
 #include "app/infotext.h"
 #include "app/memory.h"
 #include "app/model_hash.h"
-#include "models/taesd.h"
 #include "app/generation_infotext.h"
 #include "pipeline/loras.h"
 
@@ -22,11 +22,6 @@ namespace sd::serve {
 namespace fs = std::filesystem;
 
 namespace {
-
-double now() {
-    using namespace std::chrono;
-    return duration<double>(system_clock::now().time_since_epoch()).count();
-}
 
 std::string strip_extension(const std::string& name) {
     size_t d = name.rfind('.'), s = name.rfind('/');
@@ -238,7 +233,7 @@ ProgressInfo Engine::progress(bool want_preview) {
     if (p.job_count > 0) {  // the webui's progressapi arithmetic
         double prog = 0.01 + (double)p.job_no / p.job_count;
         if (p.sampling_steps > 0) prog += 1.0 / p.job_count * p.sampling_step / p.sampling_steps;
-        double since = now() - time_start_, eta = since / prog;
+        double since = wall_seconds() - time_start_, eta = since / prog;
         p.eta_relative = eta - since;
         p.progress = std::min(prog, 1.0);
     }
@@ -275,13 +270,13 @@ void Engine::shutdown(double drain_seconds) {
     }
     if (!thread_.joinable()) return;
     // Let the running job finish for drain_seconds, then interrupt it; either way it ends cleanly.
-    const double until = now() + drain_seconds;
+    const double until = wall_seconds() + drain_seconds;
     for (;;) {
         {
             std::lock_guard<std::mutex> lock(m_);
             if (state_.job.empty()) break;
         }
-        if (now() >= until) { interrupt(); break; }
+        if (wall_seconds() >= until) { interrupt(); break; }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     thread_.join();
@@ -307,7 +302,7 @@ void Engine::worker() {
             state_.queued = (int)queue_.size();
             state_.current_task = p.job.task_id;
             running_task_ = p.job.task_id;
-            time_start_ = now();
+            time_start_ = wall_seconds();
             cancel_.store(false);
             skip_.store(false);
             interrupt_.store(false);
@@ -449,7 +444,6 @@ JobResult Engine::run(const Job& job) {
     for (int i = 0; i < total; i++) r.seeds.push_back(job.params.seed + (uint64_t)i);
 
     Arena arena, preview_arena;
-    std::unique_ptr<Taesd> taesd;
     for (int i = 0; i < total; i++) {
         if (interrupt_.load()) { r.interrupted = true; break; }
         GenerateParams p = shared;
@@ -465,23 +459,8 @@ JobResult Engine::run(const Job& job) {
                     if ((int64_t)den.size() != 4 * lh * lw) lh = target.height() / 8, lw = target.width() / 8;
                 }
                 if ((int64_t)den.size() != 4 * lh * lw) return;
-                if (!taesd) taesd = std::make_unique<Taesd>(load_taesd_decoder("", model_->sdxl()));
-                Tensor z = Tensor::zeros({1, 4, lh, lw});
-                std::memcpy(z.f32(), den.data(), 4 * lh * lw * sizeof(float));
-                Arena::Mark mk = preview_arena.mark();
-                Tensor img = taesd_decode(*taesd, z, preview_arena);  // (1, 3, H, W) in [0, 1]
-                Image im;
-                im.width = (int)img.shape[3];
-                im.height = (int)img.shape[2];
-                im.channels = 3;
-                const int64_t HW = (int64_t)im.width * im.height;
-                im.pixels.resize(3 * HW);
-                for (int64_t c = 0; c < 3; c++)
-                    for (int64_t k = 0; k < HW; k++) {
-                        float v = img.f32()[c * HW + k];
-                        im.pixels[k * 3 + c] = (uint8_t)((v < 0 ? 0 : v > 1 ? 1 : v) * 255.0f);
-                    }
-                preview_arena.release(mk);
+                const Image im = preview_image(*model_, den, lh, lw, preview_arena);
+                if (im.pixels.empty()) return;  // a non-finite latent: the sampler will say why
                 std::vector<uint8_t> png = encode_png(im, {});
                 std::lock_guard<std::mutex> lock(m_);
                 state_.preview_png.assign(png.begin(), png.end());

@@ -11,12 +11,12 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <list>
 #include <stdexcept>
 #include <vector>
 
+#include "clock.h"
 #include "json.h"
 
 namespace sd::http {
@@ -47,11 +47,6 @@ bool Responder::sent() const {
 }
 
 namespace {
-
-double now() {
-    using namespace std::chrono;
-    return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
 
 Response error_response(int status, const std::string& why) {
     Response r;
@@ -106,7 +101,7 @@ struct Server::Impl {
             ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             Conn c;
             c.fd = fd;
-            c.last_activity = now();
+            c.last_activity = wall_seconds();
             conns.push_back(std::move(c));
             open->store(conns.size());
         }
@@ -144,7 +139,7 @@ struct Server::Impl {
                 return;
             }
             c.in.erase(0, pr.consumed);
-            c.request_start = c.in.empty() ? 0 : now();
+            c.request_start = c.in.empty() ? 0 : wall_seconds();
             c.sent_continue = false;
             auto slot = std::make_shared<Slot>();
             slot->wake_fd = wake[1];
@@ -166,9 +161,9 @@ struct Server::Impl {
         for (int rounds = 0; rounds < 16 && c.in.size() < cap; rounds++) {
             ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
             if (n > 0) {
-                if (c.in.empty() && c.request_start == 0) c.request_start = now();
+                if (c.in.empty() && c.request_start == 0) c.request_start = wall_seconds();
                 c.in.append(buf, (size_t)n);
-                c.last_activity = now();
+                c.last_activity = wall_seconds();
                 continue;
             }
             if (n == 0) { c.read_closed = true; return true; }
@@ -183,7 +178,7 @@ struct Server::Impl {
             ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
             if (n > 0) {
                 c.out_off += (size_t)n;
-                c.last_activity = now();
+                c.last_activity = wall_seconds();
                 continue;
             }
             if (n < 0 && errno == EINTR) continue;
@@ -231,7 +226,7 @@ struct Server::Impl {
             pfds.push_back({wake[0], POLLIN, 0});
             if (listening) pfds.push_back({listen_fd, POLLIN, 0});
             const size_t first_conn = pfds.size();
-            double t = now(), next_deadline = 0;
+            double t = wall_seconds(), next_deadline = 0;
             for (auto it = conns.begin(); it != conns.end(); ++it) {
                 short ev = 0;
                 if (!it->read_closed && !it->pending && !it->close_after_write) ev |= POLLIN;
@@ -250,7 +245,7 @@ struct Server::Impl {
                 }
             }
             if (listening && (pfds[1].revents & POLLIN)) accept_all();
-            t = now();
+            t = wall_seconds();
             for (size_t i = 0; i < which.size(); i++) {
                 auto it = which[i];
                 Conn& c = *it;

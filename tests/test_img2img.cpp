@@ -221,9 +221,13 @@ TEST_CASE("img2img: DDIM, PLMS, UniPC, DPM fast and adaptive, a masked DDIM and 
         Tensor x = sample_latent(m, p, arena);
         Tensor want = g.get(name + "/x");
         REQUIRE(x.numel() == want.numel());
-        // as the k-diffusion runs above; DPM adaptive's step-size control compares errors to tolerances, so a
-        // rounding difference could change its steps: it did not here
-        test::Diff d = test::compare(x.f32(), want.f32(), x.numel(), test::scale_tol(1e-5, 1e-10));
+        // as the k-diffusion runs above. DPM adaptive's step sizes are a smooth function of error estimates that
+        // sit below float32 rounding (test_samplers.cpp says why), so they drift with the kernels' summation order:
+        // AVX-512 6.1e-6 of the scale, AVX2 5.3e-5, scalar 1.9e-5, NEON (qemu) 2.9e-5; a wrong controller
+        // coefficient shows at 1e-2. Its bound is test_samplers.cpp's.
+        const bool adaptive = r.sampler == SamplerKind::dpm_adaptive;
+        test::Diff d = test::compare(x.f32(), want.f32(), x.numel(),
+                                     adaptive ? test::scale_tol(1e-3, 1e-7) : test::scale_tol(1e-5, 1e-10));
         MESSAGE(d.summary("img2img " + name));
         CHECK_MESSAGE(d.ok, d.summary("img2img " + name));
     }

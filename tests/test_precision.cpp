@@ -3,7 +3,6 @@
 // default) the full-size SD1.5 UNet's fp32 and bf16 speed and difference. The kernels' own bf16 numerics are
 // tested against a bf16-rounded reference in test_gemm.cpp / test_conv.cpp.
 #include <doctest/doctest.h>
-#include <time.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -11,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "clock.h"
 #include "full_model.h"
 #include "kernels/kernels.h"
 #include "models/unet.h"
@@ -43,12 +43,6 @@ Image generate_at(Model& m, const GenerateParams& p, Precision precision, int th
     set_precision(Precision::fp32);
     set_num_threads(0);
     return img;
-}
-
-double thread_cpu_s() {
-    timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
 }  // namespace
@@ -109,9 +103,9 @@ TEST_CASE("precision: full-size SD1.5 UNet, 32x32 latent, batch 2, fp32 vs bf16"
         int k = run % 2;
         set_precision(k == 0 ? Precision::fp32 : Precision::bf16);
         Arena arena;
-        double c0 = thread_cpu_s();
+        double c0 = thread_cpu_seconds();
         Tensor y = unet_forward(u, x, t, ctx, arena);
-        double s = thread_cpu_s() - c0;
+        double s = thread_cpu_seconds() - c0;
         cpu[k] = std::fmin(cpu[k], s);
         out[k].assign(y.f32(), y.f32() + y.numel());
         MESSAGE(std::string(precision_name(active_precision())) << ": " << s << " s CPU (1 thread), " << gflop / s

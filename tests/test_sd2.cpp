@@ -122,7 +122,8 @@ TEST_CASE("sd2: prediction is decided as the webui does: override, config beside
     const char* old_cache = std::getenv("XDG_CACHE_HOME");
     std::string saved = old_cache ? old_cache : "";
     setenv("XDG_CACHE_HOME", "build/test_sd2_cache", 1);  // the probe cache goes there, not into ~/.cache
-    std::system("rm -rf build/test_sd2_cache");
+    // made here: in a fresh clone `make test-aarch64` leaves no build/, and sd makes only the cache folder and sd/
+    std::system("rm -rf build/test_sd2_cache && mkdir -p build/test_sd2_cache");
     SafeTensors st(kTiny2);
     CheckpointInfo info = inspect_checkpoint(st);
     REQUIRE(info.family == ModelFamily::sd2);
@@ -212,6 +213,7 @@ TEST_CASE("sd2: generate end to end with --vae; a VAE file without the first_sta
     p.seed = 3;
     p.sampler = SamplerKind::euler;
     const std::string preview = "build/test_sd2_preview.png";
+    std::system("mkdir -p build");  // absent in a fresh clone under `make test-aarch64`
     p.on_preview = [&](const Image& im) { write_file_atomic(preview, encode_png(im, {})); };  // as --preview
     std::remove(preview.c_str());
     Arena arena;
