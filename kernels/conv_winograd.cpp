@@ -27,15 +27,18 @@ static int64_t band_height(int64_t th, int64_t tw, int64_t band_rows) {
 // Floats rounded up to a multiple of 16, so each part of a scratch buffer stays 64-byte aligned.
 static size_t pad16(size_t floats) { return (floats + 15) & ~size_t(15); }
 
-// f(co, taps) for every output channel co, taps (Cin, 3, 3) its filters widened to f32; split over the threads.
+// f(co, g) for every output channel co, g (3, 3, Cin) its filters widened to f32, tap-major so that f's loops over
+// ci are unit-stride and vectorise (ivdep: the 16 planes of u never overlap); split over the threads.
 template <class F>
 static void for_each_filter(const void* w, DType w_dtype, int64_t Cout, int64_t Cin, F f) {
     parallel_for(Cout, [&](int64_t c0, int64_t c1) {
-        std::vector<float> taps(Cin * 9);
+        std::vector<float> taps(Cin * 9), g(9 * Cin);
         for (int64_t co = c0; co < c1; co++) {
             convert_to_f32(taps.data(), static_cast<const char*>(w) + (size_t)(co * Cin * 9) * dtype_size(w_dtype),
                            w_dtype, Cin * 9);
-            f(co, taps.data());
+            for (int64_t ci = 0; ci < Cin; ci++)
+                for (int k = 0; k < 9; k++) g[k * Cin + ci] = taps[ci * 9 + k];
+            f(co, g.data());
         }
     }, 8);
 }
@@ -61,10 +64,11 @@ void conv2d_winograd(float* out, const float* in, const void* w, DType w_dtype, 
     float* m = v + pad16(16 * Cin * nt_max);  // (16, Cout, band tiles)
     const WinogradKernels& kr = kernels().winograd;
     const int64_t step = Cout * Cin;  // between positions ξ of u
-    for_each_filter(w, w_dtype, Cout, Cin, [&](int64_t co, const float* taps) {  // U = G g Gᵀ per (co, ci)
+    for_each_filter(w, w_dtype, Cout, Cin, [&](int64_t co, const float* g) {  // U = G g Gᵀ per (co, ci)
+#pragma GCC ivdep
         for (int64_t ci = 0; ci < Cin; ci++) {
-            const float* k = taps + ci * 9;
-            float t[4][3];
+            float k[9], t[4][3];
+            for (int i = 0; i < 9; i++) k[i] = g[i * Cin + ci];
             for (int c = 0; c < 3; c++) {  // G g: the filter's rows combined
                 t[0][c] = k[c];
                 t[1][c] = 0.5f * (k[c] + k[3 + c] + k[6 + c]);
@@ -130,14 +134,15 @@ void conv2d_upsample2x(float* out, const float* in, const void* w, DType w_dtype
     const int64_t step = Cout * Cin;  // between positions ξ of u
     // U per phase (p, q), output and input channel: the 2×2 taps f (sums of the 3×3 ones, the conv of the upsampled
     // map seen from x), then G f Gᵀ with G = [1 0; 1 1; 0 1].
-    for_each_filter(w, w_dtype, Cout, Cin, [&](int64_t co, const float* taps) {
+    for_each_filter(w, w_dtype, Cout, Cin, [&](int64_t co, const float* g) {
         for (int p = 0; p < 2; p++)
             for (int q = 0; q < 2; q++)
+#pragma GCC ivdep
                 for (int64_t ci = 0; ci < Cin; ci++) {
                     float f[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
                     for (int ky = 0; ky < 3; ky++)
                         for (int kx = 0; kx < 3; kx++)
-                            f[(p + ky + 1) / 2 - p][(q + kx + 1) / 2 - q] += taps[ci * 9 + 3 * ky + kx];
+                            f[(p + ky + 1) / 2 - p][(q + kx + 1) / 2 - q] += g[(3 * ky + kx) * Cin + ci];
                     const float r[3][2] = {{f[0][0], f[0][1]}, {f[0][0] + f[1][0], f[0][1] + f[1][1]}, {f[1][0], f[1][1]}};
                     float* o = u + (int64_t)(2 * p + q) * 9 * step + co * Cin + ci;
                     for (int i = 0; i < 3; i++) {
