@@ -7,8 +7,7 @@
 // product M_ξ (Cout, tiles) = U_ξ (Cout, Cin) · V_ξ (Cin, tiles), run by matmul_nn (so the active ISA and
 // precision apply); the output transform Y = Aᵀ M A writes the outputs. A band holds ~1024 tiles, so V and M stay
 // bounded whatever the image size. Results differ from conv2d's by a few ulps of the partial sums, never with the
-// thread count or band height. Left out: other tile sizes (docs/performance.md, "Kernel design notes"), strides,
-// other kernel sizes, other upsampling modes.
+// thread count or band height. Left out: other tile sizes (docs/performance.md), strides, kernel sizes, upsamplings.
 #include <algorithm>
 #include <cassert>
 #include <vector>
@@ -18,8 +17,7 @@
 
 namespace sd {
 
-// Tile rows (of 2×2 tiles) per band: `band_rows` when given, else about 1024 tiles (why: docs/performance.md,
-// "Kernel design notes").
+// Tile rows per band: `band_rows` when given, else about 1024 tiles (docs/performance.md, "Kernel design notes").
 static int64_t band_height(int64_t th, int64_t tw, int64_t band_rows) {
     return std::min(th, band_rows > 0 ? band_rows : ceil_div(1024, tw));
 }
@@ -27,10 +25,8 @@ static int64_t band_height(int64_t th, int64_t tw, int64_t band_rows) {
 // Floats rounded up to a multiple of 16, so each part of a scratch buffer stays 64-byte aligned.
 static size_t pad16(size_t floats) { return (floats + 15) & ~size_t(15); }
 
-// f(co, g) for every output channel co, g (3, 3, Cin) its filters widened to f32, tap-major so that f's loops over
-// ci are unit-stride and vectorise (ivdep: the 16 planes of u never overlap); split over the threads.
-template <class F>
-static void for_each_filter(const void* w, DType w_dtype, int64_t Cout, int64_t Cin, F f) {
+// U = G g Gᵀ for every filter (table.h's filter entry), its taps widened to f32 and made tap-major (3, 3, Cin).
+static void transform_filters(int T, float* u, const void* w, DType w_dtype, int64_t Cout, int64_t Cin) {
     parallel_for(Cout, [&](int64_t c0, int64_t c1) {
         std::vector<float> taps(Cin * 9), g(9 * Cin);
         for (int64_t co = c0; co < c1; co++) {
@@ -38,7 +34,7 @@ static void for_each_filter(const void* w, DType w_dtype, int64_t Cout, int64_t 
                            w_dtype, Cin * 9);
             for (int64_t ci = 0; ci < Cin; ci++)
                 for (int k = 0; k < 9; k++) g[k * Cin + ci] = taps[ci * 9 + k];
-            f(co, g.data());
+            kernels().winograd.filter(T, u, g.data(), Cin, Cout, co);
         }
     }, 8);
 }
@@ -63,27 +59,7 @@ void conv2d_winograd(float* out, const float* in, const void* w, DType w_dtype, 
     float* v = u + pad16(16 * Cout * Cin);       // (16, Cin, band tiles)
     float* m = v + pad16(16 * Cin * nt_max);  // (16, Cout, band tiles)
     const WinogradKernels& kr = kernels().winograd;
-    const int64_t step = Cout * Cin;  // between positions ξ of u
-    for_each_filter(w, w_dtype, Cout, Cin, [&](int64_t co, const float* g) {  // U = G g Gᵀ per (co, ci)
-#pragma GCC ivdep
-        for (int64_t ci = 0; ci < Cin; ci++) {
-            float k[9], t[4][3];
-            for (int i = 0; i < 9; i++) k[i] = g[i * Cin + ci];
-            for (int c = 0; c < 3; c++) {  // G g: the filter's rows combined
-                t[0][c] = k[c];
-                t[1][c] = 0.5f * (k[c] + k[3 + c] + k[6 + c]);
-                t[2][c] = 0.5f * (k[c] - k[3 + c] + k[6 + c]);
-                t[3][c] = k[6 + c];
-            }
-            for (int i = 0; i < 4; i++) {  // (G g) Gᵀ: then its columns
-                float* ui = u + (int64_t)(4 * i) * step + co * Cin + ci;
-                ui[0] = t[i][0];
-                ui[step] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-                ui[2 * step] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-                ui[3 * step] = t[i][2];
-            }
-        }
-    });
+    transform_filters(4, u, w, w_dtype, Cout, Cin);
     // The band whose products sit in m, not yet written: image, first tile row, tile rows. Image n's output at
     // out + n·Cout·H·W never reaches input rows a later band still reads (Cout <= Cin when out is in).
     int64_t held_n = -1, held_ty0 = 0, held_rows = 0;
@@ -132,26 +108,7 @@ void conv2d_upsample2x(float* out, const float* in, const void* w, DType w_dtype
     m[1] = m[0] + pad16(9 * Cout * nt_max);         // (9, Cout, band tiles) for q = 0 and 1
     const WinogradKernels& kr = kernels().winograd;
     const int64_t step = Cout * Cin;  // between positions ξ of u
-    // U per phase (p, q), output and input channel: the 2×2 taps f (sums of the 3×3 ones, the conv of the upsampled
-    // map seen from x), then G f Gᵀ with G = [1 0; 1 1; 0 1].
-    for_each_filter(w, w_dtype, Cout, Cin, [&](int64_t co, const float* g) {
-        for (int p = 0; p < 2; p++)
-            for (int q = 0; q < 2; q++)
-#pragma GCC ivdep
-                for (int64_t ci = 0; ci < Cin; ci++) {
-                    float f[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
-                    for (int ky = 0; ky < 3; ky++)
-                        for (int kx = 0; kx < 3; kx++)
-                            f[(p + ky + 1) / 2 - p][(q + kx + 1) / 2 - q] += g[(3 * ky + kx) * Cin + ci];
-                    const float r[3][2] = {{f[0][0], f[0][1]}, {f[0][0] + f[1][0], f[0][1] + f[1][1]}, {f[1][0], f[1][1]}};
-                    float* o = u + (int64_t)(2 * p + q) * 9 * step + co * Cin + ci;
-                    for (int i = 0; i < 3; i++) {
-                        o[(3 * i) * step] = r[i][0];
-                        o[(3 * i + 1) * step] = r[i][0] + r[i][1];
-                        o[(3 * i + 2) * step] = r[i][1];
-                    }
-                }
-    });
+    transform_filters(3, u, w, w_dtype, Cout, Cin);
     for (int64_t n = 0; n < N; n++) {
         const float* x = in + n * Cin * H * W;  // (Cin, H, W)
         float* y = out + n * Cout * 4 * H * W;   // (Cout, 2H, 2W)

@@ -27,10 +27,6 @@ void add(float* y, const float* a, const float* b, int64_t n) {
     const OpsTable& t = kernels().ops;
     for_chunks(n, [&](int64_t i, int64_t m) { t.add(y + i, a + i, b + i, m); });
 }
-void mul(float* y, const float* a, const float* b, int64_t n) {
-    const OpsTable& t = kernels().ops;
-    for_chunks(n, [&](int64_t i, int64_t m) { t.mul(y + i, a + i, b + i, m); });
-}
 void scale_add(float* y, const float* x, float s, int64_t n) {
     const OpsTable& t = kernels().ops;
     for_chunks(n, [&](int64_t i, int64_t m) { t.scale_add(y + i, x + i, s, m); });

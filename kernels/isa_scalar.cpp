@@ -44,9 +44,6 @@ void gelu_mul(float* y, const float* a, const float* g, int64_t n) {
 void add(float* y, const float* a, const float* b, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
-void mul(float* y, const float* a, const float* b, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i];
-}
 void scale_add(float* y, const float* x, float s, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += s * x[i];
 }
@@ -136,11 +133,11 @@ double fma_peak_scalar(int64_t iters) {  // 8 independent multiply-add chains
 
 const KernelTable& kernels_scalar() {
     static const KernelTable t = {
-        {scalar::to_f32, scalar::from_f32, scalar::act, scalar::gelu_mul, scalar::add, scalar::mul, scalar::scale_add,
+        {scalar::to_f32, scalar::from_f32, scalar::act, scalar::gelu_mul, scalar::add, scalar::scale_add,
          scalar::sum, scalar::sum_sq_dev, scalar::affine, scalar::norm_affine, scalar::softmax_row,
          scalar::attn_block_q, scalar::attention},
         nullptr, nullptr,
-        {winograd_input, winograd_output},
+        {winograd_filter, winograd_input, winograd_output},
         {1, 1, nullptr},  // conv2d_small_cout runs conv2d's textbook loop
         scalar::fma_peak_scalar, nullptr,
     };

@@ -117,7 +117,6 @@ void activation(float* y, const float* x, int64_t n, Act act);
 // x (rows, 2C) → y (rows, C): y = x[:, :C] · gelu(x[:, C:]) (diffusers/ldm GEGLU order).
 void geglu(float* y, const float* x, int64_t rows, int64_t C);
 void add(float* y, const float* a, const float* b, int64_t n);  // y = a + b (y may alias either)
-void mul(float* y, const float* a, const float* b, int64_t n);  // y = a * b
 void scale_add(float* y, const float* x, float s, int64_t n);   // y += s·x
 // x (N, C, HW) += b(N, C) broadcast over HW (time-embedding add in res blocks).
 void add_channel_bias(float* x, const float* b, int64_t N, int64_t C, int64_t HW);

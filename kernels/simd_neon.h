@@ -24,8 +24,8 @@ inline vf vmin(vf a, vf b) { return vminq_f32(a, b); }
 inline vf vmax(vf a, vf b) { return vmaxq_f32(a, b); }
 inline vf vabs(vf a) { return vabsq_f32(a); }
 inline vf vround(vf x) { return vrndnq_f32(x); }
-inline vf vpow2i(vf n) {
-    return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23));
+inline vf vldexp(vf x, vf n) {  // x·2^n, n integral in [-126, 127]
+    return vmulq_f32(x, vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23)));
 }
 inline vf vblend_lt(vf a, vf b, vf x, vf y) { return vbslq_f32(vcltq_f32(a, b), x, y); }
 inline float vsum(vf v) { return vaddvq_f32(v); }

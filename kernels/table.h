@@ -31,7 +31,6 @@ struct OpsTable {
     void (*act)(float* y, const float* x, int64_t n, int act);              // y = act(x), act a kAct code
     void (*gelu_mul)(float* y, const float* a, const float* g, int64_t n);  // y = a · gelu(g)
     void (*add)(float* y, const float* a, const float* b, int64_t n);
-    void (*mul)(float* y, const float* a, const float* b, int64_t n);
     void (*scale_add)(float* y, const float* x, float s, int64_t n);      // y += s·x
     // reductions and normalisation pieces over n values
     double (*sum)(const float* x, int64_t n);
@@ -91,6 +90,9 @@ struct GemmKernels {
 // ---- Winograd transforms (conv_winograd.cpp): F(2×2, 3×3) with T = 4, F(2×2, 2×2) per upsampling phase with T = 3 ---
 // A tile is 2×2 outputs (or x positions of a phase); a band is `rows` tile rows of tw tiles.
 struct WinogradKernels {
+    // U = G g Gᵀ for output channel co, g (3, 3, Cin) its taps in f32: u (16, Cout, Cin) for T = 4; for T = 3, the
+    // four upsampling phases' U, u (4, 9, Cout, Cin).
+    void (*filter)(int T, float* u, const float* g, int64_t Cin, int64_t Cout, int64_t co);
     // V = Bᵀ d B for channels [c0, c1) of x (Cin, H, W): v (T·T, Cin, rows·tw); tile (r, tx) reads x rows
     // iy0 + 2r .. iy0 + 2r + T - 1 and columns 2tx + shift - 1 .. 2tx + shift + T - 2 (zero outside).
     void (*input)(int T, float* v, const float* x, int64_t Cin, int64_t H, int64_t W, int64_t tw, int64_t iy0,
